@@ -1,0 +1,242 @@
+"""Model bundles: one self-describing folder with the config, the vocabulary and the weights.
+
+    config.json   format version, architecture, tokenizer kind, training recipe and metrics,
+                  corpus sha256, and the sha256 of the two files below
+    vocab.json    the tokenizer (kind, options, tokens)
+    weights.h5    one float32 dataset per weight, named as in `ModelConfig.weight_shapes`
+
+Loading checks every part against the others and raises `BundleError` naming the file and the
+problem, so a broken bundle never surfaces as a shape error deep inside numpy or Keras.
+Loading needs numpy and h5py only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from core.config import ModelConfig
+from core.tokenizers import Tokenizer
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+VOCAB_FILE = "vocab.json"
+WEIGHTS_FILE = "weights.h5"
+
+
+class BundleError(Exception):
+    """A bundle is missing, unreadable or inconsistent; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded model: architecture, tokenizer, weights and the metadata that came with them."""
+
+    path: Path
+    name: str
+    version: str
+    model: ModelConfig
+    tokenizer: Tokenizer
+    weights: Mapping[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def level(self) -> str:
+        """"char" or "word": what one generated token is."""
+        return self.tokenizer.kind
+
+    @property
+    def language(self) -> str:
+        """The corpus language recorded at training time ("en", "zh", ...)."""
+        return str(self.meta.get("language", "en" if self.level == "char" else "zh"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_weights(path: Path, weights: Mapping[str, np.ndarray]) -> None:
+    with h5py.File(path, "w") as h5:
+        for name, value in weights.items():
+            h5.create_dataset(name, data=np.asarray(value, dtype=np.float32))
+
+
+def save_bundle(
+    path: Path,
+    *,
+    model: ModelConfig,
+    tokenizer: Tokenizer,
+    weights: Mapping[str, np.ndarray],
+    name: str | None = None,
+    version: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a bundle folder atomically (a half-written bundle never replaces a good one)."""
+    if tokenizer.vocab_size != model.vocab_size:
+        raise BundleError(
+            f"tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.vocab_size}"
+        )
+    _check_weights(weights, model, WEIGHTS_FILE)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        tokenizer.save(staging / VOCAB_FILE)
+        _write_weights(staging / WEIGHTS_FILE, weights)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "name": name or path.name,
+            "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model": model.to_dict(),
+            "tokenizer": {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size},
+            "files": {
+                VOCAB_FILE: sha256_file(staging / VOCAB_FILE),
+                WEIGHTS_FILE: sha256_file(staging / WEIGHTS_FILE),
+            },
+            **dict(meta or {}),
+        }
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        # Keep files the trainer put beside the bundle (training log, checkpoints).
+        if path.exists():
+            for extra in path.iterdir():
+                if extra.name not in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
+                    os.replace(extra, staging / extra.name)
+            old = path.with_name(f".{path.name}.old")
+            os.replace(path, old)
+            os.replace(staging, path)
+            _remove_tree(old)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        _remove_tree(staging)
+        raise
+    return path
+
+
+def _remove_tree(path: Path) -> None:
+    if not path.exists():
+        return
+    for child in path.iterdir():
+        if child.is_dir():
+            _remove_tree(child)
+        else:
+            child.unlink()
+    path.rmdir()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise BundleError(f"{path}: missing (a bundle needs {CONFIG_FILE}, {VOCAB_FILE}, {WEIGHTS_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path}: expected a JSON object")
+    return data
+
+
+def _check_weights(weights: Mapping[str, np.ndarray], model: ModelConfig, where: str) -> None:
+    expected = model.weight_shapes()
+    missing = sorted(set(expected) - set(weights))
+    if missing:
+        raise BundleError(f"{where}: missing weights {', '.join(missing)}")
+    unexpected = sorted(set(weights) - set(expected))
+    if unexpected:
+        raise BundleError(f"{where}: weights the config does not describe: {', '.join(unexpected)}")
+    for name, shape in expected.items():
+        got = tuple(np.shape(weights[name]))
+        if got != shape:
+            raise BundleError(f"{where}: {name} has shape {got}, the config says {shape}")
+
+
+def _read_weights(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise BundleError(f"{path}: missing (the model weights)")
+    weights: dict[str, np.ndarray] = {}
+    try:
+        with h5py.File(path, "r") as h5:
+
+            def visit(name: str, obj: object) -> None:
+                if isinstance(obj, h5py.Dataset):
+                    weights[name] = np.asarray(obj[()], dtype=np.float32)
+
+            h5.visititems(visit)
+    except (OSError, KeyError, ValueError) as exc:
+        raise BundleError(f"{path}: unreadable weights file, truncated or not HDF5 ({exc})") from None
+    return weights
+
+
+def load_bundle(path: Path | str) -> Bundle:
+    """Load and cross-check a bundle folder; raise BundleError with the file and the mismatch."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no such model folder")
+    config_path = path / CONFIG_FILE
+    config = _read_json(config_path)
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"{config_path}: format_version {version!r}, this program reads {FORMAT_VERSION}"
+        )
+    try:
+        model = ModelConfig.from_dict(dict(config["model"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{config_path}: bad 'model' section ({exc})") from None
+
+    for file_name, expected_sha in dict(config.get("files", {})).items():
+        file_path = path / file_name
+        if not file_path.is_file():
+            raise BundleError(f"{file_path}: missing")
+        if sha256_file(file_path) != expected_sha:
+            raise BundleError(
+                f"{file_path}: contents differ from what {CONFIG_FILE} records "
+                "(sha256 mismatch: truncated, corrupted or replaced)"
+            )
+
+    vocab_path = path / VOCAB_FILE
+    try:
+        tokenizer = Tokenizer.from_dict(_read_json(vocab_path))
+    except ValueError as exc:
+        raise BundleError(f"{vocab_path}: {exc}") from None
+    if tokenizer.vocab_size != model.vocab_size:
+        raise BundleError(
+            f"{vocab_path}: {tokenizer.vocab_size} tokens, but {CONFIG_FILE} says the model "
+            f"has a vocabulary of {model.vocab_size}"
+        )
+    declared_kind = dict(config.get("tokenizer", {})).get("kind", tokenizer.kind)
+    if declared_kind != tokenizer.kind:
+        raise BundleError(
+            f"{vocab_path}: a {tokenizer.kind} tokenizer, but {CONFIG_FILE} says {declared_kind}"
+        )
+
+    weights_path = path / WEIGHTS_FILE
+    weights = _read_weights(weights_path)
+    _check_weights(weights, model, str(weights_path))
+
+    meta = {k: v for k, v in config.items() if k not in ("model", "files", "format_version")}
+    return Bundle(
+        path=path,
+        name=str(config.get("name", path.name)),
+        version=str(config.get("version", "0")),
+        model=model,
+        tokenizer=tokenizer,
+        weights=weights,
+        meta=meta,
+    )

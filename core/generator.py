@@ -1,0 +1,247 @@
+"""The fast generator: the bundle's LSTM run in numpy, one step per token, many requests at once.
+
+The book's loop re-encodes a 60-character window and calls `model.predict` for every new
+character, so each character costs a whole 60-step forward pass plus Keras overhead. Here the
+LSTM state (h, c) is carried from step to step, so each new token costs one step, and a batch
+of independent requests (each with its own seed, temperature, length and rng) advances
+together through one matrix product per layer. No TensorFlow is imported.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from core.bundle import Bundle, load_bundle
+from core.sampling import check_temperature, check_top_k, check_top_p, draw
+
+F32 = npt.NDArray[np.float32]
+MAX_LENGTH = 10_000  # tokens per request; far beyond any chat message, small enough to be safe
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation job: continue `seed` by `length` tokens at `temperature`."""
+
+    seed: str
+    length: int = 400
+    temperature: float = 0.5
+    top_k: int | None = None
+    top_p: float | None = None
+    # An int seeds a fresh numpy Generator; None draws one from OS entropy.
+    rng: np.random.Generator | int | None = None
+
+    def __post_init__(self) -> None:
+        check_temperature(self.temperature)
+        check_top_k(self.top_k)
+        check_top_p(self.top_p)
+        if isinstance(self.length, bool) or not isinstance(self.length, int):
+            raise ValueError(f"length must be an integer, got {self.length!r}")
+        if not 1 <= self.length <= MAX_LENGTH:
+            raise ValueError(f"length must be between 1 and {MAX_LENGTH}, got {self.length}")
+
+
+@dataclass
+class Sample:
+    """What a request produced: the continuation (without the seed) and how it was made."""
+
+    request: Request
+    text: str
+    token_ids: list[int]
+    unknown: int  # seed tokens the vocabulary did not know (fed as the unknown token)
+    context_tokens: int  # seed tokens actually fed (the last `window` of them)
+    seconds: float = 0.0
+    pieces: list[str] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class _Layer:
+    """One LSTM layer's arrays, arranged for a single product per step."""
+
+    units: int
+    kernel: F32  # stacked [input kernel; recurrent kernel], or only recurrent for layer 0
+    bias: F32
+
+
+def _gate_constants(units: int) -> tuple[F32, F32, F32]:
+    """Scale/offset vectors that turn one tanh over all four gates into sigmoid/tanh.
+
+    Keras orders gates i, f, c, o; sigmoid(x) = 0.5 * tanh(x / 2) + 0.5, so one tanh call on
+    z * pre covers all four, then * post + offset restores the sigmoids.
+    """
+    half = np.full(units, 0.5, dtype=np.float32)
+    one = np.ones(units, dtype=np.float32)
+    zero = np.zeros(units, dtype=np.float32)
+    pre = np.concatenate([half, half, one, half])
+    post = np.concatenate([half, half, one, half])
+    offset = np.concatenate([half, half, zero, half])
+    return pre, post, offset
+
+
+class Generator:
+    """Holds a bundle's weights as arrays and generates text for batches of requests."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.tokenizer = bundle.tokenizer
+        self.window = bundle.model.window
+        w = bundle.weights
+        units = bundle.model.lstm_units
+        # Layer 0's input product is a row lookup: fold the embedding (or the one-hot identity)
+        # and the bias into one table of shape (vocab, 4 * units).
+        kernel0 = w["lstm_0/kernel"]
+        if bundle.model.input == "embedding":
+            kernel0 = w["embedding/embeddings"] @ kernel0
+        self._table: F32 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
+        self._layers = [_Layer(units[0], w["lstm_0/recurrent_kernel"].astype(np.float32), np.zeros(0, np.float32))]
+        for i in range(1, len(units)):
+            stacked = np.vstack([w[f"lstm_{i}/kernel"], w[f"lstm_{i}/recurrent_kernel"]])
+            self._layers.append(_Layer(units[i], stacked.astype(np.float32), w[f"lstm_{i}/bias"].astype(np.float32)))
+        self._gates = [_gate_constants(layer.units) for layer in self._layers]
+        self._dense: F32 = w["dense/kernel"].astype(np.float32)
+        self._dense_bias: F32 = w["dense/bias"].astype(np.float32)
+
+    @classmethod
+    def from_path(cls, path: str) -> Generator:
+        """Load a bundle folder and build its generator."""
+        return cls(load_bundle(path))
+
+    # -- the recurrent step ------------------------------------------------------------------
+
+    def _zero_state(self, batch: int) -> list[tuple[F32, F32]]:
+        return [
+            (np.zeros((batch, layer.units), np.float32), np.zeros((batch, layer.units), np.float32))
+            for layer in self._layers
+        ]
+
+    def _step(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
+        """Feed one token per row, update `state` in place, return the top layer's h."""
+        below: F32 | None = None
+        for i, layer in enumerate(self._layers):
+            h, c = state[i]
+            if below is None:
+                z = self._table[tokens] + h @ layer.kernel
+            else:
+                z = np.concatenate([below, h], axis=1) @ layer.kernel + layer.bias
+            pre, post, offset = self._gates[i]
+            g = np.tanh(z * pre) * post + offset
+            n = layer.units
+            c = g[:, n : 2 * n] * c + g[:, :n] * g[:, 2 * n : 3 * n]
+            h = g[:, 3 * n :] * np.tanh(c)
+            state[i] = (h, c)
+            below = h
+        assert below is not None
+        return below
+
+    def _logits(self, top: F32) -> F32:
+        out: F32 = top @ self._dense + self._dense_bias
+        return out
+
+    def _prime(self, contexts: Sequence[list[int]]) -> tuple[list[tuple[F32, F32]], F32]:
+        """Run every row's context from a zero state; return the state and the next logits.
+
+        Contexts are right-aligned: a shorter row is held at the zero state until its first
+        token, so each row ends exactly as if it had been run alone.
+        """
+        batch = len(contexts)
+        longest = max(len(ctx) for ctx in contexts)
+        padded = np.zeros((batch, longest), dtype=np.int64)
+        starts = np.array([longest - len(ctx) for ctx in contexts])
+        for row, ctx in enumerate(contexts):
+            padded[row, starts[row] :] = ctx
+        state = self._zero_state(batch)
+        top = state[-1][0]
+        for t in range(longest):
+            top = self._step(padded[:, t], state)
+            waiting = starts > t
+            if waiting.any():
+                for h, c in state:
+                    h[waiting] = 0.0
+                    c[waiting] = 0.0
+        return state, self._logits(top)
+
+    # -- public API --------------------------------------------------------------------------
+
+    def context_ids(self, seed: str) -> tuple[list[int], int]:
+        """Encode a seed and keep the last `window` ids; also return the unknown-token count."""
+        encoded = self.tokenizer.encode_counted(seed)
+        if not encoded.ids:
+            raise ValueError("the seed is empty: send at least one character or word")
+        return encoded.ids[-self.window :], encoded.unknown
+
+    def next_token_probs(self, seed: str) -> npt.NDArray[np.float64]:
+        """The model's distribution over the next token after `seed` (temperature 1)."""
+        ids, _ = self.context_ids(seed)
+        _, logits = self._prime([ids])
+        z = logits[0].astype(np.float64)
+        z -= z.max()
+        p = np.exp(z)
+        return p / p.sum()
+
+    def iter_batch(self, requests: Sequence[Request]) -> Iterator[list[int | None]]:
+        """Yield, once per step, the token id each request drew (None once it is complete)."""
+        if not requests:
+            return
+        contexts = [self.context_ids(req.seed)[0] for req in requests]
+        rngs = [req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng) for req in requests]
+        temps = np.array([req.temperature for req in requests], dtype=np.float64)
+        lengths = np.array([req.length for req in requests])
+        # Rows that share top-k/top-p settings are drawn together (usually all of them).
+        groups: dict[tuple[int | None, float | None], list[int]] = {}
+        for row, req in enumerate(requests):
+            groups.setdefault((check_top_k(req.top_k), check_top_p(req.top_p)), []).append(row)
+        group_rows = [(k, p, np.array(rows)) for (k, p), rows in groups.items()]
+
+        state, logits = self._prime(contexts)
+        tokens = np.zeros(len(requests), dtype=np.int64)
+        for step in range(int(lengths.max())):
+            live = lengths > step
+            # Each live row spends exactly one uniform per token, so batching never changes
+            # which numbers a request's rng produces.
+            uniforms = np.array([rngs[r].random() if live[r] else 0.0 for r in range(len(requests))])
+            z = logits.astype(np.float64)
+            for top_k, top_p, rows in group_rows:
+                tokens[rows] = draw(z[rows], temps[rows], uniforms[rows], top_k=top_k, top_p=top_p)
+            yield [int(tokens[r]) if live[r] else None for r in range(len(requests))]
+            if step + 1 < lengths.max():
+                logits = self._logits(self._step(tokens, state))
+
+    def generate(self, requests: Sequence[Request]) -> list[Sample]:
+        """Generate every request of a batch together; results come back in request order."""
+        started = time.perf_counter()
+        ids: list[list[int]] = [[] for _ in requests]
+        for step_tokens in self.iter_batch(requests):
+            for row, token in enumerate(step_tokens):
+                if token is not None:
+                    ids[row].append(token)
+        seconds = time.perf_counter() - started
+        samples = []
+        for req, row_ids in zip(requests, ids, strict=True):
+            context, unknown = self.context_ids(req.seed)
+            pieces = [self.tokenizer.tokens[i] for i in row_ids]
+            samples.append(
+                Sample(
+                    request=req,
+                    text="".join(pieces),
+                    token_ids=row_ids,
+                    unknown=unknown,
+                    context_tokens=len(context),
+                    seconds=seconds,
+                    pieces=pieces,
+                )
+            )
+        return samples
+
+    def generate_one(self, request: Request) -> Sample:
+        """Generate a single request."""
+        return self.generate([request])[0]
+
+    def stream(self, request: Request) -> Iterator[str]:
+        """Yield the text of each new token as soon as it is drawn."""
+        for (token,) in self.iter_batch([request]):
+            if token is not None:
+                yield self.tokenizer.tokens[token]

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,18 @@ def _write_weights(path: Path, weights: Mapping[str, np.ndarray]) -> None:
             h5.create_dataset(name, data=np.asarray(value, dtype=np.float32))
 
 
+def _replace_atomically(target: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename it over `target`."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def save_bundle(
     path: Path,
     *,
@@ -86,58 +98,38 @@ def save_bundle(
     version: str | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a bundle folder atomically (a half-written bundle never replaces a good one)."""
+    """Write a bundle folder; other files in it (training logs, checkpoints) are left alone.
+
+    Each file is replaced atomically and config.json, which records the others' sha256, goes
+    last: a crash part-way leaves a bundle that fails to load with a clear message, never one
+    that loads with mismatched parts.
+    """
     if tokenizer.vocab_size != model.vocab_size:
         raise BundleError(
             f"tokenizer has {tokenizer.vocab_size} tokens but the model expects {model.vocab_size}"
         )
     _check_weights(weights, model, WEIGHTS_FILE)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tokenizer.save(staging / VOCAB_FILE)
-        _write_weights(staging / WEIGHTS_FILE, weights)
-        config = {
-            "format_version": FORMAT_VERSION,
-            "name": name or path.name,
-            "version": version or datetime.now(UTC).strftime("%Y%m%d%H%M%S"),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "model": model.to_dict(),
-            "tokenizer": {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size},
-            "files": {
-                VOCAB_FILE: sha256_file(staging / VOCAB_FILE),
-                WEIGHTS_FILE: sha256_file(staging / WEIGHTS_FILE),
-            },
-            **dict(meta or {}),
-        }
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        # Keep files the trainer put beside the bundle (training log, checkpoints).
-        if path.exists():
-            for extra in path.iterdir():
-                if extra.name not in (CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE):
-                    os.replace(extra, staging / extra.name)
-            old = path.with_name(f".{path.name}.old")
-            os.replace(path, old)
-            os.replace(staging, path)
-            _remove_tree(old)
-        else:
-            os.replace(staging, path)
-    except BaseException:
-        _remove_tree(staging)
-        raise
+    path.mkdir(parents=True, exist_ok=True)
+    _replace_atomically(path / VOCAB_FILE, tokenizer.save)
+    _replace_atomically(path / WEIGHTS_FILE, lambda tmp: _write_weights(tmp, weights))
+    now = datetime.now(UTC)
+    config = {
+        "format_version": FORMAT_VERSION,
+        "name": name or path.name,
+        "version": version or now.strftime("%Y%m%d%H%M%S"),
+        "created": now.isoformat(timespec="seconds"),
+        "model": model.to_dict(),
+        "tokenizer": {"kind": tokenizer.kind, "vocab_size": tokenizer.vocab_size},
+        "files": {
+            VOCAB_FILE: sha256_file(path / VOCAB_FILE),
+            WEIGHTS_FILE: sha256_file(path / WEIGHTS_FILE),
+        },
+        **dict(meta or {}),
+    }
+    text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
+    _replace_atomically(path / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
-
-
-def _remove_tree(path: Path) -> None:
-    if not path.exists():
-        return
-    for child in path.iterdir():
-        if child.is_dir():
-            _remove_tree(child)
-        else:
-            child.unlink()
-    path.rmdir()
 
 
 def _read_json(path: Path) -> dict[str, Any]:

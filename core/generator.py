@@ -141,18 +141,25 @@ class Generator:
         out: F32 = top @ self._dense + self._dense_bias
         return out
 
-    def _prime(self, contexts: Sequence[list[int]]) -> tuple[list[tuple[F32, F32]], F32]:
+    def _prime(
+        self, contexts: Sequence[Sequence[int]] | npt.NDArray[np.integer]
+    ) -> tuple[list[tuple[F32, F32]], F32]:
         """Run every row's context from a zero state; return the state and the next logits.
 
         Contexts are right-aligned: a shorter row is held at the zero state until its first
         token, so each row ends exactly as if it had been run alone.
         """
         batch = len(contexts)
-        longest = max(len(ctx) for ctx in contexts)
-        padded = np.zeros((batch, longest), dtype=np.int64)
-        starts = np.array([longest - len(ctx) for ctx in contexts])
-        for row, ctx in enumerate(contexts):
-            padded[row, starts[row] :] = ctx
+        if isinstance(contexts, np.ndarray):
+            padded = contexts.astype(np.int64, copy=False)
+            longest = padded.shape[1]
+            starts = np.zeros(batch, dtype=np.int64)
+        else:
+            longest = max(len(ctx) for ctx in contexts)
+            padded = np.zeros((batch, longest), dtype=np.int64)
+            starts = np.array([longest - len(ctx) for ctx in contexts])
+            for row, ctx in enumerate(contexts):
+                padded[row, starts[row] :] = ctx
         state = self._zero_state(batch)
         top = state[-1][0]
         for t in range(longest):
@@ -172,6 +179,10 @@ class Generator:
         if not encoded.ids:
             raise ValueError("the seed is empty: send at least one character or word")
         return encoded.ids[-self.window :], encoded.unknown
+
+    def batch_logits(self, contexts: npt.NDArray[np.integer]) -> F32:
+        """Next-token logits after each row of a (batch, length) array of token ids."""
+        return self._prime(contexts)[1]
 
     def next_token_probs(self, seed: str) -> npt.NDArray[np.float64]:
         """The model's distribution over the next token after `seed` (temperature 1)."""

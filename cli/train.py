@@ -1,0 +1,72 @@
+"""`lstmbot train`: train a model bundle on a corpus with the book's recipe or the fast one."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from cli import CliError
+
+
+def register(subparsers: Any) -> None:
+    """Add the `train` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "train",
+        help="train a model on a text corpus",
+        description="Train an LSTM language model and write its bundle (config, vocabulary, weights).",
+    )
+    p.add_argument("--corpus", required=True, help="'nietzsche', a UTF-8 text file, or a folder of .txt files")
+    p.add_argument("--level", choices=("char", "word"), default="char", help="char (English) or word (Chinese, jieba)")
+    p.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. models/my-model")
+    p.add_argument("--recipe", choices=("book", "fast"), default="fast", help="book: the book's exact recipe (default: fast)")
+    p.add_argument("--epochs", type=int, help="most epochs to run (early stopping may end sooner)")
+    p.add_argument("--hidden", type=int, help="LSTM units per layer")
+    p.add_argument("--layers", type=int, help="number of stacked LSTM layers")
+    p.add_argument("--batch", type=int, help="sequences per batch")
+    p.add_argument("--embedding", type=int, dest="embedding_dim", help="embedding width (fast recipe)")
+    p.add_argument("--dropout", type=float, help="dropout between layers")
+    p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate")
+    p.add_argument("--window", type=int, help="context length in tokens")
+    p.add_argument("--max-vocab", type=int, help="word level: vocabulary size, unknown token included")
+    p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the text)")
+    p.add_argument("--val-stride", type=int, help="score every Nth held-out token after each epoch")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
+    p.add_argument("--threads", type=int, help="CPU threads for TensorFlow")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and report where the bundle is."""
+    from train.loop import configure_environment
+
+    configure_environment()
+    from train.corpus import CorpusError
+    from train.loop import set_threads, train
+    from train.recipes import preset
+
+    overrides = {
+        key: getattr(args, key)
+        for key in (
+            "epochs", "hidden", "layers", "batch", "embedding_dim", "dropout", "learning_rate",
+            "window", "max_vocab", "steps_per_epoch", "val_stride", "strategy",
+        )
+    }
+    for key in ("epochs", "hidden", "layers", "batch", "window", "max_vocab", "steps_per_epoch", "val_stride"):
+        if overrides[key] is not None and overrides[key] < 1:
+            raise CliError(f"--{key.replace('_', '-')} must be at least 1")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise CliError("--dropout must be in [0, 1)")
+    config = preset(args.recipe, args.level).with_overrides(**overrides)
+    set_threads(args.threads)
+    try:
+        result = train(args.corpus, args.out, config, resume=args.resume)
+    except (CorpusError, FileNotFoundError) as exc:
+        raise CliError(str(exc)) from None
+    state = "interrupted" if result.interrupted else "finished"
+    print(
+        f"{state} after {result.epochs} epochs in {result.seconds / 60:.1f} min; "
+        f"best held-out loss {result.best_loss:.4f} nats/token; bundle: {result.out}"
+    )
+    return 130 if result.interrupted else 0

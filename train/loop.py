@@ -1,0 +1,206 @@
+"""The training run: corpus -> tokenizer -> tf.data -> Keras fit with callbacks -> model bundle."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.bundle import save_bundle
+from core.config import ModelConfig
+from core.keras_model import build_model, get_named_weights
+from core.tokenizers import Tokenizer
+from train.corpus import Corpus, load_corpus
+from train.data import Split, split_corpus, training_dataset
+from train.evaluate import HeldOutMetrics
+from train.recipes import TrainConfig
+
+CHECKPOINTS = "checkpoints"
+LOG_CSV = "training_log.csv"
+LOG_JSON = "training_log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced."""
+
+    out: Path
+    epochs: int
+    best_loss: float
+    seconds: float
+    interrupted: bool
+
+
+def model_config_for(config: TrainConfig, vocab_size: int) -> ModelConfig:
+    """The architecture a training config describes."""
+    return ModelConfig(
+        vocab_size=vocab_size,
+        window=config.window,
+        input=config.input,
+        embedding_dim=config.embedding_dim if config.input == "embedding" else 0,
+        lstm_units=(config.hidden,) * config.layers,
+        dropout=config.dropout,
+        return_sequences=config.recipe == "fast",
+    )
+
+
+def _strategy(name: str) -> Any:
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        # Reads the cluster from TF_CONFIG; without it this host is a cluster of one.
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _optimizer(config: TrainConfig) -> Any:
+    import keras
+
+    extra = {"clipnorm": config.clipnorm} if config.clipnorm else {}
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=config.learning_rate, **extra)
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, **extra)
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit TensorFlow (and numpy's BLAS, via the environment) to `threads` cores."""
+    if not threads:
+        return
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+
+
+def _bundle_meta(
+    corpus: Corpus, config: TrainConfig, split: Split, metrics: HeldOutMetrics | None, epochs: int, seconds: float
+) -> dict[str, Any]:
+    return {
+        "language": corpus.language,
+        "corpus": {
+            "name": corpus.name,
+            "sha256": corpus.sha256,
+            "characters": len(corpus.text),
+            "train_tokens": len(split.train),
+            "heldout_tokens": len(split.heldout),
+        },
+        "training": {**config.to_dict(), "epochs_done": epochs, "seconds": round(seconds, 1)},
+        "metrics": {"heldout": metrics.as_dict() if metrics else None},
+    }
+
+
+def train(
+    corpus_spec: str | Path,
+    out: Path,
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    verbose: int | None = None,
+) -> TrainResult:
+    """Train a model on a corpus and keep its best held-out bundle in `out`."""
+    import keras
+
+    from train.callbacks import BestBundle, Checkpoint, HeldOutScore, JsonLog, SampleText
+
+    started = time.monotonic()
+    out = Path(out)
+    ckpt_dir = out / CHECKPOINTS
+    state: dict[str, Any] = {}
+    tokenizer: Tokenizer | None = None
+    if resume:
+        state_path = ckpt_dir / "state.json"
+        if not state_path.is_file():
+            raise FileNotFoundError(f"{state_path}: nothing to resume from (train without --resume first)")
+        state = json.loads(state_path.read_text())
+        config = TrainConfig(**state["config"])
+        tokenizer = Tokenizer.load(ckpt_dir / "vocab.json")
+    keras.utils.set_random_seed(config.seed)
+
+    corpus = load_corpus(corpus_spec)
+    split = split_corpus(corpus, config, tokenizer)
+    tokenizer = split.tokenizer
+    model_config = model_config_for(config, tokenizer.vocab_size)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(ckpt_dir / "vocab.json")
+
+    with _strategy(config.strategy).scope():
+        if resume:
+            model = keras.models.load_model(ckpt_dir / "last.keras")
+        else:
+            model = build_model(model_config)
+            model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy")
+
+    dataset = training_dataset(split.train, config, tokenizer.vocab_size).repeat()
+    windows = len(range(0, len(split.train) - config.window, config.step if config.recipe == "book" else config.window))
+    steps = config.steps_per_epoch or max(1, windows // config.batch)
+    initial_epoch = int(state.get("epoch", 0))
+    seconds_before = float(state.get("seconds", 0.0))
+
+    scorer = HeldOutScore(model_config, tokenizer, split.heldout, split.heldout_chars, config.val_stride)
+    epochs_done = initial_epoch
+
+    def export(loss: float) -> None:
+        meta = _bundle_meta(
+            corpus, config, split, scorer.last, epochs_done, seconds_before + time.monotonic() - started
+        )
+        save_bundle(out, model=model_config, tokenizer=tokenizer, weights=get_named_weights(model, model_config), meta=meta)
+
+    best = BestBundle(export, best=float(state.get("best", float("inf"))))
+
+    class EpochCounter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            nonlocal epochs_done
+            epochs_done = epoch + 1
+
+    def checkpoint_state() -> dict[str, Any]:
+        return {
+            "config": config.to_dict(),
+            "best": best.best,
+            "seconds": seconds_before + time.monotonic() - started,
+        }
+
+    checkpoint = Checkpoint(ckpt_dir, checkpoint_state)
+    callbacks = [
+        EpochCounter(),
+        scorer,  # must precede everything that reads val_loss
+        best,
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience, min_lr=1e-5, verbose=1
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.stop_patience, verbose=1),
+        SampleText(model_config, tokenizer, split.heldout, config.sample_length, config.seed),
+        keras.callbacks.CSVLogger(str(out / LOG_CSV), append=resume),
+        JsonLog(out / LOG_JSON),
+        checkpoint,
+    ]
+    interrupted = False
+    try:
+        model.fit(
+            dataset,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C: keep what we have. A run with no finished epoch still leaves a usable bundle.
+        interrupted = True
+        print("\ninterrupted: saving a checkpoint and a usable bundle", file=sys.stderr)
+        checkpoint.save(epochs_done)
+        if best.best == float("inf"):
+            scorer.score()
+            export(scorer.last.nats_per_token if scorer.last else float("inf"))
+    return TrainResult(out, epochs_done, best.best, seconds_before + time.monotonic() - started, interrupted)
+
+
+def configure_environment() -> None:
+    """Quiet TensorFlow's start-up logging before it is imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")

@@ -1,0 +1,158 @@
+"""Export samples with their settings and rating aggregates, for fine-tuning.
+
+Rows are streamed from the database in batches (``yield_per``: a server-side cursor on
+PostgreSQL, ``fetchmany`` on SQLite) and written one at a time, so memory stays constant
+however many samples there are. Nothing that identifies a person (Telegram ids, names, chat
+titles) is exported unless ``include_users`` is asked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any, Literal, TextIO
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Chat, Sample, User
+
+Format = Literal["jsonl", "csv"]
+FORMATS: tuple[Format, ...] = ("jsonl", "csv")
+DEFAULT_BATCH_SIZE = 500
+
+_SAMPLE_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "id": Sample.id,
+    "created_at": Sample.created_at,
+    "chat_type": Chat.type,
+    "model_name": Sample.model_name,
+    "model_version": Sample.model_version,
+    "seed": Sample.seed,
+    "text": Sample.text,
+    "temperature": Sample.temperature,
+    "top_k": Sample.top_k,
+    "top_p": Sample.top_p,
+    "length": Sample.length,
+    "rng_seed": Sample.rng_seed,
+    "generation_ms": Sample.generation_ms,
+    "delivered": Sample.delivered,
+    "up_votes": Sample.up_votes,
+    "down_votes": Sample.down_votes,
+    "net_votes": Sample.up_votes - Sample.down_votes,
+}
+_USER_COLUMNS: dict[str, ColumnElement[Any]] = {
+    "user_telegram_id": User.telegram_id,
+    "user_display_name": User.display_name,
+    "user_language_code": User.language_code,
+    "chat_telegram_id": Chat.telegram_id,
+    "chat_title": Chat.title,
+}
+
+
+def export_fields(*, include_users: bool = False) -> list[str]:
+    """The field names of an export, in output order."""
+    return [*_SAMPLE_COLUMNS, *(_USER_COLUMNS if include_users else ())]
+
+
+def parse_since(text: str) -> datetime:
+    """Parse ``--since``: a date (midnight UTC) or an ISO datetime (naive means UTC)."""
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD or an ISO datetime") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+async def iter_export_rows(
+    session: AsyncSession,
+    *,
+    since: datetime | None = None,
+    min_votes: int | None = None,
+    model_name: str | None = None,
+    include_users: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield one dict per sample, oldest first, fetching ``batch_size`` rows at a time.
+
+    ``since`` keeps samples created at or after it; ``min_votes`` keeps samples whose net
+    votes (up minus down) are at least that many, i.e. the well-rated ones to fine-tune on;
+    ``model_name`` keeps one model's samples.
+    """
+    columns = {**_SAMPLE_COLUMNS, **(_USER_COLUMNS if include_users else {})}
+    stmt = select(*(column.label(name) for name, column in columns.items())).join(
+        Chat, Sample.chat_id == Chat.id
+    )
+    if include_users:
+        stmt = stmt.join(User, Sample.user_id == User.id)
+    if since is not None:
+        stmt = stmt.where(Sample.created_at >= since)
+    if min_votes is not None:
+        stmt = stmt.where(Sample.up_votes - Sample.down_votes >= min_votes)
+    if model_name is not None:
+        stmt = stmt.where(Sample.model_name == model_name)
+    stmt = stmt.order_by(Sample.id).execution_options(yield_per=batch_size)
+    result = await session.stream(stmt)
+    try:
+        async for row in result.mappings():
+            yield dict(row)
+    finally:
+        await result.close()
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)  # 1/0 reads back the same everywhere, unlike True/False
+    return value
+
+
+async def write_export(
+    session: AsyncSession,
+    out: TextIO,
+    *,
+    format: Format,
+    since: datetime | None = None,
+    min_votes: int | None = None,
+    model_name: str | None = None,
+    include_users: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> int:
+    """Write the export to ``out`` as JSON lines or CSV (with a header); returns the row count.
+
+    For CSV, open ``out`` with ``newline=""`` so that line breaks inside texts survive.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    rows = iter_export_rows(
+        session,
+        since=since,
+        min_votes=min_votes,
+        model_name=model_name,
+        include_users=include_users,
+        batch_size=batch_size,
+    )
+    count = 0
+    if format == "jsonl":
+        async for row in rows:
+            out.write(json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False))
+            out.write("\n")
+            count += 1
+    else:
+        writer = csv.DictWriter(out, fieldnames=export_fields(include_users=include_users))
+        writer.writeheader()
+        async for row in rows:
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+            count += 1
+    return count

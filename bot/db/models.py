@@ -1,0 +1,240 @@
+"""Every table the bot stores, as typed SQLAlchemy 2 ORM models.
+
+Users, chats, generated samples and the ratings people give them. The database itself
+enforces what the code assumes (unique Telegram ids, one rating per user per sample,
+value ranges, cascading deletes), so a bug elsewhere cannot store nonsense.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    false,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# Shared limits, also used by handlers to validate input before it reaches a CHECK constraint.
+MIN_TEMPERATURE = 0.0
+MAX_TEMPERATURE = 2.0
+DEFAULT_TEMPERATURE = 0.5
+MIN_LENGTH = 1
+MAX_LENGTH = 4000
+DEFAULT_LENGTH = 400
+CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
+UP, DOWN = 1, -1
+
+# Deterministic constraint names, so that migrations can refer to them on every backend
+# (SQLite batch mode in particular needs named constraints to alter them).
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the backend.
+
+    PostgreSQL keeps the zone (timestamptz); SQLite has no zone support and would hand back
+    naive datetimes, so values are stored as naive UTC there and re-tagged when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _temperature_check(column: str, *, nullable: bool = False) -> str:
+    rule = f"{column} >= {MIN_TEMPERATURE} AND {column} <= {MAX_TEMPERATURE}"
+    return f"{column} IS NULL OR ({rule})" if nullable else rule
+
+
+def _length_check(column: str, *, nullable: bool = False) -> str:
+    rule = f"{column} >= {MIN_LENGTH} AND {column} <= {MAX_LENGTH}"
+    return f"{column} IS NULL OR ({rule})" if nullable else rule
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class TimestampMixin:
+    """created_at / updated_at, set by the application (microseconds) with a server fallback."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+
+class User(TimestampMixin, Base):
+    """A Telegram user and their generation settings."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
+        CheckConstraint(_length_check("sample_length"), name="sample_length_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(256))
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    temperature: Mapped[float] = mapped_column(
+        Float, default=DEFAULT_TEMPERATURE, server_default=str(DEFAULT_TEMPERATURE)
+    )
+    sample_length: Mapped[int] = mapped_column(
+        Integer, default=DEFAULT_LENGTH, server_default=str(DEFAULT_LENGTH)
+    )
+    # None means "the bot's default model", so changing the default reaches everyone.
+    model_name: Mapped[str | None] = mapped_column(String(128))
+
+    samples: Mapped[list[Sample]] = relationship(
+        back_populates="user", passive_deletes=True, lazy="raise"
+    )
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, telegram_id={self.telegram_id!r})"
+
+
+class Chat(TimestampMixin, Base):
+    """A chat samples were made in, with settings a group admin may override."""
+
+    __tablename__ = "chats"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN (" + ", ".join(f"'{kind}'" for kind in CHAT_TYPES) + ")", name="type_known"
+        ),
+        CheckConstraint(_temperature_check("temperature", nullable=True), name="temperature_range"),
+        CheckConstraint(_length_check("sample_length", nullable=True), name="sample_length_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(String(256))
+    # Per-chat overrides; NULL falls through to the requesting user's own setting.
+    temperature: Mapped[float | None] = mapped_column(Float)
+    sample_length: Mapped[int | None] = mapped_column(Integer)
+    model_name: Mapped[str | None] = mapped_column(String(128))
+
+    samples: Mapped[list[Sample]] = relationship(
+        back_populates="chat", passive_deletes=True, lazy="raise"
+    )
+
+    def __repr__(self) -> str:
+        return f"Chat(id={self.id!r}, telegram_id={self.telegram_id!r}, type={self.type!r})"
+
+
+class Sample(Base):
+    """One generated text with every setting needed to reproduce it, plus its vote counts.
+
+    ``up_votes``/``down_votes`` are denormalised from ``ratings`` so that a message's keyboard
+    reads them with one primary-key lookup; the repository keeps them in step inside the same
+    transaction as the rating change, holding the sample's row lock.
+    """
+
+    __tablename__ = "samples"
+    __table_args__ = (
+        CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
+        CheckConstraint(_length_check("length"), name="length_range"),
+        CheckConstraint("top_k IS NULL OR top_k > 0", name="top_k_positive"),
+        CheckConstraint("top_p IS NULL OR (top_p > 0 AND top_p <= 1)", name="top_p_range"),
+        CheckConstraint("generation_ms >= 0", name="generation_ms_nonnegative"),
+        CheckConstraint("up_votes >= 0 AND down_votes >= 0", name="votes_nonnegative"),
+        # Hot reads: a user's samples (stats, /forget), a chat's and a model's top lists, and
+        # the export's --since filter.
+        Index("ix_samples_user_id_created_at", "user_id", "created_at"),
+        Index("ix_samples_chat_id_created_at", "chat_id", "created_at"),
+        Index("ix_samples_model_name_created_at", "model_name", "created_at"),
+        Index("ix_samples_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    seed: Mapped[str] = mapped_column(Text)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    temperature: Mapped[float] = mapped_column(Float)
+    top_k: Mapped[int | None] = mapped_column(Integer)
+    top_p: Mapped[float | None] = mapped_column(Float)
+    length: Mapped[int] = mapped_column(Integer)
+    rng_seed: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    generation_ms: Mapped[int] = mapped_column(Integer)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    up_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    down_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    user: Mapped[User] = relationship(back_populates="samples", lazy="raise")
+    chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"Sample(id={self.id!r}, model={self.model_name!r}, user_id={self.user_id!r})"
+
+
+class Rating(Base):
+    """One user's vote on one sample: +1 or -1. Withdrawing a vote deletes the row."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        CheckConstraint(f"score IN ({DOWN}, {UP})", name="score_up_or_down"),
+        # The primary key (sample_id, user_id) serves per-sample reads; this one serves
+        # per-user reads (stats, /forget, "what have I not rated yet").
+        Index("ix_ratings_user_id", "user_id"),
+    )
+
+    # The composite primary key is the "one rating per user per sample" rule.
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    score: Mapped[int] = mapped_column(SmallInteger)
+    rated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"Rating(sample={self.sample_id!r}, user={self.user_id!r}, score={self.score!r})"

@@ -1,0 +1,776 @@
+"""Everything handlers read or write, as keyword-only functions taking the session explicitly.
+
+Functions never commit: the caller owns the transaction (normally one
+``Database.run(lambda session: ...)`` per update, which commits and retries on transient
+errors). Ids named ``user_id``/``chat_id``/``sample_id`` are this database's own primary keys;
+Telegram's ids are always called ``telegram_id``/``message_id``.
+
+Ratings and vote counts: ``samples.up_votes``/``down_votes`` mirror the ``ratings`` rows so
+a keyboard reads them with one primary-key lookup. Every rating change first locks the sample
+row (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's write lock already serialises writers),
+then changes the rating with an upsert and recounts that sample's ratings, all in one
+transaction. Concurrent clicks on one sample therefore queue on the lock, never create a
+second row (the primary key is (sample_id, user_id) and the write is INSERT .. ON CONFLICT)
+and never leave the counters out of step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any, Final
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import (
+    CHAT_TYPES,
+    DOWN,
+    MAX_LENGTH,
+    MAX_TEMPERATURE,
+    MIN_LENGTH,
+    MIN_TEMPERATURE,
+    UP,
+    Chat,
+    Rating,
+    Sample,
+    User,
+    utcnow,
+)
+
+MAX_MODEL_NAME = 128
+
+
+class StorageError(Exception):
+    """Base class for errors the repository raises on purpose."""
+
+
+class NotFound(StorageError, LookupError):
+    """The row asked for does not exist (e.g. a sample deleted before its button was pressed)."""
+
+
+class _Unset(Enum):
+    """Marks "leave this setting alone" where None means "clear the override"."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+
+
+@dataclass(frozen=True, slots=True)
+class Votes:
+    """A sample's rating aggregate."""
+
+    up: int
+    down: int
+
+    @property
+    def net(self) -> int:
+        """Up-votes minus down-votes."""
+        return self.up - self.down
+
+    @property
+    def total(self) -> int:
+        """How many people rated it."""
+        return self.up + self.down
+
+
+@dataclass(frozen=True, slots=True)
+class RatingState:
+    """The result of a rating action: this user's score now and the sample's counts."""
+
+    sample_id: int
+    score: int | None  # +1, -1, or None when the user has no rating on it now
+    votes: Votes
+    changed: bool  # False when the click repeated the current state (idempotent no-op)
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSettings:
+    """The settings a generation request in a given chat should use."""
+
+    temperature: float
+    length: int
+    model_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class UserStats:
+    """What /stats shows a user about themselves."""
+
+    samples: int
+    ratings_given: int
+    up_received: int
+    down_received: int
+    first_sample_at: datetime | None
+    last_sample_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelStats:
+    """Per-model line of the admin stats."""
+
+    model_name: str
+    samples: int
+    up_votes: int
+    down_votes: int
+    avg_generation_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class AdminStats:
+    """Whole-database numbers for the admin's /stats."""
+
+    users: int
+    chats: dict[str, int]  # chat type -> count
+    samples: int
+    delivered_samples: int
+    samples_last_24h: int
+    ratings: int
+    up_votes: int
+    down_votes: int
+    models: list[ModelStats]
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """What /forget removed."""
+
+    found: bool
+    samples_deleted: int
+    ratings_deleted: int
+    chats_deleted: int
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _insert(session: AsyncSession, model: type[Any]) -> Any:
+    """The dialect's INSERT construct, which offers ON CONFLICT on SQLite and PostgreSQL."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return pg_insert(model)
+    if name == "sqlite":
+        return sqlite_insert(model)
+    raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
+
+
+def check_temperature(value: float) -> float:
+    """Validate a softmax temperature against the stored range; returns it as a float."""
+    value = float(value)
+    if not math.isfinite(value) or not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g},"
+            f" got {value:g}"
+        )
+    return value
+
+
+def check_length(value: int) -> int:
+    """Validate a sample length (tokens) against the stored range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"length must be a whole number, got {value!r}")
+    if not MIN_LENGTH <= value <= MAX_LENGTH:
+        raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH}, got {value}")
+    return value
+
+
+def check_model_name(value: str) -> str:
+    """Validate a model bundle name."""
+    value = value.strip()
+    if not value or len(value) > MAX_MODEL_NAME:
+        raise ValueError(f"model name must be 1 to {MAX_MODEL_NAME} characters")
+    return value
+
+
+def check_score(value: int) -> int:
+    """Validate a rating score (+1 or -1)."""
+    if value not in (UP, DOWN) or isinstance(value, bool):
+        raise ValueError(f"score must be {UP} or {DOWN}, got {value!r}")
+    return value
+
+
+def _check_chat_type(value: str) -> str:
+    if value not in CHAT_TYPES:
+        raise ValueError(f"chat type must be one of {', '.join(CHAT_TYPES)}, got {value!r}")
+    return value
+
+
+# --- users -----------------------------------------------------------------------------------
+
+
+async def get_user(session: AsyncSession, *, telegram_id: int) -> User | None:
+    """The user with this Telegram id, if known."""
+    return await session.scalar(select(User).where(User.telegram_id == telegram_id))
+
+
+async def get_or_create_user(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    display_name: str | None = None,
+    language_code: str | None = None,
+) -> User:
+    """The user with this Telegram id, created on first sight; name and language refreshed.
+
+    Safe under concurrency: two updates from a new user racing both end up with the same row
+    (INSERT .. ON CONFLICT DO NOTHING, then read it back).
+    """
+    user = await get_user(session, telegram_id=telegram_id)
+    if user is None:
+        now = utcnow()
+        stmt = _insert(session, User).values(
+            telegram_id=telegram_id,
+            display_name=display_name,
+            language_code=language_code,
+            created_at=now,
+            updated_at=now,
+        )
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=[User.telegram_id]))
+        user = await get_user(session, telegram_id=telegram_id)
+        assert user is not None, "a user row must exist after the upsert"
+        return user
+    # Only write when something changed, so that a busy user does not cost a write per message.
+    if display_name is not None and user.display_name != display_name:
+        user.display_name = display_name
+    if language_code is not None and user.language_code != language_code:
+        user.language_code = language_code
+    if session.is_modified(user):
+        await session.flush()
+    return user
+
+
+async def _load_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+async def set_temperature(session: AsyncSession, *, user_id: int, temperature: float) -> User:
+    """Set a user's softmax temperature (0..2); raises ValueError when out of range."""
+    user = await _load_user(session, user_id)
+    user.temperature = check_temperature(temperature)
+    await session.flush()
+    return user
+
+
+async def set_length(session: AsyncSession, *, user_id: int, length: int) -> User:
+    """Set a user's sample length in tokens; raises ValueError when out of range."""
+    user = await _load_user(session, user_id)
+    user.sample_length = check_length(length)
+    await session.flush()
+    return user
+
+
+async def set_model(session: AsyncSession, *, user_id: int, model_name: str | None) -> User:
+    """Choose a user's model bundle by name; None returns them to the bot's default."""
+    user = await _load_user(session, user_id)
+    user.model_name = None if model_name is None else check_model_name(model_name)
+    await session.flush()
+    return user
+
+
+# --- chats -----------------------------------------------------------------------------------
+
+
+async def get_chat(session: AsyncSession, *, telegram_id: int) -> Chat | None:
+    """The chat with this Telegram id, if known."""
+    return await session.scalar(select(Chat).where(Chat.telegram_id == telegram_id))
+
+
+async def get_or_create_chat(
+    session: AsyncSession, *, telegram_id: int, type: str, title: str | None = None
+) -> Chat:
+    """The chat with this Telegram id, created on first sight; type and title refreshed.
+
+    ``type`` is Telegram's chat type: private, group, supergroup or channel (a group becomes
+    a supergroup under a new id, so it simply appears as a new chat).
+    """
+    _check_chat_type(type)
+    chat = await get_chat(session, telegram_id=telegram_id)
+    if chat is None:
+        now = utcnow()
+        stmt = _insert(session, Chat).values(
+            telegram_id=telegram_id, type=type, title=title, created_at=now, updated_at=now
+        )
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=[Chat.telegram_id]))
+        chat = await get_chat(session, telegram_id=telegram_id)
+        assert chat is not None, "a chat row must exist after the upsert"
+        return chat
+    if chat.type != type:
+        chat.type = type
+    if title is not None and chat.title != title:
+        chat.title = title
+    if session.is_modified(chat):
+        await session.flush()
+    return chat
+
+
+async def set_chat_settings(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    temperature: float | _Unset | None = UNSET,
+    length: int | _Unset | None = UNSET,
+    model_name: str | _Unset | None = UNSET,
+) -> Chat:
+    """Set or clear (None) a chat's overrides; arguments left out are not touched."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        raise NotFound(f"no chat with id {chat_id}")
+    if temperature is not UNSET:
+        chat.temperature = None if temperature is None else check_temperature(temperature)
+    if length is not UNSET:
+        chat.sample_length = None if length is None else check_length(length)
+    if model_name is not UNSET:
+        chat.model_name = None if model_name is None else check_model_name(model_name)
+    await session.flush()
+    return chat
+
+
+def resolve_settings(user: User, chat: Chat | None, *, default_model: str) -> GenerationSettings:
+    """The settings to generate with: a chat's override wins, then the user's, then defaults."""
+    if chat is None:
+        model = user.model_name or default_model
+        return GenerationSettings(user.temperature, user.sample_length, model)
+    return GenerationSettings(
+        temperature=chat.temperature if chat.temperature is not None else user.temperature,
+        length=chat.sample_length if chat.sample_length is not None else user.sample_length,
+        model_name=chat.model_name or user.model_name or default_model,
+    )
+
+
+# --- samples ---------------------------------------------------------------------------------
+
+
+async def record_sample(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    chat_id: int,
+    seed: str,
+    model_name: str,
+    model_version: str,
+    temperature: float,
+    length: int,
+    text: str,
+    generation_ms: int,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    rng_seed: int | None = None,
+    telegram_message_id: int | None = None,
+    delivered: bool = False,
+) -> Sample:
+    """Store a generated sample and return it with its id (for the rating keyboard).
+
+    The usual flow stores the sample first (delivered=False), sends the message with a
+    keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
+    """
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, got {top_k}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    sample = Sample(
+        user_id=user_id,
+        chat_id=chat_id,
+        seed=seed,
+        model_name=model_name,
+        model_version=model_version,
+        temperature=check_temperature(temperature),
+        top_k=top_k,
+        top_p=top_p,
+        length=check_length(length),
+        rng_seed=rng_seed,
+        text=text,
+        generation_ms=max(0, int(generation_ms)),
+        telegram_message_id=telegram_message_id,
+        delivered=delivered,
+    )
+    session.add(sample)
+    await session.flush()
+    return sample
+
+
+async def get_sample(session: AsyncSession, *, sample_id: int) -> Sample | None:
+    """The sample with this id, if it still exists."""
+    return await session.get(Sample, sample_id)
+
+
+async def get_sample_by_message(
+    session: AsyncSession, *, chat_telegram_id: int, message_id: int
+) -> Sample | None:
+    """The sample sent as Telegram message ``message_id`` in a chat (e.g. for a reply)."""
+    stmt = (
+        select(Sample)
+        .join(Chat, Sample.chat_id == Chat.id)
+        .where(Chat.telegram_id == chat_telegram_id, Sample.telegram_message_id == message_id)
+        .order_by(Sample.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(stmt)
+
+
+async def set_sample_message_id(session: AsyncSession, *, sample_id: int, message_id: int) -> bool:
+    """Record the Telegram message a sample was sent as and mark it delivered.
+
+    Returns False when the sample no longer exists (deleted in the meantime).
+    """
+    result = await session.execute(
+        update(Sample)
+        .where(Sample.id == sample_id)
+        .values(telegram_message_id=message_id, delivered=True)
+    )
+    return _rowcount(result) > 0
+
+
+async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
+    """Mark a sample as not delivered (sending failed or the message was deleted)."""
+    result = await session.execute(
+        update(Sample)
+        .where(Sample.id == sample_id)
+        .values(delivered=False, telegram_message_id=None)
+    )
+    return _rowcount(result) > 0
+
+
+async def delete_sample(session: AsyncSession, *, sample_id: int) -> bool:
+    """Delete a sample and (by cascade) its ratings; False when it did not exist."""
+    result = await session.execute(delete(Sample).where(Sample.id == sample_id))
+    return _rowcount(result) > 0
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- ratings ---------------------------------------------------------------------------------
+
+
+async def _lock_sample(session: AsyncSession, sample_id: int) -> None:
+    """Take the sample's row lock for the rest of the transaction; NotFound when it is gone.
+
+    FOR NO KEY UPDATE (PostgreSQL) serialises raters of one sample without blocking inserts
+    that merely reference it; SQLite ignores the clause (its write lock is database-wide).
+    """
+    stmt = select(Sample.id).where(Sample.id == sample_id).with_for_update(key_share=True)
+    if await session.scalar(stmt) is None:
+        raise NotFound(f"no sample with id {sample_id}")
+
+
+async def _count_votes(session: AsyncSession, sample_id: int) -> Votes:
+    stmt = select(
+        func.count().filter(Rating.score == UP), func.count().filter(Rating.score == DOWN)
+    ).where(Rating.sample_id == sample_id)
+    up, down = (await session.execute(stmt)).one()
+    return Votes(int(up), int(down))
+
+
+async def _store_votes(session: AsyncSession, sample_id: int, votes: Votes) -> None:
+    # Literal values (not a subquery) so the ORM can update a loaded Sample in place.
+    await session.execute(
+        update(Sample)
+        .where(Sample.id == sample_id)
+        .values(up_votes=votes.up, down_votes=votes.down)
+    )
+
+
+async def recount_votes(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
+    """Recompute the stored counters of these samples from their ratings."""
+    for sample_id in sorted(set(sample_ids)):
+        await _store_votes(session, sample_id, await _count_votes(session, sample_id))
+
+
+async def get_votes(session: AsyncSession, *, sample_id: int) -> Votes:
+    """A sample's up/down counts (one primary-key lookup); NotFound when it is gone."""
+    row = (
+        await session.execute(
+            select(Sample.up_votes, Sample.down_votes).where(Sample.id == sample_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"no sample with id {sample_id}")
+    return Votes(int(row[0]), int(row[1]))
+
+
+async def get_user_score(session: AsyncSession, *, sample_id: int, user_id: int) -> int | None:
+    """This user's score on a sample (+1/-1), or None when they have not rated it."""
+    return await session.scalar(
+        select(Rating.score).where(Rating.sample_id == sample_id, Rating.user_id == user_id)
+    )
+
+
+async def _set_score(
+    session: AsyncSession, *, sample_id: int, user_id: int, score: int | None, toggle: bool
+) -> RatingState:
+    await _lock_sample(session, sample_id)
+    # Under the lock (and, on PostgreSQL, in a statement snapshot taken after it) this read is
+    # the latest committed state, so the decision below cannot race another click.
+    current = await get_user_score(session, sample_id=sample_id, user_id=user_id)
+    target = None if toggle and current == score else score
+    if target == current:
+        return RatingState(sample_id, current, await get_votes(session, sample_id=sample_id), False)
+    if target is None:
+        await session.execute(
+            delete(Rating).where(Rating.sample_id == sample_id, Rating.user_id == user_id)
+        )
+    else:
+        stmt = _insert(session, Rating).values(
+            sample_id=sample_id, user_id=user_id, score=target, rated_at=utcnow()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[Rating.sample_id, Rating.user_id],
+            set_={"score": stmt.excluded.score, "rated_at": stmt.excluded.rated_at},
+        )
+        await session.execute(stmt)
+    votes = await _count_votes(session, sample_id)
+    await _store_votes(session, sample_id, votes)
+    return RatingState(sample_id, target, votes, True)
+
+
+async def rate(session: AsyncSession, *, sample_id: int, user_id: int, score: int) -> RatingState:
+    """Set this user's rating of a sample to ``score`` (+1/-1); repeating it changes nothing."""
+    return await _set_score(
+        session, sample_id=sample_id, user_id=user_id, score=check_score(score), toggle=False
+    )
+
+
+async def unrate(session: AsyncSession, *, sample_id: int, user_id: int) -> RatingState:
+    """Withdraw this user's rating of a sample; a no-op when there is none."""
+    return await _set_score(session, sample_id=sample_id, user_id=user_id, score=None, toggle=False)
+
+
+async def toggle_rating(
+    session: AsyncSession, *, sample_id: int, user_id: int, score: int
+) -> RatingState:
+    """Keyboard semantics: pressing the button matching the current rating withdraws it,
+    any other press sets the rating to ``score``."""
+    return await _set_score(
+        session, sample_id=sample_id, user_id=user_id, score=check_score(score), toggle=True
+    )
+
+
+# --- reading lists ---------------------------------------------------------------------------
+
+
+async def top_samples(
+    session: AsyncSession,
+    *,
+    chat_id: int | None = None,
+    model_name: str | None = None,
+    since: datetime | None = None,
+    min_net: int = 1,
+    limit: int = 10,
+) -> list[Sample]:
+    """The best-rated samples, globally or within one chat and/or one model.
+
+    Ordered by net votes (up minus down), then up-votes, then newest. Samples with fewer than
+    ``min_net`` net votes are left out, so unrated ones do not fill the list.
+    """
+    net = Sample.up_votes - Sample.down_votes
+    stmt = select(Sample).where(net >= min_net)
+    if chat_id is not None:
+        stmt = stmt.where(Sample.chat_id == chat_id)
+    if model_name is not None:
+        stmt = stmt.where(Sample.model_name == model_name)
+    if since is not None:
+        stmt = stmt.where(Sample.created_at >= since)
+    stmt = stmt.order_by(net.desc(), Sample.up_votes.desc(), Sample.id.desc()).limit(limit)
+    return list((await session.scalars(stmt)).all())
+
+
+async def pick_unrated_sample(
+    session: AsyncSession, *, user_id: int, chat_id: int | None
+) -> Sample | None:
+    """A delivered sample this user has not rated and did not write, fewest ratings first.
+
+    ``chat_id`` keeps the choice within one chat; pass None to draw from every chat (only do
+    that where showing one chat's samples in another is acceptable).
+    """
+    rated = select(Rating.sample_id).where(Rating.user_id == user_id)
+    stmt = select(Sample).where(
+        Sample.delivered.is_(True), Sample.user_id != user_id, Sample.id.not_in(rated)
+    )
+    if chat_id is not None:
+        stmt = stmt.where(Sample.chat_id == chat_id)
+    stmt = stmt.order_by((Sample.up_votes + Sample.down_votes).asc(), Sample.id.desc()).limit(1)
+    return await session.scalar(stmt)
+
+
+async def recent_samples(session: AsyncSession, *, user_id: int, limit: int = 10) -> list[Sample]:
+    """A user's newest samples."""
+    stmt = (
+        select(Sample)
+        .where(Sample.user_id == user_id)
+        .order_by(Sample.created_at.desc(), Sample.id.desc())
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+# --- stats -----------------------------------------------------------------------------------
+
+
+async def user_stats(session: AsyncSession, *, user_id: int) -> UserStats:
+    """Counts about one user: samples made, ratings given and received."""
+    samples_row = (
+        await session.execute(
+            select(
+                func.count(Sample.id),
+                func.coalesce(func.sum(Sample.up_votes), 0),
+                func.coalesce(func.sum(Sample.down_votes), 0),
+                func.min(Sample.created_at),
+                func.max(Sample.created_at),
+            ).where(Sample.user_id == user_id)
+        )
+    ).one()
+    given = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
+    return UserStats(
+        samples=int(samples_row[0]),
+        ratings_given=int(given or 0),
+        up_received=int(samples_row[1]),
+        down_received=int(samples_row[2]),
+        first_sample_at=samples_row[3],
+        last_sample_at=samples_row[4],
+    )
+
+
+async def admin_stats(session: AsyncSession, *, now: datetime | None = None) -> AdminStats:
+    """Whole-database counts, with a per-model breakdown."""
+    now = now or utcnow()
+    users = await session.scalar(select(func.count()).select_from(User))
+    chat_rows = (await session.execute(select(Chat.type, func.count()).group_by(Chat.type))).all()
+    totals = (
+        await session.execute(
+            select(
+                func.count(Sample.id),
+                func.count().filter(Sample.delivered.is_(True)),
+                func.count().filter(Sample.created_at >= now - timedelta(days=1)),
+                func.coalesce(func.sum(Sample.up_votes), 0),
+                func.coalesce(func.sum(Sample.down_votes), 0),
+            )
+        )
+    ).one()
+    ratings = await session.scalar(select(func.count()).select_from(Rating))
+    model_rows = (
+        await session.execute(
+            select(
+                Sample.model_name,
+                func.count(),
+                func.coalesce(func.sum(Sample.up_votes), 0),
+                func.coalesce(func.sum(Sample.down_votes), 0),
+                func.avg(Sample.generation_ms),
+            )
+            .group_by(Sample.model_name)
+            .order_by(func.count().desc(), Sample.model_name)
+        )
+    ).all()
+    return AdminStats(
+        users=int(users or 0),
+        chats={str(kind): int(count) for kind, count in chat_rows},
+        samples=int(totals[0]),
+        delivered_samples=int(totals[1]),
+        samples_last_24h=int(totals[2]),
+        ratings=int(ratings or 0),
+        up_votes=int(totals[3]),
+        down_votes=int(totals[4]),
+        models=[
+            ModelStats(str(name), int(count), int(up), int(down), float(avg or 0.0))
+            for name, count, up, down, avg in model_rows
+        ],
+    )
+
+
+# --- forgetting ------------------------------------------------------------------------------
+
+
+async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResult:
+    """Delete everything stored about a user (/forget).
+
+    Removes the user row, their samples (with every rating on them), their ratings of other
+    people's samples (whose counters are recounted), and their private chat with the bot.
+    Group chats stay: they belong to the group, not to this user.
+    """
+    user = await get_user(session, telegram_id=telegram_id)
+    if user is None:
+        return ForgetResult(found=False, samples_deleted=0, ratings_deleted=0, chats_deleted=0)
+    user_id = user.id
+    # Other people's samples this user rated: their counters must drop by this user's vote.
+    touched: Sequence[int] = (
+        await session.scalars(
+            select(Rating.sample_id)
+            .join(Sample, Rating.sample_id == Sample.id)
+            .where(Rating.user_id == user_id, Sample.user_id != user_id)
+            .order_by(Rating.sample_id)
+        )
+    ).all()
+    for sample_id in touched:  # id order, so two /forget calls cannot deadlock on each other
+        await session.execute(
+            select(Sample.id).where(Sample.id == sample_id).with_for_update(key_share=True)
+        )
+    samples = await session.scalar(select(func.count()).where(Sample.user_id == user_id))
+    ratings = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
+    # A private chat's id is the user's id in Telegram.
+    chats = await session.execute(
+        delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private")
+    )
+    # ON DELETE CASCADE removes the samples and ratings in the database itself.
+    await session.execute(delete(User).where(User.id == user_id))
+    await recount_votes(session, sample_ids=touched)
+    return ForgetResult(
+        found=True,
+        samples_deleted=int(samples or 0),
+        ratings_deleted=int(ratings or 0),
+        chats_deleted=_rowcount(chats),
+    )
+
+
+__all__ = [
+    "UNSET",
+    "AdminStats",
+    "ForgetResult",
+    "GenerationSettings",
+    "ModelStats",
+    "NotFound",
+    "RatingState",
+    "StorageError",
+    "UserStats",
+    "Votes",
+    "admin_stats",
+    "check_length",
+    "check_model_name",
+    "check_score",
+    "check_temperature",
+    "delete_sample",
+    "forget_user",
+    "get_chat",
+    "get_or_create_chat",
+    "get_or_create_user",
+    "get_sample",
+    "get_sample_by_message",
+    "get_user",
+    "get_user_score",
+    "get_votes",
+    "mark_undelivered",
+    "pick_unrated_sample",
+    "rate",
+    "recent_samples",
+    "record_sample",
+    "recount_votes",
+    "resolve_settings",
+    "set_chat_settings",
+    "set_length",
+    "set_model",
+    "set_sample_message_id",
+    "set_temperature",
+    "toggle_rating",
+    "top_samples",
+    "unrate",
+    "user_stats",
+]

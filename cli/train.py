@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
-        result = train(args.corpus, args.out, config, resume=args.resume)
+        result = train(args.corpus, args.out, config, resume=args.resume, epochs=args.epochs)
     except (CorpusError, FileNotFoundError) as exc:
         raise CliError(str(exc)) from None
     state = "interrupted" if result.interrupted else "finished"

@@ -101,9 +101,13 @@ def train(
     config: TrainConfig,
     *,
     resume: bool = False,
+    epochs: int | None = None,
     verbose: int | None = None,
 ) -> TrainResult:
-    """Train a model on a corpus and keep its best held-out bundle in `out`."""
+    """Train a model on a corpus and keep its best held-out bundle in `out`.
+
+    With `resume`, the saved run's config is used; `epochs` (if given) sets the new total.
+    """
     import keras
 
     from train.callbacks import BestBundle, Checkpoint, HeldOutScore, JsonLog, SampleText
@@ -120,6 +124,7 @@ def train(
         state = json.loads(state_path.read_text())
         config = TrainConfig(**state["config"])
         tokenizer = Tokenizer.load(ckpt_dir / "vocab.json")
+    config = config.with_overrides(epochs=epochs)
     keras.utils.set_random_seed(config.seed)
 
     corpus = load_corpus(corpus_spec)
@@ -179,6 +184,8 @@ def train(
         JsonLog(out / LOG_JSON),
         checkpoint,
     ]
+    for callback in callbacks:
+        callback.set_model(model)  # so a Ctrl-C before the first epoch can still save
     interrupted = False
     try:
         model.fit(

@@ -1,0 +1,101 @@
+"""`lstmbot export`: write rated samples as JSON lines or CSV, ready for fine-tuning."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from cli import CliError
+
+
+def _since(text: str) -> Any:
+    from bot.db.export import parse_since
+
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(subparsers: Any) -> None:
+    """Add the `export` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "export",
+        help="export generated samples with their settings and ratings",
+        description="Stream every stored sample (seed, settings, text, vote counts) as JSON "
+        "lines or CSV. Nothing that identifies a user is written unless --include-users.",
+    )
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
+                   help="output format (default: jsonl)")
+    p.add_argument("--since", type=_since, metavar="DATE",
+                   help="only samples created on or after DATE (YYYY-MM-DD or ISO datetime, UTC)")
+    p.add_argument("--min-votes", type=int, metavar="N",
+                   help="only samples whose up-votes minus down-votes is at least N")
+    p.add_argument("--model", metavar="NAME", help="only samples from this model bundle")
+    p.add_argument("--include-users", action="store_true",
+                   help="add Telegram user/chat ids, names and chat titles (personal data!)")
+    p.add_argument("--out", "-o", metavar="FILE", default="-",
+                   help="file to write (default: standard output)")
+    p.add_argument("--database-url", help="database to read (default: $DATABASE_URL)")
+    p.set_defaults(func=run)
+
+
+async def _export(args: argparse.Namespace, url: str, out: TextIO) -> int:
+    from bot.db.database import Database
+    from bot.db.export import write_export
+
+    db = Database.from_url(url)
+    try:
+        async with db.sessions() as session:
+            return await write_export(
+                session,
+                out,
+                format=args.format,
+                since=args.since,
+                min_votes=args.min_votes,
+                model_name=args.model,
+                include_users=args.include_users,
+            )
+    finally:
+        await db.dispose()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Stream the export to a file (written atomically) or to standard output."""
+    import asyncio
+
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import make_url
+
+    from bot.db.engine import is_sqlite, sqlite_file
+    from bot.settings import get_settings
+
+    url: str = args.database_url or get_settings().database_url
+    shown = make_url(url).render_as_string(hide_password=True)
+    path = sqlite_file(url) if is_sqlite(url) else None
+    if path is not None and not path.exists():
+        raise CliError(f"no database at {path}; run `lstmbot db upgrade` first")
+    try:
+        if args.out == "-":
+            count = asyncio.run(_export(args, url, sys.stdout))
+            sys.stdout.flush()
+        else:
+            target = Path(args.out)
+            partial = target.with_name(target.name + ".partial")
+            try:
+                # newline="" keeps line breaks inside CSV fields as they are.
+                with partial.open("w", encoding="utf-8", newline="") as out:
+                    count = asyncio.run(_export(args, url, out))
+                partial.replace(target)  # never leave a half-written export under the real name
+            finally:
+                partial.unlink(missing_ok=True)
+    except sa_exc.DBAPIError as exc:
+        hint = "; run `lstmbot db upgrade` first" if "table" in str(exc).lower() else ""
+        raise CliError(f"cannot read the database at {shown}: {exc.orig}{hint}") from None
+    except OSError as exc:
+        raise CliError(f"cannot export: {exc}") from None
+    where = "standard output" if args.out == "-" else args.out
+    print(f"exported {count} samples to {where}", file=sys.stderr)
+    return 0

@@ -1,0 +1,96 @@
+"""Shared fixtures: tiny corpora, tokenizers and model bundles built on the spot (nothing downloaded)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+SHARED_CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+
+TINY_TEXT = (
+    "Supposing that truth is a woman--what then? Is there not ground for suspecting that all "
+    "philosophers, in so far as they have been dogmatists, have failed to understand women--that "
+    "the terrible seriousness and clumsy importunity with which they have usually paid their "
+    "addresses to truth, have been unskilled and unseemly methods for winning a woman? "
+) * 12
+
+
+@pytest.fixture(scope="session")
+def tiny_text() -> str:
+    """About 4,000 characters of the book's opening, repeated."""
+    return TINY_TEXT
+
+
+@pytest.fixture(scope="session")
+def nietzsche_path() -> Path:
+    """The book's corpus from the shared corpora folder."""
+    path = SHARED_CORPORA / "nietzsche.txt"
+    assert path.is_file(), f"the shared corpus is expected at {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def hongloumeng_path() -> Path:
+    """The Chinese corpus from the shared corpora folder."""
+    path = SHARED_CORPORA / "hongloumeng.txt"
+    assert path.is_file(), f"the shared corpus is expected at {path}"
+    return path
+
+
+BundleFactory = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def make_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_text: str) -> BundleFactory:
+    """Build a Keras model with seeded random weights and save it as a bundle; returns its path."""
+    from core.bundle import save_bundle
+    from core.config import ModelConfig
+    from core.keras_model import build_model, get_named_weights
+    from core.tokenizers import CharTokenizer
+
+    cache: dict[tuple[object, ...], Path] = {}
+
+    def factory(
+        *,
+        input: str = "embedding",
+        lstm_units: tuple[int, ...] = (32,),
+        embedding_dim: int = 16,
+        window: int = 20,
+        scale: float = 0.25,
+        seed: int = 0,
+    ) -> Path:
+        key = (input, lstm_units, embedding_dim, window, scale, seed)
+        if key in cache:
+            return cache[key]
+        tokenizer = CharTokenizer.fit(tiny_text)
+        config = ModelConfig(
+            vocab_size=tokenizer.vocab_size,
+            window=window,
+            input=input,  # type: ignore[arg-type]
+            embedding_dim=embedding_dim if input == "embedding" else 0,
+            lstm_units=lstm_units,
+        )
+        model = build_model(config)
+        rng = np.random.default_rng(seed)
+        for weight in model.weights:
+            weight.assign(rng.normal(0.0, scale, weight.shape).astype("float32"))
+        path = tmp_path_factory.mktemp("bundle") / "tiny-char"
+        save_bundle(path, model=config, tokenizer=tokenizer, weights=get_named_weights(model, config),
+                    meta={"language": "en"})
+        cache[key] = path
+        return path
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(make_bundle: BundleFactory) -> Path:
+    """The default tiny character bundle."""
+    return make_bundle()

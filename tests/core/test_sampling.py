@@ -1,0 +1,89 @@
+"""Sampling: the book's temperature formula, greedy, top-k/top-p, batch rows, numerical safety."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from core.sampling import log_probs, reweight, sample, sample_batch, sample_from_probs
+
+P = np.array([0.5, 0.0, 0.3, 0.15, 0.05])
+
+
+@pytest.mark.parametrize("temperature", [0.2, 0.5, 1.0, 1.2, 3.0])
+def test_reweight_is_the_books_formula(temperature: float) -> None:
+    expected = P ** (1 / temperature)
+    expected /= expected.sum()
+    np.testing.assert_allclose(reweight(P, temperature), expected, rtol=1e-12, atol=1e-15)
+
+
+def test_temperature_zero_is_greedy() -> None:
+    rng = np.random.default_rng(0)
+    assert {sample_from_probs(P, 0.0, rng) for _ in range(50)} == {0}
+    np.testing.assert_array_equal(reweight(P, 0), [1, 0, 0, 0, 0])
+
+
+def test_very_high_temperature_tends_to_uniform_over_possible_tokens() -> None:
+    out = reweight(P, 1e6)
+    assert out[1] == 0.0  # impossible stays impossible
+    np.testing.assert_allclose(out[[0, 2, 3, 4]], 0.25, atol=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [0.2, 0.5, 1.0, 1.2])
+def test_sample_frequencies_match_the_reweighted_distribution(temperature: float) -> None:
+    rng = np.random.default_rng(42)
+    n = 20_000
+    counts = np.bincount([sample_from_probs(P, temperature, rng) for _ in range(n)], minlength=len(P))
+    expected = reweight(P, temperature)
+    assert counts[1] == 0
+    # Four standard errors: fails only if the sampler is wrong, not by chance.
+    np.testing.assert_allclose(counts / n, expected, atol=4 * np.sqrt(0.25 / n))
+
+
+def test_top_k_keeps_only_the_k_best() -> None:
+    rng = np.random.default_rng(1)
+    picks = {sample_from_probs(P, 1.0, rng, top_k=2) for _ in range(2000)}
+    assert picks == {0, 2}
+
+
+def test_top_p_keeps_the_smallest_nucleus() -> None:
+    rng = np.random.default_rng(2)
+    picks = {sample_from_probs(P, 1.0, rng, top_p=0.7) for _ in range(2000)}
+    assert picks == {0, 2}  # 0.5 < 0.7, 0.5 + 0.3 reaches it
+    assert {sample_from_probs(P, 1.0, rng, top_p=0.4) for _ in range(200)} == {0}
+
+
+def test_batch_rows_use_their_own_temperature_and_rng() -> None:
+    logits = np.log(np.tile(P, (3, 1)) + 1e-300)
+    rngs = [np.random.default_rng(s) for s in (5, 6, 7)]
+    assert sample_batch(logits, [0.0, 1.0, 1.0], rngs)[0] == 0  # the greedy row
+    # A row's draws depend only on its own rng: rerunning row 2 alone reproduces it.
+    again = [np.random.default_rng(s) for s in (5, 6, 7)]
+    batch = sample_batch(logits, [0.5, 1.0, 1.2], again)
+    alone = [sample(logits[i], t, np.random.default_rng(s)) for i, (t, s) in enumerate(zip([0.5, 1.0, 1.2], (5, 6, 7)))]
+    assert batch.tolist() == alone
+
+
+def test_no_warnings_with_zeros_and_extreme_values() -> None:
+    rng = np.random.default_rng(3)
+    nearly_one = np.array([0.3, 0.3, 0.4 + 1e-12, 0.0])  # sums to slightly more than 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for t in (0.0, 1e-9, 0.2, 1.0, 50.0):
+            assert sample_from_probs(nearly_one, t, rng) in (0, 1, 2)
+        lp = log_probs(np.array([[-np.inf, 0.0, 1e30]]), 0.5)
+        assert lp[0, 2] == 0.0 and lp[0, 0] == -np.inf
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -0.1, -1.0])
+def test_bad_temperatures_raise_value_error(bad: float) -> None:
+    with pytest.raises(ValueError, match="temperature"):
+        sample_from_probs(P, bad, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(("top_k", "top_p"), [(-1, None), (None, 0.0), (None, 1.5), (None, float("nan"))])
+def test_bad_top_k_and_top_p_raise(top_k: int | None, top_p: float | None) -> None:
+    with pytest.raises(ValueError):
+        sample_from_probs(P, 1.0, np.random.default_rng(0), top_k=top_k, top_p=top_p)

@@ -1,0 +1,54 @@
+"""Corpora: files, folders, the book's text by name, and the promised errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from train.corpus import NIETZSCHE_SHA256, CorpusError, load_corpus
+
+
+def test_text_file_and_folder(tmp_path: Path, tiny_text: str) -> None:
+    (tmp_path / "a.txt").write_text("first part. ", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("second part.", encoding="utf-8")
+    (tmp_path / "ignored.md").write_text("not text")
+    folder = load_corpus(tmp_path)
+    assert folder.text == "first part. \n\nsecond part."
+    single = load_corpus(tmp_path / "a.txt")
+    assert single.text == "first part. " and len(single.sha256) == 64
+    assert single.language == "en"
+
+
+def test_nietzsche_by_name_is_the_books_file(nietzsche_path: Path) -> None:
+    corpus = load_corpus("nietzsche")
+    assert corpus.sha256 == NIETZSCHE_SHA256
+    assert len(corpus.text.lower()) == 600_893
+
+
+def test_chinese_corpus_is_detected(hongloumeng_path: Path) -> None:
+    assert load_corpus(hongloumeng_path).language == "zh"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"   \n\t\n", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        ("caf\u00e9".encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_bad_corpora_get_clear_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        load_corpus(path)
+
+
+def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(CorpusError, match="no such file"):
+        load_corpus(tmp_path / "nope.txt")
+    with pytest.raises(CorpusError, match="no .txt files"):
+        load_corpus(tmp_path)

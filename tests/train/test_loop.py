@@ -1,0 +1,109 @@
+"""End-to-end training runs on a tiny corpus: bundles, Keras parity, resume, Ctrl-C, strategies."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from core.bundle import load_bundle
+from core.generator import Generator, Request
+from train.loop import train
+from train.recipes import FAST, preset
+
+pytestmark = pytest.mark.slow
+
+TINY = FAST.with_overrides(window=20, hidden=16, embedding_dim=8, batch=16, epochs=1, steps_per_epoch=3,
+                           val_stride=7, sample_length=20)
+
+
+@pytest.fixture
+def corpus_file(tmp_path: Path, tiny_text: str) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text(tiny_text, encoding="utf-8")
+    return path
+
+
+def test_one_epoch_gives_a_loadable_bundle_matching_keras(corpus_file: Path, tmp_path: Path) -> None:
+    import keras
+
+    from core.keras_model import build_model, set_named_weights
+
+    result = train(corpus_file, tmp_path / "m", TINY, verbose=0)
+    assert result.epochs == 1 and not result.interrupted
+    bundle = load_bundle(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["training"]["recipe"] == "fast" and config["metrics"]["heldout"]["nats_per_token"] > 0
+    assert config["corpus"]["train_tokens"] > config["corpus"]["heldout_tokens"]
+    assert (tmp_path / "m" / "training_log.csv").is_file()
+    # The served generator and the Keras model agree on the trained weights.
+    model = build_model(bundle.model)
+    set_named_weights(model, dict(bundle.weights))
+    seed = "the terrible seriousness and clumsy"
+    ids = bundle.tokenizer.encode(seed)[-bundle.model.window :]
+    keras_p = np.asarray(model.predict(np.array([ids]), verbose=0))[0, -1]
+    ours = Generator(bundle).next_token_probs(seed)
+    assert np.abs(keras_p - ours).max() < 1e-5
+    assert len(Generator(bundle).generate_one(Request(seed, length=30, rng=1)).text) == 30
+    keras.backend.clear_session()
+
+
+def test_resume_continues_from_the_checkpoint(corpus_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    train(corpus_file, out, TINY, verbose=0)
+    result = train(corpus_file, out, TINY, resume=True, epochs=2, verbose=0)
+    assert result.epochs == 2
+    lines = (out / "training_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 2
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(corpus_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+        train(corpus_file, tmp_path / "m", TINY, resume=True, verbose=0)
+
+
+def test_ctrl_c_still_leaves_a_usable_bundle(corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    def interrupted_fit(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.Model, "fit", interrupted_fit)
+    result = train(corpus_file, tmp_path / "m", TINY, verbose=0)
+    assert result.interrupted
+    bundle = load_bundle(tmp_path / "m")
+    assert len(Generator(bundle).generate_one(Request("truth", length=5, rng=0)).token_ids) == 5
+    assert (tmp_path / "m" / "checkpoints" / "last.keras").is_file()
+
+
+@pytest.mark.parametrize("strategy", ["default", "mirrored"])
+def test_book_recipe_and_strategies_train(corpus_file: Path, tmp_path: Path, strategy: str) -> None:
+    config = preset("book", "char").with_overrides(
+        window=20, hidden=16, batch=16, epochs=1, steps_per_epoch=3, val_stride=7, sample_length=20,
+        strategy=strategy,
+    )
+    train(corpus_file, tmp_path / "m", config, verbose=0)
+    bundle = load_bundle(tmp_path / "m")
+    assert bundle.model.input == "onehot" and not bundle.model.return_sequences
+    assert bundle.meta["training"]["strategy"] == strategy
+
+
+def test_word_level_run_on_chinese(tmp_path: Path, hongloumeng_path: Path) -> None:
+    text = hongloumeng_path.read_text(encoding="utf-8")[:20_000]
+    corpus = tmp_path / "hlm.txt"
+    corpus.write_text(text, encoding="utf-8")
+    config = preset("fast", "word").with_overrides(
+        window=12, hidden=16, embedding_dim=8, batch=16, epochs=1, steps_per_epoch=2, val_stride=5,
+        sample_length=10, max_vocab=500,
+    )
+    train(corpus, tmp_path / "w", config, verbose=0)
+    bundle = load_bundle(tmp_path / "w")
+    assert bundle.level == "word" and bundle.language == "zh" and bundle.model.vocab_size == 500
+    assert "。" in bundle.tokenizer.tokens
+    sample = Generator(bundle).generate_one(Request("宝玉笑道", length=8, rng=0))
+    assert len(sample.token_ids) == 8

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     # Alembic reports progress ("Running upgrade -> 0001") through logging.
     logging.basicConfig(format="%(message)s")
     logging.getLogger("alembic").setLevel(logging.INFO)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         if args.action == "upgrade":
             command.upgrade(config, args.revision)

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any, Literal, TextIO
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import Label, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, Sample, User
@@ -23,37 +23,38 @@ Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 DEFAULT_BATCH_SIZE = 500
 
-_SAMPLE_COLUMNS: dict[str, ColumnElement[Any]] = {
-    "id": Sample.id,
-    "created_at": Sample.created_at,
-    "chat_type": Chat.type,
-    "model_name": Sample.model_name,
-    "model_version": Sample.model_version,
-    "seed": Sample.seed,
-    "text": Sample.text,
-    "temperature": Sample.temperature,
-    "top_k": Sample.top_k,
-    "top_p": Sample.top_p,
-    "length": Sample.length,
-    "rng_seed": Sample.rng_seed,
-    "generation_ms": Sample.generation_ms,
-    "delivered": Sample.delivered,
-    "up_votes": Sample.up_votes,
-    "down_votes": Sample.down_votes,
-    "net_votes": Sample.up_votes - Sample.down_votes,
-}
-_USER_COLUMNS: dict[str, ColumnElement[Any]] = {
-    "user_telegram_id": User.telegram_id,
-    "user_display_name": User.display_name,
-    "user_language_code": User.language_code,
-    "chat_telegram_id": Chat.telegram_id,
-    "chat_title": Chat.title,
-}
+_SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
+    Sample.id.label("id"),
+    Sample.created_at.label("created_at"),
+    Chat.type.label("chat_type"),
+    Sample.model_name.label("model_name"),
+    Sample.model_version.label("model_version"),
+    Sample.seed.label("seed"),
+    Sample.text.label("text"),
+    Sample.temperature.label("temperature"),
+    Sample.top_k.label("top_k"),
+    Sample.top_p.label("top_p"),
+    Sample.length.label("length"),
+    Sample.rng_seed.label("rng_seed"),
+    Sample.generation_ms.label("generation_ms"),
+    Sample.delivered.label("delivered"),
+    Sample.up_votes.label("up_votes"),
+    Sample.down_votes.label("down_votes"),
+    (Sample.up_votes - Sample.down_votes).label("net_votes"),
+)
+_USER_COLUMNS: tuple[Label[Any], ...] = (
+    User.telegram_id.label("user_telegram_id"),
+    User.display_name.label("user_display_name"),
+    User.language_code.label("user_language_code"),
+    Chat.telegram_id.label("chat_telegram_id"),
+    Chat.title.label("chat_title"),
+)
 
 
 def export_fields(*, include_users: bool = False) -> list[str]:
     """The field names of an export, in output order."""
-    return [*_SAMPLE_COLUMNS, *(_USER_COLUMNS if include_users else ())]
+    columns = _SAMPLE_COLUMNS + (_USER_COLUMNS if include_users else ())
+    return [column.name for column in columns]
 
 
 def parse_since(text: str) -> datetime:
@@ -83,10 +84,8 @@ async def iter_export_rows(
     votes (up minus down) are at least that many, i.e. the well-rated ones to fine-tune on;
     ``model_name`` keeps one model's samples.
     """
-    columns = {**_SAMPLE_COLUMNS, **(_USER_COLUMNS if include_users else {})}
-    stmt = select(*(column.label(name) for name, column in columns.items())).join(
-        Chat, Sample.chat_id == Chat.id
-    )
+    columns = _SAMPLE_COLUMNS + (_USER_COLUMNS if include_users else ())
+    stmt = select(*columns).join(Chat, Sample.chat_id == Chat.id)
     if include_users:
         stmt = stmt.join(User, Sample.user_id == User.id)
     if since is not None:

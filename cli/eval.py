@@ -45,20 +45,29 @@ def run(args: argparse.Namespace) -> int:
         corpus = load_corpus(args.corpus)
     except (BundleError, CorpusError) as exc:
         raise CliError(str(exc)) from None
-    config = TrainConfig(level="word" if bundle.level == "word" else "char", window=bundle.model.window,
-                         heldout_fraction=args.heldout_fraction)
+    config = TrainConfig(
+        level="word" if bundle.level == "word" else "char",
+        window=bundle.model.window,
+        heldout_fraction=args.heldout_fraction,
+    )
     try:
         split = split_corpus(corpus, config, bundle.tokenizer)
     except CorpusError as exc:
         raise CliError(str(exc)) from None
-    metrics = heldout_metrics(Generator(bundle), split.heldout, heldout_chars=split.heldout_chars, stride=args.stride)
+    metrics = heldout_metrics(
+        Generator(bundle), split.heldout, heldout_chars=split.heldout_chars, stride=args.stride
+    )
     trained_on = bundle.meta.get("corpus", {}).get("sha256")
     if trained_on and trained_on != corpus.sha256:
         print("note: this is not the corpus the model was trained on; the held-out part may differ")
     unit = "char" if bundle.level == "char" else "word"
-    print(f"model {bundle.name} ({bundle.level}), corpus {corpus.name}: {metrics.targets:,} held-out {unit}s "
-          f"(last {args.heldout_fraction:.0%}, context {bundle.model.window}, stride {args.stride})")
-    print(f"  cross-entropy: {metrics.nats_per_token:.4f} nats/{unit}, {metrics.bits_per_token:.4f} bits/{unit}")
+    print(
+        f"model {bundle.name} ({bundle.level}), corpus {corpus.name}: {metrics.targets:,} held-out {unit}s "
+        f"(last {args.heldout_fraction:.0%}, context {bundle.model.window}, stride {args.stride})"
+    )
+    print(
+        f"  cross-entropy: {metrics.nats_per_token:.4f} nats/{unit}, {metrics.bits_per_token:.4f} bits/{unit}"
+    )
     print(f"  bits per character: {metrics.bits_per_char:.4f}")
     if bundle.level == "word":
         print(f"  perplexity: {metrics.perplexity:.2f}")

@@ -32,8 +32,13 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("seed", help="the beginning of the text to continue")
     p.add_argument("--model", help="bundle folder or model name (default: nietzsche-char)")
-    p.add_argument("--temperature", "-t", type=_temperatures, default=[0.2, 0.5, 1.0, 1.2],
-                   help="comma-separated temperatures; 0 = greedy (default: 0.2,0.5,1.0,1.2)")
+    p.add_argument(
+        "--temperature",
+        "-t",
+        type=_temperatures,
+        default=[0.2, 0.5, 1.0, 1.2],
+        help="comma-separated temperatures; 0 = greedy (default: 0.2,0.5,1.0,1.2)",
+    )
     p.add_argument("--length", "-n", type=int, default=400, help="tokens to generate (default: 400)")
     p.add_argument("--seed", dest="rng_seed", type=int, help="random seed for reproducible output")
     p.add_argument("--top-k", type=int, help="sample only from the K most likely tokens")
@@ -54,16 +59,25 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot load the model: {exc}") from None
     try:
         requests = [
-            Request(args.seed, length=args.length, temperature=t, top_k=args.top_k, top_p=args.top_p,
-                    rng=None if args.rng_seed is None else args.rng_seed + i)
+            Request(
+                args.seed,
+                length=args.length,
+                temperature=t,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                rng=None if args.rng_seed is None else args.rng_seed + i,
+            )
             for i, t in enumerate(args.temperature)
         ]
         _, unknown = generator.context_ids(args.seed)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     if unknown:
-        print(f"note: {unknown} token(s) of the seed are not in the model's vocabulary; "
-              "they were read as unknown", file=sys.stderr)
+        print(
+            f"note: {unknown} token(s) of the seed are not in the model's vocabulary; "
+            "they were read as unknown",
+            file=sys.stderr,
+        )
     out = sys.stdout
     for request in requests:
         out.write(f"--- temperature {request.temperature:g}\n{args.seed}")

@@ -16,10 +16,19 @@ def register(subparsers: Any) -> None:
         help="train a model on a text corpus",
         description="Train an LSTM language model and write its bundle (config, vocabulary, weights).",
     )
-    p.add_argument("--corpus", required=True, help="'nietzsche', a UTF-8 text file, or a folder of .txt files")
-    p.add_argument("--level", choices=("char", "word"), default="char", help="char (English) or word (Chinese, jieba)")
+    p.add_argument(
+        "--corpus", required=True, help="'nietzsche', a UTF-8 text file, or a folder of .txt files"
+    )
+    p.add_argument(
+        "--level", choices=("char", "word"), default="char", help="char (English) or word (Chinese, jieba)"
+    )
     p.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. models/my-model")
-    p.add_argument("--recipe", choices=("book", "fast"), default="fast", help="book: the book's exact recipe (default: fast)")
+    p.add_argument(
+        "--recipe",
+        choices=("book", "fast"),
+        default="fast",
+        help="book: the book's exact recipe (default: fast)",
+    )
     p.add_argument("--epochs", type=int, help="most epochs to run (early stopping may end sooner)")
     p.add_argument("--hidden", type=int, help="LSTM units per layer")
     p.add_argument("--layers", type=int, help="number of stacked LSTM layers")
@@ -31,7 +40,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-vocab", type=int, help="word level: vocabulary size, unknown token included")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the text)")
     p.add_argument("--val-stride", type=int, help="score every Nth held-out token after each epoch")
-    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
+    p.add_argument(
+        "--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy"
+    )
     p.add_argument("--threads", type=int, help="CPU threads for TensorFlow")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.set_defaults(func=run)
@@ -49,11 +60,30 @@ def run(args: argparse.Namespace) -> int:
     overrides = {
         key: getattr(args, key)
         for key in (
-            "epochs", "hidden", "layers", "batch", "embedding_dim", "dropout", "learning_rate",
-            "window", "max_vocab", "steps_per_epoch", "val_stride", "strategy",
+            "epochs",
+            "hidden",
+            "layers",
+            "batch",
+            "embedding_dim",
+            "dropout",
+            "learning_rate",
+            "window",
+            "max_vocab",
+            "steps_per_epoch",
+            "val_stride",
+            "strategy",
         )
     }
-    for key in ("epochs", "hidden", "layers", "batch", "window", "max_vocab", "steps_per_epoch", "val_stride"):
+    for key in (
+        "epochs",
+        "hidden",
+        "layers",
+        "batch",
+        "window",
+        "max_vocab",
+        "steps_per_epoch",
+        "val_stride",
+    ):
         if overrides[key] is not None and overrides[key] < 1:
             raise CliError(f"--{key.replace('_', '-')} must be at least 1")
     if args.dropout is not None and not 0 <= args.dropout < 1:

@@ -52,7 +52,7 @@ class Bundle:
 
     @property
     def level(self) -> str:
-        """"char" or "word": what one generated token is."""
+        """ "char" or "word": what one generated token is."""
         return self.tokenizer.kind
 
     @property
@@ -128,7 +128,11 @@ def save_bundle(
         **dict(meta or {}),
     }
     text = json.dumps(config, indent=2, ensure_ascii=False) + "\n"
-    _replace_atomically(path / CONFIG_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    def write_config(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    _replace_atomically(path / CONFIG_FILE, write_config)
     return path
 
 
@@ -184,9 +188,7 @@ def load_bundle(path: Path | str) -> Bundle:
     config = _read_json(config_path)
     version = config.get("format_version")
     if version != FORMAT_VERSION:
-        raise BundleError(
-            f"{config_path}: format_version {version!r}, this program reads {FORMAT_VERSION}"
-        )
+        raise BundleError(f"{config_path}: format_version {version!r}, this program reads {FORMAT_VERSION}")
     try:
         model = ModelConfig.from_dict(dict(config["model"]))
     except (KeyError, TypeError, ValueError) as exc:

@@ -97,10 +97,14 @@ class Generator:
         if bundle.model.input == "embedding":
             kernel0 = w["embedding/embeddings"] @ kernel0
         self._table: F32 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
-        self._layers = [_Layer(units[0], w["lstm_0/recurrent_kernel"].astype(np.float32), np.zeros(0, np.float32))]
+        self._layers = [
+            _Layer(units[0], w["lstm_0/recurrent_kernel"].astype(np.float32), np.zeros(0, np.float32))
+        ]
         for i in range(1, len(units)):
             stacked = np.vstack([w[f"lstm_{i}/kernel"], w[f"lstm_{i}/recurrent_kernel"]])
-            self._layers.append(_Layer(units[i], stacked.astype(np.float32), w[f"lstm_{i}/bias"].astype(np.float32)))
+            self._layers.append(
+                _Layer(units[i], stacked.astype(np.float32), w[f"lstm_{i}/bias"].astype(np.float32))
+            )
         self._gates = [_gate_constants(layer.units) for layer in self._layers]
         self._dense: F32 = w["dense/kernel"].astype(np.float32)
         self._dense_bias: F32 = w["dense/bias"].astype(np.float32)
@@ -190,15 +194,19 @@ class Generator:
         _, logits = self._prime([ids])
         z = logits[0].astype(np.float64)
         z -= z.max()
-        p = np.exp(z)
-        return p / p.sum()
+        p: npt.NDArray[np.float64] = np.exp(z)
+        p /= p.sum()
+        return p
 
     def iter_batch(self, requests: Sequence[Request]) -> Iterator[list[int | None]]:
         """Yield, once per step, the token id each request drew (None once it is complete)."""
         if not requests:
             return
         contexts = [self.context_ids(req.seed)[0] for req in requests]
-        rngs = [req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng) for req in requests]
+        rngs = [
+            req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng)
+            for req in requests
+        ]
         temps = np.array([req.temperature for req in requests], dtype=np.float64)
         lengths = np.array([req.length for req in requests])
         # Rows that share top-k/top-p settings are drawn together (usually all of them).

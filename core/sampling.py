@@ -135,8 +135,8 @@ def draw(
     cdf = np.cumsum(np.exp(logp), axis=1)
     # Scale each draw by the row's own total so rounding can never overshoot the last token.
     u = uniforms * cdf[:, -1]
-    picks = (cdf <= u[:, None]).sum(axis=1)
-    return np.minimum(picks, z.shape[1] - 1).astype(np.int64)
+    picks: IntArray = np.minimum((cdf <= u[:, None]).sum(axis=1), z.shape[1] - 1).astype(np.int64)
+    return picks
 
 
 def sample(

@@ -82,8 +82,13 @@ def make_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_text: str) -> Bun
         for weight in model.weights:
             weight.assign(rng.normal(0.0, scale, weight.shape).astype("float32"))
         path = tmp_path_factory.mktemp("bundle") / "tiny-char"
-        save_bundle(path, model=config, tokenizer=tokenizer, weights=get_named_weights(model, config),
-                    meta={"language": "en"})
+        save_bundle(
+            path,
+            model=config,
+            tokenizer=tokenizer,
+            weights=get_named_weights(model, config),
+            meta={"language": "en"},
+        )
         cache[key] = path
         return path
 

@@ -106,7 +106,7 @@ class SampleText(keras.callbacks.Callback):
         seed = self.tokenizer.decode(self.seeds_from[start : start + self.config.window].tolist())
         print(f'\n--- seed: "{seed}"')
         requests = [
-            Request(seed, length=self.length, temperature=t, rng=self.rng.integers(1 << 31))
+            Request(seed, length=self.length, temperature=t, rng=int(self.rng.integers(1 << 31)))
             for t in SAMPLE_TEMPERATURES
         ]
         for temperature, sample in zip(SAMPLE_TEMPERATURES, generator.generate(requests), strict=True):

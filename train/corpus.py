@@ -33,7 +33,7 @@ class Corpus:
 
     @property
     def language(self) -> str:
-        """"zh" when most letters are CJK ideographs, else "en"."""
+        """ "zh" when most letters are CJK ideographs, else "en"."""
         sample = self.text[:200_000]
         cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff")
         letters = sum(1 for ch in sample if ch.isalpha())

@@ -79,7 +79,12 @@ def set_threads(threads: int | None) -> None:
 
 
 def _bundle_meta(
-    corpus: Corpus, config: TrainConfig, split: Split, metrics: HeldOutMetrics | None, epochs: int, seconds: float
+    corpus: Corpus,
+    config: TrainConfig,
+    split: Split,
+    metrics: HeldOutMetrics | None,
+    epochs: int,
+    seconds: float,
 ) -> dict[str, Any]:
     return {
         "language": corpus.language,
@@ -142,7 +147,9 @@ def train(
             model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy")
 
     dataset = training_dataset(split.train, config, tokenizer.vocab_size).repeat()
-    windows = len(range(0, len(split.train) - config.window, config.step if config.recipe == "book" else config.window))
+    windows = len(
+        range(0, len(split.train) - config.window, config.step if config.recipe == "book" else config.window)
+    )
     steps = config.steps_per_epoch or max(1, windows // config.batch)
     initial_epoch = int(state.get("epoch", 0))
     seconds_before = float(state.get("seconds", 0.0))
@@ -154,7 +161,13 @@ def train(
         meta = _bundle_meta(
             corpus, config, split, scorer.last, epochs_done, seconds_before + time.monotonic() - started
         )
-        save_bundle(out, model=model_config, tokenizer=tokenizer, weights=get_named_weights(model, model_config), meta=meta)
+        save_bundle(
+            out,
+            model=model_config,
+            tokenizer=tokenizer,
+            weights=get_named_weights(model, model_config),
+            meta=meta,
+        )
 
     best = BestBundle(export, best=float(state.get("best", float("inf"))))
 

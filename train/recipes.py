@@ -88,6 +88,8 @@ def preset(recipe: Recipe, level: Level) -> TrainConfig:
     """The default configuration for a recipe at a level."""
     if recipe == "book":
         if level == "word":
-            return replace(BOOK, level="word", input="embedding", embedding_dim=256, hidden=256, lowercase=False)
+            return replace(
+                BOOK, level="word", input="embedding", embedding_dim=256, hidden=256, lowercase=False
+            )
         return BOOK
     return FAST_WORD if level == "word" else FAST

@@ -14,26 +14,54 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def lstmbot(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cli", *args], capture_output=True, text=True,
-                          cwd=ROOT, check=False, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_generate_prints_one_sample_per_temperature(tiny_bundle: Path) -> None:
-    out = lstmbot("generate", "the will to truth", "--model", str(tiny_bundle), "-t", "0.2,0.5,1.0,1.2",
-                  "--length", "50", "--seed", "3")
+    out = lstmbot(
+        "generate",
+        "the will to truth",
+        "--model",
+        str(tiny_bundle),
+        "-t",
+        "0.2,0.5,1.0,1.2",
+        "--length",
+        "50",
+        "--seed",
+        "3",
+    )
     assert out.returncode == 0, out.stderr
     parts = out.stdout.split("--- temperature ")[1:]
     assert [p.split("\n", 1)[0] for p in parts] == ["0.2", "0.5", "1", "1.2"]
     for part in parts:
         body = part.split("\n", 1)[1].rstrip("\n")
         assert body.startswith("the will to truth") and len(body) == len("the will to truth") + 50
-    again = lstmbot("generate", "the will to truth", "--model", str(tiny_bundle), "-t", "0.2,0.5,1.0,1.2",
-                    "--length", "50", "--seed", "3")
+    again = lstmbot(
+        "generate",
+        "the will to truth",
+        "--model",
+        str(tiny_bundle),
+        "-t",
+        "0.2,0.5,1.0,1.2",
+        "--length",
+        "50",
+        "--seed",
+        "3",
+    )
     assert again.stdout == out.stdout
 
 
-def test_generate_without_a_model_says_where_and_how(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generate_without_a_model_says_where_and_how(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "none"))
     monkeypatch.setattr("cli.models.PROJECT_MODELS", tmp_path / "also-none")
@@ -65,7 +93,9 @@ def test_generate_broken_model_names_the_file(tiny_bundle: Path, tmp_path: Path)
     assert out.returncode == 2 and "config.json" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_eval_prints_heldout_metrics_and_writes_them(tiny_bundle: Path, tmp_path: Path, tiny_text: str) -> None:
+def test_eval_prints_heldout_metrics_and_writes_them(
+    tiny_bundle: Path, tmp_path: Path, tiny_text: str
+) -> None:
     import json
     import shutil
 

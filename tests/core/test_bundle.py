@@ -89,7 +89,9 @@ def test_save_refuses_inconsistent_parts(tmp_path: Path) -> None:
     config = ModelConfig(vocab_size=tok.vocab_size, lstm_units=(4,))
     weights = {name: np.zeros(shape, np.float32) for name, shape in config.weight_shapes().items()}
     with pytest.raises(BundleError, match="expects"):
-        save_bundle(tmp_path / "b", model=ModelConfig(vocab_size=9, lstm_units=(4,)), tokenizer=tok, weights=weights)
+        save_bundle(
+            tmp_path / "b", model=ModelConfig(vocab_size=9, lstm_units=(4,)), tokenizer=tok, weights=weights
+        )
     weights["dense/bias"] = np.zeros(3, np.float32)
     with pytest.raises(BundleError, match="dense/bias has shape"):
         save_bundle(tmp_path / "b", model=config, tokenizer=tok, weights=weights)

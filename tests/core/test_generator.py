@@ -62,9 +62,10 @@ def test_output_is_reproducible_for_a_fixed_rng_seed(tiny_bundle: Path) -> None:
 def test_batch_equals_one_by_one(make_bundle: BundleFactory) -> None:
     generator = Generator(load_bundle(make_bundle(lstm_units=(24, 16), scale=0.2)))
     seeds = ["a", "truth is a woman", SEED, "what then? is there not ground", "x" * 100]
+    temps, top_ks = [0.0, 0.2, 0.5, 1.0, 1.2], [None, None, 5, None, 10]
     requests = [
         Request(seed, length=40 + 13 * i, temperature=t, rng=100 + i, top_k=k)
-        for i, (seed, t, k) in enumerate(zip(seeds, [0.0, 0.2, 0.5, 1.0, 1.2], [None, None, 5, None, 10]))
+        for i, (seed, t, k) in enumerate(zip(seeds, temps, top_ks, strict=True))
     ]
     together = generator.generate(requests)
     alone = [generator.generate_one(r) for r in requests]
@@ -129,7 +130,12 @@ def test_serving_path_never_imports_tensorflow(tiny_bundle: Path) -> None:
         "bad = [m for m in ('tensorflow', 'keras', 'telegram', 'sqlalchemy') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                         cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "20"

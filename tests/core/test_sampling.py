@@ -62,7 +62,10 @@ def test_batch_rows_use_their_own_temperature_and_rng() -> None:
     # A row's draws depend only on its own rng: rerunning row 2 alone reproduces it.
     again = [np.random.default_rng(s) for s in (5, 6, 7)]
     batch = sample_batch(logits, [0.5, 1.0, 1.2], again)
-    alone = [sample(logits[i], t, np.random.default_rng(s)) for i, (t, s) in enumerate(zip([0.5, 1.0, 1.2], (5, 6, 7)))]
+    alone = [
+        sample(logits[i], t, np.random.default_rng(s))
+        for i, (t, s) in enumerate(zip([0.5, 1.0, 1.2], (5, 6, 7), strict=True))
+    ]
     assert batch.tolist() == alone
 
 

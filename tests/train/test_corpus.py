@@ -50,5 +50,5 @@ def test_bad_corpora_get_clear_errors(tmp_path: Path, content: bytes, message: s
 def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="no such file"):
         load_corpus(tmp_path / "nope.txt")
-    with pytest.raises(CorpusError, match="no .txt files"):
+    with pytest.raises(CorpusError, match=r"no \.txt files"):
         load_corpus(tmp_path)

@@ -37,7 +37,9 @@ def test_split_never_overlaps_and_vocab_ignores_heldout(tiny_text: str) -> None:
 
 def test_too_small_corpus_says_how_much_is_needed() -> None:
     corpus = Corpus("t", "a short text" * 10, "0" * 64, "memory")
-    with pytest.raises(CorpusError, match=r"corpus too small: 120 characters; .* needs at least [\d,]+ characters"):
+    with pytest.raises(
+        CorpusError, match=r"corpus too small: 120 characters; .* needs at least [\d,]+ characters"
+    ):
         split_corpus(corpus, FAST)
 
 

@@ -16,8 +16,16 @@ from train.recipes import FAST, preset
 
 pytestmark = pytest.mark.slow
 
-TINY = FAST.with_overrides(window=20, hidden=16, embedding_dim=8, batch=16, epochs=1, steps_per_epoch=3,
-                           val_stride=7, sample_length=20)
+TINY = FAST.with_overrides(
+    window=20,
+    hidden=16,
+    embedding_dim=8,
+    batch=16,
+    epochs=1,
+    steps_per_epoch=3,
+    val_stride=7,
+    sample_length=20,
+)
 
 
 @pytest.fixture
@@ -67,7 +75,9 @@ def test_resume_without_a_checkpoint_is_a_clear_error(corpus_file: Path, tmp_pat
         train(corpus_file, tmp_path / "m", TINY, resume=True, verbose=0)
 
 
-def test_ctrl_c_still_leaves_a_usable_bundle(corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_still_leaves_a_usable_bundle(
+    corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import keras
 
     def interrupted_fit(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -84,7 +94,13 @@ def test_ctrl_c_still_leaves_a_usable_bundle(corpus_file: Path, tmp_path: Path, 
 @pytest.mark.parametrize("strategy", ["default", "mirrored"])
 def test_book_recipe_and_strategies_train(corpus_file: Path, tmp_path: Path, strategy: str) -> None:
     config = preset("book", "char").with_overrides(
-        window=20, hidden=16, batch=16, epochs=1, steps_per_epoch=3, val_stride=7, sample_length=20,
+        window=20,
+        hidden=16,
+        batch=16,
+        epochs=1,
+        steps_per_epoch=3,
+        val_stride=7,
+        sample_length=20,
         strategy=strategy,
     )
     train(corpus_file, tmp_path / "m", config, verbose=0)
@@ -98,8 +114,15 @@ def test_word_level_run_on_chinese(tmp_path: Path, hongloumeng_path: Path) -> No
     corpus = tmp_path / "hlm.txt"
     corpus.write_text(text, encoding="utf-8")
     config = preset("fast", "word").with_overrides(
-        window=12, hidden=16, embedding_dim=8, batch=16, epochs=1, steps_per_epoch=2, val_stride=5,
-        sample_length=10, max_vocab=500,
+        window=12,
+        hidden=16,
+        embedding_dim=8,
+        batch=16,
+        epochs=1,
+        steps_per_epoch=2,
+        val_stride=5,
+        sample_length=10,
+        max_vocab=500,
     )
     train(corpus, tmp_path / "w", config, verbose=0)
     bundle = load_bundle(tmp_path / "w")

@@ -72,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
     if bundle.level == "word":
         print(f"  perplexity: {metrics.perplexity:.2f}")
     if args.write:
-        write_metrics(path, metrics, corpus_sha256=corpus.sha256)
+        write_metrics(path, metrics, corpus=corpus)
         print(f"  written to {path / 'config.json'}")
     return 0

@@ -62,6 +62,29 @@ def split_corpus(corpus: Corpus, config: TrainConfig, tokenizer: Tokenizer | Non
     return Split(tokenizer, ids[:cut], heldout, len(tokenizer.decode(heldout.tolist())))
 
 
+def seed_snippets(text: str, tokenizer: Tokenizer, *, count: int = 48, seed: int = 0) -> list[str]:
+    """Short openings cut from the corpus at sentence starts, for "/gen" with no seed."""
+    rng = np.random.default_rng(seed)
+    ends = [i + 1 for i, ch in enumerate(text) if ch in ".!?。！？" and i + 80 < len(text)]
+    if not ends:
+        return []
+    snippets: list[str] = []
+    for start in rng.choice(ends, size=min(count * 2, len(ends)), replace=False):
+        chunk = " ".join(text[int(start) : int(start) + 120].split())
+        while chunk and not chunk[0].isalnum():  # drop quotes and dashes left over from the cut
+            chunk = chunk[1:]
+        # Cut at a word boundary (or after 12 tokens for Chinese) so the seed reads naturally.
+        if tokenizer.kind == "char":
+            chunk = chunk[:60].rsplit(" ", 1)[0]
+        else:
+            chunk = "".join(tokenizer.split(chunk)[:12])
+        if len(chunk) >= 8 and chunk not in snippets:
+            snippets.append(chunk if tokenizer.kind == "word" else tokenizer.normalize(chunk))
+        if len(snippets) == count:
+            break
+    return snippets
+
+
 def heldout_windows(ids: Ids, window: int, stride: int = 1) -> tuple[Ids, Ids]:
     """Contexts of exactly `window` tokens and their next token, all inside the held-out part."""
     starts = np.arange(0, len(ids) - window, stride)

@@ -15,7 +15,7 @@ from core.config import ModelConfig
 from core.keras_model import build_model, get_named_weights
 from core.tokenizers import Tokenizer
 from train.corpus import Corpus, load_corpus
-from train.data import Split, split_corpus, training_dataset
+from train.data import Split, seed_snippets, split_corpus, training_dataset
 from train.evaluate import HeldOutMetrics
 from train.recipes import TrainConfig
 
@@ -97,6 +97,7 @@ def _bundle_meta(
         },
         "training": {**config.to_dict(), "epochs_done": epochs, "seconds": round(seconds, 1)},
         "metrics": {"heldout": metrics.as_dict() if metrics else None},
+        "seeds": seed_snippets(corpus.text, split.tokenizer),
     }
 
 

@@ -5,6 +5,7 @@ Created in the Application's ``post_init`` and disposed in ``post_shutdown``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeVar
 
 from sqlalchemy import URL
@@ -22,6 +23,10 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = create_sessionmaker(engine)
+        # SQLite has one writer at a time anyway; queue this process's writers in memory.
+        self.write_lock: asyncio.Lock | None = (
+            asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        )
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
@@ -43,7 +48,12 @@ class Database:
     ) -> T:
         """Run ``work(session)`` as one retried transaction; see ``run_in_transaction``."""
         return await run_in_transaction(
-            self.sessions, work, write=write, attempts=attempts, on_retry=on_retry
+            self.sessions,
+            work,
+            write=write,
+            attempts=attempts,
+            on_retry=on_retry,
+            write_lock=self.write_lock,
         )
 
     async def dispose(self) -> None:

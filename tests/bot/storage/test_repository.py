@@ -1,0 +1,350 @@
+"""Repository functions: what the handlers call."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db import repository as repo
+from bot.db.database import Database
+from bot.db.models import DOWN, UP, Chat, Rating, Sample, User
+from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
+
+
+async def test_get_or_create_user_creates_once_and_refreshes_names(db: Database) -> None:
+    async with db.sessions() as session:
+        user = await repo.get_or_create_user(
+            session, telegram_id=42, display_name="Ann", language_code="en"
+        )
+        again = await repo.get_or_create_user(session, telegram_id=42, display_name="Ann B.")
+        await session.commit()
+        assert again.id == user.id and again.display_name == "Ann B."
+        assert again.language_code == "en"  # None means "unknown", not "clear"
+        assert await repo.get_user(session, telegram_id=43) is None
+        assert await session.scalar(select(func.count()).select_from(User)) == 1
+
+
+async def test_user_settings(db: Database) -> None:
+    async with db.sessions() as session:
+        user = await make_user(session)
+        assert (await repo.set_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
+        assert (await repo.set_temperature(session, user_id=user.id, temperature=0)).temperature == 0
+        assert (await repo.set_length(session, user_id=user.id, length=120)).sample_length == 120
+        assert (await repo.set_model(session, user_id=user.id, model_name=" zh-word ")).model_name == "zh-word"
+        assert (await repo.set_model(session, user_id=user.id, model_name=None)).model_name is None
+        for bad_t in (-0.1, 2.000001, math.nan, math.inf):
+            with pytest.raises(ValueError, match="temperature"):
+                await repo.set_temperature(session, user_id=user.id, temperature=bad_t)
+        for bad_n in (0, 4001):
+            with pytest.raises(ValueError, match="length"):
+                await repo.set_length(session, user_id=user.id, length=bad_n)
+        with pytest.raises(ValueError, match="model name"):
+            await repo.set_model(session, user_id=user.id, model_name="  ")
+        with pytest.raises(repo.NotFound):
+            await repo.set_temperature(session, user_id=user.id + 1000, temperature=1.0)
+        await session.commit()
+    async with db.sessions() as session:
+        stored = await repo.get_user(session, telegram_id=user.telegram_id)
+        assert stored is not None
+        assert (stored.temperature, stored.sample_length, stored.model_name) == (0.0, 120, None)
+
+
+async def test_chats_and_resolved_settings(db: Database) -> None:
+    async with db.sessions() as session:
+        user = await make_user(session)
+        private = await repo.get_or_create_chat(session, telegram_id=user.telegram_id, type="private")
+        group = await repo.get_or_create_chat(session, telegram_id=-5, type="group", title="G")
+        renamed = await repo.get_or_create_chat(session, telegram_id=-5, type="supergroup", title="H")
+        assert renamed.id == group.id and (renamed.type, renamed.title) == ("supergroup", "H")
+        with pytest.raises(ValueError, match="chat type"):
+            await repo.get_or_create_chat(session, telegram_id=-6, type="forum")
+
+        await repo.set_temperature(session, user_id=user.id, temperature=0.9)
+        assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(0.9, 400, "m0")
+        await repo.set_chat_settings(session, chat_id=group.id, temperature=1.5, model_name="zh")
+        await repo.set_chat_settings(session, chat_id=group.id, length=50)
+        assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, "zh")
+        assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(1.5, 50, "zh")
+        # None clears an override; arguments left out stay as they were.
+        await repo.set_chat_settings(session, chat_id=group.id, temperature=None)
+        assert (group.temperature, group.sample_length) == (None, 50)
+        assert repo.resolve_settings(user, group, default_model="m0").temperature == 0.9
+        assert repo.resolve_settings(user, None, default_model="m0").model_name == "m0"
+        with pytest.raises(ValueError):
+            await repo.set_chat_settings(session, chat_id=group.id, temperature=9)
+        with pytest.raises(repo.NotFound):
+            await repo.set_chat_settings(session, chat_id=group.id + 99, length=10)
+        await session.commit()
+        assert (await repo.get_chat(session, telegram_id=-5)) is not None
+
+
+async def test_sample_lifecycle(db: Database) -> None:
+    async with db.sessions() as session:
+        user = await make_user(session)
+        chat = await make_chat(session, telegram_id=-100)
+        sample = await repo.record_sample(
+            session, user_id=user.id, chat_id=chat.id, seed="Hello ", model_name="nietzsche-char",
+            model_version="2", temperature=0.2, length=30, text="world", generation_ms=15,
+            top_k=5, top_p=0.9, rng_seed=2**62,
+        )
+        assert sample.id is not None and not sample.delivered and sample.telegram_message_id is None
+        assert (sample.up_votes, sample.down_votes) == (0, 0)
+        assert await repo.set_sample_message_id(session, sample_id=sample.id, message_id=777)
+        await session.commit()
+    async with db.sessions() as session:
+        found = await repo.get_sample_by_message(session, chat_telegram_id=-100, message_id=777)
+        assert found is not None and found.id == sample.id and found.delivered
+        assert found.rng_seed == 2**62 and found.top_k == 5 and found.top_p == 0.9
+        assert await repo.get_sample_by_message(session, chat_telegram_id=-101, message_id=777) is None
+        assert await repo.mark_undelivered(session, sample_id=sample.id)
+        refreshed = await repo.get_sample(session, sample_id=sample.id)
+        assert refreshed is not None and not refreshed.delivered
+        assert refreshed.telegram_message_id is None
+        assert not await repo.set_sample_message_id(session, sample_id=sample.id + 5, message_id=1)
+        for bad in ({"top_k": 0}, {"top_p": 0.0}, {"temperature": 2.5}, {"length": 0}):
+            with pytest.raises(ValueError):
+                await make_sample(session, user=user, chat=chat, **bad)
+        assert await repo.delete_sample(session, sample_id=sample.id)
+        assert not await repo.delete_sample(session, sample_id=sample.id)
+        assert await repo.get_sample(session, sample_id=sample.id) is None
+
+
+async def test_rate_unrate_toggle(db: Database) -> None:
+    async with db.sessions() as session:
+        _author, _chat, sample = await make_world(session)
+        a, b = await make_user(session), await make_user(session)
+        sid = sample.id
+
+        state = await repo.rate(session, sample_id=sid, user_id=a.id, score=UP)
+        assert state == repo.RatingState(sid, UP, repo.Votes(1, 0), True)
+        # The same click again counts once.
+        assert await repo.rate(session, sample_id=sid, user_id=a.id, score=UP) == repo.RatingState(
+            sid, UP, repo.Votes(1, 0), False
+        )
+        # Changing one's mind moves the vote.
+        state = await repo.rate(session, sample_id=sid, user_id=a.id, score=DOWN)
+        assert (state.score, state.votes) == (DOWN, repo.Votes(0, 1))
+        state = await repo.toggle_rating(session, sample_id=sid, user_id=b.id, score=DOWN)
+        assert (state.score, state.votes, state.votes.net, state.votes.total) == (DOWN, repo.Votes(0, 2), -2, 2)
+        # Pressing the same button withdraws; pressing it again puts it back.
+        state = await repo.toggle_rating(session, sample_id=sid, user_id=b.id, score=DOWN)
+        assert (state.score, state.votes, state.changed) == (None, repo.Votes(0, 1), True)
+        state = await repo.toggle_rating(session, sample_id=sid, user_id=b.id, score=UP)
+        assert (state.score, state.votes) == (UP, repo.Votes(1, 1))
+        state = await repo.unrate(session, sample_id=sid, user_id=a.id)
+        assert (state.score, state.votes) == (None, repo.Votes(1, 0))
+        assert not (await repo.unrate(session, sample_id=sid, user_id=a.id)).changed
+
+        assert await repo.get_votes(session, sample_id=sid) == repo.Votes(1, 0)
+        assert sample.up_votes == 1  # the loaded object is kept in step
+        assert await repo.get_user_score(session, sample_id=sid, user_id=b.id) == UP
+        assert await repo.get_user_score(session, sample_id=sid, user_id=a.id) is None
+        for bad in (0, 2, True):
+            with pytest.raises(ValueError, match="score"):
+                await repo.rate(session, sample_id=sid, user_id=a.id, score=bad)
+        with pytest.raises(repo.NotFound):
+            await repo.toggle_rating(session, sample_id=sid + 1000, user_id=a.id, score=UP)
+        with pytest.raises(repo.NotFound):
+            await repo.get_votes(session, sample_id=sid + 1000)
+        await session.commit()
+
+
+async def test_top_samples(db: Database) -> None:
+    async with db.sessions() as session:
+        author = await make_user(session)
+        raters = [await make_user(session) for _ in range(4)]
+        chat1, chat2 = await make_chat(session), await make_chat(session)
+        s = {
+            "a": await make_sample(session, user=author, chat=chat1),
+            "b": await make_sample(session, user=author, chat=chat1, model_name="zh-word"),
+            "c": await make_sample(session, user=author, chat=chat2),
+            "d": await make_sample(session, user=author, chat=chat2),
+            "e": await make_sample(session, user=author, chat=chat2),  # unrated
+        }
+        votes = {"a": [UP, UP, UP], "b": [UP, UP, UP, UP], "c": [UP, UP, DOWN], "d": [DOWN]}
+        for key, scores in votes.items():
+            for rater, score in zip(raters, scores, strict=False):
+                await repo.rate(session, sample_id=s[key].id, user_id=rater.id, score=score)
+        await session.commit()
+
+        def keys(samples: list[Sample]) -> list[str]:
+            by_id = {sample.id: key for key, sample in s.items()}
+            return [by_id[sample.id] for sample in samples]
+
+        assert keys(await repo.top_samples(session)) == ["b", "a", "c"]
+        assert keys(await repo.top_samples(session, limit=1)) == ["b"]
+        assert keys(await repo.top_samples(session, chat_id=chat2.id)) == ["c"]
+        assert keys(await repo.top_samples(session, model_name="nietzsche-char")) == ["a", "c"]
+        assert keys(await repo.top_samples(session, chat_id=chat2.id, min_net=-5)) == ["c", "e", "d"]
+        future = datetime.now(UTC) + timedelta(hours=1)
+        assert await repo.top_samples(session, since=future) == []
+
+
+async def test_pick_unrated_sample(db: Database) -> None:
+    async with db.sessions() as session:
+        me, other, third = await make_user(session), await make_user(session), await make_user(session)
+        chat, elsewhere = await make_chat(session), await make_chat(session)
+        mine = await make_sample(session, user=me, chat=chat)
+        popular = await make_sample(session, user=other, chat=chat)
+        quiet = await make_sample(session, user=other, chat=chat)
+        await make_sample(session, user=other, chat=chat, delivered=False)
+        far = await make_sample(session, user=other, chat=elsewhere)
+        await repo.rate(session, sample_id=popular.id, user_id=third.id, score=UP)
+        await repo.rate(session, sample_id=far.id, user_id=third.id, score=UP)
+        await repo.rate(session, sample_id=mine.id, user_id=third.id, score=DOWN)
+
+        picked = await repo.pick_unrated_sample(session, user_id=me.id, chat_id=chat.id)
+        assert picked is not None and picked.id == quiet.id  # fewest ratings first
+        await repo.rate(session, sample_id=quiet.id, user_id=me.id, score=UP)
+        picked = await repo.pick_unrated_sample(session, user_id=me.id, chat_id=chat.id)
+        assert picked is not None and picked.id == popular.id
+        await repo.rate(session, sample_id=popular.id, user_id=me.id, score=DOWN)
+        # Own and undelivered samples are never offered.
+        assert await repo.pick_unrated_sample(session, user_id=me.id, chat_id=chat.id) is None
+        anywhere = await repo.pick_unrated_sample(session, user_id=me.id, chat_id=None)
+        assert anywhere is not None and anywhere.id == far.id
+
+
+async def test_user_and_admin_stats(db: Database) -> None:
+    async with db.sessions() as session:
+        empty = await repo.admin_stats(session)
+        assert (empty.users, empty.samples, empty.ratings, empty.models) == (0, 0, 0, [])
+        author, chat, first = await make_world(session)
+        second = await make_sample(session, user=author, chat=chat, model_name="zh-word",
+                                   generation_ms=30, delivered=False)
+        fan = await make_user(session)
+        await repo.get_or_create_chat(session, telegram_id=fan.telegram_id, type="private")
+        await repo.rate(session, sample_id=first.id, user_id=fan.id, score=UP)
+        await repo.rate(session, sample_id=second.id, user_id=fan.id, score=DOWN)
+        await repo.rate(session, sample_id=second.id, user_id=author.id, score=UP)
+        await session.commit()
+
+        stats = await repo.user_stats(session, user_id=author.id)
+        assert (stats.samples, stats.ratings_given, stats.up_received, stats.down_received) == (2, 1, 2, 1)
+        assert stats.first_sample_at is not None and stats.last_sample_at is not None
+        assert stats.first_sample_at <= stats.last_sample_at
+        fan_stats = await repo.user_stats(session, user_id=fan.id)
+        assert (fan_stats.samples, fan_stats.ratings_given, fan_stats.last_sample_at) == (0, 2, None)
+
+        admin = await repo.admin_stats(session)
+        assert (admin.users, admin.samples, admin.delivered_samples, admin.samples_last_24h) == (2, 2, 1, 2)
+        assert (admin.ratings, admin.up_votes, admin.down_votes) == (3, 2, 1)
+        assert admin.chats == {"group": 1, "private": 1}
+        by_model = {m.model_name: m for m in admin.models}
+        assert (by_model["zh-word"].samples, by_model["zh-word"].up_votes, by_model["zh-word"].down_votes) == (1, 1, 1)
+        assert by_model["zh-word"].avg_generation_ms == 30
+        later = await repo.admin_stats(session, now=datetime.now(UTC) + timedelta(days=2))
+        assert later.samples_last_24h == 0
+
+
+async def test_forget_user(db: Database) -> None:
+    async with db.sessions() as session:
+        leaver, group, theirs = await make_world(session)
+        private = await repo.get_or_create_chat(session, telegram_id=leaver.telegram_id, type="private")
+        in_private = await make_sample(session, user=leaver, chat=private)
+        stayer = await make_user(session)
+        kept = await make_sample(session, user=stayer, chat=group)
+        await repo.rate(session, sample_id=kept.id, user_id=leaver.id, score=UP)
+        await repo.rate(session, sample_id=kept.id, user_id=stayer.id, score=UP)
+        await repo.rate(session, sample_id=theirs.id, user_id=stayer.id, score=DOWN)
+        await repo.rate(session, sample_id=in_private.id, user_id=leaver.id, score=UP)
+        await session.commit()
+        kept_id, leaver_tg, leaver_id = kept.id, leaver.telegram_id, leaver.id
+
+    async with db.sessions() as session:
+        result = await repo.forget_user(session, telegram_id=leaver_tg)
+        await session.commit()
+        assert result == repo.ForgetResult(found=True, samples_deleted=2, ratings_deleted=2, chats_deleted=1)
+        assert await repo.get_user(session, telegram_id=leaver_tg) is None
+        assert await repo.get_chat(session, telegram_id=leaver_tg) is None
+        assert await repo.get_chat(session, telegram_id=group.telegram_id) is not None
+        assert await session.scalar(select(func.count()).where(Sample.user_id == leaver_id)) == 0
+        assert await session.scalar(select(func.count()).where(Rating.user_id == leaver_id)) == 0
+        # The stayer's sample lost the leaver's vote, and its counter says so.
+        assert await repo.get_votes(session, sample_id=kept_id) == repo.Votes(1, 0)
+        assert await session.scalar(select(func.count()).select_from(Rating)) == 1
+        again = await repo.forget_user(session, telegram_id=leaver_tg)
+        assert again == repo.ForgetResult(found=False, samples_deleted=0, ratings_deleted=0, chats_deleted=0)
+
+
+async def test_recount_repairs_counters(db: Database) -> None:
+    async with db.sessions() as session:
+        _author, _chat, sample = await make_world(session)
+        fan = await make_user(session)
+        await repo.rate(session, sample_id=sample.id, user_id=fan.id, score=UP)
+        await session.execute(update(Sample).values(up_votes=7, down_votes=3))
+        await repo.recount_votes(session, sample_ids=[sample.id])
+        assert await repo.get_votes(session, sample_id=sample.id) == repo.Votes(1, 0)
+
+
+# A random click history: (rater index, action, score).
+_clicks = st.lists(
+    st.tuples(st.integers(0, 3), st.sampled_from(["rate", "unrate", "toggle"]), st.sampled_from([UP, DOWN])),
+    max_size=25,
+)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(clicks=_clicks)
+def test_counters_always_match_the_ratings(database_url: str, clicks: list[tuple[int, str, int]]) -> None:
+    """Whatever the click history, the stored counters equal a model of it and the rows."""
+
+    async def scenario() -> None:
+        db = Database.from_url(database_url)
+        try:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(Rating.metadata.drop_all)
+                await conn.run_sync(Rating.metadata.create_all)
+            async with db.sessions() as session:
+                _author, _chat, sample = await make_world(session)
+                raters = [await make_user(session) for _ in range(4)]
+                await session.commit()
+            expected: dict[int, int] = {}
+            for index, action, score in clicks:
+                user_id = raters[index].id
+
+                async def click(session: AsyncSession, user_id: int = user_id,
+                                action: str = action, score: int = score) -> repo.RatingState:
+                    if action == "rate":
+                        return await repo.rate(session, sample_id=sample.id, user_id=user_id, score=score)
+                    if action == "unrate":
+                        return await repo.unrate(session, sample_id=sample.id, user_id=user_id)
+                    return await repo.toggle_rating(session, sample_id=sample.id, user_id=user_id, score=score)
+
+                state = await db.run(click)
+                before = expected.get(user_id)
+                after = (score if action == "rate" else None if action == "unrate"
+                         else None if before == score else score)
+                if after is None:
+                    expected.pop(user_id, None)
+                else:
+                    expected[user_id] = after
+                assert state.score == after and state.changed == (after != before)
+            want = repo.Votes(sum(v == UP for v in expected.values()), sum(v == DOWN for v in expected.values()))
+            async with db.sessions() as session:
+                assert await repo.get_votes(session, sample_id=sample.id) == want
+                rows = (await session.execute(select(Rating.user_id, Rating.score))).all()
+                assert dict((user_id, score) for user_id, score in rows) == expected
+            async with db.engine.begin() as conn:
+                await conn.run_sync(Rating.metadata.drop_all)
+        finally:
+            await db.dispose()
+
+    asyncio.run(scenario())
+
+
+async def test_concurrent_get_or_create_chat(db: Database) -> None:
+    async def work(session: AsyncSession) -> int:
+        return (await repo.get_or_create_chat(session, telegram_id=-9, type="group")).id
+
+    ids = await asyncio.gather(*(db.run(work) for _ in range(20)))
+    assert len(set(ids)) == 1
+    async with db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Chat)) == 1

@@ -83,7 +83,10 @@ class GenerationService:
         self.generators = {name: Generator(bundle) for name, bundle in bundles.items()}
         self.default = default
         self.batch_max = batch_max
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_max)
+        # None is the stop signal; one extra slot keeps room for it when the queue is full.
+        self._queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=queue_max + 1)
+        self._queue_max = queue_max
+        self._in_flight: list[_Job] = []
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._latencies: deque[float] = deque(maxlen=1000)
@@ -98,18 +101,24 @@ class GenerationService:
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._run(), name="generation-worker")
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Stop taking work, let the batch in progress finish (up to `timeout`), fail the rest."""
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop taking work, let the batch in progress finish (up to `grace_s`), fail the rest."""
         self._closed = True
         while not self._queue.empty():
             job = self._queue.get_nowait()
-            if not job.future.done():
+            if job is not None and not job.future.done():
                 job.future.set_exception(ServiceClosedError("the bot is restarting"))
         if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-                await asyncio.wait_for(self._worker, timeout)
+            self._queue.put_nowait(None)  # wakes an idle worker, or stops it after its batch
+            _, running = await asyncio.wait({self._worker}, timeout=grace_s)
+            if running:
+                self._worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._worker
             self._worker = None
+        for job in self._in_flight:
+            if not job.future.done():
+                job.future.set_exception(ServiceClosedError("the bot is restarting"))
 
     # -- public API --------------------------------------------------------------------------
 
@@ -167,26 +176,37 @@ class GenerationService:
             raise ServiceClosedError("the bot is restarting")
         name = self.resolve(model)
         self.generators[name].context_ids(request.seed)  # raise ValueError now for an empty seed
+        if self._queue.qsize() >= self._queue_max:
+            raise QueueFullError("too many requests are waiting")
         job = _Job(name, request, asyncio.get_running_loop().create_future())
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            raise QueueFullError("too many requests are waiting") from None
+        self._queue.put_nowait(job)
         return await job.future
 
     # -- the worker --------------------------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
-            jobs = [await self._queue.get()]
+            first = await self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            stop = False
             while len(jobs) < self.batch_max and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
+                job = self._queue.get_nowait()
+                if job is None:
+                    stop = True
+                    break
+                jobs.append(job)
             by_model: dict[str, list[_Job]] = {}
             for job in jobs:
                 if not job.future.cancelled():
                     by_model.setdefault(job.model, []).append(job)
+            self._in_flight = jobs
             for name, group in by_model.items():
                 await self._run_group(name, group)
+            self._in_flight = []
+            if stop:
+                return
 
     async def _run_group(self, name: str, group: list[_Job]) -> None:
         generator = self.generators[name]

@@ -84,3 +84,12 @@ def test_model_info_and_random_seed(tiny_bundle: Path) -> None:
     assert info.name == "tiny" and info.level == "char" and info.language == "en"
     assert service.resolve("nope") == "tiny"
     assert service.random_seed_text("tiny")
+
+
+async def test_close_lets_the_running_batch_finish(tiny_bundle: Path) -> None:
+    service = GenerationService({"tiny": load_bundle(tiny_bundle)}, default="tiny")
+    service.start()
+    running = asyncio.ensure_future(service.generate(Request("truth", length=2000, rng=1)))
+    await asyncio.sleep(0.05)  # the worker has taken it
+    await service.close(grace_s=30)
+    assert len((await running).token_ids) == 2000

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lstmbot.sqlite3"
+_TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 
 
 class Settings(BaseSettings):
@@ -24,18 +26,39 @@ class Settings(BaseSettings):
     model_dir: Path = Path("models")
     default_model: str = "nietzsche-char"
     admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    # Per-user rate limit: at most `rate_limit_count` generations per `rate_limit_window_s`.
-    rate_limit_count: int = Field(default=5, ge=1)
-    rate_limit_window_s: float = Field(default=10.0, gt=0)
+    # Per-user rate limit: generations a user may ask for per minute.
+    rate_limit_per_minute: int = Field(default=12, ge=1)
     # Queue cap: requests beyond it are refused politely instead of piling up.
-    queue_max: int = Field(default=256, ge=1)
+    max_queue: int = Field(default=256, ge=1)
     # Requests per batch the generation worker advances together.
-    batch_max: int = Field(default=32, ge=1)
+    batch_max: int = Field(default=64, ge=1)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"
-    webhook_port: int = 8443
+    webhook_port: int = Field(default=8443, ge=1, le=65535)
+    # Prometheus metrics port (0: off); served alongside the webhook when webhooks are on.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
     log_level: str = "INFO"
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A bot token looks like 123456:ABC-def...; say so at start instead of failing later."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        token = value.get_secret_value().strip()
+        if not _TOKEN.fullmatch(token):
+            raise ValueError(
+                "TELEGRAM_TOKEN is malformed: expected '<digits>:<35 letters, digits, - or _>' "
+                "as given by @BotFather"
+            )
+        return SecretStr(token)
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and not self.webhook_secret:
+            raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set (1-256 of A-Z a-z 0-9 _ -)")
+        return self
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

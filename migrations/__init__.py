@@ -8,6 +8,7 @@ when an event loop is already running (e.g. ``await asyncio.to_thread(upgrade, u
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -21,7 +22,8 @@ DATABASE_URL_ATTRIBUTE = "database_url"
 
 def alembic_config(database_url: str | None = None) -> Config:
     """An Alembic config for ``database_url`` (default: the settings' DATABASE_URL)."""
-    config = Config()
+    # stdout looked up now, not at import, so that redirected output (tests, pipes) is used.
+    config = Config(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     if database_url is not None:

@@ -70,9 +70,7 @@ async def test_toggle_storm_keeps_parity(db: Database) -> None:
     """20 toggles of one button: each flips the state, so an even number ends unrated."""
     _, _, sample_id = await _world(db)
     tg = next_telegram_id()
-    states = await asyncio.gather(
-        *(db.run(_click(tg, sample_id, DOWN, toggle=True)) for _ in range(20))
-    )
+    states = await asyncio.gather(*(db.run(_click(tg, sample_id, DOWN, toggle=True)) for _ in range(20)))
     assert all(state.changed for state in states)
     assert sorted(state.score is None for state in states) == [False] * 10 + [True] * 10
     assert await _ratings(db, sample_id) == (0, repo.Votes(0, 0))
@@ -90,7 +88,7 @@ async def test_mixed_storm(db: Database) -> None:
         assert author is not None and chat is not None
         return (await make_sample(session, user=author, chat=chat)).id
 
-    jobs = [db.run(_click(tg, sample_id, UP)) for tg in raters]
+    jobs: list[Awaitable[object]] = [db.run(_click(tg, sample_id, UP)) for tg in raters]
     jobs += [db.run(_click(hammer, sample_id, UP if i % 2 else DOWN)) for i in range(20)]
     jobs += [db.run(new_sample) for _ in range(20)]
     results = await asyncio.gather(*jobs)

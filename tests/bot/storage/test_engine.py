@@ -42,9 +42,7 @@ async def test_migration_engine_can_switch_foreign_keys_off(tmp_path: Path) -> N
         await engine.dispose()
 
 
-async def test_default_url_creates_the_data_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_default_url_creates_the_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert sqlite_file(DEFAULT_DATABASE_URL) == Path("data/lstmbot.sqlite3")
     db = Database.from_url(DEFAULT_DATABASE_URL)
@@ -135,8 +133,7 @@ async def test_sqlite_read_modify_write_needs_no_retries(db: Database, backend: 
 
     # Without Database's in-process write lock: only BEGIN IMMEDIATE + busy timeout serialise.
     await asyncio.gather(
-        *(run_in_transaction(db.sessions, work, on_retry=lambda a, e: retries.append(a))
-          for _ in range(30))
+        *(run_in_transaction(db.sessions, work, on_retry=lambda a, e: retries.append(a)) for _ in range(30))
     )
     assert retries == []
     async with db.sessions() as session:

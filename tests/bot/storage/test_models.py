@@ -53,11 +53,26 @@ async def test_sample_and_rating_constraints(db: Database) -> None:
         user, chat, sample = await make_world(session)
         await session.commit()
     base = {
-        "user_id": user.id, "chat_id": chat.id, "seed": "s", "model_name": "m",
-        "model_version": "1", "temperature": 0.5, "length": 10, "text": "t", "generation_ms": 1,
+        "user_id": user.id,
+        "chat_id": chat.id,
+        "seed": "s",
+        "model_name": "m",
+        "model_version": "1",
+        "temperature": 0.5,
+        "length": 10,
+        "text": "t",
+        "generation_ms": 1,
     }
-    for bad in ({"temperature": 2.5}, {"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5},
-                {"length": 0}, {"generation_ms": -1}, {"up_votes": -1}, {"user_id": 99999}):
+    for bad in (
+        {"temperature": 2.5},
+        {"top_k": 0},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"length": 0},
+        {"generation_ms": -1},
+        {"up_votes": -1},
+        {"user_id": 99999},
+    ):
         await _violates(db, Sample, **{**base, **bad})
     await _violates(db, Rating, sample_id=sample.id, user_id=user.id, score=0)
     await _violates(db, Rating, sample_id=sample.id, user_id=user.id, score=2)
@@ -73,8 +88,12 @@ async def test_deletes_cascade(db: Database) -> None:
         author, chat, sample = await make_world(session)
         rater = await make_user(session)
         other = await make_sample(session, user=rater, chat=chat)
-        session.add_all([Rating(sample_id=sample.id, user_id=rater.id, score=1),
-                         Rating(sample_id=other.id, user_id=author.id, score=-1)])
+        session.add_all(
+            [
+                Rating(sample_id=sample.id, user_id=rater.id, score=1),
+                Rating(sample_id=other.id, user_id=author.id, score=-1),
+            ]
+        )
         await session.commit()
 
         await session.execute(delete(Sample).where(Sample.id == sample.id))
@@ -104,20 +123,21 @@ async def test_timestamps_are_utc_aware(db: Database) -> None:
 
 async def test_naive_datetimes_are_refused(db: Database) -> None:
     async with db.sessions() as session:
-        user, chat, sample = await make_world(session)
-        sample.created_at = datetime(2020, 1, 1)  # noqa: DTZ001 - the point of the test
+        _user, _chat, sample = await make_world(session)
+        sample.created_at = datetime(2020, 1, 1)
         with pytest.raises(Exception, match="naive datetime"):
             await session.flush()
 
 
 def test_constraints_are_named_by_the_convention() -> None:
     assert Base.metadata.naming_convention == NAMING_CONVENTION
-    names = {
-        constraint.name
-        for table in Base.metadata.sorted_tables
-        for constraint in table.constraints
-    }
-    assert {"pk_users", "uq_users_telegram_id", "ck_users_temperature_range",
-            "ck_ratings_score_up_or_down", "fk_ratings_sample_id_samples",
-            "pk_ratings"} <= names
+    names = {constraint.name for table in Base.metadata.sorted_tables for constraint in table.constraints}
+    assert {
+        "pk_users",
+        "uq_users_telegram_id",
+        "ck_users_temperature_range",
+        "ck_ratings_score_up_or_down",
+        "fk_ratings_sample_id_samples",
+        "pk_ratings",
+    } <= names
     assert None not in names

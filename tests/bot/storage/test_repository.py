@@ -20,9 +20,7 @@ from tests.bot.storage.factories import make_chat, make_sample, make_user, make_
 
 async def test_get_or_create_user_creates_once_and_refreshes_names(db: Database) -> None:
     async with db.sessions() as session:
-        user = await repo.get_or_create_user(
-            session, telegram_id=42, display_name="Ann", language_code="en"
-        )
+        user = await repo.get_or_create_user(session, telegram_id=42, display_name="Ann", language_code="en")
         again = await repo.get_or_create_user(session, telegram_id=42, display_name="Ann B.")
         await session.commit()
         assert again.id == user.id and again.display_name == "Ann B."
@@ -37,7 +35,9 @@ async def test_user_settings(db: Database) -> None:
         assert (await repo.set_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
         assert (await repo.set_temperature(session, user_id=user.id, temperature=0)).temperature == 0
         assert (await repo.set_length(session, user_id=user.id, length=120)).sample_length == 120
-        assert (await repo.set_model(session, user_id=user.id, model_name=" zh-word ")).model_name == "zh-word"
+        assert (
+            await repo.set_model(session, user_id=user.id, model_name=" zh-word ")
+        ).model_name == "zh-word"
         assert (await repo.set_model(session, user_id=user.id, model_name=None)).model_name is None
         for bad_t in (-0.1, 2.000001, math.nan, math.inf):
             with pytest.raises(ValueError, match="temperature"):
@@ -67,11 +67,15 @@ async def test_chats_and_resolved_settings(db: Database) -> None:
             await repo.get_or_create_chat(session, telegram_id=-6, type="forum")
 
         await repo.set_temperature(session, user_id=user.id, temperature=0.9)
-        assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(0.9, 400, "m0")
+        assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(
+            0.9, 400, "m0"
+        )
         await repo.set_chat_settings(session, chat_id=group.id, temperature=1.5, model_name="zh")
         await repo.set_chat_settings(session, chat_id=group.id, length=50)
         assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, "zh")
-        assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(1.5, 50, "zh")
+        assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
+            1.5, 50, "zh"
+        )
         # None clears an override; arguments left out stay as they were.
         await repo.set_chat_settings(session, chat_id=group.id, temperature=None)
         assert (group.temperature, group.sample_length) == (None, 50)
@@ -90,9 +94,19 @@ async def test_sample_lifecycle(db: Database) -> None:
         user = await make_user(session)
         chat = await make_chat(session, telegram_id=-100)
         sample = await repo.record_sample(
-            session, user_id=user.id, chat_id=chat.id, seed="Hello ", model_name="nietzsche-char",
-            model_version="2", temperature=0.2, length=30, text="world", generation_ms=15,
-            top_k=5, top_p=0.9, rng_seed=2**62,
+            session,
+            user_id=user.id,
+            chat_id=chat.id,
+            seed="Hello ",
+            model_name="nietzsche-char",
+            model_version="2",
+            temperature=0.2,
+            length=30,
+            text="world",
+            generation_ms=15,
+            top_k=5,
+            top_p=0.9,
+            rng_seed=2**62,
         )
         assert sample.id is not None and not sample.delivered and sample.telegram_message_id is None
         assert (sample.up_votes, sample.down_votes) == (0, 0)
@@ -132,7 +146,12 @@ async def test_rate_unrate_toggle(db: Database) -> None:
         state = await repo.rate(session, sample_id=sid, user_id=a.id, score=DOWN)
         assert (state.score, state.votes) == (DOWN, repo.Votes(0, 1))
         state = await repo.toggle_rating(session, sample_id=sid, user_id=b.id, score=DOWN)
-        assert (state.score, state.votes, state.votes.net, state.votes.total) == (DOWN, repo.Votes(0, 2), -2, 2)
+        assert (state.score, state.votes, state.votes.net, state.votes.total) == (
+            DOWN,
+            repo.Votes(0, 2),
+            -2,
+            2,
+        )
         # Pressing the same button withdraws; pressing it again puts it back.
         state = await repo.toggle_rating(session, sample_id=sid, user_id=b.id, score=DOWN)
         assert (state.score, state.votes, state.changed) == (None, repo.Votes(0, 1), True)
@@ -217,8 +236,9 @@ async def test_user_and_admin_stats(db: Database) -> None:
         empty = await repo.admin_stats(session)
         assert (empty.users, empty.samples, empty.ratings, empty.models) == (0, 0, 0, [])
         author, chat, first = await make_world(session)
-        second = await make_sample(session, user=author, chat=chat, model_name="zh-word",
-                                   generation_ms=30, delivered=False)
+        second = await make_sample(
+            session, user=author, chat=chat, model_name="zh-word", generation_ms=30, delivered=False
+        )
         fan = await make_user(session)
         await repo.get_or_create_chat(session, telegram_id=fan.telegram_id, type="private")
         await repo.rate(session, sample_id=first.id, user_id=fan.id, score=UP)
@@ -238,7 +258,11 @@ async def test_user_and_admin_stats(db: Database) -> None:
         assert (admin.ratings, admin.up_votes, admin.down_votes) == (3, 2, 1)
         assert admin.chats == {"group": 1, "private": 1}
         by_model = {m.model_name: m for m in admin.models}
-        assert (by_model["zh-word"].samples, by_model["zh-word"].up_votes, by_model["zh-word"].down_votes) == (1, 1, 1)
+        assert (
+            by_model["zh-word"].samples,
+            by_model["zh-word"].up_votes,
+            by_model["zh-word"].down_votes,
+        ) == (1, 1, 1)
         assert by_model["zh-word"].avg_generation_ms == 30
         later = await repo.admin_stats(session, now=datetime.now(UTC) + timedelta(days=2))
         assert later.samples_last_24h == 0
@@ -310,24 +334,36 @@ def test_counters_always_match_the_ratings(database_url: str, clicks: list[tuple
             for index, action, score in clicks:
                 user_id = raters[index].id
 
-                async def click(session: AsyncSession, user_id: int = user_id,
-                                action: str = action, score: int = score) -> repo.RatingState:
+                async def click(
+                    session: AsyncSession, user_id: int = user_id, action: str = action, score: int = score
+                ) -> repo.RatingState:
                     if action == "rate":
                         return await repo.rate(session, sample_id=sample.id, user_id=user_id, score=score)
                     if action == "unrate":
                         return await repo.unrate(session, sample_id=sample.id, user_id=user_id)
-                    return await repo.toggle_rating(session, sample_id=sample.id, user_id=user_id, score=score)
+                    return await repo.toggle_rating(
+                        session, sample_id=sample.id, user_id=user_id, score=score
+                    )
 
                 state = await db.run(click)
                 before = expected.get(user_id)
-                after = (score if action == "rate" else None if action == "unrate"
-                         else None if before == score else score)
+                after = (
+                    score
+                    if action == "rate"
+                    else None
+                    if action == "unrate"
+                    else None
+                    if before == score
+                    else score
+                )
                 if after is None:
                     expected.pop(user_id, None)
                 else:
                     expected[user_id] = after
                 assert state.score == after and state.changed == (after != before)
-            want = repo.Votes(sum(v == UP for v in expected.values()), sum(v == DOWN for v in expected.values()))
+            want = repo.Votes(
+                sum(v == UP for v in expected.values()), sum(v == DOWN for v in expected.values())
+            )
             async with db.sessions() as session:
                 assert await repo.get_votes(session, sample_id=sample.id) == want
                 rows = (await session.execute(select(Rating.user_id, Rating.score))).all()

@@ -1,0 +1,163 @@
+"""Alembic: upgrade, downgrade and upgrade again; the migrated schema equals the models'."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import cli
+import migrations
+from bot.db.engine import create_engine
+from bot.db.models import Base
+from bot.db.scratch import temporary_database
+from tests.bot.storage.conftest import POSTGRES_URL
+
+TABLES = {"users", "chats", "samples", "ratings"}
+
+
+@pytest.fixture
+async def fresh_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database of its own (migrations must start from nothing)."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    assert POSTGRES_URL
+    async with temporary_database(POSTGRES_URL, tag="migr") as url:
+        yield url
+
+
+async def _inspect(engine: AsyncEngine, fn: Any) -> Any:
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda sync_conn: fn(inspect(sync_conn)))
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(await _inspect(engine, lambda insp: insp.get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrade_downgrade_upgrade(fresh_url: str) -> None:
+    # Alembic's commands are synchronous and run their own event loop: call them from a thread.
+    await asyncio.to_thread(migrations.upgrade, fresh_url)
+    assert await _tables(fresh_url) == TABLES | {"alembic_version"}
+    await asyncio.to_thread(migrations.downgrade, fresh_url, "base")
+    assert await _tables(fresh_url) == {"alembic_version"}
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "head")
+    assert await _tables(fresh_url) == TABLES | {"alembic_version"}
+    # `alembic check`: autogenerate finds nothing to do.
+    await asyncio.to_thread(migrations.check, fresh_url)
+
+
+def _schema(insp: Any) -> dict[str, Any]:
+    """Everything about the tables that the models decide, in comparable form."""
+    schema: dict[str, Any] = {}
+    for table in sorted(TABLES):
+        schema[table] = {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], c.get("default") is not None)
+                for c in insp.get_columns(table)
+            ],
+            "pk": insp.get_pk_constraint(table),
+            "fks": sorted(
+                (
+                    fk["name"],
+                    tuple(fk["constrained_columns"]),
+                    fk["referred_table"],
+                    tuple(fk["referred_columns"]),
+                    (fk.get("options") or {}).get("ondelete"),
+                )
+                for fk in insp.get_foreign_keys(table)
+            ),
+            "unique": sorted(
+                (uq["name"], tuple(uq["column_names"])) for uq in insp.get_unique_constraints(table)
+            ),
+            "indexes": sorted(
+                (ix["name"], tuple(ix["column_names"]), bool(ix["unique"])) for ix in insp.get_indexes(table)
+            ),
+            "checks": sorted(
+                (ck["name"], " ".join(ck["sqltext"].split())) for ck in insp.get_check_constraints(table)
+            ),
+        }
+    return schema
+
+
+async def test_migrations_match_the_models_exactly(fresh_url: str, tmp_path: Path, backend: str) -> None:
+    """Beyond `alembic check` (which ignores CHECK constraints and ON DELETE rules): reflect a
+    migrated database and one built by ``create_all`` and compare everything."""
+    await asyncio.to_thread(migrations.upgrade, fresh_url)
+    migrated = create_engine(fresh_url)
+    try:
+        from_migrations = await _inspect(migrated, _schema)
+    finally:
+        await migrated.dispose()
+
+    async def from_models(url: str) -> dict[str, Any]:
+        engine = create_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+            return dict(await _inspect(engine, _schema))
+        finally:
+            await engine.dispose()
+
+    if backend == "sqlite":
+        expected = await from_models(f"sqlite+aiosqlite:///{tmp_path / 'models.sqlite3'}")
+    else:
+        assert POSTGRES_URL
+        async with temporary_database(POSTGRES_URL, tag="models") as url:
+            expected = await from_models(url)
+    assert from_migrations == expected
+
+
+def test_metadata_diff_is_empty_on_a_live_connection(tmp_path: Path) -> None:
+    """The same comparison Alembic's autogenerate makes, through a handed-over connection."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cmp.sqlite3'}"
+    migrations.upgrade(url)
+
+    def diff(conn: Connection) -> list[Any]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async def run() -> list[Any]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return list(await conn.run_sync(diff))
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == []
+
+
+def test_cli_db_from_another_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default SQLite file lands under ./data of the cwd
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    from bot.settings import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["db", "upgrade"]) == 0
+        assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
+        assert cli.main(["db", "current"]) == 0
+        assert "0001 (head)" in capsys.readouterr().out
+        assert cli.main(["db", "check"]) == 0
+        assert cli.main(["db", "downgrade", "base"]) == 0
+        capsys.readouterr()
+        assert cli.main(["db", "upgrade", "nonexistent"]) == 2
+        assert "lstmbot db: error:" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()

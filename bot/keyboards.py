@@ -1,0 +1,139 @@
+"""Inline keyboards and their callback data: short, versioned strings parsed strictly.
+
+Callback data is untrusted input (any client can send any bytes), so parsing accepts exactly
+the shapes this module writes and returns None for everything else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.parsing import TEMPERATURE_PRESETS, format_temperature
+from bot.texts import text
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A thumbs up (+1) or down (-1) on a sample."""
+
+    sample_id: int
+    score: int
+
+
+@dataclass(frozen=True)
+class Again:
+    """Same seed and settings, new sample."""
+
+    sample_id: int
+
+
+@dataclass(frozen=True)
+class NextToRate:
+    """Show the next sample to rate."""
+
+
+@dataclass(frozen=True)
+class SetTemperature:
+    """A temperature preset button."""
+
+    value: float
+
+
+@dataclass(frozen=True)
+class SetModel:
+    """Switch to a model."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    """The /forget confirmation."""
+
+    confirmed: bool
+
+
+Action = Rate | Again | NextToRate | SetTemperature | SetModel | Forget
+
+_PATTERNS: list[tuple[re.Pattern[str], type]] = [
+    (re.compile(r"r:(\d{1,18}):([+-])"), Rate),
+    (re.compile(r"a:(\d{1,18})"), Again),
+    (re.compile(r"n"), NextToRate),
+    (re.compile(r"t:(0|0\.2|0\.5|1|1\.2)"), SetTemperature),
+    (re.compile(r"m:([A-Za-z0-9._-]{1,60})"), SetModel),
+    (re.compile(r"f:([yn])"), Forget),
+]
+
+
+def parse(data: str | None) -> Action | None:
+    """The action a button's callback data stands for, or None if it is not one of ours."""
+    if not data or len(data) > 64:
+        return None
+    for pattern, kind in _PATTERNS:
+        match = pattern.fullmatch(data)
+        if not match:
+            continue
+        if kind is Rate:
+            return Rate(int(match[1]), 1 if match[2] == "+" else -1)
+        if kind is Again:
+            return Again(int(match[1]))
+        if kind is NextToRate:
+            return NextToRate()
+        if kind is SetTemperature:
+            return SetTemperature(float(match[1]))
+        if kind is SetModel:
+            return SetModel(match[1])
+        return Forget(match[1] == "y")
+    return None
+
+
+def rating_keyboard(
+    sample_id: int, up: int, down: int, lang: str, *, with_next: bool = False
+) -> InlineKeyboardMarkup:
+    """👍 count, 👎 count, again (and next, in a rating session)."""
+    row = [
+        InlineKeyboardButton(f"👍 {up}", callback_data=f"r:{sample_id}:+"),
+        InlineKeyboardButton(f"👎 {down}", callback_data=f"r:{sample_id}:-"),
+        InlineKeyboardButton(text(lang, "again"), callback_data=f"a:{sample_id}"),
+    ]
+    rows = [row]
+    if with_next:
+        rows.append([InlineKeyboardButton(text(lang, "next"), callback_data="n")])
+    return InlineKeyboardMarkup(rows)
+
+
+def temperature_keyboard(current: float) -> InlineKeyboardMarkup:
+    """The four presets from the book, the current one marked."""
+    buttons = [
+        InlineKeyboardButton(
+            ("✓ " if abs(value - current) < 1e-9 else "") + format_temperature(value),
+            callback_data=f"t:{format_temperature(value)}",
+        )
+        for value in TEMPERATURE_PRESETS
+    ]
+    return InlineKeyboardMarkup([buttons])
+
+
+def model_keyboard(names: list[str], current: str) -> InlineKeyboardMarkup:
+    """One button per loaded model."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(("✓ " if name == current else "") + name, callback_data=f"m:{name}")]
+            for name in names
+        ]
+    )
+
+
+def forget_keyboard(lang: str) -> InlineKeyboardMarkup:
+    """Yes / no for /forget."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(text(lang, "forget_yes"), callback_data="f:y"),
+                InlineKeyboardButton(text(lang, "forget_no"), callback_data="f:n"),
+            ]
+        ]
+    )

@@ -1,0 +1,53 @@
+"""Reading user-typed settings: strict, forgiving about formatting, never raising on junk."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MIN_TEMPERATURE, MAX_TEMPERATURE = 0.0, 2.0
+TEMPERATURE_PRESETS = (0.2, 0.5, 1.0, 1.2)
+# Sample length bounds per model level: characters for char models, words for word models.
+LENGTH_BOUNDS = {"char": (20, 2000), "word": (5, 400)}
+LENGTH_EXAMPLE = {"char": 400, "word": 100}
+
+# Up to two integer digits and three decimals: "0.7", "0,7", ".5", "1.25"; nothing longer.
+_TEMPERATURE = re.compile(r"(\d{1,2}(?:[.,]\d{0,3})?|[.,]\d{1,3})")
+_INTEGER = re.compile(r"\d{1,6}")
+
+
+def _normalise(text: str) -> str:
+    # NFKC turns full-width digits and commas ("０，７") into ASCII; then drop surrounding spaces.
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def parse_temperature(text: str) -> float | None:
+    """A temperature in [0, 2] from text like "0.7" or "0,7"; None when it is not one."""
+    cleaned = _normalise(text)
+    if cleaned.startswith("-") and cleaned.lstrip("-") and set(cleaned.lstrip("-")) <= {"0", ".", ","}:
+        cleaned = cleaned.lstrip("-")  # "-0" is zero, which is allowed
+    if not _TEMPERATURE.fullmatch(cleaned):
+        return None
+    value = float(cleaned.replace(",", "."))
+    return value if MIN_TEMPERATURE <= value <= MAX_TEMPERATURE else None
+
+
+def parse_length(text: str, level: str) -> int | None:
+    """A sample length within the level's bounds; None when it is not one."""
+    cleaned = _normalise(text)
+    if not _INTEGER.fullmatch(cleaned):
+        return None
+    value = int(cleaned)
+    low, high = LENGTH_BOUNDS.get(level, LENGTH_BOUNDS["char"])
+    return value if low <= value <= high else None
+
+
+def effective_length(length: int, level: str) -> int:
+    """A stored length clamped to what the model's level allows."""
+    low, high = LENGTH_BOUNDS.get(level, LENGTH_BOUNDS["char"])
+    return max(low, min(high, length))
+
+
+def format_temperature(value: float) -> str:
+    """0.5 -> "0.5", 1.0 -> "1", 0.25 -> "0.25"."""
+    return f"{value:g}"

@@ -192,7 +192,7 @@ class Sample(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    seed: Mapped[str] = mapped_column(Text)
+    seed: Mapped[str] = mapped_column(Text)  # the user's text, as sent
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     temperature: Mapped[float] = mapped_column(Float)
@@ -200,7 +200,7 @@ class Sample(Base):
     top_p: Mapped[float | None] = mapped_column(Float)
     length: Mapped[int] = mapped_column(Integer)
     rng_seed: Mapped[int | None] = mapped_column(BigInteger)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # what the model generated after the seed
     generation_ms: Mapped[int] = mapped_column(Integer)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

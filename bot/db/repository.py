@@ -370,6 +370,7 @@ async def record_sample(
 ) -> Sample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
+    ``seed`` is the user's text as sent and ``text`` what the model generated after it.
     The usual flow stores the sample first (delivered=False), sends the message with a
     keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
     """
@@ -377,6 +378,9 @@ async def record_sample(
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    if rng_seed is not None and not -(2**63) <= rng_seed < 2**63:
+        # BIGINT on both backends; draw seeds with e.g. secrets.randbits(63).
+        raise ValueError("rng_seed must fit in a signed 64-bit integer")
     sample = Sample(
         user_id=user_id,
         chat_id=chat_id,

@@ -187,6 +187,7 @@ class Sample(Base):
         Index("ix_samples_chat_id_created_at", "chat_id", "created_at"),
         Index("ix_samples_model_name_created_at", "model_name", "created_at"),
         Index("ix_samples_created_at", "created_at"),
+        Index("ix_samples_update_id", "update_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -203,6 +204,9 @@ class Sample(Base):
     text: Mapped[str] = mapped_column(Text)  # what the model generated after the seed
     generation_ms: Mapped[int] = mapped_column(Integer)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The Telegram update that asked for it: a redelivered update finds its sample instead of
+    # generating again. Not unique (one update may yield several samples).
+    update_id: Mapped[int | None] = mapped_column(BigInteger)
     delivered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     up_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     down_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

@@ -367,6 +367,7 @@ async def record_sample(
     rng_seed: int | None = None,
     telegram_message_id: int | None = None,
     delivered: bool = False,
+    update_id: int | None = None,
 ) -> Sample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
@@ -396,6 +397,7 @@ async def record_sample(
         generation_ms=max(0, int(generation_ms)),
         telegram_message_id=telegram_message_id,
         delivered=delivered,
+        update_id=update_id,
     )
     session.add(sample)
     await session.flush()
@@ -418,6 +420,16 @@ async def get_sample_by_message(
         .order_by(Sample.id.desc())
         .limit(1)
     )
+    return await session.scalar(stmt)
+
+
+async def get_sample_by_update(session: AsyncSession, *, update_id: int) -> Sample | None:
+    """The (newest) sample recorded for Telegram update ``update_id``, if any.
+
+    Lets a handler recognise an update redelivered after a crash. Telegram may reuse update
+    ids after a week without updates, so a caller may also want to check ``created_at``.
+    """
+    stmt = select(Sample).where(Sample.update_id == update_id).order_by(Sample.id.desc()).limit(1)
     return await session.scalar(stmt)
 
 
@@ -758,6 +770,7 @@ __all__ = [
     "get_or_create_user",
     "get_sample",
     "get_sample_by_message",
+    "get_sample_by_update",
     "get_user",
     "get_user_score",
     "get_votes",

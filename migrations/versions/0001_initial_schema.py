@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("generation_ms", sa.Integer(), nullable=False),
         sa.Column("telegram_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("update_id", sa.BigInteger(), nullable=True),
         sa.Column("delivered", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("up_votes", sa.Integer(), server_default="0", nullable=False),
         sa.Column("down_votes", sa.Integer(), server_default="0", nullable=False),
@@ -117,6 +118,7 @@ def upgrade() -> None:
     op.create_index("ix_samples_chat_id_created_at", "samples", ["chat_id", "created_at"])
     op.create_index("ix_samples_model_name_created_at", "samples", ["model_name", "created_at"])
     op.create_index("ix_samples_created_at", "samples", ["created_at"])
+    op.create_index("ix_samples_update_id", "samples", ["update_id"])
     op.create_table(
         "ratings",
         sa.Column("sample_id", sa.Integer(), nullable=False),
@@ -142,6 +144,7 @@ def downgrade() -> None:
     """Drop everything, children first."""
     op.drop_index("ix_ratings_user_id", table_name="ratings")
     op.drop_table("ratings")
+    op.drop_index("ix_samples_update_id", table_name="samples")
     op.drop_index("ix_samples_created_at", table_name="samples")
     op.drop_index("ix_samples_model_name_created_at", table_name="samples")
     op.drop_index("ix_samples_chat_id_created_at", table_name="samples")

@@ -122,6 +122,11 @@ async def test_sample_lifecycle(db: Database) -> None:
         assert refreshed is not None and not refreshed.delivered
         assert refreshed.telegram_message_id is None
         assert not await repo.set_sample_message_id(session, sample_id=sample.id + 5, message_id=1)
+        assert await repo.get_sample_by_update(session, update_id=31337) is None
+        first = await make_sample(session, user=user, chat=chat, update_id=31337)
+        second = await make_sample(session, user=user, chat=chat, update_id=31337)
+        by_update = await repo.get_sample_by_update(session, update_id=31337)
+        assert by_update is not None and by_update.id == second.id != first.id
         for bad in ({"top_k": 0}, {"top_p": 0.0}, {"temperature": 2.5}, {"length": 0}, {"rng_seed": 2**63}):
             with pytest.raises(ValueError):
                 await make_sample(session, user=user, chat=chat, **bad)

@@ -51,9 +51,10 @@ class SetModel:
 
 @dataclass(frozen=True)
 class Forget:
-    """The /forget confirmation."""
+    """The /forget confirmation; only the user who asked (`telegram_id`) may answer it."""
 
     confirmed: bool
+    telegram_id: int
 
 
 Action = Rate | Again | NextToRate | SetTemperature | SetModel | Forget
@@ -64,7 +65,7 @@ _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(r"n"), NextToRate),
     (re.compile(r"t:(0|0\.2|0\.5|1|1\.2)"), SetTemperature),
     (re.compile(r"m:([A-Za-z0-9._-]{1,60})"), SetModel),
-    (re.compile(r"f:([yn])"), Forget),
+    (re.compile(r"f:([yn]):(\d{1,18})"), Forget),
 ]
 
 
@@ -86,7 +87,7 @@ def parse(data: str | None) -> Action | None:
             return SetTemperature(float(match[1]))
         if kind is SetModel:
             return SetModel(match[1])
-        return Forget(match[1] == "y")
+        return Forget(match[1] == "y", int(match[2]))
     return None
 
 
@@ -127,13 +128,38 @@ def model_keyboard(names: list[str], current: str) -> InlineKeyboardMarkup:
     )
 
 
-def forget_keyboard(lang: str) -> InlineKeyboardMarkup:
-    """Yes / no for /forget."""
+def forget_keyboard(lang: str, telegram_id: int) -> InlineKeyboardMarkup:
+    """Yes / no for /forget, bound to the user who asked."""
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(text(lang, "forget_yes"), callback_data="f:y"),
-                InlineKeyboardButton(text(lang, "forget_no"), callback_data="f:n"),
+                InlineKeyboardButton(text(lang, "forget_yes"), callback_data=f"f:y:{telegram_id}"),
+                InlineKeyboardButton(text(lang, "forget_no"), callback_data=f"f:n:{telegram_id}"),
             ]
         ]
     )
+
+
+_COUNT = re.compile(r"\d+$")
+
+
+def with_votes(markup: InlineKeyboardMarkup, sample_id: int, up: int, down: int) -> InlineKeyboardMarkup:
+    """The same keyboard with the counts on this sample's 👍/👎 buttons replaced."""
+    counts = {f"r:{sample_id}:+": up, f"r:{sample_id}:-": down}
+    rows = []
+    for row in markup.inline_keyboard:
+        new_row = []
+        for button in row:
+            if isinstance(button.callback_data, str) and button.callback_data in counts:
+                label = _COUNT.sub(str(counts[button.callback_data]), button.text)
+                button = InlineKeyboardButton(label, callback_data=button.callback_data)
+            new_row.append(button)
+        rows.append(new_row)
+    return InlineKeyboardMarkup(rows)
+
+
+def has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:
+    """Whether a keyboard carries a button with exactly this callback data."""
+    if markup is None:
+        return False
+    return any(button.callback_data == data for row in markup.inline_keyboard for button in row)

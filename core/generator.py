@@ -54,6 +54,7 @@ class Sample:
     token_ids: list[int]
     unknown: int  # seed tokens the vocabulary did not know (fed as the unknown token)
     context_tokens: int  # seed tokens actually fed (the last `window` of them)
+    seed_tokens: int = 0  # tokens in the whole seed
     seconds: float = 0.0
     pieces: list[str] = field(default_factory=list, repr=False)
 
@@ -240,7 +241,8 @@ class Generator:
         seconds = time.perf_counter() - started
         samples = []
         for req, row_ids in zip(requests, ids, strict=True):
-            context, unknown = self.context_ids(req.seed)
+            encoded = self.tokenizer.encode_counted(req.seed)
+            context, unknown = encoded.ids[-self.window :], encoded.unknown
             pieces = [self.tokenizer.tokens[i] for i in row_ids]
             samples.append(
                 Sample(
@@ -249,6 +251,7 @@ class Generator:
                     token_ids=row_ids,
                     unknown=unknown,
                     context_tokens=len(context),
+                    seed_tokens=len(encoded.ids),
                     seconds=seconds,
                     pieces=pieces,
                 )

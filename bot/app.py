@@ -1,0 +1,141 @@
+"""build_application(): the python-telegram-bot Application with every handler wired."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.db.database import Database
+from bot.generation import GenerationService, load_models
+from bot.handlers import generate, ratings
+from bot.handlers import settings as settings_handlers
+from bot.handlers.common import lang_of, reply_html
+from bot.limits import UserLimits
+from bot.services import SERVICES_KEY, Services, services_of
+from bot.settings import Settings
+from bot.texts import COMMANDS, text
+from core.bundle import Bundle
+
+log = logging.getLogger(__name__)
+
+# Only what the bot handles: Telegram then does not even send the rest.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+
+
+def file_base_url(api_base_url: str) -> str:
+    """Telegram's file URL for a given API base URL ("/bot" -> "/file/bot")."""
+    head, _, _ = api_base_url.rstrip("/").rpartition("/")
+    return f"{head}/file/bot"
+
+
+def build_application(settings: Settings, bundles: dict[str, Bundle] | None = None) -> Application:  # type: ignore[type-arg]
+    """The bot: models loaded now (a broken default model stops start-up here), services in post_init."""
+    if settings.telegram_token is None:
+        raise ValueError("TELEGRAM_TOKEN is not set")
+    bundles = bundles if bundles is not None else load_models(settings.model_dir, settings.default_model)
+
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        generation = GenerationService(
+            bundles,
+            default=settings.default_model,
+            queue_max=settings.max_queue,
+            batch_max=settings.batch_max,
+        )
+        generation.start()
+        app.bot_data[SERVICES_KEY] = Services(
+            settings=settings,
+            db=Database.from_url(settings.database_url),
+            generation=generation,
+            limits=UserLimits(settings.rate_limit_per_minute),
+        )
+        await _set_commands(app)
+
+    async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        services: Services | None = app.bot_data.get(SERVICES_KEY)
+        if services is not None:
+            await services.generation.close()
+            await services.db.dispose()
+
+    app = (
+        ApplicationBuilder()
+        .token(settings.telegram_token.get_secret_value())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(file_base_url(settings.telegram_api_base_url))
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Updates are handled concurrently, so a long generation never delays another user.
+        .concurrent_updates(True)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    add_handlers(app)
+    return app
+
+
+def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
+    """Wire every command, message and button handler, and the error handler."""
+    message_only = filters.UpdateType.MESSAGE  # edited messages and channel posts are ignored
+    commands = [
+        (["start"], settings_handlers.on_start),
+        (["help"], settings_handlers.on_help),
+        (["gen", "generate"], generate.on_gen),
+        (["temp"], settings_handlers.on_temp),
+        (["length"], settings_handlers.on_length),
+        (["model"], settings_handlers.on_model),
+        (["settings"], settings_handlers.on_settings),
+        (["compare"], generate.on_compare),
+        (["rate"], ratings.on_rate),
+        (["top"], ratings.on_top),
+        (["mystats"], ratings.on_mystats),
+        (["forget"], ratings.on_forget),
+        (["stats"], ratings.on_stats),
+    ]
+    for names, callback in commands:
+        app.add_handler(CommandHandler(names, callback, filters=message_only))
+    private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+    app.add_handler(
+        MessageHandler(private & message_only & filters.TEXT & ~filters.COMMAND, generate.on_private_text)
+    )
+    app.add_handler(
+        MessageHandler(groups & message_only & filters.TEXT & ~filters.COMMAND, generate.on_group_text)
+    )
+    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_help))
+    app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
+    app.add_handler(CallbackQueryHandler(ratings.on_callback))
+    app.add_error_handler(on_error)
+
+
+async def _set_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """The command menu, in English and (for Chinese clients) in Chinese."""
+    try:
+        for lang, code in (("en", None), ("zh", "zh")):
+            commands = [BotCommand(name, about) for name, about in COMMANDS[lang]]
+            await app.bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=code)
+    except TelegramError as exc:
+        log.warning("could not set the command menu: %s", exc)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log the failure (redacted by the logging filter) and tell the user, without details."""
+    log.error("error while handling an update", exc_info=context.error)
+    with contextlib.suppress(KeyError, AttributeError):
+        services_of(context).counters.errors += 1
+    if isinstance(update, Update):
+        if update.callback_query is not None:
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer(text(lang_of(update), "unavailable"))
+        elif update.effective_message is not None:
+            await reply_html(update.effective_message, text(lang_of(update), "unavailable"))

@@ -1,0 +1,355 @@
+"""Seeds in, samples out: private text, /gen, group mentions and replies, "again", /compare."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.db import repository as repo
+from bot.generation import QueueFullError, ServiceClosedError
+from bot.handlers.common import lang_of, load_who, reply_html, unit_of
+from bot.keyboards import rating_keyboard
+from bot.parsing import TEMPERATURE_PRESETS, effective_length, format_temperature
+from bot.render import excerpt, sample_html, shown_seed
+from bot.services import Services, services_of
+from bot.texts import text
+from core.generator import Request, Sample
+
+log = logging.getLogger(__name__)
+
+COMPARE_LENGTH = {"char": 200, "word": 50}  # four parts must fit in one message
+
+
+@dataclass(frozen=True)
+class Job:
+    """One seed to continue, with the settings resolved for its user and chat."""
+
+    user_id: int
+    chat_id: int
+    model: str
+    model_version: str
+    level: str
+    temperature: float
+    length: int
+    lang: str
+
+
+def command_argument(message: Message) -> str:
+    """The text after the leading /command (newlines kept), or "" when there is none."""
+    raw = message.text or ""
+    for entity in message.entities:
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            return raw[len(message.parse_entity(entity)) :].strip()
+    return raw.strip()
+
+
+async def _prepare(services: Services, update: Update) -> Job:
+    """Store/refresh the user and chat and resolve the settings to generate with."""
+    assert update.effective_user and update.effective_chat
+    tg_user, tg_chat = update.effective_user, update.effective_chat
+    default = services.generation.default
+
+    async def work(session: AsyncSession) -> tuple[int, int, repo.GenerationSettings]:
+        user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
+        return user.id, chat.id, settings
+
+    user_id, chat_id, settings = await services.db.run(work)
+    model = services.generation.resolve(settings.model_name)
+    info = services.generation.info(model)
+    return Job(
+        user_id=user_id,
+        chat_id=chat_id,
+        model=model,
+        model_version=info.version,
+        level=info.level,
+        temperature=settings.temperature,
+        length=effective_length(settings.length, info.level),
+        lang=lang_of(update),
+    )
+
+
+async def _admit(services: Services, update: Update) -> bool:
+    """Apply the per-user limits; tell the user why when refusing."""
+    assert update.effective_user
+    user_id, lang = update.effective_user.id, lang_of(update)
+    if services.limits.busy(user_id):
+        await reply_html(update.effective_message, text(lang, "one_at_a_time"))
+        return False
+    wait = services.limits.retry_after(user_id)
+    if wait:
+        limit = services.limits.per_minute
+        await reply_html(update.effective_message, text(lang, "rate_limited", limit=limit, seconds=wait))
+        return False
+    return True
+
+
+async def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show "typing..." (best effort: a failure here must not stop the reply)."""
+    if update.effective_chat is None:
+        return
+    try:
+        await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
+    except TelegramError as exc:
+        log.debug("typing action failed: %s", exc)
+
+
+async def _generate(
+    services: Services, update: Update, requests: list[Request], model: str
+) -> list[Sample] | None:
+    """Run requests through the queue; reply with the reason and return None when refused."""
+    lang = lang_of(update)
+    try:
+        return list(await asyncio.gather(*(services.generation.generate(r, model=model) for r in requests)))
+    except QueueFullError:
+        await reply_html(update.effective_message, text(lang, "busy"))
+    except ServiceClosedError:
+        await reply_html(update.effective_message, text(lang, "restarting"))
+    return None
+
+
+async def _store(services: Services, job: Job, sample: Sample, rng_seed: int, update_id: int | None) -> int:
+    """Record the sample before sending it, so an undeliverable one is still kept."""
+
+    async def work(session: AsyncSession) -> int:
+        stored = await repo.record_sample(
+            session,
+            user_id=job.user_id,
+            chat_id=job.chat_id,
+            seed=sample.request.seed,
+            model_name=job.model,
+            model_version=job.model_version,
+            temperature=sample.request.temperature,
+            length=sample.request.length,
+            text=sample.text,
+            generation_ms=round(sample.seconds * 1000),
+            rng_seed=rng_seed,
+            update_id=update_id,
+        )
+        return stored.id
+
+    sample_id = await services.db.run(work)
+    services.counters.samples += 1
+    return sample_id
+
+
+async def _mark_sent(services: Services, sample_ids: list[int], message: Message | None) -> None:
+    if message is None:
+        services.counters.undelivered += len(sample_ids)
+        return
+
+    async def work(session: AsyncSession) -> None:
+        for sample_id in sample_ids:
+            await repo.set_sample_message_id(session, sample_id=sample_id, message_id=message.message_id)
+
+    await services.db.run(work)
+
+
+def _notes(sample: Sample, lang: str, *, picked: bool) -> list[str]:
+    notes = [text(lang, "random_seed")] if picked else []
+    if sample.seed_tokens and sample.unknown * 2 > sample.seed_tokens:
+        notes.append(text(lang, "mostly_unknown", unknown=sample.unknown, total=sample.seed_tokens))
+    elif sample.context_tokens < sample.seed_tokens:
+        notes.append(text(lang, "seed_too_long"))
+    return notes
+
+
+async def continue_seed(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    seed: str,
+    *,
+    reply_to: Message | None = None,
+    settings_from: int | None = None,
+) -> None:
+    """The whole flow for one seed: limits, settings, queue, store, send, mark delivered.
+
+    `settings_from` is a stored sample id whose model and temperature are reused ("again").
+    """
+    services = services_of(context)
+    assert update.effective_user
+    reply_to = reply_to or update.effective_message
+    if not await _admit(services, update):
+        return
+    user_key = update.effective_user.id
+    services.limits.begin(user_key)
+    try:
+        if await _resend_if_duplicate(services, update):
+            return
+        job = await _prepare(services, update)
+        if settings_from is not None:
+            job = await _settings_of_sample(services, job, settings_from)
+        picked = not seed.strip()
+        if picked:
+            seed = services.generation.random_seed_text(job.model)
+        rng_seed = secrets.randbits(63)
+        request = Request(seed, length=job.length, temperature=job.temperature, rng=rng_seed)
+        await _typing(update, context)
+        samples = await _generate(services, update, [request], job.model)
+        if samples is None:
+            return
+        (sample,) = samples
+        sample_id = await _store(
+            services, job, sample, rng_seed, update.update_id if settings_from is None else None
+        )
+    finally:
+        services.limits.end(user_key)
+    _, unit = unit_of(services.generation, job.model, job.lang)
+    body = sample_html(
+        seed=seed,
+        continuation=sample.text,
+        model=job.model,
+        temperature=job.temperature,
+        length=len(sample.token_ids),
+        unit=unit,
+        lang=job.lang,
+        notes=_notes(sample, job.lang, picked=picked),
+    )
+    sent = await reply_html(reply_to, body, reply_markup=rating_keyboard(sample_id, 0, 0, job.lang))
+    await _mark_sent(services, [sample_id], sent)
+
+
+async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> Job:
+    """Reuse a stored sample's model and temperature (its model may have been unloaded)."""
+
+    async def work(session: AsyncSession) -> tuple[str, float, int] | None:
+        stored = await repo.get_sample(session, sample_id=sample_id)
+        return (stored.model_name, stored.temperature, stored.length) if stored else None
+
+    found = await services.db.run(work, write=False)
+    if found is None:
+        return job
+    model = services.generation.resolve(found[0])
+    info = services.generation.info(model)
+    return Job(
+        job.user_id,
+        job.chat_id,
+        model,
+        info.version,
+        info.level,
+        found[1],
+        effective_length(found[2], info.level),
+        job.lang,
+    )
+
+
+async def _resend_if_duplicate(services: Services, update: Update) -> bool:
+    """An update seen before (redelivered after a crash) gets its stored sample, not a new one."""
+
+    async def work(session: AsyncSession) -> tuple[int, bool] | None:
+        stored = await repo.get_sample_by_update(session, update_id=update.update_id)
+        return (stored.id, stored.delivered) if stored else None
+
+    found = await services.db.run(work, write=False)
+    if found is None:
+        return False
+    log.info("update %s was already answered (sample %s); not generating again", update.update_id, found[0])
+    return True
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+
+async def on_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any text in a private chat is a seed."""
+    if update.effective_message and update.effective_message.text:
+        await continue_seed(update, context, update.effective_message.text)
+
+
+async def on_gen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/gen <seed> (alias /generate); an empty one picks a seed from the model's corpus."""
+    if update.effective_message:
+        await continue_seed(update, context, command_argument(update.effective_message))
+
+
+async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """In groups: replies to the bot's messages and messages mentioning it; other chatter is ignored."""
+    message = update.effective_message
+    if message is None or not message.text:
+        return
+    me = context.bot
+    replied = message.reply_to_message
+    if replied is not None and replied.from_user is not None and replied.from_user.id == me.id:
+        await continue_seed(update, context, message.text)
+        return
+    mention = f"@{me.username}".lower() if me.username else None
+    for entity, value in message.parse_entities([MessageEntity.MENTION]).items():
+        if mention and value.lower() == mention:
+            seed = (message.text[: entity.offset] + message.text[entity.offset + entity.length :]).strip()
+            await continue_seed(update, context, seed)
+            return
+
+
+async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos and the like in a private chat get a short hint."""
+    await reply_html(update.effective_message, text(lang_of(update), "non_text"))
+
+
+async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/compare <seed>: the book's loop in one message, each part ratable."""
+    services = services_of(context)
+    message = update.effective_message
+    if message is None or update.effective_user is None:
+        return
+    seed = command_argument(message)
+    lang = lang_of(update)
+    if not await _admit(services, update):
+        return
+    services.limits.begin(update.effective_user.id)
+    try:
+        if await _resend_if_duplicate(services, update):
+            return
+        job = await _prepare(services, update)
+        if not seed:
+            seed = services.generation.random_seed_text(job.model)
+        length = min(job.length, COMPARE_LENGTH.get(job.level, 200))
+        seeds = [secrets.randbits(63) for _ in TEMPERATURE_PRESETS]
+        requests = [
+            Request(seed, length=length, temperature=t, rng=r)
+            for t, r in zip(TEMPERATURE_PRESETS, seeds, strict=True)
+        ]
+        await _typing(update, context)
+        samples = await _generate(services, update, requests, job.model)
+        if samples is None:
+            return
+        ids = []
+        for index, (sample, rng_seed) in enumerate(zip(samples, seeds, strict=True)):
+            # Only the first part carries the update id: one update, one "already answered" marker.
+            ids.append(
+                await _store(services, job, sample, rng_seed, update.update_id if index == 0 else None)
+            )
+    finally:
+        services.limits.end(update.effective_user.id)
+    shown = excerpt(shown_seed(seed), 120)
+    parts = [text(lang, "compare_title", seed=_escape(shown))]
+    for temperature, sample in zip(TEMPERATURE_PRESETS, samples, strict=True):
+        parts.append(
+            text(
+                lang,
+                "compare_part",
+                temperature=format_temperature(temperature),
+                seed=_escape(shown),
+                text=_escape(sample.text),
+            )
+        )
+    rows = [
+        [
+            InlineKeyboardButton(f"T={format_temperature(t)} 👍 0", callback_data=f"r:{sample_id}:+"),
+            InlineKeyboardButton(f"T={format_temperature(t)} 👎 0", callback_data=f"r:{sample_id}:-"),
+        ]
+        for t, sample_id in zip(TEMPERATURE_PRESETS, ids, strict=True)
+    ]
+    sent = await reply_html(message, "\n\n".join(parts), reply_markup=InlineKeyboardMarkup(rows))
+    await _mark_sent(services, ids, sent)
+
+
+def _escape(value: str) -> str:
+    return html.escape(value, quote=False)

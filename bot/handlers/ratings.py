@@ -1,0 +1,357 @@
+"""Buttons and rating commands: 👍/👎, again, /rate sessions, /top, /mystats, /forget, /stats."""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot import keyboards as kb
+from bot.db import repository as repo
+from bot.db.models import Sample
+from bot.handlers.common import display_name, lang_of, load_who, reply_html, unit_of
+from bot.handlers.generate import command_argument, continue_seed
+from bot.handlers.settings import set_model, set_temperature
+from bot.parsing import format_temperature
+from bot.render import excerpt, sample_html
+from bot.services import Services, services_of
+from bot.texts import text
+
+log = logging.getLogger(__name__)
+
+TOP_DEFAULT, TOP_MAX = 5, 10
+
+
+async def _toast(query: CallbackQuery, message: str) -> None:
+    """Answer a callback query; a query answered twice or too old is not worth an error."""
+    try:
+        await query.answer(message)
+    except TelegramError as exc:
+        log.debug("could not answer a callback query: %s", exc)
+
+
+async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
+    if not isinstance(query.message, Message):
+        return
+    try:
+        await query.message.edit_reply_markup(reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.warning("could not update a keyboard: %s", exc)
+    except TelegramError as exc:
+        log.warning("could not update a keyboard: %s", exc)
+
+
+def _ours(query: CallbackQuery) -> bool:
+    """The data must belong to a button on the message it came from (forged data is refused)."""
+    if isinstance(query.message, Message):
+        return kb.has_button(query.message.reply_markup, query.data or "")
+    return True  # an old, inaccessible message: fall back to checking what the data names
+
+
+async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every inline button press comes through here."""
+    query = update.callback_query
+    if query is None:
+        return
+    lang = lang_of(update)
+    action = kb.parse(query.data)
+    if action is None or not _ours(query):
+        await _toast(query, text(lang, "button_invalid"))
+        return
+    services = services_of(context)
+    if isinstance(action, kb.Rate):
+        await _rate(services, update, query, action, lang)
+    elif isinstance(action, kb.Again):
+        await _again(services, update, context, query, action, lang)
+    elif isinstance(action, kb.NextToRate):
+        await _toast(query, "")
+        await show_unrated(update, context)
+    elif isinstance(action, kb.SetTemperature):
+        user_id = await _user_id(services, update)
+        await set_temperature(services, user_id, action.value)
+        await _toast(
+            query,
+            text(lang, "temp_set", value=format_temperature(action.value))
+            .replace("<b>", "")
+            .replace("</b>", ""),
+        )
+        await _edit_markup(query, kb.temperature_keyboard(action.value))
+    elif isinstance(action, kb.SetModel):
+        if action.name not in services.generation.generators:
+            await _toast(query, text(lang, "button_invalid"))
+            return
+        user_id = await _user_id(services, update)
+        confirmation = await set_model(services, user_id, action.name, lang)
+        await _toast(query, html.unescape(confirmation.replace("<b>", "").replace("</b>", "")))
+        names = [info.name for info in services.generation.models()]
+        await _edit_markup(query, kb.model_keyboard(names, action.name))
+    elif isinstance(action, kb.Forget):
+        await _forget(services, update, query, action, lang)
+
+
+async def _user_id(services: Services, update: Update) -> int:
+    assert update.effective_user and update.effective_chat
+    tg_user, tg_chat = update.effective_user, update.effective_chat
+
+    async def work(session: AsyncSession) -> int:
+        user, _, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+        return user.id
+
+    return await services.db.run(work)
+
+
+async def _rate(services: Services, update: Update, query: CallbackQuery, action: kb.Rate, lang: str) -> None:
+    """Toggle the presser's rating; the same update delivered twice counts once."""
+    assert update.effective_user
+    tg_user = update.effective_user
+
+    async def work(session: AsyncSession) -> repo.RatingState | str:
+        if not await repo.claim_update(session, update_id=update.update_id):
+            return "duplicate"
+        if await repo.get_sample(session, sample_id=action.sample_id) is None:
+            return "gone"
+        user = await repo.get_or_create_user(
+            session,
+            telegram_id=tg_user.id,
+            display_name=display_name(tg_user),
+            language_code=tg_user.language_code,
+        )
+        return await repo.toggle_rating(
+            session, sample_id=action.sample_id, user_id=user.id, score=action.score
+        )
+
+    state = await services.db.run(work)
+    if state == "duplicate":
+        return
+    if state == "gone" or not isinstance(state, repo.RatingState):
+        await _toast(query, text(lang, "sample_gone"))
+        return
+    services.counters.ratings += 1
+    key = "rating_withdrawn" if state.score is None else ("rated_up" if state.score > 0 else "rated_down")
+    await _toast(query, text(lang, key))
+    if isinstance(query.message, Message) and query.message.reply_markup is not None:
+        await _edit_markup(
+            query,
+            kb.with_votes(query.message.reply_markup, action.sample_id, state.votes.up, state.votes.down),
+        )
+
+
+async def _again(
+    services: Services,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    query: CallbackQuery,
+    action: kb.Again,
+    lang: str,
+) -> None:
+    """Same seed and settings as a stored sample, new draw, sent as a new message."""
+
+    async def work(session: AsyncSession) -> str | None:
+        sample = await repo.get_sample(session, sample_id=action.sample_id)
+        return sample.seed if sample else None
+
+    seed = await services.db.run(work, write=False)
+    if seed is None:
+        await _toast(query, text(lang, "sample_gone"))
+        return
+    await _toast(query, "")
+    reply_to = query.message if isinstance(query.message, Message) else None
+    await continue_seed(update, context, seed, reply_to=reply_to, settings_from=action.sample_id)
+
+
+async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/rate: a stored sample this user has not rated yet, fewest ratings first, with "next"."""
+    services = services_of(context)
+    assert update.effective_user and update.effective_chat
+    tg_user, tg_chat = update.effective_user, update.effective_chat
+    lang = lang_of(update)
+    private = tg_chat.type == "private"
+
+    async def work(session: AsyncSession) -> Sample | None:
+        user, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+        # In a group, that group's samples; in a private chat, samples from everywhere.
+        return await repo.pick_unrated_sample(session, user_id=user.id, chat_id=None if private else chat.id)
+
+    sample = await services.db.run(work)
+    target = update.effective_message
+    if sample is None:
+        await reply_html(target, text(lang, "rate_none"))
+        return
+    model = services.generation.resolve(sample.model_name)
+    _, unit = unit_of(services.generation, model, lang)
+    body = sample_html(
+        seed=sample.seed,
+        continuation=sample.text,
+        model=sample.model_name,
+        temperature=sample.temperature,
+        length=sample.length,
+        unit=unit,
+        lang=lang,
+        notes=[text(lang, "rate_intro")],
+    )
+    markup = kb.rating_keyboard(sample.id, sample.up_votes, sample.down_votes, lang, with_next=True)
+    if target is not None:
+        await reply_html(target, body, reply_markup=markup)
+    else:
+        await context.bot.send_message(tg_chat.id, body, parse_mode="HTML", reply_markup=markup)
+
+
+async def on_rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/rate."""
+    await show_unrated(update, context)
+
+
+async def on_top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/top [N]: best-rated samples in this chat (a group) or overall (a private chat)."""
+    services = services_of(context)
+    message = update.effective_message
+    if message is None or update.effective_chat is None or update.effective_user is None:
+        return
+    lang = lang_of(update)
+    argument = command_argument(message)
+    limit = TOP_DEFAULT
+    if argument:
+        if not (argument.isascii() and argument.isdigit() and 1 <= int(argument) <= TOP_MAX):
+            await reply_html(message, text(lang, "top_bad"))
+            return
+        limit = int(argument)
+    tg_chat = update.effective_chat
+    private = tg_chat.type == "private"
+
+    async def work(session: AsyncSession) -> list[tuple[int, int, str, str]]:
+        chat = await repo.get_chat(session, telegram_id=tg_chat.id)
+        if not private and chat is None:
+            return []
+        rows = await repo.top_samples(
+            session, chat_id=None if private or chat is None else chat.id, limit=limit
+        )
+        return [(s.up_votes, s.down_votes, s.seed, s.text) for s in rows]
+
+    rows = await services.db.run(work, write=False)
+    if not rows:
+        await reply_html(message, text(lang, "top_none"))
+        return
+    where = "" if private else text(lang, "top_where_chat")
+    lines = [text(lang, "top_title", where=where)]
+    for rank, (up, down, seed, body) in enumerate(rows, start=1):
+        lines.append(
+            text(
+                lang,
+                "top_line",
+                rank=rank,
+                up=up,
+                down=down,
+                seed=html.escape(excerpt(seed, 60)),
+                text=html.escape(excerpt(body, 200)),
+            )
+        )
+    await reply_html(message, "\n\n".join(lines))
+
+
+async def on_mystats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/mystats: the user's own numbers."""
+    services = services_of(context)
+    assert update.effective_user and update.effective_chat
+    tg_user, tg_chat = update.effective_user, update.effective_chat
+
+    async def work(session: AsyncSession) -> repo.UserStats:
+        user, _, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+        return await repo.user_stats(session, user_id=user.id)
+
+    stats = await services.db.run(work)
+    lang = lang_of(update)
+    body = text(
+        lang,
+        "mystats",
+        samples=stats.samples,
+        given=stats.ratings_given,
+        up=stats.up_received,
+        down=stats.down_received,
+    )
+    await reply_html(update.effective_message, body)
+
+
+async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/forget: ask first; the answer buttons only work for the user who asked."""
+    if update.effective_user is None:
+        return
+    lang = lang_of(update)
+    markup = kb.forget_keyboard(lang, update.effective_user.id)
+    await reply_html(update.effective_message, text(lang, "forget_ask"), reply_markup=markup)
+
+
+async def _forget(
+    services: Services, update: Update, query: CallbackQuery, action: kb.Forget, lang: str
+) -> None:
+    assert update.effective_user
+    if action.telegram_id != update.effective_user.id:
+        await _toast(query, text(lang, "button_invalid"))
+        return
+    await _toast(query, "")
+    if not action.confirmed:
+        body = text(lang, "forget_cancelled")
+    else:
+        telegram_id = update.effective_user.id
+
+        async def work(session: AsyncSession) -> repo.ForgetResult:
+            return await repo.forget_user(session, telegram_id=telegram_id)
+
+        result = await services.db.run(work)
+        body = (
+            text(lang, "forget_done", samples=result.samples_deleted, ratings=result.ratings_deleted)
+            if result.found
+            else text(lang, "forget_nothing")
+        )
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(body, parse_mode="HTML")
+        except TelegramError as exc:
+            log.warning("could not edit the /forget prompt: %s", exc)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return (f"{days}d " if days else "") + f"{hours:02d}:{minutes:02d}:{secs:02d}"
+
+
+async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stats for admins: users, samples, ratings, queue, latency percentiles, uptime."""
+    services = services_of(context)
+    lang = lang_of(update)
+    if update.effective_user is None or update.effective_user.id not in services.settings.admin_user_ids:
+        await reply_html(update.effective_message, text(lang, "admin_only"))
+        return
+
+    async def work(session: AsyncSession) -> repo.AdminStats:
+        return await repo.admin_stats(session)
+
+    stats = await services.db.run(work, write=False)
+    latency = services.generation.latency_percentiles()
+
+    def ms(p: float) -> str:
+        return f"{latency[p] * 1000:.0f}" if p in latency else "-"
+
+    body = text(
+        lang,
+        "stats",
+        users=stats.users,
+        samples=stats.samples,
+        last24=stats.samples_last_24h,
+        ratings=stats.ratings,
+        up=stats.up_votes,
+        down=stats.down_votes,
+        queue=services.generation.queue_depth,
+        p50=ms(50),
+        p90=ms(90),
+        p99=ms(99),
+        uptime=_duration(time.time() - services.counters.started),
+    )
+    await reply_html(update.effective_message, body)

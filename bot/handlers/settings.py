@@ -1,0 +1,186 @@
+"""/start, /help, /temp, /length, /model, /settings and their buttons."""
+
+from __future__ import annotations
+
+import html
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.db import repository as repo
+from bot.handlers.common import display_name, lang_of, load_who, reply_html, settings_text, unit_of
+from bot.handlers.generate import command_argument
+from bot.keyboards import model_keyboard, temperature_keyboard
+from bot.parsing import (
+    LENGTH_BOUNDS,
+    LENGTH_EXAMPLE,
+    effective_length,
+    format_temperature,
+    parse_length,
+    parse_temperature,
+)
+from bot.services import Services, services_of
+from bot.texts import command_list, text
+
+
+async def _who(services: Services, update: Update) -> tuple[int, repo.GenerationSettings]:
+    """The stored user id and the settings that apply in this chat."""
+    assert update.effective_user and update.effective_chat
+    tg_user, tg_chat = update.effective_user, update.effective_chat
+
+    async def work(session: AsyncSession) -> tuple[int, repo.GenerationSettings]:
+        user, _, settings = await load_who(
+            session, tg_user, tg_chat, default_model=services.generation.default
+        )
+        return user.id, settings
+
+    return await services.db.run(work)
+
+
+async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Welcome: what the bot does, the current settings and the commands."""
+    services = services_of(context)
+    if update.effective_user is None:
+        return
+    lang = lang_of(update)
+    _, settings = await _who(services, update)
+    _, unit = unit_of(services.generation, settings.model_name, lang)
+    await reply_html(
+        update.effective_message,
+        text(
+            lang,
+            "welcome",
+            name=html.escape(display_name(update.effective_user)),
+            unit=unit,
+            settings=settings_text(services.generation, settings, lang),
+            commands=command_list(lang),
+        ),
+    )
+
+
+async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The command list."""
+    lang = lang_of(update)
+    await reply_html(update.effective_message, text(lang, "help", commands=command_list(lang)))
+
+
+async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user's current settings."""
+    services = services_of(context)
+    lang = lang_of(update)
+    _, settings = await _who(services, update)
+    body = text(lang, "settings_title", settings=settings_text(services.generation, settings, lang))
+    await reply_html(update.effective_message, body)
+
+
+async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/temp shows the temperature with presets; /temp 0.7 (or 0,7) sets it; junk changes nothing."""
+    services = services_of(context)
+    message = update.effective_message
+    if message is None:
+        return
+    lang = lang_of(update)
+    argument = command_argument(message)
+    user_id, settings = await _who(services, update)
+    if not argument:
+        _, unit = unit_of(services.generation, settings.model_name, lang)
+        body = text(lang, "temp_show", value=format_temperature(settings.temperature), unit=unit)
+        await reply_html(message, body, reply_markup=temperature_keyboard(settings.temperature))
+        return
+    value = parse_temperature(argument)
+    if value is None:
+        await reply_html(message, text(lang, "temp_bad"))
+        return
+    await set_temperature(services, user_id, value)
+    await reply_html(message, text(lang, "temp_set", value=format_temperature(value)))
+
+
+async def set_temperature(services: Services, user_id: int, value: float) -> None:
+    """Store a user's temperature."""
+
+    async def work(session: AsyncSession) -> None:
+        await repo.set_temperature(session, user_id=user_id, temperature=value)
+
+    await services.db.run(work)
+
+
+async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/length shows the sample length; /length N sets it within the model level's bounds."""
+    services = services_of(context)
+    message = update.effective_message
+    if message is None:
+        return
+    lang = lang_of(update)
+    argument = command_argument(message)
+    user_id, settings = await _who(services, update)
+    level, unit = unit_of(services.generation, settings.model_name, lang)
+    low, high = LENGTH_BOUNDS[level]
+    if not argument:
+        current = effective_length(settings.length, level)
+        await reply_html(message, text(lang, "length_show", value=current, unit=unit, low=low, high=high))
+        return
+    value = parse_length(argument, level)
+    if value is None:
+        body = text(lang, "length_bad", low=low, high=high, example=LENGTH_EXAMPLE[level])
+        await reply_html(message, body)
+        return
+
+    async def work(session: AsyncSession) -> None:
+        await repo.set_length(session, user_id=user_id, length=value)
+
+    await services.db.run(work)
+    await reply_html(message, text(lang, "length_set", value=value, unit=unit))
+
+
+async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/model lists the loaded models with buttons; /model NAME switches."""
+    services = services_of(context)
+    message = update.effective_message
+    if message is None:
+        return
+    lang = lang_of(update)
+    argument = command_argument(message)
+    user_id, settings = await _who(services, update)
+    current = services.generation.resolve(settings.model_name)
+    if argument:
+        if argument not in services.generation.generators:
+            await reply_html(message, text(lang, "model_bad", name=html.escape(argument[:64])))
+            return
+        await reply_html(message, await set_model(services, user_id, argument, lang))
+        return
+    lines = []
+    for info in services.generation.models():
+        unit = text(lang, "unit_char" if info.level == "char" else "unit_word")
+        lines.append(
+            text(
+                lang,
+                "model_line",
+                mark="✓" if info.name == current else "•",
+                name=info.name,
+                language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}"),
+                unit=unit,
+                corpus=f" ({html.escape(info.corpus)})" if info.corpus else "",
+            )
+        )
+    names = [info.name for info in services.generation.models()]
+    await reply_html(
+        message,
+        text(lang, "model_list", models="\n".join(lines)),
+        reply_markup=model_keyboard(names, current),
+    )
+
+
+async def set_model(services: Services, user_id: int, name: str, lang: str) -> str:
+    """Store a user's model choice; returns the confirmation to show."""
+
+    async def work(session: AsyncSession) -> None:
+        # The default is stored as None so that changing DEFAULT_MODEL later reaches this user.
+        stored = None if name == services.generation.default else name
+        await repo.set_model(session, user_id=user_id, model_name=stored)
+
+    await services.db.run(work)
+    info = services.generation.info(name)
+    return text(
+        lang, "model_set", name=name, language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}")
+    )

@@ -1,0 +1,44 @@
+"""The long-lived objects every handler needs, created in post_init and kept in bot_data."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import ContextTypes
+
+from bot.db.database import Database
+from bot.generation import GenerationService
+from bot.limits import UserLimits
+from bot.settings import Settings
+
+SERVICES_KEY = "services"
+
+
+@dataclass
+class Counters:
+    """Process-wide counts for /stats and /metrics."""
+
+    samples: int = 0
+    ratings: int = 0
+    errors: int = 0
+    undelivered: int = 0
+    started: float = field(default_factory=time.time)
+
+
+@dataclass
+class Services:
+    """Settings, database, generation service and limits: one of each per process."""
+
+    settings: Settings
+    db: Database
+    generation: GenerationService
+    limits: UserLimits
+    counters: Counters = field(default_factory=Counters)
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE | Any) -> Services:
+    """The services stored in the application's bot_data."""
+    services: Services = context.application.bot_data[SERVICES_KEY]
+    return services

@@ -101,9 +101,7 @@ class TimestampMixin:
     """created_at / updated_at, set by the application (microseconds) with a server fallback."""
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        default=utcnow, onupdate=utcnow, server_default=func.now()
-    )
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
 
 
 class User(TimestampMixin, Base):
@@ -128,9 +126,7 @@ class User(TimestampMixin, Base):
     # None means "the bot's default model", so changing the default reaches everyone.
     model_name: Mapped[str | None] = mapped_column(String(128))
 
-    samples: Mapped[list[Sample]] = relationship(
-        back_populates="user", passive_deletes=True, lazy="raise"
-    )
+    samples: Mapped[list[Sample]] = relationship(back_populates="user", passive_deletes=True, lazy="raise")
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, telegram_id={self.telegram_id!r})"
@@ -141,9 +137,7 @@ class Chat(TimestampMixin, Base):
 
     __tablename__ = "chats"
     __table_args__ = (
-        CheckConstraint(
-            "type IN (" + ", ".join(f"'{kind}'" for kind in CHAT_TYPES) + ")", name="type_known"
-        ),
+        CheckConstraint("type IN (" + ", ".join(f"'{kind}'" for kind in CHAT_TYPES) + ")", name="type_known"),
         CheckConstraint(_temperature_check("temperature", nullable=True), name="temperature_range"),
         CheckConstraint(_length_check("sample_length", nullable=True), name="sample_length_range"),
     )
@@ -157,9 +151,7 @@ class Chat(TimestampMixin, Base):
     sample_length: Mapped[int | None] = mapped_column(Integer)
     model_name: Mapped[str | None] = mapped_column(String(128))
 
-    samples: Mapped[list[Sample]] = relationship(
-        back_populates="chat", passive_deletes=True, lazy="raise"
-    )
+    samples: Mapped[list[Sample]] = relationship(back_populates="chat", passive_deletes=True, lazy="raise")
 
     def __repr__(self) -> str:
         return f"Chat(id={self.id!r}, telegram_id={self.telegram_id!r}, type={self.type!r})"
@@ -231,12 +223,8 @@ class Rating(Base):
     )
 
     # The composite primary key is the "one rating per user per sample" rule.
-    sample_id: Mapped[int] = mapped_column(
-        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[int] = mapped_column(SmallInteger)
     rated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 

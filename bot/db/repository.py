@@ -166,8 +166,7 @@ def check_temperature(value: float) -> float:
     value = float(value)
     if not math.isfinite(value) or not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
         raise ValueError(
-            f"temperature must be between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g},"
-            f" got {value:g}"
+            f"temperature must be between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}, got {value:g}"
         )
     return value
 
@@ -439,9 +438,7 @@ async def set_sample_message_id(session: AsyncSession, *, sample_id: int, messag
     Returns False when the sample no longer exists (deleted in the meantime).
     """
     result = await session.execute(
-        update(Sample)
-        .where(Sample.id == sample_id)
-        .values(telegram_message_id=message_id, delivered=True)
+        update(Sample).where(Sample.id == sample_id).values(telegram_message_id=message_id, delivered=True)
     )
     return _rowcount(result) > 0
 
@@ -449,9 +446,7 @@ async def set_sample_message_id(session: AsyncSession, *, sample_id: int, messag
 async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
     """Mark a sample as not delivered (sending failed or the message was deleted)."""
     result = await session.execute(
-        update(Sample)
-        .where(Sample.id == sample_id)
-        .values(delivered=False, telegram_message_id=None)
+        update(Sample).where(Sample.id == sample_id).values(delivered=False, telegram_message_id=None)
     )
     return _rowcount(result) > 0
 
@@ -481,9 +476,9 @@ async def _lock_sample(session: AsyncSession, sample_id: int) -> None:
 
 
 async def _count_votes(session: AsyncSession, sample_id: int) -> Votes:
-    stmt = select(
-        func.count().filter(Rating.score == UP), func.count().filter(Rating.score == DOWN)
-    ).where(Rating.sample_id == sample_id)
+    stmt = select(func.count().filter(Rating.score == UP), func.count().filter(Rating.score == DOWN)).where(
+        Rating.sample_id == sample_id
+    )
     up, down = (await session.execute(stmt)).one()
     return Votes(int(up), int(down))
 
@@ -491,9 +486,7 @@ async def _count_votes(session: AsyncSession, sample_id: int) -> Votes:
 async def _store_votes(session: AsyncSession, sample_id: int, votes: Votes) -> None:
     # Literal values (not a subquery) so the ORM can update a loaded Sample in place.
     await session.execute(
-        update(Sample)
-        .where(Sample.id == sample_id)
-        .values(up_votes=votes.up, down_votes=votes.down)
+        update(Sample).where(Sample.id == sample_id).values(up_votes=votes.up, down_votes=votes.down)
     )
 
 
@@ -506,9 +499,7 @@ async def recount_votes(session: AsyncSession, *, sample_ids: Iterable[int]) -> 
 async def get_votes(session: AsyncSession, *, sample_id: int) -> Votes:
     """A sample's up/down counts (one primary-key lookup); NotFound when it is gone."""
     row = (
-        await session.execute(
-            select(Sample.up_votes, Sample.down_votes).where(Sample.id == sample_id)
-        )
+        await session.execute(select(Sample.up_votes, Sample.down_votes).where(Sample.id == sample_id))
     ).one_or_none()
     if row is None:
         raise NotFound(f"no sample with id {sample_id}")
@@ -533,9 +524,7 @@ async def _set_score(
     if target == current:
         return RatingState(sample_id, current, await get_votes(session, sample_id=sample_id), False)
     if target is None:
-        await session.execute(
-            delete(Rating).where(Rating.sample_id == sample_id, Rating.user_id == user_id)
-        )
+        await session.execute(delete(Rating).where(Rating.sample_id == sample_id, Rating.user_id == user_id))
     else:
         stmt = _insert(session, Rating).values(
             sample_id=sample_id, user_id=user_id, score=target, rated_at=utcnow()
@@ -562,9 +551,7 @@ async def unrate(session: AsyncSession, *, sample_id: int, user_id: int) -> Rati
     return await _set_score(session, sample_id=sample_id, user_id=user_id, score=None, toggle=False)
 
 
-async def toggle_rating(
-    session: AsyncSession, *, sample_id: int, user_id: int, score: int
-) -> RatingState:
+async def toggle_rating(session: AsyncSession, *, sample_id: int, user_id: int, score: int) -> RatingState:
     """Keyboard semantics: pressing the button matching the current rating withdraws it,
     any other press sets the rating to ``score``."""
     return await _set_score(
@@ -601,9 +588,7 @@ async def top_samples(
     return list((await session.scalars(stmt)).all())
 
 
-async def pick_unrated_sample(
-    session: AsyncSession, *, user_id: int, chat_id: int | None
-) -> Sample | None:
+async def pick_unrated_sample(session: AsyncSession, *, user_id: int, chat_id: int | None) -> Sample | None:
     """A delivered sample this user has not rated and did not write, fewest ratings first.
 
     ``chat_id`` keeps the choice within one chat; pass None to draw from every chat (only do
@@ -727,15 +712,11 @@ async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResul
         )
     ).all()
     for sample_id in touched:  # id order, so two /forget calls cannot deadlock on each other
-        await session.execute(
-            select(Sample.id).where(Sample.id == sample_id).with_for_update(key_share=True)
-        )
+        await session.execute(select(Sample.id).where(Sample.id == sample_id).with_for_update(key_share=True))
     samples = await session.scalar(select(func.count()).where(Sample.user_id == user_id))
     ratings = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
     # A private chat's id is the user's id in Telegram.
-    chats = await session.execute(
-        delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private")
-    )
+    chats = await session.execute(delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private"))
     # ON DELETE CASCADE removes the samples and ratings in the database itself.
     await session.execute(delete(User).where(User.id == user_id))
     await recount_votes(session, sample_ids=touched)

@@ -86,8 +86,16 @@ async def _setup(db: Database, writers: int) -> tuple[list[int], int, list[int]]
         chat = await repo.get_or_create_chat(session, telegram_id=-1, type="group", title="bench")
         hot = [
             await repo.record_sample(
-                session, user_id=author.id, chat_id=chat.id, seed="hot ", model_name="bench",
-                model_version="1", temperature=0.5, length=40, text="x" * 40, generation_ms=1,
+                session,
+                user_id=author.id,
+                chat_id=chat.id,
+                seed="hot ",
+                model_name="bench",
+                model_version="1",
+                temperature=0.5,
+                length=40,
+                text="x" * 40,
+                generation_ms=1,
                 delivered=True,
             )
             for _ in range(HOT_SAMPLES)
@@ -123,8 +131,16 @@ async def _writer(
 
         async def record(session: AsyncSession, seed: str = seed) -> int:
             sample = await repo.record_sample(
-                session, user_id=user_id, chat_id=chat_id, seed=seed, model_name="bench",
-                model_version="1", temperature=0.5, length=400, text="y" * 400, generation_ms=25,
+                session,
+                user_id=user_id,
+                chat_id=chat_id,
+                seed=seed,
+                model_name="bench",
+                model_version="1",
+                temperature=0.5,
+                length=400,
+                text="y" * 400,
+                generation_ms=25,
             )
             await repo.set_sample_message_id(session, sample_id=sample.id, message_id=sample.id)
             return sample.id
@@ -205,16 +221,19 @@ def _pct(values: list[float], q: int) -> float:
 
 def print_table(results: list[Result], writers: int, rounds: int) -> None:
     """Print the backends side by side."""
-    print(f"\nstorage: {writers} concurrent writers x {rounds} rounds "
-          f"(each round: record a sample, then rate one of {HOT_SAMPLES} shared samples)\n")
+    print(
+        f"\nstorage: {writers} concurrent writers x {rounds} rounds "
+        f"(each round: record a sample, then rate one of {HOT_SAMPLES} shared samples)\n"
+    )
     lines: list[tuple[str, Callable[[Result], str]]] = [
         ("units of work per second", lambda r: f"{(r.samples + r.ratings) / r.wall_s:,.0f}"),
         ("samples recorded per second", lambda r: f"{r.samples / r.wall_s:,.0f}"),
         ("ratings per second", lambda r: f"{r.ratings / r.wall_s:,.0f}"),
-        ("record latency p50 / p95 (ms)",
-         lambda r: f"{_pct(r.record_ms, 50):.1f} / {_pct(r.record_ms, 95):.1f}"),
-        ("rate latency p50 / p95 (ms)",
-         lambda r: f"{_pct(r.rate_ms, 50):.1f} / {_pct(r.rate_ms, 95):.1f}"),
+        (
+            "record latency p50 / p95 (ms)",
+            lambda r: f"{_pct(r.record_ms, 50):.1f} / {_pct(r.record_ms, 95):.1f}",
+        ),
+        ("rate latency p50 / p95 (ms)", lambda r: f"{_pct(r.rate_ms, 50):.1f} / {_pct(r.rate_ms, 95):.1f}"),
         ("transient-error retries", lambda r: str(r.retries)),
         ("wall time (s)", lambda r: f"{r.wall_s:.2f}"),
         ("rows and counters checked", lambda r: r.verified),
@@ -232,8 +251,13 @@ async def main_async(args: argparse.Namespace) -> int:
     results = [await run_backend("sqlite", "sqlite+aiosqlite://", args.writers, args.rounds)]
     if args.sqlite_without_lock:
         results.append(
-            await run_backend("sqlite (no in-process lock)", "sqlite+aiosqlite://", args.writers,
-                              args.rounds, write_lock=False)
+            await run_backend(
+                "sqlite (no in-process lock)",
+                "sqlite+aiosqlite://",
+                args.writers,
+                args.rounds,
+                write_lock=False,
+            )
         )
     pg_url = _postgres_url(args.postgres_url)
     if await _reachable(pg_url):
@@ -250,8 +274,11 @@ def main() -> int:
     parser.add_argument("--writers", type=int, default=50, help="concurrent writers (default: 50)")
     parser.add_argument("--rounds", type=int, default=20, help="rounds per writer (default: 20)")
     parser.add_argument("--postgres-url", help="PostgreSQL server to use (a scratch database is made)")
-    parser.add_argument("--sqlite-without-lock", action="store_true",
-                        help="also run SQLite without the in-process write lock (slow: busy polling)")
+    parser.add_argument(
+        "--sqlite-without-lock",
+        action="store_true",
+        help="also run SQLite without the in-process write lock (slow: busy polling)",
+    )
     return asyncio.run(main_async(parser.parse_args()))
 
 

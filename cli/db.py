@@ -12,8 +12,9 @@ from cli import CliError
 def register(subparsers: Any) -> None:
     """Add the `db` subcommand and its actions."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--database-url", help="database to migrate (default: $DATABASE_URL or the "
-                        "SQLite file under ./data/)")
+    common.add_argument(
+        "--database-url", help="database to migrate (default: $DATABASE_URL or the SQLite file under ./data/)"
+    )
     p: argparse.ArgumentParser = subparsers.add_parser(
         "db",
         help="apply or inspect database migrations",
@@ -25,13 +26,14 @@ def register(subparsers: Any) -> None:
     down = actions.add_parser("downgrade", parents=[common], help="revert migrations")
     down.add_argument("revision", help='target revision, e.g. "-1" or "base" (drops everything)')
     actions.add_parser("current", parents=[common], help="show the database's revision")
-    actions.add_parser("check", parents=[common],
-                       help="fail if the models and the migrated schema differ")
-    rev = actions.add_parser("revision", parents=[common],
-                             help="write a new migration file (developers)")
+    actions.add_parser("check", parents=[common], help="fail if the models and the migrated schema differ")
+    rev = actions.add_parser("revision", parents=[common], help="write a new migration file (developers)")
     rev.add_argument("-m", "--message", required=True, help="what the migration does")
-    rev.add_argument("--autogenerate", action="store_true",
-                     help="diff the models against the database to fill the migration in")
+    rev.add_argument(
+        "--autogenerate",
+        action="store_true",
+        help="diff the models against the database to fill the migration in",
+    )
     p.set_defaults(func=run)
 
 

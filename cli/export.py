@@ -27,17 +27,30 @@ def register(subparsers: Any) -> None:
         description="Stream every stored sample (seed, settings, text, vote counts) as JSON "
         "lines or CSV. Nothing that identifies a user is written unless --include-users.",
     )
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
-                   help="output format (default: jsonl)")
-    p.add_argument("--since", type=_since, metavar="DATE",
-                   help="only samples created on or after DATE (YYYY-MM-DD or ISO datetime, UTC)")
-    p.add_argument("--min-votes", type=int, metavar="N",
-                   help="only samples whose up-votes minus down-votes is at least N")
+    p.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)"
+    )
+    p.add_argument(
+        "--since",
+        type=_since,
+        metavar="DATE",
+        help="only samples created on or after DATE (YYYY-MM-DD or ISO datetime, UTC)",
+    )
+    p.add_argument(
+        "--min-votes",
+        type=int,
+        metavar="N",
+        help="only samples whose up-votes minus down-votes is at least N",
+    )
     p.add_argument("--model", metavar="NAME", help="only samples from this model bundle")
-    p.add_argument("--include-users", action="store_true",
-                   help="add Telegram user/chat ids, names and chat titles (personal data!)")
-    p.add_argument("--out", "-o", metavar="FILE", default="-",
-                   help="file to write (default: standard output)")
+    p.add_argument(
+        "--include-users",
+        action="store_true",
+        help="add Telegram user/chat ids, names and chat titles (personal data!)",
+    )
+    p.add_argument(
+        "--out", "-o", metavar="FILE", default="-", help="file to write (default: standard output)"
+    )
     p.add_argument("--database-url", help="database to read (default: $DATABASE_URL)")
     p.set_defaults(func=run)
 

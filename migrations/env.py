@@ -74,9 +74,7 @@ async def _run_async(url: str) -> None:
     engine = create_engine(url, foreign_keys=False, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
-            conn: AsyncConnection = await connection.execution_options(
-                **{SQLITE_WRITE_OPTION: True}
-            )
+            conn: AsyncConnection = await connection.execution_options(**{SQLITE_WRITE_OPTION: True})
             await conn.run_sync(_run_on)
     finally:
         await engine.dispose()

@@ -230,3 +230,22 @@ class Rating(Base):
 
     def __repr__(self) -> str:
         return f"Rating(sample={self.sample_id!r}, user={self.user_id!r}, score={self.score!r})"
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update already handled, claimed in the same transaction as its effect.
+
+    Telegram redelivers updates the bot did not acknowledge (e.g. after a crash); a toggle
+    applied twice would undo itself, so handlers claim the update id first and skip it when
+    the claim fails. Rows older than a couple of days are pruned: Telegram keeps undelivered
+    updates for at most 24 hours.
+    """
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (Index("ix_processed_updates_handled_at", "handled_at"),)
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"ProcessedUpdate(update_id={self.update_id!r})"

@@ -37,6 +37,7 @@ from bot.db.models import (
     MIN_TEMPERATURE,
     UP,
     Chat,
+    ProcessedUpdate,
     Rating,
     Sample,
     User,
@@ -688,6 +689,42 @@ async def admin_stats(session: AsyncSession, *, now: datetime | None = None) -> 
     )
 
 
+# --- redelivered updates ---------------------------------------------------------------------
+
+# How long claimed update ids are kept (Telegram keeps unacknowledged updates up to 24 hours).
+UPDATE_CLAIM_TTL = timedelta(days=2)
+# Prune old claims on every N-th update id, so no scheduler is needed.
+_PRUNE_EVERY = 500
+
+
+async def claim_update(session: AsyncSession, *, update_id: int) -> bool:
+    """Mark Telegram update ``update_id`` as handled; False when it already was.
+
+    Call it first in the same unit of work as the update's effect: if the transaction rolls
+    back, the claim goes with it, and a concurrent duplicate waits for (PostgreSQL) or is
+    serialised behind (SQLite) the first and then sees the claim.
+    """
+    stmt = (
+        _insert(session, ProcessedUpdate)
+        .values(update_id=update_id, handled_at=utcnow())
+        .on_conflict_do_nothing(index_elements=[ProcessedUpdate.update_id])
+        .returning(ProcessedUpdate.update_id)
+    )
+    claimed = (await session.execute(stmt)).scalar_one_or_none() is not None
+    if claimed and update_id % _PRUNE_EVERY == 0:
+        await prune_processed_updates(session)
+    return claimed
+
+
+async def prune_processed_updates(
+    session: AsyncSession, *, older_than: timedelta = UPDATE_CLAIM_TTL, now: datetime | None = None
+) -> int:
+    """Delete update claims older than ``older_than``; returns how many went."""
+    cutoff = (now or utcnow()) - older_than
+    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.handled_at < cutoff))
+    return _rowcount(result)
+
+
 # --- forgetting ------------------------------------------------------------------------------
 
 
@@ -744,6 +781,7 @@ __all__ = [
     "check_model_name",
     "check_score",
     "check_temperature",
+    "claim_update",
     "delete_sample",
     "forget_user",
     "get_chat",
@@ -757,6 +795,7 @@ __all__ = [
     "get_votes",
     "mark_undelivered",
     "pick_unrated_sample",
+    "prune_processed_updates",
     "rate",
     "recent_samples",
     "record_sample",

@@ -1,4 +1,4 @@
-"""Initial schema: users, chats, samples, ratings.
+"""Initial schema: users, chats, samples, ratings, processed updates.
 
 Revision ID: 0001
 Revises:
@@ -100,12 +100,8 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "top_p IS NULL OR (top_p > 0 AND top_p <= 1)", name=op.f("ck_samples_top_p_range")
         ),
-        sa.CheckConstraint(
-            "generation_ms >= 0", name=op.f("ck_samples_generation_ms_nonnegative")
-        ),
-        sa.CheckConstraint(
-            "up_votes >= 0 AND down_votes >= 0", name=op.f("ck_samples_votes_nonnegative")
-        ),
+        sa.CheckConstraint("generation_ms >= 0", name=op.f("ck_samples_generation_ms_nonnegative")),
+        sa.CheckConstraint("up_votes >= 0 AND down_votes >= 0", name=op.f("ck_samples_votes_nonnegative")),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_samples_user_id_users"), ondelete="CASCADE"
         ),
@@ -138,10 +134,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sample_id", "user_id", name=op.f("pk_ratings")),
     )
     op.create_index("ix_ratings_user_id", "ratings", ["user_id"])
+    op.create_table(
+        "processed_updates",
+        sa.Column("update_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        _timestamp("handled_at"),
+        sa.PrimaryKeyConstraint("update_id", name=op.f("pk_processed_updates")),
+    )
+    op.create_index("ix_processed_updates_handled_at", "processed_updates", ["handled_at"])
 
 
 def downgrade() -> None:
     """Drop everything, children first."""
+    op.drop_index("ix_processed_updates_handled_at", table_name="processed_updates")
+    op.drop_table("processed_updates")
     op.drop_index("ix_ratings_user_id", table_name="ratings")
     op.drop_table("ratings")
     op.drop_index("ix_samples_update_id", table_name="samples")

@@ -18,7 +18,7 @@ from bot.db.models import Base
 from bot.db.scratch import temporary_database
 from tests.bot.storage.conftest import POSTGRES_URL
 
-TABLES = {"users", "chats", "samples", "ratings"}
+TABLES = {"users", "chats", "samples", "ratings", "processed_updates"}
 
 
 @pytest.fixture

@@ -389,3 +389,50 @@ async def test_concurrent_get_or_create_chat(db: Database) -> None:
     assert len(set(ids)) == 1
     async with db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(Chat)) == 1
+
+
+async def test_claim_update_once(db: Database) -> None:
+    async with db.sessions() as session:
+        assert await repo.claim_update(session, update_id=7)
+        assert not await repo.claim_update(session, update_id=7)
+        assert await repo.claim_update(session, update_id=8)
+        await session.commit()
+
+    # A claim made in a transaction that rolls back is not kept.
+    async def failing(session: AsyncSession) -> None:
+        assert await repo.claim_update(session, update_id=9)
+        raise RuntimeError("handler failed after claiming")
+
+    with pytest.raises(RuntimeError):
+        await db.run(failing)
+    async with db.sessions() as session:
+        assert await repo.claim_update(session, update_id=9)
+
+
+async def test_concurrent_duplicate_updates_apply_once(db: Database) -> None:
+    """The same toggle delivered 10 times at once flips the rating exactly once."""
+    async with db.sessions() as session:
+        _author, _chat, sample = await make_world(session)
+        await session.commit()
+
+    async def handle(session: AsyncSession) -> bool:
+        if not await repo.claim_update(session, update_id=4242):
+            return False
+        user = await repo.get_or_create_user(session, telegram_id=99)
+        await repo.toggle_rating(session, sample_id=sample.id, user_id=user.id, score=UP)
+        return True
+
+    handled = await asyncio.gather(*(db.run(handle) for _ in range(10)))
+    assert sorted(handled) == [False] * 9 + [True]
+    async with db.sessions() as session:
+        assert await repo.get_votes(session, sample_id=sample.id) == repo.Votes(1, 0)
+
+
+async def test_prune_processed_updates(db: Database) -> None:
+    async with db.sessions() as session:
+        for update_id in (1, 2, 3):
+            assert await repo.claim_update(session, update_id=update_id)
+        later = datetime.now(UTC) + timedelta(days=3)
+        assert await repo.prune_processed_updates(session, now=later) == 3
+        assert await repo.claim_update(session, update_id=1)  # claimable again after pruning
+        assert await repo.prune_processed_updates(session) == 0

@@ -69,15 +69,28 @@ def build_book_bundle(folder: Path) -> Path:
     tokenizer = CharTokenizer.fit(load_corpus("nietzsche").text)
     config = book_char_config(tokenizer.vocab_size)
     model = build_model(config)
-    return save_bundle(folder / "book-char", model=config, tokenizer=tokenizer,
-                       weights=get_named_weights(model, config))
+    return save_bundle(
+        folder / "book-char", model=config, tokenizer=tokenizer, weights=get_named_weights(model, config)
+    )
 
 
 def time_startup(model: str | None) -> tuple[float, float, str]:
     """Wall time and peak RSS (MB) of `lstmbot generate` printing one 400-char sample."""
     import psutil
 
-    cmd = [sys.executable, "-m", "cli", "generate", "the will to truth", "-t", "0.5", "-n", "400", "--seed", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cli",
+        "generate",
+        "the will to truth",
+        "-t",
+        "0.5",
+        "-n",
+        "400",
+        "--seed",
+        "1",
+    ]
     if model:
         cmd += ["--model", model]
     started = time.perf_counter()
@@ -103,7 +116,9 @@ def time_startup(model: str | None) -> tuple[float, float, str]:
 
 def main() -> None:
     """Run the three measurements and print the table."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--book-runs", type=int, default=1, help="runs of the book's loop (~47 s each)")
     parser.add_argument("--runs", type=int, default=25, help="runs of our generator")
     parser.add_argument("--model", help="model for the start-up test (default: the shipped one)")
@@ -148,10 +163,14 @@ def main() -> None:
 
     print("Generation: the book's loop vs core.Generator, same LSTM(128) weights, 58-token vocabulary")
     print(f"{'measurement':<44}{'book':>14}{'ours':>14}{'ratio':>12}")
-    print(f"{'one 400-char sample at T=0.5, median':<44}{book_med * 1000:>11.0f} ms{ours_med * 1000:>11.1f} ms"
-          f"{book_med / ours_med:>11.0f}x")
-    print(f"{'64 requests x 400 chars, chars/s':<44}{book_batch_rate:>14,.0f}{ours_batch_rate:>14,.0f}"
-          f"{ours_batch_rate / book_batch_rate:>11.0f}x")
+    print(
+        f"{'one 400-char sample at T=0.5, median':<44}{book_med * 1000:>11.0f} ms{ours_med * 1000:>11.1f} ms"
+        f"{book_med / ours_med:>11.0f}x"
+    )
+    print(
+        f"{'64 requests x 400 chars, chars/s':<44}{book_batch_rate:>14,.0f}{ours_batch_rate:>14,.0f}"
+        f"{ours_batch_rate / book_batch_rate:>11.0f}x"
+    )
     print(f"{'lstmbot generate: start to first sample':<44}{'':>14}{wall:>12.2f} s")
     print(f"{'lstmbot generate: peak RSS':<44}{'':>14}{rss:>11.0f} MB")
     print(f"(book runs: {args.book_runs}, our runs: {args.runs}; start-up model line: {first_line!r})")

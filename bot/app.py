@@ -24,6 +24,7 @@ from bot.handlers import generate, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.limits import UserLimits
+from bot.metrics import start_metrics_server
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.texts import COMMANDS, text
@@ -31,6 +32,7 @@ from core.bundle import Bundle
 
 log = logging.getLogger(__name__)
 
+METRICS_KEY = "metrics_runner"
 # Only what the bot handles: Telegram then does not even send the rest.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
@@ -55,15 +57,23 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             batch_max=settings.batch_max,
         )
         generation.start()
-        app.bot_data[SERVICES_KEY] = Services(
+        services = Services(
             settings=settings,
             db=Database.from_url(settings.database_url),
             generation=generation,
             limits=UserLimits(settings.rate_limit_per_minute),
         )
+        app.bot_data[SERVICES_KEY] = services
+        if settings.metrics_port:
+            app.bot_data[METRICS_KEY] = await start_metrics_server(
+                services, settings.webhook_listen, settings.metrics_port
+            )
         await _set_commands(app)
 
     async def post_shutdown(app: Application) -> None:  # type: ignore[type-arg]
+        runner = app.bot_data.pop(METRICS_KEY, None)
+        if runner is not None:
+            await runner.cleanup()
         services: Services | None = app.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.generation.close()

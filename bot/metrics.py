@@ -1,0 +1,79 @@
+"""Prometheus metrics: read from the live services at scrape time, served on METRICS_PORT."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bot.services import Services
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServicesCollector(Collector):
+    """Exposes the generation service's and the handlers' counters without keeping copies."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.services
+        gen = s.generation
+        latency = GaugeMetricFamily(
+            "lstmbot_generation_latency_seconds",
+            "Queue-to-done generation latency over the last 1,000 requests",
+            labels=["quantile"],
+        )
+        for q, value in gen.latency_percentiles((50, 90, 95, 99)).items():
+            latency.add_metric([f"{q / 100:g}"], value)
+        yield latency
+        yield GaugeMetricFamily("lstmbot_queue_depth", "Generation requests waiting", value=gen.queue_depth)
+        yield CounterMetricFamily("lstmbot_generations", "Generations completed", value=gen.completed)
+        yield CounterMetricFamily("lstmbot_generation_failures", "Generations that failed", value=gen.failed)
+        yield CounterMetricFamily("lstmbot_samples", "Samples stored", value=s.counters.samples)
+        yield CounterMetricFamily(
+            "lstmbot_ratings", "Rating button presses recorded", value=s.counters.ratings
+        )
+        yield CounterMetricFamily("lstmbot_errors", "Updates that ended in an error", value=s.counters.errors)
+        yield CounterMetricFamily(
+            "lstmbot_undelivered_samples", "Samples stored but not delivered", value=s.counters.undelivered
+        )
+        yield GaugeMetricFamily(
+            "lstmbot_uptime_seconds", "Seconds since the bot started", value=time.time() - s.counters.started
+        )
+
+
+def registry_for(services: Services) -> CollectorRegistry:
+    """A registry of its own per bot, so tests and several apps never collide."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(ServicesCollector(services))
+    return registry
+
+
+def metrics_app(services: Services) -> web.Application:
+    """An aiohttp app answering GET /metrics (and /healthz for load balancers)."""
+    registry = registry_for(services)
+
+    async def metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def start_metrics_server(services: Services, host: str, port: int) -> web.AppRunner:
+    """Serve /metrics on host:port; returns the runner to clean up at shutdown."""
+    runner = web.AppRunner(metrics_app(services), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--threads", type=int, help="CPU threads for TensorFlow")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    p.add_argument(
+        "--init-from", type=Path, help="fine-tune: start from this bundle's weights and vocabulary"
+    )
     p.set_defaults(func=run)
 
 
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from train.loop import configure_environment
 
     configure_environment()
+    from core.bundle import BundleError
     from train.corpus import CorpusError
     from train.loop import set_threads, train
     from train.recipes import preset
@@ -91,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
-        result = train(args.corpus, args.out, config, resume=args.resume, epochs=args.epochs)
-    except (CorpusError, FileNotFoundError) as exc:
+        result = train(
+            args.corpus, args.out, config, resume=args.resume, epochs=args.epochs, init_from=args.init_from
+        )
+    except (CorpusError, FileNotFoundError, BundleError) as exc:
         raise CliError(str(exc)) from None
     state = "interrupted" if result.interrupted else "finished"
     print(

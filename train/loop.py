@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.bundle import save_bundle
+from core.bundle import load_bundle, save_bundle
 from core.config import ModelConfig
-from core.keras_model import build_model, get_named_weights
+from core.keras_model import build_model, get_named_weights, set_named_weights
 from core.tokenizers import Tokenizer
 from train.corpus import Corpus, load_corpus
 from train.data import Split, seed_snippets, split_corpus, training_dataset
@@ -108,11 +108,13 @@ def train(
     *,
     resume: bool = False,
     epochs: int | None = None,
+    init_from: Path | None = None,
     verbose: int | None = None,
 ) -> TrainResult:
     """Train a model on a corpus and keep its best held-out bundle in `out`.
 
     With `resume`, the saved run's config is used; `epochs` (if given) sets the new total.
+    With `init_from` (a bundle), training starts from its weights and vocabulary: fine-tuning.
     """
     import keras
 
@@ -131,6 +133,19 @@ def train(
         config = TrainConfig(**state["config"])
         tokenizer = Tokenizer.load(ckpt_dir / "vocab.json")
     config = config.with_overrides(epochs=epochs)
+    start_weights = None
+    if init_from is not None and not resume:
+        base = load_bundle(init_from)
+        tokenizer, start_weights = base.tokenizer, dict(base.weights)
+        config = config.with_overrides(
+            level=base.level,
+            window=base.model.window,
+            input=base.model.input,
+            embedding_dim=base.model.embedding_dim,
+            hidden=base.model.lstm_units[0],
+            layers=len(base.model.lstm_units),
+            lowercase=getattr(base.tokenizer, "lowercase", config.lowercase),
+        )
     keras.utils.set_random_seed(config.seed)
 
     corpus = load_corpus(corpus_spec)
@@ -145,6 +160,8 @@ def train(
             model = keras.models.load_model(ckpt_dir / "last.keras")
         else:
             model = build_model(model_config)
+            if start_weights is not None:
+                set_named_weights(model, start_weights)
             model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy")
 
     dataset = training_dataset(split.train, config, tokenizer.vocab_size).repeat()

@@ -130,3 +130,16 @@ def test_word_level_run_on_chinese(tmp_path: Path, hongloumeng_path: Path) -> No
     assert "。" in bundle.tokenizer.tokens
     sample = Generator(bundle).generate_one(Request("宝玉笑道", length=8, rng=0))
     assert len(sample.token_ids) == 8
+
+
+def test_fine_tuning_starts_from_a_bundle(corpus_file: Path, tmp_path: Path) -> None:
+    train(corpus_file, tmp_path / "base", TINY, verbose=0)
+    base = load_bundle(tmp_path / "base")
+    # A different architecture asked for is ignored: fine-tuning keeps the base model's shape.
+    tuned_config = TINY.with_overrides(hidden=64, learning_rate=1e-4, steps_per_epoch=1)
+    train(corpus_file, tmp_path / "tuned", tuned_config, init_from=tmp_path / "base", verbose=0)
+    tuned = load_bundle(tmp_path / "tuned")
+    assert tuned.tokenizer.tokens == base.tokenizer.tokens and tuned.model.lstm_units == base.model.lstm_units
+    # One small step moves the weights only a little away from the base.
+    delta = np.abs(tuned.weights["dense/kernel"] - base.weights["dense/kernel"]).max()
+    assert 0 < delta < 0.05

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
+from core.tokenizers import UNKNOWN_ID
 
 F32 = npt.NDArray[np.float32]
 MAX_LENGTH = 10_000  # tokens per request; far beyond any chat message, small enough to be safe
@@ -224,6 +225,8 @@ class Generator:
             # which numbers a request's rng produces.
             uniforms = np.array([rngs[r].random() if live[r] else 0.0 for r in range(len(requests))])
             z = logits.astype(np.float64)
+            # Never write the unknown token: it decodes to a replacement mark, not text.
+            z[:, UNKNOWN_ID] = -np.inf
             for top_k, top_p, rows in group_rows:
                 tokens[rows] = draw(z[rows], temps[rows], uniforms[rows], top_k=top_k, top_p=top_p)
             yield [int(tokens[r]) if live[r] else None for r in range(len(requests))]

@@ -156,15 +156,41 @@ class WordTokenizer(Tokenizer):
                 tokens.append(token)
         return tokens
 
+    def encode_counted(self, text: str) -> Encoded:
+        """Encode words; a word outside the vocabulary falls back to its characters.
+
+        Only characters that are themselves unknown become the unknown token, so rare names
+        and words still reach the model as something it has seen.
+        """
+        ids: list[int] = []
+        for token in self.split(self.normalize(text)):
+            found = self._index.get(token)
+            if found is not None:
+                ids.append(found)
+            else:
+                ids.extend(self._index.get(ch, UNKNOWN_ID) for ch in token)
+        return Encoded(ids=ids, unknown=ids.count(UNKNOWN_ID))
+
     @classmethod
     def fit(cls, text: str, *, max_vocab: int = 20000, min_count: int = 1) -> WordTokenizer:
-        """Keep the `max_vocab - 1` most frequent tokens (plus unknown); ties break by first use."""
+        """Keep the `max_vocab - 1` most frequent units (plus unknown); ties break by first use.
+
+        Words that do not make the cut are counted as their characters (that is how they will
+        be encoded), so common characters earn their place beside common words.
+        """
         if max_vocab < 2:
             raise ValueError("max_vocab must be at least 2")
         probe = cls([UNKNOWN_TOKEN])
         counts = Counter(probe.split(probe.normalize(text)))
         counts.pop(UNKNOWN_TOKEN, None)
-        kept = [tok for tok, n in counts.most_common(max_vocab - 1) if n >= min_count]
+        first = {tok for tok, _ in counts.most_common(max_vocab - 1)}
+        merged = Counter({tok: n for tok, n in counts.items() if tok in first or len(tok) == 1})
+        for tok, n in counts.items():
+            if tok not in first and len(tok) > 1:
+                for ch in tok:
+                    merged[ch] += n
+        merged.pop(UNKNOWN_TOKEN, None)
+        kept = [tok for tok, n in merged.most_common(max_vocab - 1) if n >= min_count]
         return cls([UNKNOWN_TOKEN, *kept])
 
 

@@ -139,3 +139,17 @@ def test_serving_path_never_imports_tensorflow(tiny_bundle: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "20"
+
+
+def test_the_unknown_token_is_never_generated(tiny_bundle: Path) -> None:
+    import dataclasses
+
+    bundle = load_bundle(tiny_bundle)
+    weights = dict(bundle.weights)
+    bias = weights["dense/bias"].copy()
+    bias[0] = 50.0  # the model all but insists on the unknown token
+    weights["dense/bias"] = bias
+    generator = Generator(dataclasses.replace(bundle, weights=weights))
+    assert generator.next_token_probs("truth")[0] > 0.99  # the model's own distribution is untouched
+    sample = generator.generate_one(Request("truth", length=200, temperature=1.0, rng=0))
+    assert 0 not in sample.token_ids and "\ufffd" not in sample.text

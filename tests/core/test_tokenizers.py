@@ -78,3 +78,18 @@ def test_english_to_word_model_and_chinese_to_char_model_never_raise() -> None:
 def test_bad_vocabularies_are_rejected(data: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Tokenizer.from_dict(data)
+
+
+def test_rare_words_fall_back_to_their_characters() -> None:
+    tok = WordTokenizer([UNKNOWN_TOKEN, "宝", "钗", "笑", "道", "。"])
+    encoded = tok.encode_counted("宝钗笑道。")
+    assert tok.decode(encoded.ids) == "宝钗笑道。" and encoded.unknown == 0
+    assert tok.encode_counted("龙").unknown == 1
+
+
+def test_fit_counts_the_characters_of_words_left_out() -> None:
+    # Many different rare words share one character: it earns a place in a small vocabulary.
+    text = "。".join(["张三", "张飞", "张良", "张角", "张衡", "张骞"]) + "。" + "好" * 3
+    tok = WordTokenizer.fit(text, max_vocab=4)
+    assert "张" in tok.tokens
+    assert tok.encode_counted("张辽").unknown == 1  # 张 known, 辽 not

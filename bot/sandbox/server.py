@@ -1,0 +1,228 @@
+"""The sandbox HTTP server: Bot API at /bot<token>/<method>, and the web chat at /.
+
+Point python-telegram-bot at it with `ApplicationBuilder().base_url("http://HOST:PORT/bot")`,
+exactly as one points it at Telegram's own local Bot API server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bot.sandbox.api import ApiError, BotApi
+from bot.sandbox.faults import Faults
+from bot.sandbox.state import Call, Json, SandboxState
+
+log = logging.getLogger(__name__)
+WEB = Path(__file__).parent / "web"
+DEFAULT_TOKEN = "123456789:SANDBOXsandboxSANDBOXsandboxSANDBOXs"
+
+
+class SandboxApp:
+    """The aiohttp application and the state behind it."""
+
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        bot_username: str = "lstm_sandbox_bot",
+        bot_name: str = "LSTM bot",
+    ) -> None:
+        bot_id = int(token.split(":", 1)[0])
+        self.state = SandboxState(token=token, bot_id=bot_id, bot_username=bot_username, bot_name=bot_name)
+        self.faults = Faults()
+        self.api = BotApi(self.state, deliver_webhook=self._kick_webhook)
+        self._webhook_task: asyncio.Task[None] | None = None
+        self.app = web.Application(client_max_size=8 * 1024 * 1024)
+        self.app.router.add_route("*", "/bot{token}/{method}", self.handle_api)
+        self.app.router.add_get("/", self.index)
+        self.app.router.add_static("/static", WEB)
+        self.app.router.add_get("/sandbox/state", self.ui_state)
+        self.app.router.add_post("/sandbox/send", self.ui_send)
+        self.app.router.add_post("/sandbox/press", self.ui_press)
+        self.app.on_shutdown.append(self._stop_webhook)
+
+    # -- Bot API -----------------------------------------------------------------------------
+
+    async def _params(self, request: web.Request) -> Json:
+        params: Json = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == "application/json":
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ApiError(400, "Bad Request: JSON object expected")
+                params.update(body)
+            else:
+                form = await request.post()
+                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return params
+
+    async def handle_api(self, request: web.Request) -> web.StreamResponse:
+        """One Bot API call: token check, faults, dispatch, Telegram's JSON envelope."""
+        method = request.match_info["method"]
+        if request.match_info["token"] != self.state.token:
+            return web.json_response(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401
+            )
+        try:
+            params = await self._params(request)
+        except (ApiError, json.JSONDecodeError) as exc:
+            error = exc if isinstance(exc, ApiError) else ApiError(400, "Bad Request: can't parse JSON")
+            return web.json_response(error.body(), status=error.code)
+        self.state.calls.append(Call(method, params, time.monotonic()))
+        fault = self.faults.take(method)
+        if fault is not None:
+            if fault.kind == "429":
+                error = ApiError(
+                    429,
+                    f"Too Many Requests: retry after {fault.retry_after}",
+                    {"retry_after": fault.retry_after},
+                )
+                return web.json_response(error.body(), status=429)
+            if fault.kind == "500":
+                return web.json_response(
+                    {"ok": False, "error_code": 500, "description": "Internal Server Error"}, status=500
+                )
+            if fault.kind == "drop":
+                if request.transport is not None:
+                    request.transport.close()  # the client sees the connection cut mid-request
+                raise asyncio.CancelledError
+            await asyncio.sleep(fault.hang_s)  # "hang": answer late (the client may have given up)
+        try:
+            result = await self.api.call(method, params)
+        except ApiError as exc:
+            return web.json_response(exc.body(), status=exc.code)
+        return web.json_response({"ok": True, "result": result})
+
+    # -- webhook delivery --------------------------------------------------------------------
+
+    def _kick_webhook(self) -> None:
+        if self.state.webhook["url"] and (self._webhook_task is None or self._webhook_task.done()):
+            self._webhook_task = asyncio.get_running_loop().create_task(self._deliver())
+
+    async def _deliver(self) -> None:
+        """Post queued updates to the webhook, one at a time, with the secret-token header."""
+        async with aiohttp.ClientSession() as session:
+            while self.state.webhook["url"]:
+                if not self.state.updates:
+                    await self.state.wait_for_change(self.state.version, 1.0)
+                    continue
+                update = self.state.updates[0]
+                headers = {}
+                if self.state.webhook["secret_token"]:
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(self.state.webhook["secret_token"])
+                try:
+                    async with session.post(self.state.webhook["url"], json=update, headers=headers) as resp:
+                        delivered = resp.status < 300
+                except aiohttp.ClientError:
+                    delivered = False
+                if delivered and self.state.updates and self.state.updates[0] is update:
+                    self.state.updates.pop(0)
+                elif not delivered:
+                    await asyncio.sleep(0.5)
+
+    async def _stop_webhook(self, app: web.Application) -> None:
+        if self._webhook_task is not None:
+            self._webhook_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._webhook_task
+
+    # -- the web page ------------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        """The chat page."""
+        return web.FileResponse(WEB / "index.html")
+
+    async def ui_state(self, request: web.Request) -> web.Response:
+        """Everything the page shows; long-polls when `since` is the current version."""
+        since = int(request.query.get("since", "-1"))
+        if since >= self.state.version:
+            await self.state.wait_for_change(since, 25.0)
+        return web.json_response(self.snapshot())
+
+    def snapshot(self) -> Json:
+        """Users, chats with their messages, commands, recent actions and toasts."""
+        now = time.monotonic()
+        typing = {chat_id for chat_id, _, at in self.state.chat_actions if now - at < 5}
+        toasts = [
+            {"id": qid, "text": q["text"], "alert": q["show_alert"]}
+            for qid, q in self.state.queries.items()
+            if q["answered"] and q["text"] and now - q.get("at", now) < 30
+        ]
+        chats = [
+            {
+                "id": chat_id,
+                "info": chat.info,
+                "members": sorted(chat.members),
+                "typing": chat_id in typing,
+                "messages": list(chat.messages.values()),
+            }
+            for chat_id, chat in self.state.chats.items()
+        ]
+        commands: dict[str, Any] = {
+            lang or "default": cmds for (_, lang), cmds in self.state.commands.items()
+        }
+        return {
+            "version": self.state.version,
+            "bot": self.state.bot,
+            "users": list(self.state.users.values()),
+            "chats": chats,
+            "commands": commands,
+            "toasts": toasts,
+        }
+
+    async def ui_send(self, request: web.Request) -> web.Response:
+        """A person typed a message as one of the simulated users."""
+        body = await request.json()
+        user_id, chat_id = int(body["user_id"]), int(body["chat_id"])
+        chat = self.state.chat(chat_id)
+        text = str(body.get("text", ""))
+        if chat is None or user_id not in self.state.users or user_id not in chat.members or not text.strip():
+            return web.json_response({"ok": False}, status=400)
+        reply_to = body.get("reply_to")
+        self.state.user_message(user_id, chat_id, text[:4096], reply_to=int(reply_to) if reply_to else None)
+        return web.json_response({"ok": True})
+
+    async def ui_press(self, request: web.Request) -> web.Response:
+        """A person pressed an inline button as one of the simulated users."""
+        body = await request.json()
+        user_id, chat_id, message_id = int(body["user_id"]), int(body["chat_id"]), int(body["message_id"])
+        chat = self.state.chat(chat_id)
+        if chat is None or message_id not in chat.messages or user_id not in self.state.users:
+            return web.json_response({"ok": False}, status=400)
+        self.state.callback_query(user_id, chat_id, message_id, str(body["data"]))
+        return web.json_response({"ok": True})
+
+
+def demo_world(sandbox: SandboxApp) -> None:
+    """A private chat for each of three people and a group with all of them."""
+    ann = sandbox.state.add_user("Ann", language_code="en", username="ann")
+    bo = sandbox.state.add_user("Bo", language_code="en", username="bo")
+    mei = sandbox.state.add_user("Mei", language_code="zh-hans", username="mei")
+    sandbox.state.add_group("Book club", [ann["id"], bo["id"], mei["id"]])
+
+
+async def serve(
+    host: str,
+    port: int,
+    *,
+    token: str = DEFAULT_TOKEN,
+    bot_username: str = "lstm_sandbox_bot",
+    demo: bool = True,
+) -> tuple[SandboxApp, web.AppRunner]:
+    """Start the sandbox on host:port; returns the app and the runner to clean up."""
+    sandbox = SandboxApp(token=token, bot_username=bot_username)
+    if demo:
+        demo_world(sandbox)
+    runner = web.AppRunner(sandbox.app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return sandbox, runner

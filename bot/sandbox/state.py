@@ -1,0 +1,221 @@
+"""The sandbox's world: users, chats, messages, pending updates, and what the bot did.
+
+Objects are kept as the JSON dicts the Bot API exchanges, so what the bot receives and what a
+test inspects are exactly what Telegram would send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.sandbox.entities import auto_entities
+
+Json = dict[str, Any]
+
+
+@dataclass
+class ChatState:
+    """One chat and its message history."""
+
+    info: Json  # the Chat object: id, type, title / first_name
+    members: set[int] = field(default_factory=set)
+    admins: set[int] = field(default_factory=set)
+    messages: dict[int, Json] = field(default_factory=dict)
+    next_message_id: int = 1
+
+
+@dataclass
+class Call:
+    """One Bot API request the sandbox received."""
+
+    method: str
+    params: Json
+    at: float
+
+
+class SandboxState:
+    """Everything the server knows; all mutation goes through its methods."""
+
+    def __init__(self, *, token: str, bot_id: int, bot_username: str, bot_name: str) -> None:
+        self.token = token
+        self.bot: Json = {"id": bot_id, "is_bot": True, "first_name": bot_name, "username": bot_username}
+        self.users: dict[int, Json] = {}
+        self.chats: dict[int, ChatState] = {}
+        self.updates: list[Json] = []
+        self.next_update_id = 1
+        self.queries: dict[str, Json] = {}  # callback query id -> {"answered": bool, "text": ..}
+        self.commands: dict[tuple[str, str], list[Json]] = {}
+        self.chat_actions: list[tuple[int, str, float]] = []
+        self.calls: list[Call] = []
+        self.webhook: Json = {"url": "", "secret_token": None, "allowed_updates": None}
+        self.version = 0  # bumps on every change, for the web page's long poll
+        self.changed = asyncio.Condition()
+        self._query_ids = itertools.count(1)
+        self._user_ids = itertools.count(1001)
+        self._group_ids = itertools.count(1)
+
+    # -- people and chats --------------------------------------------------------------------
+
+    def add_user(
+        self,
+        first_name: str,
+        *,
+        language_code: str = "en",
+        username: str | None = None,
+        user_id: int | None = None,
+    ) -> Json:
+        """A human user with a private chat with the bot."""
+        uid = user_id if user_id is not None else next(self._user_ids)
+        user: Json = {"id": uid, "is_bot": False, "first_name": first_name, "language_code": language_code}
+        if username:
+            user["username"] = username
+        self.users[uid] = user
+        self.chats[uid] = ChatState(
+            info={"id": uid, "type": "private", "first_name": first_name}, members={uid}
+        )
+        self.touch()
+        return user
+
+    def add_group(
+        self, title: str, members: list[int], *, admins: list[int] | None = None, supergroup: bool = True
+    ) -> int:
+        """A group with these members; the first member is its creator."""
+        chat_id = -1_000_000_000_000 - next(self._group_ids) if supergroup else -next(self._group_ids)
+        info = {"id": chat_id, "type": "supergroup" if supergroup else "group", "title": title}
+        admin_ids = set(admins if admins is not None else members[:1])
+        self.chats[chat_id] = ChatState(info=info, members=set(members), admins=admin_ids)
+        self.touch()
+        return chat_id
+
+    def chat(self, chat_id: int | str) -> ChatState | None:
+        """A chat by id (or None)."""
+        try:
+            return self.chats.get(int(chat_id))
+        except (TypeError, ValueError):
+            return None
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def store_message(self, chat: ChatState, message: Json) -> Json:
+        """Give a message the chat's next id and keep it."""
+        message["message_id"] = chat.next_message_id
+        chat.next_message_id += 1
+        chat.messages[message["message_id"]] = message
+        self.touch()
+        return message
+
+    def _reply_copy(self, chat: ChatState, reply_to: int | None) -> Json | None:
+        if reply_to is None or reply_to not in chat.messages:
+            return None
+        replied = copy.deepcopy(chat.messages[reply_to])
+        replied.pop("reply_to_message", None)  # Telegram nests only one level
+        return replied
+
+    def user_message(
+        self,
+        user_id: int,
+        chat_id: int,
+        text: str | None,
+        *,
+        reply_to: int | None = None,
+        extra: Json | None = None,
+    ) -> Json:
+        """A message from a user, stored and queued as an update."""
+        chat = self.chats[chat_id]
+        message: Json = {"date": int(time.time()), "chat": dict(chat.info), "from": dict(self.users[user_id])}
+        if text is not None:
+            message["text"] = text
+            entities = auto_entities(text, self.bot["username"])
+            if entities:
+                message["entities"] = entities
+        replied = self._reply_copy(chat, reply_to)
+        if replied is not None:
+            message["reply_to_message"] = replied
+        message.update(extra or {})
+        self.store_message(chat, message)
+        self.enqueue({"message": copy.deepcopy(message)})
+        return message
+
+    def bot_message(
+        self,
+        chat: ChatState,
+        text: str,
+        entities: list[Json],
+        *,
+        reply_markup: Json | None,
+        reply_to: int | None,
+    ) -> Json:
+        """A message the bot sent."""
+        message: Json = {
+            "date": int(time.time()),
+            "chat": dict(chat.info),
+            "from": dict(self.bot),
+            "text": text,
+        }
+        if entities:
+            message["entities"] = entities
+        if reply_markup:
+            message["reply_markup"] = reply_markup
+        replied = self._reply_copy(chat, reply_to)
+        if replied is not None:
+            message["reply_to_message"] = replied
+        return self.store_message(chat, message)
+
+    # -- updates -----------------------------------------------------------------------------
+
+    def enqueue(self, payload: Json) -> Json:
+        """Queue an update (payload is e.g. {"message": ...}); it gets the next update_id."""
+        update = {"update_id": self.next_update_id, **payload}
+        self.next_update_id += 1
+        self.updates.append(update)
+        self.touch()
+        return update
+
+    def callback_query(self, user_id: int, chat_id: int, message_id: int, data: str) -> str:
+        """A press on an inline button; returns the callback query id."""
+        chat = self.chats[chat_id]
+        query_id = f"{next(self._query_ids)}{user_id}"
+        self.queries[query_id] = {
+            "answered": False,
+            "text": None,
+            "show_alert": False,
+            "at": time.monotonic(),
+        }
+        query: Json = {
+            "id": query_id,
+            "from": dict(self.users[user_id]),
+            "chat_instance": str(abs(chat_id)),
+            "data": data,
+            "message": copy.deepcopy(chat.messages[message_id]),
+        }
+        self.enqueue({"callback_query": query})
+        return query_id
+
+    def touch(self) -> None:
+        """Record a change and wake everyone waiting for one."""
+        self.version += 1
+        loop_running = True
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            loop_running = False
+        if loop_running:
+            asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for_change(self, version: int, timeout: float) -> None:
+        """Return when the state's version moves past `version` or the timeout passes."""
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.changed:
+                    await self.changed.wait_for(lambda: self.version > version)
+        except TimeoutError:
+            pass

@@ -99,3 +99,36 @@ def make_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_text: str) -> Bun
 def tiny_bundle(make_bundle: BundleFactory) -> Path:
     """The default tiny character bundle."""
     return make_bundle()
+
+
+TINY_CHINESE = (
+    "宝玉笑道：“我送妹妹一方玉。”黛玉听了，便问道：“你从何处来？”宝钗笑着说：“我们到园子里去逛逛。”"
+    "贾母听了，喜欢得了不得，忙叫人去请凤姐来。凤姐笑道：“老祖宗只管放心。”"
+) * 20
+
+
+@pytest.fixture(scope="session")
+def word_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Chinese word-level bundle (jieba tokens, embedding input)."""
+    from core.bundle import save_bundle
+    from core.config import ModelConfig
+    from core.keras_model import build_model, get_named_weights
+    from core.tokenizers import WordTokenizer
+
+    tokenizer = WordTokenizer.fit(TINY_CHINESE, max_vocab=200)
+    config = ModelConfig(
+        vocab_size=tokenizer.vocab_size, window=12, input="embedding", embedding_dim=8, lstm_units=(16,)
+    )
+    model = build_model(config)
+    rng = np.random.default_rng(3)
+    for weight in model.weights:
+        weight.assign(rng.normal(0.0, 0.25, weight.shape).astype("float32"))
+    path = tmp_path_factory.mktemp("bundle") / "tiny-zh"
+    save_bundle(
+        path,
+        model=config,
+        tokenizer=tokenizer,
+        weights=get_named_weights(model, config),
+        meta={"language": "zh", "seeds": ["宝玉笑道", "黛玉听了"]},
+    )
+    return path

@@ -176,8 +176,8 @@ class SandboxState:
         self.touch()
         return update
 
-    def callback_query(self, user_id: int, chat_id: int, message_id: int, data: str) -> str:
-        """A press on an inline button; returns the callback query id."""
+    def callback_query(self, user_id: int, chat_id: int, message_id: int, data: str) -> Json:
+        """A press on an inline button; returns the queued update."""
         chat = self.chats[chat_id]
         query_id = f"{next(self._query_ids)}{user_id}"
         self.queries[query_id] = {
@@ -193,8 +193,7 @@ class SandboxState:
             "data": data,
             "message": copy.deepcopy(chat.messages[message_id]),
         }
-        self.enqueue({"callback_query": query})
-        return query_id
+        return self.enqueue({"callback_query": query})
 
     def touch(self) -> None:
         """Record a change and wake everyone waiting for one."""

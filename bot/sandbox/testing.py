@@ -10,6 +10,7 @@ async with SandboxServer() as sb:
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from types import TracebackType
 from typing import Any
@@ -128,7 +129,18 @@ class SandboxServer:
         """Queue any update payload, e.g. {"channel_post": {...}} or an unknown kind."""
         return self.sandbox.state.enqueue(payload)
 
+    def redeliver(self, update: Json) -> None:
+        """Deliver an update again with the same update_id (as after a crash before confirming)."""
+        self.sandbox.state.updates.append(copy.deepcopy(update))
+        self.sandbox.state.touch()
+
     def press(self, user: Json, message: Json, data: str | None = None, *, button: str | None = None) -> str:
+        """Press a button (see `press_update`); returns the callback query id."""
+        return str(self.press_update(user, message, data, button=button)["callback_query"]["id"])
+
+    def press_update(
+        self, user: Json, message: Json, data: str | None = None, *, button: str | None = None
+    ) -> Json:
         """Press a button on a bot message: by its callback data, by (part of) its label, or forged data."""
         chat_id = message["chat"]["id"]
         current = self.message(chat_id, message["message_id"])

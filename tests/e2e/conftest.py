@@ -1,0 +1,173 @@
+"""The whole bot, end to end: real python-telegram-bot polling the sandbox over HTTP.
+
+`harness` starts the sandbox, migrates a fresh database (SQLite, and PostgreSQL when
+TEST_POSTGRES_URL is set), builds the Application exactly as `lstmbot run` does, and runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram.ext import Application
+
+from bot.app import ALLOWED_UPDATES, build_application
+from bot.db.database import Database
+from bot.generation import load_models
+from bot.sandbox.testing import SandboxServer
+from bot.settings import Settings
+from migrations import upgrade
+from tests.conftest import BundleFactory
+
+Json = dict[str, Any]
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+ADMIN_ID = 1001  # the sandbox's first user
+
+
+@dataclass
+class Harness:
+    """A running bot and the sandbox it talks to."""
+
+    sb: SandboxServer
+    settings: Settings
+    app: Application  # type: ignore[type-arg]
+    db: Database
+    restarts: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    async def say(
+        self,
+        user: Json,
+        text: str,
+        *,
+        chat: int | None = None,
+        reply_to: int | None = None,
+        timeout: float = 20.0,
+    ) -> Json:
+        """Send as `user` and return the bot's next message in that chat."""
+        chat_id = chat if chat is not None else user["id"]
+        before = len(self.sb.bot_messages(chat_id))
+        self.sb.send(user, chat_id, text, reply_to=reply_to)
+        (reply,) = await self.sb.wait_for_bot_messages(chat_id, after=before, timeout=timeout)
+        return reply
+
+    async def press(
+        self, user: Json, message: Json, data: str | None = None, *, button: str | None = None
+    ) -> Json:
+        """Press a button and return how the bot answered the callback query."""
+        query_id = self.sb.press(user, message, data, button=button)
+        return await self.sb.wait_for_answer(query_id)
+
+    async def query(self, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        """Run a read in the bot's database."""
+        return await self.db.run(work, write=False)
+
+    async def quiet(self, chat_id: int, seconds: float = 0.6) -> int:
+        """How many bot messages appear in a chat within `seconds` (for "ignored" checks)."""
+        before = len(self.sb.bot_messages(chat_id))
+        await asyncio.sleep(seconds)
+        return len(self.sb.bot_messages(chat_id)) - before
+
+
+async def start_app(settings: Settings, model_dir: Path) -> Application:  # type: ignore[type-arg]
+    """Build and start the Application the way `lstmbot run` does (post_init included)."""
+    app = build_application(settings, load_models(model_dir, settings.default_model))
+    await app.initialize()
+    if app.post_init:
+        await app.post_init(app)
+    await app.start()
+    assert app.updater is not None
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    return app
+
+
+async def stop_app(app: Application) -> None:  # type: ignore[type-arg]
+    """Stop polling and shut down cleanly (post_shutdown included)."""
+    if app.updater and app.updater.running:
+        await app.updater.stop()
+    if app.running:
+        await app.stop()
+    if app.post_shutdown:
+        await app.post_shutdown(app)
+    await app.shutdown()
+
+
+BACKENDS = [
+    "sqlite",
+    pytest.param(
+        "postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="TEST_POSTGRES_URL is not set")
+    ),
+]
+
+
+@pytest.fixture(scope="session")
+def model_dir(
+    tmp_path_factory: pytest.TempPathFactory, make_bundle: BundleFactory, word_bundle: Path
+) -> Path:
+    """Two character models and a Chinese word model, as MODEL_DIR."""
+    folder = tmp_path_factory.mktemp("models")
+    shutil.copytree(make_bundle(window=20), folder / "tiny-char")
+    shutil.copytree(make_bundle(window=20, seed=1, lstm_units=(24,)), folder / "tiny-two")
+    shutil.copytree(word_bundle, folder / "tiny-zh")
+    return folder
+
+
+@pytest.fixture
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, migrated database on the requested backend."""
+    backend = getattr(request, "param", "sqlite")
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+        await asyncio.to_thread(upgrade, url)
+        yield url
+        return
+    from bot.db.scratch import temporary_database
+
+    assert POSTGRES_URL
+    async with temporary_database(POSTGRES_URL, tag="e2e") as url:
+        await asyncio.to_thread(upgrade, url)
+        yield url
+
+
+def make_settings(sb: SandboxServer, database_url: str, model_dir: Path, **overrides: Any) -> Settings:
+    """Settings pointing the bot at the sandbox."""
+    values: dict[str, Any] = {
+        "telegram_token": sb.token,
+        "telegram_api_base_url": sb.base_url,
+        "database_url": database_url,
+        "model_dir": model_dir,
+        "default_model": "tiny-char",
+        "admin_user_ids": frozenset({ADMIN_ID}),
+        "rate_limit_per_minute": 1000,
+        "max_queue": 256,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def bot_settings() -> dict[str, Any]:
+    """Per-test setting overrides (a test may update this dict before using `harness`)."""
+    return {}
+
+
+@pytest.fixture
+async def harness(database_url: str, model_dir: Path, bot_settings: dict[str, Any]) -> AsyncIterator[Harness]:
+    """The running bot."""
+    async with SandboxServer() as sb:
+        settings = make_settings(sb, database_url, model_dir, **bot_settings)
+        app = await start_app(settings, model_dir)
+        db = Database.from_url(database_url)
+        h = Harness(sb=sb, settings=settings, app=app, db=db)
+        try:
+            yield h
+        finally:
+            await stop_app(h.app)
+            await db.dispose()

@@ -1,0 +1,186 @@
+// The sandbox chat page: long-polls /sandbox/state and renders chats, messages and keyboards.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let state = null;
+let userId = null;
+let chatId = null;
+let replyTo = null;
+let lastToast = null;
+
+// Render text with Telegram entities (offsets are UTF-16, like JavaScript strings).
+function renderText(text, entities) {
+  const frag = document.createDocumentFragment();
+  const ents = (entities || []).filter((e) => e.type !== "bot_command" && e.type !== "mention" && e.type !== "hashtag");
+  let pos = 0;
+  const cuts = new Set([0, text.length]);
+  for (const e of ents) { cuts.add(e.offset); cuts.add(e.offset + e.length); }
+  const points = [...cuts].filter((p) => p <= text.length).sort((a, b) => a - b);
+  for (let i = 0; i < points.length - 1; i++) {
+    const [start, end] = [points[i], points[i + 1]];
+    const active = ents.filter((e) => e.offset <= start && e.offset + e.length >= end);
+    let node = document.createTextNode(text.slice(start, end));
+    for (const e of active) {
+      const tag = { bold: "b", italic: "i", underline: "u", strikethrough: "s", code: "code", pre: "pre", text_link: "a", spoiler: "span", blockquote: "blockquote" }[e.type];
+      if (!tag) continue;
+      const wrap = document.createElement(tag);
+      if (e.type === "text_link") { wrap.href = e.url; wrap.target = "_blank"; wrap.rel = "noopener"; }
+      if (e.type === "spoiler") wrap.className = "spoiler";
+      wrap.appendChild(node);
+      node = wrap;
+    }
+    frag.appendChild(node);
+    pos = end;
+  }
+  return frag;
+}
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function post(path, body) {
+  const resp = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  return resp.ok;
+}
+
+function currentChat() { return state && state.chats.find((c) => c.id === chatId); }
+
+function visibleChats() {
+  // A person sees their private chat with the bot and the groups they are in.
+  return state.chats.filter((c) => c.members.includes(userId));
+}
+
+function renderUsers() {
+  const select = $("user");
+  if (select.options.length !== state.users.length) {
+    select.innerHTML = "";
+    for (const u of state.users) select.appendChild(new Option(`${u.first_name} (${u.language_code})`, u.id));
+  }
+  if (userId === null && state.users.length) userId = state.users[0].id;
+  select.value = String(userId);
+}
+
+function renderChats() {
+  const nav = $("chats");
+  nav.innerHTML = "";
+  const chats = visibleChats();
+  if (!chats.some((c) => c.id === chatId)) chatId = chats.length ? chats[0].id : null;
+  for (const c of chats) {
+    const b = el("button", c.id === chatId ? "active" : "");
+    b.textContent = c.info.type === "private" ? `🤖 ${state.bot.first_name}` : `👥 ${c.info.title}`;
+    const last = c.messages[c.messages.length - 1];
+    b.appendChild(el("small", "", last ? (last.text || "[sticker]").slice(0, 40) : "no messages yet"));
+    b.onclick = () => { chatId = c.id; replyTo = null; render(); };
+    nav.appendChild(b);
+  }
+}
+
+function renderMessages() {
+  const chat = currentChat();
+  const box = $("messages");
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  box.innerHTML = "";
+  $("title").textContent = chat ? (chat.info.type === "private" ? `Private chat with @${state.bot.username}` : `${chat.info.title} (group)`) : "";
+  if (!chat) return;
+  for (const m of chat.messages) {
+    const mine = m.from.id === userId;
+    const div = el("div", "msg" + (mine ? " mine" : ""));
+    if (!mine) div.appendChild(el("div", "who", m.from.is_bot ? m.from.first_name : m.from.first_name));
+    if (m.reply_to_message) div.appendChild(el("div", "quote", m.reply_to_message.text || ""));
+    const body = el("div");
+    body.appendChild(m.text !== undefined ? renderText(m.text, m.entities) : document.createTextNode("[sticker]"));
+    div.appendChild(body);
+    const kb = m.reply_markup && m.reply_markup.inline_keyboard;
+    if (kb) {
+      const grid = el("div", "kb");
+      for (const row of kb) {
+        const r = el("div", "row");
+        for (const btn of row) {
+          const b = el("button", "", btn.text);
+          b.onclick = () => post("/sandbox/press", { user_id: userId, chat_id: chat.id, message_id: m.message_id, data: btn.callback_data });
+          r.appendChild(b);
+        }
+        grid.appendChild(r);
+      }
+      div.appendChild(grid);
+    }
+    const meta = el("div", "meta", (m.edit_date ? "edited " : "") + new Date(m.date * 1000).toLocaleTimeString());
+    if (m.from.is_bot) {
+      const rb = el("button", "reply", "reply ");
+      rb.onclick = () => { replyTo = m.message_id; render(); $("text").focus(); };
+      meta.prepend(rb);
+    }
+    div.appendChild(meta);
+    box.appendChild(div);
+  }
+  if (atBottom) box.scrollTop = box.scrollHeight;
+  $("typing").hidden = !chat.typing;
+  $("replying").hidden = replyTo === null;
+  $("replying").textContent = replyTo === null ? "" : "replying to the bot's message (Esc to cancel)";
+}
+
+function renderCommands() {
+  const me = state.users.find((u) => u.id === userId);
+  const lang = me && me.language_code.startsWith("zh") && state.commands.zh ? "zh" : "default";
+  const list = $("commands");
+  list.innerHTML = "";
+  for (const c of state.commands[lang] || []) {
+    const li = el("li");
+    li.appendChild(el("b", "", "/" + c.command));
+    li.appendChild(document.createTextNode(" " + c.description));
+    li.onclick = () => { $("text").value = "/" + c.command + " "; list.hidden = true; $("text").focus(); };
+    list.appendChild(li);
+  }
+}
+
+function showToasts() {
+  const latest = state.toasts[state.toasts.length - 1];
+  if (!latest || latest.id === lastToast) return;
+  lastToast = latest.id;
+  const t = $("toast");
+  t.textContent = latest.text;
+  t.hidden = false;
+  clearTimeout(showToasts.timer);
+  showToasts.timer = setTimeout(() => { t.hidden = true; }, latest.alert ? 5000 : 2000);
+}
+
+function render() {
+  if (!state) return;
+  renderUsers();
+  renderChats();
+  renderMessages();
+  renderCommands();
+  showToasts();
+}
+
+async function poll() {
+  let since = -1;
+  for (;;) {
+    try {
+      const resp = await fetch(`/sandbox/state?since=${since}`);
+      state = await resp.json();
+      since = state.version;
+      render();
+    } catch (err) {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+$("user").onchange = (e) => { userId = Number(e.target.value); replyTo = null; render(); };
+$("menu").onclick = () => { $("commands").hidden = !$("commands").hidden; };
+$("text").onkeydown = (e) => { if (e.key === "Escape") { replyTo = null; $("commands").hidden = true; render(); } };
+$("composer").onsubmit = async (e) => {
+  e.preventDefault();
+  const input = $("text");
+  const text = input.value;
+  if (!text.trim() || chatId === null) return;
+  input.value = "";
+  await post("/sandbox/send", { user_id: userId, chat_id: chatId, text, reply_to: replyTo });
+  replyTo = null;
+};
+poll();

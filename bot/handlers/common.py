@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
 from telegram import Message, Update
 from telegram import User as TgUser
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.db import repository as repo
 from bot.db.models import Chat, User
@@ -20,6 +24,7 @@ from bot.parsing import effective_length
 from bot.texts import language_of, text
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,40 @@ def settings_text(generation: GenerationService, settings: GenerationSettings, l
     )
 
 
+async def telegram_call(make: Callable[[], Awaitable[T]], *, attempts: int = 4, base_delay: float = 0.5) -> T:
+    """Call the Bot API, retrying only what certainly did not go through.
+
+    Retried with backoff: 429 (after the wait Telegram asks for; AIORateLimiter has already
+    retried a few times) and 5xx or connection errors. Not retried: refusals (400/403) that
+    would fail again, and time-outs, because a timed-out request may have arrived and a retry
+    could then send the same sample twice.
+    """
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            return await make()
+        except RetryAfter as exc:
+            if last:
+                raise
+            wait = exc.retry_after
+            await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
+        except (TimedOut, BadRequest):
+            raise
+        except NetworkError as exc:
+            if last:
+                raise
+            log.info("Bot API call failed (%s); retrying", exc)
+            await asyncio.sleep(base_delay * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 async def reply_html(message: Message | None, html_text: str, **kwargs: object) -> Message | None:
-    """Reply in HTML; a failure to send is logged, not raised (the caller has nothing to undo)."""
+    """Reply in HTML; a failure to send is logged, not raised (the caller records it as undelivered)."""
     if message is None:
         return None
+    quote = message.chat.type != "private"
     try:
-        return await message.reply_html(html_text, do_quote=message.chat.type != "private", **kwargs)  # type: ignore[arg-type]
+        return await telegram_call(lambda: message.reply_html(html_text, do_quote=quote, **kwargs))  # type: ignore[arg-type]
     except TelegramError as exc:
         log.warning("could not send a reply: %s", exc)
         return None

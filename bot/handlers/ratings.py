@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.db import repository as repo
 from bot.db.models import Sample
-from bot.handlers.common import display_name, lang_of, load_who, reply_html, unit_of
+from bot.handlers.common import display_name, lang_of, load_who, reply_html, telegram_call, unit_of
 from bot.handlers.generate import command_argument, continue_seed
 from bot.handlers.settings import set_model, set_temperature
 from bot.parsing import format_temperature
@@ -30,7 +30,7 @@ TOP_DEFAULT, TOP_MAX = 5, 10
 async def _toast(query: CallbackQuery, message: str) -> None:
     """Answer a callback query; a query answered twice or too old is not worth an error."""
     try:
-        await query.answer(message)
+        await telegram_call(lambda: query.answer(message))
     except TelegramError as exc:
         log.debug("could not answer a callback query: %s", exc)
 
@@ -38,8 +38,9 @@ async def _toast(query: CallbackQuery, message: str) -> None:
 async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None) -> None:
     if not isinstance(query.message, Message):
         return
+    message = query.message
     try:
-        await query.message.edit_reply_markup(reply_markup=markup)
+        await telegram_call(lambda: message.edit_reply_markup(reply_markup=markup))
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             log.warning("could not update a keyboard: %s", exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,15 +77,33 @@ class Harness:
         return len(self.sb.bot_messages(chat_id)) - before
 
 
-async def start_app(settings: Settings, model_dir: Path) -> Application:  # type: ignore[type-arg]
-    """Build and start the Application the way `lstmbot run` does (post_init included)."""
+async def start_app(settings: Settings, model_dir: Path, *, webhook_secret: str | None = None) -> Application:  # type: ignore[type-arg]
+    """Build and start the Application the way `lstmbot run` does (post_init included).
+
+    Polling by default; with `webhook_secret`, a webhook server on a free port instead (its
+    port is left in bot_data["webhook_port"]).
+    """
     app = build_application(settings, load_models(model_dir, settings.default_model))
     await app.initialize()
     if app.post_init:
         await app.post_init(app)
     await app.start()
     assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    if webhook_secret is None:
+        await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        app.bot_data["webhook_port"] = port
+        await app.updater.start_webhook(
+            listen="127.0.0.1",
+            port=port,
+            url_path="telegram",
+            secret_token=webhook_secret,
+            webhook_url=f"http://127.0.0.1:{port}/telegram",
+            allowed_updates=ALLOWED_UPDATES,
+        )
     return app
 
 

@@ -1,0 +1,324 @@
+"""Faults on the Telegram side and the database side, bad input, forged buttons, webhook secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Rating, Sample
+from bot.services import SERVICES_KEY
+from tests.e2e.conftest import BACKENDS, Harness
+
+pytestmark = pytest.mark.slow
+
+
+async def samples(harness: Harness) -> list[Sample]:
+    async def work(session: AsyncSession) -> list[Sample]:
+        return list((await session.scalars(select(Sample).order_by(Sample.id))).all())
+
+    result: list[Sample] = await harness.query(work)
+    return result
+
+
+async def rating_count(harness: Harness) -> int:
+    async def work(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(Rating)) or 0)
+
+    return int(await harness.query(work))
+
+
+# -- Telegram side -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "times"), [("429", 2), ("500", 2), ("drop", 1)])
+async def test_send_faults_are_retried_and_the_sample_is_sent_once(
+    harness: Harness, kind: str, times: int
+) -> None:
+    ann = harness.sb.user("Ann")
+    harness.sb.faults.add("sendMessage", kind, times=times, retry_after=1)  # type: ignore[arg-type]
+    reply = await harness.say(ann, "truth", timeout=30)
+    assert reply["text"].startswith("truth")
+    await asyncio.sleep(0.5)
+    assert len(harness.sb.bot_messages(ann["id"])) == 1
+    assert len(harness.sb.calls("sendMessage")) == times + 1
+    (sample,) = await samples(harness)
+    assert sample.delivered and sample.telegram_message_id == reply["message_id"]
+
+
+async def test_an_undeliverable_sample_is_kept_and_marked(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    harness.sb.faults.add("sendMessage", "500", times=20)
+    harness.sb.send(ann, ann["id"], "truth")
+    await harness.sb.wait_until(lambda: len(harness.sb.calls("sendMessage")) >= 4, timeout=30)
+    await asyncio.sleep(0.5)
+    (sample,) = await samples(harness)
+    assert not sample.delivered and sample.telegram_message_id is None and sample.seed == "truth"
+    harness.sb.faults.clear()
+    assert (await harness.say(ann, "again"))["text"].startswith("again")  # and the bot carries on
+
+
+async def test_a_timed_out_send_is_not_repeated(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    harness.sb.faults.add("sendMessage", "hang", hang_s=6.5)  # longer than PTB's 5 s read timeout
+    harness.sb.send(ann, ann["id"], "truth")
+    await harness.sb.wait_for_bot_messages(ann["id"], timeout=30)  # the server did it, late
+    await asyncio.sleep(1.5)
+    assert len(harness.sb.bot_messages(ann["id"])) == 1 and len(harness.sb.calls("sendMessage")) == 1
+    assert len(await samples(harness)) == 1
+
+
+async def test_get_updates_faults_do_not_stop_polling(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    harness.sb.faults.add("getUpdates", "500", times=2)
+    harness.sb.faults.add("getUpdates", "drop", times=1)
+    harness.sb.faults.add("getUpdates", "429", times=1, retry_after=1)
+    reply = await harness.say(ann, "still here", timeout=40)
+    assert reply["text"].startswith("still here")
+
+
+async def test_callback_and_keyboard_faults_lose_no_rating(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    reply = await harness.say(ann, "truth")
+    harness.sb.faults.add("answerCallbackQuery", "500", times=1)
+    harness.sb.faults.add("editMessageReplyMarkup", "429", times=1, retry_after=1)
+    answer = await harness.press(ann, reply, button="👍")
+    assert answer["text"] == "You liked it 👍"
+    await harness.sb.wait_until(
+        lambda: "👍 1" in str(harness.sb.message(ann["id"], reply["message_id"])), timeout=20
+    )
+    assert await rating_count(harness) == 1
+
+
+async def test_other_users_are_served_while_one_waits_for_a_retry(harness: Harness) -> None:
+    """A 429 pauses the bot's sending (AIORateLimiter respects Telegram's flood wait for every
+    chat), but updates keep being handled: Bo's command takes effect during Ann's wait."""
+    from bot.db.models import User
+
+    ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
+    harness.sb.faults.add("sendMessage", "429", times=1, retry_after=3)
+    harness.sb.send(ann, ann["id"], "first")
+    await harness.sb.wait_until(lambda: harness.sb.faults.fired, timeout=10)
+    started = time.monotonic()
+    harness.sb.send(bo, bo["id"], "/temp 0.7")
+
+    async def bo_temperature(session: AsyncSession) -> float | None:
+        return await session.scalar(select(User.temperature).where(User.telegram_id == bo["id"]))
+
+    await harness.sb.wait_until(lambda: True, timeout=1)
+    while await harness.query(bo_temperature) != 0.7:
+        assert time.monotonic() - started < 2.5, "Bo's command waited for Ann's flood wait"
+        await asyncio.sleep(0.05)
+    (late,) = await harness.sb.wait_for_bot_messages(ann["id"], timeout=20)
+    (bo_reply,) = await harness.sb.wait_for_bot_messages(bo["id"], timeout=20)
+    assert late["text"].startswith("first") and "0.7" in bo_reply["text"]
+
+
+# -- database side -------------------------------------------------------------------------------
+
+
+async def test_database_outage_gets_a_short_reply_and_recovers(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = harness.sb.user("Ann")
+    acknowledged = await harness.say(ann, "truth")
+    await harness.press(ann, acknowledged, button="👍")
+    db = harness.app.bot_data[SERVICES_KEY].db
+    original = db.run
+    outage = {"on": True}
+
+    async def failing_run(work: Any, **kwargs: Any) -> Any:
+        if outage["on"]:
+            raise OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+        return await original(work, **kwargs)
+
+    monkeypatch.setattr(db, "run", failing_run)
+    down = await harness.say(ann, "during the outage")
+    assert "temporarily unavailable" in down["text"]
+    assert "Traceback" not in down["text"] and "OperationalError" not in down["text"]
+    query = harness.sb.press(ann, acknowledged, button="👎")
+    assert "temporarily unavailable" in (await harness.sb.wait_for_answer(query))["text"]
+    outage["on"] = False
+    assert (await harness.say(ann, "after")).get("text", "").startswith("after")
+    assert await rating_count(harness) == 1  # the acknowledged 👍 survived
+
+
+async def test_sqlite_locked_by_another_writer(harness: Harness) -> None:
+    path = harness.settings.database_url.split("///", 1)[1]
+    ann = harness.sb.user("Ann")
+    blocker = sqlite3.connect(path, timeout=1)
+    blocker.execute("BEGIN EXCLUSIVE")
+    harness.sb.send(ann, ann["id"], "while locked")
+
+    async def release() -> None:
+        await asyncio.sleep(2)
+        blocker.rollback()
+        blocker.close()
+
+    releaser = asyncio.create_task(release())
+    (reply,) = await harness.sb.wait_for_bot_messages(ann["id"], timeout=30)
+    await releaser
+    assert reply["text"].startswith("while locked")  # waited for the lock; no error reached the user
+    assert len(await samples(harness)) == 1
+
+
+@pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
+async def test_postgresql_going_away_and_coming_back(harness: Harness) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tests.e2e.conftest import POSTGRES_URL
+
+    ann = harness.sb.user("Ann")
+    acknowledged = await harness.say(ann, "truth")
+    await harness.press(ann, acknowledged, button="👍")
+    name = harness.settings.database_url.rsplit("/", 1)[1]
+    admin = create_async_engine(str(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        await conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name}
+        )
+    try:
+        down = await harness.say(ann, "during the outage", timeout=60)
+        assert "temporarily unavailable" in down["text"]
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        await admin.dispose()
+    assert (await harness.say(ann, "after", timeout=60))["text"].startswith("after")
+    assert await rating_count(harness) == 1
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+SEEDS = [
+    "a",
+    "👩‍👩‍👧‍👦 family 🏳️‍🌈",
+    "שלום עולם مرحبا",
+    "tab\tbell\x07 null\x00 esc\x1b",
+    "宝玉笑道",
+    "<b>not bold</b> <script>alert(1)</script> &amp;",
+    "*not bold* _x_ [link](http://x) `code` \\",
+    "'; DROP TABLE samples; --",
+    "x" * 5000,
+]
+
+
+async def test_hostile_and_odd_seeds_are_stored_verbatim_and_answered(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    for seed in SEEDS:
+        reply = await harness.say(ann, f"/gen {seed}")
+        assert reply["text"], seed
+    stored = await samples(harness)
+    assert [s.seed for s in stored] == [seed.strip() for seed in SEEDS]
+    huge = await harness.say(ann, "/gen " + "y" * 100_000)  # far beyond Telegram's own limit
+    assert huge["text"] and len(huge["text"]) <= 4096
+    zh = await harness.say(ann, "/model tiny-zh")
+    assert "tiny-zh" in zh["text"]
+    english_to_chinese = await harness.say(ann, "the will to truth")
+    assert english_to_chinese["text"]
+
+
+async def test_updates_the_bot_ignores(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    group = harness.sb.group("club", [ann])
+    first = harness.sb.send(ann, ann["id"], "/temp")
+    await harness.sb.wait_for_bot_messages(ann["id"])
+    harness.sb.edit(ann, ann["id"], first["message_id"], "/temp 1.9")
+    harness.sb.raw_update(
+        {
+            "channel_post": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": -100999, "type": "channel", "title": "c"},
+                "text": "/gen hi",
+            }
+        }
+    )
+    harness.sb.raw_update({"some_future_update": {"x": 1}})
+    harness.sb.send_sticker(ann, group)
+    assert await harness.quiet(ann["id"], 1.0) == 0 and await harness.quiet(group, 0.1) == 0
+    assert "0.5" in (await harness.say(ann, "/temp"))["text"]  # the edit changed nothing
+
+
+async def test_forged_stale_and_foreign_buttons(harness: Harness) -> None:
+    ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
+    mine = await harness.say(ann, "truth")
+    theirs = await harness.say(bo, "other")
+    forged = await harness.press(ann, mine, "r:999999:+")
+    assert forged["text"] == "This button is not valid any more."
+    garbage = await harness.press(ann, mine, "\x00💥" * 10)
+    assert garbage["text"] == "This button is not valid any more."
+    other_chat_id = theirs["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    foreign = await harness.press(ann, mine, other_chat_id)  # data of Bo's sample pressed on Ann's message
+    assert foreign["text"] == "This button is not valid any more."
+
+    async def delete_all(session: AsyncSession) -> None:
+        for sample in (await session.scalars(select(Sample))).all():
+            await session.delete(sample)
+
+    await harness.db.run(delete_all)
+    gone = await harness.press(ann, mine, button="👍")
+    assert gone["text"] == "That sample no longer exists."
+    again = await harness.press(ann, mine, button="Again")
+    assert again["text"] == "That sample no longer exists."
+    assert await rating_count(harness) == 0
+
+
+# -- abuse and secrets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bot_settings", [{"rate_limit_per_minute": 5}])
+async def test_a_flood_from_one_user_does_not_starve_others(harness: Harness) -> None:
+    flooder, ann = harness.sb.user("Flood"), harness.sb.user("Ann")
+    for i in range(300):
+        harness.sb.send(flooder, flooder["id"], f"flood {i}")
+    reply = await harness.say(ann, "my turn", timeout=30)
+    assert reply["text"].startswith("my turn")
+    await harness.sb.wait_for_bot_messages(flooder["id"], count=300, timeout=60)
+    flood_samples = [s for s in await samples(harness) if s.seed.startswith("flood")]
+    assert len(flood_samples) <= 5  # the limit held; every other message got a short refusal
+    texts = [m["text"] for m in harness.sb.bot_messages(flooder["id"])]
+    assert sum("texts per minute" in t or "One at a time" in t for t in texts) >= 295
+
+
+async def test_webhook_requests_need_the_secret(harness: Harness) -> None:
+    from tests.e2e.conftest import start_app, stop_app
+
+    await stop_app(harness.app)  # this test runs the same bot in webhook mode instead
+    app = await start_app(harness.settings, harness.settings.model_dir, webhook_secret="s3cret-Token_1")
+    harness.app = app
+    port = app.bot_data["webhook_port"]
+    ann = harness.sb.user("Ann")
+    update = {
+        "update_id": 77,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": ann["id"], "type": "private", "first_name": "Ann"},
+            "from": ann,
+            "text": "/temp 1.5",
+        },
+    }
+    harness.sb.sandbox.state.chats[ann["id"]].messages[1] = update["message"]
+    async with aiohttp.ClientSession() as http:
+        url = f"http://127.0.0.1:{port}/telegram"
+        async with http.post(url, json=update) as resp:
+            assert resp.status == 403
+        async with http.post(url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"}) as resp:
+            assert resp.status == 403
+        assert await harness.quiet(ann["id"], 0.5) == 0
+        async with http.post(
+            url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-Token_1"}
+        ) as resp:
+            assert resp.status == 200
+    (reply,) = await harness.sb.wait_for_bot_messages(ann["id"])
+    assert "1.5" in reply["text"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,11 @@ class Faults:
     def __init__(self) -> None:
         self._pending: list[Fault] = []
         self.fired: list[tuple[str, FaultKind]] = []
+        self._random: tuple[float, FaultKind, random.Random] | None = None
+
+    def randomly(self, probability: float, kind: FaultKind = "500", *, seed: int = 0) -> None:
+        """From now on, fail each call with `probability` (0 switches it off)."""
+        self._random = (probability, kind, random.Random(seed)) if probability > 0 else None
 
     def add(
         self, method: str, kind: FaultKind, *, times: int = 1, retry_after: int = 1, hang_s: float = 5.0
@@ -40,6 +46,11 @@ class Faults:
 
     def take(self, method: str) -> Fault | None:
         """The fault for this call, if one is pending (and count it down)."""
+        if self._random is not None:
+            probability, kind, rng = self._random
+            if rng.random() < probability:
+                self.fired.append((method, kind))
+                return Fault(method.lower(), kind, hang_s=2.0)
         for fault in self._pending:
             if fault.method in (method.lower(), "*") and fault.times > 0:
                 fault.times -= 1

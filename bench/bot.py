@@ -1,0 +1,139 @@
+"""The bot under load, through the sandbox, with the default model.
+
+    python -m bench.bot [--users 100] [--rate 10] [--seconds 60] [--burst 200]
+
+1. Steady load: `--users` simulated users send `--rate` seeds per second in total for
+   `--seconds`; every request must be answered; p50 and p95 from update to reply are printed
+   (target: p95 <= 500 ms).
+2. Burst: `--burst` users send a seed at the same moment; all must be answered within 10 s,
+   then every one of them rates their sample; samples and ratings are counted in the database.
+
+The bot is `lstmbot run` in its own process (SQLite, default settings, rate limit raised so the
+simulated users are not refused); this process is Telegram and the users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import time
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bench.harness import ask, running_bot, summary
+from bot.db.database import Database
+from bot.db.models import Rating, Sample
+from bot.sandbox.testing import SandboxServer
+
+SEEDS = [
+    "the will to truth",
+    "what then?",
+    "supposing that truth is a woman",
+    "morality is",
+    "the free spirit",
+]
+
+
+async def steady(sb: SandboxServer, users: int, rate: float, seconds: float) -> tuple[list[float], int]:
+    """Poisson-ish arrivals at `rate` per second spread over `users`; returns latencies and failures."""
+    people = [sb.user(f"S{i}") for i in range(users)]
+    busy: set[int] = set()
+    latencies: list[float] = []
+    failures = 0
+    tasks: list[asyncio.Task[None]] = []
+    rng = random.Random(1)
+
+    async def one(user: dict[str, object]) -> None:
+        nonlocal failures
+        try:
+            latencies.append(await ask(sb, user, rng.choice(SEEDS), timeout=30))
+        except TimeoutError:
+            failures += 1
+        finally:
+            busy.discard(int(user["id"]))  # type: ignore[call-overload]
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        idle = [u for u in people if int(u["id"]) not in busy]  # type: ignore[call-overload]
+        if idle:
+            user = rng.choice(idle)
+            busy.add(int(user["id"]))  # type: ignore[call-overload]
+            tasks.append(asyncio.create_task(one(user)))
+        await asyncio.sleep(rng.expovariate(rate))
+    await asyncio.gather(*tasks)
+    return latencies, failures
+
+
+async def burst(sb: SandboxServer, count: int) -> tuple[float, list[float], int]:
+    """`count` users at once; returns the time until all were answered, latencies, failures."""
+    people = [sb.user(f"B{i}") for i in range(count)]
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(ask(sb, u, "the will to truth", timeout=60) for u in people), return_exceptions=True
+    )
+    took = time.monotonic() - started
+    latencies = [r for r in results if isinstance(r, float)]
+    for user in people:  # everyone rates the sample they got
+        (sample,) = sb.bot_messages(int(user["id"]))  # type: ignore[call-overload]
+        sb.press(user, sample, button="👍")
+    await sb.wait_until(lambda: all(q["answered"] for q in sb.answers().values()), timeout=60)
+    return took, latencies, count - len(latencies)
+
+
+async def count_rows(url: str) -> tuple[int, int]:
+    """Samples and ratings in the bot's database."""
+    db = Database.from_url(url)
+
+    async def work(session: AsyncSession) -> tuple[int, int]:
+        samples = await session.scalar(select(func.count()).select_from(Sample))
+        ratings = await session.scalar(select(func.count()).select_from(Rating))
+        return int(samples or 0), int(ratings or 0)
+
+    try:
+        return await db.run(work, write=False)
+    finally:
+        await db.dispose()
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    """Run both scenarios against one bot process."""
+    async with SandboxServer() as sb:
+        env = {"RATE_LIMIT_PER_MINUTE": "1000", "LOG_LEVEL": "WARNING"}
+        async with running_bot(sb, env=env) as bot:
+            await ask(sb, sb.user("warmup"), "warm up")
+            latencies, failures = await steady(sb, args.users, args.rate, args.seconds)
+            took, burst_latencies, burst_failures = await burst(sb, args.burst)
+            samples, ratings = await count_rows(bot.database_url)
+    expected_samples = 1 + len(latencies) + len(burst_latencies)
+    print("Bot under load (default model, SQLite, one `lstmbot run` process, sandbox over loopback)")
+    print(
+        f"steady: {args.users} users, {args.rate:g} seeds/s for {args.seconds:g} s: "
+        f"{len(latencies)} answered, {failures} unanswered"
+    )
+    print(f"  update -> reply: {summary(latencies)}  (target p95 <= 500 ms)")
+    print(
+        f"burst: {args.burst} seeds at once: all answered in {took:.1f} s (target <= 10 s), "
+        f"{burst_failures} unanswered; {summary(burst_latencies)}"
+    )
+    print(
+        f"database afterwards: {samples} samples (expected {expected_samples}), "
+        f"{ratings} ratings (expected {args.burst})"
+    )
+
+
+def main() -> None:
+    """Parse arguments and run."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=10.0, help="seeds per second, all users together")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--burst", type=int, default=200)
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Shared by the bot benchmarks: the sandbox in this process, `lstmbot run` in another.
+
+The bot runs exactly as in production (its own process, polling over HTTP); this process plays
+Telegram and the users, and measures from a user's message to the bot's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.sandbox.testing import SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+Json = dict[str, object]
+
+
+@dataclass
+class BotProcess:
+    """The bot under test and where its output goes."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    database_url: str
+    latencies: list[float] = field(default_factory=list)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> str:
+    """p50 / p95 / max in milliseconds."""
+    if not values:
+        return "no data"
+    return (
+        f"p50 {percentile(values, 50) * 1000:.0f} ms, p95 {percentile(values, 95) * 1000:.0f} ms, "
+        f"max {max(values) * 1000:.0f} ms, mean {statistics.fmean(values) * 1000:.0f} ms"
+    )
+
+
+@asynccontextmanager
+async def running_bot(
+    sb: SandboxServer, *, database_url: str | None = None, env: dict[str, str] | None = None
+) -> AsyncIterator[BotProcess]:
+    """Migrate a database, start `lstmbot run` against the sandbox, stop it with SIGTERM at the end."""
+    from migrations import upgrade
+
+    tmp = Path(tempfile.mkdtemp(prefix="lstmbot-bench-"))
+    url = database_url or f"sqlite+aiosqlite:///{tmp / 'bench.sqlite3'}"
+    await asyncio.to_thread(upgrade, url)
+    log = tmp / "bot.log"
+    full_env = {
+        **os.environ,
+        "TELEGRAM_TOKEN": sb.token,
+        "TELEGRAM_API_BASE_URL": sb.base_url,
+        "DATABASE_URL": url,
+        **(env or {}),
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; we never wait on it here
+            [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
+        )
+    bot = BotProcess(proc, log, url)
+    try:
+        await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=60, what="the bot to start")
+        yield bot
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+async def ask(sb: SandboxServer, user: Json, text: str, *, timeout: float = 60.0) -> float:
+    """Send a seed as `user` in their private chat; seconds until the bot's reply arrives."""
+    chat_id = int(user["id"])  # type: ignore[call-overload]
+    before = len(sb.bot_messages(chat_id))
+    started = time.monotonic()
+    sb.send(user, chat_id, text)
+    await sb.wait_for_bot_messages(chat_id, after=before, timeout=timeout)
+    return time.monotonic() - started

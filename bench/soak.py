@@ -146,8 +146,8 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     print(f"requests answered: {len(latencies)}, unanswered: {stats['unanswered']}; {summary(latencies)}")
     print(
-        f"errors handled by the bot's error handler: {log.count('error while handling an update')}; "
-        f"unhandled exceptions: {max(0, unhandled)}"
+        f"errors handled by the bot's error handler (users told 'temporarily unavailable'): {handled}; "
+        f"unhandled exceptions: {unhandled}"
     )
     print(
         f"ratings acknowledged to users: {len(acknowledged)}, in the database: {in_db}, "

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
 from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine, sqlite_file
-from bot.db.models import User
+from bot.db.models import Base, User
 from bot.db.transaction import is_retryable, run_in_transaction
 from bot.settings import DEFAULT_DATABASE_URL
 from tests.bot.storage.factories import make_user
@@ -121,10 +121,14 @@ async def test_failed_unit_of_work_rolls_back(db: Database) -> None:
         assert await session.scalar(select(func.count()).select_from(User)) == 0
 
 
-async def test_sqlite_read_modify_write_needs_no_retries(db: Database, backend: str) -> None:
-    """Write units take SQLite's lock at BEGIN, so read-then-write never fails midway."""
-    if backend != "sqlite":
-        pytest.skip("PostgreSQL runs READ COMMITTED; the repository locks rows where it matters")
+async def test_sqlite_read_modify_write_needs_no_retries(tmp_path: Path) -> None:
+    """Write units take SQLite's lock at BEGIN, so read-then-write never fails midway.
+
+    SQLite only: PostgreSQL runs READ COMMITTED and the repository locks rows where it matters.
+    """
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'rmw.sqlite3'}")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
     retries: list[int] = []
 
     async def work(session: AsyncSession) -> None:
@@ -138,5 +142,6 @@ async def test_sqlite_read_modify_write_needs_no_retries(db: Database, backend: 
     assert retries == []
     async with db.sessions() as session:
         names = set((await session.scalars(select(User.display_name))).all())
+    await db.dispose()
     # Serialised: every unit saw the previous one's commit.
     assert names == {f"after {i}" for i in range(30)}

@@ -15,6 +15,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -24,6 +25,7 @@ from bot.handlers import generate, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.limits import UserLimits
+from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
@@ -97,6 +99,8 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
 
 def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     """Wire every command, message and button handler, and the error handler."""
+    # Runs first for every update: tags the log records of this update's task.
+    app.add_handler(TypeHandler(Update, tag_update), group=-1)
     message_only = filters.UpdateType.MESSAGE  # edited messages and channel posts are ignored
     commands = [
         (["start"], settings_handlers.on_start),
@@ -126,6 +130,14 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
     app.add_error_handler(on_error)
+
+
+async def tag_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Put the update id and a hash of the user id into this task's logging context."""
+    user = update.effective_user
+    update_context.set(
+        {"update_id": update.update_id, "user": user_hash(user.id, str(context.bot.id)) if user else None}
+    )
 
 
 async def _set_commands(app: Application) -> None:  # type: ignore[type-arg]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # Prometheus metrics port (0: off); served alongside the webhook when webhooks are on.
     metrics_port: int = Field(default=0, ge=0, le=65535)
     log_level: str = "INFO"
+    # "text" for people, "json" for log collectors.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("telegram_token")
     @classmethod

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     secrets = [settings.telegram_token.get_secret_value()]
     if settings.webhook_secret:
         secrets.append(settings.webhook_secret.get_secret_value())
-    configure_logging(settings.log_level, secrets)
+    configure_logging(settings.log_level, secrets, fmt=settings.log_format)
     try:
         app = build_application(settings)
     except BundleError as exc:

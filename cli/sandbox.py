@@ -38,7 +38,7 @@ async def _serve(host: str, port: int) -> None:
             "telegram_api_base_url": f"http://127.0.0.1:{port}/bot",
         }
     )
-    configure_logging(settings.log_level, [DEFAULT_TOKEN])
+    configure_logging(settings.log_level, [DEFAULT_TOKEN], fmt=settings.log_format)
     await asyncio.to_thread(upgrade, settings.database_url)
     _, runner = await serve(host, port)
     from bot.app import ALLOWED_UPDATES, build_application

@@ -169,3 +169,37 @@ def test_token_is_redacted_from_messages_args_and_tracebacks(caplog: pytest.LogC
         caplog.handler.removeFilter(redactor)
     assert TOKEN not in caplog.text and "BBBBBBBBBBBBBBBBBBBBBBBB" not in caplog.text
     assert "bot***/getMe" in caplog.text
+
+
+def test_log_records_carry_the_update_and_a_user_hash_not_the_id() -> None:
+    import io
+    import json as json_lib
+
+    from bot.logs import ContextFilter, JsonFormatter, TextFormatter, update_context, user_hash
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(ContextFilter())
+    logger = logging.getLogger("test.context")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        token = update_context.set({"update_id": 42, "user": user_hash(987654, "bot")})
+        handler.setFormatter(JsonFormatter())
+        logger.info("generated a sample")
+        handler.setFormatter(TextFormatter())
+        logger.info("again")
+        update_context.reset(token)
+        logger.info("outside an update")
+    finally:
+        logger.removeHandler(handler)
+    first, second, third = stream.getvalue().splitlines()
+    record = json_lib.loads(first)
+    assert (
+        record["update_id"] == 42
+        and record["user"] == user_hash(987654, "bot")
+        and record["msg"] == "generated a sample"
+    )
+    assert "987654" not in stream.getvalue() and len(record["user"]) == 12
+    assert second.endswith(f"again [update=42 user={record['user']}]")
+    assert "update=" not in third

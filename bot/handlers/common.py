@@ -45,7 +45,7 @@ def lang_of(update: Update) -> str:
 
 def display_name(user: TgUser) -> str:
     """A short name for the user (never their id)."""
-    return (user.full_name or user.username or "there")[:256]
+    return (user.full_name or user.username or "there").replace("\x00", "")[:256]
 
 
 async def load_who(
@@ -59,7 +59,12 @@ async def load_who(
         language_code=tg_user.language_code,
     )
     chat_type = tg_chat.type if tg_chat.type in ("private", "group", "supergroup", "channel") else "group"
-    chat = await repo.get_or_create_chat(session, telegram_id=tg_chat.id, type=chat_type, title=tg_chat.title)
+    chat = await repo.get_or_create_chat(
+        session,
+        telegram_id=tg_chat.id,
+        type=chat_type,
+        title=(tg_chat.title or "").replace("\x00", "")[:256] or None,
+    )
     return user, chat, repo.resolve_settings(user, chat, default_model=default_model)
 
 

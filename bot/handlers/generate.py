@@ -43,6 +43,12 @@ class Job:
     lang: str
 
 
+def storable(seed: str) -> str:
+    """The seed as it is generated from and stored: NUL characters removed (PostgreSQL text
+    cannot hold them, and no model has them in its vocabulary), everything else verbatim."""
+    return seed.replace("\x00", "")
+
+
 def command_argument(message: Message) -> str:
     """The text after the leading /command (newlines kept), or "" when there is none."""
     raw = message.text or ""
@@ -177,6 +183,7 @@ async def continue_seed(
     services = services_of(context)
     assert update.effective_user
     reply_to = reply_to or update.effective_message
+    seed = storable(seed)
     if not await _admit(services, update):
         return
     user_key = update.effective_user.id
@@ -299,7 +306,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     message = update.effective_message
     if message is None or update.effective_user is None:
         return
-    seed = command_argument(message)
+    seed = storable(command_argument(message))
     lang = lang_of(update)
     if not await _admit(services, update):
         return

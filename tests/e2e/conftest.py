@@ -138,10 +138,10 @@ def model_dir(
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, migrated database on the requested backend."""
-    backend = getattr(request, "param", "sqlite")
+    """A fresh, migrated database: every end-to-end test runs on SQLite and on PostgreSQL."""
+    backend = request.param
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
         await asyncio.to_thread(upgrade, url)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Rating, Sample
-from tests.e2e.conftest import BACKENDS, Harness
+from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +24,6 @@ async def count(harness: Harness, model: Any) -> int:
     return int(await harness.query(work))
 
 
-@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 async def test_group_commands_mentions_replies_and_chatter(harness: Harness) -> None:
     ann, bo, cy = harness.sb.user("Ann"), harness.sb.user("Bo"), harness.sb.user("Cy")
     group = harness.sb.group("club", [ann, bo, cy])

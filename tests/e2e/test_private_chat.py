@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Rating, Sample, User
-from tests.e2e.conftest import BACKENDS, Harness
+from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,6 @@ def buttons(message: dict[str, object]) -> list[str]:
     return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
 
-@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
     ann = harness.sb.user("Ann")
     reply = await harness.say(ann, "the will to truth")

@@ -21,6 +21,7 @@ from bot.db.models import Chat, User
 from bot.db.repository import GenerationSettings
 from bot.generation import GenerationService
 from bot.parsing import effective_length
+from bot.services import Services
 from bot.texts import language_of, text
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,20 @@ async def load_who(
         title=(tg_chat.title or "").replace("\x00", "")[:256] or None,
     )
     return user, chat, repo.resolve_settings(user, chat, default_model=default_model)
+
+
+async def stored_user(services: Services, update: Update) -> tuple[int, GenerationSettings]:
+    """The stored user id behind an update (created on first sight) and the settings in this chat."""
+    assert update.effective_user and update.effective_chat
+    tg_user, tg_chat = update.effective_user, update.effective_chat
+
+    async def work(session: AsyncSession) -> tuple[int, GenerationSettings]:
+        user, _, settings = await load_who(
+            session, tg_user, tg_chat, default_model=services.generation.default
+        )
+        return user.id, settings
+
+    return await services.db.run(work)
 
 
 def unit_of(generation: GenerationService, model: str, lang: str) -> tuple[str, str]:

@@ -14,7 +14,15 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.db import repository as repo
 from bot.db.models import Sample
-from bot.handlers.common import display_name, lang_of, load_who, reply_html, telegram_call, unit_of
+from bot.handlers.common import (
+    display_name,
+    lang_of,
+    load_who,
+    reply_html,
+    stored_user,
+    telegram_call,
+    unit_of,
+)
 from bot.handlers.generate import command_argument, continue_seed
 from bot.handlers.settings import set_model, set_temperature
 from bot.parsing import format_temperature
@@ -74,7 +82,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _toast(query, "")
         await show_unrated(update, context)
     elif isinstance(action, kb.SetTemperature):
-        user_id = await _user_id(services, update)
+        user_id, _ = await stored_user(services, update)
         await set_temperature(services, user_id, action.value)
         await _toast(
             query,
@@ -87,24 +95,13 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         if action.name not in services.generation.generators:
             await _toast(query, text(lang, "button_invalid"))
             return
-        user_id = await _user_id(services, update)
+        user_id, _ = await stored_user(services, update)
         confirmation = await set_model(services, user_id, action.name, lang)
         await _toast(query, html.unescape(confirmation.replace("<b>", "").replace("</b>", "")))
         names = [info.name for info in services.generation.models()]
         await _edit_markup(query, kb.model_keyboard(names, action.name))
     elif isinstance(action, kb.Forget):
         await _forget(services, update, query, action, lang)
-
-
-async def _user_id(services: Services, update: Update) -> int:
-    assert update.effective_user and update.effective_chat
-    tg_user, tg_chat = update.effective_user, update.effective_chat
-
-    async def work(session: AsyncSession) -> int:
-        user, _, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
-        return user.id
-
-    return await services.db.run(work)
 
 
 async def _rate(services: Services, update: Update, query: CallbackQuery, action: kb.Rate, lang: str) -> None:

@@ -9,7 +9,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
-from bot.handlers.common import display_name, lang_of, load_who, reply_html, settings_text, unit_of
+from bot.handlers.common import display_name, lang_of, reply_html, settings_text, stored_user, unit_of
 from bot.handlers.generate import command_argument
 from bot.keyboards import model_keyboard, temperature_keyboard
 from bot.parsing import (
@@ -24,27 +24,13 @@ from bot.services import Services, services_of
 from bot.texts import command_list, text
 
 
-async def _who(services: Services, update: Update) -> tuple[int, repo.GenerationSettings]:
-    """The stored user id and the settings that apply in this chat."""
-    assert update.effective_user and update.effective_chat
-    tg_user, tg_chat = update.effective_user, update.effective_chat
-
-    async def work(session: AsyncSession) -> tuple[int, repo.GenerationSettings]:
-        user, _, settings = await load_who(
-            session, tg_user, tg_chat, default_model=services.generation.default
-        )
-        return user.id, settings
-
-    return await services.db.run(work)
-
-
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Welcome: what the bot does, the current settings and the commands."""
     services = services_of(context)
     if update.effective_user is None:
         return
     lang = lang_of(update)
-    _, settings = await _who(services, update)
+    _, settings = await stored_user(services, update)
     _, unit = unit_of(services.generation, settings.model_name, lang)
     await reply_html(
         update.effective_message,
@@ -69,7 +55,7 @@ async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """The user's current settings."""
     services = services_of(context)
     lang = lang_of(update)
-    _, settings = await _who(services, update)
+    _, settings = await stored_user(services, update)
     body = text(lang, "settings_title", settings=settings_text(services.generation, settings, lang))
     await reply_html(update.effective_message, body)
 
@@ -82,7 +68,7 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     lang = lang_of(update)
     argument = command_argument(message)
-    user_id, settings = await _who(services, update)
+    user_id, settings = await stored_user(services, update)
     if not argument:
         _, unit = unit_of(services.generation, settings.model_name, lang)
         body = text(lang, "temp_show", value=format_temperature(settings.temperature), unit=unit)
@@ -113,7 +99,7 @@ async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     lang = lang_of(update)
     argument = command_argument(message)
-    user_id, settings = await _who(services, update)
+    user_id, settings = await stored_user(services, update)
     level, unit = unit_of(services.generation, settings.model_name, lang)
     low, high = LENGTH_BOUNDS[level]
     if not argument:
@@ -141,7 +127,7 @@ async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     lang = lang_of(update)
     argument = command_argument(message)
-    user_id, settings = await _who(services, update)
+    user_id, settings = await stored_user(services, update)
     current = services.generation.resolve(settings.model_name)
     if argument:
         if argument not in services.generation.generators:

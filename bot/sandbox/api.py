@@ -266,6 +266,10 @@ class BotApi:
         message.pop("entities", None)
         if entities:
             message["entities"] = entities
+        return self._edited(message, markup)
+
+    def _edited(self, message: Json, markup: Json | None) -> Json:
+        """Set the new keyboard (or none), stamp the edit, and answer with the message."""
         message.pop("reply_markup", None)
         if markup:
             message["reply_markup"] = markup
@@ -279,12 +283,7 @@ class BotApi:
         markup = self._markup(params)
         if message.get("reply_markup") == markup:
             raise bad(NOT_MODIFIED.removeprefix("Bad Request: "))
-        message.pop("reply_markup", None)
-        if markup:
-            message["reply_markup"] = markup
-        message["edit_date"] = int(time.time())
-        self.state.touch()
-        return copy.deepcopy(message)
+        return self._edited(message, markup)
 
     async def m_deleteMessage(self, params: Json) -> bool:
         chat = self._chat(params)

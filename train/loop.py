@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ def train(
     for callback in callbacks:
         callback.set_model(model)  # so a Ctrl-C before the first epoch can still save
     interrupted = False
+    # SIGTERM (a scheduler or `kill`) is treated like Ctrl-C: stop and keep a usable bundle.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         model.fit(
             dataset,
@@ -235,7 +238,13 @@ def train(
         if best.best == float("inf"):
             scorer.score()
             export(scorer.last.nats_per_token if scorer.last else float("inf"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return TrainResult(out, epochs_done, best.best, seconds_before + time.monotonic() - started, interrupted)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def configure_environment() -> None:

@@ -143,3 +143,53 @@ def test_fine_tuning_starts_from_a_bundle(corpus_file: Path, tmp_path: Path) -> 
     # One small step moves the weights only a little away from the base.
     delta = np.abs(tuned.weights["dense/kernel"] - base.weights["dense/kernel"]).max()
     assert 0 < delta < 0.05
+
+
+def test_sigterm_stops_training_and_keeps_a_bundle(corpus_file: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    root = Path(__file__).resolve().parents[2]
+    args = [
+        "--corpus",
+        str(corpus_file),
+        "--out",
+        str(out),
+        "--epochs",
+        "1000",
+        "--steps-per-epoch",
+        "2",
+        "--hidden",
+        "8",
+        "--embedding",
+        "4",
+        "--window",
+        "20",
+        "--batch",
+        "8",
+        "--val-stride",
+        "50",
+    ]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "train", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "training_log.jsonl").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before its first epoch"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-2000:]
+    assert "interrupted after" in output and "Traceback" not in output
+    assert len(Generator(load_bundle(out)).generate_one(Request("truth", length=5, rng=0)).token_ids) == 5
+    assert (out / "checkpoints" / "last.keras").is_file()

@@ -217,3 +217,37 @@ async def test_a_real_application_polls_and_replies(sb: SandboxServer) -> None:
         await app.updater.stop()
         await app.stop()
     assert reply["text"] == "you said: hello world"
+
+
+async def test_the_web_page_endpoints(sb: SandboxServer, bot: Bot) -> None:
+    ann = sb.user("Ann")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(sb.url + "/") as resp:
+            assert resp.status == 200 and "lstmbot sandbox" in await resp.text()
+        async with http.post(
+            sb.url + "/sandbox/send", json={"user_id": ann["id"], "chat_id": ann["id"], "text": "hi"}
+        ) as resp:
+            assert resp.status == 200
+        (update,) = await bot.get_updates(timeout=0)
+        assert update.message and update.message.text == "hi"
+        sent = await bot.send_message(
+            ann["id"],
+            "pick",
+            reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("a", callback_data="A")]]),
+        )
+        press = {"user_id": ann["id"], "chat_id": ann["id"], "message_id": sent.message_id, "data": "A"}
+        async with http.post(sb.url + "/sandbox/press", json=press) as resp:
+            assert resp.status == 200
+        (pressed,) = await bot.get_updates(offset=update.update_id + 1, timeout=0)
+        assert pressed.callback_query and pressed.callback_query.data == "A"
+        await bot.answer_callback_query(pressed.callback_query.id, text="done")
+        await bot.send_chat_action(ann["id"], ChatAction.TYPING)
+        async with http.get(sb.url + "/sandbox/state") as resp:
+            state = await resp.json()
+        chat = next(c for c in state["chats"] if c["id"] == ann["id"])
+        assert chat["typing"] and [m["text"] for m in chat["messages"]] == ["hi", "pick"]
+        assert state["toasts"][-1]["text"] == "done"
+        async with http.post(
+            sb.url + "/sandbox/send", json={"user_id": 5, "chat_id": ann["id"], "text": "x"}
+        ) as resp:
+            assert resp.status == 400  # not a member of that chat

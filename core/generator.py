@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
-from core.tokenizers import UNKNOWN_ID
+from core.tokenizers import UNKNOWN_ID, Encoded
 
 F32 = npt.NDArray[np.float32]
 MAX_LENGTH = 10_000  # tokens per request; far beyond any chat message, small enough to be safe
@@ -181,9 +181,7 @@ class Generator:
 
     def context_ids(self, seed: str) -> tuple[list[int], int]:
         """Encode a seed and keep the last `window` ids; also return the unknown-token count."""
-        encoded = self.tokenizer.encode_counted(seed)
-        if not encoded.ids:
-            raise ValueError("the seed is empty: send at least one character or word")
+        encoded = self._encode(seed)
         return encoded.ids[-self.window :], encoded.unknown
 
     def batch_logits(self, contexts: npt.NDArray[np.integer]) -> F32:
@@ -200,11 +198,23 @@ class Generator:
         p /= p.sum()
         return p
 
-    def iter_batch(self, requests: Sequence[Request]) -> Iterator[list[int | None]]:
-        """Yield, once per step, the token id each request drew (None once it is complete)."""
+    def _encode(self, seed: str) -> Encoded:
+        encoded = self.tokenizer.encode_counted(seed)
+        if not encoded.ids:
+            raise ValueError("the seed is empty: send at least one character or word")
+        return encoded
+
+    def iter_batch(
+        self, requests: Sequence[Request], encoded: Sequence[Encoded] | None = None
+    ) -> Iterator[list[int | None]]:
+        """Yield, once per step, the token id each request drew (None once it is complete).
+
+        `encoded` may carry the seeds already encoded (so `generate` encodes each seed once).
+        """
         if not requests:
             return
-        contexts = [self.context_ids(req.seed)[0] for req in requests]
+        encoded = encoded or [self._encode(req.seed) for req in requests]
+        contexts = [e.ids[-self.window :] for e in encoded]
         rngs = [
             req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng)
             for req in requests
@@ -236,25 +246,24 @@ class Generator:
     def generate(self, requests: Sequence[Request]) -> list[Sample]:
         """Generate every request of a batch together; results come back in request order."""
         started = time.perf_counter()
+        encoded = [self._encode(req.seed) for req in requests]
         ids: list[list[int]] = [[] for _ in requests]
-        for step_tokens in self.iter_batch(requests):
+        for step_tokens in self.iter_batch(requests, encoded):
             for row, token in enumerate(step_tokens):
                 if token is not None:
                     ids[row].append(token)
         seconds = time.perf_counter() - started
         samples = []
-        for req, row_ids in zip(requests, ids, strict=True):
-            encoded = self.tokenizer.encode_counted(req.seed)
-            context, unknown = encoded.ids[-self.window :], encoded.unknown
+        for req, row_ids, seed in zip(requests, ids, encoded, strict=True):
             pieces = [self.tokenizer.tokens[i] for i in row_ids]
             samples.append(
                 Sample(
                     request=req,
                     text="".join(pieces),
                     token_ids=row_ids,
-                    unknown=unknown,
-                    context_tokens=len(context),
-                    seed_tokens=len(encoded.ids),
+                    unknown=seed.unknown,
+                    context_tokens=min(len(seed.ids), self.window),
+                    seed_tokens=len(seed.ids),
                     seconds=seconds,
                     pieces=pieces,
                 )

@@ -106,10 +106,15 @@ def run_recipe(recipe: str, args: argparse.Namespace) -> tuple[list[dict[str, fl
 
 
 def time_to_reach(curve: list[dict[str, float]], loss: float) -> float | None:
-    """The first training time at which the curve is at or below `loss`."""
+    """When the curve first gets down to `loss`, interpolated between evaluations."""
+    previous: dict[str, float] | None = None
     for point in curve:
         if point["loss"] <= loss:
-            return point["t"]
+            if previous is None or previous["loss"] == point["loss"]:
+                return point["t"]
+            share = (previous["loss"] - loss) / (previous["loss"] - point["loss"])
+            return previous["t"] + share * (point["t"] - previous["t"])
+        previous = point
     return None
 
 

@@ -82,6 +82,20 @@ async def burst(sb: SandboxServer, count: int) -> tuple[float, list[float], int]
     return took, latencies, count - len(latencies)
 
 
+async def generation_latency(port: int) -> str:
+    """The bot's own queue-to-done generation percentiles, from its /metrics."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        body = await resp.text()
+    values = {
+        line.split('quantile="')[1].split('"')[0]: float(line.rsplit(" ", 1)[1])
+        for line in body.splitlines()
+        if line.startswith("lstmbot_generation_latency_seconds{")
+    }
+    return ", ".join(f"p{float(q) * 100:g} {v * 1000:.0f} ms" for q, v in values.items())
+
+
 async def count_rows(url: str) -> tuple[int, int]:
     """Samples and ratings in the bot's database."""
     db = Database.from_url(url)
@@ -100,10 +114,15 @@ async def count_rows(url: str) -> tuple[int, int]:
 async def main_async(args: argparse.Namespace) -> None:
     """Run both scenarios against one bot process."""
     async with SandboxServer() as sb:
-        env = {"RATE_LIMIT_PER_MINUTE": "1000", "LOG_LEVEL": "WARNING"}
+        env = {
+            "RATE_LIMIT_PER_MINUTE": "1000",
+            "LOG_LEVEL": "WARNING",
+            "METRICS_PORT": str(args.metrics_port),
+        }
         async with running_bot(sb, env=env) as bot:
             await ask(sb, sb.user("warmup"), "warm up")
             latencies, failures = await steady(sb, args.users, args.rate, args.seconds)
+            inside = await generation_latency(args.metrics_port)
             took, burst_latencies, burst_failures = await burst(sb, args.burst)
             samples, ratings = await count_rows(bot.database_url)
     expected_samples = 1 + len(latencies) + len(burst_latencies)
@@ -113,6 +132,7 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{len(latencies)} answered, {failures} unanswered"
     )
     print(f"  update -> reply: {summary(latencies)}  (target p95 <= 500 ms)")
+    print(f"  of which queue + generation inside the bot: {inside}")
     print(
         f"burst: {args.burst} seeds at once: all answered in {took:.1f} s (target <= 10 s), "
         f"{burst_failures} unanswered; {summary(burst_latencies)}"
@@ -132,6 +152,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="seeds per second, all users together")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--metrics-port", type=int, default=9464, help="where the bot serves /metrics")
     asyncio.run(main_async(parser.parse_args()))
 
 

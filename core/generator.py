@@ -65,7 +65,8 @@ class _Layer:
     """One LSTM layer's arrays, arranged for a single product per step."""
 
     units: int
-    kernel: F32  # stacked [input kernel; recurrent kernel], or only recurrent for layer 0
+    # Transposed, (4 * units, inputs), C-contiguous: see `_times`.
+    kernel_t: F32  # stacked [input kernel; recurrent kernel], or only recurrent for layer 0
     bias: F32
 
 
@@ -84,6 +85,26 @@ def _gate_constants(units: int) -> tuple[F32, F32, F32]:
     return pre, post, offset
 
 
+def _transposed(kernel: npt.NDArray[np.floating]) -> F32:
+    return np.ascontiguousarray(kernel.T, dtype=np.float32)
+
+
+SMALL_BATCH = 7
+
+
+def _times(x: F32, kernel_t: F32) -> F32:
+    """x @ kernel for a batch of row vectors, given the kernel transposed.
+
+    OpenBLAS's matrix-matrix kernels are slow for a handful of rows (two rows cost five times
+    one row here), so small batches go row by row through its matrix-vector kernel; larger ones
+    use one product in the layout that suits it (bench/generate.py shows the effect).
+    """
+    if x.shape[0] <= SMALL_BATCH:
+        return np.stack([kernel_t @ row for row in x])
+    out: F32 = (kernel_t @ x.T).T
+    return out
+
+
 class Generator:
     """Holds a bundle's weights as arrays and generates text for batches of requests."""
 
@@ -99,13 +120,11 @@ class Generator:
         if bundle.model.input == "embedding":
             kernel0 = w["embedding/embeddings"] @ kernel0
         self._table: F32 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
-        self._layers = [
-            _Layer(units[0], w["lstm_0/recurrent_kernel"].astype(np.float32), np.zeros(0, np.float32))
-        ]
+        self._layers = [_Layer(units[0], _transposed(w["lstm_0/recurrent_kernel"]), np.zeros(0, np.float32))]
         for i in range(1, len(units)):
             stacked = np.vstack([w[f"lstm_{i}/kernel"], w[f"lstm_{i}/recurrent_kernel"]])
             self._layers.append(
-                _Layer(units[i], stacked.astype(np.float32), w[f"lstm_{i}/bias"].astype(np.float32))
+                _Layer(units[i], _transposed(stacked), w[f"lstm_{i}/bias"].astype(np.float32))
             )
         self._gates = [_gate_constants(layer.units) for layer in self._layers]
         self._dense: F32 = w["dense/kernel"].astype(np.float32)
@@ -130,9 +149,9 @@ class Generator:
         for i, layer in enumerate(self._layers):
             h, c = state[i]
             if below is None:
-                z = self._table[tokens] + h @ layer.kernel
+                z = self._table[tokens] + _times(h, layer.kernel_t)
             else:
-                z = np.concatenate([below, h], axis=1) @ layer.kernel + layer.bias
+                z = _times(np.concatenate([below, h], axis=1), layer.kernel_t) + layer.bias
             pre, post, offset = self._gates[i]
             g = np.tanh(z * pre) * post + offset
             n = layer.units

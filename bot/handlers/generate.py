@@ -27,6 +27,7 @@ from core.generator import Request, Sample
 log = logging.getLogger(__name__)
 
 COMPARE_LENGTH = {"char": 200, "word": 50}  # four parts must fit in one message
+TYPING_AFTER_S = 0.3  # show "typing..." only when a reply takes longer than this
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,26 @@ async def _generate(
     return None
 
 
+async def _generate_with_typing(
+    services: Services,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    requests: list[Request],
+    model: str,
+) -> list[Sample] | None:
+    """Generate; show "typing..." only if the user would otherwise wait noticeably.
+
+    Every Bot API call counts against Telegram's ~30 messages a second, so a typing action for
+    a reply that arrives in 100 ms only delays other users' replies. When the queue is deep
+    (a burst), the sending budget goes to the replies themselves.
+    """
+    task = asyncio.ensure_future(_generate(services, update, requests, model))
+    done, _ = await asyncio.wait({task}, timeout=TYPING_AFTER_S)
+    if not done and services.generation.queue_depth < services.generation.batch_max:
+        await _typing(update, context)
+    return await task
+
+
 async def _store(services: Services, job: Job, sample: Sample, rng_seed: int, update_id: int | None) -> int:
     """Record the sample before sending it, so an undeliverable one is still kept."""
 
@@ -199,8 +220,7 @@ async def continue_seed(
             seed = services.generation.random_seed_text(job.model)
         rng_seed = secrets.randbits(63)
         request = Request(seed, length=job.length, temperature=job.temperature, rng=rng_seed)
-        await _typing(update, context)
-        samples = await _generate(services, update, [request], job.model)
+        samples = await _generate_with_typing(services, update, context, [request], job.model)
         if samples is None:
             return
         (sample,) = samples
@@ -323,8 +343,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             Request(seed, length=length, temperature=t, rng=r)
             for t, r in zip(TEMPERATURE_PRESETS, seeds, strict=True)
         ]
-        await _typing(update, context)
-        samples = await _generate(services, update, requests, job.model)
+        samples = await _generate_with_typing(services, update, context, requests, job.model)
         if samples is None:
             return
         ids = []

@@ -28,7 +28,7 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
     assert reply["entities"][0] == {"type": "bold", "offset": 0, "length": len("the will to truth")}
     assert "tiny-char · T=0.5 · 400 characters" in reply["text"]
     assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again"]
-    assert "typing" in harness.sb.chat_actions(ann["id"])
+    assert harness.sb.chat_actions(ann["id"]) == []  # a quick reply needs no "typing..."
 
     async def stored(session: AsyncSession) -> Sample:
         return (await session.scalars(select(Sample))).one()
@@ -58,6 +58,25 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
         return int(await session.scalar(select(func.count()).select_from(Rating)) or 0)
 
     assert await harness.query(ratings) == 0
+
+
+async def test_typing_shows_while_a_slow_generation_runs(harness: Harness) -> None:
+    import time as time_module
+    from typing import Any
+
+    from bot.services import SERVICES_KEY
+
+    generator = harness.app.bot_data[SERVICES_KEY].generation.generators["tiny-char"]
+    original = generator.generate
+
+    def slow(requests: Any) -> Any:
+        time_module.sleep(0.8)
+        return original(requests)
+
+    generator.generate = slow
+    ann = harness.sb.user("Ann")
+    reply = await harness.say(ann, "slowly")
+    assert reply["text"].startswith("slowly") and harness.sb.chat_actions(ann["id"]) == ["typing"]
 
 
 async def test_start_and_help_in_english_and_chinese(harness: Harness) -> None:

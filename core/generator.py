@@ -99,6 +99,9 @@ def _times(x: F32, kernel_t: F32) -> F32:
     one row here), so small batches go row by row through its matrix-vector kernel; larger ones
     use one product in the layout that suits it (bench/generate.py shows the effect).
     """
+    if x.shape[0] == 1:
+        one: F32 = (kernel_t @ x[0])[None, :]
+        return one
     if x.shape[0] <= SMALL_BATCH:
         return np.stack([kernel_t @ row for row in x])
     out: F32 = (kernel_t @ x.T).T

@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+# lstmbot: serve without TensorFlow (target "runtime", the default), or train (target "train").
+
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+# --- builder: a virtual environment with the serving dependencies only --------------------------
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
+COPY pyproject.toml README.md ./
+RUN /opt/venv/bin/pip install "setuptools>=69" wheel \
+    && mkdir -p core train bot cli migrations \
+    && touch core/__init__.py train/__init__.py bot/__init__.py cli/__init__.py migrations/__init__.py \
+    && /opt/venv/bin/pip install . \
+    && /opt/venv/bin/pip uninstall -y lstmbot
+COPY core core
+COPY train train
+COPY bot bot
+COPY cli cli
+COPY migrations migrations
+RUN /opt/venv/bin/pip install --no-deps .
+
+# --- runtime: slim, non-root, models included, migrations applied at start ----------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/venv/bin:$PATH \
+    MODEL_DIR=/app/models DATABASE_URL=sqlite+aiosqlite:////app/data/lstmbot.sqlite3
+RUN useradd --create-home --uid 10001 lstmbot
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+COPY models models
+RUN mkdir -p /app/data && chown lstmbot:lstmbot /app/data
+USER lstmbot
+EXPOSE 8443 9464
+# The process answers /healthz on METRICS_PORT when it is set; otherwise check it can start.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, sys, urllib.request; p = os.environ.get('METRICS_PORT', '0'); sys.exit(0 if p == '0' else (urllib.request.urlopen(f'http://127.0.0.1:{p}/healthz', timeout=4).status != 200))"]
+ENTRYPOINT ["/bin/sh", "-c", "lstmbot db upgrade && exec lstmbot run"]
+
+# --- train: the same code with TensorFlow, for `lstmbot train` / `lstmbot eval` ----------------
+FROM runtime AS train
+USER root
+COPY pyproject.toml README.md /src/
+COPY core /src/core
+COPY train /src/train
+COPY bot /src/bot
+COPY cli /src/cli
+COPY migrations /src/migrations
+RUN /opt/venv/bin/pip install --no-cache-dir "/src[train]" && rm -rf /src
+USER lstmbot
+ENTRYPOINT ["lstmbot"]
+CMD ["train", "--help"]

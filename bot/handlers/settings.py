@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
@@ -22,6 +22,19 @@ from bot.parsing import (
 )
 from bot.services import Services, services_of
 from bot.texts import command_list, text
+
+SettingCommand = tuple[Services, Message, str, str, int, repo.GenerationSettings]
+
+
+async def _setting_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> SettingCommand | None:
+    """What /temp, /length and /model start from: services, message, language, the argument
+    after the command, and the stored user with the settings in this chat."""
+    message = update.effective_message
+    if message is None:
+        return None
+    services = services_of(context)
+    user_id, settings = await stored_user(services, update)
+    return services, message, lang_of(update), command_argument(message), user_id, settings
 
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -62,13 +75,10 @@ async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/temp shows the temperature with presets; /temp 0.7 (or 0,7) sets it; junk changes nothing."""
-    services = services_of(context)
-    message = update.effective_message
-    if message is None:
+    asked = await _setting_command(update, context)
+    if asked is None:
         return
-    lang = lang_of(update)
-    argument = command_argument(message)
-    user_id, settings = await stored_user(services, update)
+    services, message, lang, argument, user_id, settings = asked
     if not argument:
         _, unit = unit_of(services.generation, settings.model_name, lang)
         body = text(lang, "temp_show", value=format_temperature(settings.temperature), unit=unit)
@@ -93,13 +103,10 @@ async def set_temperature(services: Services, user_id: int, value: float) -> Non
 
 async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/length shows the sample length; /length N sets it within the model level's bounds."""
-    services = services_of(context)
-    message = update.effective_message
-    if message is None:
+    asked = await _setting_command(update, context)
+    if asked is None:
         return
-    lang = lang_of(update)
-    argument = command_argument(message)
-    user_id, settings = await stored_user(services, update)
+    services, message, lang, argument, user_id, settings = asked
     level, unit = unit_of(services.generation, settings.model_name, lang)
     low, high = LENGTH_BOUNDS[level]
     if not argument:
@@ -121,13 +128,10 @@ async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/model lists the loaded models with buttons; /model NAME switches."""
-    services = services_of(context)
-    message = update.effective_message
-    if message is None:
+    asked = await _setting_command(update, context)
+    if asked is None:
         return
-    lang = lang_of(update)
-    argument = command_argument(message)
-    user_id, settings = await stored_user(services, update)
+    services, message, lang, argument, user_id, settings = asked
     current = services.generation.resolve(settings.model_name)
     if argument:
         if argument not in services.generation.generators:

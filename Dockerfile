@@ -18,6 +18,7 @@ RUN /opt/venv/bin/pip install "setuptools>=69" wheel \
 COPY core core
 COPY train train
 COPY bot bot
+COPY sandbox sandbox
 COPY cli cli
 COPY migrations migrations
 RUN /opt/venv/bin/pip install --no-deps .
@@ -45,6 +46,7 @@ COPY pyproject.toml README.md /src/
 COPY core /src/core
 COPY train /src/train
 COPY bot /src/bot
+COPY sandbox /src/sandbox
 COPY cli /src/cli
 COPY migrations /src/migrations
 RUN /opt/venv/bin/pip install --no-cache-dir "/src[train]" && rm -rf /src

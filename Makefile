@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy core train bot cli bench migrations
+	$(BIN)/mypy core train bot sandbox cli bench migrations
 
 unit: $(STAMP)
 	$(BIN)/pytest -q

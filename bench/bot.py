@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.harness import ask, running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating, Sample
-from bot.sandbox.testing import SandboxServer
+from sandbox.testing import SandboxServer
 
 SEEDS = [
     "the will to truth",

@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.sandbox.testing import SandboxServer
+from sandbox.testing import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, object]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from bench.harness import running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating
-from bot.sandbox.testing import SandboxServer
+from sandbox.testing import SandboxServer
 
 LIKED = "You liked it 👍"
 

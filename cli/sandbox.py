@@ -27,9 +27,9 @@ async def _serve(host: str, port: int) -> None:
     from pydantic import SecretStr
 
     from bot.logs import configure_logging
-    from bot.sandbox.server import DEFAULT_TOKEN, serve
     from cli.run import load_settings
     from migrations import upgrade
+    from sandbox.server import DEFAULT_TOKEN, serve
 
     # The bot talks to the sandbox with the sandbox's own token, never a real one.
     settings = load_settings().model_copy(

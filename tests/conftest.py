@@ -12,7 +12,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-SHARED_CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
 
 TINY_TEXT = (
     "Supposing that truth is a woman--what then? Is there not ground for suspecting that all "
@@ -30,18 +29,18 @@ def tiny_text() -> str:
 
 @pytest.fixture(scope="session")
 def nietzsche_path() -> Path:
-    """The book's corpus from the shared corpora folder."""
-    path = SHARED_CORPORA / "nietzsche.txt"
-    assert path.is_file(), f"the shared corpus is expected at {path}"
-    return path
+    """The book's corpus, shipped in the repository."""
+    from train.corpus import shipped_corpus_path
+
+    return shipped_corpus_path("nietzsche")
 
 
 @pytest.fixture(scope="session")
 def hongloumeng_path() -> Path:
-    """The Chinese corpus from the shared corpora folder."""
-    path = SHARED_CORPORA / "hongloumeng.txt"
-    assert path.is_file(), f"the shared corpus is expected at {path}"
-    return path
+    """The Chinese corpus, shipped in the repository."""
+    from train.corpus import shipped_corpus_path
+
+    return shipped_corpus_path("hongloumeng")
 
 
 BundleFactory = Callable[..., Path]

@@ -1,21 +1,17 @@
-"""Corpora: read a text file, a folder of .txt files, or the book's Nietzsche text by name."""
+"""Corpora: the shipped texts by name (`nietzsche`, `hongloumeng`), a text file, or a folder of them."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-# The book's corpus: where Keras' own example downloads it, and its exact contents.
-NIETZSCHE_URL = "https://s3.amazonaws.com/text-datasets/nietzsche.txt"
+# The corpora shipped in the repository (see corpora/README.md for sources and licences).
+CORPORA_DIR = Path(__file__).resolve().parent.parent / "corpora"
 NIETZSCHE_SHA256 = "9cb94a5f1f8d1359e2e018fa67306eba4ae03942b8c44643eececded39e096df"
-# Places looked at before downloading: the team's shared corpora and Keras' download cache.
-CORPUS_DIRS_ENV = "LSTMBOT_CORPORA"
-_DEFAULT_CORPUS_DIRS = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "corpora",
-    Path.home() / ".keras" / "datasets",
-)
+HONGLOUMENG_SHA256 = "766d067ceaf92ecd4cb5682fb901bfbacf3fc1cdaba0f04a1cc7b97583dd670f"
+SHIPPED = {"nietzsche": NIETZSCHE_SHA256, "hongloumeng": HONGLOUMENG_SHA256}
 
 
 class CorpusError(ValueError):
@@ -40,12 +36,6 @@ class Corpus:
         return "zh" if letters and cjk / letters > 0.5 else "en"
 
 
-def corpus_dirs() -> list[Path]:
-    """Folders searched for named corpora, `$LSTMBOT_CORPORA` first."""
-    dirs = [Path(p) for p in os.environ.get(CORPUS_DIRS_ENV, "").split(os.pathsep) if p]
-    return [*dirs, *_DEFAULT_CORPUS_DIRS]
-
-
 def _decode(raw: bytes, where: Path) -> str:
     if b"\x00" in raw[:65536]:
         raise CorpusError(f"{where}: looks binary (NUL bytes); give a UTF-8 text file")
@@ -55,46 +45,44 @@ def _decode(raw: bytes, where: Path) -> str:
         raise CorpusError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _read_file(path: Path) -> str:
-    return _decode(path.read_bytes(), path)
+def _read_bytes(path: Path) -> bytes:
+    """A file's bytes; `.gz` files are decompressed, so a corpus may ship compressed."""
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.suffix == ".gz" else raw
 
 
-def _find_nietzsche() -> Path:
-    """A local copy of the book's file if one exists, else download it with Keras."""
-    for folder in corpus_dirs():
-        candidate = folder / "nietzsche.txt"
+def shipped_corpus_path(name: str) -> Path:
+    """The repository's copy of a shipped corpus (plain or gzip-compressed)."""
+    for candidate in (CORPORA_DIR / f"{name}.txt", CORPORA_DIR / f"{name}.txt.gz"):
         if candidate.is_file():
             return candidate
-    import keras  # only needed to download, which needs the network
+    raise CorpusError(f"the shipped corpus {name!r} is missing from {CORPORA_DIR}; restore it with git")
 
-    try:
-        return Path(keras.utils.get_file("nietzsche.txt", origin=NIETZSCHE_URL, file_hash=NIETZSCHE_SHA256))
-    except Exception as exc:
-        raise CorpusError(
-            f"could not download the Nietzsche corpus ({exc}); put nietzsche.txt in one of "
-            f"{', '.join(str(d) for d in corpus_dirs())} or pass its path"
-        ) from None
+
+def _load_shipped(name: str) -> Corpus:
+    path = shipped_corpus_path(name)
+    raw = _read_bytes(path)
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SHIPPED[name]:
+        raise CorpusError(f"{path}: not the shipped {name} text (sha256 {digest[:12]}...); git restore it")
+    return Corpus(name, _decode(raw, path), digest, str(path))
 
 
 def load_corpus(spec: str | Path) -> Corpus:
-    """Load `nietzsche`, a UTF-8 text file, or every .txt file of a folder (sorted, joined)."""
-    if str(spec) == "nietzsche":
-        path = _find_nietzsche()
-        raw = path.read_bytes()
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != NIETZSCHE_SHA256:
-            raise CorpusError(f"{path}: not the book's nietzsche.txt (sha256 {digest[:12]}...)")
-        return Corpus("nietzsche", _decode(raw, path), digest, str(path))
+    """Load a shipped corpus by name, a UTF-8 text file, or every .txt file of a folder (sorted, joined)."""
+    if str(spec) in SHIPPED:
+        return _load_shipped(str(spec))
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
             raise CorpusError(f"{path}: folder has no .txt files")
-        text = "\n\n".join(_read_file(p) for p in files)
+        text = "\n\n".join(_decode(_read_bytes(p), p) for p in files)
     elif path.is_file():
-        text = _read_file(path)
+        text = _decode(_read_bytes(path), path)
     else:
-        raise CorpusError(f"{path}: no such file or folder (or say 'nietzsche' for the book's text)")
+        names = " or ".join(f"'{n}'" for n in SHIPPED)
+        raise CorpusError(f"{path}: no such file or folder (or say {names} for a shipped text)")
     if not text.strip():
         raise CorpusError(f"{path}: the corpus is empty")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -22,9 +22,9 @@ from telegram.ext import Application
 from bot.app import ALLOWED_UPDATES, build_application
 from bot.db.database import Database
 from bot.generation import load_models
-from bot.sandbox.testing import SandboxServer
 from bot.settings import Settings
 from migrations import upgrade
+from sandbox.testing import SandboxServer
 from tests.conftest import BundleFactory
 
 Json = dict[str, Any]

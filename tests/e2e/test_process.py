@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
 from bot.db.models import Sample
-from bot.sandbox.testing import SandboxServer
 from migrations import upgrade
+from sandbox.testing import SandboxServer
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

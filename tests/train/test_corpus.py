@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from train.corpus import NIETZSCHE_SHA256, CorpusError, load_corpus
+from train.corpus import HONGLOUMENG_SHA256, NIETZSCHE_SHA256, CorpusError, load_corpus
 
 
 def test_text_file_and_folder(tmp_path: Path, tiny_text: str) -> None:
@@ -29,6 +29,22 @@ def test_nietzsche_by_name_is_the_books_file(nietzsche_path: Path) -> None:
 
 def test_chinese_corpus_is_detected(hongloumeng_path: Path) -> None:
     assert load_corpus(hongloumeng_path).language == "zh"
+
+
+def test_hongloumeng_by_name_is_the_clean_edition() -> None:
+    corpus = load_corpus("hongloumeng")
+    assert corpus.sha256 == HONGLOUMENG_SHA256
+    assert len(corpus.text) == 866_212
+    # The clean edition has none of the old copy's mojibake or markup.
+    assert not any("\u0400" <= ch <= "\u04ff" for ch in corpus.text)
+    assert "`" not in corpus.text
+
+
+def test_compressed_corpus_reads_like_plain(tmp_path: Path) -> None:
+    import gzip
+
+    (tmp_path / "book.txt.gz").write_bytes(gzip.compress(b"a compressed book."))
+    assert load_corpus(tmp_path / "book.txt.gz").text == "a compressed book."
 
 
 @pytest.mark.parametrize(

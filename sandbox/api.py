@@ -8,8 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.sandbox.entities import EntityError, parse_html, parse_markdown_v2, u16
-from bot.sandbox.state import ChatState, Json, SandboxState
+from sandbox.entities import EntityError, parse_html, parse_markdown_v2, u16
+from sandbox.state import ChatState, Json, SandboxState
 
 TEXT_LIMIT = 4096
 CALLBACK_DATA_LIMIT = 64

@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox.api import ApiError, BotApi
-from bot.sandbox.faults import Faults
-from bot.sandbox.state import Call, Json, SandboxState
+from sandbox.api import ApiError, BotApi
+from sandbox.faults import Faults
+from sandbox.state import Call, Json, SandboxState
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"

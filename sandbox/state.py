@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.sandbox.entities import auto_entities
+from sandbox.entities import auto_entities
 
 Json = dict[str, Any]
 

@@ -13,7 +13,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
-from bot.sandbox.testing import SandboxServer
+from sandbox.testing import SandboxServer
 
 
 @pytest.fixture

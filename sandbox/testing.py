@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.faults import Faults
-from bot.sandbox.server import DEFAULT_TOKEN, SandboxApp
-from bot.sandbox.state import Call, Json
+from sandbox.faults import Faults
+from sandbox.server import DEFAULT_TOKEN, SandboxApp
+from sandbox.state import Call, Json
 
 
 class SandboxServer:

@@ -55,8 +55,40 @@ def test_compose_runs_the_bot_against_a_healthy_postgres() -> None:
         assert setting in example
 
 
+def _require_package_index(folder: Path, env: dict[str, str] | None = None) -> None:
+    """Fail once, clearly, when the package index cannot be reached (this test installs from it)."""
+    probe = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir", "-d", str(folder), "six"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env=env,
+    )
+    if probe.returncode != 0:
+        pytest.fail(
+            "the package index is unreachable, and this test installs the image's recipe from it; "
+            "make test needs network access to the package registry (PyPI) and nothing else",
+            pytrace=False,
+        )
+
+
+def test_an_unreachable_index_gives_one_clear_failure(tmp_path: Path) -> None:
+    # Port 9 on loopback (discard) has no index: pip fails at once, as with no network at all.
+    dead = {
+        **os.environ,
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "PIP_RETRIES": "0",
+        "PIP_TIMEOUT": "2",
+    }
+    with pytest.raises(pytest.fail.Exception, match="package index is unreachable"):
+        _require_package_index(tmp_path, dead)
+
+
 @pytest.mark.slow
 def test_the_image_recipe_in_a_fresh_virtual_environment(tmp_path: Path, tiny_bundle: Path) -> None:
+    _require_package_index(tmp_path / "probe")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
@@ -75,6 +107,8 @@ def test_the_image_recipe_in_a_fresh_virtual_environment(tmp_path: Path, tiny_bu
             ".mypy_cache",
             "tests",
             "bench",
+            "runs",
+            "test-artifacts",
         ),
     )
     subprocess.run([*pip, str(source)], check=True, timeout=600)

@@ -90,12 +90,8 @@ def leaderboard(
     rng = rng or np.random.default_rng()
     if votes and rounds > 0:
         # Resample whole votes with replacement and refit: the spread is the interval.
-        draws = np.array(
-            [
-                fit_strengths(win_matrix([votes[i] for i in rng.integers(len(votes), size=len(votes))], names))
-                for _ in range(rounds)
-            ]
-        )
+        resamples = (rng.integers(len(votes), size=len(votes)) for _ in range(rounds))
+        draws = np.array([fit_strengths(win_matrix([votes[i] for i in pick], names)) for pick in resamples])
         low, high = np.percentile(draws, [2.5, 97.5], axis=0)
     else:
         low = high = strengths

@@ -71,8 +71,9 @@ def fit_strengths(wins: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     """Bradley-Terry log-strengths (mean 0) from a win matrix."""
     if len(wins) < 2 or wins.sum() == 0:
         return np.zeros(len(wins))
-    params: npt.NDArray[np.float64] = choix.ilsr_pairwise_dense(wins, alpha=ALPHA)
-    return params - params.mean()
+    params = np.asarray(choix.ilsr_pairwise_dense(wins, alpha=ALPHA), dtype=np.float64)
+    centred: npt.NDArray[np.float64] = params - params.mean()
+    return centred
 
 
 def leaderboard(

@@ -17,7 +17,9 @@ def register(subparsers: Any) -> None:
         description="Train an LSTM language model and write its bundle (config, vocabulary, weights).",
     )
     p.add_argument(
-        "--corpus", required=True, help="'nietzsche', a UTF-8 text file, or a folder of .txt files"
+        "--corpus",
+        help="'nietzsche', 'hongloumeng', a UTF-8 text file, or a folder of .txt files "
+        "(with --init-from: defaults to the bundle's own corpus)",
     )
     p.add_argument(
         "--level", choices=("char", "word"), default="char", help="char (English) or word (Chinese, jieba)"
@@ -48,6 +50,18 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--init-from", type=Path, help="fine-tune: start from this bundle's weights and vocabulary"
     )
+    p.add_argument(
+        "--preferences",
+        type=Path,
+        help="with --init-from: a KTO or DPO export (JSON Lines); its liked/chosen texts are mixed "
+        "into the corpus",
+    )
+    p.add_argument(
+        "--preference-share",
+        type=float,
+        default=0.3,
+        help="share of training tokens taken by the preferred texts (default 0.3)",
+    )
     p.set_defaults(func=run)
 
 
@@ -59,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from core.bundle import BundleError
     from train.corpus import CorpusError
     from train.loop import set_threads, train
+    from train.preferences import PreferencesError
     from train.recipes import preset
 
     overrides = {
@@ -92,13 +107,25 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(f"--{key.replace('_', '-')} must be at least 1")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise CliError("--dropout must be in [0, 1)")
+    if args.preferences is not None and args.init_from is None:
+        raise CliError("--preferences fine-tunes a model: give the bundle to start from with --init-from")
+    if not 0 < args.preference_share < 1:
+        raise CliError("--preference-share must be between 0 and 1")
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
+        corpus = args.corpus or _bundle_corpus(args.init_from)
         result = train(
-            args.corpus, args.out, config, resume=args.resume, epochs=args.epochs, init_from=args.init_from
+            corpus,
+            args.out,
+            config,
+            resume=args.resume,
+            epochs=args.epochs,
+            init_from=args.init_from,
+            preferences=args.preferences,
+            preference_share=args.preference_share,
         )
-    except (CorpusError, FileNotFoundError, BundleError) as exc:
+    except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None
     state = "interrupted" if result.interrupted else "finished"
     print(
@@ -106,3 +133,17 @@ def run(args: argparse.Namespace) -> int:
         f"best held-out loss {result.best_loss:.4f} nats/token; bundle: {result.out}"
     )
     return 130 if result.interrupted else 0
+
+
+def _bundle_corpus(init_from: Path | None) -> str:
+    """The shipped corpus a bundle was trained on, for fine-tuning without --corpus."""
+    from core.bundle import load_bundle
+    from train.corpus import SHIPPED
+
+    if init_from is None:
+        raise CliError("--corpus is required (or --init-from a bundle trained on a shipped corpus)")
+    corpus = load_bundle(init_from).meta.get("corpus", {})
+    name = corpus.get("name") if isinstance(corpus, dict) else None
+    if name not in SHIPPED:
+        raise CliError(f"{init_from} was trained on {name!r}, which is not shipped: give --corpus")
+    return str(name)

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from core.tokenizers import Tokenizer
 from train.corpus import Corpus, load_corpus
 from train.data import Split, seed_snippets, split_corpus, training_dataset
 from train.evaluate import HeldOutMetrics
+from train.preferences import DEFAULT_SHARE, PreferredTexts, load_preferred_texts, mix_into_training
 from train.recipes import TrainConfig
 
 CHECKPOINTS = "checkpoints"
@@ -110,12 +111,16 @@ def train(
     resume: bool = False,
     epochs: int | None = None,
     init_from: Path | None = None,
+    preferences: Path | None = None,
+    preference_share: float = DEFAULT_SHARE,
     verbose: int | None = None,
 ) -> TrainResult:
     """Train a model on a corpus and keep its best held-out bundle in `out`.
 
     With `resume`, the saved run's config is used; `epochs` (if given) sets the new total.
     With `init_from` (a bundle), training starts from its weights and vocabulary: fine-tuning.
+    With `preferences` (a KTO or DPO export), the preferred texts are mixed into the corpus'
+    training part (see train/preferences.py); the held-out part is unchanged.
     """
     import keras
 
@@ -135,8 +140,10 @@ def train(
         tokenizer = Tokenizer.load(ckpt_dir / "vocab.json")
     config = config.with_overrides(epochs=epochs)
     start_weights = None
+    base_id: str | None = None  # "name@version" of the bundle fine-tuned from
     if init_from is not None and not resume:
         base = load_bundle(init_from)
+        base_id = f"{base.name}@{base.version}"
         tokenizer, start_weights = base.tokenizer, dict(base.weights)
         config = config.with_overrides(
             level=base.level,
@@ -149,9 +156,15 @@ def train(
         )
     keras.utils.set_random_seed(config.seed)
 
+    preferred = load_preferred_texts(preferences) if preferences is not None else None
     corpus = load_corpus(corpus_spec)
     split = split_corpus(corpus, config, tokenizer)
     tokenizer = split.tokenizer
+    if preferred is not None:
+        mixed = mix_into_training(
+            split.train, preferred.texts, tokenizer, share=preference_share, seed=config.seed
+        )
+        split = replace(split, train=mixed)
     model_config = model_config_for(config, tokenizer.vocab_size)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save(ckpt_dir / "vocab.json")
@@ -180,6 +193,8 @@ def train(
         meta = _bundle_meta(
             corpus, config, split, scorer.last, epochs_done, seconds_before + time.monotonic() - started
         )
+        if preferred is not None:
+            meta["preferences"] = _preferences_meta(preferred, preference_share, base_id)
         save_bundle(
             out,
             model=model_config,
@@ -241,6 +256,18 @@ def train(
     finally:
         signal.signal(signal.SIGTERM, previous)
     return TrainResult(out, epochs_done, best.best, seconds_before + time.monotonic() - started, interrupted)
+
+
+def _preferences_meta(preferred: PreferredTexts, share: float, base: str | None) -> dict[str, Any]:
+    """What a preference fine-tuning learned from, recorded in the bundle."""
+    return {
+        "source": Path(preferred.source).name,
+        "sha256": preferred.sha256,
+        "rows": preferred.rows,
+        "preferred_texts": len(preferred.texts),
+        "share": share,
+        "base": base,
+    }
 
 
 def _interrupt(signum: int, frame: object) -> None:

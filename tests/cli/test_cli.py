@@ -115,3 +115,16 @@ def test_train_bad_corpus_is_a_friendly_error(tmp_path: Path) -> None:
     empty.write_text("")
     out = lstmbot("train", "--corpus", str(empty), "--out", str(tmp_path / "m"))
     assert out.returncode == 2 and "the corpus is empty" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_train_with_preferences_needs_a_bundle_to_start_from(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n', encoding="utf-8")
+    code = main(
+        ["train", "--corpus", "nietzsche", "--out", str(tmp_path / "out"), "--preferences", str(prefs)]
+    )
+    assert code != 0
+    assert "--init-from" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

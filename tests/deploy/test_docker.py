@@ -58,7 +58,7 @@ def test_compose_runs_the_bot_against_a_healthy_postgres() -> None:
 def _require_package_index(folder: Path, env: dict[str, str] | None = None) -> None:
     """Fail once, clearly, when the package index cannot be reached (this test installs from it)."""
     probe = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir", "-d", str(folder), "six"],
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-cache-dir", "-d", folder, "six"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,57 @@
+"""The novelty index: matching statistics equal a brute-force search, on both shipped corpora too."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core.novelty import NGRAM, Novelty, NoveltyIndex
+
+
+def brute_force(book: list[int], sample: list[int]) -> Novelty:
+    text = ",".join(map(str, book)) + ","
+
+    def occurs(run: list[int]) -> bool:
+        return ("," + ",".join(map(str, run)) + ",") in "," + text
+
+    longest = 0
+    for i in range(len(sample)):
+        for j in range(len(sample), i, -1):
+            if j - i <= longest:
+                break
+            if occurs(sample[i:j]):
+                longest = j - i
+                break
+    grams = [sample[i : i + NGRAM] for i in range(len(sample) - NGRAM + 1)]
+    new = sum(not occurs(g) for g in grams) / len(grams) if grams else 1.0
+    return Novelty(longest, new)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    book=st.lists(st.integers(0, 3), min_size=1, max_size=80),
+    sample=st.lists(st.integers(0, 4), min_size=0, max_size=40),
+)
+def test_index_agrees_with_brute_force(book: list[int], sample: list[int]) -> None:
+    assert NoveltyIndex(book).check(sample) == brute_force(book, sample)
+
+
+def test_a_copied_passage_and_a_new_one() -> None:
+    rng = np.random.default_rng(0)
+    book = rng.integers(0, 50, size=5000)
+    copied = NoveltyIndex(book).check(np.concatenate([[99, 98], book[1000:1043], [97]]))
+    assert copied.longest_copied == 43
+    assert 0 < copied.new_ngram_share < 0.3
+    fresh = NoveltyIndex(book).check(rng.integers(50, 60, size=100))
+    assert fresh == Novelty(0, 1.0)
+
+
+def test_shipped_corpus_quotes_are_found(nietzsche_path: object) -> None:
+    from pathlib import Path
+
+    text = Path(str(nietzsche_path)).read_text(encoding="utf-8")
+    index = NoveltyIndex(np.frombuffer(text.encode("utf-32-le"), dtype=np.int32))
+    quote = "supposing that truth is a woman--what then?"
+    found = index.check(np.frombuffer((quote + "\u263a").encode("utf-32-le"), dtype=np.int32))
+    assert found.longest_copied == len(quote)

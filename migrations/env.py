@@ -1,5 +1,6 @@
 """Alembic environment: async, reading the same settings as the bot.
 
+On PostgreSQL the migration runs under an advisory lock, so concurrent upgrades queue up.
 The URL comes from the Config's attributes (set by ``migrations.alembic_config``), else
 ``sqlalchemy.url`` in an ini file, else the bot's ``DATABASE_URL``. SQLite runs in batch
 mode (it cannot ALTER most things in place) with foreign keys off while tables are copied,
@@ -22,6 +23,8 @@ from migrations import DATABASE_URL_ATTRIBUTE
 
 config = context.config
 target_metadata = Base.metadata
+# PostgreSQL advisory lock key for migrations (any constant; "lstmbot" in ASCII).
+MIGRATION_LOCK_KEY = 0x6C73746D626F74
 
 
 def _database_url() -> str:
@@ -63,6 +66,11 @@ def run_migrations_offline() -> None:
 def _run_on(connection: Connection) -> None:
     context.configure(connection=connection, **_options(str(connection.engine.url)))
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Replicas started together all migrate: one at a time, and the ones that wait then
+            # read the version the first one committed and find nothing left to do. The lock is
+            # released with the transaction, also when a migration fails.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         context.run_migrations()
     if connection.dialect.name == "sqlite":
         problems = connection.execute(text("PRAGMA foreign_key_check")).fetchall()

@@ -208,6 +208,7 @@ class BotApi:
             "url": url,
             "secret_token": secret,
             "allowed_updates": _json_field(params, "allowed_updates"),
+            "max_connections": _int(params, "max_connections", required=False),
         }
         if str(params.get("drop_pending_updates", "")).lower() in ("true", "1"):
             self.state.updates.clear()
@@ -226,6 +227,7 @@ class BotApi:
             "url": self.state.webhook["url"],
             "has_custom_certificate": False,
             "pending_update_count": len(self.state.updates),
+            "max_connections": self.state.webhook.get("max_connections") or 40,
         }
         if self.state.webhook["allowed_updates"]:
             info["allowed_updates"] = self.state.webhook["allowed_updates"]

@@ -7,19 +7,18 @@ exactly as one points it at Telegram's own local Bot API server.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from sandbox.api import ApiError, BotApi
 from sandbox.faults import Faults
 from sandbox.state import Call, Json, SandboxState
+from sandbox.webhook import WebhookDelivery
 
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
@@ -39,8 +38,8 @@ class SandboxApp:
         bot_id = int(token.split(":", 1)[0])
         self.state = SandboxState(token=token, bot_id=bot_id, bot_username=bot_username, bot_name=bot_name)
         self.faults = Faults()
-        self.api = BotApi(self.state, deliver_webhook=self._kick_webhook)
-        self._webhook_task: asyncio.Task[None] | None = None
+        self.webhook = WebhookDelivery(self.state)
+        self.api = BotApi(self.state, deliver_webhook=self.webhook.kick)
         self.app = web.Application(client_max_size=8 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self.handle_api)
         self.app.router.add_get("/", self.index)
@@ -102,38 +101,8 @@ class SandboxApp:
             return web.json_response(exc.body(), status=exc.code)
         return web.json_response({"ok": True, "result": result})
 
-    # -- webhook delivery --------------------------------------------------------------------
-
-    def _kick_webhook(self) -> None:
-        if self.state.webhook["url"] and (self._webhook_task is None or self._webhook_task.done()):
-            self._webhook_task = asyncio.get_running_loop().create_task(self._deliver())
-
-    async def _deliver(self) -> None:
-        """Post queued updates to the webhook, one at a time, with the secret-token header."""
-        async with aiohttp.ClientSession() as session:
-            while self.state.webhook["url"]:
-                if not self.state.updates:
-                    await self.state.wait_for_change(self.state.version, 1.0)
-                    continue
-                update = self.state.updates[0]
-                headers = {}
-                if self.state.webhook["secret_token"]:
-                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(self.state.webhook["secret_token"])
-                try:
-                    async with session.post(self.state.webhook["url"], json=update, headers=headers) as resp:
-                        delivered = resp.status < 300
-                except aiohttp.ClientError:
-                    delivered = False
-                if delivered and self.state.updates and self.state.updates[0] is update:
-                    self.state.updates.pop(0)
-                elif not delivered:
-                    await asyncio.sleep(0.5)
-
     async def _stop_webhook(self, app: web.Application) -> None:
-        if self._webhook_task is not None:
-            self._webhook_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._webhook_task
+        await self.webhook.stop()
 
     # -- the web page ------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@
     weights.h5    one float32 dataset per weight, named as in `ModelConfig.weight_shapes`
 
 Loading checks every part against the others and raises `BundleError` naming the file and the
-problem, so a broken bundle never surfaces as a shape error deep inside numpy or Keras.
+problem, so a broken bundle never surfaces as a shape error deep inside numpy or Keras. The
+checksums are required (a bundle without them is refused, not loaded unchecked) and every
+weight must be finite.
 Loading needs numpy and h5py only.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +35,8 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 VOCAB_FILE = "vocab.json"
 WEIGHTS_FILE = "weights.h5"
+CHECKED_FILES = (VOCAB_FILE, WEIGHTS_FILE)  # config.json must record the sha256 of each
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class BundleError(Exception):
@@ -160,6 +165,34 @@ def _check_weights(weights: Mapping[str, np.ndarray], model: ModelConfig, where:
         got = tuple(np.shape(weights[name]))
         if got != shape:
             raise BundleError(f"{where}: {name} has shape {got}, the config says {shape}")
+        bad = int(np.size(weights[name]) - np.count_nonzero(np.isfinite(weights[name])))
+        if bad:
+            # A diverged training run: every sample from it would be garbage or the unknown token.
+            plural = "s" if bad > 1 else ""
+            raise BundleError(f"{where}: {name} has {bad} non-finite value{plural} (NaN or inf)")
+
+
+def _check_files(path: Path, files: object) -> None:
+    """Every part must have its sha256 in config.json and match it: no checksum, no load."""
+    where = path / CONFIG_FILE
+    recorded = files if isinstance(files, dict) else {}
+    missing = [name for name in CHECKED_FILES if name not in recorded]
+    if missing:
+        raise BundleError(
+            f"{where}: no sha256 recorded for {', '.join(missing)} (every bundle save_bundle "
+            'writes lists them under "files"; an unchecked bundle is not loaded)'
+        )
+    for file_name, expected_sha in recorded.items():
+        if not isinstance(expected_sha, str) or not _SHA256.fullmatch(expected_sha):
+            raise BundleError(f"{where}: the sha256 recorded for {file_name} is malformed: {expected_sha!r}")
+        file_path = path / file_name
+        if not file_path.is_file():
+            raise BundleError(f"{file_path}: missing")
+        if sha256_file(file_path) != expected_sha:
+            raise BundleError(
+                f"{file_path}: contents differ from what {CONFIG_FILE} records "
+                "(sha256 mismatch: truncated, corrupted or replaced)"
+            )
 
 
 def _read_weights(path: Path) -> dict[str, np.ndarray]:
@@ -194,15 +227,7 @@ def load_bundle(path: Path | str) -> Bundle:
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{config_path}: bad 'model' section ({exc})") from None
 
-    for file_name, expected_sha in dict(config.get("files", {})).items():
-        file_path = path / file_name
-        if not file_path.is_file():
-            raise BundleError(f"{file_path}: missing")
-        if sha256_file(file_path) != expected_sha:
-            raise BundleError(
-                f"{file_path}: contents differ from what {CONFIG_FILE} records "
-                "(sha256 mismatch: truncated, corrupted or replaced)"
-            )
+    _check_files(path, config.get("files"))
 
     vocab_path = path / VOCAB_FILE
     try:

@@ -5,6 +5,9 @@ constant) that is softmax(z / T), which we compute by subtracting the row maximu
 zero probabilities (-inf logits) and extreme temperatures never warn or overflow. Drawing
 uses one uniform number per row against the cumulative sum, so there is no multinomial
 "sum(pvals) > 1" failure from rounding.
+
+Temperatures below `GREEDY_BELOW` are greedy: dividing by a subnormal T (1e-320) would
+overflow to inf, and the distribution is one-hot long before that anyway.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.floating]
 IntArray = npt.NDArray[np.int64]
+
+# Below this temperature sampling is greedy. At T = 1e-6 a logit gap of 1e-3 already weighs
+# e^-1000 = 0 against the best token, so nothing a model emits is lost by it.
+GREEDY_BELOW = 1e-6
 
 
 def check_temperature(temperature: float) -> float:
@@ -49,7 +56,7 @@ def check_top_p(top_p: float | None) -> float | None:
 def log_probs(logits: FloatArray, temperature: float | FloatArray) -> FloatArray:
     """Log-probabilities of softmax(logits / T) per row; T may be a scalar or one per row.
 
-    Rows with T == 0 get the greedy distribution (all mass on the arg-max).
+    Rows with T < GREEDY_BELOW (0 included) get the greedy distribution (all mass on the arg-max).
     """
     z = np.atleast_2d(np.asarray(logits, dtype=np.float64))
     temps = np.broadcast_to(np.asarray(temperature, dtype=np.float64), (z.shape[0],))
@@ -59,13 +66,18 @@ def log_probs(logits: FloatArray, temperature: float | FloatArray) -> FloatArray
 
 
 def scaled_log_softmax(z: FloatArray, temps: FloatArray) -> FloatArray:
-    """`log_probs` for temperatures already checked (the generator's hot path)."""
-    greedy = temps == 0
-    # Divide by T where T > 0; greedy rows are replaced below, so 1 is a harmless divisor.
-    scaled = z / np.where(greedy, 1.0, temps)[:, None]
-    peak = scaled.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):  # (-inf) - (-inf) only occurs in all -inf rows
-        shifted = scaled - peak
+    """`log_probs` for temperatures already checked (the generator's hot path).
+
+    Raises ValueError for a row with no usable token (all -inf, or any NaN or +inf logit).
+    """
+    peak = z.max(axis=1, keepdims=True)  # NaN anywhere in a row makes its max NaN
+    if not np.isfinite(peak).all():
+        raise ValueError("logits must be finite or -inf (masked), with at least one finite per row")
+    greedy = temps < GREEDY_BELOW
+    # Shift first, then divide: (z - peak) <= 0, so dividing by a small T can only reach -inf
+    # (probability 0), never overflow to +inf and NaN. Greedy rows are replaced below.
+    with np.errstate(over="ignore"):  # a gap wider than the float range is a zero weight
+        shifted = (z - peak) / np.where(greedy, 1.0, temps)[:, None]
     out: FloatArray = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     if greedy.any():
         hot = np.full_like(out[greedy], -np.inf)
@@ -133,8 +145,11 @@ def draw(
     if top_p is not None:
         _apply_top_p(logp, top_p)
     cdf = np.cumsum(np.exp(logp), axis=1)
-    # Scale each draw by the row's own total so rounding can never overshoot the last token.
-    u = uniforms * cdf[:, -1]
+    # Scale each draw by the row's own total, kept strictly below it: u * total can round up to
+    # the total, and the count below would then step past the last possible token onto a
+    # masked one.
+    total = cdf[:, -1]
+    u = np.minimum(uniforms * total, np.nextafter(total, 0.0))
     picks: IntArray = np.minimum((cdf <= u[:, None]).sum(axis=1), z.shape[1] - 1).astype(np.int64)
     return picks
 

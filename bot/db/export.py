@@ -3,7 +3,8 @@
 Rows are streamed from the database in batches (``yield_per``: a server-side cursor on
 PostgreSQL, ``fetchmany`` on SQLite) and written one at a time, so memory stays constant
 however many samples there are. Nothing that identifies a person (Telegram ids, names, chat
-titles) is exported unless ``include_users`` is asked for.
+titles) is exported unless ``include_users`` is asked for. In CSV, text cells that a spreadsheet
+would run as a formula get a leading quote (``'=1+1``); JSON lines keep every value exact.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from bot.db.models import Chat, Sample, User
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 DEFAULT_BATCH_SIZE = 500
+# First characters that make Excel, LibreOffice or Sheets read a cell as a formula: OWASP's
+# list (= + - @ tab CR, and their full-width forms) plus NUL, which ASVS adds.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\x00")
 
 _SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
     Sample.id.label("id"),
@@ -107,6 +111,14 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def neutralise_formula(cell: str) -> str:
+    """Prefix a quote to text a spreadsheet would run as a formula (OWASP's CSV injection rule).
+
+    Only text is touched: a negative number stays a number.
+    """
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
 def _csv_value(value: Any) -> Any:
     if value is None:
         return ""
@@ -114,6 +126,8 @@ def _csv_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bool):
         return int(value)  # 1/0 reads back the same everywhere, unlike True/False
+    if isinstance(value, str):
+        return neutralise_formula(value)
     return value
 
 
@@ -130,7 +144,8 @@ async def write_export(
 ) -> int:
     """Write the export to ``out`` as JSON lines or CSV (with a header); returns the row count.
 
-    For CSV, open ``out`` with ``newline=""`` so that line breaks inside texts survive.
+    For CSV, open ``out`` with ``newline=""`` so that line breaks inside texts survive; text
+    that would start a formula is prefixed with a quote (see ``neutralise_formula``).
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")

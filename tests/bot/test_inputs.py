@@ -13,7 +13,9 @@ from bot import keyboards as kb
 from bot.limits import UserLimits
 from bot.logs import RedactingFilter
 from bot.parsing import LENGTH_BOUNDS, parse_length, parse_temperature
-from bot.render import MESSAGE_LIMIT, sample_html, utf16_len
+from bot.render import MESSAGE_LIMIT, SEED_SHOWN, clean, sample_html, shown_seed, utf16_len
+from bot.texts import text
+from sandbox.entities import parse_html
 
 TOKEN = "123456789:AAFakeTokenFakeTokenFakeTokenFake12"
 
@@ -117,17 +119,57 @@ def test_keyboard_counts_update_in_place() -> None:
     assert kb.has_button(updated, "r:5:+") and not kb.has_button(updated, "r:6:+")
 
 
-@given(seed=st.text(max_size=3000), body=st.text(max_size=6000))
-def test_rendered_samples_fit_and_escape(seed: str, body: str) -> None:
+# Characters the bot drops on purpose (control and bidi-override characters: bot.render.clean).
+_DROPPED = "".join(c for c in map(chr, range(0x2100)) if not clean(c))
+# Markup, entity look-alikes, quotes, emoji sequences and CJK, mixed with any other character
+# (the utf-8 codec leaves out lone surrogates, which no Telegram message can carry).
+_TRICKY = ["<", ">", "&", "&amp;", "&lt;", "&#60;", "&#x3c;", '"', "'", "<b>", "</b>", "<i>", "</i>"]
+_TRICKY += ["<script>", "<a href='x'>", "<!--", "-->", "<![CDATA[", "<?xml", "</", "&nbsp;", "\n", "\t"]
+_TRICKY += ["🏳️‍🌈", "👩‍👩‍👧‍👦", "宝玉笑道", "שלום", "\U0001f600"]
+_PIECE = st.one_of(st.sampled_from(_TRICKY), st.characters(codec="utf-8", exclude_characters=_DROPPED))
+_FOOTER = text("en", "footer", model="m", temperature="0.5", length=10, unit="character")
+
+
+def _user_text(pieces: int) -> st.SearchStrategy[str]:
+    return st.lists(_PIECE, max_size=pieces).map("".join)
+
+
+def _as_telegram_reads_it(seed: str, body: str) -> tuple[str, list[dict[str, object]]]:
+    """The plain text and entities Telegram makes of the HTML the bot sends for a sample."""
     html_text = sample_html(
         seed=seed, continuation=body, model="m", temperature=0.5, length=10, unit="character", lang="en"
     )
-    import html as html_lib
-    import re
+    return parse_html(html_text)
 
-    plain = html_lib.unescape(re.sub(r"</?[bi]>", "", html_text))
+
+def _entities(seed: str, body: str) -> list[dict[str, object]]:
+    bold = [{"type": "bold", "offset": 0, "length": utf16_len(seed)}] if seed else []
+    footer_at = utf16_len(seed + body) + 2
+    return [*bold, {"type": "italic", "offset": footer_at, "length": utf16_len(_FOOTER)}]
+
+
+# At most 12 code points a piece: 25 pieces fit SEED_SHOWN, and seed and body fit one message.
+@given(seed=_user_text(25), body=_user_text(100))
+def test_user_text_reaches_the_chat_exactly(seed: str, body: str) -> None:
+    """Escaping is judged by what Telegram shows: the user's text, all of it, nothing more,
+    and no formatting that the bot did not put there."""
+    assert len(seed) <= SEED_SHOWN
+    plain, entities = _as_telegram_reads_it(seed, body)
+    assert plain == seed + body + "\n\n" + _FOOTER
+    assert entities == _entities(seed, body)
+
+
+@given(seed=st.text(max_size=3000), body=st.text(max_size=6000))
+def test_any_text_is_shown_cleaned_and_cut_to_fit(seed: str, body: str) -> None:
+    """Any text at all, control characters and far too long included: Telegram accepts the
+    HTML, the seed shows as `shown_seed` says, the body as its cleaned start, and it fits."""
+    plain, entities = _as_telegram_reads_it(seed, body)
+    shown = shown_seed(seed)
     assert utf16_len(plain) <= MESSAGE_LIMIT
-    assert "<script" not in html_text.lower()
+    assert plain.startswith(shown) and plain.endswith("\n\n" + _FOOTER)
+    middle = plain[len(shown) : -len(_FOOTER) - 2]
+    assert middle == clean(body) or (middle.endswith("…") and clean(body).startswith(middle[:-1]))
+    assert entities == _entities(shown, middle)
 
 
 def test_markup_in_seeds_is_escaped() -> None:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 
-from core.bundle import BundleError, load_bundle, save_bundle
+from core.bundle import BundleError, load_bundle, save_bundle, sha256_file
 from core.config import ModelConfig
 from core.tokenizers import CharTokenizer
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -43,14 +49,69 @@ def test_truncated_weights_are_caught(bundle_copy: Path) -> None:
         load_bundle(bundle_copy)
 
 
-def test_truncated_weights_without_checksum_still_fail_clearly(bundle_copy: Path) -> None:
-    config = json.loads((bundle_copy / "config.json").read_text())
-    del config["files"]
-    (bundle_copy / "config.json").write_text(json.dumps(config))
-    path = bundle_copy / "weights.h5"
-    path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(BundleError, match=r"weights\.h5: unreadable weights file"):
+def _edit_config(bundle: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    config = json.loads((bundle / "config.json").read_text())
+    change(config)
+    (bundle / "config.json").write_text(json.dumps(config))
+
+
+def test_a_bundle_without_checksums_is_refused(bundle_copy: Path) -> None:
+    """Before: with no "files" section nothing was checked, so a swapped file loaded silently."""
+    _edit_config(bundle_copy, lambda config: config.pop("files"))
+    with pytest.raises(BundleError, match=r"config\.json: no sha256 recorded for vocab\.json, weights\.h5"):
         load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("file_name", ["vocab.json", "weights.h5"])
+def test_a_missing_checksum_is_named(bundle_copy: Path, file_name: str) -> None:
+    _edit_config(bundle_copy, lambda config: config["files"].pop(file_name))
+    with pytest.raises(BundleError, match=rf"config\.json: no sha256 recorded for {re.escape(file_name)} \("):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("value", ["", "not-a-digest", 42])
+def test_a_malformed_checksum_is_named(bundle_copy: Path, value: object) -> None:
+    _edit_config(bundle_copy, lambda config: config["files"].__setitem__("vocab.json", value))
+    with pytest.raises(BundleError, match=r"config\.json: .*vocab\.json"):
+        load_bundle(bundle_copy)
+
+
+def test_a_replaced_vocabulary_is_named(bundle_copy: Path) -> None:
+    vocab = json.loads((bundle_copy / "vocab.json").read_text())
+    vocab["tokens"][1], vocab["tokens"][2] = vocab["tokens"][2], vocab["tokens"][1]
+    (bundle_copy / "vocab.json").write_text(json.dumps(vocab))
+    with pytest.raises(BundleError, match=r"vocab\.json: contents differ .*sha256 mismatch"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_with_the_weights_name(bundle_copy: Path, bad: float) -> None:
+    """Before: a diverged training run's NaN weights loaded, and every sample was garbage."""
+    with h5py.File(bundle_copy / "weights.h5", "r+") as h5:
+        data = h5["dense/bias"][()]
+        data[3] = bad
+        h5["dense/bias"][...] = data
+    new_sha = sha256_file(bundle_copy / "weights.h5")
+    _edit_config(bundle_copy, lambda config: config["files"].__setitem__("weights.h5", new_sha))
+    with pytest.raises(BundleError, match=r"weights\.h5: dense/bias has 1 non-finite value \(NaN or inf\)"):
+        load_bundle(bundle_copy)
+
+
+def test_save_refuses_non_finite_weights(bundle_copy: Path, tmp_path: Path) -> None:
+    bundle = load_bundle(bundle_copy)
+    weights = dict(bundle.weights)
+    weights["dense/kernel"] = np.full_like(weights["dense/kernel"], np.nan)
+    with pytest.raises(BundleError, match=r"dense/kernel has \d+ non-finite values"):
+        save_bundle(tmp_path / "nan", model=bundle.model, tokenizer=bundle.tokenizer, weights=weights)
+    assert not (tmp_path / "nan" / "config.json").exists()
+
+
+@pytest.mark.parametrize("name", ["nietzsche-char", "hongloumeng-word"])
+def test_the_shipped_bundles_load_with_their_checksums(name: str) -> None:
+    bundle = load_bundle(ROOT / "models" / name)
+    config = json.loads((ROOT / "models" / name / "config.json").read_text())
+    assert set(config["files"]) == {"vocab.json", "weights.h5"}
+    assert all(np.isfinite(w).all() for w in bundle.weights.values())
 
 
 def test_vocabulary_size_mismatch_is_named(bundle_copy: Path) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from core.sampling import log_probs, reweight, sample, sample_batch, sample_from_probs
+from core.sampling import GREEDY_BELOW, draw, log_probs, reweight, sample, sample_batch, sample_from_probs
 
 P = np.array([0.5, 0.0, 0.3, 0.15, 0.05])
 
@@ -90,3 +93,63 @@ def test_bad_temperatures_raise_value_error(bad: float) -> None:
 def test_bad_top_k_and_top_p_raise(top_k: int | None, top_p: float | None) -> None:
     with pytest.raises(ValueError):
         sample_from_probs(P, 1.0, np.random.default_rng(0), top_k=top_k, top_p=top_p)
+
+
+# -- every valid temperature, extreme logits -----------------------------------------------------
+
+# Valid temperatures across the whole float range: 0, subnormals, tiny, ordinary, huge-but-finite.
+valid_temperatures = st.one_of(
+    st.sampled_from([0.0, 5e-324, 1e-320, 1e-310, 1e-300, 1e-12, 1e-7, 1e-6, 1e-5, 1.0, 1e300, 1.7e308]),
+    st.floats(min_value=0.0, allow_nan=False, allow_infinity=False),
+)
+# Logits anywhere in the float range, or -inf (masked); at least one entry in a row is finite.
+logit_values = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([-np.inf, 0.0, 1.7e308, -1.7e308, 1e-300]),
+)
+
+
+@st.composite
+def logit_rows(draw: st.DrawFn) -> npt.NDArray[np.float64]:
+    row = draw(st.lists(logit_values, min_size=1, max_size=12))
+    if all(v == -np.inf for v in row):
+        row[draw(st.integers(0, len(row) - 1))] = draw(st.floats(allow_nan=False, allow_infinity=False))
+    return np.array(row, dtype=np.float64)
+
+
+@given(
+    row=logit_rows(),
+    temperature=valid_temperatures,
+    uniform=st.one_of(st.sampled_from([0.0, 0.5, 1 - 2**-53]), st.floats(0.0, 1.0, exclude_max=True)),
+    top_k=st.sampled_from([None, 1, 3]),
+    top_p=st.sampled_from([None, 0.5, 0.9]),
+)
+def test_any_valid_temperature_draws_a_real_unmasked_token(
+    row: npt.NDArray[np.float64], temperature: float, uniform: float, top_k: int | None, top_p: float | None
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow / invalid-value warnings either
+        (pick,) = draw(row[None, :], np.array([temperature]), np.array([uniform]), top_k=top_k, top_p=top_p)
+        lp = log_probs(row, temperature)
+    assert 0 <= pick < row.size and row[pick] != -np.inf
+    assert not np.isnan(lp).any() and np.isclose(np.exp(lp).sum(), 1.0)
+    assert (lp[0][row == -np.inf] == -np.inf).all()  # masked stays impossible
+    if temperature < GREEDY_BELOW:
+        assert pick == int(np.argmax(row))
+
+
+@pytest.mark.parametrize("temperature", [5e-324, 1e-320, 1e-310, 1e-9, GREEDY_BELOW / 2])
+def test_temperatures_below_the_epsilon_are_greedy(temperature: float) -> None:
+    """1e-320 passed validation, overflowed logits / T to inf, gave NaN and drew the unknown token."""
+    logits = np.array([-np.inf, 2.0, 3.0, 1.0])  # id 0, the unknown token, is masked
+    rngs = [np.random.default_rng(s) for s in range(20)]
+    assert sample_batch(np.tile(logits, (20, 1)), [temperature] * 20, rngs).tolist() == [2] * 20
+    np.testing.assert_array_equal(np.exp(log_probs(logits, temperature)), [[0, 0, 1, 0]])
+
+
+@pytest.mark.parametrize(
+    "row", [[-np.inf, -np.inf], [0.0, np.nan], [np.inf, 0.0]], ids=["all-masked", "nan", "+inf"]
+)
+def test_logits_with_no_valid_token_are_refused(row: list[float]) -> None:
+    with pytest.raises(ValueError, match="logits"):
+        sample(np.array(row), 1.0, np.random.default_rng(0))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
 from bot.db.models import Sample
+from core.bundle import sha256_file
 from migrations import upgrade
 from sandbox.testing import SandboxServer
 
@@ -164,7 +165,8 @@ def test_a_broken_default_model_stops_start_up_with_its_name(
         vocab["tokens"] = vocab["tokens"][:5]
         (models / "tiny-char" / "vocab.json").write_text(json.dumps(vocab))
         config = json.loads((models / "tiny-char" / "config.json").read_text())
-        del config["files"]  # so the size check, not the checksum, is what catches it
+        # Record the new checksum, so the size check, not the checksum, is what catches it.
+        config["files"]["vocab.json"] = sha256_file(models / "tiny-char" / "vocab.json")
         (models / "tiny-char" / "config.json").write_text(json.dumps(config))
     env = {
         **os.environ,

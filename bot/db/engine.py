@@ -27,6 +27,9 @@ from sqlalchemy.ext.asyncio import (
 SQLITE_WRITE_OPTION = "lstmbot_sqlite_write"
 # How long a SQLite connection waits for the write lock before giving up (ms).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a PostgreSQL statement waits for a lock before giving up (ms): a table locked by
+# someone else is an outage to report ("try again shortly"), not a reason to hang a handler.
+POSTGRES_LOCK_TIMEOUT_MS = 10_000
 
 
 def is_sqlite(url: str | URL) -> bool:
@@ -43,21 +46,41 @@ def sqlite_file(url: str | URL) -> Path | None:
     return Path(database)
 
 
-def create_engine(url: str | URL, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: str | URL, *, foreign_keys: bool = True, lock_timeout: bool = True, **kwargs: Any
+) -> AsyncEngine:
     """Create an async engine for ``url``; SQLite connections are configured as described above.
 
     ``foreign_keys=False`` is for migrations only: SQLite batch mode copies and drops tables,
     and with foreign keys on, dropping a parent table would cascade-delete the children's rows.
-    Extra keyword arguments go to ``sqlalchemy.ext.asyncio.create_async_engine``.
+    ``lock_timeout=False`` (migrations too) lets PostgreSQL statements wait for locks as long as
+    it takes, e.g. for another replica's migration. Extra keyword arguments go to
+    ``sqlalchemy.ext.asyncio.create_async_engine``.
     """
     if not is_sqlite(url):
-        return create_async_engine(url, **kwargs)
+        engine = create_async_engine(url, **kwargs)
+        if lock_timeout:
+            _configure_postgres(engine)
+        return engine
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, **kwargs)
     _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
+
+
+def _configure_postgres(engine: AsyncEngine) -> None:
+    """Give every PostgreSQL connection the lock timeout (read at connect time).
+
+    It is a connection start-up setting, not a SET statement: a SET in the first transaction
+    would be undone when that transaction rolls back.
+    """
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _on_connect(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        settings = cparams.setdefault("server_settings", {})
+        settings["lock_timeout"] = str(int(POSTGRES_LOCK_TIMEOUT_MS))
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:

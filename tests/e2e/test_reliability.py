@@ -135,7 +135,8 @@ async def database_locked_by_another_session(
     """A real outage: another connection holds an exclusive lock on the bot's tables.
 
     The bot waits a lock out for its lock timeout and then retries (SQLite: a 10 s busy
-    timeout, six attempts, so about a minute before it gives up). Only that wait is shortened
+    timeout, PostgreSQL: a 10 s lock_timeout; several attempts, so about a minute before it
+    gives up). Only that wait is shortened
     here, through the same setting (SQLite's busy timeout, PostgreSQL's lock_timeout), and the
     bot's pool is emptied so its new connections use it; the lock itself is real.
     """
@@ -152,19 +153,16 @@ async def database_locked_by_another_session(
             blocker.rollback()
             blocker.close()
         return
-    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    monkeypatch.setattr(db_engine, "POSTGRES_LOCK_TIMEOUT_MS", 200)
+    await bot_db.engine.dispose()
     locker = create_async_engine(url)
     try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"ALTER DATABASE \"{url.database}\" SET lock_timeout = '200ms'"))
-        await bot_db.engine.dispose()
         async with locker.begin() as conn:
             await conn.execute(text("SET LOCAL lock_timeout = 0"))  # the locker itself waits as needed
             await conn.execute(text(f"LOCK TABLE {', '.join(Base.metadata.tables)} IN ACCESS EXCLUSIVE MODE"))
             yield  # neither reads nor writes get through until this transaction ends
     finally:
         await locker.dispose()
-        await admin.dispose()
 
 
 async def test_database_outage_gets_a_short_reply_and_recovers(

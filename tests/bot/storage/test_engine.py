@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 from types import SimpleNamespace
@@ -145,3 +146,24 @@ async def test_sqlite_read_modify_write_needs_no_retries(tmp_path: Path) -> None
     await db.dispose()
     # Serialised: every unit saw the previous one's commit.
     assert names == {f"after {i}" for i in range(30)}
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_POSTGRES_URL"), reason="TEST_POSTGRES_URL is not set")
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_postgres_connections_give_up_on_locks_and_migrations_do_not(database_url: str) -> None:
+    """A statement waits at most POSTGRES_LOCK_TIMEOUT_MS for a lock (also after a rollback)."""
+    from bot.db.engine import POSTGRES_LOCK_TIMEOUT_MS
+
+    engine = create_engine(database_url)
+    migrating = create_engine(database_url, lock_timeout=False)
+    try:
+        async with engine.connect() as conn:
+            await conn.rollback()
+            assert (
+                await conn.execute(text("SHOW lock_timeout"))
+            ).scalar() == f"{POSTGRES_LOCK_TIMEOUT_MS // 1000}s"
+        async with migrating.connect() as conn:
+            assert (await conn.execute(text("SHOW lock_timeout"))).scalar() == "0"
+    finally:
+        await engine.dispose()
+        await migrating.dispose()

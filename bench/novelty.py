@@ -39,7 +39,8 @@ def bench_model(name: str, samples: int, length: int) -> None:
     index = NoveltyIndex(training)
     built_s = time.perf_counter() - started
     unit = "characters" if bundle.level == "char" else "words"
-    print(f"\n{name}: book of {len(training):,} {unit}; encode {encoded_s:.2f} s, index {built_s * 1000:.0f} ms")
+    print(f"\n{name}: book of {len(training):,} {unit}; encode {encoded_s:.2f} s, ", end="")
+    print(f"index {built_s * 1000:.0f} ms")
 
     generator = Generator(bundle)
     seeds = bundle.meta.get("seeds") or ["the "]
@@ -60,14 +61,16 @@ def bench_model(name: str, samples: int, length: int) -> None:
         verdict = "ok" if p95 < TARGET_MS else "OVER TARGET"
         print(
             f"  T={temperature:<4g} check: mean {statistics.fmean(timings):.3f} ms, p95 {p95:.3f} ms "
-            f"(target < {TARGET_MS} ms: {verdict}); longest copied run median {statistics.median(longest):.0f} "
-            f"{unit}, new 8-grams {statistics.fmean(new):.0%}"
+            f"(target < {TARGET_MS} ms: {verdict}); longest copied run median "
+            f"{statistics.median(longest):.0f} {unit}, new 8-grams {statistics.fmean(new):.0%}"
         )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, default=100, help="samples per model, spread over temperatures")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=100, help="samples per model, over temperatures")
     parser.add_argument("--length", type=int, default=400, help="tokens per sample")
     args = parser.parse_args()
     for name in ("nietzsche-char", "hongloumeng-word"):

@@ -97,7 +97,7 @@ def shot(request: pytest.FixtureRequest) -> ShotFn:
 
     async def take(page: Page, label: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{request.node.name}-{label}").strip("-")
+        name = re.sub(r"[^A-Za-z0-9_.]+", "-", f"{request.node.name}-{label}").strip("-")
         path = SCREENSHOTS / f"{name}.png"
         await page.screenshot(path=str(path))
         return path

@@ -41,9 +41,11 @@ class SandboxApp:
         self.faults = Faults()
         self.api = BotApi(self.state, deliver_webhook=self._kick_webhook)
         self._webhook_task: asyncio.Task[None] | None = None
+        self._last_reply: dict[int, float] = {}  # chat id -> when the bot last sent a message there
         self.app = web.Application(client_max_size=8 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self.handle_api)
         self.app.router.add_get("/", self.index)
+        self.app.router.add_get("/favicon.ico", self.favicon)
         self.app.router.add_static("/static", WEB)
         self.app.router.add_get("/sandbox/state", self.ui_state)
         self.app.router.add_post("/sandbox/send", self.ui_send)
@@ -100,6 +102,8 @@ class SandboxApp:
             result = await self.api.call(method, params)
         except ApiError as exc:
             return web.json_response(exc.body(), status=exc.code)
+        if isinstance(result, dict) and result.get("from", {}).get("id") == self.state.bot["id"]:
+            self._last_reply[result["chat"]["id"]] = time.monotonic()  # ends "typing…" there
         return web.json_response({"ok": True, "result": result})
 
     # -- webhook delivery --------------------------------------------------------------------
@@ -141,6 +145,10 @@ class SandboxApp:
         """The chat page."""
         return web.FileResponse(WEB / "index.html")
 
+    async def favicon(self, request: web.Request) -> web.FileResponse:
+        """The icon, for browsers that ask for /favicon.ico whatever the page declares."""
+        return web.FileResponse(WEB / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
+
     async def ui_state(self, request: web.Request) -> web.Response:
         """Everything the page shows; long-polls when `since` is the current version."""
         since = int(request.query.get("since", "-1"))
@@ -151,7 +159,11 @@ class SandboxApp:
     def snapshot(self) -> Json:
         """Users, chats with their messages, commands, recent actions and toasts."""
         now = time.monotonic()
-        typing = {chat_id for chat_id, _, at in self.state.chat_actions if now - at < 5}
+        # A chat action lasts 5 s, or until the bot's next message in that chat (as in Telegram).
+        typing: dict[int, float] = {}  # chat id -> seconds of "typing…" left
+        for chat_id, _, at in self.state.chat_actions:
+            if now - at < 5 and at > self._last_reply.get(chat_id, -1.0):
+                typing[chat_id] = max(typing.get(chat_id, 0.0), 5 - (now - at))
         toasts = [
             {"id": qid, "text": q["text"], "alert": q["show_alert"]}
             for qid, q in self.state.queries.items()
@@ -163,6 +175,7 @@ class SandboxApp:
                 "info": chat.info,
                 "members": sorted(chat.members),
                 "typing": chat_id in typing,
+                "typing_s": round(typing.get(chat_id, 0.0), 2),
                 "messages": list(chat.messages.values()),
             }
             for chat_id, chat in self.state.chats.items()

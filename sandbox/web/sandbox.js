@@ -6,7 +6,7 @@ let state = null;
 let userId = null;
 let chatId = null;
 let replyTo = null;
-let lastToast = null;
+let seenToasts = null; // toast ids already shown (null until the first state: those are old news)
 let sending = false;
 
 // Render text with Telegram entities (offsets are UTF-16, like JavaScript strings).
@@ -128,7 +128,10 @@ function renderMessages() {
     box.appendChild(div);
   }
   if (atBottom) box.scrollTop = box.scrollHeight;
+  // The server clears "typing" when the bot answers; a chat action alone lasts 5 s (typing_s is what is left).
   $("typing").hidden = !chat.typing;
+  clearTimeout(renderMessages.typingTimer);
+  if (chat.typing) renderMessages.typingTimer = setTimeout(() => { $("typing").hidden = true; }, chat.typing_s * 1000);
   $("replying").hidden = replyTo === null;
   $("replying").textContent = replyTo === null ? "" : "replying to the bot's message (Esc to cancel)";
 }
@@ -148,9 +151,11 @@ function renderCommands() {
 }
 
 function showToasts() {
-  const latest = state.toasts[state.toasts.length - 1];
-  if (!latest || latest.id === lastToast) return;
-  lastToast = latest.id;
+  if (seenToasts === null) { seenToasts = new Set(state.toasts.map((t) => t.id)); return; }
+  const fresh = state.toasts.filter((t) => !seenToasts.has(t.id));
+  for (const t of fresh) seenToasts.add(t.id);
+  const latest = fresh[fresh.length - 1];
+  if (!latest) return;
   const t = $("toast");
   t.textContent = latest.text;
   t.hidden = false;

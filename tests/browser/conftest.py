@@ -83,7 +83,8 @@ async def page_at(browser: Browser) -> AsyncIterator[PageAt]:
         contexts.append(context)
         page = await context.new_page()
         await page.goto(url)
-        await page.wait_for_selector("#chats button")  # the first state has arrived
+        if url != "about:blank":
+            await page.wait_for_selector("#chats button")  # the first state has arrived
         return page
 
     yield open_page

@@ -24,6 +24,14 @@ from sandbox.state import Call, Json, SandboxState
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
 DEFAULT_TOKEN = "123456789:SANDBOXsandboxSANDBOXsandboxSANDBOXs"
+# Bot API methods the terminal log leaves out: the bot's polling and look-ups are not news.
+QUIET_METHODS = ("get", "setmycommands", "deletemycommands", "setwebhook", "deletewebhook", "logout", "close")
+
+
+def short(text: object, limit: int = 60) -> str:
+    """Text for one log line: newlines folded, long text cut with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class SandboxApp:
@@ -101,10 +109,20 @@ class SandboxApp:
         try:
             result = await self.api.call(method, params)
         except ApiError as exc:
+            log.info("bot %s failed: %s", method, exc.body()["description"])
             return web.json_response(exc.body(), status=exc.code)
+        self._log_call(method, params)
         if isinstance(result, dict) and result.get("from", {}).get("id") == self.state.bot["id"]:
             self._last_reply[result["chat"]["id"]] = time.monotonic()  # ends "typing…" there
         return web.json_response({"ok": True, "result": result})
+
+    def _log_call(self, method: str, params: Json) -> None:
+        """One terminal line for what the bot did (sent, edited, answered), none for polling."""
+        if method.lower().startswith(QUIET_METHODS):
+            return
+        where = f" in chat {params['chat_id']}" if "chat_id" in params else ""
+        what = params.get("text") or params.get("action")
+        log.info("bot %s%s%s", method, where, f": {short(what)}" if what else "")
 
     # -- webhook delivery --------------------------------------------------------------------
 
@@ -201,6 +219,8 @@ class SandboxApp:
         if chat is None or user_id not in self.state.users or user_id not in chat.members or not text.strip():
             return web.json_response({"ok": False}, status=400)
         reply_to = body.get("reply_to")
+        name = self.state.users[user_id]["first_name"]
+        log.info("%s (user %d) in chat %d: %s", name, user_id, chat_id, short(text))
         self.state.user_message(user_id, chat_id, text[:4096], reply_to=int(reply_to) if reply_to else None)
         return web.json_response({"ok": True})
 
@@ -211,6 +231,8 @@ class SandboxApp:
         chat = self.state.chat(chat_id)
         if chat is None or message_id not in chat.messages or user_id not in self.state.users:
             return web.json_response({"ok": False}, status=400)
+        name = self.state.users[user_id]["first_name"]
+        log.info("%s (user %d) in chat %d pressed a button: %s", name, user_id, chat_id, short(body["data"]))
         self.state.callback_query(user_id, chat_id, message_id, str(body["data"]))
         return web.json_response({"ok": True})
 

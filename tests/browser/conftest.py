@@ -57,7 +57,7 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
     try:
         yield sb
     finally:
-        await sb.__aexit__(None, None, None)
+        await sb.__aexit__()
 
 
 @pytest.fixture

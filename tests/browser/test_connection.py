@@ -16,7 +16,7 @@ async def test_a_message_typed_while_the_server_is_down_is_kept_and_the_page_rec
     sb = await start_sandbox()
     port = sb.port
     page = await page_at(sb.url, "desktop")
-    await sb.__aexit__(None, None, None)  # the server goes away under the open page
+    await sb.__aexit__()  # the server goes away under the open page
 
     await page.fill("#text", "hello while offline")
     await page.click("#composer button[type=submit]")
@@ -31,8 +31,11 @@ async def test_a_message_typed_while_the_server_is_down_is_kept_and_the_page_rec
         await page.click("#composer button[type=submit]")
         ann = sb.sandbox.state.users[1001]
         await sb.wait_until(
-            lambda: [m for m in sb.sandbox.state.chats[ann["id"]].messages.values()
-                     if m.get("text") == "hello while offline"],
+            lambda: [
+                m
+                for m in sb.sandbox.state.chats[ann["id"]].messages.values()
+                if m.get("text") == "hello while offline"
+            ],
             timeout=5,
             what="the kept message to arrive",
         )
@@ -40,4 +43,4 @@ async def test_a_message_typed_while_the_server_is_down_is_kept_and_the_page_rec
         await expect(page.locator(".msg.mine")).to_contain_text("hello while offline")
         await shot(page, "reconnected")
     finally:
-        await sb.__aexit__(None, None, None)
+        await sb.__aexit__()

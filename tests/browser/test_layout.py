@@ -18,7 +18,11 @@ def inside(box: dict[str, float], width: int, height: int) -> bool:
 
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 async def test_a_long_word_and_a_long_quote_do_not_widen_the_page(
-    sandbox: SandboxServer, bot: Application, page_at: PageAt, shot: ShotFn, size: str  # type: ignore[type-arg]
+    sandbox: SandboxServer,
+    bot: Application,  # type: ignore[type-arg]
+    page_at: PageAt,
+    shot: ShotFn,
+    size: str,
 ) -> None:
     page = await page_at(sandbox.url, size)
     # In the Book club the bot quotes the message it answers: a 3000-character quote.
@@ -34,8 +38,9 @@ async def test_a_long_word_and_a_long_quote_do_not_widen_the_page(
     assert box["scrollWidth"] <= box["width"], box
     assert inside(box["send"], box["width"], box["height"]), box
     quote = await page.eval_on_selector(
-        ".msg .quote", "q => { const r = q.getBoundingClientRect(), b = q.closest('.msg').getBoundingClientRect();"
-        " return r.right <= b.right + 0.5 && r.left >= b.left - 0.5; }"
+        ".msg .quote",
+        "q => { const r = q.getBoundingClientRect(), b = q.closest('.msg').getBoundingClientRect();"
+        " return r.right <= b.right + 0.5 && r.left >= b.left - 0.5; }",
     )
     assert quote, "the quote spills out of its bubble"
 

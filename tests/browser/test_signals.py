@@ -18,7 +18,10 @@ ANN = 1001  # the demo world's first person; her private chat has the same id
 
 async def as_bot(sb: SandboxServer, method: str, **params: Any) -> Any:
     """Call the sandbox's Bot API the way the bot does."""
-    async with aiohttp.ClientSession() as http, http.post(f"{sb.base_url}{sb.token}/{method}", json=params) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{sb.base_url}{sb.token}/{method}", json=params) as r,
+    ):
         body = await r.json()
     assert body["ok"], body
     return body["result"]
@@ -38,22 +41,33 @@ async def test_typing_disappears_as_soon_as_the_bot_answers(
     await shot(page, "answered")
 
 
-async def test_typing_ends_after_five_seconds_without_a_reply(sandbox: SandboxServer, page_at: PageAt) -> None:
+async def test_typing_ends_after_five_seconds_without_a_reply(
+    sandbox: SandboxServer, page_at: PageAt
+) -> None:
     page = await page_at(sandbox.url, "desktop")
     await as_bot(sandbox, "sendChatAction", chat_id=ANN, action="typing")
     await expect(page.locator("#typing")).to_be_visible(timeout=3000)
     await expect(page.locator("#typing")).to_be_hidden(timeout=7000)
 
 
-async def test_a_reload_does_not_replay_old_toasts(sandbox: SandboxServer, page_at: PageAt, shot: ShotFn) -> None:
+async def test_a_reload_does_not_replay_old_toasts(
+    sandbox: SandboxServer, page_at: PageAt, shot: ShotFn
+) -> None:
     page = await page_at(sandbox.url, "desktop")
     keyboard = {"inline_keyboard": [[{"text": "Rate", "callback_data": "rate"}]]}
-    message = await as_bot(sandbox, "sendMessage", chat_id=ANN, text="rate me", reply_markup=json.dumps(keyboard))
+    message = await as_bot(
+        sandbox, "sendMessage", chat_id=ANN, text="rate me", reply_markup=json.dumps(keyboard)
+    )
     await page.get_by_role("button", name="Rate", exact=True).click()
     (update,) = await as_bot(sandbox, "getUpdates", allowed_updates=["callback_query"])
     assert update["callback_query"]["message"]["message_id"] == message["message_id"]
-    await as_bot(sandbox, "answerCallbackQuery", callback_query_id=update["callback_query"]["id"],
-                 text="Thanks for rating!", show_alert=True)
+    await as_bot(
+        sandbox,
+        "answerCallbackQuery",
+        callback_query_id=update["callback_query"]["id"],
+        text="Thanks for rating!",
+        show_alert=True,
+    )
     toast = page.locator("#toast")
     await expect(toast).to_have_text("Thanks for rating!")
     await expect(toast).to_be_visible()

@@ -2,18 +2,33 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# Two stamps: serving needs only the runtime (no TensorFlow); tests need everything (.[dev] includes train).
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
+# The sandbox's port: `make run PORT=8081`, or SANDBOX_PORT in the environment.
+PORT ?= $(or $(SANDBOX_PORT),8080)
 
-.PHONY: install test lint typecheck unit run bench soak clean
+.PHONY: install install-dev test lint typecheck unit run bench soak clean
 
-# (Re)create the virtual environment whenever the project's dependencies change.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
 
-install: $(STAMP)
+# Installing needs the package registry (PyPI) and nothing else; say so once if it fails.
+NO_INDEX := echo "make: could not install the project's packages: is the package index (PyPI) reachable?" >&2; exit 1
+
+# (Re)install whenever the project's dependencies change.
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e . || { $(NO_INDEX); }
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e '.[dev]' || { $(NO_INDEX); }
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+install: $(RUNTIME_STAMP)
+
+install-dev: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -26,9 +41,9 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/lstmbot db upgrade
-	@if [ -n "$$TELEGRAM_TOKEN" ]; then $(BIN)/lstmbot run; else $(BIN)/lstmbot sandbox; fi
+	@if [ -n "$$TELEGRAM_TOKEN" ]; then $(BIN)/lstmbot run; else $(BIN)/lstmbot sandbox --port $(PORT); fi
 
 # Benchmarks print this project's numbers beside the book's recipe (or the target) from one run.
 # Run them on a quiet machine: anything else using the CPU shows up in every figure.

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
+import os
 import signal
 from typing import Any
 
 from cli import CliError
+
+DEFAULT_PORT = 8080
 
 
 def register(subparsers: Any) -> None:
@@ -19,8 +23,41 @@ def register(subparsers: Any) -> None:
         description="Start a local Telegram Bot API server with a web chat page and the bot connected to it.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port for the page and the Bot API (default: 8080)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help=f"port for the page and the Bot API (default: $SANDBOX_PORT, else {DEFAULT_PORT})",
+    )
     p.set_defaults(func=run)
+
+
+def choose_port(flag: int | None) -> int:
+    """--port, else $SANDBOX_PORT, else 8080; a bad value is a friendly error."""
+    if flag is not None:
+        port, source = flag, "--port"
+    else:
+        raw = os.environ.get("SANDBOX_PORT", "").strip()
+        if not raw:
+            return DEFAULT_PORT
+        try:
+            port = int(raw)
+        except ValueError:
+            raise CliError(f"SANDBOX_PORT must be a port number (1-65535), not {raw!r}") from None
+        source = "SANDBOX_PORT"
+    if not 0 < port < 65536:
+        raise CliError(f"{source} must be between 1 and 65535, not {port}")
+    return port
+
+
+def listen_error(host: str, port: int, exc: OSError) -> CliError:
+    """What to tell a person whose sandbox cannot listen."""
+    if exc.errno == errno.EADDRINUSE:
+        return CliError(
+            f"port {port} is already in use on {host} (another sandbox?); stop that program or pick "
+            f"another port: --port 8081, SANDBOX_PORT=8081 or `make run PORT=8081`"
+        )
+    return CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 async def _serve(host: str, port: int) -> None:
@@ -39,15 +76,25 @@ async def _serve(host: str, port: int) -> None:
         }
     )
     configure_logging(settings.log_level, [DEFAULT_TOKEN], fmt=settings.log_format)
-    await asyncio.to_thread(upgrade, settings.database_url)
-    _, runner = await serve(host, port)
+    # Listen first: a busy port is the likeliest mistake, and it should fail before anything else.
+    try:
+        _, runner = await serve(host, port)
+    except OSError as exc:
+        raise listen_error(host, port, exc) from None
+    try:
+        await asyncio.to_thread(upgrade, settings.database_url)
+        await _run_bot(settings, host, port)
+    finally:
+        await runner.cleanup()
+
+
+async def _run_bot(settings: Any, host: str, port: int) -> None:
     from bot.app import ALLOWED_UPDATES, build_application
     from core.bundle import BundleError
 
     try:
         app = build_application(settings)
     except BundleError as exc:
-        await runner.cleanup()
         raise CliError(f"cannot load the default model: {exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,15 +113,10 @@ async def _serve(host: str, port: int) -> None:
         await app.stop()
         if app.post_shutdown:
             await app.post_shutdown(app)
-    await runner.cleanup()
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    if not 0 < args.port < 65536:
-        raise CliError("--port must be between 1 and 65535")
-    try:
-        asyncio.run(_serve(args.host, args.port))
-    except OSError as exc:
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    port = choose_port(args.port)
+    asyncio.run(_serve(args.host, port))
     return 0

@@ -23,6 +23,14 @@ from sandbox.webhook import WebhookDelivery
 log = logging.getLogger(__name__)
 WEB = Path(__file__).parent / "web"
 DEFAULT_TOKEN = "123456789:SANDBOXsandboxSANDBOXsandboxSANDBOXs"
+# Bot API methods the terminal log leaves out: the bot's polling and look-ups are not news.
+QUIET_METHODS = ("get", "setmycommands", "deletemycommands", "setwebhook", "deletewebhook", "logout", "close")
+
+
+def short(text: object, limit: int = 60) -> str:
+    """Text for one log line: newlines folded, long text cut with an ellipsis."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class SandboxApp:
@@ -40,9 +48,11 @@ class SandboxApp:
         self.faults = Faults()
         self.webhook = WebhookDelivery(self.state)
         self.api = BotApi(self.state, deliver_webhook=self.webhook.kick)
+        self._last_reply: dict[int, float] = {}  # chat id -> when the bot last sent a message there
         self.app = web.Application(client_max_size=8 * 1024 * 1024)
         self.app.router.add_route("*", "/bot{token}/{method}", self.handle_api)
         self.app.router.add_get("/", self.index)
+        self.app.router.add_get("/favicon.ico", self.favicon)
         self.app.router.add_static("/static", WEB)
         self.app.router.add_get("/sandbox/state", self.ui_state)
         self.app.router.add_post("/sandbox/send", self.ui_send)
@@ -98,8 +108,20 @@ class SandboxApp:
         try:
             result = await self.api.call(method, params)
         except ApiError as exc:
+            log.info("bot %s failed: %s", method, exc.body()["description"])
             return web.json_response(exc.body(), status=exc.code)
+        self._log_call(method, params)
+        if isinstance(result, dict) and result.get("from", {}).get("id") == self.state.bot["id"]:
+            self._last_reply[result["chat"]["id"]] = time.monotonic()  # ends "typing…" there
         return web.json_response({"ok": True, "result": result})
+
+    def _log_call(self, method: str, params: Json) -> None:
+        """One terminal line for what the bot did (sent, edited, answered), none for polling."""
+        if method.lower().startswith(QUIET_METHODS):
+            return
+        where = f" in chat {params['chat_id']}" if "chat_id" in params else ""
+        what = params.get("text") or params.get("action")
+        log.info("bot %s%s%s", method, where, f": {short(what)}" if what else "")
 
     async def _stop_webhook(self, app: web.Application) -> None:
         await self.webhook.stop()
@@ -109,6 +131,10 @@ class SandboxApp:
     async def index(self, request: web.Request) -> web.FileResponse:
         """The chat page."""
         return web.FileResponse(WEB / "index.html")
+
+    async def favicon(self, request: web.Request) -> web.FileResponse:
+        """The icon, for browsers that ask for /favicon.ico whatever the page declares."""
+        return web.FileResponse(WEB / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
     async def ui_state(self, request: web.Request) -> web.Response:
         """Everything the page shows; long-polls when `since` is the current version."""
@@ -120,7 +146,11 @@ class SandboxApp:
     def snapshot(self) -> Json:
         """Users, chats with their messages, commands, recent actions and toasts."""
         now = time.monotonic()
-        typing = {chat_id for chat_id, _, at in self.state.chat_actions if now - at < 5}
+        # A chat action lasts 5 s, or until the bot's next message in that chat (as in Telegram).
+        typing: dict[int, float] = {}  # chat id -> seconds of "typing…" left
+        for chat_id, _, at in self.state.chat_actions:
+            if now - at < 5 and at > self._last_reply.get(chat_id, -1.0):
+                typing[chat_id] = max(typing.get(chat_id, 0.0), 5 - (now - at))
         toasts = [
             {"id": qid, "text": q["text"], "alert": q["show_alert"]}
             for qid, q in self.state.queries.items()
@@ -132,6 +162,7 @@ class SandboxApp:
                 "info": chat.info,
                 "members": sorted(chat.members),
                 "typing": chat_id in typing,
+                "typing_s": round(typing.get(chat_id, 0.0), 2),
                 "messages": list(chat.messages.values()),
             }
             for chat_id, chat in self.state.chats.items()
@@ -157,6 +188,8 @@ class SandboxApp:
         if chat is None or user_id not in self.state.users or user_id not in chat.members or not text.strip():
             return web.json_response({"ok": False}, status=400)
         reply_to = body.get("reply_to")
+        name = self.state.users[user_id]["first_name"]
+        log.info("%s (user %d) in chat %d: %s", name, user_id, chat_id, short(text))
         self.state.user_message(user_id, chat_id, text[:4096], reply_to=int(reply_to) if reply_to else None)
         return web.json_response({"ok": True})
 
@@ -167,6 +200,8 @@ class SandboxApp:
         chat = self.state.chat(chat_id)
         if chat is None or message_id not in chat.messages or user_id not in self.state.users:
             return web.json_response({"ok": False}, status=400)
+        name = self.state.users[user_id]["first_name"]
+        log.info("%s (user %d) in chat %d pressed a button: %s", name, user_id, chat_id, short(body["data"]))
         self.state.callback_query(user_id, chat_id, message_id, str(body["data"]))
         return web.json_response({"ok": True})
 

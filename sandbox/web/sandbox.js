@@ -6,7 +6,8 @@ let state = null;
 let userId = null;
 let chatId = null;
 let replyTo = null;
-let lastToast = null;
+let seenToasts = null; // toast ids already shown (null until the first state: those are old news)
+let sending = false;
 
 // Render text with Telegram entities (offsets are UTF-16, like JavaScript strings).
 function renderText(text, entities) {
@@ -42,9 +43,18 @@ function el(tag, cls, text) {
   return node;
 }
 
+// The red banner while the server cannot be reached; polling clears it once the server answers.
+function setOnline(online) { $("offline").hidden = online; }
+
+// POST a JSON body; true when the server accepted it (a network failure shows the banner).
 async function post(path, body) {
-  const resp = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  return resp.ok;
+  try {
+    const resp = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    return resp.ok;
+  } catch (err) {
+    setOnline(false);
+    return false;
+  }
 }
 
 function currentChat() { return state && state.chats.find((c) => c.id === chatId); }
@@ -118,7 +128,10 @@ function renderMessages() {
     box.appendChild(div);
   }
   if (atBottom) box.scrollTop = box.scrollHeight;
+  // The server clears "typing" when the bot answers; a chat action alone lasts 5 s (typing_s is what is left).
   $("typing").hidden = !chat.typing;
+  clearTimeout(renderMessages.typingTimer);
+  if (chat.typing) renderMessages.typingTimer = setTimeout(() => { $("typing").hidden = true; }, chat.typing_s * 1000);
   $("replying").hidden = replyTo === null;
   $("replying").textContent = replyTo === null ? "" : "replying to the bot's message (Esc to cancel)";
 }
@@ -138,9 +151,11 @@ function renderCommands() {
 }
 
 function showToasts() {
-  const latest = state.toasts[state.toasts.length - 1];
-  if (!latest || latest.id === lastToast) return;
-  lastToast = latest.id;
+  if (seenToasts === null) { seenToasts = new Set(state.toasts.map((t) => t.id)); return; }
+  const fresh = state.toasts.filter((t) => !seenToasts.has(t.id));
+  for (const t of fresh) seenToasts.add(t.id);
+  const latest = fresh[fresh.length - 1];
+  if (!latest) return;
   const t = $("toast");
   t.textContent = latest.text;
   t.hidden = false;
@@ -162,10 +177,15 @@ async function poll() {
   for (;;) {
     try {
       const resp = await fetch(`/sandbox/state?since=${since}`);
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
       state = await resp.json();
       since = state.version;
+      setOnline(true);
       render();
     } catch (err) {
+      // The server is gone (or restarting, with a fresh state): ask for everything once it is back.
+      setOnline(false);
+      since = -1;
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -178,9 +198,14 @@ $("composer").onsubmit = async (e) => {
   e.preventDefault();
   const input = $("text");
   const text = input.value;
-  if (!text.trim() || chatId === null) return;
-  input.value = "";
-  await post("/sandbox/send", { user_id: userId, chat_id: chatId, text, reply_to: replyTo });
+  if (!text.trim() || chatId === null || sending) return;
+  // The text stays in the box until the server has it, so nothing typed is lost while offline.
+  sending = true;
+  const sent = await post("/sandbox/send", { user_id: userId, chat_id: chatId, text, reply_to: replyTo });
+  sending = false;
+  if (!sent) return;
+  if (input.value === text) input.value = "";
   replyTo = null;
+  render();
 };
 poll();

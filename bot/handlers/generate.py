@@ -240,7 +240,9 @@ async def continue_seed(
         lang=job.lang,
         notes=_notes(sample, job.lang, picked=picked),
     )
-    sent = await reply_html(reply_to, body, reply_markup=rating_keyboard(sample_id, 0, 0, job.lang))
+    sent = await reply_html(
+        reply_to, body, reply_markup=rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
+    )
     await _mark_sent(services, [sample_id], sent)
 
 

@@ -485,6 +485,67 @@ async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
     return _rowcount(result) > 0
 
 
+# --- the outbox ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A stored sample still to be sent, with where to send it and in which language."""
+
+    sample: Sample
+    chat_telegram_id: int
+    language_code: str | None
+
+
+def _pending_query() -> Any:
+    return (
+        select(Sample, Chat.telegram_id, User.language_code)
+        .join(Chat, Sample.chat_id == Chat.id)
+        .join(User, Sample.user_id == User.id)
+        .where(
+            Sample.delivered.is_(False),
+            Sample.send_uncertain.is_(False),
+            Sample.telegram_message_id.is_(None),
+            Sample.inline_message_id.is_(None),
+        )
+    )
+
+
+async def pending_samples(
+    session: AsyncSession, *, created_after: datetime, limit: int = 100, exclude: Iterable[int] = ()
+) -> list[Pending]:
+    """Undelivered samples whose send certainly failed, made after ``created_after``, oldest first."""
+    stmt = _pending_query().where(Sample.created_at > created_after)
+    skip = list(exclude)
+    if skip:
+        stmt = stmt.where(Sample.id.not_in(skip))
+    rows = (await session.execute(stmt.order_by(Sample.created_at, Sample.id).limit(limit))).all()
+    return [Pending(row[0], int(row[1]), row[2]) for row in rows]
+
+
+async def pending_samples_of_update(session: AsyncSession, *, update_id: int) -> list[Pending]:
+    """The undelivered samples a Telegram update asked for (a redelivered update sends them)."""
+    rows = (
+        await session.execute(_pending_query().where(Sample.update_id == update_id).order_by(Sample.id))
+    ).all()
+    return [Pending(row[0], int(row[1]), row[2]) for row in rows]
+
+
+async def count_pending_between(session: AsyncSession, *, after: datetime | None, until: datetime) -> int:
+    """How many undelivered samples were made in (after, until]: those the outbox gives up on."""
+    pending = _pending_query().where(Sample.created_at <= until)
+    if after is not None:
+        pending = pending.where(Sample.created_at > after)
+    return int(await session.scalar(select(func.count()).select_from(pending.subquery())) or 0)
+
+
+async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
+    """A send of these samples may have reached Telegram: never send them again."""
+    ids = list(sample_ids)
+    if ids:
+        await session.execute(update(Sample).where(Sample.id.in_(ids)).values(send_uncertain=True))
+
+
 async def delete_sample(session: AsyncSession, *, sample_id: int) -> bool:
     """Delete a sample and (by cascade) its ratings; False when it did not exist."""
     result = await session.execute(delete(Sample).where(Sample.id == sample_id))
@@ -813,6 +874,7 @@ __all__ = [
     "GenerationSettings",
     "ModelStats",
     "NotFound",
+    "Pending",
     "RatingState",
     "SampleOrigin",
     "StorageError",
@@ -824,6 +886,7 @@ __all__ = [
     "check_score",
     "check_temperature",
     "claim_update",
+    "count_pending_between",
     "delete_sample",
     "forget_user",
     "get_chat",
@@ -836,7 +899,10 @@ __all__ = [
     "get_user",
     "get_user_score",
     "get_votes",
+    "mark_send_uncertain",
     "mark_undelivered",
+    "pending_samples",
+    "pending_samples_of_update",
     "pick_unrated_sample",
     "prune_processed_updates",
     "rate",

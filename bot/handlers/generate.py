@@ -17,6 +17,7 @@ from telegram.ext import ContextTypes
 from bot.db import repository as repo
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.handlers.common import lang_of, load_who, reply_html, unit_of
+from bot.handlers.delivery import Outgoing, deliver, deliver_pending
 from bot.keyboards import rating_keyboard
 from bot.parsing import TEMPERATURE_PRESETS, effective_length, format_temperature
 from bot.render import excerpt, sample_html, shown_seed
@@ -143,41 +144,64 @@ async def _generate_with_typing(
     return await task
 
 
-async def _store(services: Services, job: Job, sample: Sample, rng_seed: int, update_id: int | None) -> int:
-    """Record the sample before sending it, so an undeliverable one is still kept."""
+async def _store(
+    services: Services, job: Job, parts: list[tuple[Sample, int]], update_id: int | None
+) -> list[int]:
+    """Record the samples (with their rng seeds) in one transaction before sending them: the
+    outbox rows, so an undelivered sample is kept and sent later. Their ids join
+    `services.sending` before the commit, so the outbox never sees them between the commit and
+    this send; the caller's `_send` takes them out again."""
+    attempt: list[int] = []
 
-    async def work(session: AsyncSession) -> int:
-        stored = await repo.record_sample(
-            session,
-            user_id=job.user_id,
-            chat_id=job.chat_id,
-            seed=sample.request.seed,
-            model_name=job.model,
-            model_version=job.model_version,
-            temperature=sample.request.temperature,
-            length=sample.request.length,
-            text=sample.text,
-            generation_ms=round(sample.seconds * 1000),
-            rng_seed=rng_seed,
-            update_id=update_id,
-        )
-        return stored.id
+    async def work(session: AsyncSession) -> list[int]:
+        services.sending.difference_update(attempt)  # a retried transaction: those ids are void
+        attempt.clear()
+        for sample, rng_seed in parts:
+            stored = await repo.record_sample(
+                session,
+                user_id=job.user_id,
+                chat_id=job.chat_id,
+                seed=sample.request.seed,
+                model_name=job.model,
+                model_version=job.model_version,
+                temperature=sample.request.temperature,
+                length=sample.request.length,
+                text=sample.text,
+                generation_ms=round(sample.seconds * 1000),
+                rng_seed=rng_seed,
+                update_id=update_id,
+            )
+            services.sending.add(stored.id)
+            attempt.append(stored.id)
+        return list(attempt)
 
-    sample_id = await services.db.run(work)
-    services.counters.samples += 1
-    return sample_id
+    try:
+        ids = await services.db.run(work)
+    except BaseException:
+        services.sending.difference_update(attempt)
+        raise
+    services.counters.samples += len(ids)
+    return ids
 
 
-async def _mark_sent(services: Services, sample_ids: list[int], message: Message | None) -> None:
+def _outgoing(
+    message: Message | None, sample_ids: list[int], body: str, markup: InlineKeyboardMarkup
+) -> Outgoing | None:
+    """The message to send in reply to `message` (quoted in groups)."""
     if message is None:
-        services.counters.undelivered += len(sample_ids)
-        return
+        return None
+    quote = message.message_id if message.chat.type != "private" else None
+    return Outgoing(sample_ids, message.chat.id, body, markup, quote)
 
-    async def work(session: AsyncSession) -> None:
-        for sample_id in sample_ids:
-            await repo.set_sample_message_id(session, sample_id=sample_id, message_id=message.message_id)
 
-    await services.db.run(work)
+async def _send(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, sample_ids: list[int], out: Outgoing | None
+) -> None:
+    try:
+        if out is not None:
+            await deliver(context.bot, services, out)
+    finally:
+        services.sending.difference_update(sample_ids)
 
 
 def _notes(sample: Sample, lang: str, *, picked: bool) -> list[str]:
@@ -205,13 +229,14 @@ async def continue_seed(
     assert update.effective_user
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
+    # A redelivered update is no new request: it costs no slot and is never refused.
+    if await _resend_if_duplicate(services, update, context, reply_to):
+        return
     if not await _admit(services, update):
         return
     user_key = update.effective_user.id
     services.limits.begin(user_key)
     try:
-        if await _resend_if_duplicate(services, update):
-            return
         job = await _prepare(services, update)
         if settings_from is not None:
             job = await _settings_of_sample(services, job, settings_from)
@@ -224,26 +249,28 @@ async def continue_seed(
         if samples is None:
             return
         (sample,) = samples
-        sample_id = await _store(
-            services, job, sample, rng_seed, update.update_id if settings_from is None else None
+        (sample_id,) = await _store(
+            services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
     finally:
         services.limits.end(user_key)
-    _, unit = unit_of(services.generation, job.model, job.lang)
-    body = sample_html(
-        seed=seed,
-        continuation=sample.text,
-        model=job.model,
-        temperature=job.temperature,
-        length=len(sample.token_ids),
-        unit=unit,
-        lang=job.lang,
-        notes=_notes(sample, job.lang, picked=picked),
-    )
-    sent = await reply_html(
-        reply_to, body, reply_markup=rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
-    )
-    await _mark_sent(services, [sample_id], sent)
+    out = None
+    try:
+        _, unit = unit_of(services.generation, job.model, job.lang)
+        body = sample_html(
+            seed=seed,
+            continuation=sample.text,
+            model=job.model,
+            temperature=job.temperature,
+            length=len(sample.token_ids),
+            unit=unit,
+            lang=job.lang,
+            notes=_notes(sample, job.lang, picked=picked),
+        )
+        markup = rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
+        out = _outgoing(reply_to, [sample_id], body, markup)
+    finally:
+        await _send(context, services, [sample_id], out)
 
 
 async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> Job:
@@ -270,17 +297,29 @@ async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> J
     )
 
 
-async def _resend_if_duplicate(services: Services, update: Update) -> bool:
-    """An update seen before (redelivered after a crash) gets its stored sample, not a new one."""
+async def _resend_if_duplicate(
+    services: Services, update: Update, context: ContextTypes.DEFAULT_TYPE, reply_to: Message | None
+) -> bool:
+    """An update seen before (redelivered after a crash) is not generated again; its samples
+    are sent now if they never were (the outbox), else nothing is sent."""
 
-    async def work(session: AsyncSession) -> tuple[int, bool] | None:
+    async def work(session: AsyncSession) -> tuple[int | None, list[repo.Pending]]:
         stored = await repo.get_sample_by_update(session, update_id=update.update_id)
-        return (stored.id, stored.delivered) if stored else None
+        if stored is None:
+            return None, []
+        return stored.id, await repo.pending_samples_of_update(session, update_id=update.update_id)
 
-    found = await services.db.run(work, write=False)
+    found, pending = await services.db.run(work, write=False)
     if found is None:
         return False
-    log.info("update %s was already answered (sample %s); not generating again", update.update_id, found[0])
+    quote = reply_to.message_id if reply_to is not None and reply_to.chat.type != "private" else None
+    sent = await deliver_pending(context.bot, services, pending, reply_to=quote)
+    log.info(
+        "update %s was already answered (sample %s); not generating again, %d undelivered sent now",
+        update.update_id,
+        found,
+        sent,
+    )
     return True
 
 
@@ -330,12 +369,12 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     seed = storable(command_argument(message))
     lang = lang_of(update)
+    if await _resend_if_duplicate(services, update, context, message):
+        return
     if not await _admit(services, update):
         return
     services.limits.begin(update.effective_user.id)
     try:
-        if await _resend_if_duplicate(services, update):
-            return
         job = await _prepare(services, update)
         if not seed:
             seed = services.generation.random_seed_text(job.model)
@@ -348,14 +387,18 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         samples = await _generate_with_typing(services, update, context, requests, job.model)
         if samples is None:
             return
-        ids = []
-        for index, (sample, rng_seed) in enumerate(zip(samples, seeds, strict=True)):
-            # Only the first part carries the update id: one update, one "already answered" marker.
-            ids.append(
-                await _store(services, job, sample, rng_seed, update.update_id if index == 0 else None)
-            )
+        # Every part carries the update id: a redelivered update finds all four.
+        ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
     finally:
         services.limits.end(update.effective_user.id)
+    out = None
+    try:
+        out = _outgoing(message, ids, _compare_html(seed, samples, lang), _compare_keyboard(ids))
+    finally:
+        await _send(context, services, ids, out)
+
+
+def _compare_html(seed: str, samples: list[Sample], lang: str) -> str:
     shown = excerpt(shown_seed(seed), 120)
     parts = [text(lang, "compare_title", seed=_escape(shown))]
     for temperature, sample in zip(TEMPERATURE_PRESETS, samples, strict=True):
@@ -368,6 +411,10 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 text=_escape(sample.text),
             )
         )
+    return "\n\n".join(parts)
+
+
+def _compare_keyboard(ids: list[int]) -> InlineKeyboardMarkup:
     rows = [
         [
             InlineKeyboardButton(f"T={format_temperature(t)} 👍 0", callback_data=f"r:{sample_id}:+"),
@@ -375,8 +422,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         ]
         for t, sample_id in zip(TEMPERATURE_PRESETS, ids, strict=True)
     ]
-    sent = await reply_html(message, "\n\n".join(parts), reply_markup=InlineKeyboardMarkup(rows))
-    await _mark_sent(services, ids, sent)
+    return InlineKeyboardMarkup(rows)
 
 
 def _escape(value: str) -> str:

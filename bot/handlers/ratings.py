@@ -39,7 +39,7 @@ TOP_DEFAULT, TOP_MAX = 5, 10
 async def _toast(query: CallbackQuery, message: str) -> None:
     """Answer a callback query; a query answered twice or too old is not worth an error."""
     try:
-        await telegram_call(lambda: query.answer(message))
+        await telegram_call(lambda: query.answer(message), idempotent=True)
     except TelegramError as exc:
         log.debug("could not answer a callback query: %s", exc)
 
@@ -49,7 +49,7 @@ async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None
         return
     message = query.message
     try:
-        await telegram_call(lambda: message.edit_reply_markup(reply_markup=markup))
+        await telegram_call(lambda: message.edit_reply_markup(reply_markup=markup), idempotent=True)
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             log.warning("could not update a keyboard: %s", exc)
@@ -111,7 +111,10 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     lang = lang_of(update)
     action = kb.parse(query.data)
     names_sample = isinstance(action, kb.Rate | kb.Again | kb.Share)
-    if action is None or (not names_sample and not _on_own_message(query)):
+    # Data that is not on the message's own keyboard is forged; a press without an accessible
+    # message may name a sample only (checked against the sample's message below).
+    needs_button = isinstance(query.message, Message) or not names_sample
+    if action is None or (needs_button and not _on_own_message(query)):
         await _toast(query, text(lang, "button_invalid"))
         return
     services = services_of(context)
@@ -283,7 +286,12 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if target is not None:
         await reply_html(target, body, reply_markup=markup)
     else:
-        await context.bot.send_message(tg_chat.id, body, parse_mode="HTML", reply_markup=markup)
+        try:
+            await telegram_call(
+                lambda: context.bot.send_message(tg_chat.id, body, parse_mode="HTML", reply_markup=markup)
+            )
+        except TelegramError as exc:
+            log.warning("could not send the next sample to rate: %s", exc)
 
 
 async def on_rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -398,7 +406,8 @@ async def _forget(
         )
     if isinstance(query.message, Message):
         try:
-            await query.message.edit_text(body, parse_mode="HTML")
+            prompt = query.message
+            await telegram_call(lambda: prompt.edit_text(body, parse_mode="HTML"), idempotent=True)
         except TelegramError as exc:
             log.warning("could not edit the /forget prompt: %s", exc)
 

@@ -249,7 +249,10 @@ async def test_pick_unrated_sample(db: Database) -> None:
         assert anywhere is not None and anywhere.id == far.id
         found = await repo.get_sample_origin(session, sample_id=far.id)
         assert found is not None and found.sample.shared
-        assert (found.chat_telegram_id, found.author_telegram_id) == (elsewhere.telegram_id, other.telegram_id)
+        assert (found.chat_telegram_id, found.author_telegram_id) == (
+            elsewhere.telegram_id,
+            other.telegram_id,
+        )
         assert await repo.get_sample_origin(session, sample_id=far.id + 100) is None
 
 

@@ -60,6 +60,18 @@ def command_argument(message: Message) -> str:
     return raw.strip()
 
 
+def without_entity(text_: str, entity: MessageEntity) -> str:
+    """The text with one entity cut out, one space where it was (ends stripped).
+
+    Telegram counts entity offsets in UTF-16 code units (an emoji is two), so the cut is made
+    in UTF-16, as python-telegram-bot's parse_entity does, never on Python characters.
+    """
+    units = text_.encode("utf-16-le")
+    before = units[: entity.offset * 2].decode("utf-16-le")
+    after = units[(entity.offset + entity.length) * 2 :].decode("utf-16-le")
+    return " ".join(part for part in (before.strip(), after.strip()) if part)
+
+
 async def _prepare(services: Services, update: Update) -> Job:
     """Store/refresh the user and chat and resolve the settings to generate with."""
     assert update.effective_user and update.effective_chat
@@ -351,8 +363,7 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     mention = f"@{me.username}".lower() if me.username else None
     for entity, value in message.parse_entities([MessageEntity.MENTION]).items():
         if mention and value.lower() == mention:
-            seed = (message.text[: entity.offset] + message.text[entity.offset + entity.length :]).strip()
-            await continue_seed(update, context, seed)
+            await continue_seed(update, context, without_entity(message.text, entity))
             return
 
 

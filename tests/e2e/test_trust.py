@@ -116,3 +116,18 @@ async def test_a_redelivered_press_is_answered(harness: Harness) -> None:
     answer = await harness.sb.wait_for_answer(update["callback_query"]["id"], timeout=10)
     assert answer["text"] == "Already counted"
     assert await count(harness, Rating) == 1
+
+
+async def test_a_mention_after_emoji_is_cut_out_exactly(harness: Harness) -> None:
+    """Entity offsets count UTF-16 code units: an emoji is two of them, one Python character."""
+    ann = harness.sb.user("Ann")
+    group = harness.sb.group("club", [ann])
+    reply = await harness.say(ann, "🙂🙂 @lstm_test_bot what then?", chat=group)
+    assert reply["text"].startswith("🙂🙂 what then?")
+
+    async def seed(session: AsyncSession) -> str:
+        return str((await session.scalars(select(Sample.seed))).one())
+
+    assert await harness.query(seed) == "🙂🙂 what then?"
+    tail = await harness.say(ann, "𝔞𝔟𝔠 truth @lstm_test_bot", chat=group)
+    assert tail["text"].startswith("𝔞𝔟𝔠 truth")

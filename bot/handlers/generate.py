@@ -97,14 +97,15 @@ async def _prepare(services: Services, update: Update) -> Job:
     )
 
 
-async def _admit(services: Services, update: Update) -> bool:
-    """Apply the per-user limits; tell the user why when refusing."""
+async def _admit(services: Services, update: Update, cost: int = 1) -> bool:
+    """Apply the per-user limits to a request making `cost` generations; tell the user why
+    when refusing (a refusal costs nothing)."""
     assert update.effective_user
     user_id, lang = update.effective_user.id, lang_of(update)
     if services.limits.busy(user_id):
         await reply_html(update.effective_message, text(lang, "one_at_a_time"))
         return False
-    wait = services.limits.retry_after(user_id)
+    wait = services.limits.retry_after(user_id, cost)
     if wait:
         limit = services.limits.per_minute
         await reply_html(update.effective_message, text(lang, "rate_limited", limit=limit, seconds=wait))
@@ -260,6 +261,7 @@ async def continue_seed(
         samples = await _generate_with_typing(services, update, context, [request], job.model)
         if samples is None:
             return
+        services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
         (sample,) = samples
         (sample_id,) = await _store(
             services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
@@ -382,7 +384,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     lang = lang_of(update)
     if await _resend_if_duplicate(services, update, context, message):
         return
-    if not await _admit(services, update):
+    if not await _admit(services, update, cost=len(TEMPERATURE_PRESETS)):
         return
     services.limits.begin(update.effective_user.id)
     try:
@@ -398,6 +400,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         samples = await _generate_with_typing(services, update, context, requests, job.model)
         if samples is None:
             return
+        services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
         # Every part carries the update id: a redelivered update finds all four.
         ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
     finally:

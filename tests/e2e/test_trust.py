@@ -131,3 +131,44 @@ async def test_a_mention_after_emoji_is_cut_out_exactly(harness: Harness) -> Non
     assert await harness.query(seed) == "🙂🙂 what then?"
     tail = await harness.say(ann, "𝔞𝔟𝔠 truth @lstm_test_bot", chat=group)
     assert tail["text"].startswith("𝔞𝔟𝔠 truth")
+
+
+@pytest.mark.parametrize("bot_settings", [{"rate_limit_per_minute": 5}])
+async def test_compare_costs_four_slots(harness: Harness) -> None:
+    ann = harness.sb.user("Ann")
+    compared = await harness.say(ann, "/compare truth")
+    assert "four temperatures" in compared["text"]
+    assert (await harness.say(ann, "one"))["text"].startswith("one")  # slot 5 of 5
+    refused = await harness.say(ann, "two")
+    assert "up to 5 texts per minute" in refused["text"]
+    assert "up to 5 texts per minute" in (await harness.say(ann, "/compare again"))["text"]
+
+
+@pytest.mark.parametrize("bot_settings", [{"rate_limit_per_minute": 2, "max_queue": 1}])
+async def test_a_refused_request_costs_no_slot(harness: Harness) -> None:
+    import time as time_module
+    from typing import Any
+
+    from bot.services import SERVICES_KEY
+
+    generation = harness.app.bot_data[SERVICES_KEY].generation
+    generator = generation.generators["tiny-char"]
+    original = generator.generate
+
+    def slow(requests: Any) -> Any:
+        time_module.sleep(0.6)
+        return original(requests)
+
+    generator.generate = slow
+    ann, bo, cy = harness.sb.user("Ann"), harness.sb.user("Bo"), harness.sb.user("Cy")
+    harness.sb.send(bo, bo["id"], "bo")  # taken by the worker
+    await harness.sb.wait_until(lambda: harness.sb.chat_actions(bo["id"]), timeout=10)
+    harness.sb.send(cy, cy["id"], "cy")  # waits in the queue, which is then full
+    await harness.sb.wait_until(lambda: generation.queue_depth >= 1, timeout=10)
+    busy = await harness.say(ann, "refused")
+    assert "busy" in busy["text"]
+    await harness.sb.wait_for_bot_messages(cy["id"], timeout=20)
+    generator.generate = original
+    assert (await harness.say(ann, "first"))["text"].startswith("first")
+    assert (await harness.say(ann, "second"))["text"].startswith("second")  # the refusal cost nothing
+    assert "up to 2 texts per minute" in (await harness.say(ann, "third"))["text"]

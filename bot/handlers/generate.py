@@ -97,20 +97,47 @@ async def _prepare(services: Services, update: Update) -> Job:
     )
 
 
-async def _admit(services: Services, update: Update, cost: int = 1) -> bool:
-    """Apply the per-user limits to a request making `cost` generations; tell the user why
-    when refusing (a refusal costs nothing)."""
+def _refusal(services: Services, update: Update, cost: int) -> str | None:
+    """Why the per-user limits refuse a request making `cost` generations now (None: they don't)."""
     assert update.effective_user
     user_id, lang = update.effective_user.id, lang_of(update)
     if services.limits.busy(user_id):
-        await reply_html(update.effective_message, text(lang, "one_at_a_time"))
-        return False
+        return text(lang, "one_at_a_time")
     wait = services.limits.retry_after(user_id, cost)
     if wait:
-        limit = services.limits.per_minute
-        await reply_html(update.effective_message, text(lang, "rate_limited", limit=limit, seconds=wait))
+        return text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
+    return None
+
+
+async def _start(
+    services: Services,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    reply_to: Message | None,
+    cost: int = 1,
+) -> bool:
+    """Admit a new request: True marks the user running (the caller ends it).
+
+    The limits are checked before anything awaits, so a user's messages are admitted in the
+    order they came. A redelivered update is no new request: it is never refused and costs
+    nothing; its stored samples are sent if they never were. A refusal costs nothing either.
+    """
+    assert update.effective_user
+    user_id = update.effective_user.id
+    refusal = _refusal(services, update, cost)
+    if refusal is not None:
+        if not await _resend_if_duplicate(services, update, context, reply_to):
+            await reply_html(update.effective_message, refusal)
         return False
-    return True
+    services.limits.begin(user_id)
+    try:
+        duplicate = await _resend_if_duplicate(services, update, context, reply_to)
+    except BaseException:
+        services.limits.end(user_id)
+        raise
+    if duplicate:
+        services.limits.end(user_id)
+    return not duplicate
 
 
 async def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -242,13 +269,9 @@ async def continue_seed(
     assert update.effective_user
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
-    # A redelivered update is no new request: it costs no slot and is never refused.
-    if await _resend_if_duplicate(services, update, context, reply_to):
-        return
-    if not await _admit(services, update):
-        return
     user_key = update.effective_user.id
-    services.limits.begin(user_key)
+    if not await _start(services, update, context, reply_to):
+        return
     try:
         job = await _prepare(services, update)
         if settings_from is not None:
@@ -382,11 +405,8 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     seed = storable(command_argument(message))
     lang = lang_of(update)
-    if await _resend_if_duplicate(services, update, context, message):
+    if not await _start(services, update, context, message, cost=len(TEMPERATURE_PRESETS)):
         return
-    if not await _admit(services, update, cost=len(TEMPERATURE_PRESETS)):
-        return
-    services.limits.begin(update.effective_user.id)
     try:
         job = await _prepare(services, update)
         if not seed:

@@ -98,8 +98,8 @@ async def test_callback_and_keyboard_faults_lose_no_rating(harness: Harness) -> 
 
 
 async def test_other_users_are_served_while_one_waits_for_a_retry(harness: Harness) -> None:
-    """A 429 pauses the bot's sending (AIORateLimiter respects Telegram's flood wait for every
-    chat), but updates keep being handled: Bo's command takes effect during Ann's wait."""
+    """A 429 makes that send wait Telegram's retry_after (telegram_call, the one retry layer),
+    but updates keep being handled: Bo's command takes effect during Ann's wait."""
     from bot.db.models import User
 
     ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")

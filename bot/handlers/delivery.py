@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
@@ -87,8 +88,11 @@ async def _record(services: Services, sample_ids: list[int], message_id: int | N
 
     try:
         await services.db.run(work)
-    except Exception:
-        log.exception("could not record the delivery of samples %s; will retry", sample_ids)
+    except Exception as exc:  # whatever it was, the outcome must not be forgotten
+        if isinstance(exc, DBAPIError | OSError):  # the database is unavailable: expected
+            log.warning("could not record the delivery of samples %s (%s); will retry", sample_ids, exc)
+        else:
+            log.exception("could not record the delivery of samples %s; will retry", sample_ids)
         for sample_id in sample_ids:
             services.unrecorded[sample_id] = message_id
     else:
@@ -119,7 +123,7 @@ async def deliver_pending(
     """Send each pending sample nobody is sending right now; returns how many went out."""
     sent = 0
     for item in pending:
-        if item.sample.id in services.sending:
+        if item.sample.id in services.sending or item.sample.id in services.unrecorded:
             continue
         out = render(services, item)
         if reply_to is not None:
@@ -158,7 +162,7 @@ class Outbox:
         self._given_up_until = oldest
 
         async def pending(session: AsyncSession) -> list[repo.Pending]:
-            return await repo.pending_samples(session, created_after=oldest, exclude=set(services.sending))
+            return await repo.pending_samples(session, created_after=oldest, exclude=services.sending | services.unrecorded.keys())
 
         items = await services.db.run(pending, write=False)
         sent = await deliver_pending(self.bot, services, items)
@@ -174,6 +178,8 @@ class Outbox:
         while True:
             try:
                 await self.sweep()
+            except (DBAPIError, OSError, TelegramError) as exc:  # an outage: the next sweep retries
+                log.warning("outbox sweep failed (%s); trying again later", exc)
             except Exception:
                 log.exception("outbox sweep failed; trying again later")
             await asyncio.sleep(self.services.settings.outbox_interval_s)

@@ -162,7 +162,8 @@ class Outbox:
         self._given_up_until = oldest
 
         async def pending(session: AsyncSession) -> list[repo.Pending]:
-            return await repo.pending_samples(session, created_after=oldest, exclude=services.sending | services.unrecorded.keys())
+            busy = services.sending | services.unrecorded.keys()
+            return await repo.pending_samples(session, created_after=oldest, exclude=busy)
 
         items = await services.db.run(pending, write=False)
         sent = await deliver_pending(self.bot, services, items)

@@ -121,3 +121,32 @@ async def test_a_timed_out_send_yields_at_most_one_message(harness: Harness) -> 
     assert len(harness.sb.bot_messages(ann["id"])) == 1 and len(harness.sb.calls("sendMessage")) == 1
     (sample,) = await samples(harness)
     assert sample.send_uncertain and not sample.delivered
+
+
+@pytest.mark.parametrize("bot_settings", [FAST_OUTBOX])
+async def test_a_sent_sample_whose_message_id_could_not_be_stored_is_not_sent_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typing import Any
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.db import repository as repo
+
+    original = repo.set_sample_message_id
+    failures = {"left": 8}  # more than one transaction's retries: the first record is lost
+
+    async def flaky(session: AsyncSession, **kwargs: Any) -> bool:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("UPDATE samples", {}, ConnectionRefusedError("database down"))
+        return await original(session, **kwargs)
+
+    monkeypatch.setattr(repo, "set_sample_message_id", flaky)
+    ann = harness.sb.user("Ann")
+    reply = await harness.say(ann, "truth")
+    await harness.sb.wait_until(lambda: failures["left"] == 0, timeout=30)
+    await asyncio.sleep(1.5)  # outbox sweeps: they must store the id, not send again
+    assert len(harness.sb.bot_messages(ann["id"])) == 1
+    (sample,) = await samples(harness)
+    assert sample.delivered and sample.telegram_message_id == reply["message_id"]

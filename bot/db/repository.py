@@ -531,6 +531,11 @@ async def pending_samples_of_update(session: AsyncSession, *, update_id: int) ->
     return [Pending(row[0], int(row[1]), row[2]) for row in rows]
 
 
+async def is_pending(session: AsyncSession, *, sample_id: int) -> bool:
+    """Whether this sample is (still) waiting to be sent."""
+    return await session.scalar(_pending_query().where(Sample.id == sample_id)) is not None
+
+
 async def count_pending_between(session: AsyncSession, *, after: datetime | None, until: datetime) -> int:
     """How many undelivered samples were made in (after, until]: those the outbox gives up on."""
     pending = _pending_query().where(Sample.created_at <= until)
@@ -899,6 +904,7 @@ __all__ = [
     "get_user",
     "get_user_score",
     "get_votes",
+    "is_pending",
     "mark_send_uncertain",
     "mark_undelivered",
     "pending_samples",

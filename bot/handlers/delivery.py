@@ -15,6 +15,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -123,14 +124,27 @@ async def deliver_pending(
     """Send each pending sample nobody is sending right now; returns how many went out."""
     sent = 0
     for item in pending:
-        if item.sample.id in services.sending or item.sample.id in services.unrecorded:
+        sample_id = item.sample.id
+        if sample_id in services.sending or sample_id in services.unrecorded:
             continue
-        out = render(services, item)
-        if reply_to is not None:
-            out = Outgoing(out.sample_ids, out.chat_id, out.html, out.markup, reply_to)
-        if await deliver(bot, services, out) is not None:
-            sent += 1
+        # Claim it in this process, then look again: `pending` may have been read just before
+        # another send of it was recorded (and that send released its claim only after that).
+        services.sending.add(sample_id)
+        try:
+            if not await services.db.run(partial(_still_pending, sample_id=sample_id), write=False):
+                continue
+            out = render(services, item)
+            if reply_to is not None:
+                out = Outgoing(out.sample_ids, out.chat_id, out.html, out.markup, reply_to)
+            if await deliver(bot, services, out) is not None:
+                sent += 1
+        finally:
+            services.sending.discard(sample_id)
     return sent
+
+
+async def _still_pending(session: AsyncSession, *, sample_id: int) -> bool:
+    return await repo.is_pending(session, sample_id=sample_id)
 
 
 class Outbox:

@@ -7,6 +7,7 @@ import html
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
@@ -15,6 +16,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
+from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.handlers.common import lang_of, load_who, reply_html, unit_of
 from bot.handlers.delivery import Outgoing, deliver, deliver_pending
@@ -349,8 +351,16 @@ async def _resend_if_duplicate(
     found, pending = await services.db.run(work, write=False)
     if found is None:
         return False
+    oldest = utcnow() - timedelta(seconds=services.settings.outbox_max_age_s)
+    fresh = [item for item in pending if item.sample.created_at > oldest]  # as old as the outbox takes
+    if len(fresh) < len(pending):
+        log.warning(
+            "update %s: skipped %d undelivered sample(s), too old",
+            update.update_id,
+            len(pending) - len(fresh),
+        )
     quote = reply_to.message_id if reply_to is not None and reply_to.chat.type != "private" else None
-    sent = await deliver_pending(context.bot, services, pending, reply_to=quote)
+    sent = await deliver_pending(context.bot, services, fresh, reply_to=quote)
     log.info(
         "update %s was already answered (sample %s); not generating again, %d undelivered sent now",
         update.update_id,

@@ -24,6 +24,7 @@ from bot.generation import GenerationService, load_models
 from bot.handlers import generate, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
+from bot.handlers.delivery import Outbox
 from bot.limits import UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
@@ -35,6 +36,18 @@ from core.bundle import Bundle
 log = logging.getLogger(__name__)
 
 METRICS_KEY = "metrics_runner"
+OUTBOX_KEY = "outbox"
+
+
+class _NoRetryAfterNoise(logging.Filter):
+    """AIORateLimiter only paces here (max_retries=0: telegram_call is the one retry layer), and
+    logs every 429 it hands on as an error with a traceback; telegram_call logs the wait."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Rate limit hit after maximum of 0 retries")
+
+
+logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_NoRetryAfterNoise())
 # Only what the bot handles: Telegram then does not even send the rest.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 
@@ -66,6 +79,10 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             limits=UserLimits(settings.rate_limit_per_minute),
         )
         app.bot_data[SERVICES_KEY] = services
+        # Samples a previous run stored but did not send go out now, then every few seconds.
+        outbox = Outbox(app.bot, services)
+        outbox.start()
+        app.bot_data[OUTBOX_KEY] = outbox
         if settings.metrics_port:
             app.bot_data[METRICS_KEY] = await start_metrics_server(
                 services, settings.webhook_listen, settings.metrics_port
@@ -76,6 +93,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         runner = app.bot_data.pop(METRICS_KEY, None)
         if runner is not None:
             await runner.cleanup()
+        outbox: Outbox | None = app.bot_data.pop(OUTBOX_KEY, None)
+        if outbox is not None:
+            await outbox.stop()
         services: Services | None = app.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.generation.close()
@@ -86,7 +106,8 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_base_url(settings.telegram_api_base_url))
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Paces sends to Telegram's limits; retries are telegram_call's alone (docs/reliability.md).
+        .rate_limiter(AIORateLimiter(max_retries=0))
         # Updates are handled concurrently, so a long generation never delays another user.
         .concurrent_updates(True)
         .post_init(post_init)

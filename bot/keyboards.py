@@ -31,6 +31,14 @@ class Again:
 
 
 @dataclass(frozen=True)
+class Share:
+    """Make a sample public (True) or private again (False); only its author may."""
+
+    sample_id: int
+    shared: bool
+
+
+@dataclass(frozen=True)
 class NextToRate:
     """Show the next sample to rate."""
 
@@ -57,11 +65,12 @@ class Forget:
     telegram_id: int
 
 
-Action = Rate | Again | NextToRate | SetTemperature | SetModel | Forget
+Action = Rate | Again | Share | NextToRate | SetTemperature | SetModel | Forget
 
 _PATTERNS: list[tuple[re.Pattern[str], type]] = [
     (re.compile(r"r:(\d{1,18}):([+-])"), Rate),
     (re.compile(r"a:(\d{1,18})"), Again),
+    (re.compile(r"s:(\d{1,18}):([01])"), Share),
     (re.compile(r"n"), NextToRate),
     (re.compile(r"t:(0|0\.2|0\.5|1|1\.2)"), SetTemperature),
     (re.compile(r"m:([A-Za-z0-9._-]{1,60})"), SetModel),
@@ -81,6 +90,8 @@ def parse(data: str | None) -> Action | None:
             return Rate(int(match[1]), 1 if match[2] == "+" else -1)
         if kind is Again:
             return Again(int(match[1]))
+        if kind is Share:
+            return Share(int(match[1]), match[2] == "1")
         if kind is NextToRate:
             return NextToRate()
         if kind is SetTemperature:
@@ -91,15 +102,31 @@ def parse(data: str | None) -> Action | None:
     return None
 
 
+def share_button(sample_id: int, shared: bool, lang: str) -> InlineKeyboardButton:
+    """ "🌐 Share" on a private sample, "🔒 Unshare" on a shared one."""
+    if shared:
+        return InlineKeyboardButton(text(lang, "unshare"), callback_data=f"s:{sample_id}:0")
+    return InlineKeyboardButton(text(lang, "share"), callback_data=f"s:{sample_id}:1")
+
+
 def rating_keyboard(
-    sample_id: int, up: int, down: int, lang: str, *, with_next: bool = False
+    sample_id: int,
+    up: int,
+    down: int,
+    lang: str,
+    *,
+    with_next: bool = False,
+    shared: bool | None = None,
 ) -> InlineKeyboardMarkup:
-    """👍 count, 👎 count, again (and next, in a rating session)."""
+    """👍 count, 👎 count, again; share/unshare under the sample itself (`shared` given);
+    next, in a rating session."""
     row = [
         InlineKeyboardButton(f"👍 {up}", callback_data=f"r:{sample_id}:+"),
         InlineKeyboardButton(f"👎 {down}", callback_data=f"r:{sample_id}:-"),
         InlineKeyboardButton(text(lang, "again"), callback_data=f"a:{sample_id}"),
     ]
+    if shared is not None:
+        row.append(share_button(sample_id, shared, lang))
     rows = [row]
     if with_next:
         rows.append([InlineKeyboardButton(text(lang, "next"), callback_data="n")])
@@ -156,6 +183,20 @@ def with_votes(markup: InlineKeyboardMarkup, sample_id: int, up: int, down: int)
             new_row.append(button)
         rows.append(new_row)
     return InlineKeyboardMarkup(rows)
+
+
+def with_share(markup: InlineKeyboardMarkup, sample_id: int, shared: bool, lang: str) -> InlineKeyboardMarkup:
+    """The same keyboard with this sample's share button showing its new state."""
+    ours = {f"s:{sample_id}:0", f"s:{sample_id}:1"}
+    return InlineKeyboardMarkup(
+        [
+            [
+                share_button(sample_id, shared, lang) if button.callback_data in ours else button
+                for button in row
+            ]
+            for row in markup.inline_keyboard
+        ]
+    )
 
 
 def has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:

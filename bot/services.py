@@ -36,6 +36,10 @@ class Services:
     generation: GenerationService
     limits: UserLimits
     counters: Counters = field(default_factory=Counters)
+    # Sample ids being sent right now (the outbox leaves them alone).
+    sending: set[int] = field(default_factory=set)
+    # Sample id -> message id (None: uncertain) sent but not yet recorded (database down).
+    unrecorded: dict[int, int | None] = field(default_factory=dict)
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE | Any) -> Services:

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     max_queue: int = Field(default=256, ge=1)
     # Requests per batch the generation worker advances together.
     batch_max: int = Field(default=64, ge=1)
+    # The outbox: samples stored but not sent (Telegram down, a crash) are sent when the bot
+    # starts and every OUTBOX_INTERVAL_S; ones older than OUTBOX_MAX_AGE_S are given up on.
+    outbox_max_age_s: float = Field(default=3600, gt=0)
+    outbox_interval_s: float = Field(default=30, gt=0)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"

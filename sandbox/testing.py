@@ -156,6 +156,27 @@ class SandboxServer:
             raise LookupError(f"no button {button!r} on message {message['message_id']}")
         return self.sandbox.state.callback_query(user["id"], chat_id, message["message_id"], data)
 
+    def press_without_message(self, user: Json, data: str, *, inline_message_id: str = "AgAAAInline") -> str:
+        """A press carrying no message, as on an inline-mode message (or as a forged one);
+        returns the callback query id."""
+        state = self.sandbox.state
+        query_id = f"{next(state._query_ids)}{user['id']}"
+        state.queries[query_id] = {
+            "answered": False,
+            "text": None,
+            "show_alert": False,
+            "at": time.monotonic(),
+        }
+        query: Json = {
+            "id": query_id,
+            "from": dict(state.users[user["id"]]),
+            "chat_instance": "inline",
+            "inline_message_id": inline_message_id,
+            "data": data,
+        }
+        state.enqueue({"callback_query": query})
+        return query_id
+
     # -- reading what the bot did ------------------------------------------------------------
 
     def bot_messages(self, chat_id: int) -> list[Json]:

@@ -180,6 +180,8 @@ class Sample(Base):
         Index("ix_samples_model_name_created_at", "model_name", "created_at"),
         Index("ix_samples_created_at", "created_at"),
         Index("ix_samples_update_id", "update_id"),
+        # The outbox's scan: undelivered samples, oldest first.
+        Index("ix_samples_delivered_created_at", "delivered", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -203,6 +205,14 @@ class Sample(Base):
     up_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     down_votes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # Added by migration 0002 (kept last so a migrated table's column order matches).
+    # A send timed out (or the connection broke after the request went out): Telegram may have
+    # delivered it, so the outbox must not send it again. See docs/reliability.md.
+    send_uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Sent through inline mode: button presses then carry this id instead of a message.
+    inline_message_id: Mapped[str | None] = mapped_column(String(256))
+    # Visible only in the chat it was made in, unless its author shares it (/rate, /top).
+    shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="samples", lazy="raise")
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")

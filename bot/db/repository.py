@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Final
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -368,6 +368,8 @@ async def record_sample(
     telegram_message_id: int | None = None,
     delivered: bool = False,
     update_id: int | None = None,
+    shared: bool = False,
+    inline_message_id: str | None = None,
 ) -> Sample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
@@ -398,6 +400,8 @@ async def record_sample(
         telegram_message_id=telegram_message_id,
         delivered=delivered,
         update_id=update_id,
+        shared=shared,
+        inline_message_id=inline_message_id,
     )
     session.add(sample)
     await session.flush()
@@ -407,6 +411,35 @@ async def record_sample(
 async def get_sample(session: AsyncSession, *, sample_id: int) -> Sample | None:
     """The sample with this id, if it still exists."""
     return await session.get(Sample, sample_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleOrigin:
+    """A sample with the Telegram ids of its chat and author: what a button press is checked
+    against."""
+
+    sample: Sample
+    chat_telegram_id: int
+    author_telegram_id: int
+
+
+async def get_sample_origin(session: AsyncSession, *, sample_id: int) -> SampleOrigin | None:
+    """The sample with its chat's and author's Telegram ids, if it still exists."""
+    row = (
+        await session.execute(
+            select(Sample, Chat.telegram_id, User.telegram_id)
+            .join(Chat, Sample.chat_id == Chat.id)
+            .join(User, Sample.user_id == User.id)
+            .where(Sample.id == sample_id)
+        )
+    ).one_or_none()
+    return None if row is None else SampleOrigin(row[0], int(row[1]), int(row[2]))
+
+
+async def set_shared(session: AsyncSession, *, sample_id: int, shared: bool) -> bool:
+    """Make a sample public (visible in every private chat's /rate and /top) or private again."""
+    result = await session.execute(update(Sample).where(Sample.id == sample_id).values(shared=shared))
+    return _rowcount(result) > 0
 
 
 async def get_sample_by_message(
@@ -450,6 +483,72 @@ async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
         update(Sample).where(Sample.id == sample_id).values(delivered=False, telegram_message_id=None)
     )
     return _rowcount(result) > 0
+
+
+# --- the outbox ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A stored sample still to be sent, with where to send it and in which language."""
+
+    sample: Sample
+    chat_telegram_id: int
+    language_code: str | None
+
+
+def _pending_query() -> Any:
+    return (
+        select(Sample, Chat.telegram_id, User.language_code)
+        .join(Chat, Sample.chat_id == Chat.id)
+        .join(User, Sample.user_id == User.id)
+        .where(
+            Sample.delivered.is_(False),
+            Sample.send_uncertain.is_(False),
+            Sample.telegram_message_id.is_(None),
+            Sample.inline_message_id.is_(None),
+        )
+    )
+
+
+async def pending_samples(
+    session: AsyncSession, *, created_after: datetime, limit: int = 100, exclude: Iterable[int] = ()
+) -> list[Pending]:
+    """Undelivered samples whose send certainly failed, made after ``created_after``, oldest first."""
+    stmt = _pending_query().where(Sample.created_at > created_after)
+    skip = list(exclude)
+    if skip:
+        stmt = stmt.where(Sample.id.not_in(skip))
+    rows = (await session.execute(stmt.order_by(Sample.created_at, Sample.id).limit(limit))).all()
+    return [Pending(row[0], int(row[1]), row[2]) for row in rows]
+
+
+async def pending_samples_of_update(session: AsyncSession, *, update_id: int) -> list[Pending]:
+    """The undelivered samples a Telegram update asked for (a redelivered update sends them)."""
+    rows = (
+        await session.execute(_pending_query().where(Sample.update_id == update_id).order_by(Sample.id))
+    ).all()
+    return [Pending(row[0], int(row[1]), row[2]) for row in rows]
+
+
+async def is_pending(session: AsyncSession, *, sample_id: int) -> bool:
+    """Whether this sample is (still) waiting to be sent."""
+    return await session.scalar(_pending_query().where(Sample.id == sample_id)) is not None
+
+
+async def count_pending_between(session: AsyncSession, *, after: datetime | None, until: datetime) -> int:
+    """How many undelivered samples were made in (after, until]: those the outbox gives up on."""
+    pending = _pending_query().where(Sample.created_at <= until)
+    if after is not None:
+        pending = pending.where(Sample.created_at > after)
+    return int(await session.scalar(select(func.count()).select_from(pending.subquery())) or 0)
+
+
+async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
+    """A send of these samples may have reached Telegram: never send them again."""
+    ids = list(sample_ids)
+    if ids:
+        await session.execute(update(Sample).where(Sample.id.in_(ids)).values(send_uncertain=True))
 
 
 async def delete_sample(session: AsyncSession, *, sample_id: int) -> bool:
@@ -571,14 +670,20 @@ async def top_samples(
     since: datetime | None = None,
     min_net: int = 1,
     limit: int = 10,
+    visible_to: int | _Unset | None = UNSET,
 ) -> list[Sample]:
     """The best-rated samples, globally or within one chat and/or one model.
 
-    Ordered by net votes (up minus down), then up-votes, then newest. Samples with fewer than
-    ``min_net`` net votes are left out, so unrated ones do not fill the list.
+    ``visible_to=user_id`` keeps only what that user may see outside the samples' chats: their
+    own samples and shared ones (``visible_to=None``: shared ones only). Ordered by net votes
+    (up minus down), then up-votes, then newest. Samples with fewer than ``min_net`` net votes
+    are left out, so unrated ones do not fill the list.
     """
     net = Sample.up_votes - Sample.down_votes
     stmt = select(Sample).where(net >= min_net)
+    if not isinstance(visible_to, _Unset):
+        own: ColumnElement[bool] = Sample.user_id == visible_to if visible_to is not None else false()
+        stmt = stmt.where(or_(Sample.shared.is_(True), own))
     if chat_id is not None:
         stmt = stmt.where(Sample.chat_id == chat_id)
     if model_name is not None:
@@ -592,8 +697,8 @@ async def top_samples(
 async def pick_unrated_sample(session: AsyncSession, *, user_id: int, chat_id: int | None) -> Sample | None:
     """A delivered sample this user has not rated and did not write, fewest ratings first.
 
-    ``chat_id`` keeps the choice within one chat; pass None to draw from every chat (only do
-    that where showing one chat's samples in another is acceptable).
+    ``chat_id`` keeps the choice within one chat; None draws from every chat, but only among
+    samples their authors shared (a sample is otherwise visible only where it was made).
     """
     rated = select(Rating.sample_id).where(Rating.user_id == user_id)
     stmt = select(Sample).where(
@@ -601,6 +706,8 @@ async def pick_unrated_sample(session: AsyncSession, *, user_id: int, chat_id: i
     )
     if chat_id is not None:
         stmt = stmt.where(Sample.chat_id == chat_id)
+    else:
+        stmt = stmt.where(Sample.shared.is_(True))
     stmt = stmt.order_by((Sample.up_votes + Sample.down_votes).asc(), Sample.id.desc()).limit(1)
     return await session.scalar(stmt)
 
@@ -772,7 +879,9 @@ __all__ = [
     "GenerationSettings",
     "ModelStats",
     "NotFound",
+    "Pending",
     "RatingState",
+    "SampleOrigin",
     "StorageError",
     "UserStats",
     "Votes",
@@ -782,6 +891,7 @@ __all__ = [
     "check_score",
     "check_temperature",
     "claim_update",
+    "count_pending_between",
     "delete_sample",
     "forget_user",
     "get_chat",
@@ -790,10 +900,15 @@ __all__ = [
     "get_sample",
     "get_sample_by_message",
     "get_sample_by_update",
+    "get_sample_origin",
     "get_user",
     "get_user_score",
     "get_votes",
+    "is_pending",
+    "mark_send_uncertain",
     "mark_undelivered",
+    "pending_samples",
+    "pending_samples_of_update",
     "pick_unrated_sample",
     "prune_processed_updates",
     "rate",
@@ -805,6 +920,7 @@ __all__ = [
     "set_length",
     "set_model",
     "set_sample_message_id",
+    "set_shared",
     "set_temperature",
     "toggle_rating",
     "top_samples",

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
 from telegram import Message, Update
 from telegram import User as TgUser
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.db import repository as repo
 from bot.db.models import Chat, User
@@ -105,13 +106,30 @@ def settings_text(generation: GenerationService, settings: GenerationSettings, l
     )
 
 
-async def telegram_call(make: Callable[[], Awaitable[T]], *, attempts: int = 4, base_delay: float = 0.5) -> T:
-    """Call the Bot API, retrying only what certainly did not go through.
+def certainly_not_sent(exc: TelegramError) -> bool:
+    """Whether a failed request certainly did not take effect at Telegram.
 
-    Retried with backoff: 429 (after the wait Telegram asks for; AIORateLimiter has already
-    retried a few times) and 5xx or connection errors. Not retried: refusals (400/403) that
-    would fail again, and time-outs, because a timed-out request may have arrived and a retry
-    could then send the same sample twice.
+    True when Telegram answered with an error (429, 4xx, 5xx) or the request never left this
+    machine (connection refused, connect or pool time-out). False when it may have arrived:
+    a read/write time-out or a connection broken after the request was written.
+    """
+    if isinstance(exc, TimedOut):
+        return isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
+    if isinstance(exc, NetworkError) and exc.__cause__ is not None:
+        return isinstance(exc.__cause__, httpx.ConnectError)
+    return True  # an answer from Telegram (PTB raises these without an underlying cause)
+
+
+async def telegram_call(
+    make: Callable[[], Awaitable[T]], *, idempotent: bool = False, attempts: int = 4, base_delay: float = 0.5
+) -> T:
+    """Call the Bot API: the bot's one retry layer (AIORateLimiter only paces, max_retries=0).
+
+    Retried, at most `attempts` tries in all: 429 (after the wait Telegram asks for), 5xx and
+    requests that never left (connection refused). Never retried: refusals (400/403), which
+    would fail again, and, unless the call is `idempotent` (answers, edits), anything that may
+    have reached Telegram (time-outs): a second sendMessage could show the sample twice, so
+    the caller records it and the outbox decides (docs/reliability.md).
     """
     for attempt in range(attempts):
         last = attempt == attempts - 1
@@ -121,11 +139,13 @@ async def telegram_call(make: Callable[[], Awaitable[T]], *, attempts: int = 4, 
             if last:
                 raise
             wait = exc.retry_after
-            await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else float(wait))
-        except (TimedOut, BadRequest):
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            log.info("Bot API asked to wait %.1f s; retrying then", seconds)
+            await asyncio.sleep(seconds + 0.1)
+        except (BadRequest, Forbidden):
             raise
         except NetworkError as exc:
-            if last:
+            if last or not (idempotent or certainly_not_sent(exc)):
                 raise
             log.info("Bot API call failed (%s); retrying", exc)
             await asyncio.sleep(base_delay * 2**attempt)

@@ -7,6 +7,7 @@ import html
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
@@ -15,8 +16,10 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
+from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.handlers.common import lang_of, load_who, reply_html, unit_of
+from bot.handlers.delivery import Outgoing, deliver, deliver_pending
 from bot.keyboards import rating_keyboard
 from bot.parsing import TEMPERATURE_PRESETS, effective_length, format_temperature
 from bot.render import excerpt, sample_html, shown_seed
@@ -59,6 +62,18 @@ def command_argument(message: Message) -> str:
     return raw.strip()
 
 
+def without_entity(text_: str, entity: MessageEntity) -> str:
+    """The text with one entity cut out, one space where it was (ends stripped).
+
+    Telegram counts entity offsets in UTF-16 code units (an emoji is two), so the cut is made
+    in UTF-16, as python-telegram-bot's parse_entity does, never on Python characters.
+    """
+    units = text_.encode("utf-16-le")
+    before = units[: entity.offset * 2].decode("utf-16-le")
+    after = units[(entity.offset + entity.length) * 2 :].decode("utf-16-le")
+    return " ".join(part for part in (before.strip(), after.strip()) if part)
+
+
 async def _prepare(services: Services, update: Update) -> Job:
     """Store/refresh the user and chat and resolve the settings to generate with."""
     assert update.effective_user and update.effective_chat
@@ -84,19 +99,47 @@ async def _prepare(services: Services, update: Update) -> Job:
     )
 
 
-async def _admit(services: Services, update: Update) -> bool:
-    """Apply the per-user limits; tell the user why when refusing."""
+def _refusal(services: Services, update: Update, cost: int) -> str | None:
+    """Why the per-user limits refuse a request making `cost` generations now (None: they don't)."""
     assert update.effective_user
     user_id, lang = update.effective_user.id, lang_of(update)
     if services.limits.busy(user_id):
-        await reply_html(update.effective_message, text(lang, "one_at_a_time"))
-        return False
-    wait = services.limits.retry_after(user_id)
+        return text(lang, "one_at_a_time")
+    wait = services.limits.retry_after(user_id, cost)
     if wait:
-        limit = services.limits.per_minute
-        await reply_html(update.effective_message, text(lang, "rate_limited", limit=limit, seconds=wait))
+        return text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
+    return None
+
+
+async def _start(
+    services: Services,
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    reply_to: Message | None,
+    cost: int = 1,
+) -> bool:
+    """Admit a new request: True marks the user running (the caller ends it).
+
+    The limits are checked before anything awaits, so a user's messages are admitted in the
+    order they came. A redelivered update is no new request: it is never refused and costs
+    nothing; its stored samples are sent if they never were. A refusal costs nothing either.
+    """
+    assert update.effective_user
+    user_id = update.effective_user.id
+    refusal = _refusal(services, update, cost)
+    if refusal is not None:
+        if not await _resend_if_duplicate(services, update, context, reply_to):
+            await reply_html(update.effective_message, refusal)
         return False
-    return True
+    services.limits.begin(user_id)
+    try:
+        duplicate = await _resend_if_duplicate(services, update, context, reply_to)
+    except BaseException:
+        services.limits.end(user_id)
+        raise
+    if duplicate:
+        services.limits.end(user_id)
+    return not duplicate
 
 
 async def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -143,41 +186,64 @@ async def _generate_with_typing(
     return await task
 
 
-async def _store(services: Services, job: Job, sample: Sample, rng_seed: int, update_id: int | None) -> int:
-    """Record the sample before sending it, so an undeliverable one is still kept."""
+async def _store(
+    services: Services, job: Job, parts: list[tuple[Sample, int]], update_id: int | None
+) -> list[int]:
+    """Record the samples (with their rng seeds) in one transaction before sending them: the
+    outbox rows, so an undelivered sample is kept and sent later. Their ids join
+    `services.sending` before the commit, so the outbox never sees them between the commit and
+    this send; the caller's `_send` takes them out again."""
+    attempt: list[int] = []
 
-    async def work(session: AsyncSession) -> int:
-        stored = await repo.record_sample(
-            session,
-            user_id=job.user_id,
-            chat_id=job.chat_id,
-            seed=sample.request.seed,
-            model_name=job.model,
-            model_version=job.model_version,
-            temperature=sample.request.temperature,
-            length=sample.request.length,
-            text=sample.text,
-            generation_ms=round(sample.seconds * 1000),
-            rng_seed=rng_seed,
-            update_id=update_id,
-        )
-        return stored.id
+    async def work(session: AsyncSession) -> list[int]:
+        services.sending.difference_update(attempt)  # a retried transaction: those ids are void
+        attempt.clear()
+        for sample, rng_seed in parts:
+            stored = await repo.record_sample(
+                session,
+                user_id=job.user_id,
+                chat_id=job.chat_id,
+                seed=sample.request.seed,
+                model_name=job.model,
+                model_version=job.model_version,
+                temperature=sample.request.temperature,
+                length=sample.request.length,
+                text=sample.text,
+                generation_ms=round(sample.seconds * 1000),
+                rng_seed=rng_seed,
+                update_id=update_id,
+            )
+            services.sending.add(stored.id)
+            attempt.append(stored.id)
+        return list(attempt)
 
-    sample_id = await services.db.run(work)
-    services.counters.samples += 1
-    return sample_id
+    try:
+        ids = await services.db.run(work)
+    except BaseException:
+        services.sending.difference_update(attempt)
+        raise
+    services.counters.samples += len(ids)
+    return ids
 
 
-async def _mark_sent(services: Services, sample_ids: list[int], message: Message | None) -> None:
+def _outgoing(
+    message: Message | None, sample_ids: list[int], body: str, markup: InlineKeyboardMarkup
+) -> Outgoing | None:
+    """The message to send in reply to `message` (quoted in groups)."""
     if message is None:
-        services.counters.undelivered += len(sample_ids)
-        return
+        return None
+    quote = message.message_id if message.chat.type != "private" else None
+    return Outgoing(sample_ids, message.chat.id, body, markup, quote)
 
-    async def work(session: AsyncSession) -> None:
-        for sample_id in sample_ids:
-            await repo.set_sample_message_id(session, sample_id=sample_id, message_id=message.message_id)
 
-    await services.db.run(work)
+async def _send(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, sample_ids: list[int], out: Outgoing | None
+) -> None:
+    try:
+        if out is not None:
+            await deliver(context.bot, services, out)
+    finally:
+        services.sending.difference_update(sample_ids)
 
 
 def _notes(sample: Sample, lang: str, *, picked: bool) -> list[str]:
@@ -205,13 +271,10 @@ async def continue_seed(
     assert update.effective_user
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
-    if not await _admit(services, update):
-        return
     user_key = update.effective_user.id
-    services.limits.begin(user_key)
+    if not await _start(services, update, context, reply_to):
+        return
     try:
-        if await _resend_if_duplicate(services, update):
-            return
         job = await _prepare(services, update)
         if settings_from is not None:
             job = await _settings_of_sample(services, job, settings_from)
@@ -223,25 +286,30 @@ async def continue_seed(
         samples = await _generate_with_typing(services, update, context, [request], job.model)
         if samples is None:
             return
+        services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
         (sample,) = samples
-        sample_id = await _store(
-            services, job, sample, rng_seed, update.update_id if settings_from is None else None
+        (sample_id,) = await _store(
+            services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
     finally:
         services.limits.end(user_key)
-    _, unit = unit_of(services.generation, job.model, job.lang)
-    body = sample_html(
-        seed=seed,
-        continuation=sample.text,
-        model=job.model,
-        temperature=job.temperature,
-        length=len(sample.token_ids),
-        unit=unit,
-        lang=job.lang,
-        notes=_notes(sample, job.lang, picked=picked),
-    )
-    sent = await reply_html(reply_to, body, reply_markup=rating_keyboard(sample_id, 0, 0, job.lang))
-    await _mark_sent(services, [sample_id], sent)
+    out = None
+    try:
+        _, unit = unit_of(services.generation, job.model, job.lang)
+        body = sample_html(
+            seed=seed,
+            continuation=sample.text,
+            model=job.model,
+            temperature=job.temperature,
+            length=len(sample.token_ids),
+            unit=unit,
+            lang=job.lang,
+            notes=_notes(sample, job.lang, picked=picked),
+        )
+        markup = rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
+        out = _outgoing(reply_to, [sample_id], body, markup)
+    finally:
+        await _send(context, services, [sample_id], out)
 
 
 async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> Job:
@@ -268,17 +336,37 @@ async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> J
     )
 
 
-async def _resend_if_duplicate(services: Services, update: Update) -> bool:
-    """An update seen before (redelivered after a crash) gets its stored sample, not a new one."""
+async def _resend_if_duplicate(
+    services: Services, update: Update, context: ContextTypes.DEFAULT_TYPE, reply_to: Message | None
+) -> bool:
+    """An update seen before (redelivered after a crash) is not generated again; its samples
+    are sent now if they never were (the outbox), else nothing is sent."""
 
-    async def work(session: AsyncSession) -> tuple[int, bool] | None:
+    async def work(session: AsyncSession) -> tuple[int | None, list[repo.Pending]]:
         stored = await repo.get_sample_by_update(session, update_id=update.update_id)
-        return (stored.id, stored.delivered) if stored else None
+        if stored is None:
+            return None, []
+        return stored.id, await repo.pending_samples_of_update(session, update_id=update.update_id)
 
-    found = await services.db.run(work, write=False)
+    found, pending = await services.db.run(work, write=False)
     if found is None:
         return False
-    log.info("update %s was already answered (sample %s); not generating again", update.update_id, found[0])
+    oldest = utcnow() - timedelta(seconds=services.settings.outbox_max_age_s)
+    fresh = [item for item in pending if item.sample.created_at > oldest]  # as old as the outbox takes
+    if len(fresh) < len(pending):
+        log.warning(
+            "update %s: skipped %d undelivered sample(s), too old",
+            update.update_id,
+            len(pending) - len(fresh),
+        )
+    quote = reply_to.message_id if reply_to is not None and reply_to.chat.type != "private" else None
+    sent = await deliver_pending(context.bot, services, fresh, reply_to=quote)
+    log.info(
+        "update %s was already answered (sample %s); not generating again, %d undelivered sent now",
+        update.update_id,
+        found,
+        sent,
+    )
     return True
 
 
@@ -310,8 +398,7 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     mention = f"@{me.username}".lower() if me.username else None
     for entity, value in message.parse_entities([MessageEntity.MENTION]).items():
         if mention and value.lower() == mention:
-            seed = (message.text[: entity.offset] + message.text[entity.offset + entity.length :]).strip()
-            await continue_seed(update, context, seed)
+            await continue_seed(update, context, without_entity(message.text, entity))
             return
 
 
@@ -328,12 +415,9 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     seed = storable(command_argument(message))
     lang = lang_of(update)
-    if not await _admit(services, update):
+    if not await _start(services, update, context, message, cost=len(TEMPERATURE_PRESETS)):
         return
-    services.limits.begin(update.effective_user.id)
     try:
-        if await _resend_if_duplicate(services, update):
-            return
         job = await _prepare(services, update)
         if not seed:
             seed = services.generation.random_seed_text(job.model)
@@ -346,14 +430,19 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         samples = await _generate_with_typing(services, update, context, requests, job.model)
         if samples is None:
             return
-        ids = []
-        for index, (sample, rng_seed) in enumerate(zip(samples, seeds, strict=True)):
-            # Only the first part carries the update id: one update, one "already answered" marker.
-            ids.append(
-                await _store(services, job, sample, rng_seed, update.update_id if index == 0 else None)
-            )
+        services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
+        # Every part carries the update id: a redelivered update finds all four.
+        ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
     finally:
         services.limits.end(update.effective_user.id)
+    out = None
+    try:
+        out = _outgoing(message, ids, _compare_html(seed, samples, lang), _compare_keyboard(ids))
+    finally:
+        await _send(context, services, ids, out)
+
+
+def _compare_html(seed: str, samples: list[Sample], lang: str) -> str:
     shown = excerpt(shown_seed(seed), 120)
     parts = [text(lang, "compare_title", seed=_escape(shown))]
     for temperature, sample in zip(TEMPERATURE_PRESETS, samples, strict=True):
@@ -366,6 +455,10 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
                 text=_escape(sample.text),
             )
         )
+    return "\n\n".join(parts)
+
+
+def _compare_keyboard(ids: list[int]) -> InlineKeyboardMarkup:
     rows = [
         [
             InlineKeyboardButton(f"T={format_temperature(t)} 👍 0", callback_data=f"r:{sample_id}:+"),
@@ -373,8 +466,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         ]
         for t, sample_id in zip(TEMPERATURE_PRESETS, ids, strict=True)
     ]
-    sent = await reply_html(message, "\n\n".join(parts), reply_markup=InlineKeyboardMarkup(rows))
-    await _mark_sent(services, ids, sent)
+    return InlineKeyboardMarkup(rows)
 
 
 def _escape(value: str) -> str:

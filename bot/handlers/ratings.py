@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
@@ -38,7 +39,7 @@ TOP_DEFAULT, TOP_MAX = 5, 10
 async def _toast(query: CallbackQuery, message: str) -> None:
     """Answer a callback query; a query answered twice or too old is not worth an error."""
     try:
-        await telegram_call(lambda: query.answer(message))
+        await telegram_call(lambda: query.answer(message), idempotent=True)
     except TelegramError as exc:
         log.debug("could not answer a callback query: %s", exc)
 
@@ -48,7 +49,7 @@ async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None
         return
     message = query.message
     try:
-        await telegram_call(lambda: message.edit_reply_markup(reply_markup=markup))
+        await telegram_call(lambda: message.edit_reply_markup(reply_markup=markup), idempotent=True)
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
             log.warning("could not update a keyboard: %s", exc)
@@ -56,28 +57,74 @@ async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None
         log.warning("could not update a keyboard: %s", exc)
 
 
-def _ours(query: CallbackQuery) -> bool:
-    """The data must belong to a button on the message it came from (forged data is refused)."""
-    if isinstance(query.message, Message):
-        return kb.has_button(query.message.reply_markup, query.data or "")
-    return True  # an old, inaccessible message: fall back to checking what the data names
+@dataclass(frozen=True)
+class Origin:
+    """Where a press came from, as Telegram reports it (the client only chooses the data)."""
+
+    chat_id: int | None
+    private: bool
+    message_id: int | None
+    inline_message_id: str | None
+    carries_button: bool  # the message's keyboard has a button with exactly this data
+
+
+def origin_of(query: CallbackQuery) -> Origin:
+    """The chat, message or inline message a press came from."""
+    message = query.message
+    if isinstance(message, Message):
+        carries = kb.has_button(message.reply_markup, query.data or "")
+        return Origin(message.chat.id, message.chat.type == "private", message.message_id, None, carries)
+    if message is not None:  # inaccessible (too old): its chat and id are known, its keyboard is not
+        return Origin(message.chat.id, message.chat.type == "private", message.message_id, None, False)
+    return Origin(None, False, None, query.inline_message_id, False)
+
+
+def press_allowed(origin: Origin, found: repo.SampleOrigin) -> bool:
+    """Whether a press naming this sample may act on it.
+
+    Allowed: the press came from the sample's own message (in its chat, or its inline message);
+    or from a bot message carrying exactly this button in the sample's chat (a /rate session in
+    a group); or from one in a private chat while the sample is shared (a /rate session there).
+    """
+    sample = found.sample
+    if origin.inline_message_id is not None:
+        return sample.inline_message_id is not None and sample.inline_message_id == origin.inline_message_id
+    if origin.chat_id is None:
+        return False
+    if origin.chat_id == found.chat_telegram_id and origin.message_id == sample.telegram_message_id:
+        return True
+    if not origin.carries_button:
+        return False
+    return origin.chat_id == found.chat_telegram_id or (sample.shared and origin.private)
+
+
+def _on_own_message(query: CallbackQuery) -> bool:
+    """Buttons that name no sample must come from a bot message carrying exactly that button."""
+    return isinstance(query.message, Message) and kb.has_button(query.message.reply_markup, query.data or "")
 
 
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Every inline button press comes through here."""
+    """Every inline button press comes through here, and every one gets an answer."""
     query = update.callback_query
     if query is None:
         return
     lang = lang_of(update)
     action = kb.parse(query.data)
-    if action is None or not _ours(query):
+    names_sample = isinstance(action, kb.Rate | kb.Again | kb.Share)
+    # Data that is not on the message's own keyboard is forged; a press without an accessible
+    # message may name a sample only (checked against the sample's message below).
+    needs_button = isinstance(query.message, Message) or not names_sample
+    if action is None or (needs_button and not _on_own_message(query)):
         await _toast(query, text(lang, "button_invalid"))
         return
     services = services_of(context)
+    origin = origin_of(query)
     if isinstance(action, kb.Rate):
-        await _rate(services, update, query, action, lang)
+        await _rate(services, update, query, action, origin, lang)
     elif isinstance(action, kb.Again):
-        await _again(services, update, context, query, action, lang)
+        await _again(services, update, context, query, action, origin, lang)
+    elif isinstance(action, kb.Share):
+        await _share(services, update, query, action, origin, lang)
     elif isinstance(action, kb.NextToRate):
         await _toast(query, "")
         await show_unrated(update, context)
@@ -104,16 +151,21 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _forget(services, update, query, action, lang)
 
 
-async def _rate(services: Services, update: Update, query: CallbackQuery, action: kb.Rate, lang: str) -> None:
+async def _rate(
+    services: Services, update: Update, query: CallbackQuery, action: kb.Rate, origin: Origin, lang: str
+) -> None:
     """Toggle the presser's rating; the same update delivered twice counts once."""
     assert update.effective_user
     tg_user = update.effective_user
 
     async def work(session: AsyncSession) -> repo.RatingState | str:
+        found = await repo.get_sample_origin(session, sample_id=action.sample_id)
+        if found is None:
+            return "gone"
+        if not press_allowed(origin, found):
+            return "invalid"
         if not await repo.claim_update(session, update_id=update.update_id):
             return "duplicate"
-        if await repo.get_sample(session, sample_id=action.sample_id) is None:
-            return "gone"
         user = await repo.get_or_create_user(
             session,
             telegram_id=tg_user.id,
@@ -125,7 +177,11 @@ async def _rate(services: Services, update: Update, query: CallbackQuery, action
         )
 
     state = await services.db.run(work)
-    if state == "duplicate":
+    if state == "duplicate":  # answered all the same: the first handling may not have managed to
+        await _toast(query, text(lang, "rating_same"))
+        return
+    if state == "invalid":
+        await _toast(query, text(lang, "button_invalid"))
         return
     if state == "gone" or not isinstance(state, repo.RatingState):
         await _toast(query, text(lang, "sample_gone"))
@@ -146,21 +202,54 @@ async def _again(
     context: ContextTypes.DEFAULT_TYPE,
     query: CallbackQuery,
     action: kb.Again,
+    origin: Origin,
     lang: str,
 ) -> None:
     """Same seed and settings as a stored sample, new draw, sent as a new message."""
 
-    async def work(session: AsyncSession) -> str | None:
-        sample = await repo.get_sample(session, sample_id=action.sample_id)
-        return sample.seed if sample else None
+    async def work(session: AsyncSession) -> tuple[str, str]:
+        found = await repo.get_sample_origin(session, sample_id=action.sample_id)
+        if found is None:
+            return "gone", ""
+        return ("ok" if press_allowed(origin, found) else "invalid"), found.sample.seed
 
-    seed = await services.db.run(work, write=False)
-    if seed is None:
+    verdict, seed = await services.db.run(work, write=False)
+    if verdict == "gone":
         await _toast(query, text(lang, "sample_gone"))
+        return
+    if verdict == "invalid" or update.effective_chat is None:  # no chat to send a new sample to
+        await _toast(query, text(lang, "button_invalid"))
         return
     await _toast(query, "")
     reply_to = query.message if isinstance(query.message, Message) else None
     await continue_seed(update, context, seed, reply_to=reply_to, settings_from=action.sample_id)
+
+
+async def _share(
+    services: Services, update: Update, query: CallbackQuery, action: kb.Share, origin: Origin, lang: str
+) -> None:
+    """Share or unshare a sample: only its author, only from the sample's own message."""
+    assert update.effective_user
+    presser = update.effective_user.id
+
+    async def work(session: AsyncSession) -> str:
+        found = await repo.get_sample_origin(session, sample_id=action.sample_id)
+        if found is None:
+            return "sample_gone"
+        own_message = origin.chat_id == found.chat_telegram_id or origin.inline_message_id is not None
+        if not (own_message and press_allowed(origin, found)):
+            return "button_invalid"
+        if found.author_telegram_id != presser:
+            return "share_not_author"
+        await repo.set_shared(session, sample_id=action.sample_id, shared=action.shared)
+        return "shared_done" if action.shared else "unshared_done"
+
+    key = await services.db.run(work)
+    await _toast(query, text(lang, key))
+    if key in ("shared_done", "unshared_done") and isinstance(query.message, Message):
+        markup = query.message.reply_markup
+        if markup is not None:
+            await _edit_markup(query, kb.with_share(markup, action.sample_id, action.shared, lang))
 
 
 async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -173,7 +262,7 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
     async def work(session: AsyncSession) -> Sample | None:
         user, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
-        # In a group, that group's samples; in a private chat, samples from everywhere.
+        # In a group, that group's samples; in a private chat, the samples people shared.
         return await repo.pick_unrated_sample(session, user_id=user.id, chat_id=None if private else chat.id)
 
     sample = await services.db.run(work)
@@ -197,7 +286,12 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if target is not None:
         await reply_html(target, body, reply_markup=markup)
     else:
-        await context.bot.send_message(tg_chat.id, body, parse_mode="HTML", reply_markup=markup)
+        try:
+            await telegram_call(
+                lambda: context.bot.send_message(tg_chat.id, body, parse_mode="HTML", reply_markup=markup)
+            )
+        except TelegramError as exc:
+            log.warning("could not send the next sample to rate: %s", exc)
 
 
 async def on_rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -206,7 +300,7 @@ async def on_rate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/top [N]: best-rated samples in this chat (a group) or overall (a private chat)."""
+    """/top [N]: best-rated samples in this group; in a private chat, the user's own and shared ones."""
     services = services_of(context)
     message = update.effective_message
     if message is None or update.effective_chat is None or update.effective_user is None:
@@ -222,13 +316,17 @@ async def on_top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     tg_chat = update.effective_chat
     private = tg_chat.type == "private"
 
+    tg_user_id = update.effective_user.id
+
     async def work(session: AsyncSession) -> list[tuple[int, int, str, str]]:
-        chat = await repo.get_chat(session, telegram_id=tg_chat.id)
-        if not private and chat is None:
-            return []
-        rows = await repo.top_samples(
-            session, chat_id=None if private or chat is None else chat.id, limit=limit
-        )
+        if private:  # the user's own samples (from any chat) and shared ones
+            user = await repo.get_user(session, telegram_id=tg_user_id)
+            rows = await repo.top_samples(session, visible_to=user.id if user else None, limit=limit)
+        else:  # this group's samples only
+            chat = await repo.get_chat(session, telegram_id=tg_chat.id)
+            if chat is None:
+                return []
+            rows = await repo.top_samples(session, chat_id=chat.id, limit=limit)
         return [(s.up_votes, s.down_votes, s.seed, s.text) for s in rows]
 
     rows = await services.db.run(work, write=False)
@@ -308,7 +406,8 @@ async def _forget(
         )
     if isinstance(query.message, Message):
         try:
-            await query.message.edit_text(body, parse_mode="HTML")
+            prompt = query.message
+            await telegram_call(lambda: prompt.edit_text(body, parse_mode="HTML"), idempotent=True)
         except TelegramError as exc:
             log.warning("could not edit the /forget prompt: %s", exc)
 

@@ -187,6 +187,12 @@ async def harness(database_url: str, model_dir: Path, bot_settings: dict[str, An
         h = Harness(sb=sb, settings=settings, app=app, db=db)
         try:
             yield h
+            # Every press in every end-to-end test got an answer (no spinner left running).
+            await sb.wait_until(
+                lambda: all(q["answered"] for q in sb.answers().values()),
+                timeout=10,
+                what="every callback query answered",
+            )
         finally:
             await stop_app(h.app)
             await db.dispose()

@@ -27,7 +27,7 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
     assert reply["text"].startswith("the will to truth")
     assert reply["entities"][0] == {"type": "bold", "offset": 0, "length": len("the will to truth")}
     assert "tiny-char · T=0.5 · 400 characters" in reply["text"]
-    assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again"]
+    assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share"]
     assert harness.sb.chat_actions(ann["id"]) == []  # a quick reply needs no "typing..."
 
     async def stored(session: AsyncSession) -> Sample:
@@ -184,7 +184,8 @@ async def test_compare_mystats_top_and_forget(harness: Harness) -> None:
     assert buttons(harness.sb.message(ann["id"], compared["message_id"])).count("T=0.2 👍 0") == 1
     stats = await harness.say(ann, "/mystats")
     assert "samples: 4" in stats["text"] and "👍 received: 1" in stats["text"]
-    top = await harness.say(bo, "/top")
+    assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]  # Ann's chat is hers
+    top = await harness.say(ann, "/top")
     assert "Best-rated samples" in top["text"] and "the will to truth" in top["text"]
     assert "/top on its own" in (await harness.say(bo, "/top lots"))["text"]
     ask = await harness.say(ann, "/forget")
@@ -212,8 +213,9 @@ async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:
     admin, other = harness.sb.user("Admin"), harness.sb.user("Other")
     assert admin["id"] == 1001
     assert "for the bot's admins" in (await harness.say(other, "/stats"))["text"]
-    await harness.say(other, "truth is")
-    await harness.say(other, "what then")
+    for seed in ("truth is", "what then"):
+        made = await harness.say(other, seed)
+        await harness.press(other, made, button="Share")  # so that others may rate it
     stats = await harness.say(admin, "/stats")
     assert "users: 1" in stats["text"] and "samples: 2" in stats["text"] and "latency p50" in stats["text"]
     session = await harness.say(admin, "/rate")

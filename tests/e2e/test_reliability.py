@@ -39,7 +39,7 @@ async def rating_count(harness: Harness) -> int:
 # -- Telegram side -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("kind", "times"), [("429", 2), ("500", 2), ("drop", 1)])
+@pytest.mark.parametrize(("kind", "times"), [("429", 2), ("500", 2)])
 async def test_send_faults_are_retried_and_the_sample_is_sent_once(
     harness: Harness, kind: str, times: int
 ) -> None:
@@ -99,8 +99,8 @@ async def test_callback_and_keyboard_faults_lose_no_rating(harness: Harness) -> 
 
 
 async def test_other_users_are_served_while_one_waits_for_a_retry(harness: Harness) -> None:
-    """A 429 pauses the bot's sending (AIORateLimiter respects Telegram's flood wait for every
-    chat), but updates keep being handled: Bo's command takes effect during Ann's wait."""
+    """A 429 makes that send wait Telegram's retry_after (telegram_call, the one retry layer),
+    but updates keep being handled: Bo's command takes effect during Ann's wait."""
     from bot.db.models import User
 
     ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
@@ -363,3 +363,17 @@ async def test_webhook_requests_need_the_secret(harness: Harness) -> None:
             assert resp.status == 200
     (reply,) = await harness.sb.wait_for_bot_messages(ann["id"])
     assert "1.5" in reply["text"]
+
+
+async def test_a_connection_broken_after_the_request_is_not_retried(harness: Harness) -> None:
+    """The request went out and no answer came: Telegram may have sent it, so it is not sent
+    again (by a retry or by the outbox); at most one message, the sample marked uncertain."""
+    ann = harness.sb.user("Ann")
+    harness.sb.faults.add("sendMessage", "drop", times=1)
+    harness.sb.send(ann, ann["id"], "truth")
+    await harness.sb.wait_until(lambda: harness.sb.faults.fired, timeout=20)
+    await asyncio.sleep(1.5)
+    assert len(harness.sb.calls("sendMessage")) == 1 and harness.sb.bot_messages(ann["id"]) == []
+    (sample,) = await samples(harness)
+    assert sample.send_uncertain and not sample.delivered
+    assert (await harness.say(ann, "next"))["text"].startswith("next")  # and the bot carries on

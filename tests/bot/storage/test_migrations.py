@@ -57,6 +57,38 @@ async def test_upgrade_downgrade_upgrade(fresh_url: str) -> None:
     await asyncio.to_thread(migrations.check, fresh_url)
 
 
+async def test_0002_keeps_existing_samples_private_and_downgrades(fresh_url: str) -> None:
+    """0001 -> 0002 on a database with a sample: it stays, private and certain; and back."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0001")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+            await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
+                    " temperature, length, text, generation_ms, delivered)"
+                    " VALUES (7, 1, 1, 's', 'm', '1', 0.5, 10, 't', 1, false)"
+                )
+            )
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0002")
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(text("SELECT id, shared, send_uncertain, inline_message_id FROM samples"))
+            ).one()
+        assert (row[0], bool(row[1]), bool(row[2]), row[3]) == (7, False, False, None)
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0001")
+        columns = await _inspect(engine, lambda insp: {c["name"] for c in insp.get_columns("samples")})
+        assert not columns & {"shared", "send_uncertain", "inline_message_id"}
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT id FROM samples"))).scalars().all() == [7]
+    finally:
+        await engine.dispose()
+
+
 def _schema(insp: Any) -> dict[str, Any]:
     """Everything about the tables that the models decide, in comparable form."""
     schema: dict[str, Any] = {}
@@ -153,7 +185,7 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0001 (head)" in capsys.readouterr().out
+        assert "0002 (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

@@ -209,6 +209,16 @@ async def test_top_samples(db: Database) -> None:
         assert keys(await repo.top_samples(session, chat_id=chat2.id, min_net=-5)) == ["c", "e", "d"]
         future = datetime.now(UTC) + timedelta(hours=1)
         assert await repo.top_samples(session, since=future) == []
+        # Outside their chats: a viewer sees their own samples and shared ones, nobody else's.
+        assert await repo.top_samples(session, visible_to=raters[0].id) == []
+        assert await repo.top_samples(session, visible_to=None) == []
+        assert keys(await repo.top_samples(session, visible_to=author.id)) == ["b", "a", "c"]
+        assert await repo.set_shared(session, sample_id=s["a"].id, shared=True)
+        assert keys(await repo.top_samples(session, visible_to=raters[0].id)) == ["a"]
+        assert keys(await repo.top_samples(session, visible_to=None)) == ["a"]
+        assert await repo.set_shared(session, sample_id=s["a"].id, shared=False)
+        assert await repo.top_samples(session, visible_to=raters[0].id) == []
+        assert not await repo.set_shared(session, sample_id=s["e"].id + 100, shared=True)
 
 
 async def test_pick_unrated_sample(db: Database) -> None:
@@ -232,8 +242,18 @@ async def test_pick_unrated_sample(db: Database) -> None:
         await repo.rate(session, sample_id=popular.id, user_id=me.id, score=DOWN)
         # Own and undelivered samples are never offered.
         assert await repo.pick_unrated_sample(session, user_id=me.id, chat_id=chat.id) is None
+        # Elsewhere, only what its author shared.
+        assert await repo.pick_unrated_sample(session, user_id=me.id, chat_id=None) is None
+        await repo.set_shared(session, sample_id=far.id, shared=True)
         anywhere = await repo.pick_unrated_sample(session, user_id=me.id, chat_id=None)
         assert anywhere is not None and anywhere.id == far.id
+        found = await repo.get_sample_origin(session, sample_id=far.id)
+        assert found is not None and found.sample.shared
+        assert (found.chat_telegram_id, found.author_telegram_id) == (
+            elsewhere.telegram_id,
+            other.telegram_id,
+        )
+        assert await repo.get_sample_origin(session, sample_id=far.id + 100) is None
 
 
 async def test_user_and_admin_stats(db: Database) -> None:
@@ -277,7 +297,7 @@ async def test_forget_user(db: Database) -> None:
     async with db.sessions() as session:
         leaver, group, theirs = await make_world(session)
         private = await repo.get_or_create_chat(session, telegram_id=leaver.telegram_id, type="private")
-        in_private = await make_sample(session, user=leaver, chat=private)
+        in_private = await make_sample(session, user=leaver, chat=private, shared=True)
         stayer = await make_user(session)
         kept = await make_sample(session, user=stayer, chat=group)
         await repo.rate(session, sample_id=kept.id, user_id=leaver.id, score=UP)

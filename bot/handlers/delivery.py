@@ -1,0 +1,211 @@
+"""Getting stored samples into their chats exactly once where Telegram lets us know.
+
+Every sample is stored before it is sent (an outbox row: ``delivered`` false, no message id).
+`deliver` sends it and records the message id. If the send certainly failed, the row stays
+pending and the outbox sends it later (on the redelivered update, every OUTBOX_INTERVAL_S and
+at start-up). If the send may have reached Telegram (a time-out), the row is marked
+``send_uncertain`` and never sent again: at most one message beats a duplicate.
+Samples being sent right now are in ``Services.sending``, so the outbox never races a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.db import repository as repo
+from bot.db.models import utcnow
+from bot.handlers.common import certainly_not_sent, telegram_call, unit_of
+from bot.keyboards import rating_keyboard
+from bot.render import sample_html
+from bot.services import Services
+from bot.texts import language_of
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message carrying one or more stored samples."""
+
+    sample_ids: list[int]
+    chat_id: int  # Telegram's chat id
+    html: str
+    markup: InlineKeyboardMarkup
+    reply_to: int | None = None  # a message to quote (groups)
+
+
+async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None:
+    """Send once and record the outcome; returns the message, or None when it was not sent."""
+    services.sending.update(out.sample_ids)
+    try:
+        reply = ReplyParameters(out.reply_to, allow_sending_without_reply=True) if out.reply_to else None
+        try:
+            sent = await telegram_call(
+                lambda: bot.send_message(
+                    out.chat_id,
+                    out.html,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=out.markup,
+                    reply_parameters=reply,
+                )
+            )
+        except TelegramError as exc:
+            services.counters.undelivered += len(out.sample_ids)
+            if certainly_not_sent(exc):
+                log.warning("could not send samples %s (%s); the outbox will retry", out.sample_ids, exc)
+            else:
+                log.warning(
+                    "samples %s may have reached Telegram (%s); not sending them again", out.sample_ids, exc
+                )
+                await _record(services, out.sample_ids, None)
+            return None
+        await _record(services, out.sample_ids, sent.message_id)
+        return sent
+    finally:
+        services.sending.difference_update(out.sample_ids)
+
+
+async def _record(services: Services, sample_ids: list[int], message_id: int | None) -> None:
+    """Store the message id (or the uncertainty); if the database is down, keep it in memory
+    for the outbox to store, so a sent sample is never taken for an unsent one."""
+
+    async def work(session: AsyncSession) -> None:
+        if message_id is None:
+            await repo.mark_send_uncertain(session, sample_ids=sample_ids)
+            return
+        for sample_id in sample_ids:
+            await repo.set_sample_message_id(session, sample_id=sample_id, message_id=message_id)
+
+    try:
+        await services.db.run(work)
+    except Exception as exc:  # whatever it was, the outcome must not be forgotten
+        if isinstance(exc, DBAPIError | OSError):  # the database is unavailable: expected
+            log.warning("could not record the delivery of samples %s (%s); will retry", sample_ids, exc)
+        else:
+            log.exception("could not record the delivery of samples %s; will retry", sample_ids)
+        for sample_id in sample_ids:
+            services.unrecorded[sample_id] = message_id
+    else:
+        for sample_id in sample_ids:
+            services.unrecorded.pop(sample_id, None)
+
+
+def render(services: Services, pending: repo.Pending) -> Outgoing:
+    """A stored sample as the message it would have been (without the one-off notes)."""
+    sample, lang = pending.sample, language_of(pending.language_code)
+    _, unit = unit_of(services.generation, sample.model_name, lang)
+    body = sample_html(
+        seed=sample.seed,
+        continuation=sample.text,
+        model=sample.model_name,
+        temperature=sample.temperature,
+        length=sample.length,
+        unit=unit,
+        lang=lang,
+    )
+    markup = rating_keyboard(sample.id, sample.up_votes, sample.down_votes, lang, shared=sample.shared)
+    return Outgoing([sample.id], pending.chat_telegram_id, body, markup)
+
+
+async def deliver_pending(
+    bot: Bot, services: Services, pending: list[repo.Pending], *, reply_to: int | None = None
+) -> int:
+    """Send each pending sample nobody is sending right now; returns how many went out."""
+    sent = 0
+    for item in pending:
+        sample_id = item.sample.id
+        if sample_id in services.sending or sample_id in services.unrecorded:
+            continue
+        # Claim it in this process, then look again: `pending` may have been read just before
+        # another send of it was recorded (and that send released its claim only after that).
+        services.sending.add(sample_id)
+        try:
+            if not await services.db.run(partial(_still_pending, sample_id=sample_id), write=False):
+                continue
+            out = render(services, item)
+            if reply_to is not None:
+                out = Outgoing(out.sample_ids, out.chat_id, out.html, out.markup, reply_to)
+            if await deliver(bot, services, out) is not None:
+                sent += 1
+        finally:
+            services.sending.discard(sample_id)
+    return sent
+
+
+async def _still_pending(session: AsyncSession, *, sample_id: int) -> bool:
+    return await repo.is_pending(session, sample_id=sample_id)
+
+
+class Outbox:
+    """The periodic sweep: record what was sent, give up on old samples, send the rest."""
+
+    def __init__(self, bot: Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+        self._given_up_until: datetime | None = None  # samples made before this were counted
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep(self, *, now: datetime | None = None) -> int:
+        """One pass; returns how many samples it sent."""
+        services = self.services
+        now = now or utcnow()
+        await self._record_unrecorded()
+        oldest = now - timedelta(seconds=services.settings.outbox_max_age_s)
+
+        async def stale(session: AsyncSession) -> int:
+            return await repo.count_pending_between(session, after=self._given_up_until, until=oldest)
+
+        skipped = await services.db.run(stale, write=False)
+        if skipped:
+            log.warning(
+                "outbox: skipped %d undelivered sample(s) older than %g s; not sending them",
+                skipped,
+                services.settings.outbox_max_age_s,
+            )
+        self._given_up_until = oldest
+
+        async def pending(session: AsyncSession) -> list[repo.Pending]:
+            busy = services.sending | services.unrecorded.keys()
+            return await repo.pending_samples(session, created_after=oldest, exclude=busy)
+
+        items = await services.db.run(pending, write=False)
+        sent = await deliver_pending(self.bot, services, items)
+        if sent:
+            log.info("outbox: delivered %d sample(s) late", sent)
+        return sent
+
+    async def _record_unrecorded(self) -> None:
+        for sample_id, message_id in list(self.services.unrecorded.items()):
+            await _record(self.services, [sample_id], message_id)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except (DBAPIError, OSError, TelegramError) as exc:  # an outage: the next sweep retries
+                log.warning("outbox sweep failed (%s); trying again later", exc)
+            except Exception:
+                log.exception("outbox sweep failed; trying again later")
+            await asyncio.sleep(self.services.settings.outbox_interval_s)
+
+    def start(self) -> None:
+        """Sweep now (start-up) and then every OUTBOX_INTERVAL_S."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
+
+    async def stop(self) -> None:
+        """Stop sweeping."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

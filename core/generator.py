@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
-from core.kernels import QuantMatrix, on_grid, qmatmul
+from core.kernels import QuantMatrix, lstm_layer, on_grid, qmatmul
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 
@@ -150,17 +150,15 @@ class Generator:
 
     def _step(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
         """Feed one token per row, update `state` in place, return the top layer's h."""
+        if self._quantized and len(tokens) <= KERNEL_MAX_ROWS:
+            return self._kernel_step(tokens, state)
         below: F32 | None = None
-        small = self._quantized and len(tokens) <= KERNEL_MAX_ROWS
         zeros = np.zeros(len(tokens), dtype=np.int64)
         for i, layer in enumerate(self._layers):
             h, c = state[i]
             x = h if below is None else np.concatenate([below, h], axis=1)
             index = tokens if below is None else zeros
-            if small:
-                z = qmatmul(layer.matrix, x, layer.table, index)
-            else:
-                z = self._grid(x, layer.matrix) @ layer.dense + layer.table[index]
+            z = self._grid(x, layer.matrix) @ layer.dense + layer.table[index]
             pre, post, offset = self._gates[i]
             g = np.tanh(z * pre) * post + offset
             n = layer.units
@@ -169,6 +167,17 @@ class Generator:
             state[i] = (h, c)
             below = h
         assert below is not None
+        return below
+
+    def _kernel_step(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
+        """`_step` through the compiled kernel: one call per layer does the product and the gates."""
+        below = np.empty((len(tokens), 0), dtype=np.float32)
+        index = tokens
+        for i, layer in enumerate(self._layers):
+            h, c = state[i]
+            state[i] = lstm_layer(layer.matrix, below, h, c, layer.table, index)
+            below = state[i][0]
+            index = np.zeros(len(tokens), dtype=np.int64)
         return below
 
     def _grid(self, x: F32, matrix: QuantMatrix) -> F32:

@@ -102,6 +102,72 @@ def _qmatmul(  # pragma: no cover - compiled
                     out[b, j + k] = np.float32(sums[k]) * scale[j + k] + table[r, j + k]
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _tanh(x: float) -> float:  # pragma: no cover - compiled
+    """tanh as Eigen's rational approximation (max error a few float32 ulp): pure arithmetic,
+    so the gate loop vectorises, where libm's tanhf would be one call per element."""
+    x = min(max(x, np.float32(-7.9053111)), np.float32(7.9053111))
+    x2 = x * x
+    p = np.float32(-2.76076847742355e-16)
+    p = p * x2 + np.float32(2.00018790482477e-13)
+    p = p * x2 + np.float32(-8.60467152213735e-11)
+    p = p * x2 + np.float32(5.12229709037114e-08)
+    p = p * x2 + np.float32(1.48572235717979e-05)
+    p = p * x2 + np.float32(6.37261928875436e-04)
+    p = p * x2 + np.float32(4.89352455891786e-03)
+    q = np.float32(1.19825839466702e-06)
+    q = q * x2 + np.float32(1.18534705686654e-04)
+    q = q * x2 + np.float32(2.26843463243900e-03)
+    q = q * x2 + np.float32(4.89352518554385e-03)
+    return x * p / q
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantize_into(x: F32, act_scale: int, out: I16, offset: int) -> None:  # pragma: no cover
+    """out[:, offset:offset + k] = x on the int16 grid (round half to even, as np.rint)."""
+    s = np.float32(act_scale)
+    for b in range(x.shape[0]):
+        for i in range(x.shape[1]):
+            v = min(max(x[b, i], np.float32(-1.0)), np.float32(1.0))
+            out[b, offset + i] = np.int16(np.rint(v * s))
+
+
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _lstm_layer(  # pragma: no cover - compiled
+    q: I8, scale: F32, act_scale: int, below: F32, h: F32, c: F32, table: F32, index: IDX
+) -> tuple[F32, F32]:
+    """One LSTM layer step for a batch: the gate sums from [below, h], then the cell update.
+
+    Gates are in Keras order i, f, c, o (rows n*k .. n*(k+1)); sigmoid(x) = 0.5 tanh(x/2) + 0.5.
+    """
+    batch, units = c.shape
+    x16 = np.empty((batch, below.shape[1] + h.shape[1]), dtype=np.int16)
+    _quantize_into(below, act_scale, x16, 0)
+    _quantize_into(h, act_scale, x16, below.shape[1])
+    z = np.empty((batch, 4 * units), dtype=np.float32)
+    _qmatmul(q, scale, x16, table, index, z)
+    h_out = np.empty_like(c)
+    c_out = np.empty_like(c)
+    half = np.float32(0.5)
+    for b in range(batch):
+        for u in range(units):
+            i = half * _tanh(half * z[b, u]) + half
+            f = half * _tanh(half * z[b, units + u]) + half
+            g = _tanh(z[b, 2 * units + u])
+            o = half * _tanh(half * z[b, 3 * units + u]) + half
+            cell = f * c[b, u] + i * g
+            c_out[b, u] = cell
+            h_out[b, u] = o * _tanh(cell)
+    return h_out, c_out
+
+
+def lstm_layer(
+    m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX
+) -> tuple[F32, F32]:
+    """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
+    return _lstm_layer(m.q, m.scale, m.act_scale, below, h, c, table, index)  # type: ignore[no-any-return]
+
+
 def quantize_inputs(x: F32, act_scale: int) -> I16:
     """Activations in [-1, 1] (every LSTM h is) as int16 steps of 1 / act_scale."""
     return np.rint(np.clip(x, -1.0, 1.0) * np.float32(act_scale)).astype(np.int16)
@@ -116,5 +182,7 @@ def on_grid(x: F32, act_scale: int) -> F32:
 def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:
     """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, int16 inputs)."""
     out = np.empty((x.shape[0], m.outputs), dtype=np.float32)
-    _qmatmul(m.q, m.scale, quantize_inputs(x, m.act_scale), table, index, out)
+    x16 = np.empty(x.shape, dtype=np.int16)
+    _quantize_into(x, m.act_scale, x16, 0)
+    _qmatmul(m.q, m.scale, x16, table, index, out)
     return out

@@ -200,3 +200,11 @@ def test_the_unknown_token_is_never_generated(tiny_bundle: Path) -> None:
     assert generator.next_token_probs("truth")[0] > 0.99  # the model's own distribution is untouched
     sample = generator.generate_one(Request("truth", length=200, temperature=1.0, rng=0))
     assert 0 not in sample.token_ids and "\ufffd" not in sample.text
+
+
+def test_kernel_tanh_matches_numpy() -> None:
+    from core.kernels import _tanh
+
+    x = np.linspace(-12, 12, 20_001, dtype=np.float32)
+    ours = np.array([_tanh(v) for v in x], dtype=np.float32)
+    assert np.abs(ours - np.tanh(x)).max() < 1e-6

@@ -240,6 +240,10 @@ class Generator:
         p /= p.sum()
         return p
 
+    def encode(self, seed: str) -> Encoded:
+        """Encode a seed, raising ValueError when it has no tokens."""
+        return self._encode(seed)
+
     def _encode(self, seed: str) -> Encoded:
         encoded = self.tokenizer.encode_counted(seed)
         if not encoded.ids:
@@ -295,22 +299,24 @@ class Generator:
                 if token is not None:
                     ids[row].append(token)
         seconds = time.perf_counter() - started
-        samples = []
-        for req, row_ids, seed in zip(requests, ids, encoded, strict=True):
-            pieces = [self.tokenizer.tokens[i] for i in row_ids]
-            samples.append(
-                Sample(
-                    request=req,
-                    text="".join(pieces),
-                    token_ids=row_ids,
-                    unknown=seed.unknown,
-                    context_tokens=min(len(seed.ids), self.window),
-                    seed_tokens=len(seed.ids),
-                    seconds=seconds,
-                    pieces=pieces,
-                )
-            )
-        return samples
+        return [
+            self.make_sample(req, row_ids, seed, seconds)
+            for req, row_ids, seed in zip(requests, ids, encoded, strict=True)
+        ]
+
+    def make_sample(self, request: Request, ids: list[int], seed: Encoded, seconds: float) -> Sample:
+        """The Sample for a request's drawn ids."""
+        pieces = [self.tokenizer.tokens[i] for i in ids]
+        return Sample(
+            request=request,
+            text="".join(pieces),
+            token_ids=ids,
+            unknown=seed.unknown,
+            context_tokens=min(len(seed.ids), self.window),
+            seed_tokens=len(seed.ids),
+            seconds=seconds,
+            pieces=pieces,
+        )
 
     def generate_one(self, request: Request) -> Sample:
         """Generate a single request."""

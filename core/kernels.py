@@ -21,9 +21,12 @@ import numpy.typing as npt
 
 # One thread by default: on a shared or busy machine a parallel region per matrix stalls on the
 # slowest thread (measured: 30x slower under load); LSTMBOT_KERNEL_THREADS=2 uses both cores.
-numba.set_num_threads(
-    max(1, min(numba.config.NUMBA_NUM_THREADS, int(os.environ.get("LSTMBOT_KERNEL_THREADS", "1"))))
-)
+def _kernel_threads() -> int:
+    wanted = int(os.environ.get("LSTMBOT_KERNEL_THREADS", "1"))
+    return max(1, min(wanted, int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
+
+
+numba.set_num_threads(_kernel_threads())
 
 F32 = npt.NDArray[np.float32]
 I8 = npt.NDArray[np.int8]
@@ -103,10 +106,10 @@ def _qmatmul(  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
-def _tanh(x: float) -> float:  # pragma: no cover - compiled
+def _tanh(x: np.float32) -> np.float32:  # pragma: no cover - compiled
     """tanh as Eigen's rational approximation (max error a few float32 ulp): pure arithmetic,
     so the gate loop vectorises, where libm's tanhf would be one call per element."""
-    x = min(max(x, np.float32(-7.9053111)), np.float32(7.9053111))
+    x = np.float32(min(max(x, np.float32(-7.9053111)), np.float32(7.9053111)))
     x2 = x * x
     p = np.float32(-2.76076847742355e-16)
     p = p * x2 + np.float32(2.00018790482477e-13)
@@ -119,7 +122,7 @@ def _tanh(x: float) -> float:  # pragma: no cover - compiled
     q = q * x2 + np.float32(1.18534705686654e-04)
     q = q * x2 + np.float32(2.26843463243900e-03)
     q = q * x2 + np.float32(4.89352518554385e-03)
-    return x * p / q
+    return np.float32(x * p / q)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -161,16 +164,15 @@ def _lstm_layer(  # pragma: no cover - compiled
     return h_out, c_out
 
 
-def lstm_layer(
-    m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX
-) -> tuple[F32, F32]:
+def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:
     """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
     return _lstm_layer(m.q, m.scale, m.act_scale, below, h, c, table, index)  # type: ignore[no-any-return]
 
 
 def quantize_inputs(x: F32, act_scale: int) -> I16:
     """Activations in [-1, 1] (every LSTM h is) as int16 steps of 1 / act_scale."""
-    return np.rint(np.clip(x, -1.0, 1.0) * np.float32(act_scale)).astype(np.int16)
+    out: I16 = np.rint(np.clip(x, -1.0, 1.0) * np.float32(act_scale)).astype(np.int16)
+    return out
 
 
 def on_grid(x: F32, act_scale: int) -> F32:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.bundle import Bundle, BundleError, load_bundle
 from core.generator import KERNEL_MAX_ROWS, Generator, Request, Sample
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 # How long one trip to the worker thread may keep stepping before new requests may join; a
 # trip also ends as soon as a row finishes, so its reply goes out at once.
 SLICE_S = 0.02
+BLAS_THREADS = 1
 
 
 class QueueFullError(Exception):
@@ -115,6 +117,10 @@ class GenerationService:
         """Start the worker on the running event loop, and warm the tokenizers in a thread."""
         if self._worker is None:
             loop = asyncio.get_running_loop()
+            # One BLAS thread: the event loop needs the other core, and OpenBLAS's second thread
+            # spin-waits; on a busy 2-core machine 2 threads made a 64-row step 10x slower (measured
+            # with bench/generate.py). Process-wide, like every BLAS setting.
+            threadpool_limits(limits=BLAS_THREADS, user_api="blas")
             self._worker = loop.create_task(self._run(), name="generation-worker")
             # jieba builds its dictionary (~1 s) on first use: do it now, off the event loop.
             self._warmup = loop.run_in_executor(None, self._warm)

@@ -122,12 +122,19 @@ class GenerationService:
             # with bench/generate.py). Process-wide, like every BLAS setting.
             threadpool_limits(limits=BLAS_THREADS, user_api="blas")
             self._worker = loop.create_task(self._run(), name="generation-worker")
-            # jieba builds its dictionary (~1 s) on first use: do it now, off the event loop.
+            # jieba builds its dictionary (~1 s) and numba loads the kernel (~2 s) on first use:
+            # do both now, off the event loop.
             self._warmup = loop.run_in_executor(None, self._warm)
+
+    async def ready(self) -> None:
+        """Wait (without blocking the loop) until the warm-up that `start` began is done."""
+        if self._warmup is not None:
+            await self._warmup
 
     def _warm(self) -> None:
         for generator in self.generators.values():
             generator.tokenizer.encode_counted("warm up 预热")
+            generator.warm()
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop taking work, let the batch in progress finish (up to `grace_s`), fail the rest."""

@@ -221,6 +221,12 @@ class Generator:
 
     # -- public API --------------------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Load (or compile) the kernel now: its first call costs ~2 s, which should not land
+        on the first user's request."""
+        if self._quantized:
+            self._logits(self._kernel_step(np.zeros(1, dtype=np.int64), self._zero_state(1)))
+
     def context_ids(self, seed: str) -> tuple[list[int], int]:
         """Encode a seed and keep the last `window` ids; also return the unknown-token count."""
         encoded = self._encode(seed)

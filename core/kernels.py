@@ -3,7 +3,9 @@
 Each step of the shipped model reads ~3.2 million weights; as float32 that is 12.8 MB per token,
 which is what bounded the old numpy loop. Stored as int8 with one float32 scale per output row,
 it is 3.2 MB (fits the L3 cache), and the kernel below reads it once per step for every row of
-the batch, on all cores (numba's `prange`).
+the batch. It runs on one thread: numba's parallel regions stalled on a busy 2-core machine
+(30x slower when another process held a core) and are not safe to enter from several threads;
+the other core serves the event loop (numba releases the GIL: nogil).
 
 Inputs (every LSTM h lies in [-1, 1]) are rounded to int16 and the sums are exact int32, so a
 row's result does not depend on the order of the additions nor on which other rows share the
@@ -12,21 +14,11 @@ batch: batched and one-by-one generation give bit-identical logits.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 import numpy.typing as npt
-
-# One thread by default: on a shared or busy machine a parallel region per matrix stalls on the
-# slowest thread (measured: 30x slower under load); LSTMBOT_KERNEL_THREADS=2 uses both cores.
-def _kernel_threads() -> int:
-    wanted = int(os.environ.get("LSTMBOT_KERNEL_THREADS", "1"))
-    return max(1, min(wanted, int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))))
-
-
-numba.set_num_threads(_kernel_threads())
 
 F32 = npt.NDArray[np.float32]
 I8 = npt.NDArray[np.int8]
@@ -73,7 +65,13 @@ class QuantMatrix:
         return np.ascontiguousarray(w)
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+# Explicit signatures compile (or load from the cache) at import, not on the first request, where
+# numba would hold the GIL for a second or more and stall the bot's event loop.
+_MATRIX = "int8[:, ::1], float32[::1]"
+_ROWS = "float32[:, ::1]"
+
+
+@numba.njit(f"void({_MATRIX}, int16[:, ::1], {_ROWS}, int64[::1], {_ROWS})", cache=True, nogil=True)
 def _qmatmul(  # pragma: no cover - compiled
     q: I8, scale: F32, x: I16, table: F32, index: IDX, out: F32
 ) -> None:
@@ -85,7 +83,7 @@ def _qmatmul(  # pragma: no cover - compiled
     """
     rows, inputs = q.shape
     cols = out.shape[1]
-    for block in numba.prange(rows // 4):
+    for block in range(rows // 4):
         j = block * 4
         for b in range(x.shape[0]):
             a0 = np.int32(0)
@@ -105,7 +103,7 @@ def _qmatmul(  # pragma: no cover - compiled
                     out[b, j + k] = np.float32(sums[k]) * scale[j + k] + table[r, j + k]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit("float32(float32)", cache=True, nogil=True, fastmath=True)
 def _tanh(x: np.float32) -> np.float32:  # pragma: no cover - compiled
     """tanh as Eigen's rational approximation (max error a few float32 ulp): pure arithmetic,
     so the gate loop vectorises, where libm's tanhf would be one call per element."""
@@ -125,7 +123,7 @@ def _tanh(x: np.float32) -> np.float32:  # pragma: no cover - compiled
     return np.float32(x * p / q)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(f"void({_ROWS}, int64, int16[:, ::1], int64)", cache=True, nogil=True)
 def _quantize_into(x: F32, act_scale: int, out: I16, offset: int) -> None:  # pragma: no cover
     """out[:, offset:offset + k] = x on the int16 grid (round half to even, as np.rint)."""
     s = np.float32(act_scale)
@@ -135,7 +133,12 @@ def _quantize_into(x: F32, act_scale: int, out: I16, offset: int) -> None:  # pr
             out[b, offset + i] = np.int16(np.rint(v * s))
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
+@numba.njit(
+    f"UniTuple({_ROWS}, 2)({_MATRIX}, int64, {_ROWS}, {_ROWS}, {_ROWS}, {_ROWS}, int64[::1])",
+    cache=True,
+    nogil=True,
+    fastmath=True,
+)
 def _lstm_layer(  # pragma: no cover - compiled
     q: I8, scale: F32, act_scale: int, below: F32, h: F32, c: F32, table: F32, index: IDX
 ) -> tuple[F32, F32]:
@@ -166,7 +169,10 @@ def _lstm_layer(  # pragma: no cover - compiled
 
 def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:
     """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
-    return _lstm_layer(m.q, m.scale, m.act_scale, below, h, c, table, index)  # type: ignore[no-any-return]
+    c_ = np.ascontiguousarray
+    return _lstm_layer(  # type: ignore[no-any-return]
+        m.q, m.scale, m.act_scale, c_(below), c_(h), c_(c), c_(table), c_(index, dtype=np.int64)
+    )
 
 
 def quantize_inputs(x: F32, act_scale: int) -> I16:
@@ -185,6 +191,6 @@ def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:
     """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, int16 inputs)."""
     out = np.empty((x.shape[0], m.outputs), dtype=np.float32)
     x16 = np.empty(x.shape, dtype=np.int16)
-    _quantize_into(x, m.act_scale, x16, 0)
-    _qmatmul(m.q, m.scale, x16, table, index, out)
+    _quantize_into(np.ascontiguousarray(x), m.act_scale, x16, 0)
+    _qmatmul(m.q, m.scale, x16, np.ascontiguousarray(table), np.ascontiguousarray(index, dtype=np.int64), out)
     return out

@@ -48,6 +48,7 @@ run: $(RUNTIME_STAMP)
 # Benchmarks print this project's numbers beside the book's recipe (or the target) from one run.
 # Run them on a quiet machine: anything else using the CPU shows up in every figure.
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python -m bench.generate
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.bot

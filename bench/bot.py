@@ -5,7 +5,10 @@
 1. Steady load: `--users` simulated users send `--rate` seeds per second in total for
    `--seconds`; every request must be answered; p50 and p95 from update to reply are printed
    (target: p95 <= 500 ms).
-2. Burst: `--burst` users send a seed at the same moment; all must be answered within 10 s,
+2. Mixed load: the same, but `--long-share` of the users (10%) first set /length 2000, so about
+   one request in ten asks for 2000 characters; the short requests' p95 must stay within 1.2x of
+   the all-short run (continuous batching: a short reply never waits for a long one).
+3. Burst: `--burst` users send a seed at the same moment; all must be answered within 10 s,
    then every one of them rates their sample; samples and ratings are counted in the database.
 
 The bot is `lstmbot run` in its own process (SQLite, default settings, rate limit raised so the
@@ -22,7 +25,7 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.harness import ask, running_bot, summary
+from bench.harness import ask, percentile, running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating, Sample
 from sandbox.testing import SandboxServer
@@ -36,23 +39,32 @@ SEEDS = [
 ]
 
 
-async def steady(sb: SandboxServer, users: int, rate: float, seconds: float) -> tuple[list[float], int]:
-    """Poisson-ish arrivals at `rate` per second spread over `users`; returns latencies and failures."""
-    people = [sb.user(f"S{i}") for i in range(users)]
+async def steady(
+    sb: SandboxServer, users: int, rate: float, seconds: float, *, long_share: float = 0.0, tag: str = "S"
+) -> tuple[list[float], list[float], int]:
+    """Poisson-ish arrivals at `rate` per second spread over `users`, `long_share` of whom asked
+    for 2000 characters; returns the short and the long latencies and the failures."""
+    people = [sb.user(f"{tag}{i}") for i in range(users)]
+    long_ids = {int(u["id"]) for u in people[: round(users * long_share)]}  # type: ignore[call-overload]
+    for user in people[: len(long_ids)]:
+        await ask(sb, user, "/length 2000")
     busy: set[int] = set()
-    latencies: list[float] = []
+    short: list[float] = []
+    long: list[float] = []
     failures = 0
     tasks: list[asyncio.Task[None]] = []
     rng = random.Random(1)
 
     async def one(user: dict[str, object]) -> None:
         nonlocal failures
+        key = int(user["id"])  # type: ignore[call-overload]
         try:
-            latencies.append(await ask(sb, user, rng.choice(SEEDS), timeout=30))
+            took = await ask(sb, user, rng.choice(SEEDS), timeout=30)
+            (long if key in long_ids else short).append(took)
         except TimeoutError:
             failures += 1
         finally:
-            busy.discard(int(user["id"]))  # type: ignore[call-overload]
+            busy.discard(key)
 
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -63,7 +75,7 @@ async def steady(sb: SandboxServer, users: int, rate: float, seconds: float) -> 
             tasks.append(asyncio.create_task(one(user)))
         await asyncio.sleep(rng.expovariate(rate))
     await asyncio.gather(*tasks)
-    return latencies, failures
+    return short, long, failures
 
 
 async def burst(sb: SandboxServer, count: int) -> tuple[float, list[float], int]:
@@ -121,11 +133,14 @@ async def main_async(args: argparse.Namespace) -> None:
         }
         async with running_bot(sb, env=env) as bot:
             await ask(sb, sb.user("warmup"), "warm up")
-            latencies, failures = await steady(sb, args.users, args.rate, args.seconds)
+            latencies, _, failures = await steady(sb, args.users, args.rate, args.seconds)
             inside = await generation_latency(args.metrics_port)
+            mixed_short, mixed_long, mixed_failures = await steady(
+                sb, args.users, args.rate, args.seconds, long_share=args.long_share, tag="M"
+            )
             took, burst_latencies, burst_failures = await burst(sb, args.burst)
             samples, ratings = await count_rows(bot.database_url)
-    expected_samples = 1 + len(latencies) + len(burst_latencies)
+    expected_samples = 1 + len(latencies) + len(mixed_short) + len(mixed_long) + len(burst_latencies)
     print("Bot under load (default model, SQLite, one `lstmbot run` process, sandbox over loopback)")
     print(
         f"steady: {args.users} users, {args.rate:g} seeds/s for {args.seconds:g} s: "
@@ -133,6 +148,14 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     print(f"  update -> reply: {summary(latencies)}  (target p95 <= 500 ms)")
     print(f"  of which queue + generation inside the bot: {inside}")
+    ratio = percentile(mixed_short, 95) / percentile(latencies, 95)
+    print(
+        f"mixed: {args.long_share:.0%} of users at 2000 chars: {len(mixed_short)} short + "
+        f"{len(mixed_long)} long answered, {mixed_failures} unanswered"
+    )
+    print(f"  short update -> reply: {summary(mixed_short)}")
+    print(f"  long update -> reply: {summary(mixed_long)}")
+    print(f"  short p95 mixed / all-short: {ratio:.2f}x (target <= 1.2x)")
     print(
         f"burst: {args.burst} seeds at once: all answered in {took:.1f} s (target <= 10 s), "
         f"{burst_failures} unanswered; {summary(burst_latencies)}"
@@ -152,6 +175,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0, help="seeds per second, all users together")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--burst", type=int, default=200)
+    parser.add_argument("--long-share", type=float, default=0.1, help="users asking for 2000 chars")
     parser.add_argument("--metrics-port", type=int, default=9464, help="where the bot serves /metrics")
     asyncio.run(main_async(parser.parse_args()))
 

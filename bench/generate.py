@@ -1,24 +1,34 @@
-"""Generation speed: the book's loop and core's generator side by side, on the same weights.
+"""Generation speed on the shipped weights: ours beside the baselines and peer libraries.
 
-    python -m bench.generate [--book-runs 1] [--runs 25] [--model DIR]
+    python -m bench.generate [--runs 7] [--book-chars 40] [--model models/nietzsche-char]
 
-1. One 400-character sample at T=0.5 with the book's architecture (one-hot 60-char window,
-   LSTM(128), softmax over 57 characters + unknown): the book's loop calls `model.predict` on a
-   re-encoded window for every character; ours advances the LSTM state one step per character.
-2. 64 concurrent 400-character requests generated as one batch: characters per second.
-3. `lstmbot generate` from process start to the first sample, and its peak RSS, with the
-   default model (TensorFlow is never imported on that path).
+Every figure comes from this one process, on the same weights, one after another, so a busy
+machine slows them all alike; ratios are against the float32 numpy loop (the previous serving
+path) measured here too. The BLAS/threads settings in force are printed first.
+
+  ours int8           core.Generator (int8 weights, numba kernel), BLAS (64 rows) at 1 and 2 threads
+  numpy float32       core.Generator(precision="float32"): the same loop with float32 BLAS
+  PyTorch             nn.LSTM stepped one token at a time carrying (h, c), inference_mode
+  numpy window        same maths, no state carried: each token re-runs the whole 60-token window
+  book loop           model.predict on the re-encoded window per character (TensorFlow)
+  book model direct   model(x, training=False) per character (TensorFlow, no predict overhead)
+  book loop x64       the book's loop over 64 requests at once, one predict per step
+
+Peers come from the `bench` extra (`make bench` installs it); a missing one prints a note.
+TensorFlow figures are timed on --book-chars characters and scaled to 400 (they are slow).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,57 +37,199 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = "the will to truth, which is to tempt us to many a hazardous e"  # 60 characters
+LENGTH = 400
+BATCH = 64
 
 
-def book_sample(preds: np.ndarray, temperature: float) -> int:
-    """The book's `sample` function, verbatim in spirit (float64, log, exp, multinomial)."""
-    preds = np.asarray(preds).astype("float64")
-    preds = np.log(preds) / temperature
-    exp_preds = np.exp(preds)
-    preds = exp_preds / np.sum(exp_preds)
-    probas = np.random.multinomial(1, preds, 1)
-    return int(np.argmax(probas))
+def blas_settings() -> list[str]:
+    """The thread pools and kernels numpy (and numba) will use, and the OpenBLAS env overrides."""
+    import numba
+    from threadpoolctl import threadpool_info
 
-
-def book_loop(model: object, tokenizer: object, seed: str, length: int, temperature: float) -> str:
-    """The book's generation loop: re-encode the last 60 characters and predict, per character."""
-    window = 60
-    vocab = tokenizer.tokens  # type: ignore[attr-defined]
-    index = {ch: i for i, ch in enumerate(vocab)}
-    generated = seed
-    out = []
-    for _ in range(length):
-        x = np.zeros((1, window, len(vocab)), dtype=np.float32)
-        for t, char in enumerate(generated[-window:]):
-            x[0, t, index.get(char, 0)] = 1.0
-        preds = model.predict(x, verbose=0)[0]  # type: ignore[attr-defined]
-        with np.errstate(divide="ignore"):
-            next_char = vocab[book_sample(preds, temperature)]
-        generated += next_char
-        out.append(next_char)
-    return "".join(out)
-
-
-def build_book_bundle(folder: Path) -> Path:
-    """The book's model (random weights: speed does not depend on their values) as a bundle."""
-    from core.bundle import save_bundle
-    from core.config import book_char_config
-    from core.keras_model import build_model, get_named_weights
-    from core.tokenizers import CharTokenizer
-    from train.corpus import load_corpus
-
-    tokenizer = CharTokenizer.fit(load_corpus("nietzsche").text)
-    config = book_char_config(tokenizer.vocab_size)
-    model = build_model(config)
-    return save_bundle(
-        folder / "book-char", model=config, tokenizer=tokenizer, weights=get_named_weights(model, config)
+    lines = [f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"]
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        lines.append(f"{var}={os.environ.get(var, '(unset)')}")
+    for pool in threadpool_info():
+        lines.append(
+            f"threadpoolctl: {pool.get('internal_api')} {pool.get('version')} "
+            f"threads={pool.get('num_threads')} kernel={pool.get('architecture')} ({pool.get('prefix')})"
+        )
+    lines.append(
+        f"numba {numba.__version__}: threading layer {getattr(numba.config, 'THREADING_LAYER', '?')}"
     )
+    return lines
 
 
-def time_startup(model: str | None) -> tuple[float, float, str]:
-    """Wall time and peak RSS (MB) of `lstmbot generate` printing one 400-char sample."""
-    import psutil
+def best_and_median(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Fastest and median wall time of `runs` calls (the fastest is the least disturbed)."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times)
 
+
+class Table:
+    """Rows of (name, one-sample ms, batched chars/s) printed with ratios to the baseline."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float | None, float | None, str]] = []
+
+    def add(self, name: str, one_s: float | None, chars_per_s: float | None, note: str = "") -> None:
+        self.rows.append((name, one_s, chars_per_s, note))
+
+    def print(self, baseline: str) -> None:
+        base = next(r for r in self.rows if r[0] == baseline)
+        print(f"{'':<34}{'1 x 400 chars':>16}{'vs base':>9}{'64 x 400, chars/s':>20}{'vs base':>9}")
+        for name, one, rate, note in self.rows:
+            one_txt = f"{one * 1000:>13.1f} ms" if one is not None else f"{'-':>16}"
+            one_ratio = f"{base[1] / one:>8.2f}x" if one and base[1] else f"{'':>9}"
+            rate_txt = f"{rate:>20,.0f}" if rate is not None else f"{'-':>20}"
+            rate_ratio = f"{rate / base[2]:>8.2f}x" if rate and base[2] else f"{'':>9}"
+            print(f"{name:<34}{one_txt}{one_ratio}{rate_txt}{rate_ratio}  {note}")
+
+
+def bench_ours(bundle: object, table: Table, runs: int) -> None:
+    """Our generator: int8 kernel at 1 and 2 threads, and the float32 numpy baseline."""
+
+    from core.generator import Generator, Request
+
+    one = Request(SEED, length=LENGTH, temperature=0.5, rng=1)
+    batch = [Request(SEED, length=LENGTH, temperature=0.5, rng=i) for i in range(BATCH)]
+    from threadpoolctl import threadpool_limits
+
+    cases: list[tuple[str, Generator, int]] = [
+        ("numpy float32 (baseline)", Generator(bundle, precision="float32"), 1),  # type: ignore[arg-type]
+        ("ours int8, 1 thread", Generator(bundle), 1),  # type: ignore[arg-type]
+    ]
+    cases.append(("ours int8, BLAS 2 threads", Generator(bundle), 2))  # type: ignore[arg-type]
+    for name, generator, threads in cases:
+        # The kernel is single-threaded; batches over KERNEL_MAX_ROWS use BLAS with `threads`.
+        with threadpool_limits(limits=threads, user_api="blas"):
+            generator.generate_one(Request(SEED, length=5, rng=0))  # compile / warm up
+            best, median = best_and_median(partial(generator.generate_one, one), runs)
+            batch_best, _ = best_and_median(partial(generator.generate, batch), max(2, runs // 3))
+        table.add(name, best, BATCH * LENGTH / batch_best, f"(1 x 400 median {median * 1000:.0f} ms)")
+
+
+def bench_window(bundle: object, table: Table) -> None:
+    """Same maths without carried state: every token re-runs the whole window (float32 numpy)."""
+    from core.generator import Generator
+    from core.sampling import sample
+
+    generator = Generator(bundle, precision="float32")  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    chars = 40
+
+    def run() -> None:
+        ids = list(generator.context_ids(SEED)[0])
+        for _ in range(chars):
+            logits = generator.batch_logits(np.array([ids[-generator.window :]]))[0]
+            ids.append(sample(logits, 0.5, rng))
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        best, _ = best_and_median(run, 2)
+    table.add("numpy window (no state)", best * LENGTH / chars, None, f"(timed on {chars} chars)")
+
+
+def bench_torch(bundle: object, table: Table, runs: int) -> None:
+    """PyTorch nn.LSTM stepping one token at a time, carrying (h, c), under inference_mode."""
+    try:
+        import torch
+    except ImportError:
+        table.add("PyTorch nn.LSTM", None, None, "(skipped: torch not installed; `make bench` installs it)")
+        return
+    from core.bundle import Bundle
+
+    assert isinstance(bundle, Bundle)
+    w = bundle.weights
+    units = bundle.model.lstm_units
+    torch.set_num_threads(1)
+    emb = torch.nn.Embedding.from_pretrained(  # type: ignore[no-untyped-call]
+        torch.from_numpy(w["embedding/embeddings"])
+    )
+    lstm = torch.nn.LSTM(
+        w["embedding/embeddings"].shape[1], units[0], num_layers=len(units), batch_first=True
+    )
+    with torch.no_grad():
+        for i in range(len(units)):  # Keras and PyTorch share the gate order i, f, g, o
+            getattr(lstm, f"weight_ih_l{i}").copy_(torch.from_numpy(w[f"lstm_{i}/kernel"].T.copy()))
+            getattr(lstm, f"weight_hh_l{i}").copy_(torch.from_numpy(w[f"lstm_{i}/recurrent_kernel"].T.copy()))
+            getattr(lstm, f"bias_ih_l{i}").copy_(torch.from_numpy(w[f"lstm_{i}/bias"]))
+            getattr(lstm, f"bias_hh_l{i}").zero_()
+    dense = torch.nn.Linear(units[-1], bundle.model.vocab_size)
+    with torch.no_grad():
+        dense.weight.copy_(torch.from_numpy(w["dense/kernel"].T.copy()))
+        dense.bias.copy_(torch.from_numpy(w["dense/bias"]))
+    seed_ids = torch.tensor([bundle.tokenizer.encode(SEED)[-bundle.model.window :]])
+    gen = torch.Generator().manual_seed(0)
+
+    def run(rows: int) -> None:
+        with torch.inference_mode():
+            out, state = lstm(emb(seed_ids.expand(rows, -1)))
+            logits = dense(out[:, -1])
+            for _ in range(LENGTH):
+                token = torch.multinomial(torch.softmax(logits / 0.5, dim=-1), 1, generator=gen)
+                out, state = lstm(emb(token), state)
+                logits = dense(out[:, -1])
+
+    run(1)
+    best, _ = best_and_median(lambda: run(1), runs)
+    batch_best, _ = best_and_median(lambda: run(BATCH), 2)
+    table.add(f"PyTorch {torch.__version__} nn.LSTM", best, BATCH * LENGTH / batch_best, "(1 thread)")
+
+
+def bench_book(bundle: object, table: Table, chars: int) -> None:
+    """The book's loop and the fair TensorFlow baselines on the shipped model."""
+    try:
+        import keras
+    except ImportError:
+        table.add("book loop (TensorFlow)", None, None, "(skipped: TensorFlow not installed)")
+        return
+    from core.bundle import Bundle
+    from core.keras_model import build_model, set_named_weights
+
+    assert isinstance(bundle, Bundle)
+    model = build_model(bundle.model)
+    set_named_weights(model, dict(bundle.weights))
+    window = bundle.model.window
+    seed_ids = bundle.tokenizer.encode(SEED)[-window:]
+    rng = np.random.default_rng(0)
+
+    def pick(probs: np.ndarray) -> np.ndarray:
+        """The book's sampling (log, /T, exp, normalise, multinomial), one row at a time."""
+        p = np.log(np.maximum(probs.astype("float64"), 1e-30)) / 0.5
+        p = np.exp(p - p.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        return np.array([rng.choice(len(row), p=row) for row in p])
+
+    def loop(rows: int, direct: bool) -> None:
+        ids = np.array([seed_ids] * rows, dtype=np.int32)
+        for _ in range(chars):
+            x = ids[:, -window:]
+            out = model(x, training=False) if direct else model.predict(x, verbose=0)
+            probs = np.asarray(out)[:, -1] if np.asarray(out).ndim == 3 else np.asarray(out)
+            ids = np.concatenate([ids, pick(probs)[:, None].astype(np.int32)], axis=1)
+
+    scale = LENGTH / chars
+    note = f"(Keras {keras.__version__}; timed on {chars} chars, scaled to {LENGTH})"
+    loop(1, False)
+    table.add(
+        "book loop (predict per char)", best_and_median(lambda: loop(1, False), 1)[0] * scale, None, note
+    )
+    loop(1, True)
+    table.add(
+        "book model direct (call per char)", best_and_median(lambda: loop(1, True), 1)[0] * scale, None, note
+    )
+    seconds = best_and_median(lambda: loop(BATCH, False), 1)[0]
+    table.add("book loop batched x64 (predict)", None, BATCH * chars / seconds, note)
+
+
+def time_startup(model: str | None) -> tuple[float, str]:
+    """Wall time of `lstmbot generate` from process start to one 400-char sample."""
     cmd = [
         sys.executable,
         "-m",
@@ -94,86 +246,40 @@ def time_startup(model: str | None) -> tuple[float, float, str]:
     if model:
         cmd += ["--model", model]
     started = time.perf_counter()
-    proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, proc.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.005)
-    wall = time.perf_counter() - started
-    out, err = proc.communicate()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"lstmbot generate failed: {err.decode()}")
-    # ru_maxrss of waited-for children is exact, provided this process was still small when it
-    # forked (a child starts with its parent's RSS until exec): main() measures this first.
-    import resource
-
-    child_peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, child_peak_kb * 1024) / 2**20, out.decode().splitlines()[0]
+        raise SystemExit(f"lstmbot generate failed: {proc.stderr.decode()}")
+    return time.perf_counter() - started, proc.stdout.decode().splitlines()[0]
 
 
 def main() -> None:
-    """Run the three measurements and print the table."""
+    """Print the settings, then the table."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--book-runs", type=int, default=1, help="runs of the book's loop (~47 s each)")
-    parser.add_argument("--runs", type=int, default=25, help="runs of our generator")
-    parser.add_argument("--model", help="model for the start-up test (default: the shipped one)")
+    parser.add_argument("--runs", type=int, default=7, help="runs per figure (the fastest is shown)")
+    parser.add_argument("--book-chars", type=int, default=40, help="characters the TensorFlow loops time")
+    parser.add_argument("--model", default=str(ROOT / "models" / "nietzsche-char"))
+    parser.add_argument("--no-book", action="store_true", help="skip the TensorFlow figures")
     args = parser.parse_args()
-    wall, rss, first_line = time_startup(args.model)  # before this process imports TensorFlow
+    wall, first_line = time_startup(args.model)
 
     from core.bundle import load_bundle
-    from core.generator import Generator, Request
-    from core.keras_model import build_model, set_named_weights
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = build_book_bundle(Path(tmp))
-        bundle = load_bundle(path)
-        model = build_model(bundle.model)
-        set_named_weights(model, dict(bundle.weights))
-        generator = Generator(bundle)
-
-        book_times = []
-        for run in range(args.book_runs):
-            np.random.seed(run)
-            started = time.perf_counter()
-            book_loop(model, bundle.tokenizer, SEED, 400, 0.5)
-            book_times.append(time.perf_counter() - started)
-
-        ours_times = []
-        for run in range(args.runs):
-            started = time.perf_counter()
-            generator.generate_one(Request(SEED, length=400, temperature=0.5, rng=run))
-            ours_times.append(time.perf_counter() - started)
-
-        batch = [Request(SEED, length=400, temperature=0.5, rng=i) for i in range(64)]
-        generator.generate(batch)  # warm-up
-        batch_times = []
-        for _ in range(5):
-            started = time.perf_counter()
-            generator.generate(batch)
-            batch_times.append(time.perf_counter() - started)
-
-    book_med, ours_med = statistics.median(book_times), statistics.median(ours_times)
-    book_batch_rate = 400 / book_med  # the book's loop has no batching: one request at a time
-    ours_batch_rate = 64 * 400 / statistics.median(batch_times)
-
-    print("Generation: the book's loop vs core.Generator, same LSTM(128) weights, 58-token vocabulary")
-    print(f"{'measurement':<44}{'book':>14}{'ours':>14}{'ratio':>12}")
-    print(
-        f"{'one 400-char sample at T=0.5, median':<44}{book_med * 1000:>11.0f} ms{ours_med * 1000:>11.1f} ms"
-        f"{book_med / ours_med:>11.0f}x"
-    )
-    print(
-        f"{'64 requests x 400 chars, chars/s':<44}{book_batch_rate:>14,.0f}{ours_batch_rate:>14,.0f}"
-        f"{ours_batch_rate / book_batch_rate:>11.0f}x"
-    )
-    print(f"{'lstmbot generate: start to first sample':<44}{'':>14}{wall:>12.2f} s")
-    print(f"{'lstmbot generate: peak RSS':<44}{'':>14}{rss:>11.0f} MB")
-    print(f"(book runs: {args.book_runs}, our runs: {args.runs}; start-up model line: {first_line!r})")
+    bundle = load_bundle(args.model)
+    table = Table()
+    bench_ours(bundle, table, args.runs)
+    print("\n".join(blas_settings()))  # after numpy's and numba's pools exist
+    bench_torch(bundle, table, args.runs)
+    bench_window(bundle, table)
+    if not args.no_book:
+        bench_book(bundle, table, args.book_chars)
+    else:
+        table.add("book loop (TensorFlow)", None, None, "(skipped: --no-book)")
+    shape = f"LSTM {bundle.model.lstm_units}, vocab {bundle.model.vocab_size}"
+    print(f"\nGeneration on {bundle.name} ({shape}), T=0.5; ONNX Runtime: not measured")
+    table.print("numpy float32 (baseline)")
+    print(f"\nlstmbot generate, process start to first sample: {wall:.2f} s ({first_line[:50]!r})")
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             batch_max=settings.batch_max,
         )
         generation.start()
+        await generation.ready()  # tokenizers and kernel warmed in a thread before polling starts
         services = Services(
             settings=settings,
             db=Database.from_url(settings.database_url),

@@ -1,9 +1,11 @@
 """The generation service: preloaded models, a bounded queue, and one worker that batches.
 
-Handlers `await service.generate(...)`; the worker takes every job waiting (up to `batch_max`),
-groups them by model and advances each group together through `core.Generator` in a thread,
-so the event loop keeps answering other updates while the LSTM runs, and ten users asking at
-once cost about as much as one.
+Handlers `await service.generate(...)`. The worker keeps one `core.running.RunningBatch` per
+model (continuous batching): between steps, waiting requests join the running batch (up to
+`batch_max` rows), and a row that has drawn all its tokens leaves at once and its future is
+resolved, so a 20-character reply never waits for a 2000-character one. Steps run in a worker
+thread (the compiled kernel releases the GIL), so the event loop keeps answering updates, and
+ten users asking at once cost little more than one.
 """
 
 from __future__ import annotations
@@ -18,11 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.bundle import Bundle, BundleError, load_bundle
-from core.generator import Generator, Request, Sample
+from core.generator import KERNEL_MAX_ROWS, Generator, Request, Sample
+from core.running import RunningBatch
 
 log = logging.getLogger(__name__)
+
+# How long one trip to the worker thread may keep stepping before new requests may join; a
+# trip also ends as soon as a row finishes, so its reply goes out at once.
+SLICE_S = 0.02
+BLAS_THREADS = 1
 
 
 class QueueFullError(Exception):
@@ -76,7 +85,12 @@ class GenerationService:
     """Owns the generators and the queue; one worker task serves all requests."""
 
     def __init__(
-        self, bundles: dict[str, Bundle], *, default: str, queue_max: int = 256, batch_max: int = 32
+        self,
+        bundles: dict[str, Bundle],
+        *,
+        default: str,
+        queue_max: int = 256,
+        batch_max: int = KERNEL_MAX_ROWS,
     ):
         if default not in bundles:
             raise UnknownModelError(default)
@@ -86,8 +100,11 @@ class GenerationService:
         # None is the stop signal; one extra slot keeps room for it when the queue is full.
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=queue_max + 1)
         self._queue_max = queue_max
-        self._in_flight: list[_Job] = []
+        self._in_flight: dict[int, _Job] = {}
+        self._running = {name: RunningBatch(g) for name, g in self.generators.items()}
         self._worker: asyncio.Task[None] | None = None
+        self._warmup: asyncio.Future[None] | None = None
+        self.peak_rows = 0  # the most rows ever stepped together (tests and /stats)
         self._closed = False
         self._latencies: deque[float] = deque(maxlen=1000)
         self.started_at = time.time()
@@ -97,9 +114,27 @@ class GenerationService:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker on the running event loop."""
+        """Start the worker on the running event loop, and warm the tokenizers in a thread."""
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._run(), name="generation-worker")
+            loop = asyncio.get_running_loop()
+            # One BLAS thread: the event loop needs the other core, and OpenBLAS's second thread
+            # spin-waits; on a busy 2-core machine 2 threads made a 64-row step 10x slower (measured
+            # with bench/generate.py). Process-wide, like every BLAS setting.
+            threadpool_limits(limits=BLAS_THREADS, user_api="blas")
+            self._worker = loop.create_task(self._run(), name="generation-worker")
+            # jieba builds its dictionary (~1 s) and numba loads the kernel (~2 s) on first use:
+            # do both now, off the event loop.
+            self._warmup = loop.run_in_executor(None, self._warm)
+
+    async def ready(self) -> None:
+        """Wait (without blocking the loop) until the warm-up that `start` began is done."""
+        if self._warmup is not None:
+            await self._warmup
+
+    def _warm(self) -> None:
+        for generator in self.generators.values():
+            generator.tokenizer.encode_counted("warm up 预热")
+            generator.warm()
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop taking work, let the batch in progress finish (up to `grace_s`), fail the rest."""
@@ -116,9 +151,10 @@ class GenerationService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._worker
             self._worker = None
-        for job in self._in_flight:
+        for job in self._in_flight.values():
             if not job.future.done():
                 job.future.set_exception(ServiceClosedError("the bot is restarting"))
+        self._in_flight.clear()
 
     # -- public API --------------------------------------------------------------------------
 
@@ -159,15 +195,17 @@ class GenerationService:
         values = np.percentile(np.array(self._latencies), list(percentiles))
         return dict(zip(percentiles, (float(v) for v in values), strict=True))
 
-    def random_seed_text(self, model: str, rng: np.random.Generator | None = None) -> str:
+    async def random_seed_text(self, model: str, rng: np.random.Generator | None = None) -> str:
         """A seed cut from the model's own vocabulary of common tokens (for an empty /gen)."""
         generator = self.generators[self.resolve(model)]
         rng = rng or np.random.default_rng()
         corpus_seeds = generator.bundle.meta.get("seeds")
         if isinstance(corpus_seeds, list) and corpus_seeds:
             return str(corpus_seeds[int(rng.integers(len(corpus_seeds)))])
-        # No stored seeds: let the model itself write a short opening from a newline.
-        sample = generator.generate_one(Request("\n", length=20, temperature=0.5, rng=rng))
+        # No stored seeds: let the model itself write a short opening from a newline (in a
+        # thread: generating on the event loop would stall every other update).
+        request = Request("\n", length=20, temperature=0.5, rng=rng)
+        sample = await asyncio.to_thread(generator.generate_one, request)
         return sample.text.strip() or "the"
 
     async def generate(self, request: Request, *, model: str | None = None) -> Sample:
@@ -175,7 +213,13 @@ class GenerationService:
         if self._closed:
             raise ServiceClosedError("the bot is restarting")
         name = self.resolve(model)
-        self.generators[name].context_ids(request.seed)  # raise ValueError now for an empty seed
+        if self._queue.qsize() >= self._queue_max:
+            raise QueueFullError("too many requests are waiting")
+        # Raise ValueError now for an empty seed; encoding runs in a thread because a word
+        # tokenizer (jieba) may still be loading its dictionary.
+        await asyncio.to_thread(self.generators[name].encode, request.seed)
+        if self._closed:
+            raise ServiceClosedError("the bot is restarting")
         if self._queue.qsize() >= self._queue_max:
             raise QueueFullError("too many requests are waiting")
         job = _Job(name, request, asyncio.get_running_loop().create_future())
@@ -185,43 +229,70 @@ class GenerationService:
     # -- the worker --------------------------------------------------------------------------
 
     async def _run(self) -> None:
+        stopping = False
         while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            jobs = [first]
-            stop = False
-            while len(jobs) < self.batch_max and not self._queue.empty():
+            rows = sum(len(batch) for batch in self._running.values())
+            if rows == 0:
+                if stopping:
+                    return
+                job = await self._queue.get()  # idle: wait for work
+                if job is None:
+                    return
+                joining = [job]
+            else:
+                joining = []
+            while rows + len(joining) < self.batch_max and not self._queue.empty():
                 job = self._queue.get_nowait()
                 if job is None:
-                    stop = True
+                    stopping = True
                     break
-                jobs.append(job)
-            by_model: dict[str, list[_Job]] = {}
-            for job in jobs:
-                if not job.future.cancelled():
-                    by_model.setdefault(job.model, []).append(job)
-            self._in_flight = jobs
-            for name, group in by_model.items():
-                await self._run_group(name, group)
-            self._in_flight = []
-            if stop:
-                return
+                joining.append(job)
+            await self._advance([job for job in joining if not job.future.cancelled()])
 
-    async def _run_group(self, name: str, group: list[_Job]) -> None:
-        generator = self.generators[name]
+    async def _advance(self, joining: list[_Job]) -> None:
+        """Add the joining jobs, then step in a thread until a row finishes or a slice passes."""
+        for job in joining:
+            self._in_flight[id(job)] = job
+        gone = {key for key, job in self._in_flight.items() if job.future.done()}
+        for key in gone:
+            del self._in_flight[key]
         try:
-            samples = await asyncio.to_thread(generator.generate, [job.request for job in group])
-        except Exception as exc:  # one bad batch must not kill the worker
-            log.exception("generation failed for a batch of %d", len(group))
-            self.failed += len(group)
-            for job in group:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+            finished = await asyncio.to_thread(self._slice, joining, gone)
+        except Exception as exc:  # one bad step must not kill the worker: fail what was running
+            log.exception("generation failed for %d rows", len(self._in_flight))
+            self._fail_all(exc)
             return
         done = time.monotonic()
-        for job, sample in zip(group, samples, strict=True):
+        for key, sample in finished:
+            if key not in self._in_flight:  # closed meanwhile
+                continue
+            job = self._in_flight.pop(key)
             self._latencies.append(done - job.queued_at)
             self.completed += 1
             if not job.future.done():
                 job.future.set_result(sample)
+
+    def _slice(self, joining: list[_Job], gone: set[int]) -> list[tuple[int, Sample]]:
+        """Worker thread: admit, drop abandoned rows, then step every model's batch."""
+        for job in joining:
+            self._running[job.model].add(id(job), job.request)
+        for batch in self._running.values():
+            batch.discard(gone)
+        self.peak_rows = max(self.peak_rows, sum(len(b) for b in self._running.values()))
+        finished: list[tuple[int, Sample]] = []
+        deadline = time.perf_counter() + SLICE_S
+        while not finished and time.perf_counter() < deadline:
+            busy = [batch for batch in self._running.values() if len(batch)]
+            if not busy:
+                break
+            for batch in busy:
+                finished.extend(batch.step())
+        return finished
+
+    def _fail_all(self, exc: Exception) -> None:
+        self.failed += len(self._in_flight)
+        for job in self._in_flight.values():
+            if not job.future.done():
+                job.future.set_exception(exc)
+        self._in_flight.clear()
+        self._running = {name: RunningBatch(g) for name, g in self.generators.items()}

@@ -20,6 +20,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--corpus", required=True, help="'nietzsche', a text file or a folder of .txt files")
     p.add_argument("--stride", type=int, default=1, help="score every Nth held-out token (default: all)")
     p.add_argument("--heldout-fraction", type=float, default=0.1, help="the held-out share (default: 0.1)")
+    p.add_argument(
+        "--precision",
+        choices=["int8", "float32"],
+        default="int8",
+        help="int8: the weights the bot serves with (default); float32: the trained weights",
+    )
     p.add_argument("--write", action="store_true", help="store the result in the bundle's metrics")
     p.set_defaults(func=run)
 
@@ -55,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     except CorpusError as exc:
         raise CliError(str(exc)) from None
     metrics = heldout_metrics(
-        Generator(bundle), split.heldout, heldout_chars=split.heldout_chars, stride=args.stride
+        Generator(bundle, precision=args.precision),
+        split.heldout,
+        heldout_chars=split.heldout_chars,
+        stride=args.stride,
     )
     trained_on = bundle.meta.get("corpus", {}).get("sha256")
     if trained_on and trained_on != corpus.sha256:
@@ -63,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     unit = "char" if bundle.level == "char" else "word"
     print(
         f"model {bundle.name} ({bundle.level}), corpus {corpus.name}: {metrics.targets:,} held-out {unit}s "
-        f"(last {args.heldout_fraction:.0%}, context {bundle.model.window}, stride {args.stride})"
+        f"(last {args.heldout_fraction:.0%}, context {bundle.model.window}, stride {args.stride}, "
+        f"{args.precision} weights)"
     )
     print(
         f"  cross-entropy: {metrics.nats_per_token:.4f} nats/{unit}, {metrics.bits_per_token:.4f} bits/{unit}"

@@ -12,15 +12,18 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
+from core.kernels import QuantMatrix, lstm_layer, on_grid, qmatmul
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 
 F32 = npt.NDArray[np.float32]
+Precision = Literal["int8", "float32"]
 MAX_LENGTH = 10_000  # tokens per request; far beyond any chat message, small enough to be safe
 
 
@@ -60,16 +63,6 @@ class Sample:
     pieces: list[str] = field(default_factory=list, repr=False)
 
 
-@dataclass
-class _Layer:
-    """One LSTM layer's arrays, arranged for a single product per step."""
-
-    units: int
-    # Transposed, (4 * units, inputs), C-contiguous: see `_times`.
-    kernel_t: F32  # stacked [input kernel; recurrent kernel], or only recurrent for layer 0
-    bias: F32
-
-
 def _gate_constants(units: int) -> tuple[F32, F32, F32]:
     """Scale/offset vectors that turn one tanh over all four gates into sigmoid/tanh.
 
@@ -85,53 +78,62 @@ def _gate_constants(units: int) -> tuple[F32, F32, F32]:
     return pre, post, offset
 
 
-def _transposed(kernel: npt.NDArray[np.floating]) -> F32:
-    return np.ascontiguousarray(kernel.T, dtype=np.float32)
+# Up to this many rows the int8 kernel (one pass over the weights for the whole batch) wins;
+# beyond it the arithmetic dominates and OpenBLAS's float32 product is faster. Both compute the
+# same quantised model (int8 weights, inputs on the int16 grid): the kernel exactly, BLAS up to
+# float32 rounding (~1e-6), so held-out evaluation (big batches) scores the model that serves.
+KERNEL_MAX_ROWS = 16
 
 
-SMALL_BATCH = 7
+@dataclass
+class _Layer:
+    """One LSTM layer: its product as int8 rows, and the same weights as float32 for BLAS."""
+
+    units: int
+    matrix: QuantMatrix  # layer 0: recurrent kernel only; above: [input kernel; recurrent kernel]
+    dense: F32  # matrix.dequantized(), (inputs, 4 * units)
+    table: F32  # added after the product: layer 0's per-token table, else the bias as one row
 
 
-def _times(x: F32, kernel_t: F32) -> F32:
-    """x @ kernel for a batch of row vectors, given the kernel transposed.
-
-    OpenBLAS's matrix-matrix kernels are slow for a handful of rows (two rows cost five times
-    one row here), so small batches go row by row through its matrix-vector kernel; larger ones
-    use one product in the layout that suits it (bench/generate.py shows the effect).
-    """
-    if x.shape[0] == 1:
-        one: F32 = (kernel_t @ x[0])[None, :]
-        return one
-    if x.shape[0] <= SMALL_BATCH:
-        return np.stack([kernel_t @ row for row in x])
-    out: F32 = (kernel_t @ x.T).T
-    return out
+def _layer(
+    units: int, kernel: npt.NDArray[np.floating], table: npt.NDArray[np.floating], quantized: bool
+) -> _Layer:
+    matrix = QuantMatrix.from_kernel(kernel)
+    dense = matrix.dequantized() if quantized else np.ascontiguousarray(kernel, dtype=np.float32)
+    return _Layer(units, matrix, dense, np.ascontiguousarray(table, dtype=np.float32))
 
 
 class Generator:
     """Holds a bundle's weights as arrays and generates text for batches of requests."""
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle, *, precision: Precision = "int8") -> None:
+        """`precision`: "int8" (served: int8 weights, kernel) or "float32" (the trained weights,
+        BLAS only: the reference that held-out parity is measured against)."""
+        if precision not in ("int8", "float32"):
+            raise ValueError(f"precision must be 'int8' or 'float32', got {precision!r}")
+        self.precision: Precision = precision
+        self._quantized = precision == "int8"
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer
         self.window = bundle.model.window
         w = bundle.weights
         units = bundle.model.lstm_units
         # Layer 0's input product is a row lookup: fold the embedding (or the one-hot identity)
-        # and the bias into one table of shape (vocab, 4 * units).
+        # and the bias into one table of shape (vocab, 4 * units), kept in float32 (exact).
         kernel0 = w["lstm_0/kernel"]
         if bundle.model.input == "embedding":
             kernel0 = w["embedding/embeddings"] @ kernel0
-        self._table: F32 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
-        self._layers = [_Layer(units[0], _transposed(w["lstm_0/recurrent_kernel"]), np.zeros(0, np.float32))]
+        table0 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
+        self._layers = [_layer(units[0], w["lstm_0/recurrent_kernel"], table0, self._quantized)]
         for i in range(1, len(units)):
             stacked = np.vstack([w[f"lstm_{i}/kernel"], w[f"lstm_{i}/recurrent_kernel"]])
-            self._layers.append(
-                _Layer(units[i], _transposed(stacked), w[f"lstm_{i}/bias"].astype(np.float32))
-            )
+            self._layers.append(_layer(units[i], stacked, w[f"lstm_{i}/bias"][None, :], self._quantized))
         self._gates = [_gate_constants(layer.units) for layer in self._layers]
-        self._dense: F32 = w["dense/kernel"].astype(np.float32)
-        self._dense_bias: F32 = w["dense/bias"].astype(np.float32)
+        self._dense = QuantMatrix.from_kernel(w["dense/kernel"])
+        self._dense_f32 = (
+            self._dense.dequantized() if self._quantized else w["dense/kernel"].astype(np.float32)
+        )
+        self._dense_bias: F32 = w["dense/bias"].astype(np.float32)[None, :]
 
     @classmethod
     def from_path(cls, path: str) -> Generator:
@@ -148,13 +150,15 @@ class Generator:
 
     def _step(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
         """Feed one token per row, update `state` in place, return the top layer's h."""
+        if self._quantized and len(tokens) <= KERNEL_MAX_ROWS:
+            return self._kernel_step(tokens, state)
         below: F32 | None = None
+        zeros = np.zeros(len(tokens), dtype=np.int64)
         for i, layer in enumerate(self._layers):
             h, c = state[i]
-            if below is None:
-                z = self._table[tokens] + _times(h, layer.kernel_t)
-            else:
-                z = _times(np.concatenate([below, h], axis=1), layer.kernel_t) + layer.bias
+            x = h if below is None else np.concatenate([below, h], axis=1)
+            index = tokens if below is None else zeros
+            z = self._grid(x, layer.matrix) @ layer.dense + layer.table[index]
             pre, post, offset = self._gates[i]
             g = np.tanh(z * pre) * post + offset
             n = layer.units
@@ -165,8 +169,24 @@ class Generator:
         assert below is not None
         return below
 
+    def _kernel_step(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
+        """`_step` through the compiled kernel: one call per layer does the product and the gates."""
+        below = np.empty((len(tokens), 0), dtype=np.float32)
+        index = tokens
+        for i, layer in enumerate(self._layers):
+            h, c = state[i]
+            state[i] = lstm_layer(layer.matrix, below, h, c, layer.table, index)
+            below = state[i][0]
+            index = np.zeros(len(tokens), dtype=np.int64)
+        return below
+
+    def _grid(self, x: F32, matrix: QuantMatrix) -> F32:
+        return on_grid(x, matrix.act_scale) if self._quantized else x
+
     def _logits(self, top: F32) -> F32:
-        out: F32 = top @ self._dense + self._dense_bias
+        if self._quantized and len(top) <= KERNEL_MAX_ROWS:
+            return qmatmul(self._dense, top, self._dense_bias, np.zeros(len(top), dtype=np.int64))
+        out: F32 = self._grid(top, self._dense) @ self._dense_f32 + self._dense_bias
         return out
 
     def _prime(
@@ -201,6 +221,12 @@ class Generator:
 
     # -- public API --------------------------------------------------------------------------
 
+    def warm(self) -> None:
+        """Load (or compile) the kernel now: its first call costs ~2 s, which should not land
+        on the first user's request."""
+        if self._quantized:
+            self._logits(self._kernel_step(np.zeros(1, dtype=np.int64), self._zero_state(1)))
+
     def context_ids(self, seed: str) -> tuple[list[int], int]:
         """Encode a seed and keep the last `window` ids; also return the unknown-token count."""
         encoded = self._encode(seed)
@@ -219,6 +245,10 @@ class Generator:
         p: npt.NDArray[np.float64] = np.exp(z)
         p /= p.sum()
         return p
+
+    def encode(self, seed: str) -> Encoded:
+        """Encode a seed, raising ValueError when it has no tokens."""
+        return self._encode(seed)
 
     def _encode(self, seed: str) -> Encoded:
         encoded = self.tokenizer.encode_counted(seed)
@@ -275,22 +305,24 @@ class Generator:
                 if token is not None:
                     ids[row].append(token)
         seconds = time.perf_counter() - started
-        samples = []
-        for req, row_ids, seed in zip(requests, ids, encoded, strict=True):
-            pieces = [self.tokenizer.tokens[i] for i in row_ids]
-            samples.append(
-                Sample(
-                    request=req,
-                    text="".join(pieces),
-                    token_ids=row_ids,
-                    unknown=seed.unknown,
-                    context_tokens=min(len(seed.ids), self.window),
-                    seed_tokens=len(seed.ids),
-                    seconds=seconds,
-                    pieces=pieces,
-                )
-            )
-        return samples
+        return [
+            self.make_sample(req, row_ids, seed, seconds)
+            for req, row_ids, seed in zip(requests, ids, encoded, strict=True)
+        ]
+
+    def make_sample(self, request: Request, ids: list[int], seed: Encoded, seconds: float) -> Sample:
+        """The Sample for a request's drawn ids."""
+        pieces = [self.tokenizer.tokens[i] for i in ids]
+        return Sample(
+            request=request,
+            text="".join(pieces),
+            token_ids=ids,
+            unknown=seed.unknown,
+            context_tokens=min(len(seed.ids), self.window),
+            seed_tokens=len(seed.ids),
+            seconds=seconds,
+            pieces=pieces,
+        )
 
     def generate_one(self, request: Request) -> Sample:
         """Generate a single request."""

@@ -280,7 +280,7 @@ async def continue_seed(
             job = await _settings_of_sample(services, job, settings_from)
         picked = not seed.strip()
         if picked:
-            seed = services.generation.random_seed_text(job.model)
+            seed = await services.generation.random_seed_text(job.model)
         rng_seed = secrets.randbits(63)
         request = Request(seed, length=job.length, temperature=job.temperature, rng=rng_seed)
         samples = await _generate_with_typing(services, update, context, [request], job.model)
@@ -420,7 +420,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     try:
         job = await _prepare(services, update)
         if not seed:
-            seed = services.generation.random_seed_text(job.model)
+            seed = await services.generation.random_seed_text(job.model)
         length = min(job.length, COMPARE_LENGTH.get(job.level, 200))
         seeds = [secrets.randbits(63) for _ in TEMPERATURE_PRESETS]
         requests = [

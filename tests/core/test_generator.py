@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from core.bundle import load_bundle
-from core.generator import Generator, Request
+from core.generator import KERNEL_MAX_ROWS, Generator, Request
 from tests.conftest import BundleFactory
 
+SHIPPED = Path(__file__).resolve().parents[2] / "models" / "nietzsche-char"
 SEED = "the terrible seriousness and clumsy importunity with which they have"
 
 
@@ -43,7 +44,7 @@ def keras_next_probs(path: Path, seed: str) -> np.ndarray:
 )
 def test_next_token_distribution_equals_keras(make_bundle: BundleFactory, arch: dict[str, object]) -> None:
     path = make_bundle(**arch)
-    ours = Generator(load_bundle(path)).next_token_probs(SEED)
+    ours = Generator(load_bundle(path), precision="float32").next_token_probs(SEED)
     theirs = keras_next_probs(path, SEED)
     assert ours.shape == theirs.shape
     assert np.abs(ours - theirs).max() < 1e-5
@@ -71,6 +72,52 @@ def test_batch_equals_one_by_one(make_bundle: BundleFactory) -> None:
     alone = [generator.generate_one(r) for r in requests]
     assert [s.text for s in together] == [s.text for s in alone]
     assert [len(s.token_ids) for s in together] == [r.length for r in requests]
+
+
+def test_batches_of_any_size_up_to_the_kernel_limit_equal_one_by_one(make_bundle: BundleFactory) -> None:
+    # Sixteen rows used to take OpenBLAS's matrix-matrix path and differ (~6e-5) from one row;
+    # the int8 kernel sums exactly in int32, so every row is bit-identical to running it alone.
+    generator = Generator(load_bundle(make_bundle(lstm_units=(24, 16), scale=0.2)))
+    requests = [Request(f"{SEED[i:]} {i}", length=30 + 3 * i, temperature=1.0, rng=i) for i in range(16)]
+    together = generator.generate(requests)
+    assert [s.text for s in together] == [generator.generate_one(r).text for r in requests]
+    contexts = np.array([generator.context_ids(SEED[i : i + 25])[0] for i in range(16)])
+    rows = generator.batch_logits(contexts)
+    assert all(np.array_equal(rows[i], generator.batch_logits(contexts[i : i + 1])[0]) for i in range(16))
+
+
+def test_big_batches_match_the_kernel_within_float_rounding(make_bundle: BundleFactory) -> None:
+    generator = Generator(load_bundle(make_bundle(lstm_units=(24, 16), scale=0.2)))
+    contexts = np.array([generator.context_ids(SEED[i : i + 25])[0] for i in range(KERNEL_MAX_ROWS + 8)])
+    blas = generator.batch_logits(contexts)  # more rows than the kernel takes: float32 BLAS
+    kernel = np.vstack([generator.batch_logits(contexts[i : i + 1]) for i in range(len(contexts))])
+    assert np.abs(blas - kernel).max() < 1e-4
+
+
+def test_int8_serving_stays_within_0_01_nats_of_float32_on_held_out_text() -> None:
+    # The shipped model on a slice of its own held-out text (the full figure: `lstmbot eval`).
+    from train.corpus import load_corpus
+
+    bundle = load_bundle(SHIPPED)
+    text = load_corpus("nietzsche").text.lower()
+    ids = np.array(bundle.tokenizer.encode(text[-30_000:]))
+    starts = np.arange(0, len(ids) - bundle.model.window - 1, 150)
+    contexts = np.stack([ids[s : s + bundle.model.window] for s in starts])
+    targets = ids[starts + bundle.model.window]
+
+    def nats(generator: Generator) -> float:
+        z = generator.batch_logits(contexts).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[np.arange(len(z)), targets]))
+
+    served, reference = nats(Generator(bundle)), nats(Generator(bundle, precision="float32"))
+    assert len(targets) >= 190
+    assert abs(served - reference) < 0.01
+
+
+def test_precision_is_checked(tiny_bundle: Path) -> None:
+    with pytest.raises(ValueError, match="precision"):
+        Generator(load_bundle(tiny_bundle), precision="float16")  # type: ignore[arg-type]
 
 
 def test_stream_yields_the_same_text(tiny_bundle: Path) -> None:
@@ -153,3 +200,11 @@ def test_the_unknown_token_is_never_generated(tiny_bundle: Path) -> None:
     assert generator.next_token_probs("truth")[0] > 0.99  # the model's own distribution is untouched
     sample = generator.generate_one(Request("truth", length=200, temperature=1.0, rng=0))
     assert 0 not in sample.token_ids and "\ufffd" not in sample.text
+
+
+def test_kernel_tanh_matches_numpy() -> None:
+    from core.kernels import _tanh
+
+    x = np.linspace(-12, 12, 20_001, dtype=np.float32)
+    ours = np.array([_tanh(v) for v in x], dtype=np.float32)
+    assert np.abs(ours - np.tanh(x)).max() < 1e-6

@@ -67,13 +67,13 @@ async def test_typing_shows_while_a_slow_generation_runs(harness: Harness) -> No
     from bot.services import SERVICES_KEY
 
     generator = harness.app.bot_data[SERVICES_KEY].generation.generators["tiny-char"]
-    original = generator.generate
+    original = generator.make_sample
 
-    def slow(requests: Any) -> Any:
+    def slow(*args: Any) -> Any:  # the worker thread builds each finished sample with this
         time_module.sleep(0.8)
-        return original(requests)
+        return original(*args)
 
-    generator.generate = slow
+    generator.make_sample = slow
     ann = harness.sb.user("Ann")
     reply = await harness.say(ann, "slowly")
     assert reply["text"].startswith("slowly") and harness.sb.chat_actions(ann["id"]) == ["typing"]

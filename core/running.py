@@ -1,0 +1,112 @@
+"""Continuous batching: requests join a running batch between steps and leave when done.
+
+`Generator.generate` runs a fixed batch to the end of its longest request. A server instead
+keeps one `RunningBatch` per model: a new request is primed on its own and appended as a row,
+every `step` draws one token per row, and a row that has drawn all its tokens leaves at once,
+so a 20-token request never waits for a 2000-token one. Each row draws from its own rng exactly
+as in `Generator.generate`, and up to `KERNEL_MAX_ROWS` rows every row's numbers are bit-identical
+to running it alone, so a request's text does not depend on who else was in the batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.generator import F32, Generator, Request, Sample
+from core.sampling import check_top_k, check_top_p, draw
+from core.tokenizers import UNKNOWN_ID, Encoded
+
+
+@dataclass
+class _Row:
+    tag: int
+    request: Request
+    seed: Encoded
+    rng: np.random.Generator
+    group: tuple[int | None, float | None]
+    started: float
+    ids: list[int] = field(default_factory=list)
+
+
+class RunningBatch:
+    """The rows one model is generating now; not thread-safe (one worker thread drives it)."""
+
+    def __init__(self, generator: Generator) -> None:
+        self.generator = generator
+        self._rows: list[_Row] = []
+        self._state = generator._zero_state(0)
+        self._logits: F32 = np.zeros((0, generator.tokenizer.vocab_size), dtype=np.float32)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def tags(self) -> list[int]:
+        """The tags of the rows still running, in row order."""
+        return [row.tag for row in self._rows]
+
+    def add(self, tag: int, request: Request) -> None:
+        """Prime `request`'s seed alone and append it as a row (ValueError for an empty seed)."""
+        g = self.generator
+        seed = g.encode(request.seed)
+        state, logits = g._prime([seed.ids[-g.window :]])
+        rng = request.rng
+        if not isinstance(rng, np.random.Generator):
+            rng = np.random.default_rng(rng)
+        group = (check_top_k(request.top_k), check_top_p(request.top_p))
+        self._rows.append(_Row(tag, request, seed, rng, group, time.perf_counter()))
+        self._state = [
+            (np.concatenate([h, h1]), np.concatenate([c, c1]))
+            for (h, c), (h1, c1) in zip(self._state, state, strict=True)
+        ]
+        self._logits = np.concatenate([self._logits, logits])
+
+    def discard(self, tags: Collection[int]) -> None:
+        """Drop the rows with these tags (e.g. requests whose callers went away)."""
+        if tags:
+            self._select([i for i, row in enumerate(self._rows) if row.tag not in tags])
+
+    def step(self) -> list[tuple[int, Sample]]:
+        """Draw one token for every row; return (tag, sample) for each row that just finished."""
+        rows = self._rows
+        if not rows:
+            return []
+        # One uniform per row per token, as in Generator.iter_batch: the same rng stream.
+        uniforms = np.array([row.rng.random() for row in rows])
+        temps = np.array([row.request.temperature for row in rows], dtype=np.float64)
+        z = self._logits.astype(np.float64)
+        z[:, UNKNOWN_ID] = -np.inf
+        tokens = np.zeros(len(rows), dtype=np.int64)
+        groups: dict[tuple[int | None, float | None], list[int]] = {}
+        for i, row in enumerate(rows):
+            groups.setdefault(row.group, []).append(i)
+        for (top_k, top_p), members in groups.items():
+            idx = np.array(members)
+            tokens[idx] = draw(z[idx], temps[idx], uniforms[idx], top_k=top_k, top_p=top_p)
+        done: list[tuple[int, Sample]] = []
+        keep: list[int] = []
+        now = time.perf_counter()
+        for i, row in enumerate(rows):
+            row.ids.append(int(tokens[i]))
+            if len(row.ids) >= row.request.length:
+                sample = self.generator.make_sample(row.request, row.ids, row.seed, now - row.started)
+                done.append((row.tag, sample))
+            else:
+                keep.append(i)
+        if done:
+            self._select(keep)
+            tokens = tokens[keep]
+        if self._rows:
+            self._logits = self.generator._logits(self.generator._step(tokens, self._state))
+        return done
+
+    def _select(self, keep: list[int]) -> None:
+        if len(keep) == len(self._rows):
+            return
+        self._rows = [self._rows[i] for i in keep]
+        self._state = [(h[keep], c[keep]) for h, c in self._state]
+        self._logits = self._logits[keep]

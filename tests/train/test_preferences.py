@@ -69,19 +69,9 @@ def test_mixing_keeps_the_corpus_in_order_and_reaches_the_share(tiny_text: str) 
 
 @pytest.mark.slow
 def test_fine_tuning_on_preferences_writes_a_bundle_that_says_so(tmp_path: Path, tiny_text: str) -> None:
+    from tests.train.test_loop import TINY as tiny
     from train.loop import train
-    from train.recipes import FAST
 
-    tiny = FAST.with_overrides(
-        window=20,
-        hidden=16,
-        embedding_dim=8,
-        batch=16,
-        epochs=1,
-        steps_per_epoch=3,
-        val_stride=7,
-        sample_length=20,
-    )
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(tiny_text, encoding="utf-8")
     train(corpus, tmp_path / "base", tiny, verbose=0)

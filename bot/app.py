@@ -28,6 +28,7 @@ from bot.handlers.delivery import Outbox
 from bot.limits import UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
+from bot.novelty import NoveltyService
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.texts import COMMANDS, text
@@ -72,11 +73,14 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             batch_max=settings.batch_max,
         )
         generation.start()
+        novelty = NoveltyService(bundles)
+        novelty.start()  # books tokenized in a thread: the badge appears once ready
         services = Services(
             settings=settings,
             db=Database.from_url(settings.database_url),
             generation=generation,
             limits=UserLimits(settings.rate_limit_per_minute),
+            novelty=novelty,
         )
         app.bot_data[SERVICES_KEY] = services
         # Samples a previous run stored but did not send go out now, then every few seconds.
@@ -99,6 +103,7 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         services: Services | None = app.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.generation.close()
+            await services.novelty.close()
             await services.db.dispose()
 
     app = (

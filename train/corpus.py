@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core import book
+
 # Re-exported: the shipped corpora live in core (the bot needs them too; it never imports train).
 from core.book import CORPORA_DIR as CORPORA_DIR
 from core.book import HONGLOUMENG_SHA256 as HONGLOUMENG_SHA256

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0002"
@@ -86,7 +85,10 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_inline_offers_user_id_users"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["sample_id"], ["samples.id"], name=op.f("fk_inline_offers_sample_id_samples"), ondelete="SET NULL"
+            ["sample_id"],
+            ["samples.id"],
+            name=op.f("fk_inline_offers_sample_id_samples"),
+            ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inline_offers")),
     )

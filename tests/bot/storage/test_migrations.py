@@ -18,7 +18,16 @@ from bot.db.models import Base
 from bot.db.scratch import temporary_database
 from tests.bot.storage.conftest import POSTGRES_URL
 
-TABLES = {"users", "chats", "samples", "ratings", "processed_updates", "games", "game_guesses", "inline_offers"}
+TABLES = {
+    "users",
+    "chats",
+    "samples",
+    "ratings",
+    "processed_updates",
+    "games",
+    "game_guesses",
+    "inline_offers",
+}
 
 
 @pytest.fixture

@@ -21,10 +21,11 @@ from telegram.ext import (
 
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import generate, ratings
+from bot.handlers import game, generate, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
+from bot.keyboards import GAME_VOTE_PATTERN
 from bot.limits import UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
@@ -87,6 +88,10 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         outbox = Outbox(app.bot, services)
         outbox.start()
         app.bot_data[OUTBOX_KEY] = outbox
+        # "Real or dream?": reveals games that ran out while the bot was down, then keeps time.
+        timer = game.GameTimer(app.bot, services)
+        timer.start()
+        app.bot_data[game.TIMER_KEY] = timer
         if settings.metrics_port:
             app.bot_data[METRICS_KEY] = await start_metrics_server(
                 services, settings.webhook_listen, settings.metrics_port
@@ -97,6 +102,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         runner = app.bot_data.pop(METRICS_KEY, None)
         if runner is not None:
             await runner.cleanup()
+        timer: game.GameTimer | None = app.bot_data.pop(game.TIMER_KEY, None)
+        if timer is not None:
+            await timer.stop()
         outbox: Outbox | None = app.bot_data.pop(OUTBOX_KEY, None)
         if outbox is not None:
             await outbox.stop()
@@ -142,6 +150,9 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["mystats"], ratings.on_mystats),
         (["forget"], ratings.on_forget),
         (["stats"], ratings.on_stats),
+        (["game"], game.on_game),
+        (["scores"], game.on_scores),
+        (["fooled"], game.on_fooled),
     ]
     for names, callback in commands:
         app.add_handler(CommandHandler(names, callback, filters=message_only))
@@ -154,6 +165,7 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     )
     app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_help))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
+    app.add_handler(CallbackQueryHandler(game.on_vote, pattern=GAME_VOTE_PATTERN))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
     app.add_error_handler(on_error)
 

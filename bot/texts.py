@@ -183,6 +183,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("forget", "delete everything stored about you"),
         ("game", "Real or dream? guess the real ending"),
         ("scores", "this chat's game leaderboard"),
+        ("fooled", "how often the model fooled players"),
         ("help", "what I can do"),
     ],
     "zh": [
@@ -198,6 +199,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("forget", "删除关于你的一切"),
         ("game", "真还是梦？猜出原文的结尾"),
         ("scores", "本群游戏排行榜"),
+        ("fooled", "模型骗到玩家的比例"),
         ("help", "我能做什么"),
     ],
 }

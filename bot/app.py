@@ -12,8 +12,10 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChosenInlineResultHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -21,7 +23,7 @@ from telegram.ext import (
 
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import game, generate, ratings
+from bot.handlers import game, generate, inline, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
@@ -51,7 +53,7 @@ class _NoRetryAfterNoise(logging.Filter):
 
 logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_NoRetryAfterNoise())
 # Only what the bot handles: Telegram then does not even send the rest.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY, Update.CHOSEN_INLINE_RESULT]
 
 
 def file_base_url(api_base_url: str) -> str:
@@ -167,6 +169,8 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
     app.add_handler(CallbackQueryHandler(game.on_vote, pattern=GAME_VOTE_PATTERN))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
+    app.add_handler(InlineQueryHandler(inline.on_inline_query))
+    app.add_handler(ChosenInlineResultHandler(inline.on_chosen))
     app.add_error_handler(on_error)
 
 

@@ -17,8 +17,10 @@ import numpy as np
 from core.book import Book, BookError
 from core.bundle import Bundle
 from core.novelty import Novelty, NoveltyIndex
+from core.tokenizers import UNKNOWN_ID
 
 log = logging.getLogger(__name__)
+PASSAGE_TRIES = 50
 
 
 class NoveltyService:
@@ -67,12 +69,18 @@ class NoveltyService:
         return index.check(token_ids) if index is not None else None
 
     def passage(self, model: str, tokens: int, rng: np.random.Generator) -> list[int] | None:
-        """`tokens` consecutive held-out token ids of `model`'s book (never trained on)."""
+        """`tokens` consecutive held-out token ids of `model`'s book (never trained on), preferably
+        free of words the vocabulary lacks: an unknown token in the real ending would give it away."""
         book = self.books.get(model)
         if book is None or len(book.heldout) <= tokens:
             return None
-        start = int(rng.integers(0, len(book.heldout) - tokens))
-        return [int(i) for i in book.heldout[start : start + tokens]]
+        window = book.heldout[:tokens]
+        for _ in range(PASSAGE_TRIES):
+            start = int(rng.integers(0, len(book.heldout) - tokens))
+            window = book.heldout[start : start + tokens]
+            if not (window == UNKNOWN_ID).any():
+                break
+        return [int(i) for i in window]
 
 
 def _build(bundle: Bundle) -> tuple[Book, NoveltyIndex]:

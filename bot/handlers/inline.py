@@ -21,6 +21,7 @@ from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.copying import store_novelty
 from bot.db import repository as repo
 from bot.db.models import InlineOffer
 from bot.generation import QueueFullError, ServiceClosedError
@@ -213,6 +214,9 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             inline_message_id=chosen.inline_message_id,
         )
         offer.chosen, offer.sample_id = index, sample.id
+        if offer.model_name in services.generation.generators:
+            tokenizer = services.generation.generators[offer.model_name].bundle.tokenizer
+            store_novelty(sample, services.novelty.check(offer.model_name, tokenizer.encode(sample.text)))
         return sample.id
 
     sample_id = await services.db.run(work)

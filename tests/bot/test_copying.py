@@ -45,3 +45,27 @@ async def test_draw_novel_keeps_the_first_draw_that_copies_little() -> None:
     assert kept.every_draw_copied and kept.draws == 4 and len(draws) == 3
     off = await draw_novel(service, "m", 0, copying, 5, always_copies)  # MAX_COPIED off
     assert off.sample is copying and off.novelty == Novelty(40, 0.0)
+
+
+def test_help_describes_the_game_the_scores_and_inline_mode_in_both_languages() -> None:
+    from bot.texts import COMMANDS, text
+
+    for lang in ("en", "zh"):
+        helped = text(lang, "help", commands="")
+        assert "/game" in helped and "/scores" in helped and "@" in helped
+        assert {"game", "scores", "fooled"} <= {name for name, _ in COMMANDS[lang]}
+
+
+async def test_a_passage_avoids_unknown_tokens_when_it_can() -> None:
+    import numpy as np
+
+    from core.book import Book
+
+    service = NoveltyService({})
+    heldout = np.array([0] * 10 + list(range(1, 41)) + [0] * 10, dtype=np.int32)
+    service.books["m"] = Book("m", np.arange(1, 5, dtype=np.int32), heldout)
+    for seed in range(20):
+        picked = service.passage("m", 10, np.random.default_rng(seed))
+        assert picked is not None and len(picked) == 10 and 0 not in picked
+    assert service.passage("m", 500, np.random.default_rng(0)) is None
+    assert service.passage("other", 10, np.random.default_rng(0)) is None

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from core.book import Book
 from core.bundle import load_bundle
 from core.generator import Generator, Request
 from core.novelty import NoveltyIndex
-from train.corpus import load_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 2.0
@@ -30,10 +30,8 @@ TEMPERATURES = (0.0, 0.2, 0.5, 1.0, 1.2)
 def bench_model(name: str, samples: int, length: int) -> None:
     """Index one shipped model's book and time checks of its own samples."""
     bundle = load_bundle(ROOT / "models" / name)
-    corpus = load_corpus(str(bundle.meta["corpus"]["name"]))
     started = time.perf_counter()
-    ids = bundle.tokenizer.encode(corpus.text)
-    training = ids[: int(len(ids) * 0.9)]  # the held-out last 10% is not the book the model read
+    training = Book.of(bundle).training.tolist()  # as the bot finds it (the held-out part is not the book)
     encoded_s = time.perf_counter() - started
     started = time.perf_counter()
     index = NoveltyIndex(training)

@@ -12,8 +12,10 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChosenInlineResultHandler,
     CommandHandler,
     ContextTypes,
+    InlineQueryHandler,
     MessageHandler,
     TypeHandler,
     filters,
@@ -21,13 +23,15 @@ from telegram.ext import (
 
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import generate, ratings
+from bot.handlers import game, generate, inline, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
+from bot.keyboards import GAME_VOTE_PATTERN
 from bot.limits import UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
+from bot.novelty import NoveltyService
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.texts import COMMANDS, text
@@ -49,7 +53,7 @@ class _NoRetryAfterNoise(logging.Filter):
 
 logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_NoRetryAfterNoise())
 # Only what the bot handles: Telegram then does not even send the rest.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY, Update.CHOSEN_INLINE_RESULT]
 
 
 def file_base_url(api_base_url: str) -> str:
@@ -72,18 +76,25 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             batch_max=settings.batch_max,
         )
         generation.start()
+        novelty = NoveltyService(bundles)
+        novelty.start()  # books tokenized in a thread: the badge appears once ready
         await generation.ready()  # tokenizers and kernel warmed in a thread before polling starts
         services = Services(
             settings=settings,
             db=Database.from_url(settings.database_url),
             generation=generation,
             limits=UserLimits(settings.rate_limit_per_minute),
+            novelty=novelty,
         )
         app.bot_data[SERVICES_KEY] = services
         # Samples a previous run stored but did not send go out now, then every few seconds.
         outbox = Outbox(app.bot, services)
         outbox.start()
         app.bot_data[OUTBOX_KEY] = outbox
+        # "Real or dream?": reveals games that ran out while the bot was down, then keeps time.
+        timer = game.GameTimer(app.bot, services)
+        timer.start()
+        app.bot_data[game.TIMER_KEY] = timer
         if settings.metrics_port:
             app.bot_data[METRICS_KEY] = await start_metrics_server(
                 services, settings.webhook_listen, settings.metrics_port
@@ -94,12 +105,16 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         runner = app.bot_data.pop(METRICS_KEY, None)
         if runner is not None:
             await runner.cleanup()
+        timer: game.GameTimer | None = app.bot_data.pop(game.TIMER_KEY, None)
+        if timer is not None:
+            await timer.stop()
         outbox: Outbox | None = app.bot_data.pop(OUTBOX_KEY, None)
         if outbox is not None:
             await outbox.stop()
         services: Services | None = app.bot_data.get(SERVICES_KEY)
         if services is not None:
             await services.generation.close()
+            await services.novelty.close()
             await services.db.dispose()
 
     app = (
@@ -138,6 +153,9 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["mystats"], ratings.on_mystats),
         (["forget"], ratings.on_forget),
         (["stats"], ratings.on_stats),
+        (["game"], game.on_game),
+        (["scores"], game.on_scores),
+        (["fooled"], game.on_fooled),
     ]
     for names, callback in commands:
         app.add_handler(CommandHandler(names, callback, filters=message_only))
@@ -150,7 +168,10 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     )
     app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_help))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
+    app.add_handler(CallbackQueryHandler(game.on_vote, pattern=GAME_VOTE_PATTERN))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
+    app.add_handler(InlineQueryHandler(inline.on_inline_query))
+    app.add_handler(ChosenInlineResultHandler(inline.on_chosen))
     app.add_error_handler(on_error)
 
 

@@ -204,3 +204,19 @@ def has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:
     if markup is None:
         return False
     return any(button.callback_data == data for row in markup.inline_keyboard for button in row)
+
+
+# -- "Real or dream?" --------------------------------------------------------------------------
+GAME_VOTE_PATTERN = r"^g:\d+:[AB]$"
+
+
+def game_keyboard(game_id: int, lang: str) -> InlineKeyboardMarkup:
+    """The two vote buttons of a game: "A is real" and "B is real"."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(text(lang, "game_vote_a"), callback_data=f"g:{game_id}:A"),
+                InlineKeyboardButton(text(lang, "game_vote_b"), callback_data=f"g:{game_id}:B"),
+            ]
+        ]
+    )

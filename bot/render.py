@@ -52,11 +52,15 @@ def sample_html(
     unit: str,
     lang: str,
     notes: list[str] | None = None,
+    badge: str | None = None,
 ) -> str:
-    """Seed in bold, then the continuation, then a footer with model and temperature."""
+    """Seed in bold, then the continuation, then a footer with model and temperature (and the
+    novelty badge when the sample copied a long run from its book)."""
     footer = text(
         lang, "footer", model=model, temperature=format_temperature(temperature), length=length, unit=unit
     )
+    if badge:
+        footer = f"{footer}\n{badge}"
     head = "\n".join(notes or [])
     seed_part, body = _fit(
         [shown_seed(seed), clean(continuation)], MESSAGE_LIMIT - utf16_len(footer + head) - 8

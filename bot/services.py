@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.db.database import Database
 from bot.generation import GenerationService
 from bot.limits import UserLimits
+from bot.novelty import NoveltyService
 from bot.settings import Settings
 
 SERVICES_KEY = "services"
@@ -40,6 +41,8 @@ class Services:
     sending: set[int] = field(default_factory=set)
     # Sample id -> message id (None: uncertain) sent but not yet recorded (database down).
     unrecorded: dict[int, int | None] = field(default_factory=dict)
+    # Books and novelty indexes, built in a thread after start (absent until ready).
+    novelty: NoveltyService = field(default_factory=lambda: NoveltyService({}))
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE | Any) -> Services:

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     # starts and every OUTBOX_INTERVAL_S; ones older than OUTBOX_MAX_AGE_S are given up on.
     outbox_max_age_s: float = Field(default=3600, gt=0)
     outbox_interval_s: float = Field(default=30, gt=0)
+    # A sample copying a longer run (tokens) from its model's book is drawn again, at most 3
+    # times (0: off). See bot/copying.py.
+    max_copied: int = Field(default=0, ge=0)
+    # "Real or dream?": the default and the bounds of /game's voting time.
+    game_seconds: int = Field(default=30, ge=10, le=600)
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_listen: str = "0.0.0.0"

@@ -13,7 +13,13 @@ EN: dict[str, str] = {
         "<b>Your settings</b>\n{settings}\n\n"
         "<b>Commands</b>\n{commands}"
     ),
-    "help": "<b>Commands</b>\n{commands}\n\nIn groups, mention me, reply to one of my messages, or use /gen.",
+    "help": (
+        "<b>Commands</b>\n{commands}\n\nIn groups, mention me, reply to one of my messages, or use /gen.\n"
+        "<b>Real or dream?</b> /game shows a passage from the book the model never read with two "
+        "endings, the real one and the model's: vote for the real one (/game 60 for 60 s, /game stop "
+        "to end it). /scores is the chat's leaderboard.\n"
+        "<b>Inline:</b> type my @username and a seed in any chat and pick one of three continuations."
+    ),
     "settings": "model: <b>{model}</b> ({language}, {unit}s)\ntemperature: <b>{temperature}</b>\nlength: <b>{length}</b> {unit}s",
     "unit_char": "character",
     "unit_word": "word",
@@ -90,7 +96,12 @@ ZH: dict[str, str] = {
         "你好，{name}！发给我一句话的开头，我会用 LSTM 语言模型一个{unit}一个{unit}地续写下去。\n\n"
         "<b>你的设置</b>\n{settings}\n\n<b>命令</b>\n{commands}"
     ),
-    "help": "<b>命令</b>\n{commands}\n\n在群里：提到我、回复我的消息，或使用 /gen。",
+    "help": (
+        "<b>命令</b>\n{commands}\n\n在群里：提到我、回复我的消息，或使用 /gen。\n"
+        "<b>真还是梦？</b>/game 从模型没读过的那部分书里取一段，给出两个结尾：一个是原文，一个是模型写的，"
+        "投票选出原文（/game 60 表示 60 秒，/game stop 结束）。/scores 是本群排行榜。\n"
+        "<b>内联模式：</b>在任何聊天里输入我的 @用户名 和开头，从三段续写中选一段发送。"
+    ),
     "settings": "模型：<b>{model}</b>（{language}，按{unit}）\n温度：<b>{temperature}</b>\n长度：<b>{length}</b> 个{unit}",
     "unit_char": "字",
     "unit_word": "词",
@@ -170,6 +181,9 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("top", "best-rated samples"),
         ("mystats", "your numbers"),
         ("forget", "delete everything stored about you"),
+        ("game", "Real or dream? guess the real ending"),
+        ("scores", "this chat's game leaderboard"),
+        ("fooled", "how often the model fooled players"),
         ("help", "what I can do"),
     ],
     "zh": [
@@ -183,9 +197,92 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("top", "评分最高的文字"),
         ("mystats", "你的数据"),
         ("forget", "删除关于你的一切"),
+        ("game", "真还是梦？猜出原文的结尾"),
+        ("scores", "本群游戏排行榜"),
+        ("fooled", "模型骗到玩家的比例"),
         ("help", "我能做什么"),
     ],
 }
+
+# -- group fun: the novelty badge, "Real or dream?", inline mode ------------------------------
+EN.update(
+    {
+        "copied_badge": "⚠ {count} {unit}s copied from the book",
+        "stitched_badge": "⚠ pieced together from the book: only {share}% of its 8-grams are new",
+        "copied_every_draw": "Every draw copied from the book ({draws} tries); here is the last one.",
+        "game_text": (
+            "<b>Real or dream?</b> One ending is the book's, one is {model}'s (T={temperature}).\n\n"
+            "<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
+            "⏳ {seconds} s left · {votes} vote(s)"
+        ),
+        "game_reveal": (
+            "<b>Real or dream?</b>\n\n<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
+            "✅ <b>{real}</b> is the book; {fake} was {model} (T={temperature}).\n{result}"
+        ),
+        "game_stopped_text": "<b>Real or dream?</b> stopped. The real ending was <b>{real}</b>.",
+        "game_right": "Right: {names}",
+        "game_wrong": "Fooled: {names}",
+        "game_nobody": "Nobody voted.",
+        "game_score_line": "{rank}. {name}: {right}/{played}",
+        "game_vote_a": "A is real",
+        "game_vote_b": "B is real",
+        "game_voted": "Your vote: {choice} is real",
+        "game_over": "This game is over.",
+        "game_running": "A game is already running here; vote on it, or /game stop.",
+        "game_none": "No game is running here. Start one with /game.",
+        "game_stop_denied": "Only whoever started the game or a group admin can stop it.",
+        "game_bad": "Use /game, /game 60 (seconds, {low} to {high}) or /game stop.",
+        "game_no_book": "This model's book is not available (yet) for the game; try again in a moment.",
+        "scores_title": "<b>Real or dream? scores</b>",
+        "scores_week": "<b>This week</b>",
+        "scores_all": "<b>All time</b>",
+        "scores_none": "No games played here yet. Start one with /game.",
+        "fooled_title": "<b>Fooled by the model</b> (share of votes for its ending)",
+        "fooled_line": "{model} T={temperature}: {share}% of {votes} vote(s)",
+        "fooled_none": "No game votes yet.",
+        "inline_title": "T={temperature}",
+        "inline_empty": "Type a seed to continue",
+    }
+)
+ZH.update(
+    {
+        "copied_badge": "⚠ 有 {count} 个{unit}是从书里照抄的",
+        "stitched_badge": "⚠ 由书中的片段拼成：只有 {share}% 的 8 元组是新的",
+        "copied_every_draw": "每次都照抄了书（试了 {draws} 次）；这是最后一次。",
+        "game_text": (
+            "<b>真还是梦？</b>一个结尾是原书的，一个是 {model} 写的（T={temperature}）。\n\n"
+            "<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
+            "⏳ 还剩 {seconds} 秒 · {votes} 票"
+        ),
+        "game_reveal": (
+            "<b>真还是梦？</b>\n\n<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
+            "✅ <b>{real}</b> 是原书；{fake} 是 {model} 写的（T={temperature}）。\n{result}"
+        ),
+        "game_stopped_text": "<b>真还是梦？</b>已结束。原文是 <b>{real}</b>。",
+        "game_right": "猜对：{names}",
+        "game_wrong": "被骗：{names}",
+        "game_nobody": "没有人投票。",
+        "game_score_line": "{rank}. {name}：{right}/{played}",
+        "game_vote_a": "A 是原文",
+        "game_vote_b": "B 是原文",
+        "game_voted": "你的选择：{choice} 是原文",
+        "game_over": "这局已经结束了。",
+        "game_running": "这里已经有一局在进行；去投票，或用 /game stop 结束。",
+        "game_none": "这里没有进行中的游戏。用 /game 开始一局。",
+        "game_stop_denied": "只有开局的人或群管理员可以结束游戏。",
+        "game_bad": "用 /game、/game 60（秒数，{low} 到 {high}）或 /game stop。",
+        "game_no_book": "这个模型的书暂时不能用来玩，请稍后再试。",
+        "scores_title": "<b>真还是梦？排行榜</b>",
+        "scores_week": "<b>本周</b>",
+        "scores_all": "<b>总榜</b>",
+        "scores_none": "这里还没玩过。用 /game 开始一局。",
+        "fooled_title": "<b>被模型骗到的比例</b>（投给模型结尾的票）",
+        "fooled_line": "{model} T={temperature}：{votes} 票中 {share}%",
+        "fooled_none": "还没有游戏投票。",
+        "inline_title": "T={temperature}",
+        "inline_empty": "输入开头让我续写",
+    }
+)
 
 
 def language_of(code: str | None) -> str:

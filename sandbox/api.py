@@ -22,6 +22,7 @@ WEBHOOK_CONFLICT = (
     "use deleteWebhook to delete the webhook first"
 )
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+INLINE_QUERY_TTL_S = 10.0  # how long Telegram waits for an answerInlineQuery
 
 
 class ApiError(Exception):
@@ -88,6 +89,7 @@ class BotApi:
                 "editMessageReplyMarkup",
                 "deleteMessage",
                 "answerCallbackQuery",
+                "answerInlineQuery",
                 "sendChatAction",
                 "setMyCommands",
                 "getMyCommands",
@@ -352,6 +354,30 @@ class BotApi:
 
     async def m_deleteMyCommands(self, params: Json) -> bool:
         self.state.commands.pop(self._command_key(params), None)
+        return True
+
+    async def m_answerInlineQuery(self, params: Json) -> bool:
+        """Keep the results (with their message text parsed as Telegram would) for the asker."""
+        asked = self.state.inline_queries.get(str(params.get("inline_query_id", "")))
+        # Telegram drops a query's answer after about 10 seconds ("query is too old").
+        if asked is None or asked["answered"] or time.monotonic() - asked["at"] > INLINE_QUERY_TTL_S:
+            raise bad("query is too old and response timeout expired or query ID is invalid")
+        results = _json_field(params, "results") or []
+        if not isinstance(results, list) or len(results) > 50:
+            raise bad("RESULTS_TOO_MUCH")
+        parsed: list[Json] = []
+        for result in results:
+            if not isinstance(result, dict) or not result.get("id") or result.get("type") != "article":
+                raise bad("RESULT_ID_INVALID")
+            content = dict(result.get("input_message_content") or {})
+            plain, entities = self._formatted(
+                {"text": content.get("message_text"), "parse_mode": content.get("parse_mode")}
+            )
+            parsed.append({**result, "input_message_content": {"text": plain, "entities": entities}})
+        if len({r["id"] for r in parsed}) != len(parsed):
+            raise bad("RESULT_ID_DUPLICATE")
+        asked.update(answered=True, results=parsed, cache_time=params.get("cache_time"))
+        self.state.touch()
         return True
 
     async def m_getChat(self, params: Json) -> Json:

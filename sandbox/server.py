@@ -57,6 +57,9 @@ class SandboxApp:
         self.app.router.add_get("/sandbox/state", self.ui_state)
         self.app.router.add_post("/sandbox/send", self.ui_send)
         self.app.router.add_post("/sandbox/press", self.ui_press)
+        self.app.router.add_post("/sandbox/inline", self.ui_inline)
+        self.app.router.add_get("/sandbox/inline/{query_id}", self.ui_inline_results)
+        self.app.router.add_post("/sandbox/choose", self.ui_choose)
         self.app.on_shutdown.append(self._stop_webhook)
 
     # -- Bot API -----------------------------------------------------------------------------
@@ -203,6 +206,47 @@ class SandboxApp:
         name = self.state.users[user_id]["first_name"]
         log.info("%s (user %d) in chat %d pressed a button: %s", name, user_id, chat_id, short(body["data"]))
         self.state.callback_query(user_id, chat_id, message_id, str(body["data"]))
+        return web.json_response({"ok": True})
+
+    async def ui_inline(self, request: web.Request) -> web.Response:
+        """A person typed "@bot query" in the composer: an inline query (its id comes back)."""
+        body = await request.json()
+        user_id, chat_id = int(body["user_id"]), int(body["chat_id"])
+        chat = self.state.chat(chat_id)
+        query = str(body.get("query", ""))[:256]  # Telegram's limit on an inline query
+        if chat is None or user_id not in self.state.users:
+            return web.json_response({"ok": False}, status=400)
+        update = self.state.inline_query(user_id, query, chat_type=str(chat.info["type"]))
+        return web.json_response({"ok": True, "query_id": update["inline_query"]["id"]})
+
+    async def ui_inline_results(self, request: web.Request) -> web.Response:
+        """The bot's answer to an inline query, once it has answered (long-polls a few seconds)."""
+        asked = self.state.inline_queries.get(request.match_info["query_id"])
+        if asked is None:
+            return web.json_response({"ok": False}, status=404)
+        if not asked["answered"]:
+            await self.state.wait_for_change(self.state.version, 5.0)
+        results = [
+            {"id": r["id"], "title": r.get("title", ""), "description": r.get("description", "")}
+            for r in asked["results"]
+        ]
+        return web.json_response({"ok": True, "answered": asked["answered"], "results": results})
+
+    async def ui_choose(self, request: web.Request) -> web.Response:
+        """A person picked an inline result: it is posted in the chat via the bot."""
+        body = await request.json()
+        user_id, chat_id = int(body["user_id"]), int(body["chat_id"])
+        query_id, result_id = str(body["query_id"]), str(body["result_id"])
+        chat = self.state.chat(chat_id)
+        asked = self.state.inline_queries.get(query_id)
+        if (
+            chat is None
+            or asked is None
+            or asked["user_id"] != user_id
+            or result_id not in {r["id"] for r in asked["results"]}
+        ):
+            return web.json_response({"ok": False}, status=400)
+        self.state.choose_inline_result(user_id, chat_id, query_id, result_id)
         return web.json_response({"ok": True})
 
 

@@ -49,6 +49,10 @@ class SandboxState:
         self.updates: list[Json] = []
         self.next_update_id = 1
         self.queries: dict[str, Json] = {}  # callback query id -> {"answered": bool, "text": ..}
+        # Inline query id -> {"user_id", "query", "answered", "results", "at"} (answerInlineQuery).
+        self.inline_queries: dict[str, Json] = {}
+        # Inline message id -> (chat id, message id): where a chosen inline result was posted.
+        self.inline_messages: dict[str, tuple[int, int]] = {}
         self.commands: dict[tuple[str, str], list[Json]] = {}
         self.chat_actions: list[tuple[int, str, float]] = []
         self.calls: list[Call] = []
@@ -194,6 +198,57 @@ class SandboxState:
             "message": copy.deepcopy(chat.messages[message_id]),
         }
         return self.enqueue({"callback_query": query})
+
+    # -- inline mode -------------------------------------------------------------------------
+
+    def inline_query(self, user_id: int, query: str, *, chat_type: str = "private") -> Json:
+        """A user typed "@bot query" in a chat; returns the queued update."""
+        query_id = f"i{next(self._query_ids)}{user_id}"
+        self.inline_queries[query_id] = {
+            "user_id": user_id,
+            "query": query,
+            "answered": False,
+            "results": [],
+            "at": time.monotonic(),
+        }
+        payload: Json = {
+            "id": query_id,
+            "from": dict(self.users[user_id]),
+            "query": query,
+            "offset": "",
+            "chat_type": chat_type,
+        }
+        return self.enqueue({"inline_query": payload})
+
+    def choose_inline_result(self, user_id: int, chat_id: int, query_id: str, result_id: str) -> Json:
+        """The user picked a result: it is posted in the chat "via" the bot, and (with inline
+        feedback on) a chosen_inline_result update is queued. Returns the posted message."""
+        asked = self.inline_queries[query_id]
+        result = next(r for r in asked["results"] if r["id"] == result_id)
+        content = result["input_message_content"]
+        chat = self.chats[chat_id]
+        message: Json = {
+            "date": int(time.time()),
+            "chat": dict(chat.info),
+            "from": dict(self.users[user_id]),
+            "via_bot": dict(self.bot),
+            "text": content["text"],
+        }
+        if content.get("entities"):
+            message["entities"] = content["entities"]
+        if result.get("reply_markup"):
+            message["reply_markup"] = result["reply_markup"]
+        self.store_message(chat, message)
+        inline_message_id = f"AgAAA{chat_id & 0xFFFFFF:x}{message['message_id']}"
+        self.inline_messages[inline_message_id] = (chat_id, message["message_id"])
+        chosen: Json = {
+            "result_id": result_id,
+            "from": dict(self.users[user_id]),
+            "query": asked["query"],
+            "inline_message_id": inline_message_id,
+        }
+        self.enqueue({"chosen_inline_result": chosen})
+        return message
 
     def touch(self) -> None:
         """Record a change and wake everyone waiting for one."""

@@ -177,6 +177,22 @@ class SandboxServer:
         state.enqueue({"callback_query": query})
         return query_id
 
+    def inline_query(self, user: Json, query: str, *, chat_type: str = "private") -> str:
+        """`user` types "@bot query" in a chat; returns the inline query id."""
+        return str(
+            self.sandbox.state.inline_query(user["id"], query, chat_type=chat_type)["inline_query"]["id"]
+        )
+
+    async def wait_for_inline_results(self, query_id: str, *, timeout: float = 15.0) -> list[Json]:
+        """The results the bot answered the inline query with (their message text parsed)."""
+        asked = self.sandbox.state.inline_queries[query_id]
+        await self.wait_until(lambda: asked["answered"], timeout=timeout, what=f"inline answer {query_id}")
+        return list(asked["results"])
+
+    def choose_inline_result(self, user: Json, chat_id: int, query_id: str, result_id: str) -> Json:
+        """`user` picks a result: it is posted in the chat via the bot; returns that message."""
+        return self.sandbox.state.choose_inline_result(user["id"], chat_id, query_id, result_id)
+
     # -- reading what the bot did ------------------------------------------------------------
 
     def bot_messages(self, chat_id: int) -> list[Json]:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-# The corpora shipped in the repository (see corpora/README.md for sources and licences).
-CORPORA_DIR = Path(__file__).resolve().parent.parent / "corpora"
-NIETZSCHE_SHA256 = "9cb94a5f1f8d1359e2e018fa67306eba4ae03942b8c44643eececded39e096df"
-HONGLOUMENG_SHA256 = "766d067ceaf92ecd4cb5682fb901bfbacf3fc1cdaba0f04a1cc7b97583dd670f"
-SHIPPED = {"nietzsche": NIETZSCHE_SHA256, "hongloumeng": HONGLOUMENG_SHA256}
+from core import book
+
+# Re-exported: the shipped corpora live in core (the bot needs them too; it never imports train).
+from core.book import CORPORA_DIR as CORPORA_DIR
+from core.book import HONGLOUMENG_SHA256 as HONGLOUMENG_SHA256
+from core.book import NIETZSCHE_SHA256 as NIETZSCHE_SHA256
+from core.book import SHIPPED as SHIPPED
 
 
 class CorpusError(ValueError):
@@ -45,17 +46,14 @@ def _decode(raw: bytes, where: Path) -> str:
         raise CorpusError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
-def _read_bytes(path: Path) -> bytes:
-    """A file's bytes; `.gz` files are decompressed, so a corpus may ship compressed."""
-    raw = path.read_bytes()
-    return gzip.decompress(raw) if path.suffix == ".gz" else raw
+_read_bytes = book.read_bytes
 
 
 def shipped_corpus_path(name: str) -> Path:
     """The repository's copy of a shipped corpus (plain or gzip-compressed)."""
-    for candidate in (CORPORA_DIR / f"{name}.txt", CORPORA_DIR / f"{name}.txt.gz"):
-        if candidate.is_file():
-            return candidate
+    path = book.shipped_corpus_path(name)
+    if path is not None:
+        return path
     raise CorpusError(f"the shipped corpus {name!r} is missing from {CORPORA_DIR}; restore it with git")
 
 

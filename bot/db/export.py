@@ -45,6 +45,8 @@ _SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
     Sample.up_votes.label("up_votes"),
     Sample.down_votes.label("down_votes"),
     (Sample.up_votes - Sample.down_votes).label("net_votes"),
+    Sample.longest_copied.label("longest_copied"),
+    Sample.new_ngram_share.label("new_ngram_share"),
 )
 _USER_COLUMNS: tuple[Label[Any], ...] = (
     User.telegram_id.label("user_telegram_id"),

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -213,6 +214,10 @@ class Sample(Base):
     inline_message_id: Mapped[str | None] = mapped_column(String(256))
     # Visible only in the chat it was made in, unless its author shares it (/rate, /top).
     shared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Added by migration 0005: the longest run copied verbatim from the model's training text
+    # (in tokens) and the share of the sample's 8-grams absent from it; NULL: not checked.
+    longest_copied: Mapped[int | None] = mapped_column(Integer)
+    new_ngram_share: Mapped[float | None] = mapped_column(Float)
 
     user: Mapped[User] = relationship(back_populates="samples", lazy="raise")
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")
@@ -259,3 +264,76 @@ class ProcessedUpdate(Base):
 
     def __repr__(self) -> str:
         return f"ProcessedUpdate(update_id={self.update_id!r})"
+
+
+class Game(Base):
+    """One round of "Real or dream?": a held-out passage's seed, its real ending and the model's.
+
+    `deadline` is the source of truth for the timer: a game whose deadline passed while the bot
+    was down is revealed at start. One open game per chat (revealed_at IS NULL) is enforced by
+    the handler under the chat's row; the partial index keeps "the open game" a cheap lookup.
+    """
+
+    __tablename__ = "games"
+    __table_args__ = (
+        CheckConstraint("real_is IN ('A', 'B')", name="real_is_a_or_b"),
+        CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
+        Index("ix_games_chat_id_revealed_at", "chat_id", "revealed_at"),
+        Index("ix_games_revealed_at_deadline", "revealed_at", "deadline"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    started_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    temperature: Mapped[float] = mapped_column(Float)
+    seed: Mapped[str] = mapped_column(Text)
+    real_text: Mapped[str] = mapped_column(Text)
+    fake_text: Mapped[str] = mapped_column(Text)
+    real_is: Mapped[str] = mapped_column(String(1))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    lang: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    deadline: Mapped[datetime] = mapped_column()
+    revealed_at: Mapped[datetime | None] = mapped_column()
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    def __repr__(self) -> str:
+        return f"Game(id={self.id!r}, chat_id={self.chat_id!r})"
+
+
+class Guess(Base):
+    """One player's vote in a game (the last press counts)."""
+
+    __tablename__ = "game_guesses"
+    __table_args__ = (
+        CheckConstraint("choice IN ('A', 'B')", name="choice_a_or_b"),
+        Index("ix_game_guesses_user_id", "user_id"),
+    )
+
+    game_id: Mapped[int] = mapped_column(ForeignKey("games.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    choice: Mapped[str] = mapped_column(String(1))
+    guessed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+class InlineOffer(Base):
+    """The continuations offered for one inline query; the chosen one becomes a sample.
+
+    `candidates` is a JSON list of {"temperature", "text", "rng_seed"}: with `chosen` it is a
+    preference (the chosen one over the others) an export can use.
+    """
+
+    __tablename__ = "inline_offers"
+    __table_args__ = (Index("ix_inline_offers_user_id_created_at", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    seed: Mapped[str] = mapped_column(Text)
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str] = mapped_column(String(64))
+    candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    chosen: Mapped[int | None] = mapped_column(Integer)
+    sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())

@@ -6,7 +6,7 @@ import asyncio
 import html
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +15,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.copying import badge, draw_novel, store_novelty
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
@@ -166,6 +167,12 @@ async def _generate(
     return None
 
 
+async def _generate_one(services: Services, update: Update, request: Request, model: str) -> Sample | None:
+    """One more draw (MAX_COPIED), or None when the queue refused it."""
+    samples = await _generate(services, update, [request], model)
+    return samples[0] if samples else None
+
+
 async def _generate_with_typing(
     services: Services,
     update: Update,
@@ -213,6 +220,7 @@ async def _store(
                 rng_seed=rng_seed,
                 update_id=update_id,
             )
+            store_novelty(stored, services.novelty.check(job.model, sample.token_ids))
             services.sending.add(stored.id)
             attempt.append(stored.id)
         return list(attempt)
@@ -287,7 +295,15 @@ async def continue_seed(
         if samples is None:
             return
         services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
-        (sample,) = samples
+        drawn = await draw_novel(
+            services.novelty,
+            job.model,
+            services.settings.max_copied,
+            samples[0],
+            rng_seed,
+            lambda rng: _generate_one(services, update, replace(request, rng=rng), job.model),
+        )
+        sample, rng_seed = drawn.sample, drawn.rng_seed
         (sample_id,) = await _store(
             services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
@@ -304,7 +320,9 @@ async def continue_seed(
             length=len(sample.token_ids),
             unit=unit,
             lang=job.lang,
-            notes=_notes(sample, job.lang, picked=picked),
+            notes=_notes(sample, job.lang, picked=picked)
+            + ([text(job.lang, "copied_every_draw", draws=drawn.draws)] if drawn.every_draw_copied else []),
+            badge=badge(drawn.novelty, job.level, job.lang),
         )
         markup = rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
         out = _outgoing(reply_to, [sample_id], body, markup)
@@ -437,15 +455,16 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         services.limits.end(update.effective_user.id)
     out = None
     try:
-        out = _outgoing(message, ids, _compare_html(seed, samples, lang), _compare_keyboard(ids))
+        badges = [badge(services.novelty.check(job.model, s.token_ids), job.level, lang) for s in samples]
+        out = _outgoing(message, ids, _compare_html(seed, samples, lang, badges), _compare_keyboard(ids))
     finally:
         await _send(context, services, ids, out)
 
 
-def _compare_html(seed: str, samples: list[Sample], lang: str) -> str:
+def _compare_html(seed: str, samples: list[Sample], lang: str, badges: list[str | None]) -> str:
     shown = excerpt(shown_seed(seed), 120)
     parts = [text(lang, "compare_title", seed=_escape(shown))]
-    for temperature, sample in zip(TEMPERATURE_PRESETS, samples, strict=True):
+    for temperature, sample, mark in zip(TEMPERATURE_PRESETS, samples, badges, strict=True):
         parts.append(
             text(
                 lang,
@@ -454,6 +473,7 @@ def _compare_html(seed: str, samples: list[Sample], lang: str) -> str:
                 seed=_escape(shown),
                 text=_escape(sample.text),
             )
+            + (f"\n<i>{_escape(mark)}</i>" if mark else "")
         )
     return "\n\n".join(parts)
 

@@ -100,6 +100,7 @@ function renderMessages() {
     const mine = m.from.id === userId;
     const div = el("div", "msg" + (mine ? " mine" : ""));
     if (!mine) div.appendChild(el("div", "who", m.from.is_bot ? m.from.first_name : m.from.first_name));
+    if (m.via_bot) div.appendChild(el("div", "via", `via @${m.via_bot.username}`));
     if (m.reply_to_message) div.appendChild(el("div", "quote", m.reply_to_message.text || ""));
     const body = el("div");
     body.appendChild(m.text !== undefined ? renderText(m.text, m.entities) : document.createTextNode("[sticker]"));
@@ -208,4 +209,48 @@ $("composer").onsubmit = async (e) => {
   replyTo = null;
   render();
 };
+// Inline mode: typing "@botname seed" asks the bot (after a short pause) and lists its results;
+// picking one posts it in this chat via the bot, as Telegram does.
+async function askInline(query) {
+  const list = $("inline");
+  try {
+    const resp = await fetch("/sandbox/inline", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user_id: userId, chat_id: chatId, query }) });
+    if (!resp.ok) return;
+    const { query_id: queryId } = await resp.json();
+    let answer = { answered: false, results: [] };
+    for (let i = 0; i < 4 && !answer.answered; i++) answer = await (await fetch(`/sandbox/inline/${queryId}`)).json();
+    if (askInline.latest !== query) return; // the user typed on: a newer query is on its way
+    list.innerHTML = "";
+    if (!answer.results.length) list.appendChild(el("li", "", answer.answered ? "no results" : "the bot did not answer"));
+    for (const r of answer.results) {
+      const li = el("li");
+      li.appendChild(el("b", "", r.title));
+      li.appendChild(el("small", "", r.description));
+      li.onclick = async () => {
+        if (await post("/sandbox/choose", { user_id: userId, chat_id: chatId, query_id: queryId, result_id: r.id })) {
+          $("text").value = "";
+          list.hidden = true;
+        }
+      };
+      list.appendChild(li);
+    }
+    list.hidden = false;
+  } catch (err) {
+    setOnline(false);
+  }
+}
+
+$("text").addEventListener("input", () => {
+  const value = $("text").value;
+  const prefix = state ? `@${state.bot.username} ` : null;
+  clearTimeout(askInline.timer);
+  if (!prefix || !value.toLowerCase().startsWith(prefix.toLowerCase()) || chatId === null) {
+    $("inline").hidden = true;
+    askInline.latest = null;
+    return;
+  }
+  const query = value.slice(prefix.length);
+  askInline.latest = query;
+  askInline.timer = setTimeout(() => askInline(query), 400);
+});
 poll();

@@ -196,3 +196,33 @@ async def harness(database_url: str, model_dir: Path, bot_settings: dict[str, An
         finally:
             await stop_app(h.app)
             await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def shipped_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped nietzsche-char model alone (its book is a shipped corpus: novelty, games)."""
+    folder = tmp_path_factory.mktemp("shipped")
+    (folder / "nietzsche-char").symlink_to(Path(__file__).resolve().parents[2] / "models" / "nietzsche-char")
+    return folder
+
+
+@pytest.fixture
+async def shipped_harness(
+    database_url: str, shipped_model_dir: Path, bot_settings: dict[str, Any]
+) -> AsyncIterator[Harness]:
+    """The running bot with the shipped char model, its book indexed before the test starts."""
+    from bot.services import SERVICES_KEY
+
+    async with SandboxServer() as sb:
+        settings = make_settings(
+            sb, database_url, shipped_model_dir, default_model="nietzsche-char", **bot_settings
+        )
+        app = await start_app(settings, shipped_model_dir)
+        await app.bot_data[SERVICES_KEY].novelty.wait_ready()
+        db = Database.from_url(database_url)
+        h = Harness(sb=sb, settings=settings, app=app, db=db)
+        try:
+            yield h
+        finally:
+            await stop_app(h.app)
+            await db.dispose()

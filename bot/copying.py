@@ -1,0 +1,81 @@
+"""The novelty badge and MAX_COPIED: how a sample's copying from its book is shown and limited."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.db.models import Sample as StoredSample
+from bot.novelty import NoveltyService
+from bot.texts import text
+from core.generator import Sample
+from core.novelty import Novelty
+
+# A copied run shorter than this is ordinary phrasing, not worth a warning on its own: a hot
+# (T=1.2) sample of the shipped char model shares runs of ~20 characters with its book.
+BADGE_AT = {"char": 30, "word": 8}
+# Below this share of new 8-grams a sample is pieced together from the book's phrases even
+# without one long run (greedy samples of the shipped char model: ~9 %; T=1.2: ~50 %).
+STITCHED_BELOW = 0.25
+REDRAWS = 3  # MAX_COPIED: draw again at most this many times
+
+
+def badge(novelty: Novelty | None, level: str, lang: str) -> str | None:
+    """ "⚠ 43 characters copied from the book" when the longest copied run matters, a warning
+    when almost none of its 8-grams are new, else None (nothing worth saying)."""
+    if novelty is None:
+        return None
+    unit = text(lang, "unit_char" if level == "char" else "unit_word")
+    if novelty.longest_copied >= BADGE_AT.get(level, BADGE_AT["char"]):
+        return text(lang, "copied_badge", count=novelty.longest_copied, unit=unit)
+    if novelty.new_ngram_share < STITCHED_BELOW:
+        share = round(novelty.new_ngram_share * 100)
+        return text(lang, "stitched_badge", share=share, count=novelty.longest_copied, unit=unit)
+    return None
+
+
+def store_novelty(stored: StoredSample, novelty: Novelty | None) -> None:
+    """Record both numbers on a sample row about to be committed (NULL: not checked)."""
+    if novelty is not None:
+        stored.longest_copied = novelty.longest_copied
+        stored.new_ngram_share = round(novelty.new_ngram_share, 4)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The sample kept after MAX_COPIED's redraws, its rng seed and whether every draw copied."""
+
+    sample: Sample
+    rng_seed: int
+    novelty: Novelty | None
+    every_draw_copied: bool = False
+    draws: int = 1
+
+
+async def draw_novel(
+    novelty: NoveltyService,
+    model: str,
+    max_copied: int,
+    first: Sample,
+    first_rng: int,
+    draw: Callable[[int], Awaitable[Sample | None]],
+) -> Drawn:
+    """Keep `first` unless it copies more than `max_copied` tokens (0: off); then draw again
+    with fresh rng seeds, at most REDRAWS times, and keep the first draw that does not
+    (or the last one, flagged). `draw` returns None when the queue refused (it said why)."""
+    found = novelty.check(model, first.token_ids)
+    kept = Drawn(first, first_rng, found)
+    if not max_copied:
+        return kept
+    draws = 1
+    while kept.novelty is not None and kept.novelty.longest_copied > max_copied:
+        if draws > REDRAWS:
+            return Drawn(kept.sample, kept.rng_seed, kept.novelty, every_draw_copied=True, draws=draws)
+        rng = secrets.randbits(63)
+        again = await draw(rng)
+        if again is None:
+            return kept
+        draws += 1
+        kept = Drawn(again, rng, novelty.check(model, again.token_ids), draws=draws)
+    return kept

@@ -1,0 +1,224 @@
+"""Inline mode: "@bot <seed>" in any chat offers three continuations; the chosen one is stored.
+
+Each query is answered with the user's temperature, a lower and a higher one, generated in one
+batch and cached briefly per (user, seed) so that typing on does not regenerate. The offer (all
+three candidates) is stored before answering; the `chosen_inline_result` update (BotFather:
+/setinlinefeedback) turns the chosen one into a sample with its inline_message_id, and the
+offer records which was chosen over the others: a preference an export can use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.copying import store_novelty
+from bot.db import repository as repo
+from bot.db.models import InlineOffer
+from bot.generation import QueueFullError, ServiceClosedError
+from bot.handlers.common import PARSE_MODE, display_name, lang_of, telegram_call
+from bot.parsing import effective_length, format_temperature
+from bot.render import excerpt, sample_html
+from bot.services import Services, services_of
+from bot.texts import text
+from core.generator import Request, Sample
+
+log = logging.getLogger(__name__)
+
+INLINE_LENGTH = {"char": 300, "word": 80}  # a preview-sized continuation
+ANSWER_WITHIN_S = 8.0  # Telegram drops answers after ~10 s
+CACHE_S = 60.0
+CACHE_MAX = 1000
+_RESULT = re.compile(r"^o(\d+):(\d)$")
+
+
+@dataclass(frozen=True)
+class _Offer:
+    offer_id: int
+    results: list[InlineQueryResultArticle]
+    at: float
+
+
+_CACHE_KEY = "inline_cache"
+
+
+def temperatures(t: float) -> list[float]:
+    """The user's temperature, a lower and a higher one (within 0..2)."""
+    lower = round(t - 0.3, 2) if t >= 0.3 else round(t / 2, 2)
+    higher = round(min(2.0, t + 0.5), 2)
+    return [lower, round(t, 2), higher]
+
+
+def _cache(context: ContextTypes.DEFAULT_TYPE) -> dict[tuple[int, str], _Offer]:
+    cache: dict[tuple[int, str], _Offer] = context.application.bot_data.setdefault(_CACHE_KEY, {})
+    return cache
+
+
+async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Three continuations of the typed seed, or nothing (empty seed, rate limit, busy)."""
+    query = update.inline_query
+    if query is None:
+        return
+    services, lang = services_of(context), lang_of(update)
+    seed = query.query.replace("\x00", "").strip()
+    key = (query.from_user.id, seed)
+    cache = _cache(context)
+    cached = cache.get(key)
+    if cached is not None and time.monotonic() - cached.at < CACHE_S:
+        await _answer(query.answer, cached.results)
+        return
+    if (
+        not seed
+        or services.limits.busy(query.from_user.id)
+        or services.limits.retry_after(query.from_user.id, 3)
+    ):
+        await _answer(query.answer, [])
+        return
+    services.limits.begin(query.from_user.id)
+    try:
+        offer = await asyncio.wait_for(_offer(services, update, seed, lang), ANSWER_WITHIN_S)
+    except (TimeoutError, QueueFullError, ServiceClosedError, ValueError):
+        offer = None
+    finally:
+        services.limits.end(query.from_user.id)
+    if offer is None:
+        await _answer(query.answer, [])
+        return
+    services.limits.charge(query.from_user.id, len(offer.results))
+    if len(cache) >= CACHE_MAX:
+        cache.clear()
+    cache[key] = offer
+    await _answer(query.answer, offer.results)
+
+
+async def _answer(answer: object, results: list[InlineQueryResultArticle]) -> None:
+    try:
+        # Personal: the results follow this user's settings. Short cache: the bot caches too.
+        await telegram_call(lambda: answer(results, cache_time=10, is_personal=True), idempotent=True)  # type: ignore[operator]
+    except TelegramError as exc:
+        log.info("inline answer failed: %s", exc)
+
+
+async def _offer(services: Services, update: Update, seed: str, lang: str) -> _Offer:
+    """Generate the three candidates in one batch and store them as an offer."""
+    assert update.inline_query is not None
+    tg_user = update.inline_query.from_user
+    default = services.generation.default
+
+    async def settings(session: AsyncSession) -> tuple[int, repo.GenerationSettings]:
+        user = await repo.get_or_create_user(
+            session,
+            telegram_id=tg_user.id,
+            display_name=display_name(tg_user),
+            language_code=tg_user.language_code,
+        )
+        return user.id, repo.resolve_settings(user, None, default_model=default)
+
+    user_id, chosen = await services.db.run(settings)
+    model = services.generation.resolve(chosen.model_name)
+    info = services.generation.info(model)
+    length = min(effective_length(chosen.length, info.level), INLINE_LENGTH.get(info.level, 300))
+    temps = temperatures(chosen.temperature)
+    rngs = [secrets.randbits(63) for _ in temps]
+    samples: list[Sample] = list(
+        await asyncio.gather(
+            *(
+                services.generation.generate(Request(seed, length=length, temperature=t, rng=r), model=model)
+                for t, r in zip(temps, rngs, strict=True)
+            )
+        )
+    )
+    candidates = [
+        {"temperature": t, "text": s.text, "rng_seed": r, "length": len(s.token_ids)}
+        for t, s, r in zip(temps, samples, rngs, strict=True)
+    ]
+
+    async def store(session: AsyncSession) -> int:
+        offer = InlineOffer(
+            user_id=user_id, seed=seed, model_name=model, model_version=info.version, candidates=candidates
+        )
+        session.add(offer)
+        await session.flush()
+        return offer.id
+
+    offer_id = await services.db.run(store)
+    unit = text(lang, "unit_char" if info.level == "char" else "unit_word")
+    results = [
+        InlineQueryResultArticle(
+            id=f"o{offer_id}:{i}",
+            title=text(lang, "inline_title", temperature=format_temperature(t)),
+            description=excerpt(s.text, 120),
+            input_message_content=InputTextMessageContent(
+                sample_html(
+                    seed=seed,
+                    continuation=s.text,
+                    model=model,
+                    temperature=t,
+                    length=len(s.token_ids),
+                    unit=unit,
+                    lang=lang,
+                ),
+                parse_mode=PARSE_MODE,
+            ),
+        )
+        for i, (t, s) in enumerate(zip(temps, samples, strict=True))
+    ]
+    return _Offer(offer_id, results, time.monotonic())
+
+
+async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The user sent one of the offered continuations: store it as a sample and the preference."""
+    chosen = update.chosen_inline_result
+    if chosen is None:
+        return
+    match = _RESULT.match(chosen.result_id)
+    if match is None:
+        return
+    offer_id, index = int(match[1]), int(match[2])
+    services = services_of(context)
+    tg_user = chosen.from_user
+
+    async def work(session: AsyncSession) -> int | None:
+        offer = await session.get(InlineOffer, offer_id, with_for_update=True)
+        user = await repo.get_user(session, telegram_id=tg_user.id)
+        if offer is None or user is None or offer.user_id != user.id or offer.chosen is not None:
+            return None  # not this user's offer, or a redelivered update
+        if not 0 <= index < len(offer.candidates):
+            return None
+        picked = offer.candidates[index]
+        # Inline messages belong to no chat the bot can see: the sample is filed under the
+        # user's private chat with the bot.
+        chat = await repo.get_or_create_chat(session, telegram_id=tg_user.id, type="private", title=None)
+        sample = await repo.record_sample(
+            session,
+            user_id=user.id,
+            chat_id=chat.id,
+            seed=offer.seed,
+            model_name=offer.model_name,
+            model_version=offer.model_version,
+            temperature=float(picked["temperature"]),
+            length=int(picked["length"]),
+            text=str(picked["text"]),
+            generation_ms=0,
+            rng_seed=int(picked["rng_seed"]),
+            delivered=True,
+            inline_message_id=chosen.inline_message_id,
+        )
+        offer.chosen, offer.sample_id = index, sample.id
+        if offer.model_name in services.generation.generators:
+            tokenizer = services.generation.generators[offer.model_name].bundle.tokenizer
+            store_novelty(sample, services.novelty.check(offer.model_name, tokenizer.encode(sample.text)))
+        return sample.id
+
+    sample_id = await services.db.run(work)
+    if sample_id is not None:
+        services.counters.samples += 1

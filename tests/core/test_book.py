@@ -1,0 +1,42 @@
+"""Book: a shipped bundle's corpus found by sha256, split as training split it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.book import SHIPPED, Book, BookError
+from core.bundle import load_bundle
+from core.novelty import NoveltyIndex
+from tests.conftest import BundleFactory
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def test_the_shipped_char_model_finds_its_book_split_like_training() -> None:
+    bundle = load_bundle(ROOT / "models" / "nietzsche-char")
+    book = Book.of(bundle)
+    assert book.name == "nietzsche"
+    # The counts training recorded in the bundle: the same cut, so the same two parts.
+    assert len(book.training) == bundle.meta["corpus"]["train_tokens"]
+    assert len(book.heldout) == bundle.meta["corpus"]["heldout_tokens"]
+    index = NoveltyIndex(book.training)
+    assert index.check(book.training[1000:1100]).longest_copied == 100
+
+
+def test_a_bundle_trained_on_an_earlier_copy_gets_the_current_one_inexact() -> None:
+    bundle = load_bundle(ROOT / "models" / "hongloumeng-word")
+    assert bundle.meta["corpus"]["sha256"] != SHIPPED["hongloumeng"]  # trained before the clean-up
+    book = Book.of(bundle)
+    assert book.name == "hongloumeng" and not book.exact
+    total = len(book.training) / 0.9
+    # The held-out part starts past a margin after the cut: clear of anything trained on.
+    assert len(book.heldout) < 0.09 * total
+    assert abs(len(book.training) - bundle.meta["corpus"]["train_tokens"]) < 0.02 * total
+
+
+def test_a_bundle_of_an_unknown_corpus_has_no_book(make_bundle: BundleFactory) -> None:
+    bundle = load_bundle(make_bundle(window=20))
+    with pytest.raises(BookError, match="not shipped"):
+        Book.of(bundle)

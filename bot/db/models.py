@@ -30,13 +30,18 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-# Shared limits, also used by handlers to validate input before it reaches a CHECK constraint.
-MIN_TEMPERATURE = 0.0
-MAX_TEMPERATURE = 2.0
-DEFAULT_TEMPERATURE = 0.5
-MIN_LENGTH = 1
-MAX_LENGTH = 4000
-DEFAULT_LENGTH = 400
+from core.limits import (
+    DEFAULT_TEMPERATURE,
+    MAX_LENGTH,
+    MAX_TEMPERATURE,
+    MIN_LENGTH,
+    MIN_TEMPERATURE,
+    default_length,
+)
+
+# The stored default (a char model's); a word model's user gets its own default when their
+# length was never chosen (see resolve_settings).
+DEFAULT_LENGTH = default_length("char")
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
 UP, DOWN = 1, -1
 

@@ -31,10 +31,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import (
     CHAT_TYPES,
     DOWN,
-    MAX_LENGTH,
-    MAX_TEMPERATURE,
-    MIN_LENGTH,
-    MIN_TEMPERATURE,
     UP,
     Chat,
     ProcessedUpdate,
@@ -43,6 +39,7 @@ from bot.db.models import (
     User,
     utcnow,
 )
+from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
 MAX_MODEL_NAME = 128
 
@@ -162,8 +159,8 @@ def _insert(session: AsyncSession, model: type[Any]) -> Any:
     raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
 
 
-def check_temperature(value: float) -> float:
-    """Validate a softmax temperature against the stored range; returns it as a float."""
+def check_temperature_setting(value: float) -> float:
+    """Validate a temperature a user may choose (and the schema stores); returns it as a float."""
     value = float(value)
     if not math.isfinite(value) or not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
         raise ValueError(
@@ -256,7 +253,7 @@ async def _load_user(session: AsyncSession, user_id: int) -> User:
 async def set_temperature(session: AsyncSession, *, user_id: int, temperature: float) -> User:
     """Set a user's softmax temperature (0..2); raises ValueError when out of range."""
     user = await _load_user(session, user_id)
-    user.temperature = check_temperature(temperature)
+    user.temperature = check_temperature_setting(temperature)
     await session.flush()
     return user
 
@@ -326,7 +323,7 @@ async def set_chat_settings(
     if chat is None:
         raise NotFound(f"no chat with id {chat_id}")
     if temperature is not UNSET:
-        chat.temperature = None if temperature is None else check_temperature(temperature)
+        chat.temperature = None if temperature is None else check_temperature_setting(temperature)
     if length is not UNSET:
         chat.sample_length = None if length is None else check_length(length)
     if model_name is not UNSET:
@@ -390,7 +387,7 @@ async def record_sample(
         seed=seed,
         model_name=model_name,
         model_version=model_version,
-        temperature=check_temperature(temperature),
+        temperature=check_temperature_setting(temperature),
         top_k=top_k,
         top_p=top_p,
         length=check_length(length),
@@ -889,7 +886,7 @@ __all__ = [
     "check_length",
     "check_model_name",
     "check_score",
-    "check_temperature",
+    "check_temperature_setting",
     "claim_update",
     "count_pending_between",
     "delete_sample",

@@ -21,11 +21,12 @@ from bot.generation import QueueFullError, ServiceClosedError
 from bot.handlers.common import lang_of, load_who, reply_html, unit_of
 from bot.handlers.delivery import Outgoing, deliver, deliver_pending
 from bot.keyboards import rating_keyboard
-from bot.parsing import TEMPERATURE_PRESETS, effective_length, format_temperature
+from bot.parsing import effective_length, format_temperature
 from bot.render import excerpt, sample_html, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text
 from core.generator import Request, Sample
+from core.limits import TEMPERATURE_PRESETS
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,10 @@ from bot.db import repository as repo
 from bot.handlers.common import display_name, lang_of, reply_html, settings_text, stored_user, unit_of
 from bot.handlers.generate import command_argument
 from bot.keyboards import model_keyboard, temperature_keyboard
-from bot.parsing import (
-    LENGTH_BOUNDS,
-    LENGTH_EXAMPLE,
-    effective_length,
-    format_temperature,
-    parse_length,
-    parse_temperature,
-)
+from bot.parsing import effective_length, format_temperature, parse_length, parse_temperature
 from bot.services import Services, services_of
 from bot.texts import command_list, text
+from core.limits import default_length, length_bounds
 
 SettingCommand = tuple[Services, Message, str, str, int, repo.GenerationSettings]
 
@@ -108,14 +102,14 @@ async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     services, message, lang, argument, user_id, settings = asked
     level, unit = unit_of(services.generation, settings.model_name, lang)
-    low, high = LENGTH_BOUNDS[level]
+    low, high = length_bounds(level)
     if not argument:
         current = effective_length(settings.length, level)
         await reply_html(message, text(lang, "length_show", value=current, unit=unit, low=low, high=high))
         return
     value = parse_length(argument, level)
     if value is None:
-        body = text(lang, "length_bad", low=low, high=high, example=LENGTH_EXAMPLE[level])
+        body = text(lang, "length_bad", low=low, high=high, example=default_length(level))
         await reply_html(message, body)
         return
 

@@ -12,7 +12,7 @@ Handlers use ``Database`` (created once in ``post_init``) and the functions in
 
 from bot.db.database import Database
 from bot.db.engine import create_engine, create_sessionmaker
-from bot.db.models import Base, Chat, Rating, Sample, User
+from bot.db.models import Base, Chat, Rating, StoredSample, User
 from bot.db.transaction import is_retryable, run_in_transaction
 
 __all__ = [
@@ -20,7 +20,7 @@ __all__ = [
     "Chat",
     "Database",
     "Rating",
-    "Sample",
+    "StoredSample",
     "User",
     "create_engine",
     "create_sessionmaker",

@@ -131,7 +131,9 @@ class User(TimestampMixin, Base):
     # None means "the bot's default model", so changing the default reaches everyone.
     model_name: Mapped[str | None] = mapped_column(String(128))
 
-    samples: Mapped[list[Sample]] = relationship(back_populates="user", passive_deletes=True, lazy="raise")
+    samples: Mapped[list[StoredSample]] = relationship(
+        back_populates="user", passive_deletes=True, lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, telegram_id={self.telegram_id!r})"
@@ -156,13 +158,15 @@ class Chat(TimestampMixin, Base):
     sample_length: Mapped[int | None] = mapped_column(Integer)
     model_name: Mapped[str | None] = mapped_column(String(128))
 
-    samples: Mapped[list[Sample]] = relationship(back_populates="chat", passive_deletes=True, lazy="raise")
+    samples: Mapped[list[StoredSample]] = relationship(
+        back_populates="chat", passive_deletes=True, lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"Chat(id={self.id!r}, telegram_id={self.telegram_id!r}, type={self.type!r})"
 
 
-class Sample(Base):
+class StoredSample(Base):
     """One generated text with every setting needed to reproduce it, plus its vote counts.
 
     ``up_votes``/``down_votes`` are denormalised from ``ratings`` so that a message's keyboard
@@ -223,7 +227,7 @@ class Sample(Base):
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")
 
     def __repr__(self) -> str:
-        return f"Sample(id={self.id!r}, model={self.model_name!r}, user_id={self.user_id!r})"
+        return f"StoredSample(id={self.id!r}, model={self.model_name!r}, user_id={self.user_id!r})"
 
 
 class Rating(Base):

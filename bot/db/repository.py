@@ -35,7 +35,7 @@ from bot.db.models import (
     Chat,
     ProcessedUpdate,
     Rating,
-    Sample,
+    StoredSample,
     User,
     utcnow,
 )
@@ -250,7 +250,7 @@ async def _load_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-async def set_temperature(session: AsyncSession, *, user_id: int, temperature: float) -> User:
+async def set_user_temperature(session: AsyncSession, *, user_id: int, temperature: float) -> User:
     """Set a user's softmax temperature (0..2); raises ValueError when out of range."""
     user = await _load_user(session, user_id)
     user.temperature = check_temperature_setting(temperature)
@@ -258,7 +258,7 @@ async def set_temperature(session: AsyncSession, *, user_id: int, temperature: f
     return user
 
 
-async def set_length(session: AsyncSession, *, user_id: int, length: int) -> User:
+async def set_user_length(session: AsyncSession, *, user_id: int, length: int) -> User:
     """Set a user's sample length in tokens; raises ValueError when out of range."""
     user = await _load_user(session, user_id)
     user.sample_length = check_length(length)
@@ -266,7 +266,7 @@ async def set_length(session: AsyncSession, *, user_id: int, length: int) -> Use
     return user
 
 
-async def set_model(session: AsyncSession, *, user_id: int, model_name: str | None) -> User:
+async def set_user_model(session: AsyncSession, *, user_id: int, model_name: str | None) -> User:
     """Choose a user's model bundle by name; None returns them to the bot's default."""
     user = await _load_user(session, user_id)
     user.model_name = None if model_name is None else check_model_name(model_name)
@@ -367,7 +367,7 @@ async def record_sample(
     update_id: int | None = None,
     shared: bool = False,
     inline_message_id: str | None = None,
-) -> Sample:
+) -> StoredSample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
     ``seed`` is the user's text as sent and ``text`` what the model generated after it.
@@ -381,7 +381,7 @@ async def record_sample(
     if rng_seed is not None and not -(2**63) <= rng_seed < 2**63:
         # BIGINT on both backends; draw seeds with e.g. secrets.randbits(63).
         raise ValueError("rng_seed must fit in a signed 64-bit integer")
-    sample = Sample(
+    sample = StoredSample(
         user_id=user_id,
         chat_id=chat_id,
         seed=seed,
@@ -405,9 +405,9 @@ async def record_sample(
     return sample
 
 
-async def get_sample(session: AsyncSession, *, sample_id: int) -> Sample | None:
+async def get_sample(session: AsyncSession, *, sample_id: int) -> StoredSample | None:
     """The sample with this id, if it still exists."""
-    return await session.get(Sample, sample_id)
+    return await session.get(StoredSample, sample_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +415,7 @@ class SampleOrigin:
     """A sample with the Telegram ids of its chat and author: what a button press is checked
     against."""
 
-    sample: Sample
+    sample: StoredSample
     chat_telegram_id: int
     author_telegram_id: int
 
@@ -424,10 +424,10 @@ async def get_sample_origin(session: AsyncSession, *, sample_id: int) -> SampleO
     """The sample with its chat's and author's Telegram ids, if it still exists."""
     row = (
         await session.execute(
-            select(Sample, Chat.telegram_id, User.telegram_id)
-            .join(Chat, Sample.chat_id == Chat.id)
-            .join(User, Sample.user_id == User.id)
-            .where(Sample.id == sample_id)
+            select(StoredSample, Chat.telegram_id, User.telegram_id)
+            .join(Chat, StoredSample.chat_id == Chat.id)
+            .join(User, StoredSample.user_id == User.id)
+            .where(StoredSample.id == sample_id)
         )
     ).one_or_none()
     return None if row is None else SampleOrigin(row[0], int(row[1]), int(row[2]))
@@ -435,31 +435,38 @@ async def get_sample_origin(session: AsyncSession, *, sample_id: int) -> SampleO
 
 async def set_shared(session: AsyncSession, *, sample_id: int, shared: bool) -> bool:
     """Make a sample public (visible in every private chat's /rate and /top) or private again."""
-    result = await session.execute(update(Sample).where(Sample.id == sample_id).values(shared=shared))
+    result = await session.execute(
+        update(StoredSample).where(StoredSample.id == sample_id).values(shared=shared)
+    )
     return _rowcount(result) > 0
 
 
 async def get_sample_by_message(
     session: AsyncSession, *, chat_telegram_id: int, message_id: int
-) -> Sample | None:
+) -> StoredSample | None:
     """The sample sent as Telegram message ``message_id`` in a chat (e.g. for a reply)."""
     stmt = (
-        select(Sample)
-        .join(Chat, Sample.chat_id == Chat.id)
-        .where(Chat.telegram_id == chat_telegram_id, Sample.telegram_message_id == message_id)
-        .order_by(Sample.id.desc())
+        select(StoredSample)
+        .join(Chat, StoredSample.chat_id == Chat.id)
+        .where(Chat.telegram_id == chat_telegram_id, StoredSample.telegram_message_id == message_id)
+        .order_by(StoredSample.id.desc())
         .limit(1)
     )
     return await session.scalar(stmt)
 
 
-async def get_sample_by_update(session: AsyncSession, *, update_id: int) -> Sample | None:
+async def get_sample_by_update(session: AsyncSession, *, update_id: int) -> StoredSample | None:
     """The (newest) sample recorded for Telegram update ``update_id``, if any.
 
     Lets a handler recognise an update redelivered after a crash. Telegram may reuse update
     ids after a week without updates, so a caller may also want to check ``created_at``.
     """
-    stmt = select(Sample).where(Sample.update_id == update_id).order_by(Sample.id.desc()).limit(1)
+    stmt = (
+        select(StoredSample)
+        .where(StoredSample.update_id == update_id)
+        .order_by(StoredSample.id.desc())
+        .limit(1)
+    )
     return await session.scalar(stmt)
 
 
@@ -469,7 +476,9 @@ async def set_sample_message_id(session: AsyncSession, *, sample_id: int, messag
     Returns False when the sample no longer exists (deleted in the meantime).
     """
     result = await session.execute(
-        update(Sample).where(Sample.id == sample_id).values(telegram_message_id=message_id, delivered=True)
+        update(StoredSample)
+        .where(StoredSample.id == sample_id)
+        .values(telegram_message_id=message_id, delivered=True)
     )
     return _rowcount(result) > 0
 
@@ -477,7 +486,9 @@ async def set_sample_message_id(session: AsyncSession, *, sample_id: int, messag
 async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
     """Mark a sample as not delivered (sending failed or the message was deleted)."""
     result = await session.execute(
-        update(Sample).where(Sample.id == sample_id).values(delivered=False, telegram_message_id=None)
+        update(StoredSample)
+        .where(StoredSample.id == sample_id)
+        .values(delivered=False, telegram_message_id=None)
     )
     return _rowcount(result) > 0
 
@@ -489,21 +500,21 @@ async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
 class Pending:
     """A stored sample still to be sent, with where to send it and in which language."""
 
-    sample: Sample
+    sample: StoredSample
     chat_telegram_id: int
     language_code: str | None
 
 
 def _pending_query() -> Any:
     return (
-        select(Sample, Chat.telegram_id, User.language_code)
-        .join(Chat, Sample.chat_id == Chat.id)
-        .join(User, Sample.user_id == User.id)
+        select(StoredSample, Chat.telegram_id, User.language_code)
+        .join(Chat, StoredSample.chat_id == Chat.id)
+        .join(User, StoredSample.user_id == User.id)
         .where(
-            Sample.delivered.is_(False),
-            Sample.send_uncertain.is_(False),
-            Sample.telegram_message_id.is_(None),
-            Sample.inline_message_id.is_(None),
+            StoredSample.delivered.is_(False),
+            StoredSample.send_uncertain.is_(False),
+            StoredSample.telegram_message_id.is_(None),
+            StoredSample.inline_message_id.is_(None),
         )
     )
 
@@ -512,32 +523,34 @@ async def pending_samples(
     session: AsyncSession, *, created_after: datetime, limit: int = 100, exclude: Iterable[int] = ()
 ) -> list[Pending]:
     """Undelivered samples whose send certainly failed, made after ``created_after``, oldest first."""
-    stmt = _pending_query().where(Sample.created_at > created_after)
+    stmt = _pending_query().where(StoredSample.created_at > created_after)
     skip = list(exclude)
     if skip:
-        stmt = stmt.where(Sample.id.not_in(skip))
-    rows = (await session.execute(stmt.order_by(Sample.created_at, Sample.id).limit(limit))).all()
+        stmt = stmt.where(StoredSample.id.not_in(skip))
+    rows = (await session.execute(stmt.order_by(StoredSample.created_at, StoredSample.id).limit(limit))).all()
     return [Pending(row[0], int(row[1]), row[2]) for row in rows]
 
 
 async def pending_samples_of_update(session: AsyncSession, *, update_id: int) -> list[Pending]:
     """The undelivered samples a Telegram update asked for (a redelivered update sends them)."""
     rows = (
-        await session.execute(_pending_query().where(Sample.update_id == update_id).order_by(Sample.id))
+        await session.execute(
+            _pending_query().where(StoredSample.update_id == update_id).order_by(StoredSample.id)
+        )
     ).all()
     return [Pending(row[0], int(row[1]), row[2]) for row in rows]
 
 
 async def is_pending(session: AsyncSession, *, sample_id: int) -> bool:
     """Whether this sample is (still) waiting to be sent."""
-    return await session.scalar(_pending_query().where(Sample.id == sample_id)) is not None
+    return await session.scalar(_pending_query().where(StoredSample.id == sample_id)) is not None
 
 
 async def count_pending_between(session: AsyncSession, *, after: datetime | None, until: datetime) -> int:
     """How many undelivered samples were made in (after, until]: those the outbox gives up on."""
-    pending = _pending_query().where(Sample.created_at <= until)
+    pending = _pending_query().where(StoredSample.created_at <= until)
     if after is not None:
-        pending = pending.where(Sample.created_at > after)
+        pending = pending.where(StoredSample.created_at > after)
     return int(await session.scalar(select(func.count()).select_from(pending.subquery())) or 0)
 
 
@@ -545,12 +558,14 @@ async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int
     """A send of these samples may have reached Telegram: never send them again."""
     ids = list(sample_ids)
     if ids:
-        await session.execute(update(Sample).where(Sample.id.in_(ids)).values(send_uncertain=True))
+        await session.execute(
+            update(StoredSample).where(StoredSample.id.in_(ids)).values(send_uncertain=True)
+        )
 
 
 async def delete_sample(session: AsyncSession, *, sample_id: int) -> bool:
     """Delete a sample and (by cascade) its ratings; False when it did not exist."""
-    result = await session.execute(delete(Sample).where(Sample.id == sample_id))
+    result = await session.execute(delete(StoredSample).where(StoredSample.id == sample_id))
     return _rowcount(result) > 0
 
 
@@ -567,7 +582,7 @@ async def _lock_sample(session: AsyncSession, sample_id: int) -> None:
     FOR NO KEY UPDATE (PostgreSQL) serialises raters of one sample without blocking inserts
     that merely reference it; SQLite ignores the clause (its write lock is database-wide).
     """
-    stmt = select(Sample.id).where(Sample.id == sample_id).with_for_update(key_share=True)
+    stmt = select(StoredSample.id).where(StoredSample.id == sample_id).with_for_update(key_share=True)
     if await session.scalar(stmt) is None:
         raise NotFound(f"no sample with id {sample_id}")
 
@@ -581,9 +596,11 @@ async def _count_votes(session: AsyncSession, sample_id: int) -> Votes:
 
 
 async def _store_votes(session: AsyncSession, sample_id: int, votes: Votes) -> None:
-    # Literal values (not a subquery) so the ORM can update a loaded Sample in place.
+    # Literal values (not a subquery) so the ORM can update a loaded StoredSample in place.
     await session.execute(
-        update(Sample).where(Sample.id == sample_id).values(up_votes=votes.up, down_votes=votes.down)
+        update(StoredSample)
+        .where(StoredSample.id == sample_id)
+        .values(up_votes=votes.up, down_votes=votes.down)
     )
 
 
@@ -596,7 +613,9 @@ async def recount_votes(session: AsyncSession, *, sample_ids: Iterable[int]) -> 
 async def get_votes(session: AsyncSession, *, sample_id: int) -> Votes:
     """A sample's up/down counts (one primary-key lookup); NotFound when it is gone."""
     row = (
-        await session.execute(select(Sample.up_votes, Sample.down_votes).where(Sample.id == sample_id))
+        await session.execute(
+            select(StoredSample.up_votes, StoredSample.down_votes).where(StoredSample.id == sample_id)
+        )
     ).one_or_none()
     if row is None:
         raise NotFound(f"no sample with id {sample_id}")
@@ -668,7 +687,7 @@ async def top_samples(
     min_net: int = 1,
     limit: int = 10,
     visible_to: int | _Unset | None = UNSET,
-) -> list[Sample]:
+) -> list[StoredSample]:
     """The best-rated samples, globally or within one chat and/or one model.
 
     ``visible_to=user_id`` keeps only what that user may see outside the samples' chats: their
@@ -676,45 +695,49 @@ async def top_samples(
     (up minus down), then up-votes, then newest. Samples with fewer than ``min_net`` net votes
     are left out, so unrated ones do not fill the list.
     """
-    net = Sample.up_votes - Sample.down_votes
-    stmt = select(Sample).where(net >= min_net)
+    net = StoredSample.up_votes - StoredSample.down_votes
+    stmt = select(StoredSample).where(net >= min_net)
     if not isinstance(visible_to, _Unset):
-        own: ColumnElement[bool] = Sample.user_id == visible_to if visible_to is not None else false()
-        stmt = stmt.where(or_(Sample.shared.is_(True), own))
+        own: ColumnElement[bool] = StoredSample.user_id == visible_to if visible_to is not None else false()
+        stmt = stmt.where(or_(StoredSample.shared.is_(True), own))
     if chat_id is not None:
-        stmt = stmt.where(Sample.chat_id == chat_id)
+        stmt = stmt.where(StoredSample.chat_id == chat_id)
     if model_name is not None:
-        stmt = stmt.where(Sample.model_name == model_name)
+        stmt = stmt.where(StoredSample.model_name == model_name)
     if since is not None:
-        stmt = stmt.where(Sample.created_at >= since)
-    stmt = stmt.order_by(net.desc(), Sample.up_votes.desc(), Sample.id.desc()).limit(limit)
+        stmt = stmt.where(StoredSample.created_at >= since)
+    stmt = stmt.order_by(net.desc(), StoredSample.up_votes.desc(), StoredSample.id.desc()).limit(limit)
     return list((await session.scalars(stmt)).all())
 
 
-async def pick_unrated_sample(session: AsyncSession, *, user_id: int, chat_id: int | None) -> Sample | None:
+async def pick_unrated_sample(
+    session: AsyncSession, *, user_id: int, chat_id: int | None
+) -> StoredSample | None:
     """A delivered sample this user has not rated and did not write, fewest ratings first.
 
     ``chat_id`` keeps the choice within one chat; None draws from every chat, but only among
     samples their authors shared (a sample is otherwise visible only where it was made).
     """
     rated = select(Rating.sample_id).where(Rating.user_id == user_id)
-    stmt = select(Sample).where(
-        Sample.delivered.is_(True), Sample.user_id != user_id, Sample.id.not_in(rated)
+    stmt = select(StoredSample).where(
+        StoredSample.delivered.is_(True), StoredSample.user_id != user_id, StoredSample.id.not_in(rated)
     )
     if chat_id is not None:
-        stmt = stmt.where(Sample.chat_id == chat_id)
+        stmt = stmt.where(StoredSample.chat_id == chat_id)
     else:
-        stmt = stmt.where(Sample.shared.is_(True))
-    stmt = stmt.order_by((Sample.up_votes + Sample.down_votes).asc(), Sample.id.desc()).limit(1)
+        stmt = stmt.where(StoredSample.shared.is_(True))
+    stmt = stmt.order_by(
+        (StoredSample.up_votes + StoredSample.down_votes).asc(), StoredSample.id.desc()
+    ).limit(1)
     return await session.scalar(stmt)
 
 
-async def recent_samples(session: AsyncSession, *, user_id: int, limit: int = 10) -> list[Sample]:
+async def recent_samples(session: AsyncSession, *, user_id: int, limit: int = 10) -> list[StoredSample]:
     """A user's newest samples."""
     stmt = (
-        select(Sample)
-        .where(Sample.user_id == user_id)
-        .order_by(Sample.created_at.desc(), Sample.id.desc())
+        select(StoredSample)
+        .where(StoredSample.user_id == user_id)
+        .order_by(StoredSample.created_at.desc(), StoredSample.id.desc())
         .limit(limit)
     )
     return list((await session.scalars(stmt)).all())
@@ -728,12 +751,12 @@ async def user_stats(session: AsyncSession, *, user_id: int) -> UserStats:
     samples_row = (
         await session.execute(
             select(
-                func.count(Sample.id),
-                func.coalesce(func.sum(Sample.up_votes), 0),
-                func.coalesce(func.sum(Sample.down_votes), 0),
-                func.min(Sample.created_at),
-                func.max(Sample.created_at),
-            ).where(Sample.user_id == user_id)
+                func.count(StoredSample.id),
+                func.coalesce(func.sum(StoredSample.up_votes), 0),
+                func.coalesce(func.sum(StoredSample.down_votes), 0),
+                func.min(StoredSample.created_at),
+                func.max(StoredSample.created_at),
+            ).where(StoredSample.user_id == user_id)
         )
     ).one()
     given = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
@@ -755,11 +778,11 @@ async def admin_stats(session: AsyncSession, *, now: datetime | None = None) -> 
     totals = (
         await session.execute(
             select(
-                func.count(Sample.id),
-                func.count().filter(Sample.delivered.is_(True)),
-                func.count().filter(Sample.created_at >= now - timedelta(days=1)),
-                func.coalesce(func.sum(Sample.up_votes), 0),
-                func.coalesce(func.sum(Sample.down_votes), 0),
+                func.count(StoredSample.id),
+                func.count().filter(StoredSample.delivered.is_(True)),
+                func.count().filter(StoredSample.created_at >= now - timedelta(days=1)),
+                func.coalesce(func.sum(StoredSample.up_votes), 0),
+                func.coalesce(func.sum(StoredSample.down_votes), 0),
             )
         )
     ).one()
@@ -767,14 +790,14 @@ async def admin_stats(session: AsyncSession, *, now: datetime | None = None) -> 
     model_rows = (
         await session.execute(
             select(
-                Sample.model_name,
+                StoredSample.model_name,
                 func.count(),
-                func.coalesce(func.sum(Sample.up_votes), 0),
-                func.coalesce(func.sum(Sample.down_votes), 0),
-                func.avg(Sample.generation_ms),
+                func.coalesce(func.sum(StoredSample.up_votes), 0),
+                func.coalesce(func.sum(StoredSample.down_votes), 0),
+                func.avg(StoredSample.generation_ms),
             )
-            .group_by(Sample.model_name)
-            .order_by(func.count().desc(), Sample.model_name)
+            .group_by(StoredSample.model_name)
+            .order_by(func.count().desc(), StoredSample.model_name)
         )
     ).all()
     return AdminStats(
@@ -847,14 +870,16 @@ async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResul
     touched: Sequence[int] = (
         await session.scalars(
             select(Rating.sample_id)
-            .join(Sample, Rating.sample_id == Sample.id)
-            .where(Rating.user_id == user_id, Sample.user_id != user_id)
+            .join(StoredSample, Rating.sample_id == StoredSample.id)
+            .where(Rating.user_id == user_id, StoredSample.user_id != user_id)
             .order_by(Rating.sample_id)
         )
     ).all()
     for sample_id in touched:  # id order, so two /forget calls cannot deadlock on each other
-        await session.execute(select(Sample.id).where(Sample.id == sample_id).with_for_update(key_share=True))
-    samples = await session.scalar(select(func.count()).where(Sample.user_id == user_id))
+        await session.execute(
+            select(StoredSample.id).where(StoredSample.id == sample_id).with_for_update(key_share=True)
+        )
+    samples = await session.scalar(select(func.count()).where(StoredSample.user_id == user_id))
     ratings = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
     # A private chat's id is the user's id in Telegram.
     chats = await session.execute(delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private"))
@@ -914,11 +939,11 @@ __all__ = [
     "recount_votes",
     "resolve_settings",
     "set_chat_settings",
-    "set_length",
-    "set_model",
     "set_sample_message_id",
     "set_shared",
-    "set_temperature",
+    "set_user_length",
+    "set_user_model",
+    "set_user_temperature",
     "toggle_rating",
     "top_samples",
     "unrate",

@@ -35,7 +35,7 @@ TYPING_AFTER_S = 0.3  # show "typing..." only when a reply takes longer than thi
 
 
 @dataclass(frozen=True)
-class Job:
+class GenerationPlan:
     """One seed to continue, with the settings resolved for its user and chat."""
 
     user_id: int
@@ -75,7 +75,7 @@ def without_entity(text_: str, entity: MessageEntity) -> str:
     return " ".join(part for part in (before.strip(), after.strip()) if part)
 
 
-async def _prepare(services: Services, update: Update) -> Job:
+async def _prepare(services: Services, update: Update) -> GenerationPlan:
     """Store/refresh the user and chat and resolve the settings to generate with."""
     assert update.effective_user and update.effective_chat
     tg_user, tg_chat = update.effective_user, update.effective_chat
@@ -88,7 +88,7 @@ async def _prepare(services: Services, update: Update) -> Job:
     user_id, chat_id, settings = await services.db.run(work)
     model = services.generation.resolve(settings.model_name)
     info = services.generation.info(model)
-    return Job(
+    return GenerationPlan(
         user_id=user_id,
         chat_id=chat_id,
         model=model,
@@ -188,7 +188,7 @@ async def _generate_with_typing(
 
 
 async def _store(
-    services: Services, job: Job, parts: list[tuple[Sample, int]], update_id: int | None
+    services: Services, job: GenerationPlan, parts: list[tuple[Sample, int]], update_id: int | None
 ) -> list[int]:
     """Record the samples (with their rng seeds) in one transaction before sending them: the
     outbox rows, so an undelivered sample is kept and sent later. Their ids join
@@ -313,7 +313,7 @@ async def continue_seed(
         await _send(context, services, [sample_id], out)
 
 
-async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> Job:
+async def _settings_of_sample(services: Services, job: GenerationPlan, sample_id: int) -> GenerationPlan:
     """Reuse a stored sample's model and temperature (its model may have been unloaded)."""
 
     async def work(session: AsyncSession) -> tuple[str, float, int] | None:
@@ -325,7 +325,7 @@ async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> J
         return job
     model = services.generation.resolve(found[0])
     info = services.generation.info(model)
-    return Job(
+    return GenerationPlan(
         job.user_id,
         job.chat_id,
         model,

@@ -14,7 +14,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.db import repository as repo
-from bot.db.models import Sample
+from bot.db.models import StoredSample
 from bot.handlers.common import (
     display_name,
     lang_of,
@@ -25,7 +25,7 @@ from bot.handlers.common import (
     unit_of,
 )
 from bot.handlers.generate import command_argument, continue_seed
-from bot.handlers.settings import set_model, set_temperature
+from bot.handlers.settings import save_model, save_temperature
 from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html
 from bot.services import Services, services_of
@@ -130,7 +130,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await show_unrated(update, context)
     elif isinstance(action, kb.SetTemperature):
         user_id, _ = await stored_user(services, update)
-        await set_temperature(services, user_id, action.value)
+        await save_temperature(services, user_id, action.value)
         await _toast(
             query,
             text(lang, "temp_set", value=format_temperature(action.value))
@@ -143,7 +143,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
             await _toast(query, text(lang, "button_invalid"))
             return
         user_id, _ = await stored_user(services, update)
-        confirmation = await set_model(services, user_id, action.name, lang)
+        confirmation = await save_model(services, user_id, action.name, lang)
         await _toast(query, html.unescape(confirmation.replace("<b>", "").replace("</b>", "")))
         names = [info.name for info in services.generation.models()]
         await _edit_markup(query, kb.model_keyboard(names, action.name))
@@ -260,7 +260,7 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     lang = lang_of(update)
     private = tg_chat.type == "private"
 
-    async def work(session: AsyncSession) -> Sample | None:
+    async def work(session: AsyncSession) -> StoredSample | None:
         user, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
         # In a group, that group's samples; in a private chat, the samples people shared.
         return await repo.pick_unrated_sample(session, user_id=user.id, chat_id=None if private else chat.id)

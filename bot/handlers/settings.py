@@ -82,15 +82,15 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if value is None:
         await reply_html(message, text(lang, "temp_bad"))
         return
-    await set_temperature(services, user_id, value)
+    await save_temperature(services, user_id, value)
     await reply_html(message, text(lang, "temp_set", value=format_temperature(value)))
 
 
-async def set_temperature(services: Services, user_id: int, value: float) -> None:
+async def save_temperature(services: Services, user_id: int, value: float) -> None:
     """Store a user's temperature."""
 
     async def work(session: AsyncSession) -> None:
-        await repo.set_temperature(session, user_id=user_id, temperature=value)
+        await repo.set_user_temperature(session, user_id=user_id, temperature=value)
 
     await services.db.run(work)
 
@@ -114,7 +114,7 @@ async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
 
     async def work(session: AsyncSession) -> None:
-        await repo.set_length(session, user_id=user_id, length=value)
+        await repo.set_user_length(session, user_id=user_id, length=value)
 
     await services.db.run(work)
     await reply_html(message, text(lang, "length_set", value=value, unit=unit))
@@ -131,7 +131,7 @@ async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if argument not in services.generation.generators:
             await reply_html(message, text(lang, "model_bad", name=html.escape(argument[:64])))
             return
-        await reply_html(message, await set_model(services, user_id, argument, lang))
+        await reply_html(message, await save_model(services, user_id, argument, lang))
         return
     lines = []
     for info in services.generation.models():
@@ -155,13 +155,13 @@ async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
-async def set_model(services: Services, user_id: int, name: str, lang: str) -> str:
+async def save_model(services: Services, user_id: int, name: str, lang: str) -> str:
     """Store a user's model choice; returns the confirmation to show."""
 
     async def work(session: AsyncSession) -> None:
         # The default is stored as None so that changing DEFAULT_MODEL later reaches this user.
         stored = None if name == services.generation.default else name
-        await repo.set_model(session, user_id=user_id, model_name=stored)
+        await repo.set_user_model(session, user_id=user_id, model_name=stored)
 
     await services.db.run(work)
     info = services.generation.info(name)

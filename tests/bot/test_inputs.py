@@ -250,7 +250,7 @@ def test_log_records_carry_the_update_and_a_user_hash_not_the_id() -> None:
 
 
 def test_the_parser_the_schema_and_the_generator_share_one_set_of_limits() -> None:
-    from bot.db.models import Sample as StoredRow
+    from bot.db.models import StoredSample as StoredRow
     from core import generator, limits
 
     assert generator.MAX_LENGTH == limits.MAX_LENGTH

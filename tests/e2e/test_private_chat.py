@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Rating, Sample, User
+from bot.db.models import Rating, StoredSample, User
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -30,8 +30,8 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
     assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share"]
     assert harness.sb.chat_actions(ann["id"]) == []  # a quick reply needs no "typing..."
 
-    async def stored(session: AsyncSession) -> Sample:
-        return (await session.scalars(select(Sample))).one()
+    async def stored(session: AsyncSession) -> StoredSample:
+        return (await session.scalars(select(StoredSample))).one()
 
     sample = await harness.query(stored)
     assert sample.seed == "the will to truth" and sample.temperature == 0.5 and sample.length == 400
@@ -198,7 +198,7 @@ async def test_compare_mystats_top_and_forget(harness: Harness) -> None:
     )
 
     async def left(session: AsyncSession) -> tuple[int, int, int]:
-        samples = await session.scalar(select(func.count()).select_from(Sample))
+        samples = await session.scalar(select(func.count()).select_from(StoredSample))
         ratings = await session.scalar(select(func.count()).select_from(Rating))
         users = await session.scalar(
             select(func.count()).select_from(User).where(User.telegram_id == ann["id"])

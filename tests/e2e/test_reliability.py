@@ -14,18 +14,18 @@ from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bot.db import engine as db_engine
-from bot.db.models import Base, Rating, Sample
+from bot.db.models import Base, Rating, StoredSample
 from bot.services import SERVICES_KEY
 from tests.e2e.conftest import BACKENDS, Harness
 
 pytestmark = pytest.mark.slow
 
 
-async def samples(harness: Harness) -> list[Sample]:
-    async def work(session: AsyncSession) -> list[Sample]:
-        return list((await session.scalars(select(Sample).order_by(Sample.id))).all())
+async def samples(harness: Harness) -> list[StoredSample]:
+    async def work(session: AsyncSession) -> list[StoredSample]:
+        return list((await session.scalars(select(StoredSample).order_by(StoredSample.id))).all())
 
-    result: list[Sample] = await harness.query(work)
+    result: list[StoredSample] = await harness.query(work)
     return result
 
 
@@ -303,7 +303,7 @@ async def test_forged_stale_and_foreign_buttons(harness: Harness) -> None:
     assert foreign["text"] == "This button is not valid any more."
 
     async def delete_all(session: AsyncSession) -> None:
-        for sample in (await session.scalars(select(Sample))).all():
+        for sample in (await session.scalars(select(StoredSample))).all():
             await session.delete(sample)
 
     await harness.db.run(delete_all)

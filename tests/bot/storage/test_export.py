@@ -18,7 +18,7 @@ import cli
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.export import export_fields, parse_since, write_export
-from bot.db.models import UP, Sample
+from bot.db.models import UP, StoredSample
 from tests.bot.storage.factories import make_chat, make_sample, make_user
 
 TRICKY_TEXT = 'line one\nline "two", with commas;\r\n和中文'
@@ -37,7 +37,9 @@ async def _seed(db: Database) -> dict[str, int]:
         await repo.rate(session, sample_id=meh.id, user_id=fans[0].id, score=UP)
         await repo.rate(session, sample_id=meh.id, user_id=fans[1].id, score=-1)
         long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-        await session.execute(update(Sample).where(Sample.id == old.id).values(created_at=long_ago))
+        await session.execute(
+            update(StoredSample).where(StoredSample.id == old.id).values(created_at=long_ago)
+        )
         await session.commit()
         return {"liked": liked.id, "meh": meh.id, "old": old.id}
 
@@ -176,7 +178,7 @@ async def _bulk_samples(db: Database, count: int) -> None:
             "generation_ms": 5,
             "created_at": datetime.now(UTC),
         }
-        await session.execute(insert(Sample), [row] * count)
+        await session.execute(insert(StoredSample), [row] * count)
         await session.commit()
 
 

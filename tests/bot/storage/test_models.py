@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
-from bot.db.models import NAMING_CONVENTION, Base, Chat, Rating, Sample, User
+from bot.db.models import NAMING_CONVENTION, Base, Chat, Rating, StoredSample, User
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
 
 
@@ -73,7 +73,7 @@ async def test_sample_and_rating_constraints(db: Database) -> None:
         {"up_votes": -1},
         {"user_id": 99999},
     ):
-        await _violates(db, Sample, **{**base, **bad})
+        await _violates(db, StoredSample, **{**base, **bad})
     await _violates(db, Rating, sample_id=sample.id, user_id=user.id, score=0)
     await _violates(db, Rating, sample_id=sample.id, user_id=user.id, score=2)
     async with db.sessions() as session:
@@ -96,11 +96,11 @@ async def test_deletes_cascade(db: Database) -> None:
         )
         await session.commit()
 
-        await session.execute(delete(Sample).where(Sample.id == sample.id))
+        await session.execute(delete(StoredSample).where(StoredSample.id == sample.id))
         assert await _count(session, Rating) == 1  # the rating of the deleted sample went
         await session.execute(delete(User).where(User.id == rater.id))
         # The rater's sample and every rating on it went with them.
-        assert await _count(session, Sample) == 0
+        assert await _count(session, StoredSample) == 0
         assert await _count(session, Rating) == 0
         await session.execute(delete(Chat).where(Chat.id == chat.id))
         await session.commit()
@@ -113,7 +113,7 @@ async def test_timestamps_are_utc_aware(db: Database) -> None:
         user, _chat, sample = await make_world(session)
         await session.commit()
     async with db.sessions() as session:
-        fresh = await session.get(Sample, sample.id)
+        fresh = await session.get(StoredSample, sample.id)
         assert fresh is not None
         assert fresh.created_at.tzinfo is not None and fresh.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
         assert before <= fresh.created_at <= datetime.now(UTC)

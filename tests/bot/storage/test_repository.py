@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.database import Database
-from bot.db.models import DOWN, UP, Chat, Rating, Sample, User
+from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
 
 
@@ -32,23 +32,23 @@ async def test_get_or_create_user_creates_once_and_refreshes_names(db: Database)
 async def test_user_settings(db: Database) -> None:
     async with db.sessions() as session:
         user = await make_user(session)
-        assert (await repo.set_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
-        assert (await repo.set_temperature(session, user_id=user.id, temperature=0)).temperature == 0
-        assert (await repo.set_length(session, user_id=user.id, length=120)).sample_length == 120
+        assert (await repo.set_user_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
+        assert (await repo.set_user_temperature(session, user_id=user.id, temperature=0)).temperature == 0
+        assert (await repo.set_user_length(session, user_id=user.id, length=120)).sample_length == 120
         assert (
-            await repo.set_model(session, user_id=user.id, model_name=" zh-word ")
+            await repo.set_user_model(session, user_id=user.id, model_name=" zh-word ")
         ).model_name == "zh-word"
-        assert (await repo.set_model(session, user_id=user.id, model_name=None)).model_name is None
+        assert (await repo.set_user_model(session, user_id=user.id, model_name=None)).model_name is None
         for bad_t in (-0.1, 2.000001, math.nan, math.inf):
             with pytest.raises(ValueError, match="temperature"):
-                await repo.set_temperature(session, user_id=user.id, temperature=bad_t)
+                await repo.set_user_temperature(session, user_id=user.id, temperature=bad_t)
         for bad_n in (0, 4001):
             with pytest.raises(ValueError, match="length"):
-                await repo.set_length(session, user_id=user.id, length=bad_n)
+                await repo.set_user_length(session, user_id=user.id, length=bad_n)
         with pytest.raises(ValueError, match="model name"):
-            await repo.set_model(session, user_id=user.id, model_name="  ")
+            await repo.set_user_model(session, user_id=user.id, model_name="  ")
         with pytest.raises(repo.NotFound):
-            await repo.set_temperature(session, user_id=user.id + 1000, temperature=1.0)
+            await repo.set_user_temperature(session, user_id=user.id + 1000, temperature=1.0)
         await session.commit()
     async with db.sessions() as session:
         stored = await repo.get_user(session, telegram_id=user.telegram_id)
@@ -66,7 +66,7 @@ async def test_chats_and_resolved_settings(db: Database) -> None:
         with pytest.raises(ValueError, match="chat type"):
             await repo.get_or_create_chat(session, telegram_id=-6, type="forum")
 
-        await repo.set_temperature(session, user_id=user.id, temperature=0.9)
+        await repo.set_user_temperature(session, user_id=user.id, temperature=0.9)
         assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(
             0.9, 400, "m0"
         )
@@ -198,7 +198,7 @@ async def test_top_samples(db: Database) -> None:
                 await repo.rate(session, sample_id=s[key].id, user_id=rater.id, score=score)
         await session.commit()
 
-        def keys(samples: list[Sample]) -> list[str]:
+        def keys(samples: list[StoredSample]) -> list[str]:
             by_id = {sample.id: key for key, sample in s.items()}
             return [by_id[sample.id] for sample in samples]
 
@@ -314,7 +314,7 @@ async def test_forget_user(db: Database) -> None:
         assert await repo.get_user(session, telegram_id=leaver_tg) is None
         assert await repo.get_chat(session, telegram_id=leaver_tg) is None
         assert await repo.get_chat(session, telegram_id=group.telegram_id) is not None
-        assert await session.scalar(select(func.count()).where(Sample.user_id == leaver_id)) == 0
+        assert await session.scalar(select(func.count()).where(StoredSample.user_id == leaver_id)) == 0
         assert await session.scalar(select(func.count()).where(Rating.user_id == leaver_id)) == 0
         # The stayer's sample lost the leaver's vote, and its counter says so.
         assert await repo.get_votes(session, sample_id=kept_id) == repo.Votes(1, 0)
@@ -328,7 +328,7 @@ async def test_recount_repairs_counters(db: Database) -> None:
         _author, _chat, sample = await make_world(session)
         fan = await make_user(session)
         await repo.rate(session, sample_id=sample.id, user_id=fan.id, score=UP)
-        await session.execute(update(Sample).values(up_votes=7, down_votes=3))
+        await session.execute(update(StoredSample).values(up_votes=7, down_votes=3))
         await repo.recount_votes(session, sample_ids=[sample.id])
         assert await repo.get_votes(session, sample_id=sample.id) == repo.Votes(1, 0)
 

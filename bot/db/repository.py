@@ -441,20 +441,6 @@ async def set_shared(session: AsyncSession, *, sample_id: int, shared: bool) -> 
     return _rowcount(result) > 0
 
 
-async def get_sample_by_message(
-    session: AsyncSession, *, chat_telegram_id: int, message_id: int
-) -> StoredSample | None:
-    """The sample sent as Telegram message ``message_id`` in a chat (e.g. for a reply)."""
-    stmt = (
-        select(StoredSample)
-        .join(Chat, StoredSample.chat_id == Chat.id)
-        .where(Chat.telegram_id == chat_telegram_id, StoredSample.telegram_message_id == message_id)
-        .order_by(StoredSample.id.desc())
-        .limit(1)
-    )
-    return await session.scalar(stmt)
-
-
 async def get_sample_by_update(session: AsyncSession, *, update_id: int) -> StoredSample | None:
     """The (newest) sample recorded for Telegram update ``update_id``, if any.
 
@@ -479,16 +465,6 @@ async def set_sample_message_id(session: AsyncSession, *, sample_id: int, messag
         update(StoredSample)
         .where(StoredSample.id == sample_id)
         .values(telegram_message_id=message_id, delivered=True)
-    )
-    return _rowcount(result) > 0
-
-
-async def mark_undelivered(session: AsyncSession, *, sample_id: int) -> bool:
-    """Mark a sample as not delivered (sending failed or the message was deleted)."""
-    result = await session.execute(
-        update(StoredSample)
-        .where(StoredSample.id == sample_id)
-        .values(delivered=False, telegram_message_id=None)
     )
     return _rowcount(result) > 0
 
@@ -563,12 +539,6 @@ async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int
         )
 
 
-async def delete_sample(session: AsyncSession, *, sample_id: int) -> bool:
-    """Delete a sample and (by cascade) its ratings; False when it did not exist."""
-    result = await session.execute(delete(StoredSample).where(StoredSample.id == sample_id))
-    return _rowcount(result) > 0
-
-
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -604,7 +574,7 @@ async def _store_votes(session: AsyncSession, sample_id: int, votes: Votes) -> N
     )
 
 
-async def recount_votes(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
+async def _recount_votes(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
     """Recompute the stored counters of these samples from their ratings."""
     for sample_id in sorted(set(sample_ids)):
         await _store_votes(session, sample_id, await _count_votes(session, sample_id))
@@ -622,7 +592,7 @@ async def get_votes(session: AsyncSession, *, sample_id: int) -> Votes:
     return Votes(int(row[0]), int(row[1]))
 
 
-async def get_user_score(session: AsyncSession, *, sample_id: int, user_id: int) -> int | None:
+async def _user_score(session: AsyncSession, *, sample_id: int, user_id: int) -> int | None:
     """This user's score on a sample (+1/-1), or None when they have not rated it."""
     return await session.scalar(
         select(Rating.score).where(Rating.sample_id == sample_id, Rating.user_id == user_id)
@@ -635,7 +605,7 @@ async def _set_score(
     await _lock_sample(session, sample_id)
     # Under the lock (and, on PostgreSQL, in a statement snapshot taken after it) this read is
     # the latest committed state, so the decision below cannot race another click.
-    current = await get_user_score(session, sample_id=sample_id, user_id=user_id)
+    current = await _user_score(session, sample_id=sample_id, user_id=user_id)
     target = None if toggle and current == score else score
     if target == current:
         return RatingState(sample_id, current, await get_votes(session, sample_id=sample_id), False)
@@ -660,11 +630,6 @@ async def rate(session: AsyncSession, *, sample_id: int, user_id: int, score: in
     return await _set_score(
         session, sample_id=sample_id, user_id=user_id, score=check_score(score), toggle=False
     )
-
-
-async def unrate(session: AsyncSession, *, sample_id: int, user_id: int) -> RatingState:
-    """Withdraw this user's rating of a sample; a no-op when there is none."""
-    return await _set_score(session, sample_id=sample_id, user_id=user_id, score=None, toggle=False)
 
 
 async def toggle_rating(session: AsyncSession, *, sample_id: int, user_id: int, score: int) -> RatingState:
@@ -730,17 +695,6 @@ async def pick_unrated_sample(
         (StoredSample.up_votes + StoredSample.down_votes).asc(), StoredSample.id.desc()
     ).limit(1)
     return await session.scalar(stmt)
-
-
-async def recent_samples(session: AsyncSession, *, user_id: int, limit: int = 10) -> list[StoredSample]:
-    """A user's newest samples."""
-    stmt = (
-        select(StoredSample)
-        .where(StoredSample.user_id == user_id)
-        .order_by(StoredSample.created_at.desc(), StoredSample.id.desc())
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
 
 
 # --- stats -----------------------------------------------------------------------------------
@@ -885,7 +839,7 @@ async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResul
     chats = await session.execute(delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private"))
     # ON DELETE CASCADE removes the samples and ratings in the database itself.
     await session.execute(delete(User).where(User.id == user_id))
-    await recount_votes(session, sample_ids=touched)
+    await _recount_votes(session, sample_ids=touched)
     return ForgetResult(
         found=True,
         samples_deleted=int(samples or 0),
@@ -914,29 +868,23 @@ __all__ = [
     "check_temperature_setting",
     "claim_update",
     "count_pending_between",
-    "delete_sample",
     "forget_user",
     "get_chat",
     "get_or_create_chat",
     "get_or_create_user",
     "get_sample",
-    "get_sample_by_message",
     "get_sample_by_update",
     "get_sample_origin",
     "get_user",
-    "get_user_score",
     "get_votes",
     "is_pending",
     "mark_send_uncertain",
-    "mark_undelivered",
     "pending_samples",
     "pending_samples_of_update",
     "pick_unrated_sample",
     "prune_processed_updates",
     "rate",
-    "recent_samples",
     "record_sample",
-    "recount_votes",
     "resolve_settings",
     "set_chat_settings",
     "set_sample_message_id",
@@ -946,6 +894,5 @@ __all__ = [
     "set_user_temperature",
     "toggle_rating",
     "top_samples",
-    "unrate",
     "user_stats",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
@@ -16,6 +16,7 @@ from bot import keyboards as kb
 from bot.db import repository as repo
 from bot.db.models import StoredSample
 from bot.handlers.common import (
+    PARSE_MODE,
     display_name,
     lang_of,
     load_who,
@@ -25,7 +26,7 @@ from bot.handlers.common import (
     unit_of,
 )
 from bot.handlers.generate import command_argument, continue_seed
-from bot.handlers.settings import save_model, save_temperature
+from bot.handlers.settings import model_view, save_model, save_temperature, temperature_view
 from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html
 from bot.services import Services, services_of
@@ -55,6 +56,39 @@ async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None
             log.warning("could not update a keyboard: %s", exc)
     except TelegramError as exc:
         log.warning("could not update a keyboard: %s", exc)
+
+
+def _plain(html_text: str) -> str:
+    """A toast shows plain text: the message without its bold tags."""
+    return html.unescape(html_text.replace("<b>", "").replace("</b>", ""))
+
+
+def _presser_owns(query: CallbackQuery) -> bool:
+    """Whether a settings message (/temp, /model) shows the presser's own settings: in a private
+    chat always; in a group only when it answers the presser's own command (it quotes it)."""
+    message = query.message
+    if not isinstance(message, Message):
+        return False
+    if message.chat.type == "private":
+        return True
+    asked = message.reply_to_message
+    return asked is not None and asked.from_user is not None and asked.from_user.id == query.from_user.id
+
+
+async def _redraw(query: CallbackQuery, body: str, markup: InlineKeyboardMarkup) -> None:
+    """Replace a settings message's text and buttons with the presser's new settings."""
+    if not isinstance(query.message, Message):
+        return
+    message = query.message
+    try:
+        await telegram_call(
+            lambda: message.edit_text(body, parse_mode=PARSE_MODE, reply_markup=markup), idempotent=True
+        )
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.warning("could not redraw a settings message: %s", exc)
+    except TelegramError as exc:
+        log.warning("could not redraw a settings message: %s", exc)
 
 
 @dataclass(frozen=True)
@@ -129,24 +163,22 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _toast(query, "")
         await show_unrated(update, context)
     elif isinstance(action, kb.SetTemperature):
-        user_id, _ = await stored_user(services, update)
+        user_id, settings = await stored_user(services, update)
         await save_temperature(services, user_id, action.value)
-        await _toast(
-            query,
-            text(lang, "temp_set", value=format_temperature(action.value))
-            .replace("<b>", "")
-            .replace("</b>", ""),
-        )
-        await _edit_markup(query, kb.temperature_keyboard(action.value))
+        await _toast(query, _plain(text(lang, "temp_set", value=format_temperature(action.value))))
+        if _presser_owns(query):
+            await _redraw(
+                query, *temperature_view(services, replace(settings, temperature=action.value), lang)
+            )
     elif isinstance(action, kb.SetModel):
         if action.name not in services.generation.generators:
             await _toast(query, text(lang, "button_invalid"))
             return
         user_id, _ = await stored_user(services, update)
         confirmation = await save_model(services, user_id, action.name, lang)
-        await _toast(query, html.unescape(confirmation.replace("<b>", "").replace("</b>", "")))
-        names = [info.name for info in services.generation.models()]
-        await _edit_markup(query, kb.model_keyboard(names, action.name))
+        await _toast(query, _plain(confirmation))
+        if _presser_owns(query):
+            await _redraw(query, *model_view(services, action.name, lang))
     elif isinstance(action, kb.Forget):
         await _forget(services, update, query, action, lang)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
@@ -74,9 +74,8 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     services, message, lang, argument, user_id, settings = asked
     if not argument:
-        _, unit = unit_of(services.generation, settings.model_name, lang)
-        body = text(lang, "temp_show", value=format_temperature(settings.temperature), unit=unit)
-        await reply_html(message, body, reply_markup=temperature_keyboard(settings.temperature))
+        body, markup = temperature_view(services, settings, lang)
+        await reply_html(message, body, reply_markup=markup)
         return
     value = parse_temperature(argument)
     if value is None:
@@ -84,6 +83,15 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     await save_temperature(services, user_id, value)
     await reply_html(message, text(lang, "temp_set", value=format_temperature(value)))
+
+
+def temperature_view(
+    services: Services, settings: repo.GenerationSettings, lang: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The /temp message for these settings: the current value and the preset buttons."""
+    _, unit = unit_of(services.generation, settings.model_name, lang)
+    body = text(lang, "temp_show", value=format_temperature(settings.temperature), unit=unit)
+    return body, temperature_keyboard(settings.temperature)
 
 
 async def save_temperature(services: Services, user_id: int, value: float) -> None:
@@ -133,6 +141,12 @@ async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         await reply_html(message, await save_model(services, user_id, argument, lang))
         return
+    body, markup = model_view(services, current, lang)
+    await reply_html(message, body, reply_markup=markup)
+
+
+def model_view(services: Services, current: str, lang: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The /model message: every loaded model, the user's marked ✓, and a button for each."""
     lines = []
     for info in services.generation.models():
         unit = text(lang, "unit_char" if info.level == "char" else "unit_word")
@@ -148,11 +162,7 @@ async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
         )
     names = [info.name for info in services.generation.models()]
-    await reply_html(
-        message,
-        text(lang, "model_list", models="\n".join(lines)),
-        reply_markup=model_keyboard(names, current),
-    )
+    return text(lang, "model_list", models="\n".join(lines)), model_keyboard(names, current)
 
 
 async def save_model(services: Services, user_id: int, name: str, lang: str) -> str:

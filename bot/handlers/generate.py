@@ -100,7 +100,7 @@ async def _prepare(services: Services, update: Update) -> GenerationPlan:
     )
 
 
-def _refusal(services: Services, update: Update, cost: int) -> str | None:
+def refusal_of(services: Services, update: Update, cost: int = 1) -> str | None:
     """Why the per-user limits refuse a request making `cost` generations now (None: they don't)."""
     assert update.effective_user
     user_id, lang = update.effective_user.id, lang_of(update)
@@ -118,18 +118,23 @@ async def _start(
     context: ContextTypes.DEFAULT_TYPE,
     reply_to: Message | None,
     cost: int = 1,
+    *,
+    quiet: bool = False,
 ) -> bool:
     """Admit a new request: True marks the user running (the caller ends it).
 
     The limits are checked before anything awaits, so a user's messages are admitted in the
     order they came. A redelivered update is no new request: it is never refused and costs
-    nothing; its stored samples are sent if they never were. A refusal costs nothing either.
+    nothing; its stored samples are sent if they never were. A refusal costs nothing either,
+    and is said at most once per user every few seconds (never when `quiet`: a button press
+    was already answered with a toast); the rest are dropped without a word.
     """
     assert update.effective_user
     user_id = update.effective_user.id
-    refusal = _refusal(services, update, cost)
+    refusal = refusal_of(services, update, cost)
     if refusal is not None:
-        if not await _resend_if_duplicate(services, update, context, reply_to):
+        duplicate = await _resend_if_duplicate(services, update, context, reply_to)
+        if not (duplicate or quiet) and services.notices.allow(user_id):
             await reply_html(update.effective_message, refusal)
         return False
     services.limits.begin(user_id)
@@ -263,17 +268,19 @@ async def continue_seed(
     *,
     reply_to: Message | None = None,
     settings_from: int | None = None,
+    quiet: bool = False,
 ) -> None:
     """The whole flow for one seed: limits, settings, queue, store, send, mark delivered.
 
-    `settings_from` is a stored sample id whose model and temperature are reused ("again").
+    `settings_from` is a stored sample id whose model and temperature are reused ("again");
+    `quiet`: a refusal was already answered (a button's toast), so none is sent.
     """
     services = services_of(context)
     assert update.effective_user
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
     user_key = update.effective_user.id
-    if not await _start(services, update, context, reply_to):
+    if not await _start(services, update, context, reply_to, quiet=quiet):
         return
     try:
         job = await _prepare(services, update)

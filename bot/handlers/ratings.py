@@ -25,7 +25,7 @@ from bot.handlers.common import (
     telegram_call,
     unit_of,
 )
-from bot.handlers.generate import command_argument, continue_seed
+from bot.handlers.generate import command_argument, continue_seed, refusal_of
 from bot.handlers.settings import model_view, save_model, save_temperature, temperature_view
 from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html
@@ -252,9 +252,13 @@ async def _again(
     if verdict == "invalid" or update.effective_chat is None:  # no chat to send a new sample to
         await _toast(query, text(lang, "button_invalid"))
         return
-    await _toast(query, "")
+    # A refused press (still writing, too fast) is told in the toast only, never in the chat.
+    refused = refusal_of(services, update)
+    await _toast(query, refused or "")
+    if refused:
+        return
     reply_to = query.message if isinstance(query.message, Message) else None
-    await continue_seed(update, context, seed, reply_to=reply_to, settings_from=action.sample_id)
+    await continue_seed(update, context, seed, reply_to=reply_to, settings_from=action.sample_id, quiet=True)
 
 
 async def _share(

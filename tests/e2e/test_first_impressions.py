@@ -135,8 +135,6 @@ async def test_wording_of_decimals_unknown_commands_and_a_second_forget(harness:
     await harness.say(ann, "truth")
     ask = await harness.say(ann, "/forget")
     await harness.press(ann, ask, button="Yes")
-    await harness.sb.wait_until(
-        lambda: "Done" in harness.sb.message(ann["id"], ask["message_id"])["text"]
-    )
+    await harness.sb.wait_until(lambda: "Done" in harness.sb.message(ann["id"], ask["message_id"])["text"])
     again = await harness.say(ann, "/forget")
     assert again["text"] == "I had nothing stored about you."

@@ -147,7 +147,7 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(
         MessageHandler(groups & message_only & filters.TEXT & ~filters.COMMAND, generate.on_group_text)
     )
-    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_help))
+    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_unknown))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
     app.add_error_handler(on_error)

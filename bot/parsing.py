@@ -30,6 +30,14 @@ def parse_temperature(text: str) -> float | None:
     return value if MIN_TEMPERATURE <= value <= MAX_TEMPERATURE else None
 
 
+def too_precise(text: str) -> bool:
+    """Whether text is a temperature in range but with more decimals than allowed ("0.1234")."""
+    cleaned = _normalise(text).replace(",", ".")
+    if not re.fullmatch(rf"\d{{0,2}}\.\d{{{TEMPERATURE_DECIMALS + 1},30}}", cleaned):
+        return False
+    return MIN_TEMPERATURE <= float(cleaned) <= MAX_TEMPERATURE
+
+
 def parse_length(text: str, level: str) -> int | None:
     """A sample length within the level's bounds; None when it is not one."""
     cleaned = _normalise(text)

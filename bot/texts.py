@@ -14,6 +14,7 @@ EN: dict[str, str] = {
         "<b>Commands</b>\n{commands}"
     ),
     "help": "<b>Commands</b>\n{commands}\n\nIn groups, mention me, reply to one of my messages, or use /gen.",
+    "unknown_command": "I don't know {command}.",
     "settings": "model: <b>{model}</b> ({language}, {unit}s)\ntemperature: <b>{temperature}</b>\nlength: <b>{length}</b> {unit}s",
     "unit_char": "character",
     "unit_word": "word",
@@ -37,6 +38,7 @@ EN: dict[str, str] = {
     ),
     "temp_set": "Temperature set to <b>{value}</b>.",
     "temp_bad": "Temperature must be a number from 0 to 2, like <code>/temp 0.7</code> (0 means greedy).",
+    "temp_too_precise": "At most {decimals} decimals, please, like <code>/temp 0.125</code>.",
     "length_show": "Samples are <b>{value}</b> {unit}s long. Set with <code>/length N</code> ({low} to {high}).",
     "length_set": "Length set to <b>{value}</b> {unit}s.",
     "length_bad": "Length must be a whole number from {low} to {high}, like <code>/length {example}</code>.",
@@ -56,7 +58,12 @@ EN: dict[str, str] = {
     "shared_done": "Shared: anyone can now see it in /rate and /top.",
     "unshared_done": "Private again: only this chat sees it.",
     "share_not_author": "Only the author can share this sample.",
-    "rate_none": "Nothing left to rate here. Thanks for all your ratings!",
+    "rate_none": (
+        "Nothing left to rate here. In a private chat you rate what other people shared; your own "
+        "samples are rated by others once you share them with 🌐 Share. Or add me to a group and "
+        "invite friends: there everyone rates the group's samples."
+    ),
+    "rate_none_group": "Nothing left to rate in this group. Make more with /gen or by mentioning me!",
     "rate_intro": "Rate this sample:",
     "compare_title": "<b>{seed}</b> at four temperatures:",
     "compare_part": "<i>T={temperature}</i>\n<b>{seed}</b>{text}",
@@ -91,6 +98,7 @@ ZH: dict[str, str] = {
         "<b>你的设置</b>\n{settings}\n\n<b>命令</b>\n{commands}"
     ),
     "help": "<b>命令</b>\n{commands}\n\n在群里：提到我、回复我的消息，或使用 /gen。",
+    "unknown_command": "我不认识 {command} 这个命令。",
     "settings": "模型：<b>{model}</b>（{language}，按{unit}）\n温度：<b>{temperature}</b>\n长度：<b>{length}</b> 个{unit}",
     "unit_char": "字",
     "unit_word": "词",
@@ -113,6 +121,7 @@ ZH: dict[str, str] = {
     ),
     "temp_set": "温度已设为 <b>{value}</b>。",
     "temp_bad": "温度必须是 0 到 2 之间的数字，例如 <code>/temp 0.7</code>（0 表示总选最可能的）。",
+    "temp_too_precise": "最多 {decimals} 位小数，例如 <code>/temp 0.125</code>。",
     "length_show": "每段长 <b>{value}</b> 个{unit}。用 <code>/length N</code> 设置（{low} 到 {high}）。",
     "length_set": "长度已设为 <b>{value}</b> 个{unit}。",
     "length_bad": "长度必须是 {low} 到 {high} 之间的整数，例如 <code>/length {example}</code>。",
@@ -132,7 +141,11 @@ ZH: dict[str, str] = {
     "shared_done": "已公开：所有人都能在 /rate 和 /top 里看到它。",
     "unshared_done": "已设为私密：只有这个聊天能看到它。",
     "share_not_author": "只有作者本人可以公开这段文字。",
-    "rate_none": "这里没有可评的了。谢谢你的评分！",
+    "rate_none": (
+        "这里没有可评的了。私聊里评的是别人公开的文字；你自己的文字用 🌐 公开后，别人就能评。"
+        "也可以把我拉进群、邀请朋友：群里每个人都能评群里的文字。"
+    ),
+    "rate_none_group": "这个群里没有可评的了。用 /gen 或提到我来多写几段吧！",
     "rate_intro": "给这段打分：",
     "compare_title": "<b>{seed}</b> 在四个温度下：",
     "compare_part": "<i>T={temperature}</i>\n<b>{seed}</b>{text}",

@@ -304,7 +304,7 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     sample = await services.db.run(work)
     target = update.effective_message
     if sample is None:
-        await reply_html(target, text(lang, "rate_none"))
+        await reply_html(target, text(lang, "rate_none" if private else "rate_none_group"))
         return
     model = services.generation.resolve(sample.model_name)
     _, unit = unit_of(services.generation, model, lang)
@@ -380,7 +380,9 @@ async def on_top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 up=up,
                 down=down,
                 seed=html.escape(excerpt(seed, 60)),
-                text=html.escape(excerpt(body, 200)),
+                # excerpt() trims both ends: put back the space that joined seed and continuation
+                text=(" " if seed[-1:].isspace() or body[:1].isspace() else "")
+                + html.escape(excerpt(body, 200)),
             )
         )
     await reply_html(message, "\n\n".join(lines))
@@ -414,7 +416,16 @@ async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user is None:
         return
     lang = lang_of(update)
-    markup = kb.forget_keyboard(lang, update.effective_user.id)
+    services = services_of(context)
+    telegram_id = update.effective_user.id
+
+    async def work(session: AsyncSession) -> bool:
+        return await repo.get_user(session, telegram_id=telegram_id) is not None
+
+    if not await services.db.run(work, write=False):  # nothing to delete: no need to ask
+        await reply_html(update.effective_message, text(lang, "forget_nothing"))
+        return
+    markup = kb.forget_keyboard(lang, telegram_id)
     await reply_html(update.effective_message, text(lang, "forget_ask"), reply_markup=markup)
 
 

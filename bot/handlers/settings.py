@@ -12,10 +12,10 @@ from bot.db import repository as repo
 from bot.handlers.common import display_name, lang_of, reply_html, settings_text, stored_user, unit_of
 from bot.handlers.generate import command_argument
 from bot.keyboards import model_keyboard, temperature_keyboard
-from bot.parsing import effective_length, format_temperature, parse_length, parse_temperature
+from bot.parsing import effective_length, format_temperature, parse_length, parse_temperature, too_precise
 from bot.services import Services, services_of
 from bot.texts import command_list, text
-from core.limits import default_length, length_bounds
+from core.limits import TEMPERATURE_DECIMALS, default_length, length_bounds
 
 SettingCommand = tuple[Services, Message, str, str, int, repo.GenerationSettings]
 
@@ -58,6 +58,15 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply_html(update.effective_message, text(lang, "help", commands=command_list(lang)))
 
 
+async def on_unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A command the bot does not have: say so, then the command list."""
+    message = update.effective_message
+    lang = lang_of(update)
+    typed = (message.text or "").split(maxsplit=1)[0][:64] if message else ""
+    said = text(lang, "unknown_command", command=html.escape(typed, quote=False))
+    await reply_html(message, said + "\n\n" + text(lang, "help", commands=command_list(lang)))
+
+
 async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The user's current settings."""
     services = services_of(context)
@@ -79,7 +88,13 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     value = parse_temperature(argument)
     if value is None:
-        await reply_html(message, text(lang, "temp_bad"))
+        precise = too_precise(argument)
+        body = (
+            text(lang, "temp_too_precise", decimals=TEMPERATURE_DECIMALS)
+            if precise
+            else text(lang, "temp_bad")
+        )
+        await reply_html(message, body)
         return
     await save_temperature(services, user_id, value)
     await reply_html(message, text(lang, "temp_set", value=format_temperature(value)))

@@ -262,3 +262,10 @@ def test_the_parser_the_schema_and_the_generator_share_one_set_of_limits() -> No
     for level, (low, high) in limits.LENGTH_BOUNDS.items():
         assert parse_length(str(high), level) == high and parse_length(str(high + 1), level) is None
         assert low <= limits.default_length(level) <= high
+
+
+def test_too_precise_names_only_in_range_numbers_with_too_many_decimals() -> None:
+    from bot.parsing import too_precise
+
+    assert too_precise("0.1234") and too_precise("１，２３４５") and too_precise(".12345")
+    assert not too_precise("0.123") and not too_precise("2.5001") and not too_precise("hot")

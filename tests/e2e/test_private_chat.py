@@ -99,9 +99,10 @@ async def test_temperature_setting_validation_and_presets(harness: Harness) -> N
     shown = await harness.say(ann, "/temp")
     assert "0.5" in shown["text"] and buttons(shown) == ["0.2", "✓ 0.5", "1", "1.2"]
     assert "0.7" in (await harness.say(ann, "/temp 0,7"))["text"]
-    for bad in ["hot", "nan", "inf", "1e309", "3", "-1", "0.12345", "0x1", "🔥"]:
+    for bad in ["hot", "nan", "inf", "1e309", "3", "-1", "0x1", "🔥", "2.00001"]:
         refused = await harness.say(ann, f"/temp {bad}")
         assert "must be a number from 0 to 2" in refused["text"], bad
+    assert "At most 3 decimals" in (await harness.say(ann, "/temp 0.12345"))["text"]
     assert "<b>0.7</b>" not in (await harness.say(ann, "/temp"))["text"]  # rendered, not raw HTML
     assert "0.7" in (await harness.say(ann, "/temp"))["text"]
     answer = await harness.press(ann, shown, button="1.2")

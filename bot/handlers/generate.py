@@ -6,7 +6,7 @@ import asyncio
 import html
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +26,8 @@ from bot.render import excerpt, sample_html, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text
 from core.generator import Request, Sample
-from core.limits import TEMPERATURE_PRESETS
+from core.limits import MAX_LENGTH, TEMPERATURE_PRESETS
+from core.word_end import WORD_END_MARGIN, end_on_word
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,19 @@ async def _send(
         services.sending.difference_update(sample_ids)
 
 
+def _asked(length: int, level: str) -> int:
+    """Tokens to generate for a sample of `length`: a char model gets a margin to end a word in."""
+    return min(length + WORD_END_MARGIN, MAX_LENGTH) if level == "char" else length
+
+
+def _on_word_end(sample: Sample, length: int, level: str) -> Sample:
+    """A char model's sample cut to end on a word near `length` (a word model's always does)."""
+    if level != "char":
+        return sample
+    request = replace(sample.request, length=length)  # stored as the length the user asked for
+    return replace(sample, request=request, text=end_on_word(sample.text, length))
+
+
 def _notes(sample: Sample, lang: str, *, picked: bool) -> list[str]:
     notes = [text(lang, "random_seed")] if picked else []
     if sample.seed_tokens and sample.unknown * 2 > sample.seed_tokens:
@@ -290,12 +304,14 @@ async def continue_seed(
         if picked:
             seed = services.generation.random_seed_text(job.model)
         rng_seed = secrets.randbits(63)
-        request = Request(seed, length=job.length, temperature=job.temperature, rng=rng_seed)
+        request = Request(
+            seed, length=_asked(job.length, job.level), temperature=job.temperature, rng=rng_seed
+        )
         samples = await _generate_with_typing(services, update, context, [request], job.model)
         if samples is None:
             return
         services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
-        (sample,) = samples
+        (sample,) = (_on_word_end(s, job.length, job.level) for s in samples)
         (sample_id,) = await _store(
             services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
@@ -309,7 +325,7 @@ async def continue_seed(
             continuation=sample.text,
             model=job.model,
             temperature=job.temperature,
-            length=len(sample.token_ids),
+            length=len(sample.text) if job.level == "char" else len(sample.token_ids),
             unit=unit,
             lang=job.lang,
             notes=_notes(sample, job.lang, picked=picked),
@@ -432,12 +448,13 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         length = min(job.length, COMPARE_LENGTH.get(job.level, 200))
         seeds = [secrets.randbits(63) for _ in TEMPERATURE_PRESETS]
         requests = [
-            Request(seed, length=length, temperature=t, rng=r)
+            Request(seed, length=_asked(length, job.level), temperature=t, rng=r)
             for t, r in zip(TEMPERATURE_PRESETS, seeds, strict=True)
         ]
-        samples = await _generate_with_typing(services, update, context, requests, job.model)
-        if samples is None:
+        generated = await _generate_with_typing(services, update, context, requests, job.model)
+        if generated is None:
             return
+        samples = [_on_word_end(s, length, job.level) for s in generated]
         services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
         # Every part carries the update id: a redelivered update finds all four.
         ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)

@@ -307,13 +307,13 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await reply_html(target, text(lang, "rate_none" if private else "rate_none_group"))
         return
     model = services.generation.resolve(sample.model_name)
-    _, unit = unit_of(services.generation, model, lang)
+    level, unit = unit_of(services.generation, model, lang)
     body = sample_html(
         seed=sample.seed,
         continuation=sample.text,
         model=sample.model_name,
         temperature=sample.temperature,
-        length=sample.length,
+        length=len(sample.text) if level == "char" else sample.length,  # a char sample ends on a word
         unit=unit,
         lang=lang,
         notes=[text(lang, "rate_intro")],

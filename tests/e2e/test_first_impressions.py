@@ -138,3 +138,29 @@ async def test_wording_of_decimals_unknown_commands_and_a_second_forget(harness:
     await harness.sb.wait_until(lambda: "Done" in harness.sb.message(ann["id"], ask["message_id"])["text"])
     again = await harness.say(ann, "/forget")
     assert again["text"] == "I had nothing stored about you."
+
+
+async def test_a_char_sample_ends_on_a_word(harness: Harness) -> None:
+    from core.generator import Request
+    from core.word_end import WORD_END_MARGIN, end_on_word
+
+    ann = harness.sb.user("Ann")
+    await harness.say(ann, "/length 50")
+    reply = await harness.say(ann, "the will to truth")
+
+    async def stored(session: AsyncSession) -> StoredSample:
+        return (await session.scalars(select(StoredSample))).one()
+
+    sample = await harness.query(stored)
+    assert sample.length == 50
+    # The same draw, generated again in full: the stored text is it, ended on a word.
+    generator = harness.app.bot_data[SERVICES_KEY].generation.generators["tiny-char"]
+    (full,) = generator.generate(
+        [
+            Request(
+                sample.seed, length=50 + WORD_END_MARGIN, temperature=sample.temperature, rng=sample.rng_seed
+            )
+        ]
+    )
+    assert sample.text == end_on_word(full.text, 50)
+    assert f"· {len(sample.text)} characters" in reply["text"]

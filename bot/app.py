@@ -21,7 +21,7 @@ from telegram.ext import (
 
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import generate, ratings
+from bot.handlers import generate, group_defaults, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
@@ -136,6 +136,7 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["top"], ratings.on_top),
         (["mystats"], ratings.on_mystats),
         (["forget"], ratings.on_forget),
+        (["groupdefault"], group_defaults.on_group_default),
         (["stats"], ratings.on_stats),
     ]
     for names, callback in commands:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from core.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, TEMPERATURE_DECIMALS, length_bounds
+from core.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, TEMPERATURE_DECIMALS, default_length, length_bounds
 
 # Up to two integer digits and three decimals: "0.7", "0,7", ".5", "1.25"; nothing longer.
 _TEMPERATURE = re.compile(
@@ -48,8 +48,10 @@ def parse_length(text: str, level: str) -> int | None:
     return value if low <= value <= high else None
 
 
-def effective_length(length: int, level: str) -> int:
-    """A stored length clamped to what the model's level allows."""
+def effective_length(length: int | None, level: str) -> int:
+    """A stored length clamped to what the model's level allows; None: the level's default."""
+    if length is None:
+        return default_length(level)
     low, high = length_bounds(level)
     return max(low, min(high, length))
 

@@ -15,6 +15,20 @@ EN: dict[str, str] = {
     ),
     "help": "<b>Commands</b>\n{commands}\n\nIn groups, mention me, reply to one of my messages, or use /gen.",
     "unknown_command": "I don't know {command}.",
+    "group_default_show": (
+        "<b>This group's defaults</b> (for members who did not choose their own)\n"
+        "model: {model}\ntemperature: {temperature}\nlength: {length}\n"
+        "Admins set them with <code>/groupdefault temp 0.8</code>, <code>/groupdefault model NAME</code>, "
+        "<code>/groupdefault length 200</code> or <code>/groupdefault clear</code>."
+    ),
+    "group_default_none": "the bot's",
+    "group_default_set": "Saved.",
+    "group_default_usage": (
+        "Use <code>/groupdefault temp 0.8</code>, <code>/groupdefault model NAME</code> (see /model), "
+        "<code>/groupdefault length 200</code> or <code>/groupdefault clear</code>."
+    ),
+    "group_default_admins": "Only this group's admins can change its defaults.",
+    "group_default_private": "/groupdefault sets a group's defaults: use it in a group you administer.",
     "settings": "model: <b>{model}</b> ({language}, {unit}s)\ntemperature: <b>{temperature}</b>\nlength: <b>{length}</b> {unit}s",
     "unit_char": "character",
     "unit_word": "word",
@@ -24,6 +38,7 @@ EN: dict[str, str] = {
     "random_seed": "No seed given, so I picked one from the model's own book:",
     "mostly_unknown": "Most of your seed is unknown to this model ({unknown} of {total}); it is read as blanks.",
     "seed_too_long": "Your seed is long; I continued from its last part.",
+    "other_script": "This model writes {language}; for your text, pick another one with /model.",
     "busy": "I'm busy right now. Please try again in a few seconds.",
     "one_at_a_time": "I'm still writing your previous text. One at a time, please!",
     "rate_limited": "Slow down a little: up to {limit} texts per minute. Try again in {seconds} s.",
@@ -99,6 +114,20 @@ ZH: dict[str, str] = {
     ),
     "help": "<b>命令</b>\n{commands}\n\n在群里：提到我、回复我的消息，或使用 /gen。",
     "unknown_command": "我不认识 {command} 这个命令。",
+    "group_default_show": (
+        "<b>本群默认设置</b>（给没有自己设置的成员）\n模型：{model}\n温度：{temperature}\n长度：{length}\n"
+        "管理员可用 <code>/groupdefault temp 0.8</code>、<code>/groupdefault model 名称</code>、"
+        "<code>/groupdefault length 200</code> 或 <code>/groupdefault clear</code> 设置。"
+    ),
+    "group_default_none": "机器人默认",
+    "group_default_set": "已保存。",
+    "group_default_usage": (
+        "用法：<code>/groupdefault temp 0.8</code>、<code>/groupdefault model 名称</code>（见 /model）、"
+        "<code>/groupdefault length 200</code> 或 <code>/groupdefault clear</code>。"
+    ),
+    "group_default_admins": "只有本群管理员可以修改默认设置。",
+    "group_default_private": "/groupdefault 用来设置群的默认值：请在你管理的群里使用。",
+    "other_script": "这个模型写的是{language}；你的文字请用 /model 换一个模型。",
     "settings": "模型：<b>{model}</b>（{language}，按{unit}）\n温度：<b>{temperature}</b>\n长度：<b>{length}</b> 个{unit}",
     "unit_char": "字",
     "unit_word": "词",
@@ -182,6 +211,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("rate", "rate samples others made"),
         ("top", "best-rated samples"),
         ("mystats", "your numbers"),
+        ("groupdefault", "group admins: the group's default model, temperature, length"),
         ("forget", "delete everything stored about you"),
         ("help", "what I can do"),
     ],
@@ -195,6 +225,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("rate", "给别人生成的文字打分"),
         ("top", "评分最高的文字"),
         ("mystats", "你的数据"),
+        ("groupdefault", "群管理员：本群默认的模型、温度、长度"),
         ("forget", "删除关于你的一切"),
         ("help", "我能做什么"),
     ],

@@ -30,18 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-from core.limits import (
-    DEFAULT_TEMPERATURE,
-    MAX_LENGTH,
-    MAX_TEMPERATURE,
-    MIN_LENGTH,
-    MIN_TEMPERATURE,
-    default_length,
-)
+from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
-# The stored default (a char model's); a word model's user gets its own default when their
-# length was never chosen (see resolve_settings).
-DEFAULT_LENGTH = default_length("char")
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
 UP, DOWN = 1, -1
 
@@ -114,20 +104,18 @@ class User(TimestampMixin, Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
-        CheckConstraint(_length_check("sample_length"), name="sample_length_range"),
+        CheckConstraint(_temperature_check("temperature", nullable=True), name="temperature_range"),
+        CheckConstraint(_length_check("sample_length", nullable=True), name="sample_length_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     display_name: Mapped[str | None] = mapped_column(String(256))
     language_code: Mapped[str | None] = mapped_column(String(16))
-    temperature: Mapped[float] = mapped_column(
-        Float, default=DEFAULT_TEMPERATURE, server_default=str(DEFAULT_TEMPERATURE)
-    )
-    sample_length: Mapped[int] = mapped_column(
-        Integer, default=DEFAULT_LENGTH, server_default=str(DEFAULT_LENGTH)
-    )
+    # None means "not chosen": the group's default where a group admin set one, else the
+    # bot's (DEFAULT_TEMPERATURE; for the length, the model level's default).
+    temperature: Mapped[float | None] = mapped_column(Float)
+    sample_length: Mapped[int | None] = mapped_column(Integer)
     # None means "the bot's default model", so changing the default reaches everyone.
     model_name: Mapped[str | None] = mapped_column(String(128))
 
@@ -140,7 +128,7 @@ class User(TimestampMixin, Base):
 
 
 class Chat(TimestampMixin, Base):
-    """A chat samples were made in, with settings a group admin may override."""
+    """A chat samples were made in, with the defaults a group admin set (/groupdefault)."""
 
     __tablename__ = "chats"
     __table_args__ = (
@@ -153,7 +141,7 @@ class Chat(TimestampMixin, Base):
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     type: Mapped[str] = mapped_column(String(16))
     title: Mapped[str | None] = mapped_column(String(256))
-    # Per-chat overrides; NULL falls through to the requesting user's own setting.
+    # A group's defaults, for members who never chose their own; NULL: the bot's defaults.
     temperature: Mapped[float | None] = mapped_column(Float)
     sample_length: Mapped[int | None] = mapped_column(Integer)
     model_name: Mapped[str | None] = mapped_column(String(128))

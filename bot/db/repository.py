@@ -39,7 +39,7 @@ from bot.db.models import (
     User,
     utcnow,
 )
-from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+from core.limits import DEFAULT_TEMPERATURE, MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
 MAX_MODEL_NAME = 128
 
@@ -94,7 +94,7 @@ class GenerationSettings:
     """The settings a generation request in a given chat should use."""
 
     temperature: float
-    length: int
+    length: int | None  # None: not chosen anywhere, so the model level's default
     model_name: str
 
 
@@ -310,7 +310,7 @@ async def get_or_create_chat(
     return chat
 
 
-async def set_chat_settings(
+async def set_group_defaults(
     session: AsyncSession,
     *,
     chat_id: int,
@@ -318,7 +318,7 @@ async def set_chat_settings(
     length: int | _Unset | None = UNSET,
     model_name: str | _Unset | None = UNSET,
 ) -> Chat:
-    """Set or clear (None) a chat's overrides; arguments left out are not touched."""
+    """Set or clear (None) a group's defaults; arguments left out are not touched."""
     chat = await session.get(Chat, chat_id)
     if chat is None:
         raise NotFound(f"no chat with id {chat_id}")
@@ -333,14 +333,19 @@ async def set_chat_settings(
 
 
 def resolve_settings(user: User, chat: Chat | None, *, default_model: str) -> GenerationSettings:
-    """The settings to generate with: a chat's override wins, then the user's, then defaults."""
-    if chat is None:
-        model = user.model_name or default_model
-        return GenerationSettings(user.temperature, user.sample_length, model)
+    """The settings to generate with: what the user chose, else the group's default (a group
+    admin's /groupdefault), else the bot's. A length left None means the model level's default."""
+    group = chat if chat is not None and chat.type != "private" else None
+    temperature = user.temperature
+    if temperature is None:
+        temperature = group.temperature if group and group.temperature is not None else DEFAULT_TEMPERATURE
+    length = user.sample_length
+    if length is None and group is not None:
+        length = group.sample_length
     return GenerationSettings(
-        temperature=chat.temperature if chat.temperature is not None else user.temperature,
-        length=chat.sample_length if chat.sample_length is not None else user.sample_length,
-        model_name=chat.model_name or user.model_name or default_model,
+        temperature=temperature,
+        length=length,
+        model_name=user.model_name or (group.model_name if group else None) or default_model,
     )
 
 
@@ -886,7 +891,7 @@ __all__ = [
     "rate",
     "record_sample",
     "resolve_settings",
-    "set_chat_settings",
+    "set_group_defaults",
     "set_sample_message_id",
     "set_shared",
     "set_user_length",

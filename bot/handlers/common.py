@@ -70,6 +70,14 @@ async def load_who(
     return user, chat, repo.resolve_settings(user, chat, default_model=default_model)
 
 
+def default_model_for(generation: GenerationService, language_code: str | None) -> str:
+    """The model a user who never chose one starts on: the bot's default when it speaks the
+    user's Telegram language, else a loaded model that does (a Chinese client gets Chinese)."""
+    wanted = "zh" if language_of(language_code) == "zh" else "en"
+    speaks = [info.name for info in generation.models() if (info.language == "zh") == (wanted == "zh")]
+    return generation.default if not speaks or generation.default in speaks else speaks[0]
+
+
 async def stored_user(services: Services, update: Update) -> tuple[int, GenerationSettings]:
     """The stored user id behind an update (created on first sight) and the settings in this chat."""
     assert update.effective_user and update.effective_chat
@@ -77,7 +85,10 @@ async def stored_user(services: Services, update: Update) -> tuple[int, Generati
 
     async def work(session: AsyncSession) -> tuple[int, GenerationSettings]:
         user, _, settings = await load_who(
-            session, tg_user, tg_chat, default_model=services.generation.default
+            session,
+            tg_user,
+            tg_chat,
+            default_model=default_model_for(services.generation, tg_user.language_code),
         )
         return user.id, settings
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -18,7 +19,7 @@ from telegram.ext import ContextTypes
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import lang_of, load_who, reply_html, unit_of
+from bot.handlers.common import default_model_for, lang_of, load_who, reply_html, unit_of
 from bot.handlers.delivery import Outgoing, deliver, deliver_pending
 from bot.keyboards import rating_keyboard
 from bot.parsing import effective_length, format_temperature
@@ -80,7 +81,7 @@ async def _prepare(services: Services, update: Update) -> GenerationPlan:
     """Store/refresh the user and chat and resolve the settings to generate with."""
     assert update.effective_user and update.effective_chat
     tg_user, tg_chat = update.effective_user, update.effective_chat
-    default = services.generation.default
+    default = default_model_for(services.generation, tg_user.language_code)
 
     async def work(session: AsyncSession) -> tuple[int, int, repo.GenerationSettings]:
         user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
@@ -266,8 +267,24 @@ def _on_word_end(sample: Sample, length: int, level: str) -> Sample:
     return replace(sample, request=request, text=end_on_word(sample.text, length))
 
 
-def _notes(sample: Sample, lang: str, *, picked: bool) -> list[str]:
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def other_script(seed: str, model_language: str) -> bool:
+    """Whether a seed is written in the other script than the model's: Chinese characters to an
+    English model, or Latin letters (and no Chinese) to a Chinese one."""
+    if model_language == "zh":
+        return bool(_LATIN.search(seed)) and not _CJK.search(seed)
+    return bool(_CJK.search(seed))
+
+
+def _notes(sample: Sample, lang: str, *, picked: bool, language: str) -> list[str]:
     notes = [text(lang, "random_seed")] if picked else []
+    if not picked and other_script(sample.request.seed, language):
+        notes.append(
+            text(lang, "other_script", language=text(lang, f"lang_{'zh' if language == 'zh' else 'en'}"))
+        )
     if sample.seed_tokens and sample.unknown * 2 > sample.seed_tokens:
         notes.append(text(lang, "mostly_unknown", unknown=sample.unknown, total=sample.seed_tokens))
     elif sample.context_tokens < sample.seed_tokens:
@@ -328,7 +345,9 @@ async def continue_seed(
             length=len(sample.text) if job.level == "char" else len(sample.token_ids),
             unit=unit,
             lang=job.lang,
-            notes=_notes(sample, job.lang, picked=picked),
+            notes=_notes(
+                sample, job.lang, picked=picked, language=services.generation.info(job.model).language
+            ),
         )
         markup = rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
         out = _outgoing(reply_to, [sample_id], body, markup)

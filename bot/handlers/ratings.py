@@ -17,6 +17,7 @@ from bot.db import repository as repo
 from bot.db.models import StoredSample
 from bot.handlers.common import (
     PARSE_MODE,
+    default_model_for,
     display_name,
     lang_of,
     load_who,
@@ -297,7 +298,12 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     private = tg_chat.type == "private"
 
     async def work(session: AsyncSession) -> StoredSample | None:
-        user, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+        user, chat, _ = await load_who(
+            session,
+            tg_user,
+            tg_chat,
+            default_model=default_model_for(services.generation, tg_user.language_code),
+        )
         # In a group, that group's samples; in a private chat, the samples people shared.
         return await repo.pick_unrated_sample(session, user_id=user.id, chat_id=None if private else chat.id)
 
@@ -395,7 +401,12 @@ async def on_mystats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     tg_user, tg_chat = update.effective_user, update.effective_chat
 
     async def work(session: AsyncSession) -> repo.UserStats:
-        user, _, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+        user, _, _ = await load_who(
+            session,
+            tg_user,
+            tg_chat,
+            default_model=default_model_for(services.generation, tg_user.language_code),
+        )
         return await repo.user_stats(session, user_id=user.id)
 
     stats = await services.db.run(work)

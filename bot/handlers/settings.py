@@ -184,9 +184,9 @@ async def save_model(services: Services, user_id: int, name: str, lang: str) -> 
     """Store a user's model choice; returns the confirmation to show."""
 
     async def work(session: AsyncSession) -> None:
-        # The default is stored as None so that changing DEFAULT_MODEL later reaches this user.
-        stored = None if name == services.generation.default else name
-        await repo.set_user_model(session, user_id=user_id, model_name=stored)
+        # Stored by name even when it is the default: a default also depends on the user's
+        # Telegram language, and an explicit choice must not follow it.
+        await repo.set_user_model(session, user_id=user_id, model_name=name)
 
     await services.db.run(work)
     info = services.generation.info(name)

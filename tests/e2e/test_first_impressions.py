@@ -164,3 +164,24 @@ async def test_a_char_sample_ends_on_a_word(harness: Harness) -> None:
     )
     assert sample.text == end_on_word(full.text, 50)
     assert f"· {len(sample.text)} characters" in reply["text"]
+
+
+async def test_a_group_admin_sets_the_groups_defaults(harness: Harness) -> None:
+    boss, ann, bo = harness.sb.user("Boss"), harness.sb.user("Ann"), harness.sb.user("Bo")
+    group = harness.sb.group("club", [boss, ann, bo], admins=[boss])
+    refused = await harness.say(ann, "/groupdefault temp 1.2", chat=group)
+    assert "Only this group's admins" in refused["text"]
+    assert "temp 0.8" in (await harness.say(boss, "/groupdefault temp hot", chat=group))["text"]
+    assert "Saved" in (await harness.say(boss, "/groupdefault temp 1.2", chat=group))["text"]
+    assert "Saved" in (await harness.say(boss, "/groupdefault model tiny-two", chat=group))["text"]
+    shown = await harness.say(ann, "/groupdefault", chat=group)
+    assert "model: tiny-two" in shown["text"] and "temperature: 1.2" in shown["text"]
+    # Members who chose nothing get the group's defaults; a member's own choice wins.
+    assert "tiny-two · T=1.2" in (await harness.say(ann, "/gen truth", chat=group))["text"]
+    await harness.say(bo, "/temp 0.2")  # in private: Bo's own setting, everywhere
+    assert "tiny-two · T=0.2" in (await harness.say(bo, "/gen truth", chat=group))["text"]
+    # Elsewhere Ann is on the bot's defaults still.
+    assert "tiny-char · T=0.5" in (await harness.say(ann, "truth"))["text"]
+    assert "in a group" in (await harness.say(ann, "/groupdefault temp 1"))["text"]
+    assert "Saved" in (await harness.say(boss, "/groupdefault clear", chat=group))["text"]
+    assert "tiny-char · T=0.5" in (await harness.say(ann, "/gen truth", chat=group))["text"]

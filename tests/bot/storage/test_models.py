@@ -36,7 +36,7 @@ async def test_user_constraints(db: Database) -> None:
         await _violates(db, User, telegram_id=78, temperature=bad)
     for bad in (0, 4001):
         await _violates(db, User, telegram_id=79, sample_length=bad)
-    assert user.temperature == 0.5 and user.sample_length == 400 and user.model_name is None
+    assert user.temperature is None and user.sample_length is None and user.model_name is None  # not chosen
 
 
 async def test_chat_constraints(db: Database) -> None:

@@ -66,25 +66,32 @@ async def test_chats_and_resolved_settings(db: Database) -> None:
         with pytest.raises(ValueError, match="chat type"):
             await repo.get_or_create_chat(session, telegram_id=-6, type="forum")
 
-        await repo.set_user_temperature(session, user_id=user.id, temperature=0.9)
+        # Nothing chosen anywhere: the bot's defaults (a None length is the model level's).
         assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(
-            0.9, 400, "m0"
+            0.5, None, "m0"
         )
-        await repo.set_chat_settings(session, chat_id=group.id, temperature=1.5, model_name="zh")
-        await repo.set_chat_settings(session, chat_id=group.id, length=50)
+        await repo.set_group_defaults(session, chat_id=group.id, temperature=1.5, model_name="zh")
+        await repo.set_group_defaults(session, chat_id=group.id, length=50)
         assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, "zh")
+        # A member who chose nothing gets the group's defaults ...
         assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
             1.5, 50, "zh"
         )
-        # None clears an override; arguments left out stay as they were.
-        await repo.set_chat_settings(session, chat_id=group.id, temperature=None)
-        assert (group.temperature, group.sample_length) == (None, 50)
-        assert repo.resolve_settings(user, group, default_model="m0").temperature == 0.9
+        # ... and what a member chose wins over them; a private chat never has group defaults.
+        await repo.set_user_temperature(session, user_id=user.id, temperature=0.9)
+        assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
+            0.9, 50, "zh"
+        )
+        assert repo.resolve_settings(user, private, default_model="m0").temperature == 0.9
+        # None clears a default; arguments left out stay as they were.
+        await repo.set_group_defaults(session, chat_id=group.id, model_name=None)
+        assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, None)
+        assert repo.resolve_settings(user, group, default_model="m0").model_name == "m0"
         assert repo.resolve_settings(user, None, default_model="m0").model_name == "m0"
         with pytest.raises(ValueError):
-            await repo.set_chat_settings(session, chat_id=group.id, temperature=9)
+            await repo.set_group_defaults(session, chat_id=group.id, temperature=9)
         with pytest.raises(repo.NotFound):
-            await repo.set_chat_settings(session, chat_id=group.id + 99, length=10)
+            await repo.set_group_defaults(session, chat_id=group.id + 99, length=10)
         await session.commit()
         assert (await repo.get_chat(session, telegram_id=-5)) is not None
 

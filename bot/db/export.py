@@ -36,8 +36,6 @@ _SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
     StoredSample.seed.label("seed"),
     StoredSample.text.label("text"),
     StoredSample.temperature.label("temperature"),
-    StoredSample.top_k.label("top_k"),
-    StoredSample.top_p.label("top_p"),
     StoredSample.length.label("length"),
     StoredSample.rng_seed.label("rng_seed"),
     StoredSample.generation_ms.label("generation_ms"),

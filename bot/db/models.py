@@ -166,8 +166,6 @@ class StoredSample(Base):
     __table_args__ = (
         CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
         CheckConstraint(_length_check("length"), name="length_range"),
-        CheckConstraint("top_k IS NULL OR top_k > 0", name="top_k_positive"),
-        CheckConstraint("top_p IS NULL OR (top_p > 0 AND top_p <= 1)", name="top_p_range"),
         CheckConstraint("generation_ms >= 0", name="generation_ms_nonnegative"),
         CheckConstraint("up_votes >= 0 AND down_votes >= 0", name="votes_nonnegative"),
         # Hot reads: a user's samples (stats, /forget), a chat's and a model's top lists, and
@@ -188,8 +186,6 @@ class StoredSample(Base):
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     temperature: Mapped[float] = mapped_column(Float)
-    top_k: Mapped[int | None] = mapped_column(Integer)
-    top_p: Mapped[float | None] = mapped_column(Float)
     length: Mapped[int] = mapped_column(Integer)
     rng_seed: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)  # what the model generated after the seed

@@ -364,8 +364,6 @@ async def record_sample(
     length: int,
     text: str,
     generation_ms: int,
-    top_k: int | None = None,
-    top_p: float | None = None,
     rng_seed: int | None = None,
     telegram_message_id: int | None = None,
     delivered: bool = False,
@@ -379,10 +377,6 @@ async def record_sample(
     The usual flow stores the sample first (delivered=False), sends the message with a
     keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
     """
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, got {top_k}")
-    if top_p is not None and not 0.0 < top_p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
     if rng_seed is not None and not -(2**63) <= rng_seed < 2**63:
         # BIGINT on both backends; draw seeds with e.g. secrets.randbits(63).
         raise ValueError("rng_seed must fit in a signed 64-bit integer")
@@ -393,8 +387,6 @@ async def record_sample(
         model_name=model_name,
         model_version=model_version,
         temperature=check_temperature_setting(temperature),
-        top_k=top_k,
-        top_p=top_p,
         length=check_length(length),
         rng_seed=rng_seed,
         text=text,

@@ -1,4 +1,5 @@
-"""Users' temperature and length may be unset (NULL: not chosen, so a group's or the model's default applies).
+"""Users' temperature and length may be unset (NULL: not chosen, so a group's or the model's
+default applies); samples.top_k and top_p, which the bot never filled, are dropped.
 
 Revision ID: 0004
 Revises: 0002
@@ -38,12 +39,26 @@ def upgrade() -> None:
             op.f("ck_users_sample_length_range"),
             sa.text("sample_length IS NULL OR (sample_length >= 1 AND sample_length <= 4000)"),
         )
+    with op.batch_alter_table("samples") as batch:
+        batch.drop_constraint(op.f("ck_samples_top_k_positive"), type_="check")
+        batch.drop_constraint(op.f("ck_samples_top_p_range"), type_="check")
+        batch.drop_column("top_k")
+        batch.drop_column("top_p")
     op.execute(sa.text(f"UPDATE users SET temperature = NULL WHERE temperature = {_OLD_TEMPERATURE}"))
     op.execute(sa.text(f"UPDATE users SET sample_length = NULL WHERE sample_length = {_OLD_LENGTH}"))
 
 
 def downgrade() -> None:
-    """Back to NOT NULL with the old defaults filled in."""
+    """Back to NOT NULL with the old defaults filled in; top_k and top_p come back empty."""
+    with op.batch_alter_table("samples") as batch:
+        batch.add_column(sa.Column("top_k", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("top_p", sa.Float(), nullable=True))
+        batch.create_check_constraint(
+            op.f("ck_samples_top_k_positive"), sa.text("top_k IS NULL OR top_k > 0")
+        )
+        batch.create_check_constraint(
+            op.f("ck_samples_top_p_range"), sa.text("top_p IS NULL OR (top_p > 0 AND top_p <= 1)")
+        )
     op.execute(sa.text(f"UPDATE users SET temperature = {_OLD_TEMPERATURE} WHERE temperature IS NULL"))
     op.execute(sa.text(f"UPDATE users SET sample_length = {_OLD_LENGTH} WHERE sample_length IS NULL"))
     with op.batch_alter_table("users") as batch:

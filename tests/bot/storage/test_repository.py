@@ -111,8 +111,6 @@ async def test_sample_lifecycle(db: Database) -> None:
             length=30,
             text="world",
             generation_ms=15,
-            top_k=5,
-            top_p=0.9,
             rng_seed=2**62,
         )
         assert sample.id is not None and not sample.delivered and sample.telegram_message_id is None
@@ -122,14 +120,14 @@ async def test_sample_lifecycle(db: Database) -> None:
     async with db.sessions() as session:
         found = await repo.get_sample(session, sample_id=sample.id)
         assert found is not None and found.delivered and found.telegram_message_id == 777
-        assert found.rng_seed == 2**62 and found.top_k == 5 and found.top_p == 0.9
+        assert found.rng_seed == 2**62
         assert not await repo.set_sample_message_id(session, sample_id=sample.id + 5, message_id=1)
         assert await repo.get_sample_by_update(session, update_id=31337) is None
         first = await make_sample(session, user=user, chat=chat, update_id=31337)
         second = await make_sample(session, user=user, chat=chat, update_id=31337)
         by_update = await repo.get_sample_by_update(session, update_id=31337)
         assert by_update is not None and by_update.id == second.id != first.id
-        for bad in ({"top_k": 0}, {"top_p": 0.0}, {"temperature": 2.5}, {"length": 0}, {"rng_seed": 2**63}):
+        for bad in ({"temperature": 2.5}, {"length": 0}, {"rng_seed": 2**63}):
             with pytest.raises(ValueError):
                 await make_sample(session, user=user, chat=chat, **bad)
         assert await repo.get_sample(session, sample_id=sample.id + 1000) is None

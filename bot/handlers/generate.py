@@ -365,17 +365,16 @@ async def _settings_of_sample(services: Services, job: GenerationPlan, sample_id
     found = await services.db.run(work, write=False)
     if found is None:
         return job
-    model = services.generation.resolve(found[0])
+    name, temperature, length = found
+    model = services.generation.resolve(name)
     info = services.generation.info(model)
-    return GenerationPlan(
-        job.user_id,
-        job.chat_id,
-        model,
-        info.version,
-        info.level,
-        found[1],
-        effective_length(found[2], info.level),
-        job.lang,
+    return replace(
+        job,
+        model=model,
+        model_version=info.version,
+        level=info.level,
+        temperature=temperature,
+        length=effective_length(length, info.level),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,10 +96,5 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     else:
         await reply_html(message, text(lang, "group_default_usage"))
         return
-    chat_id = chat.id
-
-    async def store(session: AsyncSession) -> Chat:
-        return await repo.set_group_defaults(session, chat_id=chat_id, **change)
-
-    updated = await services.db.run(store)
+    updated = await services.db.run(partial(repo.set_group_defaults, chat_id=chat.id, **change))
     await reply_html(message, text(lang, "group_default_set") + "\n" + _shown(updated, lang))

@@ -6,6 +6,7 @@ import html
 import logging
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
@@ -429,11 +430,8 @@ async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     lang = lang_of(update)
     services = services_of(context)
     telegram_id = update.effective_user.id
-
-    async def work(session: AsyncSession) -> bool:
-        return await repo.get_user(session, telegram_id=telegram_id) is not None
-
-    if not await services.db.run(work, write=False):  # nothing to delete: no need to ask
+    known = await services.db.run(partial(repo.get_user, telegram_id=telegram_id), write=False)
+    if known is None:  # nothing to delete: no need to ask
         await reply_html(update.effective_message, text(lang, "forget_nothing"))
         return
     markup = kb.forget_keyboard(lang, telegram_id)
@@ -451,12 +449,7 @@ async def _forget(
     if not action.confirmed:
         body = text(lang, "forget_cancelled")
     else:
-        telegram_id = update.effective_user.id
-
-        async def work(session: AsyncSession) -> repo.ForgetResult:
-            return await repo.forget_user(session, telegram_id=telegram_id)
-
-        result = await services.db.run(work)
+        result = await services.db.run(partial(repo.forget_user, telegram_id=update.effective_user.id))
         body = (
             text(lang, "forget_done", samples=result.samples_deleted, ratings=result.ratings_deleted)
             if result.found
@@ -484,11 +477,7 @@ async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user is None or update.effective_user.id not in services.settings.admin_user_ids:
         await reply_html(update.effective_message, text(lang, "admin_only"))
         return
-
-    async def work(session: AsyncSession) -> repo.AdminStats:
-        return await repo.admin_stats(session)
-
-    stats = await services.db.run(work, write=False)
+    stats = await services.db.run(repo.admin_stats, write=False)
     latency = services.generation.latency_percentiles()
 
     def ms(p: float) -> str:

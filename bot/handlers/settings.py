@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import html
+from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
@@ -111,11 +111,7 @@ def temperature_view(
 
 async def save_temperature(services: Services, user_id: int, value: float) -> None:
     """Store a user's temperature."""
-
-    async def work(session: AsyncSession) -> None:
-        await repo.set_user_temperature(session, user_id=user_id, temperature=value)
-
-    await services.db.run(work)
+    await services.db.run(partial(repo.set_user_temperature, user_id=user_id, temperature=value))
 
 
 async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -135,11 +131,7 @@ async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         body = text(lang, "length_bad", low=low, high=high, example=default_length(level))
         await reply_html(message, body)
         return
-
-    async def work(session: AsyncSession) -> None:
-        await repo.set_user_length(session, user_id=user_id, length=value)
-
-    await services.db.run(work)
+    await services.db.run(partial(repo.set_user_length, user_id=user_id, length=value))
     await reply_html(message, text(lang, "length_set", value=value, unit=unit))
 
 
@@ -182,13 +174,9 @@ def model_view(services: Services, current: str, lang: str) -> tuple[str, Inline
 
 async def save_model(services: Services, user_id: int, name: str, lang: str) -> str:
     """Store a user's model choice; returns the confirmation to show."""
-
-    async def work(session: AsyncSession) -> None:
-        # Stored by name even when it is the default: a default also depends on the user's
-        # Telegram language, and an explicit choice must not follow it.
-        await repo.set_user_model(session, user_id=user_id, model_name=name)
-
-    await services.db.run(work)
+    # Stored by name even when it is the default: a default also depends on the user's
+    # Telegram language, and an explicit choice must not follow it.
+    await services.db.run(partial(repo.set_user_model, user_id=user_id, model_name=name))
     info = services.generation.info(name)
     return text(
         lang, "model_set", name=name, language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}")

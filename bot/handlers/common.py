@@ -78,19 +78,16 @@ def default_model_for(generation: GenerationService, language_code: str | None) 
     return generation.default if not speaks or generation.default in speaks else speaks[0]
 
 
-async def stored_user(services: Services, update: Update) -> tuple[int, GenerationSettings]:
-    """The stored user id behind an update (created on first sight) and the settings in this chat."""
+async def who(services: Services, update: Update) -> Who:
+    """The stored user and chat behind an update (created on first sight), with the settings
+    that apply in this chat: the one database call every handler starts from."""
     assert update.effective_user and update.effective_chat
     tg_user, tg_chat = update.effective_user, update.effective_chat
+    default = default_model_for(services.generation, tg_user.language_code)
 
-    async def work(session: AsyncSession) -> tuple[int, GenerationSettings]:
-        user, _, settings = await load_who(
-            session,
-            tg_user,
-            tg_chat,
-            default_model=default_model_for(services.generation, tg_user.language_code),
-        )
-        return user.id, settings
+    async def work(session: AsyncSession) -> Who:
+        user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
+        return Who(user.id, chat.id, settings, lang_of(update))
 
     return await services.db.run(work)
 

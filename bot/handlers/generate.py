@@ -19,7 +19,7 @@ from telegram.ext import ContextTypes
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import default_model_for, lang_of, load_who, reply_html, unit_of
+from bot.handlers.common import lang_of, reply_html, unit_of, who
 from bot.handlers.delivery import Outgoing, deliver, deliver_pending
 from bot.keyboards import rating_keyboard
 from bot.parsing import effective_length, format_temperature
@@ -79,20 +79,13 @@ def without_entity(text_: str, entity: MessageEntity) -> str:
 
 async def _prepare(services: Services, update: Update) -> GenerationPlan:
     """Store/refresh the user and chat and resolve the settings to generate with."""
-    assert update.effective_user and update.effective_chat
-    tg_user, tg_chat = update.effective_user, update.effective_chat
-    default = default_model_for(services.generation, tg_user.language_code)
-
-    async def work(session: AsyncSession) -> tuple[int, int, repo.GenerationSettings]:
-        user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
-        return user.id, chat.id, settings
-
-    user_id, chat_id, settings = await services.db.run(work)
+    found = await who(services, update)
+    settings = found.settings
     model = services.generation.resolve(settings.model_name)
     info = services.generation.info(model)
     return GenerationPlan(
-        user_id=user_id,
-        chat_id=chat_id,
+        user_id=found.user_id,
+        chat_id=found.chat_id,
         model=model,
         model_version=info.version,
         level=info.level,

@@ -23,9 +23,9 @@ from bot.handlers.common import (
     lang_of,
     load_who,
     reply_html,
-    stored_user,
     telegram_call,
     unit_of,
+    who,
 )
 from bot.handlers.generate import command_argument, continue_seed, refusal_of
 from bot.handlers.settings import model_view, save_model, save_temperature, temperature_view
@@ -165,19 +165,19 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _toast(query, "")
         await show_unrated(update, context)
     elif isinstance(action, kb.SetTemperature):
-        user_id, settings = await stored_user(services, update)
-        await save_temperature(services, user_id, action.value)
+        presser = await who(services, update)
+        await save_temperature(services, presser.user_id, action.value)
         await _toast(query, _plain(text(lang, "temp_set", value=format_temperature(action.value))))
         if _presser_owns(query):
             await _redraw(
-                query, *temperature_view(services, replace(settings, temperature=action.value), lang)
+                query, *temperature_view(services, replace(presser.settings, temperature=action.value), lang)
             )
     elif isinstance(action, kb.SetModel):
         if action.name not in services.generation.generators:
             await _toast(query, text(lang, "button_invalid"))
             return
-        user_id, _ = await stored_user(services, update)
-        confirmation = await save_model(services, user_id, action.name, lang)
+        presser = await who(services, update)
+        confirmation = await save_model(services, presser.user_id, action.name, lang)
         await _toast(query, _plain(confirmation))
         if _presser_owns(query):
             await _redraw(query, *model_view(services, action.name, lang))

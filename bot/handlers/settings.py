@@ -9,7 +9,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
-from bot.handlers.common import display_name, lang_of, reply_html, settings_text, stored_user, unit_of
+from bot.handlers.common import display_name, lang_of, reply_html, settings_text, unit_of, who
 from bot.handlers.generate import command_argument
 from bot.keyboards import model_keyboard, temperature_keyboard
 from bot.parsing import effective_length, format_temperature, parse_length, parse_temperature, too_precise
@@ -27,8 +27,8 @@ async def _setting_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if message is None:
         return None
     services = services_of(context)
-    user_id, settings = await stored_user(services, update)
-    return services, message, lang_of(update), command_argument(message), user_id, settings
+    asker = await who(services, update)
+    return services, message, asker.lang, command_argument(message), asker.user_id, asker.settings
 
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -37,7 +37,7 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user is None:
         return
     lang = lang_of(update)
-    _, settings = await stored_user(services, update)
+    settings = (await who(services, update)).settings
     _, unit = unit_of(services.generation, settings.model_name, lang)
     await reply_html(
         update.effective_message,
@@ -71,7 +71,7 @@ async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     """The user's current settings."""
     services = services_of(context)
     lang = lang_of(update)
-    _, settings = await stored_user(services, update)
+    settings = (await who(services, update)).settings
     body = text(lang, "settings_title", settings=settings_text(services.generation, settings, lang))
     await reply_html(update.effective_message, body)
 

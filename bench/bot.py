@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bench.harness import ask, percentile, running_bot, summary
 from bot.db.database import Database
-from bot.db.models import Rating, Sample
+from bot.db.models import Rating, StoredSample
 from sandbox.testing import SandboxServer
 
 SEEDS = [
@@ -113,7 +113,7 @@ async def count_rows(url: str) -> tuple[int, int]:
     db = Database.from_url(url)
 
     async def work(session: AsyncSession) -> tuple[int, int]:
-        samples = await session.scalar(select(func.count()).select_from(Sample))
+        samples = await session.scalar(select(func.count()).select_from(StoredSample))
         ratings = await session.scalar(select(func.count()).select_from(Rating))
         return int(samples or 0), int(ratings or 0)
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.database import Database
-from bot.db.models import DOWN, UP, Base, Rating, Sample
+from bot.db.models import DOWN, UP, Base, Rating, StoredSample
 from bot.db.scratch import temporary_database
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -160,13 +160,13 @@ async def _writer(
 async def _verify(db: Database, expected: dict[tuple[int, int], int], samples: int) -> str:
     """Compare the database with the writers' log; returns "ok" or what is wrong."""
     async with db.sessions() as session:
-        stored_samples = await session.scalar(select(func.count()).select_from(Sample))
+        stored_samples = await session.scalar(select(func.count()).select_from(StoredSample))
         rows = (await session.execute(select(Rating.user_id, Rating.sample_id, Rating.score))).all()
         stored = {(user_id, sample_id): score for user_id, sample_id, score in rows}
         counters = (
             await session.execute(
-                select(Sample.id, Sample.up_votes, Sample.down_votes).where(
-                    Sample.up_votes + Sample.down_votes > 0
+                select(StoredSample.id, StoredSample.up_votes, StoredSample.down_votes).where(
+                    StoredSample.up_votes + StoredSample.down_votes > 0
                 )
             )
         ).all()

@@ -23,7 +23,7 @@ from telegram.ext import (
 
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import game, generate, inline, ratings
+from bot.handlers import game, generate, group_defaults, inline, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
@@ -152,6 +152,7 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["top"], ratings.on_top),
         (["mystats"], ratings.on_mystats),
         (["forget"], ratings.on_forget),
+        (["groupdefault"], group_defaults.on_group_default),
         (["stats"], ratings.on_stats),
         (["game"], game.on_game),
         (["scores"], game.on_scores),
@@ -166,7 +167,7 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(
         MessageHandler(groups & message_only & filters.TEXT & ~filters.COMMAND, generate.on_group_text)
     )
-    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_help))
+    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_unknown))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
     app.add_handler(CallbackQueryHandler(game.on_vote, pattern=GAME_VOTE_PATTERN))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))

@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.db.models import Sample as StoredSample
+from bot.db.models import StoredSample
 from bot.novelty import NoveltyService
 from bot.texts import text
 from core.generator import Sample

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.parsing import TEMPERATURE_PRESETS, format_temperature
+from bot.parsing import format_temperature
 from bot.texts import text
+from core.limits import TEMPERATURE_PRESETS
 
 
 @dataclass(frozen=True)

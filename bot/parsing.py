@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
-MIN_TEMPERATURE, MAX_TEMPERATURE = 0.0, 2.0
-TEMPERATURE_PRESETS = (0.2, 0.5, 1.0, 1.2)
-# Sample length bounds per model level: characters for char models, words for word models.
-LENGTH_BOUNDS = {"char": (20, 2000), "word": (5, 400)}
-LENGTH_EXAMPLE = {"char": 400, "word": 100}
+from core.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, TEMPERATURE_DECIMALS, default_length, length_bounds
 
 # Up to two integer digits and three decimals: "0.7", "0,7", ".5", "1.25"; nothing longer.
-_TEMPERATURE = re.compile(r"(\d{1,2}(?:[.,]\d{0,3})?|[.,]\d{1,3})")
+_TEMPERATURE = re.compile(
+    rf"(\d{{1,2}}(?:[.,]\d{{0,{TEMPERATURE_DECIMALS}}})?|[.,]\d{{1,{TEMPERATURE_DECIMALS}}})"
+)
 _INTEGER = re.compile(r"\d{1,6}")
 
 
@@ -32,19 +30,29 @@ def parse_temperature(text: str) -> float | None:
     return value if MIN_TEMPERATURE <= value <= MAX_TEMPERATURE else None
 
 
+def too_precise(text: str) -> bool:
+    """Whether text is a temperature in range but with more decimals than allowed ("0.1234")."""
+    cleaned = _normalise(text).replace(",", ".")
+    if not re.fullmatch(rf"\d{{0,2}}\.\d{{{TEMPERATURE_DECIMALS + 1},30}}", cleaned):
+        return False
+    return MIN_TEMPERATURE <= float(cleaned) <= MAX_TEMPERATURE
+
+
 def parse_length(text: str, level: str) -> int | None:
     """A sample length within the level's bounds; None when it is not one."""
     cleaned = _normalise(text)
     if not _INTEGER.fullmatch(cleaned):
         return None
     value = int(cleaned)
-    low, high = LENGTH_BOUNDS.get(level, LENGTH_BOUNDS["char"])
+    low, high = length_bounds(level)
     return value if low <= value <= high else None
 
 
-def effective_length(length: int, level: str) -> int:
-    """A stored length clamped to what the model's level allows."""
-    low, high = LENGTH_BOUNDS.get(level, LENGTH_BOUNDS["char"])
+def effective_length(length: int | None, level: str) -> int:
+    """A stored length clamped to what the model's level allows; None: the level's default."""
+    if length is None:
+        return default_length(level)
+    low, high = length_bounds(level)
     return max(low, min(high, length))
 
 

@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 from bot.db.database import Database
 from bot.generation import GenerationService
 from bot.limits import UserLimits
+from bot.notices import NoticeThrottle
 from bot.novelty import NoveltyService
 from bot.settings import Settings
 
@@ -37,6 +38,8 @@ class Services:
     generation: GenerationService
     limits: UserLimits
     counters: Counters = field(default_factory=Counters)
+    # Refusal notices ("one at a time", "slow down"): at most one per user every few seconds.
+    notices: NoticeThrottle = field(default_factory=NoticeThrottle)
     # Sample ids being sent right now (the outbox leaves them alone).
     sending: set[int] = field(default_factory=set)
     # Sample id -> message id (None: uncertain) sent but not yet recorded (database down).

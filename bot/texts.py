@@ -20,6 +20,21 @@ EN: dict[str, str] = {
         "to end it). /scores is the chat's leaderboard.\n"
         "<b>Inline:</b> type my @username and a seed in any chat and pick one of three continuations."
     ),
+    "unknown_command": "I don't know {command}.",
+    "group_default_show": (
+        "<b>This group's defaults</b> (for members who did not choose their own)\n"
+        "model: {model}\ntemperature: {temperature}\nlength: {length}\n"
+        "Admins set them with <code>/groupdefault temp 0.8</code>, <code>/groupdefault model NAME</code>, "
+        "<code>/groupdefault length 200</code> or <code>/groupdefault clear</code>."
+    ),
+    "group_default_none": "the bot's",
+    "group_default_set": "Saved.",
+    "group_default_usage": (
+        "Use <code>/groupdefault temp 0.8</code>, <code>/groupdefault model NAME</code> (see /model), "
+        "<code>/groupdefault length 200</code> or <code>/groupdefault clear</code>."
+    ),
+    "group_default_admins": "Only this group's admins can change its defaults.",
+    "group_default_private": "/groupdefault sets a group's defaults: use it in a group you administer.",
     "settings": "model: <b>{model}</b> ({language}, {unit}s)\ntemperature: <b>{temperature}</b>\nlength: <b>{length}</b> {unit}s",
     "unit_char": "character",
     "unit_word": "word",
@@ -29,6 +44,7 @@ EN: dict[str, str] = {
     "random_seed": "No seed given, so I picked one from the model's own book:",
     "mostly_unknown": "Most of your seed is unknown to this model ({unknown} of {total}); it is read as blanks.",
     "seed_too_long": "Your seed is long; I continued from its last part.",
+    "other_script": "This model writes {language}; for your text, pick another one with /model.",
     "busy": "I'm busy right now. Please try again in a few seconds.",
     "one_at_a_time": "I'm still writing your previous text. One at a time, please!",
     "rate_limited": "Slow down a little: up to {limit} texts per minute. Try again in {seconds} s.",
@@ -43,6 +59,7 @@ EN: dict[str, str] = {
     ),
     "temp_set": "Temperature set to <b>{value}</b>.",
     "temp_bad": "Temperature must be a number from 0 to 2, like <code>/temp 0.7</code> (0 means greedy).",
+    "temp_too_precise": "At most {decimals} decimals, please, like <code>/temp 0.125</code>.",
     "length_show": "Samples are <b>{value}</b> {unit}s long. Set with <code>/length N</code> ({low} to {high}).",
     "length_set": "Length set to <b>{value}</b> {unit}s.",
     "length_bad": "Length must be a whole number from {low} to {high}, like <code>/length {example}</code>.",
@@ -62,7 +79,12 @@ EN: dict[str, str] = {
     "shared_done": "Shared: anyone can now see it in /rate and /top.",
     "unshared_done": "Private again: only this chat sees it.",
     "share_not_author": "Only the author can share this sample.",
-    "rate_none": "Nothing left to rate here. Thanks for all your ratings!",
+    "rate_none": (
+        "Nothing left to rate here. In a private chat you rate what other people shared; your own "
+        "samples are rated by others once you share them with 🌐 Share. Or add me to a group and "
+        "invite friends: there everyone rates the group's samples."
+    ),
+    "rate_none_group": "Nothing left to rate in this group. Make more with /gen or by mentioning me!",
     "rate_intro": "Rate this sample:",
     "compare_title": "<b>{seed}</b> at four temperatures:",
     "compare_part": "<i>T={temperature}</i>\n<b>{seed}</b>{text}",
@@ -102,6 +124,21 @@ ZH: dict[str, str] = {
         "投票选出原文（/game 60 表示 60 秒，/game stop 结束）。/scores 是本群排行榜。\n"
         "<b>内联模式：</b>在任何聊天里输入我的 @用户名 和开头，从三段续写中选一段发送。"
     ),
+    "unknown_command": "我不认识 {command} 这个命令。",
+    "group_default_show": (
+        "<b>本群默认设置</b>（给没有自己设置的成员）\n模型：{model}\n温度：{temperature}\n长度：{length}\n"
+        "管理员可用 <code>/groupdefault temp 0.8</code>、<code>/groupdefault model 名称</code>、"
+        "<code>/groupdefault length 200</code> 或 <code>/groupdefault clear</code> 设置。"
+    ),
+    "group_default_none": "机器人默认",
+    "group_default_set": "已保存。",
+    "group_default_usage": (
+        "用法：<code>/groupdefault temp 0.8</code>、<code>/groupdefault model 名称</code>（见 /model）、"
+        "<code>/groupdefault length 200</code> 或 <code>/groupdefault clear</code>。"
+    ),
+    "group_default_admins": "只有本群管理员可以修改默认设置。",
+    "group_default_private": "/groupdefault 用来设置群的默认值：请在你管理的群里使用。",
+    "other_script": "这个模型写的是{language}；你的文字请用 /model 换一个模型。",
     "settings": "模型：<b>{model}</b>（{language}，按{unit}）\n温度：<b>{temperature}</b>\n长度：<b>{length}</b> 个{unit}",
     "unit_char": "字",
     "unit_word": "词",
@@ -124,6 +161,7 @@ ZH: dict[str, str] = {
     ),
     "temp_set": "温度已设为 <b>{value}</b>。",
     "temp_bad": "温度必须是 0 到 2 之间的数字，例如 <code>/temp 0.7</code>（0 表示总选最可能的）。",
+    "temp_too_precise": "最多 {decimals} 位小数，例如 <code>/temp 0.125</code>。",
     "length_show": "每段长 <b>{value}</b> 个{unit}。用 <code>/length N</code> 设置（{low} 到 {high}）。",
     "length_set": "长度已设为 <b>{value}</b> 个{unit}。",
     "length_bad": "长度必须是 {low} 到 {high} 之间的整数，例如 <code>/length {example}</code>。",
@@ -143,7 +181,11 @@ ZH: dict[str, str] = {
     "shared_done": "已公开：所有人都能在 /rate 和 /top 里看到它。",
     "unshared_done": "已设为私密：只有这个聊天能看到它。",
     "share_not_author": "只有作者本人可以公开这段文字。",
-    "rate_none": "这里没有可评的了。谢谢你的评分！",
+    "rate_none": (
+        "这里没有可评的了。私聊里评的是别人公开的文字；你自己的文字用 🌐 公开后，别人就能评。"
+        "也可以把我拉进群、邀请朋友：群里每个人都能评群里的文字。"
+    ),
+    "rate_none_group": "这个群里没有可评的了。用 /gen 或提到我来多写几段吧！",
     "rate_intro": "给这段打分：",
     "compare_title": "<b>{seed}</b> 在四个温度下：",
     "compare_part": "<i>T={temperature}</i>\n<b>{seed}</b>{text}",
@@ -180,6 +222,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("rate", "rate samples others made"),
         ("top", "best-rated samples"),
         ("mystats", "your numbers"),
+        ("groupdefault", "group admins: the group's default model, temperature, length"),
         ("forget", "delete everything stored about you"),
         ("game", "Real or dream? guess the real ending"),
         ("scores", "this chat's game leaderboard"),
@@ -196,6 +239,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("rate", "给别人生成的文字打分"),
         ("top", "评分最高的文字"),
         ("mystats", "你的数据"),
+        ("groupdefault", "群管理员：本群默认的模型、温度、长度"),
         ("forget", "删除关于你的一切"),
         ("game", "真还是梦？猜出原文的结尾"),
         ("scores", "本群游戏排行榜"),

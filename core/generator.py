@@ -19,12 +19,12 @@ import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
 from core.kernels import QuantMatrix, lstm_layer, on_grid, qmatmul
+from core.limits import MAX_LENGTH
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 
 F32 = npt.NDArray[np.float32]
 Precision = Literal["int8", "float32"]
-MAX_LENGTH = 10_000  # tokens per request; far beyond any chat message, small enough to be safe
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,26 @@
 """One object the bot holds for its whole life: engine, session factory and unit-of-work runner.
 
-Created in the Application's ``post_init`` and disposed in ``post_shutdown``.
+Created in the Application's ``post_init`` and disposed in ``post_shutdown``. A handler's
+database call is one line: ``await db.run(partial(repo.fn, kw=...))``; ``run`` opens the
+session, commits, and retries the whole unit on transient errors (the policy: transaction.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from typing import Any, TypeVar
 
 from sqlalchemy import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db.engine import create_engine, create_sessionmaker
-from bot.db.transaction import DEFAULT_ATTEMPTS, RetryHook, Work, run_in_transaction
+from bot.db.engine import SQLITE_WRITE_OPTION, create_engine, create_sessionmaker
+from bot.db.transaction import DEFAULT_ATTEMPTS, RetryHook, Work, backoff_s, is_retryable
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class Database:
@@ -44,15 +50,33 @@ class Database:
         attempts: int = DEFAULT_ATTEMPTS,
         on_retry: RetryHook | None = None,
     ) -> T:
-        """Run ``work(session)`` as one retried transaction; see ``run_in_transaction``."""
-        return await run_in_transaction(
-            self.sessions,
-            work,
-            write=write,
-            attempts=attempts,
-            on_retry=on_retry,
-            write_lock=self.write_lock,
-        )
+        """Run ``work(session)`` in a fresh session and commit; retry on transient errors.
+
+        The unit is re-run from the start, so it must not have side effects outside the
+        session. ``write=True`` makes SQLite take its write lock at BEGIN (BEGIN IMMEDIATE) so
+        that concurrent writers queue on the busy timeout instead of failing mid-transaction
+        (no effect on PostgreSQL); for SQLite this process's writers also queue on
+        ``write_lock``, far faster than SQLite's busy handler, which sleeps up to 100 ms
+        between tries. ``on_retry(attempt, exc)`` is called before each retry (for metrics).
+        """
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        lock = self.write_lock if write and self.write_lock is not None else contextlib.nullcontext()
+        for attempt in range(1, attempts + 1):
+            try:
+                async with lock, self.sessions() as session:
+                    await session.connection(execution_options={SQLITE_WRITE_OPTION: write})
+                    result = await work(session)
+                    await session.commit()
+                    return result
+            except DBAPIError as exc:
+                if attempt == attempts or not is_retryable(exc):
+                    raise
+                log.debug("transient database error (attempt %d/%d): %s", attempt, attempts, exc)
+                if on_retry is not None:
+                    on_retry(attempt, exc)
+            await asyncio.sleep(backoff_s(attempt))
+        raise AssertionError("unreachable")  # the loop either returns or raises
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

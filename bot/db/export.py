@@ -18,7 +18,7 @@ from typing import Any, Literal, TextIO
 from sqlalchemy import Label, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Chat, Sample, User
+from bot.db.models import Chat, StoredSample, User
 
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
@@ -28,25 +28,23 @@ DEFAULT_BATCH_SIZE = 500
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20", "\x00")
 
 _SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
-    Sample.id.label("id"),
-    Sample.created_at.label("created_at"),
+    StoredSample.id.label("id"),
+    StoredSample.created_at.label("created_at"),
     Chat.type.label("chat_type"),
-    Sample.model_name.label("model_name"),
-    Sample.model_version.label("model_version"),
-    Sample.seed.label("seed"),
-    Sample.text.label("text"),
-    Sample.temperature.label("temperature"),
-    Sample.top_k.label("top_k"),
-    Sample.top_p.label("top_p"),
-    Sample.length.label("length"),
-    Sample.rng_seed.label("rng_seed"),
-    Sample.generation_ms.label("generation_ms"),
-    Sample.delivered.label("delivered"),
-    Sample.up_votes.label("up_votes"),
-    Sample.down_votes.label("down_votes"),
-    (Sample.up_votes - Sample.down_votes).label("net_votes"),
-    Sample.longest_copied.label("longest_copied"),
-    Sample.new_ngram_share.label("new_ngram_share"),
+    StoredSample.model_name.label("model_name"),
+    StoredSample.model_version.label("model_version"),
+    StoredSample.seed.label("seed"),
+    StoredSample.text.label("text"),
+    StoredSample.temperature.label("temperature"),
+    StoredSample.length.label("length"),
+    StoredSample.rng_seed.label("rng_seed"),
+    StoredSample.generation_ms.label("generation_ms"),
+    StoredSample.delivered.label("delivered"),
+    StoredSample.up_votes.label("up_votes"),
+    StoredSample.down_votes.label("down_votes"),
+    (StoredSample.up_votes - StoredSample.down_votes).label("net_votes"),
+    StoredSample.longest_copied.label("longest_copied"),
+    StoredSample.new_ngram_share.label("new_ngram_share"),
 )
 _USER_COLUMNS: tuple[Label[Any], ...] = (
     User.telegram_id.label("user_telegram_id"),
@@ -91,16 +89,16 @@ async def iter_export_rows(
     ``model_name`` keeps one model's samples.
     """
     columns = _SAMPLE_COLUMNS + (_USER_COLUMNS if include_users else ())
-    stmt = select(*columns).join(Chat, Sample.chat_id == Chat.id)
+    stmt = select(*columns).join(Chat, StoredSample.chat_id == Chat.id)
     if include_users:
-        stmt = stmt.join(User, Sample.user_id == User.id)
+        stmt = stmt.join(User, StoredSample.user_id == User.id)
     if since is not None:
-        stmt = stmt.where(Sample.created_at >= since)
+        stmt = stmt.where(StoredSample.created_at >= since)
     if min_votes is not None:
-        stmt = stmt.where(Sample.up_votes - Sample.down_votes >= min_votes)
+        stmt = stmt.where(StoredSample.up_votes - StoredSample.down_votes >= min_votes)
     if model_name is not None:
-        stmt = stmt.where(Sample.model_name == model_name)
-    stmt = stmt.order_by(Sample.id).execution_options(yield_per=batch_size)
+        stmt = stmt.where(StoredSample.model_name == model_name)
+    stmt = stmt.order_by(StoredSample.id).execution_options(yield_per=batch_size)
     result = await session.stream(stmt)
     try:
         async for row in result.mappings():

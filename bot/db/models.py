@@ -31,13 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-# Shared limits, also used by handlers to validate input before it reaches a CHECK constraint.
-MIN_TEMPERATURE = 0.0
-MAX_TEMPERATURE = 2.0
-DEFAULT_TEMPERATURE = 0.5
-MIN_LENGTH = 1
-MAX_LENGTH = 4000
-DEFAULT_LENGTH = 400
+from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
 UP, DOWN = 1, -1
 
@@ -110,31 +105,31 @@ class User(TimestampMixin, Base):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
-        CheckConstraint(_length_check("sample_length"), name="sample_length_range"),
+        CheckConstraint(_temperature_check("temperature", nullable=True), name="temperature_range"),
+        CheckConstraint(_length_check("sample_length", nullable=True), name="sample_length_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     display_name: Mapped[str | None] = mapped_column(String(256))
     language_code: Mapped[str | None] = mapped_column(String(16))
-    temperature: Mapped[float] = mapped_column(
-        Float, default=DEFAULT_TEMPERATURE, server_default=str(DEFAULT_TEMPERATURE)
-    )
-    sample_length: Mapped[int] = mapped_column(
-        Integer, default=DEFAULT_LENGTH, server_default=str(DEFAULT_LENGTH)
-    )
+    # None means "not chosen": the group's default where a group admin set one, else the
+    # bot's (DEFAULT_TEMPERATURE; for the length, the model level's default).
+    temperature: Mapped[float | None] = mapped_column(Float)
+    sample_length: Mapped[int | None] = mapped_column(Integer)
     # None means "the bot's default model", so changing the default reaches everyone.
     model_name: Mapped[str | None] = mapped_column(String(128))
 
-    samples: Mapped[list[Sample]] = relationship(back_populates="user", passive_deletes=True, lazy="raise")
+    samples: Mapped[list[StoredSample]] = relationship(
+        back_populates="user", passive_deletes=True, lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"User(id={self.id!r}, telegram_id={self.telegram_id!r})"
 
 
 class Chat(TimestampMixin, Base):
-    """A chat samples were made in, with settings a group admin may override."""
+    """A chat samples were made in, with the defaults a group admin set (/groupdefault)."""
 
     __tablename__ = "chats"
     __table_args__ = (
@@ -147,18 +142,20 @@ class Chat(TimestampMixin, Base):
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     type: Mapped[str] = mapped_column(String(16))
     title: Mapped[str | None] = mapped_column(String(256))
-    # Per-chat overrides; NULL falls through to the requesting user's own setting.
+    # A group's defaults, for members who never chose their own; NULL: the bot's defaults.
     temperature: Mapped[float | None] = mapped_column(Float)
     sample_length: Mapped[int | None] = mapped_column(Integer)
     model_name: Mapped[str | None] = mapped_column(String(128))
 
-    samples: Mapped[list[Sample]] = relationship(back_populates="chat", passive_deletes=True, lazy="raise")
+    samples: Mapped[list[StoredSample]] = relationship(
+        back_populates="chat", passive_deletes=True, lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"Chat(id={self.id!r}, telegram_id={self.telegram_id!r}, type={self.type!r})"
 
 
-class Sample(Base):
+class StoredSample(Base):
     """One generated text with every setting needed to reproduce it, plus its vote counts.
 
     ``up_votes``/``down_votes`` are denormalised from ``ratings`` so that a message's keyboard
@@ -170,8 +167,6 @@ class Sample(Base):
     __table_args__ = (
         CheckConstraint(_temperature_check("temperature"), name="temperature_range"),
         CheckConstraint(_length_check("length"), name="length_range"),
-        CheckConstraint("top_k IS NULL OR top_k > 0", name="top_k_positive"),
-        CheckConstraint("top_p IS NULL OR (top_p > 0 AND top_p <= 1)", name="top_p_range"),
         CheckConstraint("generation_ms >= 0", name="generation_ms_nonnegative"),
         CheckConstraint("up_votes >= 0 AND down_votes >= 0", name="votes_nonnegative"),
         # Hot reads: a user's samples (stats, /forget), a chat's and a model's top lists, and
@@ -192,8 +187,6 @@ class Sample(Base):
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     temperature: Mapped[float] = mapped_column(Float)
-    top_k: Mapped[int | None] = mapped_column(Integer)
-    top_p: Mapped[float | None] = mapped_column(Float)
     length: Mapped[int] = mapped_column(Integer)
     rng_seed: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str] = mapped_column(Text)  # what the model generated after the seed
@@ -223,7 +216,7 @@ class Sample(Base):
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")
 
     def __repr__(self) -> str:
-        return f"Sample(id={self.id!r}, model={self.model_name!r}, user_id={self.user_id!r})"
+        return f"StoredSample(id={self.id!r}, model={self.model_name!r}, user_id={self.user_id!r})"
 
 
 class Rating(Base):

@@ -70,16 +70,24 @@ async def load_who(
     return user, chat, repo.resolve_settings(user, chat, default_model=default_model)
 
 
-async def stored_user(services: Services, update: Update) -> tuple[int, GenerationSettings]:
-    """The stored user id behind an update (created on first sight) and the settings in this chat."""
+def default_model_for(generation: GenerationService, language_code: str | None) -> str:
+    """The model a user who never chose one starts on: the bot's default when it speaks the
+    user's Telegram language, else a loaded model that does (a Chinese client gets Chinese)."""
+    wanted = "zh" if language_of(language_code) == "zh" else "en"
+    speaks = [info.name for info in generation.models() if (info.language == "zh") == (wanted == "zh")]
+    return generation.default if not speaks or generation.default in speaks else speaks[0]
+
+
+async def who(services: Services, update: Update) -> Who:
+    """The stored user and chat behind an update (created on first sight), with the settings
+    that apply in this chat: the one database call every handler starts from."""
     assert update.effective_user and update.effective_chat
     tg_user, tg_chat = update.effective_user, update.effective_chat
+    default = default_model_for(services.generation, tg_user.language_code)
 
-    async def work(session: AsyncSession) -> tuple[int, GenerationSettings]:
-        user, _, settings = await load_who(
-            session, tg_user, tg_chat, default_model=services.generation.default
-        )
-        return user.id, settings
+    async def work(session: AsyncSession) -> Who:
+        user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
+        return Who(user.id, chat.id, settings, lang_of(update))
 
     return await services.db.run(work)
 

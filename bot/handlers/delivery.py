@@ -104,13 +104,13 @@ async def _record(services: Services, sample_ids: list[int], message_id: int | N
 def render(services: Services, pending: repo.Pending) -> Outgoing:
     """A stored sample as the message it would have been (without the one-off notes)."""
     sample, lang = pending.sample, language_of(pending.language_code)
-    _, unit = unit_of(services.generation, sample.model_name, lang)
+    level, unit = unit_of(services.generation, sample.model_name, lang)
     body = sample_html(
         seed=sample.seed,
         continuation=sample.text,
         model=sample.model_name,
         temperature=sample.temperature,
-        length=sample.length,
+        length=len(sample.text) if level == "char" else sample.length,  # a char sample ends on a word
         unit=unit,
         lang=lang,
     )

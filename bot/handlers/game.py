@@ -27,7 +27,7 @@ from telegram.ext import ContextTypes
 from bot.db import games
 from bot.db.models import Chat, Game, utcnow
 from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import PARSE_MODE, lang_of, load_who, reply_html, stored_user, telegram_call
+from bot.handlers.common import PARSE_MODE, lang_of, load_who, reply_html, telegram_call, who
 from bot.handlers.generate import command_argument
 from bot.keyboards import game_keyboard
 from bot.parsing import format_temperature
@@ -380,7 +380,7 @@ async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _answer(query, text(lang, "button_invalid"))
         return
     game_id, choice = int(match[1]), match[2]
-    user_id, _ = await stored_user(services, update)
+    user_id = (await who(services, update)).user_id
 
     async def work(session: AsyncSession) -> bool:
         return await games.guess(session, game_id=game_id, user_id=user_id, choice=choice)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -19,14 +20,16 @@ from bot.copying import badge, draw_novel, store_novelty
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import lang_of, load_who, reply_html, unit_of
+from bot.handlers.common import lang_of, reply_html, unit_of, who
 from bot.handlers.delivery import Outgoing, deliver, deliver_pending
 from bot.keyboards import rating_keyboard
-from bot.parsing import TEMPERATURE_PRESETS, effective_length, format_temperature
+from bot.parsing import effective_length, format_temperature
 from bot.render import excerpt, sample_html, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text
 from core.generator import Request, Sample
+from core.limits import MAX_LENGTH, TEMPERATURE_PRESETS
+from core.word_end import WORD_END_MARGIN, end_on_word
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ TYPING_AFTER_S = 0.3  # show "typing..." only when a reply takes longer than thi
 
 
 @dataclass(frozen=True)
-class Job:
+class GenerationPlan:
     """One seed to continue, with the settings resolved for its user and chat."""
 
     user_id: int
@@ -75,22 +78,15 @@ def without_entity(text_: str, entity: MessageEntity) -> str:
     return " ".join(part for part in (before.strip(), after.strip()) if part)
 
 
-async def _prepare(services: Services, update: Update) -> Job:
+async def _prepare(services: Services, update: Update) -> GenerationPlan:
     """Store/refresh the user and chat and resolve the settings to generate with."""
-    assert update.effective_user and update.effective_chat
-    tg_user, tg_chat = update.effective_user, update.effective_chat
-    default = services.generation.default
-
-    async def work(session: AsyncSession) -> tuple[int, int, repo.GenerationSettings]:
-        user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
-        return user.id, chat.id, settings
-
-    user_id, chat_id, settings = await services.db.run(work)
+    found = await who(services, update)
+    settings = found.settings
     model = services.generation.resolve(settings.model_name)
     info = services.generation.info(model)
-    return Job(
-        user_id=user_id,
-        chat_id=chat_id,
+    return GenerationPlan(
+        user_id=found.user_id,
+        chat_id=found.chat_id,
         model=model,
         model_version=info.version,
         level=info.level,
@@ -100,7 +96,7 @@ async def _prepare(services: Services, update: Update) -> Job:
     )
 
 
-def _refusal(services: Services, update: Update, cost: int) -> str | None:
+def refusal_of(services: Services, update: Update, cost: int = 1) -> str | None:
     """Why the per-user limits refuse a request making `cost` generations now (None: they don't)."""
     assert update.effective_user
     user_id, lang = update.effective_user.id, lang_of(update)
@@ -118,18 +114,23 @@ async def _start(
     context: ContextTypes.DEFAULT_TYPE,
     reply_to: Message | None,
     cost: int = 1,
+    *,
+    quiet: bool = False,
 ) -> bool:
     """Admit a new request: True marks the user running (the caller ends it).
 
     The limits are checked before anything awaits, so a user's messages are admitted in the
     order they came. A redelivered update is no new request: it is never refused and costs
-    nothing; its stored samples are sent if they never were. A refusal costs nothing either.
+    nothing; its stored samples are sent if they never were. A refusal costs nothing either,
+    and is said at most once per user every few seconds (never when `quiet`: a button press
+    was already answered with a toast); the rest are dropped without a word.
     """
     assert update.effective_user
     user_id = update.effective_user.id
-    refusal = _refusal(services, update, cost)
+    refusal = refusal_of(services, update, cost)
     if refusal is not None:
-        if not await _resend_if_duplicate(services, update, context, reply_to):
+        duplicate = await _resend_if_duplicate(services, update, context, reply_to)
+        if not (duplicate or quiet) and services.notices.allow(user_id):
             await reply_html(update.effective_message, refusal)
         return False
     services.limits.begin(user_id)
@@ -194,7 +195,7 @@ async def _generate_with_typing(
 
 
 async def _store(
-    services: Services, job: Job, parts: list[tuple[Sample, int]], update_id: int | None
+    services: Services, job: GenerationPlan, parts: list[tuple[Sample, int]], update_id: int | None
 ) -> list[int]:
     """Record the samples (with their rng seeds) in one transaction before sending them: the
     outbox rows, so an undelivered sample is kept and sent later. Their ids join
@@ -254,8 +255,45 @@ async def _send(
         services.sending.difference_update(sample_ids)
 
 
-def _notes(sample: Sample, lang: str, *, picked: bool) -> list[str]:
+def _asked(length: int, level: str) -> int:
+    """Tokens to generate for a sample of `length`: a char model gets a margin to end a word in."""
+    return min(length + WORD_END_MARGIN, MAX_LENGTH) if level == "char" else length
+
+
+def _on_word_end(sample: Sample, length: int, level: str) -> Sample:
+    """A char model's sample cut to end on a word near `length` (a word model's always does)."""
+    if level != "char":
+        return sample
+    request = replace(sample.request, length=length)  # stored as the length the user asked for
+    text_ = end_on_word(sample.text, length)
+    # A char model's tokens are its characters: keep the ids of the text that is sent.
+    return replace(
+        sample,
+        request=request,
+        text=text_,
+        token_ids=sample.token_ids[: len(text_)],
+        pieces=sample.pieces[: len(text_)],
+    )
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def other_script(seed: str, model_language: str) -> bool:
+    """Whether a seed is written in the other script than the model's: Chinese characters to an
+    English model, or Latin letters (and no Chinese) to a Chinese one."""
+    if model_language == "zh":
+        return bool(_LATIN.search(seed)) and not _CJK.search(seed)
+    return bool(_CJK.search(seed))
+
+
+def _notes(sample: Sample, lang: str, *, picked: bool, language: str) -> list[str]:
     notes = [text(lang, "random_seed")] if picked else []
+    if not picked and other_script(sample.request.seed, language):
+        notes.append(
+            text(lang, "other_script", language=text(lang, f"lang_{'zh' if language == 'zh' else 'en'}"))
+        )
     if sample.seed_tokens and sample.unknown * 2 > sample.seed_tokens:
         notes.append(text(lang, "mostly_unknown", unknown=sample.unknown, total=sample.seed_tokens))
     elif sample.context_tokens < sample.seed_tokens:
@@ -270,17 +308,19 @@ async def continue_seed(
     *,
     reply_to: Message | None = None,
     settings_from: int | None = None,
+    quiet: bool = False,
 ) -> None:
     """The whole flow for one seed: limits, settings, queue, store, send, mark delivered.
 
-    `settings_from` is a stored sample id whose model and temperature are reused ("again").
+    `settings_from` is a stored sample id whose model and temperature are reused ("again");
+    `quiet`: a refusal was already answered (a button's toast), so none is sent.
     """
     services = services_of(context)
     assert update.effective_user
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
     user_key = update.effective_user.id
-    if not await _start(services, update, context, reply_to):
+    if not await _start(services, update, context, reply_to, quiet=quiet):
         return
     try:
         job = await _prepare(services, update)
@@ -290,18 +330,21 @@ async def continue_seed(
         if picked:
             seed = await services.generation.random_seed_text(job.model)
         rng_seed = secrets.randbits(63)
-        request = Request(seed, length=job.length, temperature=job.temperature, rng=rng_seed)
+        request = Request(
+            seed, length=_asked(job.length, job.level), temperature=job.temperature, rng=rng_seed
+        )
         samples = await _generate_with_typing(services, update, context, [request], job.model)
         if samples is None:
             return
         services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
+        (ended,) = (_on_word_end(s, job.length, job.level) for s in samples)
+
+        async def draw_again(rng: int) -> Sample | None:
+            more = await _generate_one(services, update, replace(request, rng=rng), job.model)
+            return _on_word_end(more, job.length, job.level) if more else None
+
         drawn = await draw_novel(
-            services.novelty,
-            job.model,
-            services.settings.max_copied,
-            samples[0],
-            rng_seed,
-            lambda rng: _generate_one(services, update, replace(request, rng=rng), job.model),
+            services.novelty, job.model, services.settings.max_copied, ended, rng_seed, draw_again
         )
         sample, rng_seed = drawn.sample, drawn.rng_seed
         (sample_id,) = await _store(
@@ -317,10 +360,12 @@ async def continue_seed(
             continuation=sample.text,
             model=job.model,
             temperature=job.temperature,
-            length=len(sample.token_ids),
+            length=len(sample.text) if job.level == "char" else len(sample.token_ids),
             unit=unit,
             lang=job.lang,
-            notes=_notes(sample, job.lang, picked=picked)
+            notes=_notes(
+                sample, job.lang, picked=picked, language=services.generation.info(job.model).language
+            )
             + ([text(job.lang, "copied_every_draw", draws=drawn.draws)] if drawn.every_draw_copied else []),
             badge=badge(drawn.novelty, job.level, job.lang),
         )
@@ -330,7 +375,7 @@ async def continue_seed(
         await _send(context, services, [sample_id], out)
 
 
-async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> Job:
+async def _settings_of_sample(services: Services, job: GenerationPlan, sample_id: int) -> GenerationPlan:
     """Reuse a stored sample's model and temperature (its model may have been unloaded)."""
 
     async def work(session: AsyncSession) -> tuple[str, float, int] | None:
@@ -340,17 +385,16 @@ async def _settings_of_sample(services: Services, job: Job, sample_id: int) -> J
     found = await services.db.run(work, write=False)
     if found is None:
         return job
-    model = services.generation.resolve(found[0])
+    name, temperature, length = found
+    model = services.generation.resolve(name)
     info = services.generation.info(model)
-    return Job(
-        job.user_id,
-        job.chat_id,
-        model,
-        info.version,
-        info.level,
-        found[1],
-        effective_length(found[2], info.level),
-        job.lang,
+    return replace(
+        job,
+        model=model,
+        model_version=info.version,
+        level=info.level,
+        temperature=temperature,
+        length=effective_length(length, info.level),
     )
 
 
@@ -442,12 +486,13 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         length = min(job.length, COMPARE_LENGTH.get(job.level, 200))
         seeds = [secrets.randbits(63) for _ in TEMPERATURE_PRESETS]
         requests = [
-            Request(seed, length=length, temperature=t, rng=r)
+            Request(seed, length=_asked(length, job.level), temperature=t, rng=r)
             for t, r in zip(TEMPERATURE_PRESETS, seeds, strict=True)
         ]
-        samples = await _generate_with_typing(services, update, context, requests, job.model)
-        if samples is None:
+        generated = await _generate_with_typing(services, update, context, requests, job.model)
+        if generated is None:
             return
+        samples = [_on_word_end(s, length, job.level) for s in generated]
         services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
         # Every part carries the update id: a redelivered update finds all four.
         ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)

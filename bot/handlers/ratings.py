@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
@@ -14,18 +15,20 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.db import repository as repo
-from bot.db.models import Sample
+from bot.db.models import StoredSample
 from bot.handlers.common import (
+    PARSE_MODE,
+    default_model_for,
     display_name,
     lang_of,
     load_who,
     reply_html,
-    stored_user,
     telegram_call,
     unit_of,
+    who,
 )
-from bot.handlers.generate import command_argument, continue_seed
-from bot.handlers.settings import set_model, set_temperature
+from bot.handlers.generate import command_argument, continue_seed, refusal_of
+from bot.handlers.settings import model_view, save_model, save_temperature, temperature_view
 from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html
 from bot.services import Services, services_of
@@ -55,6 +58,39 @@ async def _edit_markup(query: CallbackQuery, markup: InlineKeyboardMarkup | None
             log.warning("could not update a keyboard: %s", exc)
     except TelegramError as exc:
         log.warning("could not update a keyboard: %s", exc)
+
+
+def _plain(html_text: str) -> str:
+    """A toast shows plain text: the message without its bold tags."""
+    return html.unescape(html_text.replace("<b>", "").replace("</b>", ""))
+
+
+def _presser_owns(query: CallbackQuery) -> bool:
+    """Whether a settings message (/temp, /model) shows the presser's own settings: in a private
+    chat always; in a group only when it answers the presser's own command (it quotes it)."""
+    message = query.message
+    if not isinstance(message, Message):
+        return False
+    if message.chat.type == "private":
+        return True
+    asked = message.reply_to_message
+    return asked is not None and asked.from_user is not None and asked.from_user.id == query.from_user.id
+
+
+async def _redraw(query: CallbackQuery, body: str, markup: InlineKeyboardMarkup) -> None:
+    """Replace a settings message's text and buttons with the presser's new settings."""
+    if not isinstance(query.message, Message):
+        return
+    message = query.message
+    try:
+        await telegram_call(
+            lambda: message.edit_text(body, parse_mode=PARSE_MODE, reply_markup=markup), idempotent=True
+        )
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            log.warning("could not redraw a settings message: %s", exc)
+    except TelegramError as exc:
+        log.warning("could not redraw a settings message: %s", exc)
 
 
 @dataclass(frozen=True)
@@ -129,24 +165,22 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _toast(query, "")
         await show_unrated(update, context)
     elif isinstance(action, kb.SetTemperature):
-        user_id, _ = await stored_user(services, update)
-        await set_temperature(services, user_id, action.value)
-        await _toast(
-            query,
-            text(lang, "temp_set", value=format_temperature(action.value))
-            .replace("<b>", "")
-            .replace("</b>", ""),
-        )
-        await _edit_markup(query, kb.temperature_keyboard(action.value))
+        presser = await who(services, update)
+        await save_temperature(services, presser.user_id, action.value)
+        await _toast(query, _plain(text(lang, "temp_set", value=format_temperature(action.value))))
+        if _presser_owns(query):
+            await _redraw(
+                query, *temperature_view(services, replace(presser.settings, temperature=action.value), lang)
+            )
     elif isinstance(action, kb.SetModel):
         if action.name not in services.generation.generators:
             await _toast(query, text(lang, "button_invalid"))
             return
-        user_id, _ = await stored_user(services, update)
-        confirmation = await set_model(services, user_id, action.name, lang)
-        await _toast(query, html.unescape(confirmation.replace("<b>", "").replace("</b>", "")))
-        names = [info.name for info in services.generation.models()]
-        await _edit_markup(query, kb.model_keyboard(names, action.name))
+        presser = await who(services, update)
+        confirmation = await save_model(services, presser.user_id, action.name, lang)
+        await _toast(query, _plain(confirmation))
+        if _presser_owns(query):
+            await _redraw(query, *model_view(services, action.name, lang))
     elif isinstance(action, kb.Forget):
         await _forget(services, update, query, action, lang)
 
@@ -220,9 +254,13 @@ async def _again(
     if verdict == "invalid" or update.effective_chat is None:  # no chat to send a new sample to
         await _toast(query, text(lang, "button_invalid"))
         return
-    await _toast(query, "")
+    # A refused press (still writing, too fast) is told in the toast only, never in the chat.
+    refused = refusal_of(services, update)
+    await _toast(query, refused or "")
+    if refused:
+        return
     reply_to = query.message if isinstance(query.message, Message) else None
-    await continue_seed(update, context, seed, reply_to=reply_to, settings_from=action.sample_id)
+    await continue_seed(update, context, seed, reply_to=reply_to, settings_from=action.sample_id, quiet=True)
 
 
 async def _share(
@@ -260,24 +298,29 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     lang = lang_of(update)
     private = tg_chat.type == "private"
 
-    async def work(session: AsyncSession) -> Sample | None:
-        user, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+    async def work(session: AsyncSession) -> StoredSample | None:
+        user, chat, _ = await load_who(
+            session,
+            tg_user,
+            tg_chat,
+            default_model=default_model_for(services.generation, tg_user.language_code),
+        )
         # In a group, that group's samples; in a private chat, the samples people shared.
         return await repo.pick_unrated_sample(session, user_id=user.id, chat_id=None if private else chat.id)
 
     sample = await services.db.run(work)
     target = update.effective_message
     if sample is None:
-        await reply_html(target, text(lang, "rate_none"))
+        await reply_html(target, text(lang, "rate_none" if private else "rate_none_group"))
         return
     model = services.generation.resolve(sample.model_name)
-    _, unit = unit_of(services.generation, model, lang)
+    level, unit = unit_of(services.generation, model, lang)
     body = sample_html(
         seed=sample.seed,
         continuation=sample.text,
         model=sample.model_name,
         temperature=sample.temperature,
-        length=sample.length,
+        length=len(sample.text) if level == "char" else sample.length,  # a char sample ends on a word
         unit=unit,
         lang=lang,
         notes=[text(lang, "rate_intro")],
@@ -344,7 +387,9 @@ async def on_top(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 up=up,
                 down=down,
                 seed=html.escape(excerpt(seed, 60)),
-                text=html.escape(excerpt(body, 200)),
+                # excerpt() trims both ends: put back the space that joined seed and continuation
+                text=(" " if seed[-1:].isspace() or body[:1].isspace() else "")
+                + html.escape(excerpt(body, 200)),
             )
         )
     await reply_html(message, "\n\n".join(lines))
@@ -357,7 +402,12 @@ async def on_mystats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     tg_user, tg_chat = update.effective_user, update.effective_chat
 
     async def work(session: AsyncSession) -> repo.UserStats:
-        user, _, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
+        user, _, _ = await load_who(
+            session,
+            tg_user,
+            tg_chat,
+            default_model=default_model_for(services.generation, tg_user.language_code),
+        )
         return await repo.user_stats(session, user_id=user.id)
 
     stats = await services.db.run(work)
@@ -378,7 +428,13 @@ async def on_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user is None:
         return
     lang = lang_of(update)
-    markup = kb.forget_keyboard(lang, update.effective_user.id)
+    services = services_of(context)
+    telegram_id = update.effective_user.id
+    known = await services.db.run(partial(repo.get_user, telegram_id=telegram_id), write=False)
+    if known is None:  # nothing to delete: no need to ask
+        await reply_html(update.effective_message, text(lang, "forget_nothing"))
+        return
+    markup = kb.forget_keyboard(lang, telegram_id)
     await reply_html(update.effective_message, text(lang, "forget_ask"), reply_markup=markup)
 
 
@@ -393,12 +449,7 @@ async def _forget(
     if not action.confirmed:
         body = text(lang, "forget_cancelled")
     else:
-        telegram_id = update.effective_user.id
-
-        async def work(session: AsyncSession) -> repo.ForgetResult:
-            return await repo.forget_user(session, telegram_id=telegram_id)
-
-        result = await services.db.run(work)
+        result = await services.db.run(partial(repo.forget_user, telegram_id=update.effective_user.id))
         body = (
             text(lang, "forget_done", samples=result.samples_deleted, ratings=result.ratings_deleted)
             if result.found
@@ -426,11 +477,7 @@ async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user is None or update.effective_user.id not in services.settings.admin_user_ids:
         await reply_html(update.effective_message, text(lang, "admin_only"))
         return
-
-    async def work(session: AsyncSession) -> repo.AdminStats:
-        return await repo.admin_stats(session)
-
-    stats = await services.db.run(work, write=False)
+    stats = await services.db.run(repo.admin_stats, write=False)
     latency = services.generation.latency_percentiles()
 
     def ms(p: float) -> str:

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from bot import keyboards as kb
 from bot.limits import UserLimits
 from bot.logs import RedactingFilter
-from bot.parsing import LENGTH_BOUNDS, parse_length, parse_temperature
+from bot.parsing import parse_length, parse_temperature
 from bot.render import MESSAGE_LIMIT, SEED_SHOWN, clean, sample_html, shown_seed, utf16_len
 from bot.texts import text
+from core.limits import LENGTH_BOUNDS
 from sandbox.entities import parse_html
 
 TOKEN = "123456789:AAFakeTokenFakeTokenFakeTokenFake12"
@@ -246,3 +247,25 @@ def test_log_records_carry_the_update_and_a_user_hash_not_the_id() -> None:
     assert "987654" not in stream.getvalue() and len(record["user"]) == 12
     assert second.endswith(f"again [update=42 user={record['user']}]")
     assert "update=" not in third
+
+
+def test_the_parser_the_schema_and_the_generator_share_one_set_of_limits() -> None:
+    from bot.db.models import StoredSample as StoredRow
+    from core import generator, limits
+
+    assert generator.MAX_LENGTH == limits.MAX_LENGTH
+    checks = {c.name: str(c.sqltext) for c in StoredRow.__table__.constraints if hasattr(c, "sqltext")}
+    assert f"<= {limits.MAX_LENGTH}" in checks["ck_samples_length_range"]
+    assert f"<= {limits.MAX_TEMPERATURE}" in checks["ck_samples_temperature_range"]
+    assert parse_temperature(f"{limits.MAX_TEMPERATURE:g}") == limits.MAX_TEMPERATURE
+    assert parse_temperature(f"{limits.MAX_TEMPERATURE + 0.001:g}") is None
+    for level, (low, high) in limits.LENGTH_BOUNDS.items():
+        assert parse_length(str(high), level) == high and parse_length(str(high + 1), level) is None
+        assert low <= limits.default_length(level) <= high
+
+
+def test_too_precise_names_only_in_range_numbers_with_too_many_decimals() -> None:
+    from bot.parsing import too_precise
+
+    assert too_precise("0.1234") and too_precise("１，２３４５") and too_precise(".12345")
+    assert not too_precise("0.123") and not too_precise("2.5001") and not too_precise("hot")

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Sample, utcnow
+from bot.db.models import StoredSample, utcnow
 from tests.e2e.conftest import Harness, start_app, stop_app
 
 pytestmark = pytest.mark.slow
@@ -19,15 +19,15 @@ pytestmark = pytest.mark.slow
 FAST_OUTBOX = {"outbox_interval_s": 0.5}
 
 
-async def samples(harness: Harness) -> list[Sample]:
-    async def work(session: AsyncSession) -> list[Sample]:
-        return list((await session.scalars(select(Sample).order_by(Sample.id))).all())
+async def samples(harness: Harness) -> list[StoredSample]:
+    async def work(session: AsyncSession) -> list[StoredSample]:
+        return list((await session.scalars(select(StoredSample).order_by(StoredSample.id))).all())
 
-    result: list[Sample] = await harness.query(work)
+    result: list[StoredSample] = await harness.query(work)
     return result
 
 
-async def stored(harness: Harness, count: int = 1) -> list[Sample]:
+async def stored(harness: Harness, count: int = 1) -> list[StoredSample]:
     """Wait until `count` samples are stored."""
     for _ in range(400):
         found = await samples(harness)
@@ -74,10 +74,10 @@ async def _store_undelivered(harness: Harness, age: timedelta) -> int:
     del harness.sb.sandbox.state.chats[ann["id"]].messages[reply["message_id"]]
 
     async def work(session: AsyncSession) -> int:
-        sample = (await session.scalars(select(Sample))).one()
+        sample = (await session.scalars(select(StoredSample))).one()
         await session.execute(
-            update(Sample)
-            .where(Sample.id == sample.id)
+            update(StoredSample)
+            .where(StoredSample.id == sample.id)
             .values(delivered=False, telegram_message_id=None, created_at=utcnow() - age)
         )
         return sample.id

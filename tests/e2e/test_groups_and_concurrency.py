@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Rating, Sample
+from bot.db.models import Rating, StoredSample
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ async def test_rating_clicks_from_many_users_at_once(harness: Harness) -> None:
     assert await count(harness, Rating) == 12
 
     async def votes(session: AsyncSession) -> tuple[int, int]:
-        stored = (await session.scalars(select(Sample))).one()
+        stored = (await session.scalars(select(StoredSample))).one()
         return stored.up_votes, stored.down_votes
 
     assert await harness.query(votes) == (11, 1)
@@ -86,7 +86,7 @@ async def test_the_same_update_twice_is_answered_once(harness: Harness) -> None:
     assert seed_message["text"] == "truth"
     harness.sb.redeliver({"update_id": 1, "message": copy.deepcopy(seed_message)})
     assert await harness.quiet(ann["id"], 1.0) == 0
-    assert await count(harness, Sample) == 1
+    assert await count(harness, StoredSample) == 1
     press = harness.sb.press_update(ann, first, button="👍")
     await harness.sb.wait_for_answer(press["callback_query"]["id"])
     harness.sb.sandbox.state.queries[press["callback_query"]["id"]]["answered"] = False
@@ -102,7 +102,7 @@ async def test_rate_limit_and_one_request_at_a_time(harness: Harness) -> None:
     await harness.say(ann, "two")
     limited = await harness.say(ann, "three")
     assert "up to 2 texts per minute" in limited["text"]
-    assert await count(harness, Sample) == 2
+    assert await count(harness, StoredSample) == 2
     bo = harness.sb.user("Bo")
     assert (await harness.say(bo, "not limited"))["text"].startswith("not limited")
 
@@ -140,4 +140,4 @@ async def test_queue_cap_says_busy(harness: Harness) -> None:
     busy = [t for t in replies if "I'm busy right now" in t]
     done = [t for t in replies if t.startswith("everyone at once")]
     assert busy and done and len(busy) + len(done) == len(users)
-    assert await count(harness, Sample) == len(done)
+    assert await count(harness, StoredSample) == len(done)

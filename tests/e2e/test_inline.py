@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import ALLOWED_UPDATES
-from bot.db.models import InlineOffer, Sample
+from bot.db.models import InlineOffer, StoredSample
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -37,8 +37,8 @@ async def test_an_inline_query_offers_three_and_the_choice_is_stored(harness: Ha
     posted = h.sb.choose_inline_result(ann, group, query_id, results[2]["id"])
     assert posted["via_bot"]["id"] == h.sb.bot["id"]
 
-    async def stored(session: AsyncSession) -> tuple[Sample | None, list[InlineOffer]]:
-        sample = (await session.scalars(select(Sample))).first()
+    async def stored(session: AsyncSession) -> tuple[StoredSample | None, list[InlineOffer]]:
+        sample = (await session.scalars(select(StoredSample))).first()
         return sample, list(await session.scalars(select(InlineOffer)))
 
     for _ in range(200):  # the chosen_inline_result update is handled asynchronously

@@ -8,15 +8,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Sample
+from bot.db.models import StoredSample
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
 
 
-async def _samples(harness: Harness) -> list[Sample]:
-    async def work(session: AsyncSession) -> list[Sample]:
-        return list(await session.scalars(select(Sample).order_by(Sample.id)))
+async def _samples(harness: Harness) -> list[StoredSample]:
+    async def work(session: AsyncSession) -> list[StoredSample]:
+        return list(await session.scalars(select(StoredSample).order_by(StoredSample.id)))
 
     return list(await harness.query(work))
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
-from bot.db.models import Sample
+from bot.db.models import StoredSample
 from core.bundle import sha256_file
 from migrations import upgrade
 from sandbox.testing import SandboxServer
@@ -79,7 +79,7 @@ async def count_samples(url: str) -> int:
     db = Database.from_url(url)
 
     async def work(session: AsyncSession) -> int:
-        return int(await session.scalar(select(func.count()).select_from(Sample)) or 0)
+        return int(await session.scalar(select(func.count()).select_from(StoredSample)) or 0)
 
     try:
         return int(await db.run(work, write=False))

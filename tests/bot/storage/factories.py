@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
-from bot.db.models import Chat, Sample, User
+from bot.db.models import Chat, StoredSample, User
 
 _ids = itertools.count(1_000_001)
 
@@ -34,7 +34,7 @@ async def make_chat(session: AsyncSession, **overrides: Any) -> Chat:
     return await repo.get_or_create_chat(session, telegram_id=telegram_id, **fields)
 
 
-async def make_sample(session: AsyncSession, *, user: User, chat: Chat, **overrides: Any) -> Sample:
+async def make_sample(session: AsyncSession, *, user: User, chat: Chat, **overrides: Any) -> StoredSample:
     """A delivered sample from the char model with plausible settings."""
     fields: dict[str, Any] = {
         "seed": "the free spirit ",
@@ -52,7 +52,7 @@ async def make_sample(session: AsyncSession, *, user: User, chat: Chat, **overri
     return await repo.record_sample(session, user_id=user.id, chat_id=chat.id, **fields)
 
 
-async def make_world(session: AsyncSession) -> tuple[User, Chat, Sample]:
+async def make_world(session: AsyncSession) -> tuple[User, Chat, StoredSample]:
     """One user, one group chat and one sample of theirs in it."""
     user = await make_user(session)
     chat = await make_chat(session)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.database import Database
-from bot.db.models import DOWN, UP, Chat, Rating, Sample, User
+from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User
 from tests.bot.storage.factories import make_sample, make_world, next_telegram_id
 
 
@@ -96,9 +96,9 @@ async def test_mixed_storm(db: Database) -> None:
     assert rows == 51 and votes.total == 51 and votes.up in (50, 51)
     assert len(set(results[-20:])) == 20
     async with db.sessions() as session:
-        assert await session.scalar(select(func.count()).select_from(Sample)) == 21
+        assert await session.scalar(select(func.count()).select_from(StoredSample)) == 21
         # Counters equal the rows for every sample.
-        for sample in (await session.scalars(select(Sample))).all():
+        for sample in (await session.scalars(select(StoredSample))).all():
             mine = select(func.count()).where(Rating.sample_id == sample.id)
             up = await session.scalar(mine.where(Rating.score == UP))
             down = await session.scalar(mine.where(Rating.score == DOWN))

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.database import Database
 from bot.db.engine import SQLITE_BUSY_TIMEOUT_MS, create_engine, sqlite_file
 from bot.db.models import Base, User
-from bot.db.transaction import is_retryable, run_in_transaction
+from bot.db.transaction import is_retryable
 from bot.settings import DEFAULT_DATABASE_URL
 from tests.bot.storage.factories import make_user
 
@@ -74,7 +74,7 @@ def test_is_retryable() -> None:
     assert not is_retryable(ValueError("database is locked"))
 
 
-async def test_run_in_transaction_retries_transient_errors(db: Database) -> None:
+async def test_database_run_retries_transient_errors(db: Database) -> None:
     calls: list[int] = []
     retries: list[int] = []
 
@@ -93,7 +93,7 @@ async def test_run_in_transaction_retries_transient_errors(db: Database) -> None
         assert await session.scalar(select(User.telegram_id)) == telegram_id
 
 
-async def test_run_in_transaction_gives_up_and_propagates(db: Database) -> None:
+async def test_database_run_gives_up_and_propagates(db: Database) -> None:
     async def locked(session: AsyncSession) -> None:
         raise _dbapi_error(OperationalError, sqlite3.OperationalError("database is locked"))
 
@@ -137,9 +137,8 @@ async def test_sqlite_read_modify_write_needs_no_retries(tmp_path: Path) -> None
         await make_user(session, display_name=f"after {count}")
 
     # Without Database's in-process write lock: only BEGIN IMMEDIATE + busy timeout serialise.
-    await asyncio.gather(
-        *(run_in_transaction(db.sessions, work, on_retry=lambda a, e: retries.append(a)) for _ in range(30))
-    )
+    db.write_lock = None
+    await asyncio.gather(*(db.run(work, on_retry=lambda a, e: retries.append(a)) for _ in range(30)))
     assert retries == []
     async with db.sessions() as session:
         names = set((await session.scalars(select(User.display_name))).all())

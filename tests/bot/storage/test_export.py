@@ -18,7 +18,7 @@ import cli
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.export import export_fields, parse_since, write_export
-from bot.db.models import UP, Sample
+from bot.db.models import UP, StoredSample
 from tests.bot.storage.factories import make_chat, make_sample, make_user
 
 TRICKY_TEXT = 'line one\nline "two", with commas;\r\n和中文'
@@ -29,7 +29,7 @@ async def _seed(db: Database) -> dict[str, int]:
         author = await make_user(session, display_name="Secret Name", telegram_id=555_000_111)
         fans = [await make_user(session) for _ in range(3)]
         chat = await make_chat(session, title="Secret Group", telegram_id=-555_000_222)
-        liked = await make_sample(session, user=author, chat=chat, text=TRICKY_TEXT, top_k=3)
+        liked = await make_sample(session, user=author, chat=chat, text=TRICKY_TEXT)
         meh = await make_sample(session, user=author, chat=chat, model_name="zh-word")
         old = await make_sample(session, user=author, chat=chat)
         for fan in fans:
@@ -37,7 +37,9 @@ async def _seed(db: Database) -> dict[str, int]:
         await repo.rate(session, sample_id=meh.id, user_id=fans[0].id, score=UP)
         await repo.rate(session, sample_id=meh.id, user_id=fans[1].id, score=-1)
         long_ago = datetime(2020, 1, 1, tzinfo=UTC)
-        await session.execute(update(Sample).where(Sample.id == old.id).values(created_at=long_ago))
+        await session.execute(
+            update(StoredSample).where(StoredSample.id == old.id).values(created_at=long_ago)
+        )
         await session.commit()
         return {"liked": liked.id, "meh": meh.id, "old": old.id}
 
@@ -58,7 +60,7 @@ async def test_jsonl_has_settings_and_votes_and_no_personal_data(db: Database) -
     assert list(liked) == export_fields()
     assert liked["text"] == TRICKY_TEXT and liked["seed"] == "the free spirit "
     assert (liked["up_votes"], liked["down_votes"], liked["net_votes"]) == (3, 0, 3)
-    assert (liked["temperature"], liked["top_k"], liked["top_p"], liked["length"]) == (0.5, 3, None, 40)
+    assert (liked["temperature"], liked["length"]) == (0.5, 40) and "top_k" not in liked
     assert liked["chat_type"] == "group" and liked["delivered"] is True
     assert datetime.fromisoformat(liked["created_at"]).tzinfo is not None
     for secret in ("Secret", "555000111", "555000222"):
@@ -98,7 +100,7 @@ async def test_csv_round_trip(db: Database) -> None:
     assert list(rows[0]) == export_fields()
     by_id = {int(row["id"]): row for row in rows}
     assert by_id[ids["liked"]]["text"] == TRICKY_TEXT
-    assert by_id[ids["liked"]]["top_p"] == "" and by_id[ids["liked"]]["delivered"] == "1"
+    assert by_id[ids["liked"]]["delivered"] == "1"
     assert by_id[ids["meh"]]["net_votes"] == "0"
     with pytest.raises(ValueError, match="format"):
         await _export(db, format="xml")
@@ -176,7 +178,7 @@ async def _bulk_samples(db: Database, count: int) -> None:
             "generation_ms": 5,
             "created_at": datetime.now(UTC),
         }
-        await session.execute(insert(Sample), [row] * count)
+        await session.execute(insert(StoredSample), [row] * count)
         await session.commit()
 
 

@@ -159,6 +159,31 @@ async def test_migrations_match_the_models_exactly(fresh_url: str, tmp_path: Pat
     assert from_migrations == expected
 
 
+async def test_0003_unsets_the_old_defaults_and_downgrades(fresh_url: str) -> None:
+    """0002 -> 0003: stored defaults (0.5, 400) become "not chosen", real choices stay; and back."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0002")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+            await conn.execute(
+                text(
+                    "INSERT INTO users (id, telegram_id, temperature, sample_length) VALUES (2, 11, 1.2, 50)"
+                )
+            )
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0003")
+        query = text("SELECT temperature, sample_length FROM users ORDER BY id")
+        async with engine.connect() as conn:
+            assert [tuple(r) for r in await conn.execute(query)] == [(None, None), (1.2, 50)]
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0002")
+        async with engine.connect() as conn:
+            assert [tuple(r) for r in await conn.execute(query)] == [(0.5, 400), (1.2, 50)]
+    finally:
+        await engine.dispose()
+
+
 def test_metadata_diff_is_empty_on_a_live_connection(tmp_path: Path) -> None:
     """The same comparison Alembic's autogenerate makes, through a handed-over connection."""
     from alembic.autogenerate import compare_metadata
@@ -194,7 +219,7 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0005 (head)" in capsys.readouterr().out
+        assert "0004 (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

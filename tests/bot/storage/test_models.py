@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
-from bot.db.models import NAMING_CONVENTION, Base, Chat, Rating, Sample, User
+from bot.db.models import NAMING_CONVENTION, Base, Chat, Rating, StoredSample, User
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
 
 
@@ -36,7 +36,7 @@ async def test_user_constraints(db: Database) -> None:
         await _violates(db, User, telegram_id=78, temperature=bad)
     for bad in (0, 4001):
         await _violates(db, User, telegram_id=79, sample_length=bad)
-    assert user.temperature == 0.5 and user.sample_length == 400 and user.model_name is None
+    assert user.temperature is None and user.sample_length is None and user.model_name is None  # not chosen
 
 
 async def test_chat_constraints(db: Database) -> None:
@@ -65,15 +65,12 @@ async def test_sample_and_rating_constraints(db: Database) -> None:
     }
     for bad in (
         {"temperature": 2.5},
-        {"top_k": 0},
-        {"top_p": 0.0},
-        {"top_p": 1.5},
         {"length": 0},
         {"generation_ms": -1},
         {"up_votes": -1},
         {"user_id": 99999},
     ):
-        await _violates(db, Sample, **{**base, **bad})
+        await _violates(db, StoredSample, **{**base, **bad})
     await _violates(db, Rating, sample_id=sample.id, user_id=user.id, score=0)
     await _violates(db, Rating, sample_id=sample.id, user_id=user.id, score=2)
     async with db.sessions() as session:
@@ -96,11 +93,11 @@ async def test_deletes_cascade(db: Database) -> None:
         )
         await session.commit()
 
-        await session.execute(delete(Sample).where(Sample.id == sample.id))
+        await session.execute(delete(StoredSample).where(StoredSample.id == sample.id))
         assert await _count(session, Rating) == 1  # the rating of the deleted sample went
         await session.execute(delete(User).where(User.id == rater.id))
         # The rater's sample and every rating on it went with them.
-        assert await _count(session, Sample) == 0
+        assert await _count(session, StoredSample) == 0
         assert await _count(session, Rating) == 0
         await session.execute(delete(Chat).where(Chat.id == chat.id))
         await session.commit()
@@ -113,7 +110,7 @@ async def test_timestamps_are_utc_aware(db: Database) -> None:
         user, _chat, sample = await make_world(session)
         await session.commit()
     async with db.sessions() as session:
-        fresh = await session.get(Sample, sample.id)
+        fresh = await session.get(StoredSample, sample.id)
         assert fresh is not None
         assert fresh.created_at.tzinfo is not None and fresh.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
         assert before <= fresh.created_at <= datetime.now(UTC)

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.database import Database
-from bot.db.models import DOWN, UP, Chat, Rating, Sample, User
+from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
 
 
@@ -32,23 +32,23 @@ async def test_get_or_create_user_creates_once_and_refreshes_names(db: Database)
 async def test_user_settings(db: Database) -> None:
     async with db.sessions() as session:
         user = await make_user(session)
-        assert (await repo.set_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
-        assert (await repo.set_temperature(session, user_id=user.id, temperature=0)).temperature == 0
-        assert (await repo.set_length(session, user_id=user.id, length=120)).sample_length == 120
+        assert (await repo.set_user_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
+        assert (await repo.set_user_temperature(session, user_id=user.id, temperature=0)).temperature == 0
+        assert (await repo.set_user_length(session, user_id=user.id, length=120)).sample_length == 120
         assert (
-            await repo.set_model(session, user_id=user.id, model_name=" zh-word ")
+            await repo.set_user_model(session, user_id=user.id, model_name=" zh-word ")
         ).model_name == "zh-word"
-        assert (await repo.set_model(session, user_id=user.id, model_name=None)).model_name is None
+        assert (await repo.set_user_model(session, user_id=user.id, model_name=None)).model_name is None
         for bad_t in (-0.1, 2.000001, math.nan, math.inf):
             with pytest.raises(ValueError, match="temperature"):
-                await repo.set_temperature(session, user_id=user.id, temperature=bad_t)
+                await repo.set_user_temperature(session, user_id=user.id, temperature=bad_t)
         for bad_n in (0, 4001):
             with pytest.raises(ValueError, match="length"):
-                await repo.set_length(session, user_id=user.id, length=bad_n)
+                await repo.set_user_length(session, user_id=user.id, length=bad_n)
         with pytest.raises(ValueError, match="model name"):
-            await repo.set_model(session, user_id=user.id, model_name="  ")
+            await repo.set_user_model(session, user_id=user.id, model_name="  ")
         with pytest.raises(repo.NotFound):
-            await repo.set_temperature(session, user_id=user.id + 1000, temperature=1.0)
+            await repo.set_user_temperature(session, user_id=user.id + 1000, temperature=1.0)
         await session.commit()
     async with db.sessions() as session:
         stored = await repo.get_user(session, telegram_id=user.telegram_id)
@@ -66,25 +66,32 @@ async def test_chats_and_resolved_settings(db: Database) -> None:
         with pytest.raises(ValueError, match="chat type"):
             await repo.get_or_create_chat(session, telegram_id=-6, type="forum")
 
-        await repo.set_temperature(session, user_id=user.id, temperature=0.9)
+        # Nothing chosen anywhere: the bot's defaults (a None length is the model level's).
         assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(
-            0.9, 400, "m0"
+            0.5, None, "m0"
         )
-        await repo.set_chat_settings(session, chat_id=group.id, temperature=1.5, model_name="zh")
-        await repo.set_chat_settings(session, chat_id=group.id, length=50)
+        await repo.set_group_defaults(session, chat_id=group.id, temperature=1.5, model_name="zh")
+        await repo.set_group_defaults(session, chat_id=group.id, length=50)
         assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, "zh")
+        # A member who chose nothing gets the group's defaults ...
         assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
             1.5, 50, "zh"
         )
-        # None clears an override; arguments left out stay as they were.
-        await repo.set_chat_settings(session, chat_id=group.id, temperature=None)
-        assert (group.temperature, group.sample_length) == (None, 50)
-        assert repo.resolve_settings(user, group, default_model="m0").temperature == 0.9
+        # ... and what a member chose wins over them; a private chat never has group defaults.
+        await repo.set_user_temperature(session, user_id=user.id, temperature=0.9)
+        assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
+            0.9, 50, "zh"
+        )
+        assert repo.resolve_settings(user, private, default_model="m0").temperature == 0.9
+        # None clears a default; arguments left out stay as they were.
+        await repo.set_group_defaults(session, chat_id=group.id, model_name=None)
+        assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, None)
+        assert repo.resolve_settings(user, group, default_model="m0").model_name == "m0"
         assert repo.resolve_settings(user, None, default_model="m0").model_name == "m0"
         with pytest.raises(ValueError):
-            await repo.set_chat_settings(session, chat_id=group.id, temperature=9)
+            await repo.set_group_defaults(session, chat_id=group.id, temperature=9)
         with pytest.raises(repo.NotFound):
-            await repo.set_chat_settings(session, chat_id=group.id + 99, length=10)
+            await repo.set_group_defaults(session, chat_id=group.id + 99, length=10)
         await session.commit()
         assert (await repo.get_chat(session, telegram_id=-5)) is not None
 
@@ -104,8 +111,6 @@ async def test_sample_lifecycle(db: Database) -> None:
             length=30,
             text="world",
             generation_ms=15,
-            top_k=5,
-            top_p=0.9,
             rng_seed=2**62,
         )
         assert sample.id is not None and not sample.delivered and sample.telegram_message_id is None
@@ -113,26 +118,19 @@ async def test_sample_lifecycle(db: Database) -> None:
         assert await repo.set_sample_message_id(session, sample_id=sample.id, message_id=777)
         await session.commit()
     async with db.sessions() as session:
-        found = await repo.get_sample_by_message(session, chat_telegram_id=-100, message_id=777)
-        assert found is not None and found.id == sample.id and found.delivered
-        assert found.rng_seed == 2**62 and found.top_k == 5 and found.top_p == 0.9
-        assert await repo.get_sample_by_message(session, chat_telegram_id=-101, message_id=777) is None
-        assert await repo.mark_undelivered(session, sample_id=sample.id)
-        refreshed = await repo.get_sample(session, sample_id=sample.id)
-        assert refreshed is not None and not refreshed.delivered
-        assert refreshed.telegram_message_id is None
+        found = await repo.get_sample(session, sample_id=sample.id)
+        assert found is not None and found.delivered and found.telegram_message_id == 777
+        assert found.rng_seed == 2**62
         assert not await repo.set_sample_message_id(session, sample_id=sample.id + 5, message_id=1)
         assert await repo.get_sample_by_update(session, update_id=31337) is None
         first = await make_sample(session, user=user, chat=chat, update_id=31337)
         second = await make_sample(session, user=user, chat=chat, update_id=31337)
         by_update = await repo.get_sample_by_update(session, update_id=31337)
         assert by_update is not None and by_update.id == second.id != first.id
-        for bad in ({"top_k": 0}, {"top_p": 0.0}, {"temperature": 2.5}, {"length": 0}, {"rng_seed": 2**63}):
+        for bad in ({"temperature": 2.5}, {"length": 0}, {"rng_seed": 2**63}):
             with pytest.raises(ValueError):
                 await make_sample(session, user=user, chat=chat, **bad)
-        assert await repo.delete_sample(session, sample_id=sample.id)
-        assert not await repo.delete_sample(session, sample_id=sample.id)
-        assert await repo.get_sample(session, sample_id=sample.id) is None
+        assert await repo.get_sample(session, sample_id=sample.id + 1000) is None
 
 
 async def test_rate_unrate_toggle(db: Database) -> None:
@@ -162,14 +160,11 @@ async def test_rate_unrate_toggle(db: Database) -> None:
         assert (state.score, state.votes, state.changed) == (None, repo.Votes(0, 1), True)
         state = await repo.toggle_rating(session, sample_id=sid, user_id=b.id, score=UP)
         assert (state.score, state.votes) == (UP, repo.Votes(1, 1))
-        state = await repo.unrate(session, sample_id=sid, user_id=a.id)
+        state = await repo.toggle_rating(session, sample_id=sid, user_id=a.id, score=DOWN)
         assert (state.score, state.votes) == (None, repo.Votes(1, 0))
-        assert not (await repo.unrate(session, sample_id=sid, user_id=a.id)).changed
 
         assert await repo.get_votes(session, sample_id=sid) == repo.Votes(1, 0)
         assert sample.up_votes == 1  # the loaded object is kept in step
-        assert await repo.get_user_score(session, sample_id=sid, user_id=b.id) == UP
-        assert await repo.get_user_score(session, sample_id=sid, user_id=a.id) is None
         for bad in (0, 2, True):
             with pytest.raises(ValueError, match="score"):
                 await repo.rate(session, sample_id=sid, user_id=a.id, score=bad)
@@ -198,7 +193,7 @@ async def test_top_samples(db: Database) -> None:
                 await repo.rate(session, sample_id=s[key].id, user_id=rater.id, score=score)
         await session.commit()
 
-        def keys(samples: list[Sample]) -> list[str]:
+        def keys(samples: list[StoredSample]) -> list[str]:
             by_id = {sample.id: key for key, sample in s.items()}
             return [by_id[sample.id] for sample in samples]
 
@@ -314,7 +309,7 @@ async def test_forget_user(db: Database) -> None:
         assert await repo.get_user(session, telegram_id=leaver_tg) is None
         assert await repo.get_chat(session, telegram_id=leaver_tg) is None
         assert await repo.get_chat(session, telegram_id=group.telegram_id) is not None
-        assert await session.scalar(select(func.count()).where(Sample.user_id == leaver_id)) == 0
+        assert await session.scalar(select(func.count()).where(StoredSample.user_id == leaver_id)) == 0
         assert await session.scalar(select(func.count()).where(Rating.user_id == leaver_id)) == 0
         # The stayer's sample lost the leaver's vote, and its counter says so.
         assert await repo.get_votes(session, sample_id=kept_id) == repo.Votes(1, 0)
@@ -323,19 +318,9 @@ async def test_forget_user(db: Database) -> None:
         assert again == repo.ForgetResult(found=False, samples_deleted=0, ratings_deleted=0, chats_deleted=0)
 
 
-async def test_recount_repairs_counters(db: Database) -> None:
-    async with db.sessions() as session:
-        _author, _chat, sample = await make_world(session)
-        fan = await make_user(session)
-        await repo.rate(session, sample_id=sample.id, user_id=fan.id, score=UP)
-        await session.execute(update(Sample).values(up_votes=7, down_votes=3))
-        await repo.recount_votes(session, sample_ids=[sample.id])
-        assert await repo.get_votes(session, sample_id=sample.id) == repo.Votes(1, 0)
-
-
 # A random click history: (rater index, action, score).
 _clicks = st.lists(
-    st.tuples(st.integers(0, 3), st.sampled_from(["rate", "unrate", "toggle"]), st.sampled_from([UP, DOWN])),
+    st.tuples(st.integers(0, 3), st.sampled_from(["rate", "toggle"]), st.sampled_from([UP, DOWN])),
     max_size=25,
 )
 
@@ -364,23 +349,13 @@ def test_counters_always_match_the_ratings(database_url: str, clicks: list[tuple
                 ) -> repo.RatingState:
                     if action == "rate":
                         return await repo.rate(session, sample_id=sample.id, user_id=user_id, score=score)
-                    if action == "unrate":
-                        return await repo.unrate(session, sample_id=sample.id, user_id=user_id)
                     return await repo.toggle_rating(
                         session, sample_id=sample.id, user_id=user_id, score=score
                     )
 
                 state = await db.run(click)
                 before = expected.get(user_id)
-                after = (
-                    score
-                    if action == "rate"
-                    else None
-                    if action == "unrate"
-                    else None
-                    if before == score
-                    else score
-                )
+                after = score if action == "rate" else None if before == score else score
                 if after is None:
                     expected.pop(user_id, None)
                 else:

@@ -1,0 +1,91 @@
+"""Errors, input checks and SQL helpers shared by the repository modules."""
+
+from __future__ import annotations
+
+import math
+from enum import Enum
+from typing import Any, Final
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import (
+    CHAT_TYPES,
+    DOWN,
+    UP,
+)
+from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+
+MAX_MODEL_NAME = 128
+
+
+class StorageError(Exception):
+    """Base class for errors the repository raises on purpose."""
+
+
+class NotFound(StorageError, LookupError):
+    """The row asked for does not exist (e.g. a sample deleted before its button was pressed)."""
+
+
+class Unset(Enum):
+    """Marks "leave this setting alone" where None means "clear the override"."""
+
+    UNSET = "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """The dialect's INSERT construct, which offers ON CONFLICT on SQLite and PostgreSQL."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return pg_insert(model)
+    if name == "sqlite":
+        return sqlite_insert(model)
+    raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
+
+
+def check_temperature_setting(value: float) -> float:
+    """Validate a temperature a user may choose (and the schema stores); returns it as a float."""
+    value = float(value)
+    if not math.isfinite(value) or not MIN_TEMPERATURE <= value <= MAX_TEMPERATURE:
+        raise ValueError(
+            f"temperature must be between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}, got {value:g}"
+        )
+    return value
+
+
+def check_length(value: int) -> int:
+    """Validate a sample length (tokens) against the stored range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"length must be a whole number, got {value!r}")
+    if not MIN_LENGTH <= value <= MAX_LENGTH:
+        raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH}, got {value}")
+    return value
+
+
+def check_model_name(value: str) -> str:
+    """Validate a model bundle name."""
+    value = value.strip()
+    if not value or len(value) > MAX_MODEL_NAME:
+        raise ValueError(f"model name must be 1 to {MAX_MODEL_NAME} characters")
+    return value
+
+
+def check_score(value: int) -> int:
+    """Validate a rating score (+1 or -1)."""
+    if value not in (UP, DOWN) or isinstance(value, bool):
+        raise ValueError(f"score must be {UP} or {DOWN}, got {value!r}")
+    return value
+
+
+def check_chat_type(value: str) -> str:
+    if value not in CHAT_TYPES:
+        raise ValueError(f"chat type must be one of {', '.join(CHAT_TYPES)}, got {value!r}")
+    return value
+
+
+def rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)

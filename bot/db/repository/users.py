@@ -1,0 +1,232 @@
+"""Users and chats, their settings, how the settings for one request are resolved, and /forget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import (
+    Chat,
+    Rating,
+    StoredSample,
+    User,
+    utcnow,
+)
+from bot.db.repository.base import (
+    UNSET,
+    NotFound,
+    Unset,
+    check_chat_type,
+    check_length,
+    check_model_name,
+    check_temperature_setting,
+    dialect_insert,
+    rowcount,
+)
+from bot.db.repository.ratings import recount_votes
+from core.limits import DEFAULT_TEMPERATURE
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationSettings:
+    """The settings a generation request in a given chat should use."""
+
+    temperature: float
+    length: int | None  # None: not chosen anywhere, so the model level's default
+    model_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetResult:
+    """What /forget removed."""
+
+    found: bool
+    samples_deleted: int
+    ratings_deleted: int
+    chats_deleted: int
+
+
+async def get_user(session: AsyncSession, *, telegram_id: int) -> User | None:
+    """The user with this Telegram id, if known."""
+    return await session.scalar(select(User).where(User.telegram_id == telegram_id))
+
+
+async def get_or_create_user(
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    display_name: str | None = None,
+    language_code: str | None = None,
+) -> User:
+    """The user with this Telegram id, created on first sight; name and language refreshed.
+
+    Safe under concurrency: two updates from a new user racing both end up with the same row
+    (INSERT .. ON CONFLICT DO NOTHING, then read it back).
+    """
+    user = await get_user(session, telegram_id=telegram_id)
+    if user is None:
+        now = utcnow()
+        stmt = dialect_insert(session, User).values(
+            telegram_id=telegram_id,
+            display_name=display_name,
+            language_code=language_code,
+            created_at=now,
+            updated_at=now,
+        )
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=[User.telegram_id]))
+        user = await get_user(session, telegram_id=telegram_id)
+        assert user is not None, "a user row must exist after the upsert"
+        return user
+    # Only write when something changed, so that a busy user does not cost a write per message.
+    if display_name is not None and user.display_name != display_name:
+        user.display_name = display_name
+    if language_code is not None and user.language_code != language_code:
+        user.language_code = language_code
+    if session.is_modified(user):
+        await session.flush()
+    return user
+
+
+async def _load_user(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user with id {user_id}")
+    return user
+
+
+async def set_user_temperature(session: AsyncSession, *, user_id: int, temperature: float) -> User:
+    """Set a user's softmax temperature (0..2); raises ValueError when out of range."""
+    user = await _load_user(session, user_id)
+    user.temperature = check_temperature_setting(temperature)
+    await session.flush()
+    return user
+
+
+async def set_user_length(session: AsyncSession, *, user_id: int, length: int) -> User:
+    """Set a user's sample length in tokens; raises ValueError when out of range."""
+    user = await _load_user(session, user_id)
+    user.sample_length = check_length(length)
+    await session.flush()
+    return user
+
+
+async def set_user_model(session: AsyncSession, *, user_id: int, model_name: str | None) -> User:
+    """Choose a user's model bundle by name; None returns them to the bot's default."""
+    user = await _load_user(session, user_id)
+    user.model_name = None if model_name is None else check_model_name(model_name)
+    await session.flush()
+    return user
+
+
+async def get_chat(session: AsyncSession, *, telegram_id: int) -> Chat | None:
+    """The chat with this Telegram id, if known."""
+    return await session.scalar(select(Chat).where(Chat.telegram_id == telegram_id))
+
+
+async def get_or_create_chat(
+    session: AsyncSession, *, telegram_id: int, type: str, title: str | None = None
+) -> Chat:
+    """The chat with this Telegram id, created on first sight; type and title refreshed.
+
+    ``type`` is Telegram's chat type: private, group, supergroup or channel (a group becomes
+    a supergroup under a new id, so it simply appears as a new chat).
+    """
+    check_chat_type(type)
+    chat = await get_chat(session, telegram_id=telegram_id)
+    if chat is None:
+        now = utcnow()
+        stmt = dialect_insert(session, Chat).values(
+            telegram_id=telegram_id, type=type, title=title, created_at=now, updated_at=now
+        )
+        await session.execute(stmt.on_conflict_do_nothing(index_elements=[Chat.telegram_id]))
+        chat = await get_chat(session, telegram_id=telegram_id)
+        assert chat is not None, "a chat row must exist after the upsert"
+        return chat
+    if chat.type != type:
+        chat.type = type
+    if title is not None and chat.title != title:
+        chat.title = title
+    if session.is_modified(chat):
+        await session.flush()
+    return chat
+
+
+async def set_group_defaults(
+    session: AsyncSession,
+    *,
+    chat_id: int,
+    temperature: float | Unset | None = UNSET,
+    length: int | Unset | None = UNSET,
+    model_name: str | Unset | None = UNSET,
+) -> Chat:
+    """Set or clear (None) a group's defaults; arguments left out are not touched."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        raise NotFound(f"no chat with id {chat_id}")
+    if temperature is not UNSET:
+        chat.temperature = None if temperature is None else check_temperature_setting(temperature)
+    if length is not UNSET:
+        chat.sample_length = None if length is None else check_length(length)
+    if model_name is not UNSET:
+        chat.model_name = None if model_name is None else check_model_name(model_name)
+    await session.flush()
+    return chat
+
+
+def resolve_settings(user: User, chat: Chat | None, *, default_model: str) -> GenerationSettings:
+    """The settings to generate with: what the user chose, else the group's default (a group
+    admin's /groupdefault), else the bot's. A length left None means the model level's default."""
+    group = chat if chat is not None and chat.type != "private" else None
+    temperature = user.temperature
+    if temperature is None:
+        temperature = group.temperature if group and group.temperature is not None else DEFAULT_TEMPERATURE
+    length = user.sample_length
+    if length is None and group is not None:
+        length = group.sample_length
+    return GenerationSettings(
+        temperature=temperature,
+        length=length,
+        model_name=user.model_name or (group.model_name if group else None) or default_model,
+    )
+
+
+async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResult:
+    """Delete everything stored about a user (/forget).
+
+    Removes the user row, their samples (with every rating on them), their ratings of other
+    people's samples (whose counters are recounted), and their private chat with the bot.
+    Group chats stay: they belong to the group, not to this user.
+    """
+    user = await get_user(session, telegram_id=telegram_id)
+    if user is None:
+        return ForgetResult(found=False, samples_deleted=0, ratings_deleted=0, chats_deleted=0)
+    user_id = user.id
+    # Other people's samples this user rated: their counters must drop by this user's vote.
+    touched: Sequence[int] = (
+        await session.scalars(
+            select(Rating.sample_id)
+            .join(StoredSample, Rating.sample_id == StoredSample.id)
+            .where(Rating.user_id == user_id, StoredSample.user_id != user_id)
+            .order_by(Rating.sample_id)
+        )
+    ).all()
+    for sample_id in touched:  # id order, so two /forget calls cannot deadlock on each other
+        await session.execute(
+            select(StoredSample.id).where(StoredSample.id == sample_id).with_for_update(key_share=True)
+        )
+    samples = await session.scalar(select(func.count()).where(StoredSample.user_id == user_id))
+    ratings = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
+    # A private chat's id is the user's id in Telegram.
+    chats = await session.execute(delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private"))
+    # ON DELETE CASCADE removes the samples and ratings in the database itself.
+    await session.execute(delete(User).where(User.id == user_id))
+    await recount_votes(session, sample_ids=touched)
+    return ForgetResult(
+        found=True,
+        samples_deleted=int(samples or 0),
+        ratings_deleted=int(ratings or 0),
+        chats_deleted=rowcount(chats),
+    )

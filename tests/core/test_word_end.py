@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.word_end import WORD_END_MARGIN, end_on_word
+
+
+def test_a_word_cut_by_the_length_is_finished() -> None:
+    assert end_on_word("this is a dog that barks", 11) == "this is a dog"
+    assert end_on_word("this is a dog. It barks", 12) == "this is a dog."
+
+
+def test_a_cut_already_between_words_stays() -> None:
+    assert end_on_word("this is a dog that", 13) == "this is a dog"
+
+
+def test_no_end_within_the_margin_cuts_back_to_the_last_space() -> None:
+    long_word = "x" * (WORD_END_MARGIN + 10)
+    assert end_on_word(f"this is {long_word} y", 12) == "this is"
+    assert end_on_word("y" * 60, 40) == "y" * 40  # no space at all: exactly the length
+
+
+@given(st.text(alphabet="ab .\n", max_size=80), st.integers(1, 50))
+def test_never_longer_than_length_plus_margin_and_a_prefix(text: str, length: int) -> None:
+    cut = end_on_word(text, length)
+    assert text.startswith(cut) and len(cut) <= length + WORD_END_MARGIN
+    if len(text) > length and cut and len(cut) < len(text.rstrip()):
+        rest = text[len(cut) :]
+        assert rest[:1].isspace() or cut[-1] in ".\n" or len(cut) == length

@@ -18,7 +18,7 @@ from bot.db.models import Base
 from bot.db.scratch import temporary_database
 from tests.bot.storage.conftest import POSTGRES_URL
 
-TABLES = {"users", "chats", "samples", "ratings", "processed_updates"}
+TABLES = {"users", "chats", "samples", "ratings", "processed_updates", "duels", "duel_votes"}
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0002 (head)" in capsys.readouterr().out
+        assert "0003 (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

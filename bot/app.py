@@ -19,9 +19,10 @@ from telegram.ext import (
     filters,
 )
 
+from bot import keyboards as kb
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import generate, ratings
+from bot.handlers import duels, generate, leaderboard, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
@@ -137,6 +138,8 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["mystats"], ratings.on_mystats),
         (["forget"], ratings.on_forget),
         (["stats"], ratings.on_stats),
+        (["duel"], duels.on_duel),
+        (["leaderboard"], leaderboard.on_leaderboard),
     ]
     for names, callback in commands:
         app.add_handler(CommandHandler(names, callback, filters=message_only))
@@ -149,6 +152,8 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     )
     app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_help))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
+    # Duel presses first (their data is not ratings'); everything else goes to ratings.
+    app.add_handler(CallbackQueryHandler(duels.on_callback, pattern=kb.DUEL_CALLBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
     app.add_error_handler(on_error)
 

@@ -306,7 +306,8 @@ class Duel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     def __repr__(self) -> str:
-        return f"Duel(id={self.id!r}, a={self.model_a!r}@{self.temperature_a!r}, b={self.model_b!r}@{self.temperature_b!r})"
+        a, b = f"{self.model_a}@{self.temperature_a}", f"{self.model_b}@{self.temperature_b}"
+        return f"Duel(id={self.id!r}, a={a!r}, b={b!r})"
 
 
 class DuelVote(Base):

@@ -99,8 +99,9 @@ async def test_0003_upgrades_and_downgrades_with_data(tmp_path: Path) -> None:
         async with engine.begin() as conn:
             await conn.execute(
                 text(
-                    "INSERT INTO duels (id, user_id, chat_id, seed, length, model_a, version_a, temperature_a,"
-                    " rng_seed_a, text_a, model_b, version_b, temperature_b, rng_seed_b, text_b)"
+                    "INSERT INTO duels (id, user_id, chat_id, seed, length, model_a, version_a,"
+                    " temperature_a, rng_seed_a, text_a, model_b, version_b, temperature_b,"
+                    " rng_seed_b, text_b)"
                     " VALUES (1, 1, 1, 's', 5, 'm', '1', 0.2, 1, 'a', 'm', '1', 1.0, 2, 'b')"
                 )
             )

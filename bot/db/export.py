@@ -45,6 +45,7 @@ _SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
     Sample.up_votes.label("up_votes"),
     Sample.down_votes.label("down_votes"),
     (Sample.up_votes - Sample.down_votes).label("net_votes"),
+    Sample.shared.label("shared"),
 )
 _USER_COLUMNS: tuple[Label[Any], ...] = (
     User.telegram_id.label("user_telegram_id"),

@@ -4,13 +4,19 @@ and foreign presses, 🆚 under a sample, the chart sent as a photo."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import cli
 from bot.db.models import Duel, DuelVote
+from bot.db.preference_export import write_preferences
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -138,3 +144,72 @@ async def test_leaderboard_sends_the_chart_and_the_table(harness: Harness) -> No
     ]
     assert all(rows) and sum(int(r[5]) for r in rows if r) == 6
     assert all(float(r[3]) <= float(r[2]) <= float(r[4]) for r in rows if r)
+
+
+async def test_exports_and_cli_leaderboard_from_what_people_did(
+    harness: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.app.bot_data["services"].settings.duel_min_vote_s = 0.0
+    ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
+    group = harness.sb.group("club", [ann, bo])
+    private_sample = await harness.say(ann, "kept to myself")
+    await harness.press(ann, private_sample, button="👍")
+    group_sample = await harness.say(ann, "/gen said to the club", chat=group)
+    await harness.press(bo, group_sample, button="👎")
+    private_duel = await harness.say(ann, "/duel alone")
+    await harness.press(ann, private_duel, button="B is better")
+    group_duel = await harness.say(ann, "/duel together", chat=group)
+    await harness.press(bo, group_duel, button="A is better")
+
+    async def export(**options: Any) -> list[dict[str, Any]]:
+        out = io.StringIO()
+
+        async def work(session: AsyncSession) -> int:
+            return await write_preferences(session, out, **options)
+
+        await harness.query(work)
+        return [json.loads(line) for line in out.getvalue().splitlines()]
+
+    # The group sample was never shared: samples count as private until shared.
+    assert await export(format="kto") == []
+    kto = await export(format="kto", include_private=True)
+    assert [(r["prompt"], r["label"]) for r in kto] == [("kept to myself", True), ("said to the club", False)]
+    assert list(kto[0])[:3] == ["prompt", "completion", "label"]
+    await harness.press(ann, group_sample, button="Share")
+    assert [r["prompt"] for r in await export(format="kto")] == ["said to the club"]
+
+    (dpo,) = await export(format="dpo")  # the private chat's duel stays out
+    duels, _ = await duels_and_votes(harness)
+    group_stored = next(d for d in duels if d.seed == "together")
+    assert list(dpo)[:3] == ["prompt", "chosen", "rejected"]
+    assert (dpo["prompt"], dpo["chosen"], dpo["rejected"]) == (
+        "together",
+        group_stored.text_a,
+        group_stored.text_b,
+    )
+    assert (dpo["chosen_model"], dpo["chosen_temperature"], dpo["chosen_rng_seed"]) == (
+        group_stored.model_a,
+        group_stored.temperature_a,
+        group_stored.rng_seed_a,
+    )
+    assert (dpo["rejected_model_version"], dpo["rejected_rng_seed"]) == (
+        group_stored.version_b,
+        group_stored.rng_seed_b,
+    )
+    assert len(await export(format="dpo", include_private=True)) == 2
+
+    chart = tmp_path / "board.png"
+    argv = [
+        "leaderboard",
+        "--png",
+        str(chart),
+        "--rounds",
+        "20",
+        "--database-url",
+        harness.settings.database_url,
+    ]
+    assert await asyncio.to_thread(cli.main, argv) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "Leaderboard (2 counted duel votes)"
+    assert len(printed) in (2 + 3 + 1, 2 + 4 + 1)  # two duels: three or four arms
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

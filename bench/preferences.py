@@ -201,6 +201,8 @@ def taste(text: str, vocab: frozenset[str]) -> float:
     """The scripted rater's score: share of words in the corpus vocabulary, minus the share of
     three-word phrases that repeat one seen earlier in the text. Higher is better."""
     words = WORD.findall(text.lower())
+    if words and text[-1:].isalpha():
+        words = words[:-1]  # the sample was cut mid-word: judge whole words only
     if not words:
         return 0.0
     known = sum(word in vocab for word in words) / len(words)

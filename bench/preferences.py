@@ -236,11 +236,20 @@ async def rate_samples(
         (reply,) = await sb.wait_for_bot_messages(chat_id, after=before, timeout=120)
         message_id = int(reply["message_id"])
 
-        async def work(session: AsyncSession, message_id: int = message_id) -> str:
+        async def work(session: AsyncSession, message_id: int = message_id) -> str | None:
             stmt = select(StoredSample.text).where(StoredSample.telegram_message_id == message_id)
-            return str(await session.scalar(stmt) or "")
+            found = await session.scalar(stmt)
+            return None if found is None else str(found)
 
-        text = await db.run(work, write=False)
+        # The bot records the message id just after sending: wait for it.
+        text: str | None = None
+        for _ in range(200):
+            text = await db.run(work, write=False)
+            if text is not None:
+                break
+            await asyncio.sleep(0.05)
+        if text is None:
+            raise RuntimeError(f"sample of message {message_id} was never recorded")
         good = judge(text) >= like_at
         liked, disliked = liked + good, disliked + (not good)
         await sb.wait_for_answer(sb.press(rater, reply, button="👍" if good else "👎"), timeout=60)

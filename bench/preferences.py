@@ -269,14 +269,14 @@ async def export_kto(db: Database, path: Path) -> int:
 
 
 def fine_tune(
-    base: Path, preferences: Path, out: Path, *, steps: int, val_stride: int, threads: int
+    base: Path, preferences: Path, out: Path, *, steps: int, val_stride: int, threads: int, lr: float
 ) -> float:
     """`lstmbot train --init-from base --preferences ...` for one short epoch; its seconds."""
     started = time.monotonic()
     command = [
         sys.executable, "-m", "cli", "train", "--init-from", str(base), "--preferences", str(preferences),
         "--epochs", "1", "--steps-per-epoch", str(steps), "--val-stride", str(val_stride),
-        "--threads", str(threads), "--out", str(out),
+        "--threads", str(threads), "--lr", str(lr), "--out", str(out),
     ]  # fmt: skip
     subprocess.run(command, cwd=ROOT, check=True)
     return time.monotonic() - started
@@ -346,19 +346,12 @@ async def main_recover(votes: int, voters: int) -> int:
     return 0 if ok else 1
 
 
-async def main_loop(args: argparse.Namespace) -> int:
-    """(b): rate, export, fine-tune, evaluate, duel."""
+async def _rate_and_export(
+    args: argparse.Namespace, env: dict[str, str], judge: Callable[[str], float], work: Path
+) -> None:
+    """(b)'s first half: the rater rates samples from the bot; their KTO export."""
     from bench.harness import running_bot
-    from train.corpus import load_corpus
 
-    base = ROOT / "models" / "nietzsche-char"
-    vocab = vocabulary(load_corpus("nietzsche").text)
-
-    def judge(text: str) -> float:
-        return taste(text, vocab)
-
-    work = Path(tempfile.mkdtemp(prefix="lstmbot-prefs-"))
-    env = {"DUEL_MIN_VOTE_S": "0", "RATE_LIMIT_PER_MINUTE": "100000", "MODEL_DIR": str(ROOT / "models")}
     async with SandboxServer() as sb, running_bot(sb, env=env) as bot:
         db = Database.from_url(bot.database_url)
         try:
@@ -372,12 +365,31 @@ async def main_loop(args: argparse.Namespace) -> int:
             await db.dispose()
     print(f"rated {args.samples} samples in {time.monotonic() - started:.0f} s: {liked} 👍, {disliked} 👎")
     print(f"exported {rows} KTO rows to {work / 'kto.jsonl'}")
+
+
+async def main_loop(args: argparse.Namespace) -> int:
+    """(b): rate, export, fine-tune, evaluate, duel."""
+    from bench.harness import running_bot
+    from train.corpus import load_corpus
+
+    base = ROOT / "models" / "nietzsche-char"
+    vocab = vocabulary(load_corpus("nietzsche").text)
+
+    def judge(text: str) -> float:
+        return taste(text, vocab)
+
+    work = Path(tempfile.mkdtemp(prefix="lstmbot-prefs-"))
+    env = {"DUEL_MIN_VOTE_S": "0", "RATE_LIMIT_PER_MINUTE": "100000", "MODEL_DIR": str(ROOT / "models")}
+    if args.kto is not None:  # ratings from an earlier run: straight to fine-tuning
+        shutil.copy(args.kto, work / "kto.jsonl")
+    else:
+        await _rate_and_export(args, env, judge, work)
     models = work / "models"
     models.mkdir()
     shutil.copytree(base, models / "nietzsche-char")
     tuned = models / "nietzsche-tuned"
     seconds = fine_tune(
-        base, work / "kto.jsonl", tuned, steps=args.steps, val_stride=50, threads=args.threads
+        base, work / "kto.jsonl", tuned, steps=args.steps, val_stride=50, threads=args.threads, lr=args.lr
     )
     print(f"fine-tuned for {args.steps} steps in {seconds:.0f} s -> {tuned}")
     base_loss, tuned_loss = heldout_loss(base, args.eval_stride), heldout_loss(tuned, args.eval_stride)
@@ -418,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--length", type=int, default=120, help="sample length in characters")
     b.add_argument("--like-at", type=float, default=0.95, help="taste score from which the rater likes")
     b.add_argument("--steps", type=int, default=40, help="fine-tuning batches")
+    b.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (small: keep the book)")
+    b.add_argument("--kto", type=Path, help="skip rating: fine-tune on this KTO file from an earlier run")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--eval-stride", type=int, default=20)
     b.add_argument("--duels", type=int, default=200)

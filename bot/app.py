@@ -21,9 +21,10 @@ from telegram.ext import (
     filters,
 )
 
+from bot import keyboards as kb
 from bot.db.database import Database
 from bot.generation import GenerationService, load_models
-from bot.handlers import game, generate, group_defaults, inline, ratings
+from bot.handlers import duels, game, generate, group_defaults, inline, leaderboard, ratings
 from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
@@ -157,6 +158,8 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["game"], game.on_game),
         (["scores"], game.on_scores),
         (["fooled"], game.on_fooled),
+        (["duel"], duels.on_duel),
+        (["leaderboard"], leaderboard.on_leaderboard),
     ]
     for names, callback in commands:
         app.add_handler(CommandHandler(names, callback, filters=message_only))
@@ -170,6 +173,8 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_unknown))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
     app.add_handler(CallbackQueryHandler(game.on_vote, pattern=GAME_VOTE_PATTERN))
+    # Duel presses first (their data is not ratings'); everything else goes to ratings.
+    app.add_handler(CallbackQueryHandler(duels.on_callback, pattern=kb.DUEL_CALLBACK_PATTERN))
     app.add_handler(CallbackQueryHandler(ratings.on_callback))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
     app.add_handler(ChosenInlineResultHandler(inline.on_chosen))

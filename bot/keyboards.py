@@ -119,7 +119,8 @@ def rating_keyboard(
     with_next: bool = False,
     shared: bool | None = None,
 ) -> InlineKeyboardMarkup:
-    """👍 count, 👎 count, again; share/unshare under the sample itself (`shared` given);
+    """👍 count, 👎 count, again; share/unshare and 🆚 (a duel on the same seed) under the
+    sample itself (`shared` given);
     next, in a rating session."""
     row = [
         InlineKeyboardButton(f"👍 {up}", callback_data=f"r:{sample_id}:+"),
@@ -128,6 +129,7 @@ def rating_keyboard(
     ]
     if shared is not None:
         row.append(share_button(sample_id, shared, lang))
+        row.append(InlineKeyboardButton(text(lang, "vs"), callback_data=f"vs:{sample_id}"))
     rows = [row]
     if with_next:
         rows.append([InlineKeyboardButton(text(lang, "next"), callback_data="n")])
@@ -220,4 +222,51 @@ def game_keyboard(game_id: int, lang: str) -> InlineKeyboardMarkup:
                 InlineKeyboardButton(text(lang, "game_vote_b"), callback_data=f"g:{game_id}:B"),
             ]
         ]
+    )
+
+
+# -- duels: parsed by `parse_duel` (bot.handlers.duels takes these presses before on_callback) --
+
+DUEL_CALLBACK_PATTERN = r"^(d|vs):"
+DUEL_OUTCOME_CODES: dict[str, str] = {"a": "a", "b": "b", "t": "tie", "x": "bad"}  # code -> Outcome value
+
+
+@dataclass(frozen=True)
+class DuelVote:
+    """A verdict on a duel: "a", "b", "tie" or "bad" (bot.ranking.Outcome's values)."""
+
+    duel_id: int
+    outcome: str
+
+
+@dataclass(frozen=True)
+class StartDuel:
+    """🆚 under a sample: a duel on that sample's seed."""
+
+    sample_id: int
+
+
+_DUEL_VOTE = re.compile(r"d:(\d{1,18}):([abtx])")
+_START_DUEL = re.compile(r"vs:(\d{1,18})")
+
+
+def parse_duel(data: str | None) -> DuelVote | StartDuel | None:
+    """The duel action a button's callback data stands for, or None if it is not one."""
+    if not data or len(data) > 64:
+        return None
+    if match := _DUEL_VOTE.fullmatch(data):
+        return DuelVote(int(match[1]), DUEL_OUTCOME_CODES[match[2]])
+    if match := _START_DUEL.fullmatch(data):
+        return StartDuel(int(match[1]))
+    return None
+
+
+def duel_keyboard(duel_id: int, lang: str) -> InlineKeyboardMarkup:
+    """A is better / B is better, then Tie / Both bad."""
+
+    def button(key: str, code: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(text(lang, key), callback_data=f"d:{duel_id}:{code}")
+
+    return InlineKeyboardMarkup(
+        [[button("duel_a", "a"), button("duel_b", "b")], [button("duel_tie", "t"), button("duel_bad", "x")]]
     )

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     # Prometheus metrics port (0: off); served alongside the webhook when webhooks are on.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Duels: the temperatures each loaded model is tried at (comma-separated), the counted
+    # votes a user may cast per UTC day, and how soon after a duel is shown a vote counts.
+    duel_temperatures: Annotated[tuple[float, ...], NoDecode] = (0.2, 0.5, 0.8, 1.0, 1.2)
+    duel_daily_cap: int = Field(default=200, ge=0)
+    duel_min_vote_s: float = Field(default=2.0, ge=0)
     log_level: str = "INFO"
     # "text" for people, "json" for log collectors.
     log_format: Literal["text", "json"] = "text"
@@ -70,6 +75,16 @@ class Settings(BaseSettings):
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set (1-256 of A-Z a-z 0-9 _ -)")
         return self
+
+    @field_validator("duel_temperatures", mode="before")
+    @classmethod
+    def _parse_temperatures(cls, value: object) -> object:
+        """Accept "0.2, 0.5,1" as well as a list; each must be a temperature (0 to 2)."""
+        if isinstance(value, str):
+            value = tuple(float(part) for part in value.replace(";", ",").split(",") if part.strip())
+        if isinstance(value, list | tuple) and not all(0 <= float(v) <= 2 for v in value):
+            raise ValueError("DUEL_TEMPERATURES must be numbers from 0 to 2")
+        return value
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "eval",
     "db",
     "export",
+    "leaderboard",
     "run",
     "sandbox",
 )

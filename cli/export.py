@@ -28,7 +28,18 @@ def register(subparsers: Any) -> None:
         "lines or CSV. Nothing that identifies a user is written unless --include-users.",
     )
     p.add_argument(
-        "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)"
+        "--format",
+        choices=("jsonl", "csv", "kto", "dpo"),
+        default="jsonl",
+        help="output format (default: jsonl); kto: rated samples as TRL KTOTrainer rows "
+        '{"prompt","completion","label"}; dpo: duel wins as TRL DPOTrainer rows '
+        '{"prompt","chosen","rejected"}',
+    )
+    p.add_argument("--strict", action="store_true", help="kto: only samples whose votes were unanimous")
+    p.add_argument(
+        "--include-private",
+        action="store_true",
+        help="kto/dpo: also samples never shared and duels made in private chats",
     )
     p.add_argument(
         "--since",
@@ -62,6 +73,8 @@ async def _export(args: argparse.Namespace, url: str, out: TextIO) -> int:
     db = Database.from_url(url)
     try:
         async with db.sessions() as session:
+            if args.format in ("kto", "dpo"):
+                return await _preferences(session, args, out)
             return await write_export(
                 session,
                 out,
@@ -73,6 +86,24 @@ async def _export(args: argparse.Namespace, url: str, out: TextIO) -> int:
             )
     finally:
         await db.dispose()
+
+
+async def _preferences(session: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from bot.db.preference_export import write_preferences
+    from bot.settings import get_settings
+
+    # User ids are hashed with the bot's token as salt (secret, so the hash cannot be reversed
+    # by trying every id), or with nothing when no token is configured.
+    token = get_settings().telegram_token
+    return await write_preferences(
+        session,
+        out,
+        format=args.format,
+        strict=args.strict,
+        include_users=args.include_users,
+        include_private=args.include_private,
+        salt=token.get_secret_value() if token else "",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,5 +141,6 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot export: {exc}") from None
     where = "standard output" if args.out == "-" else args.out
-    print(f"exported {count} samples to {where}", file=sys.stderr)
+    what = {"kto": "rated samples", "dpo": "duel preferences"}.get(args.format, "samples")
+    print(f"exported {count} {what} to {where}", file=sys.stderr)
     return 0

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
+import struct
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sandbox.entities import EntityError, parse_html, parse_markdown_v2, u16
@@ -23,6 +26,26 @@ WEBHOOK_CONFLICT = (
 )
 QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 INLINE_QUERY_TTL_S = 10.0  # how long Telegram waits for an answerInlineQuery
+
+
+PHOTO_LIMIT = 10 * 1024 * 1024  # Telegram's limit for photos uploaded by bots
+CAPTION_LIMIT = 1024
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A file part of a multipart request (only sendPhoto takes one)."""
+
+    filename: str
+    content: bytes
+
+
+def png_size(content: bytes) -> tuple[int, int]:
+    """Width and height from a PNG header; (0, 0) for anything else."""
+    if content[:8] == b"\x89PNG\r\n\x1a\n" and len(content) >= 24:
+        width, height = struct.unpack(">II", content[16:24])
+        return int(width), int(height)
+    return 0, 0
 
 
 class ApiError(Exception):
@@ -85,6 +108,7 @@ class BotApi:
                 "logOut",
                 "close",
                 "sendMessage",
+                "sendPhoto",
                 "editMessageText",
                 "editMessageReplyMarkup",
                 "deleteMessage",
@@ -254,6 +278,45 @@ class BotApi:
                 raise bad("message to be replied not found")
         message = self.state.bot_message(chat, text, entities, reply_markup=markup, reply_to=reply_to)
         return copy.deepcopy(message)
+
+    async def m_sendPhoto(self, params: Json) -> Json:
+        """A photo upload: kept as its size, PNG dimensions and a content hash, not its bytes."""
+        chat = self._chat(params)
+        photo = params.get("photo")
+        if not isinstance(photo, UploadedFile):
+            raise bad("there is no photo in the request")  # file ids and URLs are not supported
+        if not photo.content or len(photo.content) > PHOTO_LIMIT:
+            raise bad("PHOTO_INVALID_DIMENSIONS" if photo.content else "file must be non-empty")
+        width, height = png_size(photo.content)
+        digest = hashlib.sha256(photo.content).hexdigest()[:16]
+        message: Json = {
+            "date": int(time.time()),
+            "chat": dict(chat.info),
+            "from": dict(self.state.bot),
+            "photo": [
+                {
+                    "file_id": f"photo-{digest}",
+                    "file_unique_id": digest,
+                    "width": width,
+                    "height": height,
+                    "file_size": len(photo.content),
+                }
+            ],
+        }
+        caption = params.get("caption")
+        if caption:
+            if len(str(caption)) > CAPTION_LIMIT:
+                raise bad("message caption is too long")
+            message["caption"] = str(caption)
+        markup = self._markup(params)
+        if markup:
+            message["reply_markup"] = markup
+        replied = self._reply_to(params)
+        if replied is not None and replied in chat.messages:
+            quoted = copy.deepcopy(chat.messages[replied])
+            quoted.pop("reply_to_message", None)
+            message["reply_to_message"] = quoted
+        return copy.deepcopy(self.state.store_message(chat, message))
 
     async def m_editMessageText(self, params: Json) -> Json:
         chat = self._chat(params)

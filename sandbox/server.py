@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.api import ApiError, BotApi
+from sandbox.api import ApiError, BotApi, UploadedFile
 from sandbox.faults import Faults
 from sandbox.state import Call, Json, SandboxState
 from sandbox.webhook import WebhookDelivery
@@ -74,7 +74,13 @@ class SandboxApp:
                 params.update(body)
             else:
                 form = await request.post()
-                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+                for key, value in form.items():
+                    if isinstance(value, str):
+                        params[key] = value
+                    elif isinstance(
+                        value, web.FileField
+                    ):  # an uploaded file (sendPhoto): kept as its name and bytes
+                        params[key] = UploadedFile(value.filename, value.file.read())
         return params
 
     async def handle_api(self, request: web.Request) -> web.StreamResponse:

@@ -45,6 +45,7 @@ _SAMPLE_COLUMNS: tuple[Label[Any], ...] = (
     (StoredSample.up_votes - StoredSample.down_votes).label("net_votes"),
     StoredSample.longest_copied.label("longest_copied"),
     StoredSample.new_ngram_share.label("new_ngram_share"),
+    StoredSample.shared.label("shared"),
 )
 _USER_COLUMNS: tuple[Label[Any], ...] = (
     User.telegram_id.label("user_telegram_id"),

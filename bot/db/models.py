@@ -330,3 +330,75 @@ class InlineOffer(Base):
     chosen: Mapped[int | None] = mapped_column(Integer)
     sample_id: Mapped[int | None] = mapped_column(ForeignKey("samples.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+
+# -- duels (migration 0003) ---------------------------------------------------------------------
+
+DUEL_OUTCOMES: tuple[str, ...] = ("a", "b", "tie", "bad")  # bot.ranking.Outcome's values
+
+
+class Duel(Base):
+    """Two continuations of one seed by two arms (model, temperature), shown as A and B.
+
+    Each side keeps what reproduces it (model, bundle version, temperature, rng seed) and its
+    text. ``private`` says the duel was made in a private chat (exports leave those out unless
+    asked). ``sent_at`` is when its message went out: votes faster than a reader could read
+    are stored but not counted.
+    """
+
+    __tablename__ = "duels"
+    __table_args__ = (
+        CheckConstraint(_temperature_check("temperature_a"), name="temperature_a_range"),
+        CheckConstraint(_temperature_check("temperature_b"), name="temperature_b_range"),
+        CheckConstraint(_length_check("length"), name="length_range"),
+        Index("ix_duels_chat_id_telegram_message_id", "chat_id", "telegram_message_id"),
+        Index("ix_duels_update_id", "update_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    seed: Mapped[str] = mapped_column(Text)
+    length: Mapped[int] = mapped_column(Integer)
+    model_a: Mapped[str] = mapped_column(String(128))
+    version_a: Mapped[str] = mapped_column(String(64))
+    temperature_a: Mapped[float] = mapped_column(Float)
+    rng_seed_a: Mapped[int] = mapped_column(BigInteger)
+    text_a: Mapped[str] = mapped_column(Text)
+    model_b: Mapped[str] = mapped_column(String(128))
+    version_b: Mapped[str] = mapped_column(String(64))
+    temperature_b: Mapped[float] = mapped_column(Float)
+    rng_seed_b: Mapped[int] = mapped_column(BigInteger)
+    text_b: Mapped[str] = mapped_column(Text)
+    update_id: Mapped[int | None] = mapped_column(BigInteger)
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        a, b = f"{self.model_a}@{self.temperature_a}", f"{self.model_b}@{self.temperature_b}"
+        return f"Duel(id={self.id!r}, a={a!r}, b={b!r})"
+
+
+class DuelVote(Base):
+    """One user's verdict on one duel (changeable); ``counted`` says whether it feeds the
+    leaderboard (not when cast too fast, nor beyond the user's daily cap)."""
+
+    __tablename__ = "duel_votes"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN (" + ", ".join(f"'{o}'" for o in DUEL_OUTCOMES) + ")", name="outcome_known"
+        ),
+        Index("ix_duel_votes_user_id_created_at", "user_id", "created_at"),
+    )
+
+    duel_id: Mapped[int] = mapped_column(ForeignKey("duels.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(8))
+    counted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"DuelVote(duel={self.duel_id!r}, user={self.user_id!r}, outcome={self.outcome!r})"

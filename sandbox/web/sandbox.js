@@ -83,7 +83,7 @@ function renderChats() {
     const b = el("button", c.id === chatId ? "active" : "");
     b.textContent = c.info.type === "private" ? `🤖 ${state.bot.first_name}` : `👥 ${c.info.title}`;
     const last = c.messages[c.messages.length - 1];
-    b.appendChild(el("small", "", last ? (last.text || "[sticker]").slice(0, 40) : "no messages yet"));
+    b.appendChild(el("small", "", last ? (last.text || (last.photo ? "[photo]" : "[sticker]")).slice(0, 40) : "no messages yet"));
     b.onclick = () => { chatId = c.id; replyTo = null; render(); };
     nav.appendChild(b);
   }
@@ -103,7 +103,7 @@ function renderMessages() {
     if (m.via_bot) div.appendChild(el("div", "via", `via @${m.via_bot.username}`));
     if (m.reply_to_message) div.appendChild(el("div", "quote", m.reply_to_message.text || ""));
     const body = el("div");
-    body.appendChild(m.text !== undefined ? renderText(m.text, m.entities) : document.createTextNode("[sticker]"));
+    body.appendChild(m.text !== undefined ? renderText(m.text, m.entities) : document.createTextNode(m.photo ? `[photo, ${m.photo[0].width}×${m.photo[0].height}, ${m.photo[0].file_size} bytes]` : "[sticker]"));
     div.appendChild(body);
     const kb = m.reply_markup && m.reply_markup.inline_keyboard;
     if (kb) {

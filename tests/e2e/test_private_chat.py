@@ -27,7 +27,7 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
     assert reply["text"].startswith("the will to truth")
     assert reply["entities"][0] == {"type": "bold", "offset": 0, "length": len("the will to truth")}
     assert re.search(r"tiny-char · T=0\.5 · (3[89]\d|4[012]\d) characters", reply["text"])
-    assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share"]
+    assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share", "🆚"]
     assert harness.sb.chat_actions(ann["id"]) == []  # a quick reply needs no "typing..."
 
     async def stored(session: AsyncSession) -> StoredSample:

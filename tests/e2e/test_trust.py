@@ -31,7 +31,7 @@ async def count(harness: Harness, model: type) -> int:
 async def test_a_private_sample_is_seen_only_where_it_was_made_until_shared(harness: Harness) -> None:
     ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
     mine = await harness.say(ann, "my secret seed")
-    assert buttons(mine) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share"]
+    assert buttons(mine) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share", "🆚"]
     await harness.press(ann, mine, button="👍")  # net +1: enough for /top
     assert "Nothing left to rate" in (await harness.say(bo, "/rate"))["text"]
     assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]

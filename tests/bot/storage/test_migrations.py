@@ -27,6 +27,8 @@ TABLES = {
     "games",
     "game_guesses",
     "inline_offers",
+    "duels",
+    "duel_votes",
 }
 
 
@@ -219,7 +221,7 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0004 (head)" in capsys.readouterr().out
+        assert "0005 (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

@@ -1,0 +1,241 @@
+"""Duels and their votes: what /duel, /leaderboard and the preference exports read and write.
+
+Like bot/db/repository.py, functions take the session explicitly and never commit. A vote is
+one row per (duel, user), changed in place; whether it counts is decided when it is cast
+(too fast after the message went out, or beyond the user's daily cap: stored, not counted).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import DUEL_OUTCOMES, Chat, Duel, DuelVote, StoredSample, utcnow
+from bot.ranking import Outcome, Vote
+
+
+@dataclass(frozen=True, order=True)
+class Arm:
+    """One way of writing: a model at a temperature."""
+
+    model: str
+    temperature: float
+
+    @property
+    def label(self) -> str:
+        """The arm's name on the leaderboard, e.g. "nietzsche-char@0.5"."""
+        return f"{self.model}@{self.temperature:g}"
+
+
+def arms_for(models: Sequence[str], temperatures: Sequence[float]) -> list[Arm]:
+    """Every (model, temperature) combination, in a stable order."""
+    return sorted({Arm(model, float(t)) for model in models for t in temperatures})
+
+
+def arm_a(duel: Duel) -> Arm:
+    """The arm shown as A."""
+    return Arm(duel.model_a, duel.temperature_a)
+
+
+def arm_b(duel: Duel) -> Arm:
+    """The arm shown as B."""
+    return Arm(duel.model_b, duel.temperature_b)
+
+
+async def pair_counts(session: AsyncSession) -> dict[frozenset[Arm], int]:
+    """Counted votes so far per unordered pair of arms."""
+    stmt = (
+        select(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b, func.count())
+        .join(DuelVote, DuelVote.duel_id == Duel.id)
+        .where(DuelVote.counted)
+        .group_by(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b)
+    )
+    counts: dict[frozenset[Arm], int] = {}
+    for model_a, temp_a, model_b, temp_b, n in (await session.execute(stmt)).all():
+        key = frozenset({Arm(model_a, temp_a), Arm(model_b, temp_b)})
+        counts[key] = counts.get(key, 0) + int(n)
+    return counts
+
+
+def choose_pair(
+    arms: Sequence[Arm], counts: dict[frozenset[Arm], int], rng: random.Random | None = None
+) -> tuple[Arm, Arm]:
+    """The pair of arms with the fewest counted votes (ties at random), in random A/B order."""
+    if len(arms) < 2:
+        raise ValueError("a duel needs at least two arms")
+    rng = rng or random.Random()
+    pairs = [(x, y) for i, x in enumerate(arms) for y in arms[i + 1 :]]
+    fewest = min(counts.get(frozenset(p), 0) for p in pairs)
+    first, second = rng.choice([p for p in pairs if counts.get(frozenset(p), 0) == fewest])
+    return (first, second) if rng.random() < 0.5 else (second, first)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a duel as generated."""
+
+    arm: Arm
+    version: str
+    rng_seed: int
+    text: str
+
+
+async def record_duel(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    chat_id: int,
+    private: bool,
+    seed: str,
+    length: int,
+    a: Side,
+    b: Side,
+    update_id: int | None,
+) -> Duel:
+    """Store a duel before its message is sent."""
+    duel = Duel(
+        user_id=user_id,
+        chat_id=chat_id,
+        private=private,
+        seed=seed,
+        length=length,
+        model_a=a.arm.model,
+        version_a=a.version,
+        temperature_a=a.arm.temperature,
+        rng_seed_a=a.rng_seed,
+        text_a=a.text,
+        model_b=b.arm.model,
+        version_b=b.version,
+        temperature_b=b.arm.temperature,
+        rng_seed_b=b.rng_seed,
+        text_b=b.text,
+        update_id=update_id,
+    )
+    session.add(duel)
+    await session.flush()
+    return duel
+
+
+async def get_duel_by_update(session: AsyncSession, *, update_id: int) -> Duel | None:
+    """The duel a (redelivered) update already made, if any."""
+    return await session.scalar(select(Duel).where(Duel.update_id == update_id).limit(1))
+
+
+async def set_duel_message(
+    session: AsyncSession, *, duel_id: int, message_id: int, sent_at: datetime | None = None
+) -> None:
+    """Record the message the duel was sent as, and when."""
+    duel = await session.get(Duel, duel_id)
+    if duel is not None:
+        duel.telegram_message_id = message_id
+        duel.sent_at = sent_at or utcnow()
+
+
+@dataclass(frozen=True)
+class DuelOrigin:
+    """A duel with its chat's Telegram id: what a button press is checked against."""
+
+    duel: Duel
+    chat_telegram_id: int
+
+
+async def get_duel_origin(session: AsyncSession, *, duel_id: int) -> DuelOrigin | None:
+    """The duel and its chat's Telegram id, if it still exists."""
+    row = (
+        await session.execute(
+            select(Duel, Chat.telegram_id).join(Chat, Duel.chat_id == Chat.id).where(Duel.id == duel_id)
+        )
+    ).one_or_none()
+    return None if row is None else DuelOrigin(row[0], int(row[1]))
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """What a press did: the stored outcome, whether it counts, and whether it changed one."""
+
+    outcome: Outcome
+    counted: bool
+    changed: bool
+    early: bool
+    capped: bool
+
+
+def day_start(now: datetime) -> datetime:
+    """Midnight UTC of `now`'s day: the daily cap's window."""
+    moment = now.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
+
+
+async def counted_today(session: AsyncSession, *, user_id: int, now: datetime) -> int:
+    """The user's counted votes first cast today (UTC)."""
+    stmt = select(func.count()).where(
+        DuelVote.user_id == user_id, DuelVote.counted, DuelVote.created_at >= day_start(now)
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+async def cast_vote(
+    session: AsyncSession,
+    *,
+    duel: Duel,
+    user_id: int,
+    outcome: Outcome,
+    min_delay_s: float,
+    daily_cap: int,
+    now: datetime | None = None,
+) -> VoteResult:
+    """Store or change the user's vote on a duel.
+
+    A first vote counts unless it came under `min_delay_s` after the message was sent (nobody
+    reads two texts that fast) or the user already has `daily_cap` counted votes today. A
+    changed vote keeps counting if it counted; an uncounted one is judged again as if new.
+    """
+    if outcome.value not in DUEL_OUTCOMES:  # pragma: no cover - the enum and the CHECK agree
+        raise ValueError(outcome)
+    now = now or utcnow()
+    shown_at = duel.sent_at or duel.created_at
+    early = (now - shown_at) < timedelta(seconds=min_delay_s)
+    vote = await session.get(DuelVote, (duel.id, user_id), with_for_update=True)
+    changed = vote is not None and vote.outcome != outcome.value
+    capped = False
+    if vote is not None and vote.counted:
+        counted = True
+    else:
+        capped = not early and await counted_today(session, user_id=user_id, now=now) >= daily_cap
+        counted = not early and not capped
+    if vote is None:
+        session.add(DuelVote(duel_id=duel.id, user_id=user_id, outcome=outcome.value, counted=counted))
+    else:
+        vote.outcome = outcome.value
+        vote.counted = counted
+    await session.flush()
+    return VoteResult(outcome, counted, changed, early and not counted, capped)
+
+
+async def counted_votes(session: AsyncSession) -> list[Vote]:
+    """Every counted vote as a ranking.Vote between arm labels, oldest first."""
+    stmt = (
+        select(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b, DuelVote.outcome)
+        .join(DuelVote, DuelVote.duel_id == Duel.id)
+        .where(DuelVote.counted)
+        .order_by(DuelVote.created_at, DuelVote.duel_id)
+    )
+    return [
+        Vote(Arm(ma, ta).label, Arm(mb, tb).label, Outcome(outcome))
+        for ma, ta, mb, tb, outcome in (await session.execute(stmt)).all()
+    ]
+
+
+async def thumbs_per_temperature(session: AsyncSession) -> list[tuple[float, int, int]]:
+    """(temperature, 👍, 👎) summed over ordinary samples, lowest temperature first."""
+    stmt = (
+        select(StoredSample.temperature, func.sum(StoredSample.up_votes), func.sum(StoredSample.down_votes))
+        .group_by(StoredSample.temperature)
+        .order_by(StoredSample.temperature)
+    )
+    return [(float(t), int(up or 0), int(down or 0)) for t, up, down in (await session.execute(stmt)).all()]

@@ -259,3 +259,23 @@ class ProcessedUpdate(Base):
 
     def __repr__(self) -> str:
         return f"ProcessedUpdate(update_id={self.update_id!r})"
+
+
+class SampleClaim(Base):
+    """Which replica is sending a sample, and since when (several replicas, one outbox).
+
+    The replica that stores a sample claims it in the same transaction; the outbox and a
+    redelivered update on any replica send a pending sample only after taking over an expired
+    claim (SEND_CLAIM_S: the sender died), in one atomic statement, so no two replicas send it.
+    """
+
+    __tablename__ = "sample_claims"
+
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    replica: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    def __repr__(self) -> str:
+        return f"SampleClaim(sample={self.sample_id!r}, replica={self.replica!r})"

@@ -5,7 +5,10 @@ Every sample is stored before it is sent (an outbox row: ``delivered`` false, no
 pending and the outbox sends it later (on the redelivered update, every OUTBOX_INTERVAL_S and
 at start-up). If the send may have reached Telegram (a time-out), the row is marked
 ``send_uncertain`` and never sent again: at most one message beats a duplicate.
-Samples being sent right now are in ``Services.sending``, so the outbox never races a send.
+Samples being sent right now are in ``Services.sending``, so the outbox never races a send in
+this process; across replicas, a send claim in the database (bot/db/claims.py, taken in the
+transaction that stores the sample, taken over only when expired) does the same, so several
+replicas on one PostgreSQL never send a sample twice.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.handlers.common import certainly_not_sent, telegram_call, unit_of
@@ -127,11 +131,11 @@ async def deliver_pending(
         sample_id = item.sample.id
         if sample_id in services.sending or sample_id in services.unrecorded:
             continue
-        # Claim it in this process, then look again: `pending` may have been read just before
-        # another send of it was recorded (and that send released its claim only after that).
+        # Claim it in this process, then in the database: `pending` may have been read just
+        # before another send of it was recorded, and another replica may be sending it now.
         services.sending.add(sample_id)
         try:
-            if not await services.db.run(partial(_still_pending, sample_id=sample_id), write=False):
+            if not await services.db.run(partial(_take_over, services=services, sample_id=sample_id)):
                 continue
             out = render(services, item)
             if reply_to is not None:
@@ -143,8 +147,11 @@ async def deliver_pending(
     return sent
 
 
-async def _still_pending(session: AsyncSession, *, sample_id: int) -> bool:
-    return await repo.is_pending(session, sample_id=sample_id)
+async def _take_over(session: AsyncSession, *, services: Services, sample_id: int) -> bool:
+    """Whether the sample is still pending and now ours to send (no live claim elsewhere)."""
+    settings = services.settings
+    lease = timedelta(seconds=settings.send_claim_s)
+    return await claims.take_over(session, sample_id=sample_id, replica=settings.replica_id, lease=lease)
 
 
 class Outbox:

@@ -15,6 +15,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
@@ -198,6 +199,9 @@ async def _store(
     async def work(session: AsyncSession) -> list[int]:
         services.sending.difference_update(attempt)  # a retried transaction: those ids are void
         attempt.clear()
+        # Another replica handling the same (redelivered) update stored it first: store nothing.
+        if update_id is not None and not await repo.claim_update(session, update_id=update_id):
+            return []
         for sample, rng_seed in parts:
             stored = await repo.record_sample(
                 session,
@@ -213,6 +217,7 @@ async def _store(
                 rng_seed=rng_seed,
                 update_id=update_id,
             )
+            await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
             services.sending.add(stored.id)
             attempt.append(stored.id)
         return list(attempt)
@@ -288,11 +293,15 @@ async def continue_seed(
             return
         services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
         (sample,) = samples
-        (sample_id,) = await _store(
+        stored = await _store(
             services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
     finally:
         services.limits.end(user_key)
+    if not stored:  # another replica answered this update meanwhile
+        await _resend_if_duplicate(services, update, context, reply_to)
+        return
+    (sample_id,) = stored
     out = None
     try:
         _, unit = unit_of(services.generation, job.model, job.lang)
@@ -435,6 +444,9 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
     finally:
         services.limits.end(update.effective_user.id)
+    if not ids:  # another replica answered this update meanwhile
+        await _resend_if_duplicate(services, update, context, message)
+        return
     out = None
     try:
         out = _outgoing(message, ids, _compare_html(seed, samples, lang), _compare_keyboard(ids))

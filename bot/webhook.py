@@ -6,8 +6,7 @@ delivered). Here the 2xx is sent after `Application.process_update` returned: a 
 mid-update never answers, the load balancer fails the request, Telegram (or the sandbox)
 posts the update again, and another replica handles it. The database claims
 (`processed_updates`, the samples' send claims) make that second handling produce exactly one
-reply. `/healthz` is for the load balancer's health checks; `/metrics` is served here too
-when METRICS_PORT is the webhook port.
+reply. `/healthz` is for the load balancer's health checks; `/metrics` is this replica's.
 """
 
 from __future__ import annotations
@@ -19,9 +18,11 @@ import logging
 import signal
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application
 
+from bot.metrics import metrics_response, registry_for
 from bot.services import SERVICES_KEY
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,16 @@ def webhook_app(application: Application, secret: str) -> web.Application:  # ty
         await application.process_update(update)
         return web.Response(text="ok")
 
+    registries: list[CollectorRegistry] = []
+
+    async def metrics(request: web.Request) -> web.Response:
+        services = application.bot_data.get(SERVICES_KEY)
+        if services is None:
+            return web.Response(status=503, text="starting")
+        if not registries:  # the services exist only after post_init
+            registries.append(registry_for(services))
+        return metrics_response(registries[0])
+
     async def healthz(request: web.Request) -> web.Response:
         # Healthy once the services exist (post_init ran): before that an update would fail.
         if SERVICES_KEY not in application.bot_data:
@@ -56,6 +67,7 @@ def webhook_app(application: Application, secret: str) -> web.Application:  # ty
     app = web.Application()
     app.router.add_post(WEBHOOK_PATH, on_update)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -36,6 +37,7 @@ from bot.services import Services
 from bot.texts import language_of
 
 log = logging.getLogger(__name__)
+ClaimStep = Callable[..., Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
     """Send once and record the outcome; returns the message, or None when it was not sent."""
     services.sending.update(out.sample_ids)
     try:
+        await _claim_step(services, claims.attempt, out.sample_ids)
         reply = ReplyParameters(out.reply_to, allow_sending_without_reply=True) if out.reply_to else None
         try:
             sent = await telegram_call(
@@ -68,6 +71,7 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
             services.counters.undelivered += len(out.sample_ids)
             if certainly_not_sent(exc):
                 log.warning("could not send samples %s (%s); the outbox will retry", out.sample_ids, exc)
+                await _claim_step(services, claims.release, out.sample_ids)
             else:
                 log.warning(
                     "samples %s may have reached Telegram (%s); not sending them again", out.sample_ids, exc
@@ -78,6 +82,16 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
         return sent
     finally:
         services.sending.difference_update(out.sample_ids)
+
+
+async def _claim_step(services: Services, step: ClaimStep, sample_ids: list[int]) -> None:
+    """Mark a send as started, or release it; an outage here does not stop the send (a single
+    replica needs no claims; with several, an unmarked send only risks a duplicate)."""
+    replica = services.settings.replica_id
+    try:
+        await services.db.run(lambda session: step(session, sample_ids=sample_ids, replica=replica))
+    except (DBAPIError, OSError) as exc:
+        log.warning("could not update the send claims of samples %s (%s)", sample_ids, exc)
 
 
 async def _record(services: Services, sample_ids: list[int], message_id: int | None) -> None:

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("sample_id", sa.Integer(), nullable=False),
         sa.Column("replica", sa.String(length=200), nullable=False),
         sa.Column("claimed_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column("attempted_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["sample_id"], ["samples.id"], name=op.f("fk_sample_claims_sample_id_samples"), ondelete="CASCADE"
         ),

@@ -93,7 +93,7 @@ async def serve_webhook(
     if application.post_init is not None:
         await application.post_init(application)
     await application.start()
-    runner = web.AppRunner(webhook_app(application, secret), access_log=None, shutdown_timeout=5)
+    runner = web.AppRunner(webhook_app(application, secret), access_log=None, shutdown_timeout=25)
     await runner.setup()
     try:
         await web.TCPSite(runner, listen, port).start()
@@ -107,7 +107,7 @@ async def serve_webhook(
         await stop.wait()
         log.info("webhook: stopping")
     finally:
-        # Requests in flight finish (up to shutdown_timeout) before the services go.
+        # Requests in flight finish (up to 25 s) before the services go; new ones go elsewhere.
         await runner.cleanup()
         await application.stop()
         if application.post_stop is not None:

@@ -31,6 +31,7 @@ class Load:
     latencies: list[float] = field(default_factory=list)
     done: int = 0  # seeds answered so far (the bench kills a replica half-way)
     unanswered: int = 0  # seeds with no reply within the timeout
+    odd: list[str] = field(default_factory=list)  # replies that are no sample (an error, a refusal)
 
 
 async def one_user(sb: SandboxServer, user: Json, count: int, load: Load, *, timeout: float = 90) -> None:
@@ -48,6 +49,9 @@ async def one_user(sb: SandboxServer, user: Json, count: int, load: Load, *, tim
             continue
         load.latencies.append(time.monotonic() - started)
         load.done += 1
+        if "👍" not in str(reply.get("reply_markup", "")):
+            load.odd.append(str(reply.get("text", ""))[:200])
+            continue
         query_id = sb.press(user, reply, button="👍")
         load.presses += 1
         await sb.wait_for_answer(query_id, timeout=timeout)

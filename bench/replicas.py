@@ -79,6 +79,8 @@ def report(title: str, result: Check, load: Load, took: float) -> None:
         f"= presses {result.presses}, uncertain {result.uncertain}, unanswered {result.unanswered}, "
         f"chats off {result.chats_off or 'none'}"
     )
+    for odd in sorted(set(load.odd)):
+        print(f"  not a sample ({load.odd.count(odd)}x): {odd!r}")
     print(f"  exactly once: {result.exactly_once}; never twice: {result.never_twice}")
 
 

@@ -33,6 +33,8 @@ WEBHOOK_PATH = "/telegram"
 def webhook_app(application: Application, secret: str) -> web.Application:  # type: ignore[type-arg]
     """An aiohttp app: POST /telegram handles one update, then answers; GET /healthz."""
 
+    in_flight: dict[int, asyncio.Future[None]] = {}
+
     async def on_update(request: web.Request) -> web.Response:
         given = request.headers.get(SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
@@ -43,9 +45,17 @@ def webhook_app(application: Application, secret: str) -> web.Application:  # ty
         except (json.JSONDecodeError, ValueError, TypeError, KeyError) as exc:
             log.warning("webhook: not an update (%s)", exc)
             return web.Response(status=400, text="not an update")
-        # Handler errors are logged and reported to the user by the error handler inside
-        # process_update; anything escaping it is a failure Telegram should retry (5xx).
-        await application.process_update(update)
+        # Telegram posts an update again when the first post timed out, while this process
+        # may still be handling it: the second post then waits for the first handling instead
+        # of starting another (which would find the user busy and refuse). Shielded, so a post
+        # given up by Telegram never cancels the handling. Handler errors are logged and
+        # reported to the user inside process_update; anything escaping it is a 5xx.
+        task = in_flight.get(update.update_id)
+        if task is None:
+            task = asyncio.ensure_future(application.process_update(update))
+            in_flight[update.update_id] = task
+            task.add_done_callback(lambda _: in_flight.pop(update.update_id, None))
+        await asyncio.shield(task)
         return web.Response(text="ok")
 
     registries: list[CollectorRegistry] = []

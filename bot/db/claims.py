@@ -2,7 +2,8 @@
 
 `claim_new` is called in the transaction that stores the sample (the sender owns it from the
 first moment); `attempt` marks the send as started, just before it is made; `release` gives a
-sample whose send certainly failed back to the outbox. `take_over` is how the outbox or a
+sample whose send certainly failed back to the outbox; `done` drops the claims once the
+outcome is recorded on the samples. `take_over` is how the outbox or a
 redelivered update on any replica gets a pending sample: only when nobody holds it, or the
 holder's claim is older than the lease (the holder died) and its send never started. A send
 that started and was never recorded may have reached Telegram: the sample is then marked
@@ -43,6 +44,11 @@ async def release(session: AsyncSession, *, sample_ids: list[int], replica: str)
     )
 
 
+async def done(session: AsyncSession, *, sample_ids: list[int]) -> None:
+    """The send's outcome is recorded on the samples: their claims are no longer needed."""
+    await session.execute(delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids)))
+
+
 async def take_over(
     session: AsyncSession, *, sample_id: int, replica: str, lease: timedelta, now: datetime | None = None
 ) -> bool:
@@ -72,4 +78,4 @@ async def take_over(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-__all__ = ["attempt", "claim_new", "release", "take_over"]
+__all__ = ["attempt", "claim_new", "done", "release", "take_over"]

@@ -99,6 +99,7 @@ async def _record(services: Services, sample_ids: list[int], message_id: int | N
     for the outbox to store, so a sent sample is never taken for an unsent one."""
 
     async def work(session: AsyncSession) -> None:
+        await claims.done(session, sample_ids=sample_ids)
         if message_id is None:
             await repo.mark_send_uncertain(session, sample_ids=sample_ids)
             return

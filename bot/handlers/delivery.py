@@ -177,6 +177,7 @@ class Outbox:
         self.services = services
         self._given_up_until: datetime | None = None  # samples made before this were counted
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def sweep(self, *, now: datetime | None = None) -> int:
         """One pass; returns how many samples it sent."""
@@ -212,22 +213,24 @@ class Outbox:
             await _record(self.services, [sample_id], message_id)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.sweep()
             except (DBAPIError, OSError, TelegramError) as exc:  # an outage: the next sweep retries
                 log.warning("outbox sweep failed (%s); trying again later", exc)
             except Exception:
                 log.exception("outbox sweep failed; trying again later")
-            await asyncio.sleep(self.services.settings.outbox_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.services.settings.outbox_interval_s)
 
     def start(self) -> None:
         """Sweep now (start-up) and then every OUTBOX_INTERVAL_S."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
 
-    async def stop(self) -> None:
-        """Stop sweeping."""
+    async def stop(self, *, grace_s: float = 10.0) -> None:
+        """Stop sweeping: a sweep under way may finish its send and record it (cancelled between
+        the two, a sent sample would look unsent), up to `grace_s`."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, grace_s)

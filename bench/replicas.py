@@ -6,7 +6,10 @@ then every replica is restarted in turn (SIGTERM, start, healthy) while the load
 Afterwards it checks that every seed got exactly one reply, every sample was stored once and
 every press counted once, and prints p95 latency beside the baseline's.
 
-    python -m bench.replicas --users 100 --per-user 3 --replicas 3
+    python -m bench.replicas --users 100 --per-user 3 --replicas 3 [--tiny]
+
+--tiny serves a small random-weight model (built with Keras, the dev extra) instead of the
+shipped default, so that the numbers measure the replicas rather than the CPU's LSTM speed.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import tempfile
 import time
+from pathlib import Path
 
 from bench.harness import summary
-from bench.replica_load import Check, Load, check, run_load
+from bench.replica_load import SEEDS, Check, Load, check, run_load
 from bench.rig import Rig, running_rig
 from bot.db.scratch import create_postgres_database, drop_postgres_database
 from sandbox.testing import SandboxServer
@@ -48,30 +53,38 @@ async def one_run(
     """One load on a fresh database; returns the check, the load, what happened and the wall time."""
     url = await create_postgres_database(base, tag="replicas")
     env = {
+        **args.model_env,
         "RATE_LIMIT_PER_MINUTE": "1000",
         "LOG_LEVEL": "WARNING",
         "SEND_CLAIM_S": "5",
         "OUTBOX_INTERVAL_S": "1",
     }
     try:
-        async with SandboxServer() as sb, running_rig(sb, url, replicas=replicas, env=env) as rig:
-            users = [sb.user(f"U{i}") for i in range(args.users)]
-            load = Load()
-            started = time.monotonic()
-            task = asyncio.create_task(run_load(sb, users, args.per_user, load, timeout=60))
-            events = await chaos(sb, rig, load, args.users * args.per_user) if chaos_on else []
-            await task
-            took = time.monotonic() - started
-            await asyncio.sleep(6)  # late duplicates (an outbox resend) would show up by now
-            return await check(sb, url, users, args.per_user, load), load, events, took
+        async with SandboxServer() as sb:
+            sb.sandbox.webhook.timeout_s = 60.0  # Telegram waits about a minute for an answer
+            async with running_rig(sb, url, replicas=replicas, env=env) as rig:
+                return await _load(sb, rig, args, chaos_on=chaos_on)
     finally:
         await drop_postgres_database(url)
 
 
+async def _load(
+    sb: SandboxServer, rig: Rig, args: argparse.Namespace, *, chaos_on: bool
+) -> tuple[Check, Load, list[str], float]:
+    """The users' load (and the faults); then the check."""
+    users = [sb.user(f"U{i}") for i in range(args.users)]
+    load = Load()
+    started = time.monotonic()
+    task = asyncio.create_task(run_load(sb, users, args.per_user, load, timeout=180))
+    events = await chaos(sb, rig, load, args.users * args.per_user) if chaos_on else []
+    await task
+    took = time.monotonic() - started
+    await asyncio.sleep(6)  # late duplicates (an outbox resend) would show up by now
+    return await check(sb, rig.database_url, users, args.per_user, load), load, events, took
+
+
 def report(title: str, result: Check, load: Load, took: float) -> None:
-    print(
-        f"\n{title}: {load.seeds} seeds from {len(load.latencies) + load.unanswered} answers in {took:.1f} s"
-    )
+    print(f"\n{title}: {load.seeds} seeds in {took:.1f} s")
     print(f"  latency: {summary(load.latencies)}")
     print(
         f"  replies {result.replies}/{result.seeds}, samples {result.samples} "
@@ -84,7 +97,30 @@ def report(title: str, result: Check, load: Load, took: float) -> None:
     print(f"  exactly once: {result.exactly_once}; never twice: {result.never_twice}")
 
 
+def tiny_model(folder: Path) -> dict[str, str]:
+    """A small random-weight character model in `folder`; the env that serves it."""
+    import numpy as np
+
+    from core.bundle import save_bundle
+    from core.config import ModelConfig
+    from core.keras_model import build_model, get_named_weights
+    from core.tokenizers import CharTokenizer
+
+    tokenizer = CharTokenizer.fit(" ".join(SEEDS) + " abcdefghijklmnopqrstuvwxyz.,;!?0123456789")
+    config = ModelConfig(vocab_size=tokenizer.vocab_size, window=20, embedding_dim=16, lstm_units=(32,))
+    model = build_model(config)
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        weight.assign(rng.normal(0.0, 0.25, weight.shape).astype("float32"))
+    weights = get_named_weights(model, config)
+    save_bundle(
+        folder / "tiny-char", model=config, tokenizer=tokenizer, weights=weights, meta={"language": "en"}
+    )
+    return {"MODEL_DIR": str(folder), "DEFAULT_MODEL": "tiny-char"}
+
+
 async def main_async(args: argparse.Namespace) -> None:
+    args.model_env = tiny_model(Path(tempfile.mkdtemp(prefix="lstmbot-tiny-"))) if args.tiny else {}
     base = args.postgres
     single, single_load, _, single_took = await one_run(base, args, 1, chaos_on=False)
     report("1 replica, no faults", single, single_load, single_took)
@@ -101,6 +137,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--per-user", type=int, default=3, help="seeds each user sends (one at a time)")
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--tiny", action="store_true", help="serve a small random model (see above)")
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES))
     asyncio.run(main_async(parser.parse_args()))
 

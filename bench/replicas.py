@@ -56,7 +56,7 @@ async def one_run(
         **args.model_env,
         "RATE_LIMIT_PER_MINUTE": "1000",
         "LOG_LEVEL": "WARNING",
-        "SEND_CLAIM_S": "5",
+        "SEND_CLAIM_S": "10",
         "OUTBOX_INTERVAL_S": "1",
     }
     try:

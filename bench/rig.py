@@ -1,10 +1,11 @@
 """Several `lstmbot run` replicas in webhook mode behind HAProxy, all on one PostgreSQL.
 
-Real parts on loopback only: Debian's HAProxy (health checks on /healthz, so a dead replica is
-out within a second; a request that died with its replica is retried on another one), the
-replicas as separate processes started exactly as in production, and the sandbox (in the
-caller's process) playing Telegram: it posts each update to HAProxy's front port and retries
-it until some replica answers 2xx. Used by bench/replicas.py and tests/e2e/test_replicas.py.
+Real parts on loopback only: Debian's HAProxy (health checks on /healthz, and a refused
+connection marks a replica down at once, so a killed replica is out within a second; a
+request that died with its replica is retried on another one), the replicas as separate
+processes started exactly as in production, and the sandbox (in the caller's process) playing
+Telegram: it posts each update to HAProxy's front port and retries it until some replica
+answers 2xx. Used by bench/replicas.py and tests/e2e/test_replicas.py.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ backend replicas
     balance leastconn
     option httpchk GET /healthz
     http-check expect status 200
-    # Checked every 200 ms: one failed check takes a replica out, two good ones bring it back.
-    default-server inter 200ms fall 1 rise 2
+    # A refused connection in live traffic takes a replica out at once (a killed one refuses);
+    # checks every 500 ms (200 ms while it changes state), with 3 s to answer, so a replica
+    # busy generating is not mistaken for a dead one; two good checks bring it back.
+    timeout check 3s
+    default-server inter 500ms fastinter 200ms fall 2 rise 2
 {servers}
 """
 
@@ -197,7 +201,10 @@ async def running_rig(
     }
     rig = Rig(sb, database_url, front, base_env, folder)
     rig.replicas = [Replica(f"r{i + 1}", free_port(), folder / f"r{i + 1}.log") for i in range(replicas)]
-    servers = "\n".join(f"    server {r.name} 127.0.0.1:{r.port} check" for r in rig.replicas)
+    servers = "\n".join(
+        f"    server {r.name} 127.0.0.1:{r.port} check observe layer4 error-limit 1 on-error mark-down"
+        for r in rig.replicas
+    )
     cfg = folder / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(front=front, servers=servers))
     binary = haproxy_binary()

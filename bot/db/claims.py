@@ -27,14 +27,16 @@ async def claim_new(session: AsyncSession, *, sample_id: int, replica: str) -> N
     await session.execute(_insert(session, SampleClaim).values(sample_id=sample_id, replica=replica))
 
 
-async def attempt(session: AsyncSession, *, sample_ids: list[int], replica: str) -> None:
-    """The send of these (claimed) samples starts now."""
+async def attempt(session: AsyncSession, *, sample_ids: list[int], replica: str) -> bool:
+    """The send of these samples starts now; False when a claim is no longer ours (it expired
+    and another replica took it over): then we must not send."""
     now = utcnow()
-    await session.execute(
+    result = await session.execute(
         update(SampleClaim)
         .where(SampleClaim.sample_id.in_(sample_ids), SampleClaim.replica == replica)
         .values(attempted_at=now, claimed_at=now)
     )
+    return _rowcount(result) == len(set(sample_ids))
 
 
 async def release(session: AsyncSession, *, sample_ids: list[int], replica: str) -> None:

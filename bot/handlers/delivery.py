@@ -37,7 +37,7 @@ from bot.services import Services
 from bot.texts import language_of
 
 log = logging.getLogger(__name__)
-ClaimStep = Callable[..., Awaitable[None]]
+ClaimStep = Callable[..., Awaitable[bool | None]]
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,9 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
     """Send once and record the outcome; returns the message, or None when it was not sent."""
     services.sending.update(out.sample_ids)
     try:
-        await _claim_step(services, claims.attempt, out.sample_ids)
+        if not await _claim_step(services, claims.attempt, out.sample_ids):
+            log.warning("samples %s are being sent by another replica now; not sending", out.sample_ids)
+            return None
         reply = ReplyParameters(out.reply_to, allow_sending_without_reply=True) if out.reply_to else None
         try:
             sent = await telegram_call(
@@ -84,14 +86,17 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
         services.sending.difference_update(out.sample_ids)
 
 
-async def _claim_step(services: Services, step: ClaimStep, sample_ids: list[int]) -> None:
-    """Mark a send as started, or release it; an outage here does not stop the send (a single
-    replica needs no claims; with several, an unmarked send only risks a duplicate)."""
+async def _claim_step(services: Services, step: ClaimStep, sample_ids: list[int]) -> bool:
+    """Mark a send as started (False: the claim was taken over), or release it. An outage here
+    does not stop the send (a single replica needs no claims; with several, an unmarked send
+    only risks a duplicate)."""
     replica = services.settings.replica_id
     try:
-        await services.db.run(lambda session: step(session, sample_ids=sample_ids, replica=replica))
+        result = await services.db.run(lambda session: step(session, sample_ids=sample_ids, replica=replica))
     except (DBAPIError, OSError) as exc:
         log.warning("could not update the send claims of samples %s (%s)", sample_ids, exc)
+        return True
+    return result is not False
 
 
 async def _record(services: Services, sample_ids: list[int], message_id: int | None) -> None:

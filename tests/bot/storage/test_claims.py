@@ -86,3 +86,14 @@ async def test_a_released_or_recorded_sample_is_free_again_or_no_longer_pending(
 
     await db.run(record)
     assert not await _take_over(db, recorded, "r2", later=LEASE * 2)  # sent: nothing to take over
+
+
+async def test_a_sender_whose_claim_was_taken_over_may_not_start_its_send(db: Database) -> None:
+    sample_id = await _pending_claimed_by(db, "r1")
+    assert await _take_over(db, sample_id, "r2", later=LEASE * 2)  # r1 was too slow to start
+
+    async def attempt(session: AsyncSession, replica: str) -> bool:
+        return await claims.attempt(session, sample_ids=[sample_id], replica=replica)
+
+    assert not await db.run(lambda s: attempt(s, "r1"))
+    assert await db.run(lambda s: attempt(s, "r2"))

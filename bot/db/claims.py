@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, update
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Sample, SampleClaim, utcnow
@@ -55,6 +55,10 @@ async def take_over(
     session: AsyncSession, *, sample_id: int, replica: str, lease: timedelta, now: datetime | None = None
 ) -> bool:
     """Claim a still-pending sample unless a live claim holds it; True when we may send it."""
+    # Lock the sample row first: a sender recording its send right now (claim dropped, message
+    # id set, one transaction) commits before we look, so its sample is no longer pending
+    # and its dropped claim is not mistaken for none. (SQLite has one writer: no lock needed.)
+    await session.execute(select(Sample.id).where(Sample.id == sample_id).with_for_update())
     if not await is_pending(session, sample_id=sample_id):
         return False
     now = now or utcnow()

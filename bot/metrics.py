@@ -24,15 +24,26 @@ class ServicesCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         s = self.services
         gen = s.generation
+        replica = s.settings.replica_id
+        # Which replica answers this scrape (REPLICA_ID); queue and latency are this replica's.
+        info = GaugeMetricFamily(
+            "lstmbot_replica_info", "The replica serving these metrics", labels=["replica"]
+        )
+        info.add_metric([replica], 1)
+        yield info
         latency = GaugeMetricFamily(
             "lstmbot_generation_latency_seconds",
-            "Queue-to-done generation latency over the last 1,000 requests",
-            labels=["quantile"],
+            "Queue-to-done generation latency over this replica's last 1,000 requests",
+            labels=["replica", "quantile"],
         )
         for q, value in gen.latency_percentiles((50, 90, 95, 99)).items():
-            latency.add_metric([f"{q / 100:g}"], value)
+            latency.add_metric([replica, f"{q / 100:g}"], value)
         yield latency
-        yield GaugeMetricFamily("lstmbot_queue_depth", "Generation requests waiting", value=gen.queue_depth)
+        depth = GaugeMetricFamily(
+            "lstmbot_queue_depth", "Generation requests waiting on this replica", labels=["replica"]
+        )
+        depth.add_metric([replica], gen.queue_depth)
+        yield depth
         yield CounterMetricFamily("lstmbot_generations", "Generations completed", value=gen.completed)
         yield CounterMetricFamily("lstmbot_generation_failures", "Generations that failed", value=gen.failed)
         yield CounterMetricFamily("lstmbot_samples", "Samples stored", value=s.counters.samples)
@@ -55,12 +66,17 @@ def registry_for(services: Services) -> CollectorRegistry:
     return registry
 
 
+def metrics_response(registry: CollectorRegistry) -> web.Response:
+    """The registry in Prometheus' text format."""
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
+
+
 def metrics_app(services: Services) -> web.Application:
     """An aiohttp app answering GET /metrics (and /healthz for load balancers)."""
     registry = registry_for(services)
 
     async def metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
+        return metrics_response(registry)
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")

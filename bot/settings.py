@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -52,6 +54,11 @@ class Settings(BaseSettings):
     duel_temperatures: Annotated[tuple[float, ...], NoDecode] = (0.2, 0.5, 0.8, 1.0, 1.2)
     duel_daily_cap: int = Field(default=200, ge=0)
     duel_min_vote_s: float = Field(default=2.0, ge=0)
+    # Which replica this process is, shown by /stats and /metrics (default: hostname:pid).
+    replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # A replica sending a sample holds a claim on it this long; another replica (its outbox, a
+    # redelivered update) sends it only after the claim expired, e.g. because the sender died.
+    send_claim_s: float = Field(default=120, gt=0)
     log_level: str = "INFO"
     # "text" for people, "json" for log collectors.
     log_format: Literal["text", "json"] = "text"

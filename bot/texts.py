@@ -106,7 +106,7 @@ EN: dict[str, str] = {
     "admin_only": "Sorry, /stats is for the bot's admins.",
     "stats": (
         "<b>Bot stats</b>\nusers: {users}\nsamples: {samples} ({last24} in 24 h)\n"
-        "ratings: {ratings} (👍 {up} / 👎 {down})\nqueue: {queue}\n"
+        "ratings: {ratings} (👍 {up} / 👎 {down})\n<b>replica {replica}</b>\nqueue: {queue}\n"
         "latency p50/p90/p99: {p50} / {p90} / {p99} ms\nuptime: {uptime}"
     ),
     "again": "🔁 Again",
@@ -223,7 +223,7 @@ ZH: dict[str, str] = {
     "admin_only": "抱歉，/stats 只供管理员使用。",
     "stats": (
         "<b>统计</b>\n用户：{users}\n文字：{samples}（24 小时内 {last24}）\n"
-        "评分：{ratings}（👍 {up} / 👎 {down}）\n队列：{queue}\n"
+        "评分：{ratings}（👍 {up} / 👎 {down}）\n<b>副本 {replica}</b>\n队列：{queue}\n"
         "延迟 p50/p90/p99：{p50} / {p90} / {p99} 毫秒\n运行时间：{uptime}"
     ),
     "again": "🔁 再来",

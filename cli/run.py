@@ -57,14 +57,21 @@ def run(args: argparse.Namespace) -> int:
     except BundleError as exc:
         raise CliError(f"cannot load the default model: {exc}") from None
     if settings.webhook_url:
+        import asyncio
+
+        from bot.webhook import serve_webhook
+
         assert settings.webhook_secret is not None  # enforced by Settings
-        app.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path="telegram",
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret.get_secret_value(),
-            allowed_updates=ALLOWED_UPDATES,
+        # Our own server: it answers Telegram only after the update was handled (bot/webhook.py).
+        asyncio.run(
+            serve_webhook(
+                app,
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url=settings.webhook_url,
+                secret=settings.webhook_secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+            )
         )
     else:
         app.run_polling(allowed_updates=ALLOWED_UPDATES)

@@ -402,3 +402,27 @@ class DuelVote(Base):
 
     def __repr__(self) -> str:
         return f"DuelVote(duel={self.duel_id!r}, user={self.user_id!r}, outcome={self.outcome!r})"
+
+
+class SampleClaim(Base):
+    """Which replica is sending a sample, and since when (several replicas, one outbox).
+
+    The replica that stores a sample claims it in the same transaction; the outbox and a
+    redelivered update on any replica send a pending sample only after taking over an expired
+    claim (SEND_CLAIM_S: the sender died), in one atomic statement, so no two replicas send it.
+    A sender that died after starting its send (``attempted_at``) may have delivered it: such a
+    sample is marked ``send_uncertain`` instead, like a send that timed out.
+    """
+
+    __tablename__ = "sample_claims"
+
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    replica: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # Set just before the send: a holder that died after this may have delivered the sample.
+    attempted_at: Mapped[datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"SampleClaim(sample={self.sample_id!r}, replica={self.replica!r})"

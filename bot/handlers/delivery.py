@@ -5,7 +5,10 @@ Every sample is stored before it is sent (an outbox row: ``delivered`` false, no
 pending and the outbox sends it later (on the redelivered update, every OUTBOX_INTERVAL_S and
 at start-up). If the send may have reached Telegram (a time-out), the row is marked
 ``send_uncertain`` and never sent again: at most one message beats a duplicate.
-Samples being sent right now are in ``Services.sending``, so the outbox never races a send.
+Samples being sent right now are in ``Services.sending``, so the outbox never races a send in
+this process; across replicas, a send claim in the database (bot/db/claims.py, taken in the
+transaction that stores the sample, taken over only when expired) does the same, so several
+replicas on one PostgreSQL never send a sample twice.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,6 +27,7 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.handlers.common import certainly_not_sent, telegram_call, unit_of
@@ -32,6 +37,7 @@ from bot.services import Services
 from bot.texts import language_of
 
 log = logging.getLogger(__name__)
+ClaimStep = Callable[..., Awaitable[bool | None]]
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,9 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
     """Send once and record the outcome; returns the message, or None when it was not sent."""
     services.sending.update(out.sample_ids)
     try:
+        if not await _claim_step(services, claims.attempt, out.sample_ids):
+            log.warning("samples %s are being sent by another replica now; not sending", out.sample_ids)
+            return None
         reply = ReplyParameters(out.reply_to, allow_sending_without_reply=True) if out.reply_to else None
         try:
             sent = await telegram_call(
@@ -64,6 +73,7 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
             services.counters.undelivered += len(out.sample_ids)
             if certainly_not_sent(exc):
                 log.warning("could not send samples %s (%s); the outbox will retry", out.sample_ids, exc)
+                await _claim_step(services, claims.release, out.sample_ids)
             else:
                 log.warning(
                     "samples %s may have reached Telegram (%s); not sending them again", out.sample_ids, exc
@@ -76,11 +86,25 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
         services.sending.difference_update(out.sample_ids)
 
 
+async def _claim_step(services: Services, step: ClaimStep, sample_ids: list[int]) -> bool:
+    """Mark a send as started (False: the claim was taken over), or release it. An outage here
+    does not stop the send (a single replica needs no claims; with several, an unmarked send
+    only risks a duplicate)."""
+    replica = services.settings.replica_id
+    try:
+        result = await services.db.run(lambda session: step(session, sample_ids=sample_ids, replica=replica))
+    except (DBAPIError, OSError) as exc:
+        log.warning("could not update the send claims of samples %s (%s)", sample_ids, exc)
+        return True
+    return result is not False
+
+
 async def _record(services: Services, sample_ids: list[int], message_id: int | None) -> None:
     """Store the message id (or the uncertainty); if the database is down, keep it in memory
     for the outbox to store, so a sent sample is never taken for an unsent one."""
 
     async def work(session: AsyncSession) -> None:
+        await claims.done(session, sample_ids=sample_ids)
         if message_id is None:
             await repo.mark_send_uncertain(session, sample_ids=sample_ids)
             return
@@ -127,11 +151,11 @@ async def deliver_pending(
         sample_id = item.sample.id
         if sample_id in services.sending or sample_id in services.unrecorded:
             continue
-        # Claim it in this process, then look again: `pending` may have been read just before
-        # another send of it was recorded (and that send released its claim only after that).
+        # Claim it in this process, then in the database: `pending` may have been read just
+        # before another send of it was recorded, and another replica may be sending it now.
         services.sending.add(sample_id)
         try:
-            if not await services.db.run(partial(_still_pending, sample_id=sample_id), write=False):
+            if not await services.db.run(partial(_take_over, services=services, sample_id=sample_id)):
                 continue
             out = render(services, item)
             if reply_to is not None:
@@ -143,8 +167,11 @@ async def deliver_pending(
     return sent
 
 
-async def _still_pending(session: AsyncSession, *, sample_id: int) -> bool:
-    return await repo.is_pending(session, sample_id=sample_id)
+async def _take_over(session: AsyncSession, *, services: Services, sample_id: int) -> bool:
+    """Whether the sample is still pending and now ours to send (no live claim elsewhere)."""
+    settings = services.settings
+    lease = timedelta(seconds=settings.send_claim_s)
+    return await claims.take_over(session, sample_id=sample_id, replica=settings.replica_id, lease=lease)
 
 
 class Outbox:
@@ -155,6 +182,7 @@ class Outbox:
         self.services = services
         self._given_up_until: datetime | None = None  # samples made before this were counted
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def sweep(self, *, now: datetime | None = None) -> int:
         """One pass; returns how many samples it sent."""
@@ -190,22 +218,24 @@ class Outbox:
             await _record(self.services, [sample_id], message_id)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.sweep()
             except (DBAPIError, OSError, TelegramError) as exc:  # an outage: the next sweep retries
                 log.warning("outbox sweep failed (%s); trying again later", exc)
             except Exception:
                 log.exception("outbox sweep failed; trying again later")
-            await asyncio.sleep(self.services.settings.outbox_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.services.settings.outbox_interval_s)
 
     def start(self) -> None:
         """Sweep now (start-up) and then every OUTBOX_INTERVAL_S."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="outbox")
 
-    async def stop(self) -> None:
-        """Stop sweeping."""
+    async def stop(self, *, grace_s: float = 10.0) -> None:
+        """Stop sweeping: a sweep under way may finish its send and record it (cancelled between
+        the two, a sent sample would look unsent), up to `grace_s`."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._task, grace_s)

@@ -17,6 +17,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.copying import badge, draw_novel, store_novelty
+from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.generation import QueueFullError, ServiceClosedError
@@ -206,6 +207,9 @@ async def _store(
     async def work(session: AsyncSession) -> list[int]:
         services.sending.difference_update(attempt)  # a retried transaction: those ids are void
         attempt.clear()
+        # Another replica handling the same (redelivered) update stored it first: store nothing.
+        if update_id is not None and not await repo.claim_update(session, update_id=update_id):
+            return []
         for sample, rng_seed in parts:
             stored = await repo.record_sample(
                 session,
@@ -222,6 +226,7 @@ async def _store(
                 update_id=update_id,
             )
             store_novelty(stored, services.novelty.check(job.model, sample.token_ids))
+            await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
             services.sending.add(stored.id)
             attempt.append(stored.id)
         return list(attempt)
@@ -347,11 +352,15 @@ async def continue_seed(
             services.novelty, job.model, services.settings.max_copied, ended, rng_seed, draw_again
         )
         sample, rng_seed = drawn.sample, drawn.rng_seed
-        (sample_id,) = await _store(
+        stored = await _store(
             services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
     finally:
         services.limits.end(user_key)
+    if not stored:  # another replica answered this update meanwhile
+        await _resend_if_duplicate(services, update, context, reply_to)
+        return
+    (sample_id,) = stored
     out = None
     try:
         _, unit = unit_of(services.generation, job.model, job.lang)
@@ -498,6 +507,9 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
     finally:
         services.limits.end(update.effective_user.id)
+    if not ids:  # another replica answered this update meanwhile
+        await _resend_if_duplicate(services, update, context, message)
+        return
     out = None
     try:
         badges = [badge(services.novelty.check(job.model, s.token_ids), job.level, lang) for s in samples]

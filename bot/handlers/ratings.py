@@ -492,6 +492,7 @@ async def on_stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         ratings=stats.ratings,
         up=stats.up_votes,
         down=stats.down_votes,
+        replica=html.escape(services.settings.replica_id),  # queue and latency are this replica's
         queue=services.generation.queue_depth,
         p50=ms(50),
         p90=ms(90),

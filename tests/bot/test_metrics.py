@@ -20,7 +20,7 @@ async def test_metrics_report_the_services_numbers(tiny_bundle: Path, tmp_path: 
     generation = GenerationService({"tiny": load_bundle(tiny_bundle)}, default="tiny")
     generation.start()
     services = Services(
-        settings=Settings(),
+        settings=Settings(replica_id="r7"),
         db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"),
         generation=generation,
         limits=UserLimits(5),
@@ -37,5 +37,7 @@ async def test_metrics_report_the_services_numbers(tiny_bundle: Path, tmp_path: 
     assert "lstmbot_samples_total 3.0" in body
     assert "lstmbot_ratings_total 2.0" in body
     assert "lstmbot_generations_total 1.0" in body
-    assert "lstmbot_queue_depth 0.0" in body
-    assert 'lstmbot_generation_latency_seconds{quantile="0.95"}' in body
+    # Each replica says who it is; its queue and latency are its own.
+    assert 'lstmbot_replica_info{replica="r7"} 1.0' in body
+    assert 'lstmbot_queue_depth{replica="r7"} 0.0' in body
+    assert 'lstmbot_generation_latency_seconds{quantile="0.95",replica="r7"}' in body

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram.ext import Application
 
@@ -23,12 +24,14 @@ from bot.app import ALLOWED_UPDATES, build_application
 from bot.db.database import Database
 from bot.generation import load_models
 from bot.settings import Settings
+from bot.webhook import webhook_app
 from migrations import upgrade
 from sandbox.testing import SandboxServer
 from tests.conftest import BundleFactory
 
 Json = dict[str, Any]
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL")
+WEBHOOK_RUNNER = "webhook_runner"
 ADMIN_ID = 1001  # the sandbox's first user
 
 
@@ -96,19 +99,22 @@ async def start_app(settings: Settings, model_dir: Path, *, webhook_secret: str 
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         app.bot_data["webhook_port"] = port
-        await app.updater.start_webhook(
-            listen="127.0.0.1",
-            port=port,
-            url_path="telegram",
-            secret_token=webhook_secret,
-            webhook_url=f"http://127.0.0.1:{port}/telegram",
-            allowed_updates=ALLOWED_UPDATES,
+        # The server `lstmbot run` serves in webhook mode (2xx only after handling).
+        runner = web.AppRunner(webhook_app(app, webhook_secret), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        app.bot_data[WEBHOOK_RUNNER] = runner
+        await app.bot.set_webhook(
+            f"http://127.0.0.1:{port}/telegram", secret_token=webhook_secret, allowed_updates=ALLOWED_UPDATES
         )
     return app
 
 
 async def stop_app(app: Application) -> None:  # type: ignore[type-arg]
     """Stop polling and shut down cleanly (post_shutdown included)."""
+    runner = app.bot_data.pop(WEBHOOK_RUNNER, None)
+    if runner is not None:
+        await runner.cleanup()
     if app.updater and app.updater.running:
         await app.updater.stop()
     if app.running:

@@ -222,6 +222,7 @@ async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:
         await harness.press(other, made, button="Share")  # so that others may rate it
     stats = await harness.say(admin, "/stats")
     assert "users: 1" in stats["text"] and "samples: 2" in stats["text"] and "latency p50" in stats["text"]
+    assert f"replica {harness.settings.replica_id}\nqueue: 0" in stats["text"]  # which replica answers
     session = await harness.say(admin, "/rate")
     assert session["text"].startswith("Rate this sample:") and "⏭ Next" in buttons(session)
     await harness.press(admin, session, button="👍")

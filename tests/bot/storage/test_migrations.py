@@ -29,6 +29,7 @@ TABLES = {
     "inline_offers",
     "duels",
     "duel_votes",
+    "sample_claims",
 }
 
 
@@ -94,6 +95,42 @@ async def test_0002_keeps_existing_samples_private_and_downgrades(fresh_url: str
         await asyncio.to_thread(migrations.downgrade, fresh_url, "0001")
         columns = await _inspect(engine, lambda insp: {c["name"] for c in insp.get_columns("samples")})
         assert not columns & {"shared", "send_uncertain", "inline_message_id"}
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT id FROM samples"))).scalars().all() == [7]
+    finally:
+        await engine.dispose()
+
+
+async def test_0006_adds_sample_claims_and_downgrades(fresh_url: str) -> None:
+    """0002 -> 0006 on a database with a sample: it has no claim (the outbox may send it);
+    a claim cascades with its sample; and back to 0002 keeps the sample."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0002")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+            await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
+            for sample_id in (7, 8):
+                await conn.execute(
+                    text(
+                        "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
+                        " temperature, length, text, generation_ms, delivered)"
+                        f" VALUES ({sample_id}, 1, 1, 's', 'm', '1', 0.5, 10, 't', 1, false)"
+                    )
+                )
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0006")
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM sample_claims"))).scalar_one() == 0
+            await conn.execute(text("INSERT INTO sample_claims (sample_id, replica) VALUES (8, 'r1')"))
+        async with engine.begin() as conn:
+            if fresh_url.startswith("sqlite"):
+                await conn.execute(text("PRAGMA foreign_keys=ON"))
+            await conn.execute(text("DELETE FROM samples WHERE id = 8"))
+            assert (await conn.execute(text("SELECT count(*) FROM sample_claims"))).scalar_one() == 0
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0002")
+        assert "sample_claims" not in await _inspect(engine, lambda insp: insp.get_table_names())
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT id FROM samples"))).scalars().all() == [7]
     finally:
@@ -221,7 +258,7 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0005 (head)" in capsys.readouterr().out
+        assert "0006 (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

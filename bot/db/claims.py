@@ -1,0 +1,88 @@
+"""Send claims across replicas: at most one process sends a stored sample at a time.
+
+`claim_new` is called in the transaction that stores the sample (the sender owns it from the
+first moment); `attempt` marks the send as started, just before it is made; `release` gives a
+sample whose send certainly failed back to the outbox; `done` drops the claims once the
+outcome is recorded on the samples. `take_over` is how the outbox or a
+redelivered update on any replica gets a pending sample: only when nobody holds it, or the
+holder's claim is older than the lease (the holder died) and its send never started. A send
+that started and was never recorded may have reached Telegram: the sample is then marked
+``send_uncertain`` and not sent again (at most one message beats a duplicate). Each step is a
+single statement, so two replicas can never both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import SampleClaim, StoredSample, utcnow
+from bot.db.repository import is_pending
+from bot.db.repository.base import dialect_insert, rowcount
+
+
+async def claim_new(session: AsyncSession, *, sample_id: int, replica: str) -> None:
+    """Claim a sample just stored in this transaction."""
+    await session.execute(dialect_insert(session, SampleClaim).values(sample_id=sample_id, replica=replica))
+
+
+async def attempt(session: AsyncSession, *, sample_ids: list[int], replica: str) -> bool:
+    """The send of these samples starts now; False when a claim is no longer ours (it expired
+    and another replica took it over): then we must not send."""
+    now = utcnow()
+    result = await session.execute(
+        update(SampleClaim)
+        .where(SampleClaim.sample_id.in_(sample_ids), SampleClaim.replica == replica)
+        .values(attempted_at=now, claimed_at=now)
+    )
+    return rowcount(result) == len(set(sample_ids))
+
+
+async def release(session: AsyncSession, *, sample_ids: list[int], replica: str) -> None:
+    """The send certainly failed: any replica's outbox may send these samples now."""
+    await session.execute(
+        delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids), SampleClaim.replica == replica)
+    )
+
+
+async def done(session: AsyncSession, *, sample_ids: list[int]) -> None:
+    """The send's outcome is recorded on the samples: their claims are no longer needed."""
+    await session.execute(delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids)))
+
+
+async def take_over(
+    session: AsyncSession, *, sample_id: int, replica: str, lease: timedelta, now: datetime | None = None
+) -> bool:
+    """Claim a still-pending sample unless a live claim holds it; True when we may send it."""
+    # Lock the sample row first: a sender recording its send right now (claim dropped, message
+    # id set, one transaction) commits before we look, so its sample is no longer pending
+    # and its dropped claim is not mistaken for none. (SQLite has one writer: no lock needed.)
+    await session.execute(select(StoredSample.id).where(StoredSample.id == sample_id).with_for_update())
+    if not await is_pending(session, sample_id=sample_id):
+        return False
+    now = now or utcnow()
+    expired = SampleClaim.claimed_at < now - lease
+    died_sending = exists().where(
+        SampleClaim.sample_id == sample_id, expired, SampleClaim.attempted_at.is_not(None)
+    )
+    result = await session.execute(
+        update(StoredSample).where(StoredSample.id == sample_id, died_sending).values(send_uncertain=True)
+    )
+    if rowcount(result):
+        return False
+    stmt = (
+        dialect_insert(session, SampleClaim)
+        .values(sample_id=sample_id, replica=replica, claimed_at=now)
+        .on_conflict_do_update(
+            index_elements=[SampleClaim.sample_id],
+            set_={"replica": replica, "claimed_at": now, "attempted_at": None},
+            where=and_(expired, SampleClaim.attempted_at.is_(None)),
+        )
+        .returning(SampleClaim.sample_id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+__all__ = ["attempt", "claim_new", "done", "release", "take_over"]

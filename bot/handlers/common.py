@@ -18,10 +18,11 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.db import repository as repo
-from bot.db.models import Chat, User
+from bot.db.models import Chat, StoredSample, User
 from bot.db.repository import GenerationSettings
 from bot.generation import GenerationService
 from bot.parsing import effective_length
+from bot.render import sample_html
 from bot.services import Services
 from bot.texts import language_of, text
 
@@ -96,6 +97,23 @@ def unit_of(generation: GenerationService, model: str, lang: str) -> tuple[str, 
     """The model's level ("char"/"word") and the word for one token in the user's language."""
     level = generation.info(generation.resolve(model)).level
     return level, text(lang, "unit_char" if level == "char" else "unit_word")
+
+
+def stored_sample_html(
+    generation: GenerationService, sample: StoredSample, lang: str, notes: list[str] | None = None
+) -> str:
+    """A stored sample as a message body (a char sample's length is what was sent: it ends on a word)."""
+    level, unit = unit_of(generation, generation.resolve(sample.model_name), lang)
+    return sample_html(
+        seed=sample.seed,
+        continuation=sample.text,
+        model=sample.model_name,
+        temperature=sample.temperature,
+        length=len(sample.text) if level == "char" else sample.length,
+        unit=unit,
+        lang=lang,
+        notes=notes,
+    )
 
 
 def settings_text(generation: GenerationService, settings: GenerationSettings, lang: str) -> str:

@@ -30,9 +30,8 @@ from telegram.error import TelegramError
 from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
-from bot.handlers.common import certainly_not_sent, telegram_call, unit_of
+from bot.handlers.common import certainly_not_sent, stored_sample_html, telegram_call
 from bot.keyboards import rating_keyboard
-from bot.render import sample_html
 from bot.services import Services
 from bot.texts import language_of
 
@@ -128,16 +127,7 @@ async def _record(services: Services, sample_ids: list[int], message_id: int | N
 def render(services: Services, pending: repo.Pending) -> Outgoing:
     """A stored sample as the message it would have been (without the one-off notes)."""
     sample, lang = pending.sample, language_of(pending.language_code)
-    level, unit = unit_of(services.generation, sample.model_name, lang)
-    body = sample_html(
-        seed=sample.seed,
-        continuation=sample.text,
-        model=sample.model_name,
-        temperature=sample.temperature,
-        length=len(sample.text) if level == "char" else sample.length,  # a char sample ends on a word
-        unit=unit,
-        lang=lang,
-    )
+    body = stored_sample_html(services.generation, sample, lang)
     markup = rating_keyboard(sample.id, sample.up_votes, sample.down_votes, lang, shared=sample.shared)
     return Outgoing([sample.id], pending.chat_telegram_id, body, markup)
 

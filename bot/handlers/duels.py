@@ -25,7 +25,7 @@ from bot.db import duels as dr
 from bot.db import repository as repo
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.handlers.common import default_model_for, display_name, lang_of, load_who, reply_html, telegram_call
-from bot.handlers.generate import COMPARE_LENGTH, command_argument, storable
+from bot.handlers.generate import COMPARE_LENGTH, command_argument, refusal_of, storable
 from bot.handlers.ratings import origin_of, press_allowed
 from bot.parsing import effective_length, format_temperature
 from bot.ranking import Outcome
@@ -62,16 +62,6 @@ class _Plan:
     length: int
     a: dr.Arm
     b: dr.Arm
-
-
-def _refusal(services: Services, user_id: int, lang: str) -> str | None:
-    """Why the per-user limits refuse a duel now (None: they don't); checked before any await."""
-    if services.limits.busy(user_id):
-        return text(lang, "one_at_a_time")
-    wait = services.limits.retry_after(user_id, DUEL_COST)
-    if wait:
-        return text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
-    return None
 
 
 async def _plan(services: Services, update: Update, seed: str) -> _Plan | None:
@@ -118,7 +108,7 @@ async def start_duel(
     services = services_of(context)
     assert update.effective_user
     user_key, lang = update.effective_user.id, lang_of(update)
-    refusal = _refusal(services, user_key, lang)
+    refusal = refusal_of(services, update, DUEL_COST)
     if refusal is not None:
         await reply_html(reply_to, refusal)
         return

@@ -23,14 +23,14 @@ from bot.handlers.common import (
     lang_of,
     load_who,
     reply_html,
+    stored_sample_html,
     telegram_call,
-    unit_of,
     who,
 )
 from bot.handlers.generate import command_argument, continue_seed, refusal_of
 from bot.handlers.settings import model_view, save_model, save_temperature, temperature_view
 from bot.parsing import format_temperature
-from bot.render import excerpt, sample_html
+from bot.render import excerpt
 from bot.services import Services, services_of
 from bot.texts import text
 
@@ -313,18 +313,7 @@ async def show_unrated(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if sample is None:
         await reply_html(target, text(lang, "rate_none" if private else "rate_none_group"))
         return
-    model = services.generation.resolve(sample.model_name)
-    level, unit = unit_of(services.generation, model, lang)
-    body = sample_html(
-        seed=sample.seed,
-        continuation=sample.text,
-        model=sample.model_name,
-        temperature=sample.temperature,
-        length=len(sample.text) if level == "char" else sample.length,  # a char sample ends on a word
-        unit=unit,
-        lang=lang,
-        notes=[text(lang, "rate_intro")],
-    )
+    body = stored_sample_html(services.generation, sample, lang, [text(lang, "rate_intro")])
     markup = kb.rating_keyboard(sample.id, sample.up_votes, sample.down_votes, lang, with_next=True)
     if target is not None:
         await reply_html(target, body, reply_markup=markup)

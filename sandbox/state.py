@@ -182,7 +182,12 @@ class SandboxState:
 
     def callback_query(self, user_id: int, chat_id: int, message_id: int, data: str) -> Json:
         """A press on an inline button; returns the queued update."""
-        chat = self.chats[chat_id]
+        message = copy.deepcopy(self.chats[chat_id].messages[message_id])
+        return self.press(user_id, data, chat_instance=str(abs(chat_id)), message=message)
+
+    def press(self, user_id: int, data: str, *, chat_instance: str, **where: Json | str) -> Json:
+        """Queue a callback query from `user_id` with `data`, from a `message` or an
+        `inline_message_id`; the query waits for the bot's answer in `queries`."""
         query_id = f"{next(self._query_ids)}{user_id}"
         self.queries[query_id] = {
             "answered": False,
@@ -193,9 +198,9 @@ class SandboxState:
         query: Json = {
             "id": query_id,
             "from": dict(self.users[user_id]),
-            "chat_instance": str(abs(chat_id)),
+            "chat_instance": chat_instance,
             "data": data,
-            "message": copy.deepcopy(chat.messages[message_id]),
+            **where,
         }
         return self.enqueue({"callback_query": query})
 

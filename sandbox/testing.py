@@ -159,23 +159,10 @@ class SandboxServer:
     def press_without_message(self, user: Json, data: str, *, inline_message_id: str = "AgAAAInline") -> str:
         """A press carrying no message, as on an inline-mode message (or as a forged one);
         returns the callback query id."""
-        state = self.sandbox.state
-        query_id = f"{next(state._query_ids)}{user['id']}"
-        state.queries[query_id] = {
-            "answered": False,
-            "text": None,
-            "show_alert": False,
-            "at": time.monotonic(),
-        }
-        query: Json = {
-            "id": query_id,
-            "from": dict(state.users[user["id"]]),
-            "chat_instance": "inline",
-            "inline_message_id": inline_message_id,
-            "data": data,
-        }
-        state.enqueue({"callback_query": query})
-        return query_id
+        update = self.sandbox.state.press(
+            user["id"], data, chat_instance="inline", inline_message_id=inline_message_id
+        )
+        return str(update["callback_query"]["id"])
 
     def inline_query(self, user: Json, query: str, *, chat_type: str = "private") -> str:
         """`user` types "@bot query" in a chat; returns the inline query id."""

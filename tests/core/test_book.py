@@ -25,9 +25,25 @@ def test_the_shipped_char_model_finds_its_book_split_like_training() -> None:
     assert index.check(book.training[1000:1100]).longest_copied == 100
 
 
-def test_a_bundle_trained_on_an_earlier_copy_gets_the_current_one_inexact() -> None:
+def test_the_shipped_word_model_finds_its_book_exactly() -> None:
     bundle = load_bundle(ROOT / "models" / "hongloumeng-word")
-    assert bundle.meta["corpus"]["sha256"] != SHIPPED["hongloumeng"]  # trained before the clean-up
+    book = Book.of(bundle)
+    assert book.name == "hongloumeng" and book.exact
+    assert len(book.training) == bundle.meta["corpus"]["train_tokens"]
+    assert len(book.heldout) == bundle.meta["corpus"]["heldout_tokens"]
+
+
+def test_a_bundle_trained_on_an_earlier_copy_gets_the_current_one_inexact(tmp_path: Path) -> None:
+    # A bundle trained on an earlier copy of a shipped corpus (config.json is not checksummed).
+    import json
+    import shutil
+
+    folder = shutil.copytree(ROOT / "models" / "hongloumeng-word", tmp_path / "old-hongloumeng")
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["corpus"]["sha256"] = "5eca888fb54188d644df70fa555dd3c9cbdd3a8d7b3034fb59f7a81e16f05dc7"
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    bundle = load_bundle(folder)
+    assert bundle.meta["corpus"]["sha256"] != SHIPPED["hongloumeng"]
     book = Book.of(bundle)
     assert book.name == "hongloumeng" and not book.exact
     total = len(book.training) / 0.9

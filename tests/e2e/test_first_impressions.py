@@ -23,13 +23,13 @@ def buttons(message: dict[str, Any]) -> list[str]:
 
 def slow_down(harness: Harness, model: str, seconds: float) -> None:
     generator = harness.app.bot_data[SERVICES_KEY].generation.generators[model]
-    original = generator.generate
+    original = generator.make_sample
 
-    def slow(requests: Any) -> Any:
+    def slow(*args: Any) -> Any:  # the worker thread builds each finished sample with this
         time.sleep(seconds)
-        return original(requests)
+        return original(*args)
 
-    generator.generate = slow
+    generator.make_sample = slow
 
 
 async def test_a_settings_button_redraws_its_message_for_the_presser_only(harness: Harness) -> None:

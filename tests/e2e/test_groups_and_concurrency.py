@@ -123,13 +123,13 @@ async def test_queue_cap_says_busy(harness: Harness) -> None:
 
     # Make each generation take a while, so that eight requests at once overflow a queue of one.
     generator = harness.app.bot_data[SERVICES_KEY].generation.generators["tiny-char"]
-    original = generator.generate
+    original = generator.make_sample
 
-    def slow_generate(requests: Any) -> Any:
+    def slow_sample(*args: Any) -> Any:  # the worker thread builds each finished sample with this
         time.sleep(0.4)
-        return original(requests)
+        return original(*args)
 
-    generator.generate = slow_generate
+    generator.make_sample = slow_sample
     users = [harness.sb.user(f"U{i}") for i in range(8)]
     for user in users:
         harness.sb.send(user, user["id"], "everyone at once")

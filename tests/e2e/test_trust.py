@@ -154,13 +154,13 @@ async def test_a_refused_request_costs_no_slot(harness: Harness) -> None:
 
     generation = harness.app.bot_data[SERVICES_KEY].generation
     generator = generation.generators["tiny-char"]
-    original = generator.generate
+    original = generator.make_sample
 
-    def slow(requests: Any) -> Any:
+    def slow(*args: Any) -> Any:  # the worker thread builds each finished sample with this
         time_module.sleep(0.6)
-        return original(requests)
+        return original(*args)
 
-    generator.generate = slow
+    generator.make_sample = slow
     ann, bo, cy = harness.sb.user("Ann"), harness.sb.user("Bo"), harness.sb.user("Cy")
     harness.sb.send(bo, bo["id"], "bo")  # taken by the worker
     await harness.sb.wait_until(lambda: harness.sb.chat_actions(bo["id"]), timeout=10)
@@ -169,7 +169,7 @@ async def test_a_refused_request_costs_no_slot(harness: Harness) -> None:
     busy = await harness.say(ann, "refused")
     assert "busy" in busy["text"]
     await harness.sb.wait_for_bot_messages(cy["id"], timeout=20)
-    generator.generate = original
+    generator.make_sample = original
     assert (await harness.say(ann, "first"))["text"].startswith("first")
     assert (await harness.say(ann, "second"))["text"].startswith("second")  # the refusal cost nothing
     assert "up to 2 texts per minute" in (await harness.say(ann, "third"))["text"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -14,18 +13,6 @@ from telegram.error import BadRequest, Conflict, InvalidToken, RetryAfter
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
 
 from sandbox.testing import SandboxServer
-
-
-@pytest.fixture
-async def sb() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(sb: SandboxServer) -> AsyncIterator[Bot]:
-    async with Bot(sb.token, base_url=sb.base_url, base_file_url=sb.base_file_url) as tg_bot:
-        yield tg_bot
 
 
 async def test_get_me_and_wrong_token(sb: SandboxServer, bot: Bot) -> None:

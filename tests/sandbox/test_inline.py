@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
 from telegram import Bot, InlineQueryResultArticle, InputTextMessageContent
@@ -11,18 +9,6 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
 from sandbox.testing import SandboxServer
-
-
-@pytest.fixture
-async def sb() -> AsyncIterator[SandboxServer]:
-    async with SandboxServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def bot(sb: SandboxServer) -> AsyncIterator[Bot]:
-    async with Bot(sb.token, base_url=sb.base_url, base_file_url=sb.base_file_url) as tg_bot:
-        yield tg_bot
 
 
 def _article(result_id: str, body: str) -> InlineQueryResultArticle:

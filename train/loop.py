@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -195,13 +197,14 @@ def train(
         )
         if preferred is not None:
             meta["preferences"] = _preferences_meta(preferred, preference_share, base_id)
-        save_bundle(
-            out,
-            model=model_config,
-            tokenizer=tokenizer,
-            weights=get_named_weights(model, model_config),
-            meta=meta,
-        )
+        with _signals_deferred():  # a bundle is written whole: its files and their checksums agree
+            save_bundle(
+                out,
+                model=model_config,
+                tokenizer=tokenizer,
+                weights=get_named_weights(model, model_config),
+                meta=meta,
+            )
 
     best = BestBundle(export, best=float(state.get("best", float("inf"))))
 
@@ -268,6 +271,25 @@ def _preferences_meta(preferred: PreferredTexts, share: float, base: str | None)
         "share": share,
         "base": base,
     }
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while a bundle is written, then act on them.
+
+    An interrupt between writing weights.h5 and config.json would leave a bundle whose
+    checksums do not match its files, which loading rightly refuses.
+    """
+    caught: list[int] = []
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -18,11 +18,11 @@ $(VENV)/bin/python:
 NO_INDEX := echo "make: could not install the project's packages: is the package index (PyPI) reachable?" >&2; exit 1
 
 # (Re)install whenever the project's dependencies change.
-$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+$(RUNTIME_STAMP): pyproject.toml setup.py core/qkernel.c | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e . || { $(NO_INDEX); }
 	touch $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py core/qkernel.c | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[dev]' || { $(NO_INDEX); }
 	touch $(STAMP) $(RUNTIME_STAMP)
 

@@ -18,8 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
-from core.kernels import QuantMatrix, lstm_layer, on_grid, qmatmul
+from core.fast_draw import draw_plain
+from core.kernels import QuantMatrix, on_grid
 from core.limits import MAX_LENGTH
+from core.qkernel import KERNEL, lstm_layer, qmatmul
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 
@@ -78,11 +80,40 @@ def _gate_constants(units: int) -> tuple[F32, F32, F32]:
     return pre, post, offset
 
 
-# Up to this many rows the int8 kernel (one pass over the weights for the whole batch) wins;
-# beyond it the arithmetic dominates and OpenBLAS's float32 product is faster. Both compute the
-# same quantised model (int8 weights, inputs on the int16 grid): the kernel exactly, BLAS up to
-# float32 rounding (~1e-6), so held-out evaluation (big batches) scores the model that serves.
-KERNEL_MAX_ROWS = 16
+Groups = list[tuple[int | None, float | None, npt.NDArray[np.int64]]]
+
+
+def filter_groups(filters: Sequence[tuple[int | None, float | None]]) -> Groups:
+    """Rows that share (top_k, top_p) settings, to be drawn together; [] when no row uses either."""
+    groups: dict[tuple[int | None, float | None], list[int]] = {}
+    for row, key in enumerate(filters):
+        groups.setdefault(key, []).append(row)
+    if list(groups) in ([], [(None, None)]):
+        return []
+    return [(k, p, np.array(rows, dtype=np.int64)) for (k, p), rows in groups.items()]
+
+
+def draw_tokens(
+    logits: F32, temps: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64], groups: Groups
+) -> npt.NDArray[np.int64]:
+    """One token per row of `logits`; the unknown token is never written (it decodes to a
+    replacement mark, not text). Temperature alone takes the compiled path."""
+    if not groups:
+        return draw_plain(np.ascontiguousarray(logits, dtype=np.float32), temps, uniforms, UNKNOWN_ID)  # type: ignore[no-any-return]
+    z = logits.astype(np.float64)
+    z[:, UNKNOWN_ID] = -np.inf
+    tokens = np.zeros(len(z), dtype=np.int64)
+    for top_k, top_p, rows in groups:
+        tokens[rows] = draw(z[rows], temps[rows], uniforms[rows], top_k=top_k, top_p=top_p)
+    return tokens
+
+
+# Up to this many rows the int8 kernel steps the batch (bit-identical to one row at a time); a
+# bigger batch (held-out evaluation) goes to OpenBLAS's float32 product. Both compute the same
+# quantised model (int8 weights, inputs on the int16 grid): the kernel exactly, BLAS up to float32
+# rounding (~1e-6). The C kernel beats BLAS at every batch size measured (bench/generate.py); the
+# numba fallback only up to ~16 rows.
+KERNEL_MAX_ROWS = 64 if KERNEL.startswith("C") else 16
 
 
 @dataclass
@@ -273,24 +304,15 @@ class Generator:
         ]
         temps = np.array([req.temperature for req in requests], dtype=np.float64)
         lengths = np.array([req.length for req in requests])
-        # Rows that share top-k/top-p settings are drawn together (usually all of them).
-        groups: dict[tuple[int | None, float | None], list[int]] = {}
-        for row, req in enumerate(requests):
-            groups.setdefault((check_top_k(req.top_k), check_top_p(req.top_p)), []).append(row)
-        group_rows = [(k, p, np.array(rows)) for (k, p), rows in groups.items()]
+        group_rows = filter_groups([(check_top_k(req.top_k), check_top_p(req.top_p)) for req in requests])
 
         state, logits = self._prime(contexts)
-        tokens = np.zeros(len(requests), dtype=np.int64)
         for step in range(int(lengths.max())):
             live = lengths > step
             # Each live row spends exactly one uniform per token, so batching never changes
             # which numbers a request's rng produces.
             uniforms = np.array([rngs[r].random() if live[r] else 0.0 for r in range(len(requests))])
-            z = logits.astype(np.float64)
-            # Never write the unknown token: it decodes to a replacement mark, not text.
-            z[:, UNKNOWN_ID] = -np.inf
-            for top_k, top_p, rows in group_rows:
-                tokens[rows] = draw(z[rows], temps[rows], uniforms[rows], top_k=top_k, top_p=top_p)
+            tokens = draw_tokens(logits, temps, uniforms, group_rows)
             yield [int(tokens[r]) if live[r] else None for r in range(len(requests))]
             if step + 1 < lengths.max():
                 logits = self._logits(self._step(tokens, state))

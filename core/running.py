@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.generator import F32, Generator, Request, Sample
-from core.sampling import check_top_k, check_top_p, draw
-from core.tokenizers import UNKNOWN_ID, Encoded
+from core.generator import F32, Generator, Request, Sample, draw_tokens, filter_groups
+from core.sampling import check_top_k, check_top_p
+from core.tokenizers import Encoded
 
 
 @dataclass
@@ -78,15 +78,7 @@ class RunningBatch:
         # One uniform per row per token, as in Generator.iter_batch: the same rng stream.
         uniforms = np.array([row.rng.random() for row in rows])
         temps = np.array([row.request.temperature for row in rows], dtype=np.float64)
-        z = self._logits.astype(np.float64)
-        z[:, UNKNOWN_ID] = -np.inf
-        tokens = np.zeros(len(rows), dtype=np.int64)
-        groups: dict[tuple[int | None, float | None], list[int]] = {}
-        for i, row in enumerate(rows):
-            groups.setdefault(row.group, []).append(i)
-        for (top_k, top_p), members in groups.items():
-            idx = np.array(members)
-            tokens[idx] = draw(z[idx], temps[idx], uniforms[idx], top_k=top_k, top_p=top_p)
+        tokens = draw_tokens(self._logits, temps, uniforms, filter_groups([row.group for row in rows]))
         done: list[tuple[int, Sample]] = []
         keep: list[int] = []
         now = time.perf_counter()

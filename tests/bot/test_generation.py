@@ -12,6 +12,7 @@ import pytest
 from bot.generation import GenerationService, QueueFullError, ServiceClosedError, load_models
 from core.bundle import BundleError, load_bundle
 from core.generator import Generator, Request
+from tests.conftest import BundleFactory
 
 
 @pytest.fixture
@@ -88,8 +89,10 @@ async def test_close_lets_the_running_batch_finish(tiny_bundle: Path) -> None:
     assert len((await running).token_ids) == 2000
 
 
-async def test_a_short_request_finishes_while_a_long_one_runs(tiny_bundle: Path) -> None:
-    bundle = load_bundle(tiny_bundle)
+async def test_a_short_request_finishes_while_a_long_one_runs(make_bundle: BundleFactory) -> None:
+    # Wide enough that 4000 steps take a while (~0.2 s): the tiny model would finish them before
+    # the short requests are even queued.
+    bundle = load_bundle(make_bundle(lstm_units=(256, 256)))
     service = GenerationService({"tiny": bundle}, default="tiny")
     service.start()
     try:

@@ -153,3 +153,27 @@ def test_temperatures_below_the_epsilon_are_greedy(temperature: float) -> None:
 def test_logits_with_no_valid_token_are_refused(row: list[float]) -> None:
     with pytest.raises(ValueError, match="logits"):
         sample(np.array(row), 1.0, np.random.default_rng(0))
+
+
+def test_the_compiled_draw_picks_what_draw_picks() -> None:
+    from core.fast_draw import draw_plain
+
+    rng = np.random.default_rng(11)
+    z = (rng.normal(size=(4000, 61)) * 4).astype(np.float32)
+    z[::7, 5] = -np.inf  # masked by the model itself
+    temps = rng.choice([0.0, 1e-7, 0.2, 0.5, 1.0, 1.2, 50.0], size=4000)
+    uniforms = rng.random(4000)
+    uniforms[:3] = [0.0, np.nextafter(1.0, 0.0), 0.5]
+    picks = draw_plain(z, temps, uniforms, 0)
+    reference = z.astype(np.float64)
+    reference[:, 0] = -np.inf
+    np.testing.assert_array_equal(picks, draw(reference, temps, uniforms))
+    assert 0 not in picks
+
+
+@pytest.mark.parametrize("row", [[np.nan, 1.0], [np.inf, 1.0], [3.0, -np.inf]])
+def test_the_compiled_draw_refuses_rows_with_no_usable_token(row: list[float]) -> None:
+    from core.fast_draw import draw_plain
+
+    with pytest.raises(ValueError, match="finite"):
+        draw_plain(np.array([row], dtype=np.float32), np.array([1.0]), np.array([0.5]), 0)

@@ -1,0 +1,296 @@
+/* The int8 x int16 matrix product the generator steps with, for x86-64 AVX2 (vpmaddwd).
+ *
+ * out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] + table[index[b], j]   for j < cols
+ *
+ * panels: the int8 weights W in panels of four rows (QuantMatrix in core/kernels.py writes them):
+ * rows is a multiple of 4 and kpad of 16, the padding zero; within a panel the four rows' 16
+ * weights for each 16 inputs follow one another, so a panel is read as one contiguous stream.
+ * x: int16 activations, (batch, kpad), padding zero. The sums are exact int32 (the caller bounds
+ * |x| so they cannot overflow), so a row's result depends neither on the order of the additions
+ * nor on the other rows of the batch.
+ *
+ * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
+ * generator's numba-compiled code calls lstmbot_qmatmul by name (see core/qkernel.py). Where the
+ * CPU has no AVX2, a plain C loop computes the same integers.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define LSTMBOT_X86 1
+#endif
+
+static void finish_row(const int32_t *sums, const float *scale, int64_t j, int64_t cols,
+                       const float *table_row, float *out_row) {
+    for (int r = 0; r < 4 && j + r < cols; r++) {
+        out_row[j + r] = (float)sums[r] * scale[j + r] + table_row[j + r];
+    }
+}
+
+static void qmatmul_plain(const int8_t *panels, const float *scale, int64_t j0, int64_t j1, int64_t cols,
+                          int64_t kpad, const int16_t *x, int64_t batch, const float *table,
+                          const int64_t *index, float *out) {
+    for (int64_t j = j0; j < j1; j += 4) {
+        const int8_t *panel = panels + j * kpad;
+        for (int64_t b = 0; b < batch; b++) {
+            int32_t sums[4] = {0, 0, 0, 0};
+            const int16_t *xb = x + b * kpad;
+            for (int64_t k = 0; k < kpad; k += 16) {
+                const int8_t *p = panel + k * 4;
+                for (int r = 0; r < 4; r++) {
+                    for (int i = 0; i < 16; i++) sums[r] += (int32_t)p[r * 16 + i] * (int32_t)xb[k + i];
+                }
+            }
+            finish_row(sums, scale, j, cols, table + index[b] * cols, out + b * cols);
+        }
+    }
+}
+
+#ifdef LSTMBOT_X86
+/* The four int32 lanes (sum of a, sum of b, sum of c, sum of d). */
+__attribute__((target("avx2"))) static inline __m128i sum4(__m256i a, __m256i b, __m256i c,
+                                                          __m256i d) {
+    __m256i ab = _mm256_hadd_epi32(a, b);
+    __m256i cd = _mm256_hadd_epi32(c, d);
+    __m256i abcd = _mm256_hadd_epi32(ab, cd);
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+/* Sixteen int8 weights as sixteen int16 lanes. */
+__attribute__((target("avx2"))) static inline __m256i widen(const int8_t *p) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
+}
+
+__attribute__((target("avx2"))) static inline __m256i load16(const int16_t *p) {
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+#define MADD(acc, w, v) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, v))
+
+/* One panel (four weight rows, read as one contiguous stream) against the batch: two batch rows
+ * at a time (eight accumulators, each widened weight vector used twice; the 4 * kpad bytes of
+ * the panel stay in L1 meanwhile), then a last odd row alone. */
+__attribute__((target("avx2"))) static void qmatmul_avx2(const int8_t *panels, const float *scale,
+                                                         int64_t j0, int64_t j1, int64_t cols, int64_t kpad,
+                                                         const int16_t *x, int64_t batch,
+                                                         const float *table, const int64_t *index,
+                                                         float *out) {
+    int32_t sums[8];
+    for (int64_t j = j0; j < j1; j += 4) {
+        const int8_t *panel = panels + j * kpad;
+        int64_t b = 0;
+        for (; b + 2 <= batch; b += 2) {
+            const int16_t *x0 = x + b * kpad, *x1 = x0 + kpad;
+            __m256i a00 = _mm256_setzero_si256(), a10 = a00, a20 = a00, a30 = a00;
+            __m256i a01 = a00, a11 = a00, a21 = a00, a31 = a00;
+            const int8_t *p = panel;
+            for (int64_t k = 0; k < kpad; k += 16, p += 64) {
+                __m256i v0 = load16(x0 + k), v1 = load16(x1 + k);
+                __m256i u = widen(p);
+                MADD(a00, u, v0);
+                MADD(a01, u, v1);
+                u = widen(p + 16);
+                MADD(a10, u, v0);
+                MADD(a11, u, v1);
+                u = widen(p + 32);
+                MADD(a20, u, v0);
+                MADD(a21, u, v1);
+                u = widen(p + 48);
+                MADD(a30, u, v0);
+                MADD(a31, u, v1);
+            }
+            _mm_storeu_si128((__m128i *)sums, sum4(a00, a10, a20, a30));
+            _mm_storeu_si128((__m128i *)(sums + 4), sum4(a01, a11, a21, a31));
+            finish_row(sums, scale, j, cols, table + index[b] * cols, out + b * cols);
+            finish_row(sums + 4, scale, j, cols, table + index[b + 1] * cols, out + (b + 1) * cols);
+        }
+        if (b < batch) {
+            const int16_t *x0 = x + b * kpad;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            const int8_t *p = panel;
+            for (int64_t k = 0; k < kpad; k += 16, p += 64) {
+                __m256i v = load16(x0 + k);
+                MADD(a0, widen(p), v);
+                MADD(a1, widen(p + 16), v);
+                MADD(a2, widen(p + 32), v);
+                MADD(a3, widen(p + 48), v);
+            }
+            _mm_storeu_si128((__m128i *)sums, sum4(a0, a1, a2, a3));
+            finish_row(sums, scale, j, cols, table + index[b] * cols, out + b * cols);
+        }
+    }
+}
+#endif
+
+typedef void (*kernel_fn)(const int8_t *, const float *, int64_t, int64_t, int64_t, int64_t,
+                          const int16_t *, int64_t, const float *, const int64_t *, float *);
+
+/* 2: AVX2, 1: plain C; the generator reports it (and the benchmarks print it). */
+int lstmbot_qkernel_isa(void) {
+#ifdef LSTMBOT_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) return 2;
+#endif
+    return 1;
+}
+
+static kernel_fn pick_kernel(void) {
+#ifdef LSTMBOT_X86
+    if (lstmbot_qkernel_isa() == 2) return qmatmul_avx2;
+#endif
+    return qmatmul_plain;
+}
+
+/* --- a second thread for big products ------------------------------------------------------
+ * A product is cut into chunks of weight panels that the calling thread and one helper thread
+ * claim in turn, so each core streams part of the weights (a single request's step is bound by
+ * that stream). The caller never waits for the helper to start: if it is slow to wake, or
+ * descheduled on a busy machine, the caller claims the remaining chunks itself and waits only
+ * for a chunk the helper is computing. Steps follow one another every ~100 us, far quicker than
+ * a thread wakes from sleep, so the helper spins (pause instructions) for a while after each
+ * job before it sleeps on a condition variable. One caller at a time uses the helper; a
+ * concurrent caller (another model's worker thread) computes on its own thread. */
+typedef struct {
+    kernel_fn kernel;
+    const int8_t *panels;
+    const float *scale;
+    int64_t rows, cols, kpad, batch, chunk_rows;
+    const int16_t *x;
+    const float *table;
+    const int64_t *index;
+    float *out;
+    int chunks;
+} job_t;
+
+#define SPIN_ROUNDS 100000    /* ~2 ms of pause instructions before the helper sleeps */
+#define MIN_SPLIT_MACS 65536  /* smaller products are not worth sharing */
+#define CHUNKS 16
+#define CLOSED 0xffffUL       /* chunk index meaning "no chunk left to claim" */
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+/* (ticket << 16) | next chunk to claim: one atomic word, so a late helper can never claim a
+ * chunk of a job other than the one whose ticket it saw. */
+static atomic_ulong claims = CLOSED;
+static atomic_int chunks_done;
+static job_t job;
+static int helper_running;
+static int threads_wanted = 2;
+
+static inline void cpu_relax(void) {
+#ifdef LSTMBOT_X86
+    _mm_pause();
+#endif
+}
+
+static void run_chunks(unsigned long ticket) {
+    unsigned long state = atomic_load_explicit(&claims, memory_order_acquire);
+    for (;;) {
+        if ((state >> 16) != ticket || (state & CLOSED) >= (unsigned long)job.chunks) return;
+        if (!atomic_compare_exchange_weak_explicit(&claims, &state, state + 1, memory_order_acq_rel,
+                                                   memory_order_acquire)) {
+            continue;
+        }
+        int64_t j0 = (int64_t)(state & CLOSED) * job.chunk_rows;
+        int64_t j1 = j0 + job.chunk_rows < job.rows ? j0 + job.chunk_rows : job.rows;
+        job.kernel(job.panels, job.scale, j0, j1, job.cols, job.kpad, job.x, job.batch, job.table,
+                   job.index, job.out);
+        atomic_fetch_add_explicit(&chunks_done, 1, memory_order_release);
+        state = atomic_load_explicit(&claims, memory_order_acquire);
+    }
+}
+
+static void *helper_main(void *unused) {
+    (void)unused;
+    unsigned long seen = atomic_load(&claims) >> 16;
+    for (;;) {
+        unsigned long ticket;
+        int spins = 0;
+        while ((ticket = atomic_load_explicit(&claims, memory_order_acquire) >> 16) == seen &&
+               spins < SPIN_ROUNDS) {
+            cpu_relax();
+            spins++;
+        }
+        if (ticket == seen) {
+            pthread_mutex_lock(&wake_lock);
+            while ((ticket = atomic_load_explicit(&claims, memory_order_acquire) >> 16) == seen) {
+                pthread_cond_wait(&wake_cond, &wake_lock);
+            }
+            pthread_mutex_unlock(&wake_lock);
+        }
+        seen = ticket;
+        run_chunks(ticket);
+    }
+    return NULL;
+}
+
+/* A forked child has no helper thread (only the forking thread survives a fork). */
+static void after_fork_in_child(void) {
+    pthread_mutex_init(&pool_lock, NULL);
+    pthread_mutex_init(&wake_lock, NULL);
+    pthread_cond_init(&wake_cond, NULL);
+    helper_running = 0;
+}
+
+static int start_helper(void) {
+    static int atfork_done;
+    if (!atfork_done) {
+        pthread_atfork(NULL, NULL, after_fork_in_child);
+        atfork_done = 1;
+    }
+    pthread_t thread;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int ok = pthread_create(&thread, &attr, helper_main, NULL) == 0;
+    pthread_attr_destroy(&attr);
+    return ok;
+}
+
+/* 1: every product on the calling thread; 2 (the default): big products shared with the helper
+ * thread. Any other value leaves the setting as it is. Returns the setting now in force. */
+int lstmbot_qkernel_threads(int wanted) {
+    if (wanted == 1 || wanted == 2) threads_wanted = wanted;
+    return threads_wanted;
+}
+
+void lstmbot_qmatmul(const int8_t *panels, const float *scale, int64_t rows, int64_t cols, int64_t kpad,
+                     const int16_t *x, int64_t batch, const float *table, const int64_t *index,
+                     float *out) {
+    static kernel_fn kernel;
+    if (kernel == NULL) kernel = pick_kernel();
+    if (threads_wanted < 2 || rows < 2 * CHUNKS * 4 || rows * kpad * batch < MIN_SPLIT_MACS ||
+        pthread_mutex_trylock(&pool_lock) != 0) {
+        kernel(panels, scale, 0, rows, cols, kpad, x, batch, table, index, out);
+        return;
+    }
+    if (!helper_running) helper_running = start_helper();
+    /* Close the previous job's claims before its fields are overwritten (all its chunks are
+     * done: the previous caller waited for them). */
+    unsigned long ticket = (atomic_load(&claims) >> 16) + 1;
+    atomic_store_explicit(&claims, ((ticket - 1) << 16) | CLOSED, memory_order_release);
+    int64_t chunk_rows = ((rows / CHUNKS + 3) / 4) * 4;
+    job = (job_t){kernel, panels, scale, rows, cols, kpad, batch, chunk_rows, x, table, index, out,
+                  (int)((rows + chunk_rows - 1) / chunk_rows)};
+    atomic_store_explicit(&chunks_done, 0, memory_order_relaxed);
+    pthread_mutex_lock(&wake_lock);
+    atomic_store_explicit(&claims, ticket << 16, memory_order_release);
+    pthread_cond_signal(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+    run_chunks(ticket);
+    while (atomic_load_explicit(&chunks_done, memory_order_acquire) < job.chunks) cpu_relax();
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_qkernel",
+    "The int8 x int16 matrix product (C, AVX2); called through ctypes, see core/kernels.py.", -1,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__qkernel(void) { return PyModule_Create(&module); }

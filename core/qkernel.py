@@ -1,0 +1,58 @@
+"""The LSTM step through the C kernel (core/qkernel.c) where it was built, else through numba.
+
+`pip install` builds core/qkernel.c as the extension module `core._qkernel` (optional: without
+a C compiler the install still succeeds). Its library is loaded into LLVM's symbol table, so the
+numba functions below call `lstmbot_qmatmul` by name; that keeps them cacheable on disk, which a
+ctypes function pointer would not. Without the extension the same calls go to the numba product
+in core/kernels.py, which computes the same integers more slowly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.kernels import F32, IDX, QuantMatrix, lstm_layer_numba, padded_inputs, qmatmul_numba
+
+try:
+    from core.qkernel_calls import ISA, kernel_threads, lstm_layer_c, qmatmul_c
+except ImportError:  # not built (no C compiler at install): the same integers from numba
+    _lstm_layer, _qmatmul = lstm_layer_numba, qmatmul_numba
+    KERNEL = "numba (the C kernel was not built)"
+
+    def threads(wanted: int = 0) -> int:
+        """The numba product always runs on the calling thread."""
+        return 1
+else:
+    _lstm_layer, _qmatmul = lstm_layer_c, qmatmul_c
+    KERNEL = f"C, {ISA}"
+
+    def threads(wanted: int = 0) -> int:
+        """Set how many threads share a big product (1 or 2; 0 only asks); return the setting."""
+        return kernel_threads(wanted)
+
+
+def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:
+    """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
+    c_ = np.ascontiguousarray
+    return _lstm_layer(  # type: ignore[operator,no-any-return]
+        m.panels,
+        m.scale,
+        m.outputs,
+        m.kpad,
+        m.act_scale,
+        c_(below),
+        c_(h),
+        c_(c),
+        c_(table),
+        c_(index, dtype=np.int64),
+    )
+
+
+def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:
+    """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, int16 inputs)."""
+    out = np.empty((x.shape[0], m.outputs), dtype=np.float32)
+    c_ = np.ascontiguousarray
+    _qmatmul(  # type: ignore[operator]
+        m.panels, m.scale, m.outputs, padded_inputs(m, x), c_(table), c_(index, dtype=np.int64), out
+    )
+    return out

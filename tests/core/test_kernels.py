@@ -1,0 +1,122 @@
+"""The int8 product: the C kernel (as built by `pip install`) against the numba one and numpy."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from core import qkernel
+from core.kernels import QuantMatrix, lstm_layer_numba, padded_inputs, qmatmul_numba
+from core.qkernel import KERNEL, lstm_layer, qmatmul
+
+
+def test_the_c_kernel_was_built_by_the_install() -> None:
+    # `make install` builds it (setup.py); a silent fallback to numba would cost ~3x in speed.
+    assert KERNEL.startswith("C"), KERNEL
+
+
+def _matrix(rng: np.random.Generator, inputs: int, outputs: int) -> QuantMatrix:
+    return QuantMatrix.from_kernel(rng.normal(scale=0.3, size=(inputs, outputs)))
+
+
+@pytest.mark.parametrize(("inputs", "outputs"), [(37, 18), (512, 2048), (1024, 2048), (16, 4)])
+def test_panels_hold_the_rounded_weights_in_row_order(inputs: int, outputs: int) -> None:
+    kernel = np.random.default_rng(inputs).normal(size=(inputs, outputs))
+    m = QuantMatrix.from_kernel(kernel)
+    assert m.kpad % 16 == 0 and m.rows % 4 == 0 and m.panels.size == m.rows * m.kpad
+    scale = np.abs(kernel).max(axis=0) / 127
+    np.testing.assert_array_equal(m.int8_rows(), np.rint(kernel / scale).T.astype(np.int8))
+    assert np.abs(m.dequantized() - kernel).max() <= scale.max() / 2 + 1e-6
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "batch"), [(37, 18, 1), (37, 18, 5), (1024, 2048, 1), (512, 2048, 64)]
+)
+def test_c_and_numba_products_are_the_same_exact_integers(
+    inputs: int, outputs: int, batch: int, threads: int
+) -> None:
+    rng = np.random.default_rng(batch)
+    m = _matrix(rng, inputs, outputs)
+    x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
+    table = rng.normal(size=(3, outputs)).astype(np.float32)
+    index = rng.integers(0, 3, size=batch)
+    before = qkernel.threads()
+    try:
+        assert qkernel.threads(threads) == (threads if KERNEL.startswith("C") else 1)
+        ours = qmatmul(m, x, table, index)
+    finally:
+        qkernel.threads(before)
+    reference = np.empty_like(ours)
+    qmatmul_numba(m.panels, m.scale, m.outputs, padded_inputs(m, x), table, index, reference)
+    np.testing.assert_array_equal(ours, reference)
+    # ... and both are the exact integer product, scaled.
+    x16 = padded_inputs(m, x)[:, :inputs].astype(np.int64)
+    sums = x16 @ m.int8_rows().T.astype(np.int64)
+    expected = sums.astype(np.float32) * m.scale[:outputs] + table[index]
+    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-5)
+
+
+def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
+    rng = np.random.default_rng(7)
+    m = _matrix(rng, 1024, 2048)
+    x = rng.uniform(-1, 1, size=(9, 1024)).astype(np.float32)
+    table = np.zeros((1, 2048), dtype=np.float32)
+    together = qmatmul(m, x, table, np.zeros(9, dtype=np.int64))
+    for b in range(9):
+        np.testing.assert_array_equal(
+            together[b], qmatmul(m, x[b : b + 1], table, np.zeros(1, dtype=np.int64))[0]
+        )
+
+
+def test_the_layer_step_matches_the_numba_layer() -> None:
+    rng = np.random.default_rng(3)
+    units = 24
+    m = _matrix(rng, 2 * units, 4 * units)  # [below; h] -> four gates
+    below, h, c = (rng.uniform(-1, 1, size=(4, units)).astype(np.float32) for _ in range(3))
+    bias = rng.normal(size=(1, 4 * units)).astype(np.float32)
+    index = np.zeros(4, dtype=np.int64)
+    ours = lstm_layer(m, below, h, c, bias, index)
+    numba_h, numba_c = lstm_layer_numba(
+        m.panels, m.scale, m.outputs, m.kpad, m.act_scale, below, h, c, bias, index
+    )
+    np.testing.assert_array_equal(ours[0], numba_h)
+    np.testing.assert_array_equal(ours[1], numba_c)
+
+
+def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:
+    rng = np.random.default_rng(5)
+    m = _matrix(rng, 1024, 2048)
+    x = rng.uniform(-1, 1, size=(8, 1024)).astype(np.float32)
+    table = np.zeros((1, 2048), dtype=np.float32)
+    index = np.zeros(8, dtype=np.int64)
+    expected = qmatmul(m, x, table, index)  # starts the helper thread (two threads by default)
+    wrong: list[int] = []
+
+    def caller(n: int) -> None:
+        for _ in range(200):
+            if not np.array_equal(qmatmul(m, x, table, index), expected):
+                wrong.append(n)
+
+    callers = [threading.Thread(target=caller, args=(n,)) for n in range(3)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join(timeout=60)
+    assert not wrong and not any(t.is_alive() for t in callers)
+    # A fork keeps only the forking thread: the child must not wait for a helper it lacks.
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child process
+        os._exit(0 if np.array_equal(qmatmul(m, x, table, index), expected) else 1)
+    deadline = time.monotonic() + 60
+    while not (waited := os.waitpid(pid, os.WNOHANG))[0]:
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child hung in the product")
+        time.sleep(0.05)
+    status = waited[1]
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -7,6 +7,11 @@ ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# A C compiler for the generator's kernel (core/qkernel.c); the runtime stage needs none.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 # Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
 COPY pyproject.toml README.md ./
@@ -21,7 +26,9 @@ COPY bot bot
 COPY sandbox sandbox
 COPY cli cli
 COPY migrations migrations
-RUN /opt/venv/bin/pip install --no-deps .
+COPY setup.py ./
+RUN /opt/venv/bin/pip install --no-deps . \
+    && /opt/venv/bin/python -c "from core.qkernel import KERNEL; assert KERNEL.startswith('C'), KERNEL"
 
 # --- runtime: slim, non-root, models included, migrations applied at start ----------------------
 FROM ${PYTHON_IMAGE} AS runtime

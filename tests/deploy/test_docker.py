@@ -109,6 +109,8 @@ def test_the_image_recipe_in_a_fresh_virtual_environment(tmp_path: Path, tiny_bu
             "bench",
             "runs",
             "test-artifacts",
+            "build",
+            "*.so",
         ),
     )
     subprocess.run([*pip, str(source)], check=True, timeout=600)
@@ -116,6 +118,14 @@ def test_the_image_recipe_in_a_fresh_virtual_environment(tmp_path: Path, tiny_bu
         [str(venv / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
     ).stdout.lower()
     assert "tensorflow" not in frozen and "keras" not in frozen
+    kernel = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "from core.qkernel import KERNEL; print(KERNEL)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert kernel.startswith("C"), kernel  # the install compiled the C kernel
     # The entrypoint: migrate, then serve; here `generate` stands in for the serving path.
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'app.sqlite3'}"}
     lstmbot = str(venv / "bin" / "lstmbot")

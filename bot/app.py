@@ -29,12 +29,13 @@ from bot.handlers import settings as settings_handlers
 from bot.handlers.common import lang_of, reply_html
 from bot.handlers.delivery import Outbox
 from bot.keyboards import GAME_VOTE_PATTERN
-from bot.limits import UserLimits
+from bot.limits import Limits, UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
 from bot.novelty import NoveltyService
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
+from bot.shared_limits import SharedLimits
 from bot.texts import COMMANDS, text
 from core.bundle import Bundle
 
@@ -63,6 +64,19 @@ def file_base_url(api_base_url: str) -> str:
     return f"{head}/file/bot"
 
 
+def limits_for(settings: Settings, db: Database) -> Limits:
+    """PostgreSQL may have several replicas: the limits live there, shared. SQLite is one
+    process: its limits stay in memory (no database round trip per message)."""
+    if db.dialect == "postgresql":
+        return SharedLimits(
+            db,
+            settings.rate_limit_per_minute,
+            replica=settings.replica_id,
+            lease_s=settings.limit_lease_s,
+        )
+    return UserLimits(settings.rate_limit_per_minute)
+
+
 def build_application(settings: Settings, bundles: dict[str, Bundle] | None = None) -> Application:  # type: ignore[type-arg]
     """The bot: models loaded now (a broken default model stops start-up here), services in post_init."""
     if settings.telegram_token is None:
@@ -80,11 +94,12 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         novelty = NoveltyService(bundles)
         novelty.start()  # books tokenized in a thread: the badge appears once ready
         await generation.ready()  # tokenizers and kernel warmed in a thread before polling starts
+        db = Database.from_url(settings.database_url)
         services = Services(
             settings=settings,
-            db=Database.from_url(settings.database_url),
+            db=db,
             generation=generation,
-            limits=UserLimits(settings.rate_limit_per_minute),
+            limits=limits_for(settings, db),
             novelty=novelty,
         )
         app.bot_data[SERVICES_KEY] = services

@@ -1,14 +1,67 @@
 """Per-user limits: a sliding-window rate limit charged by work done, and at most one
-generation in flight."""
+generation in flight.
+
+Two implementations of one async interface (`Limits`): `UserLimits` keeps them in this
+process's memory (SQLite: one process), `SharedLimits` (bot/shared_limits.py) keeps them in
+PostgreSQL so that every webhook replica sees the same limits.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
 
 WINDOW_S = 60.0
+
+
+class Limits(Protocol):
+    """What the handlers ask of the limits. ``request`` is the Telegram update id a slot is
+    taken for (None: no redelivery to recognise): a redelivered update may take over the slot
+    its first delivery holds (that handler may have died with it)."""
+
+    per_minute: int
+
+    async def busy(self, user_id: int, request: int | None = None) -> bool:
+        """Whether another request of this user is running."""
+        ...
+
+    async def retry_after(self, user_id: int, cost: int = 1) -> int:
+        """Seconds until the user may run something costing `cost` slots (0: now)."""
+        ...
+
+    async def begin(self, user_id: int, request: int | None = None) -> bool:
+        """Mark the user as running, atomically; False (nothing changed) when already busy."""
+        ...
+
+    async def charge(self, user_id: int, slots: int = 1) -> None:
+        """Record `slots` generations made for the user now."""
+        ...
+
+    async def end(self, user_id: int) -> None:
+        """The request this process began is over (done, refused or failed)."""
+        ...
+
+    async def release(self, user_id: int, request: int) -> None:
+        """Free the slot if it is held for `request`: that update was already answered."""
+        ...
+
+
+def wait_s(window: Sequence[float], per_minute: int, cost: int, now: float) -> int:
+    """Seconds until `cost` slots are free, given the times (oldest first) of the slots in
+    the window. A cost above the whole budget is treated as the whole budget."""
+    free = per_minute - len(window)
+    need = min(cost, per_minute)
+    if free >= need:
+        return 0
+    # The slot that must expire first for `need` slots to be free.
+    oldest_blocking = window[need - free - 1]
+    return max(1, math.ceil(oldest_blocking + WINDOW_S - now))
 
 
 class UserLimits:
@@ -17,50 +70,51 @@ class UserLimits:
     A request is checked before it runs (`retry_after` with its cost) and charged only after
     its generations were made (`charge`): a refused or failed request costs nothing, /compare
     costs its four generations. Users with nothing in the window and nothing running are not
-    kept, so memory follows the active users, not every user ever seen.
+    kept, so memory follows the active users, not every user ever seen. Nothing here awaits,
+    so each call is atomic within the process.
     """
 
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self._clock = clock
         self._recent: dict[int, deque[float]] = {}
-        self._running: set[int] = set()
+        self._running: dict[int, int | None] = {}  # user -> the request holding the slot
 
     def __len__(self) -> int:
         """How many users are tracked now."""
-        return len(self._recent.keys() | self._running)
+        return len(self._recent.keys() | self._running.keys())
 
-    def retry_after(self, user_id: int, cost: int = 1) -> int:
-        """Seconds until the user may run something costing `cost` slots (0: now); records nothing.
+    async def retry_after(self, user_id: int, cost: int = 1) -> int:
+        """Seconds until the user may run something costing `cost` slots (0: now); records nothing."""
+        return wait_s(self._window(user_id), self.per_minute, cost, self._clock())
 
-        A cost above the whole budget is treated as the whole budget (it needs an empty window).
-        """
-        window = self._window(user_id)
-        free = self.per_minute - len(window)
-        need = min(cost, self.per_minute)
-        if free >= need:
-            return 0
-        # The slot that must expire first for `need` slots to be free.
-        oldest_blocking = window[need - free - 1]
-        return max(1, math.ceil(oldest_blocking + WINDOW_S - self._clock()))
+    async def busy(self, user_id: int, request: int | None = None) -> bool:
+        """Whether another request of this user is running."""
+        if user_id not in self._running:
+            return False
+        return request is None or self._running[user_id] != request
 
-    def busy(self, user_id: int) -> bool:
-        """Whether this user already has a generation running."""
-        return user_id in self._running
+    async def begin(self, user_id: int, request: int | None = None) -> bool:
+        """Mark the user as running (charges nothing yet); False when already busy."""
+        if await self.busy(user_id, request):
+            return False
+        self._running[user_id] = request
+        return True
 
-    def begin(self, user_id: int) -> None:
-        """Mark the user as running (charges nothing yet)."""
-        self._running.add(user_id)
-
-    def charge(self, user_id: int, slots: int = 1) -> None:
+    async def charge(self, user_id: int, slots: int = 1) -> None:
         """Record `slots` generations made for the user now."""
         now = self._clock()
         self._recent.setdefault(user_id, deque()).extend([now] * slots)
 
-    def end(self, user_id: int) -> None:
+    async def end(self, user_id: int) -> None:
         """The user's request is over (done, refused or failed)."""
-        self._running.discard(user_id)
+        self._running.pop(user_id, None)
         self._window(user_id)  # forgets the user if idle
+
+    async def release(self, user_id: int, request: int) -> None:
+        """Free the slot if `request` holds it."""
+        if user_id in self._running and self._running[user_id] == request:
+            await self.end(user_id)
 
     def _window(self, user_id: int) -> deque[float]:
         """The user's slots still in the window (an empty, untracked deque for idle users)."""
@@ -74,3 +128,36 @@ class UserLimits:
             # Forget idle users so the table does not grow with every user ever seen.
             del self._recent[user_id]
         return window
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+
+
+class AdmissionOrder:
+    """A user's requests are admitted one at a time in the order they came (per process).
+
+    Admission awaits (the duplicate check, shared limits): without this, a user's second
+    message could be admitted before the first. Users with nobody waiting are not kept.
+    """
+
+    def __init__(self) -> None:
+        self._turns: dict[int, _Turn] = {}
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    @asynccontextmanager
+    async def turn(self, user_id: int) -> AsyncIterator[None]:
+        """Hold the user's admission (asyncio.Lock is first come, first served)."""
+        turn = self._turns.setdefault(user_id, _Turn())
+        turn.waiting += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.waiting -= 1
+            if not turn.waiting:
+                del self._turns[user_id]

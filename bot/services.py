@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 
 from bot.db.database import Database
 from bot.generation import GenerationService
-from bot.limits import UserLimits
+from bot.limits import AdmissionOrder, Limits
 from bot.notices import NoticeThrottle
 from bot.novelty import NoveltyService
 from bot.settings import Settings
@@ -36,10 +36,12 @@ class Services:
     settings: Settings
     db: Database
     generation: GenerationService
-    limits: UserLimits
+    limits: Limits  # in memory (SQLite) or shared by the replicas (PostgreSQL)
     counters: Counters = field(default_factory=Counters)
     # Refusal notices ("one at a time", "slow down"): at most one per user every few seconds.
     notices: NoticeThrottle = field(default_factory=NoticeThrottle)
+    # A user's requests are admitted (duplicate check, limits) one at a time, in order.
+    admission: AdmissionOrder = field(default_factory=AdmissionOrder)
     # Sample ids being sent right now (the outbox leaves them alone).
     sending: set[int] = field(default_factory=set)
     # Sample id -> message id (None: uncertain) sent but not yet recorded (database down).

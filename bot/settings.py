@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # A replica sending a sample holds a claim on it this long; another replica (its outbox, a
     # redelivered update) sends it only after the claim expired, e.g. because the sender died.
     send_claim_s: float = Field(default=120, gt=0)
+    # PostgreSQL (replicas): a user's in-flight slot is a lease this long, so a replica killed
+    # mid-request blocks that user at most this long (a redelivery of the same update takes
+    # the slot over at once).
+    limit_lease_s: float = Field(default=180, gt=0)
     log_level: str = "INFO"
     # "text" for people, "json" for log collectors.
     log_format: Literal["text", "json"] = "text"

@@ -426,3 +426,45 @@ class SampleClaim(Base):
 
     def __repr__(self) -> str:
         return f"SampleClaim(sample={self.sample_id!r}, replica={self.replica!r})"
+
+
+class RequestSlot(Base):
+    """A user's request in flight on some replica (at most one per user, shared by all replicas).
+
+    Taken in one INSERT .. ON CONFLICT statement that succeeds only when there is no row or
+    the row's lease ran out, so two replicas never both admit the same user. The lease bounds
+    how long a replica killed mid-request blocks the user (LIMIT_LEASE_S).
+    """
+
+    __tablename__ = "request_slots"
+
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(200))
+    # The Telegram update the slot was taken for: its redelivery may take the slot over.
+    update_id: Mapped[int | None] = mapped_column(BigInteger)
+    expires_at: Mapped[datetime] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"RequestSlot(user={self.user_id!r}, holder={self.holder!r})"
+
+
+class LimitCharge(Base):
+    """Generations made for a user at a moment: the per-minute window, shared by all replicas.
+
+    Rows older than the window are deleted when the user is charged again (and pruned by
+    age), so the table follows the active users.
+    """
+
+    __tablename__ = "limit_charges"
+    __table_args__ = (
+        Index("ix_limit_charges_user_id_charged_at", "user_id", "charged_at"),
+        CheckConstraint("slots > 0", name="slots_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    charged_at: Mapped[datetime] = mapped_column()
+    slots: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"LimitCharge(user={self.user_id!r}, slots={self.slots!r})"

@@ -108,15 +108,16 @@ async def start_duel(
     services = services_of(context)
     assert update.effective_user
     user_key, lang = update.effective_user.id, lang_of(update)
-    refusal = refusal_of(services, update, DUEL_COST)
+    refusal = await refusal_of(services, update, DUEL_COST)
+    if refusal is None and not await services.limits.begin(user_key):
+        refusal = text(lang, "one_at_a_time")  # another request began meanwhile
     if refusal is not None:
         await reply_html(reply_to, refusal)
         return
-    services.limits.begin(user_key)
     try:
         duel_id, body = await _make(services, update, storable(seed), lang)
     finally:
-        services.limits.end(user_key)
+        await services.limits.end(user_key)
     if duel_id is None:
         if body:
             await reply_html(reply_to, body)
@@ -163,7 +164,7 @@ async def _make(services: Services, update: Update, seed: str, lang: str) -> tup
         return None, text(lang, "busy")
     except ServiceClosedError:
         return None, text(lang, "restarting")
-    services.limits.charge(update.effective_user.id, DUEL_COST)
+    await services.limits.charge(update.effective_user.id, DUEL_COST)
 
     async def store(session: AsyncSession) -> int:
         duel = await dr.record_duel(

@@ -261,8 +261,8 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if seconds is None:
         await reply_html(message, text(lang, "game_bad", low=GAME_MIN_S, high=GAME_MAX_S))
         return
-    wait = services.limits.retry_after(tg_user.id, 1)
-    if wait or services.limits.busy(tg_user.id):
+    wait = await services.limits.retry_after(tg_user.id, 1)
+    if wait or await services.limits.busy(tg_user.id):
         await reply_html(
             message,
             text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
@@ -293,16 +293,18 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     seed, real = tokenizer.decode(ids[:seed_len]), tokenizer.decode(ids[seed_len:])
     if info.level == "char" and " " in seed[:40]:
         seed = seed.split(" ", 1)[1]  # start at a word, not inside one
-    services.limits.begin(tg_user.id)
+    if not await services.limits.begin(tg_user.id):  # another request began meanwhile
+        await reply_html(message, text(lang, "one_at_a_time"))
+        return
     try:
         request = Request(seed, length=rest_len, temperature=temperature, rng=secrets.randbits(63))
         sample = await services.generation.generate(request, model=model)
-        services.limits.charge(tg_user.id, 1)
+        await services.limits.charge(tg_user.id, 1)
     except (QueueFullError, ServiceClosedError):
         await reply_html(message, text(lang, "busy"))
         return
     finally:
-        services.limits.end(tg_user.id)
+        await services.limits.end(tg_user.id)
 
     async def create(session: AsyncSession) -> Game | None:
         await session.get(Chat, chat_id, with_for_update=True)  # one /game at a time per chat

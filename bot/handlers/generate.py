@@ -97,13 +97,17 @@ async def _prepare(services: Services, update: Update) -> GenerationPlan:
     )
 
 
-def refusal_of(services: Services, update: Update, cost: int = 1) -> str | None:
-    """Why the per-user limits refuse a request making `cost` generations now (None: they don't)."""
+async def refusal_of(
+    services: Services, update: Update, cost: int = 1, request: int | None = None
+) -> str | None:
+    """Why the per-user limits refuse a request making `cost` generations now (None: they don't).
+
+    `request`: the update id the slot would be taken for (its redelivery is not "busy")."""
     assert update.effective_user
     user_id, lang = update.effective_user.id, lang_of(update)
-    if services.limits.busy(user_id):
+    if await services.limits.busy(user_id, request):
         return text(lang, "one_at_a_time")
-    wait = services.limits.retry_after(user_id, cost)
+    wait = await services.limits.retry_after(user_id, cost)
     if wait:
         return text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
     return None
@@ -120,29 +124,30 @@ async def _start(
 ) -> bool:
     """Admit a new request: True marks the user running (the caller ends it).
 
-    The limits are checked before anything awaits, so a user's messages are admitted in the
-    order they came. A redelivered update is no new request: it is never refused and costs
-    nothing; its stored samples are sent if they never were. A refusal costs nothing either,
-    and is said at most once per user every few seconds (never when `quiet`: a button press
-    was already answered with a toast); the rest are dropped without a word.
+    A user's messages are admitted one at a time in the order they came (services.admission).
+    A redelivered update is no new request: it is never refused and costs nothing; its stored
+    samples are sent if they never were. It is recognised *before* the limits are consulted,
+    so it never holds the user's slot: otherwise the user's next message, sent after seeing
+    the answer, could arrive meanwhile, be refused "one at a time" and be lost (the webhook
+    answers 2xx after a refusal; issue 17). A refusal costs nothing either, and is said at
+    most once per user every few seconds (never when `quiet`: a button press was already
+    answered with a toast); the rest are dropped without a word.
     """
     assert update.effective_user
     user_id = update.effective_user.id
-    refusal = refusal_of(services, update, cost)
-    if refusal is not None:
-        duplicate = await _resend_if_duplicate(services, update, context, reply_to)
-        if not (duplicate or quiet) and services.notices.allow(user_id):
-            await reply_html(update.effective_message, refusal)
-        return False
-    services.limits.begin(user_id)
-    try:
-        duplicate = await _resend_if_duplicate(services, update, context, reply_to)
-    except BaseException:
-        services.limits.end(user_id)
-        raise
-    if duplicate:
-        services.limits.end(user_id)
-    return not duplicate
+    async with services.admission.turn(user_id):
+        if await _resend_if_duplicate(services, update, context, reply_to):
+            # Its first handler may have died holding the slot after storing the answer.
+            await services.limits.release(user_id, update.update_id)
+            return False
+        refusal = await refusal_of(services, update, cost, request=update.update_id)
+        if refusal is None and not await services.limits.begin(user_id, update.update_id):
+            refusal = text(lang_of(update), "one_at_a_time")  # another replica was quicker
+        if refusal is None:
+            return True
+    if not quiet and services.notices.allow(user_id):
+        await reply_html(update.effective_message, refusal)
+    return False
 
 
 async def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -341,7 +346,7 @@ async def continue_seed(
         samples = await _generate_with_typing(services, update, context, [request], job.model)
         if samples is None:
             return
-        services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
+        await services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
         (ended,) = (_on_word_end(s, job.length, job.level) for s in samples)
 
         async def draw_again(rng: int) -> Sample | None:
@@ -356,7 +361,7 @@ async def continue_seed(
             services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
         )
     finally:
-        services.limits.end(user_key)
+        await services.limits.end(user_key)
     if not stored:  # another replica answered this update meanwhile
         await _resend_if_duplicate(services, update, context, reply_to)
         return
@@ -502,11 +507,11 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         if generated is None:
             return
         samples = [_on_word_end(s, length, job.level) for s in generated]
-        services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
+        await services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
         # Every part carries the update id: a redelivered update finds all four.
         ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
     finally:
-        services.limits.end(update.effective_user.id)
+        await services.limits.end(update.effective_user.id)
     if not ids:  # another replica answered this update meanwhile
         await _resend_if_duplicate(services, update, context, message)
         return

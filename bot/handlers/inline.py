@@ -78,22 +78,22 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     if (
         not seed
-        or services.limits.busy(query.from_user.id)
-        or services.limits.retry_after(query.from_user.id, 3)
+        or await services.limits.busy(query.from_user.id)
+        or await services.limits.retry_after(query.from_user.id, 3)
+        or not await services.limits.begin(query.from_user.id)
     ):
         await _answer(query.answer, [])
         return
-    services.limits.begin(query.from_user.id)
     try:
         offer = await asyncio.wait_for(_offer(services, update, seed, lang), ANSWER_WITHIN_S)
     except (TimeoutError, QueueFullError, ServiceClosedError, ValueError):
         offer = None
     finally:
-        services.limits.end(query.from_user.id)
+        await services.limits.end(query.from_user.id)
     if offer is None:
         await _answer(query.answer, [])
         return
-    services.limits.charge(query.from_user.id, len(offer.results))
+    await services.limits.charge(query.from_user.id, len(offer.results))
     if len(cache) >= CACHE_MAX:
         cache.clear()
     cache[key] = offer

@@ -255,7 +255,7 @@ async def _again(
         await _toast(query, text(lang, "button_invalid"))
         return
     # A refused press (still writing, too fast) is told in the toast only, never in the chat.
-    refused = refusal_of(services, update)
+    refused = await refusal_of(services, update, request=update.update_id)
     await _toast(query, refused or "")
     if refused:
         return

@@ -180,22 +180,22 @@ def test_markup_in_seeds_is_escaped() -> None:
     assert "&lt;b&gt;x&lt;/b&gt; &amp; *y*" in out and "&lt;i&gt;" in out
 
 
-def test_rate_limit_and_one_in_flight() -> None:
+async def test_rate_limit_and_one_in_flight() -> None:
     now = [1000.0]
     limits = UserLimits(3, clock=lambda: now[0])
     for _ in range(3):
-        assert limits.retry_after(1) == 0
-        limits.begin(1)
-        limits.charge(1)  # a generation was made (a refused request is not charged)
-        limits.end(1)
-    assert limits.retry_after(1) == 60
-    assert limits.retry_after(2) == 0  # other users are not affected
+        assert await limits.retry_after(1) == 0
+        await limits.begin(1)
+        await limits.charge(1)  # a generation was made (a refused request is not charged)
+        await limits.end(1)
+    assert await limits.retry_after(1) == 60
+    assert await limits.retry_after(2) == 0  # other users are not affected
     now[0] += 30
-    assert limits.retry_after(1) == 30
+    assert await limits.retry_after(1) == 30
     now[0] += 31
-    assert limits.retry_after(1) == 0
-    limits.begin(1)
-    assert limits.busy(1) and not limits.busy(2)
+    assert await limits.retry_after(1) == 0
+    await limits.begin(1)
+    assert await limits.busy(1) and not await limits.busy(2)
 
 
 def test_token_is_redacted_from_messages_args_and_tracebacks(caplog: pytest.LogCaptureFixture) -> None:

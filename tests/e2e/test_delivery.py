@@ -66,6 +66,23 @@ async def test_a_redelivered_update_sends_its_undelivered_sample(harness: Harnes
     assert [s.id for s in await samples(harness)] == [sample.id]
 
 
+async def test_the_next_seed_beside_an_answered_updates_redelivery_is_not_refused(harness: Harness) -> None:
+    """Issue 17's lost update: an answered update is redelivered (its replica died before
+    confirming it) and the user's next seed comes in the same moment. The redelivery used to
+    hold the user's slot while it was being recognised, so the next seed was refused "one at
+    a time", confirmed, and lost. It must be generated, and the redelivery send nothing."""
+    ann = harness.sb.user("Ann")
+    message = harness.sb.send(ann, ann["id"], "truth")
+    (first,) = await harness.sb.wait_for_bot_messages(ann["id"], timeout=20)
+    assert first["text"].startswith("truth")
+    harness.sb.redeliver({"update_id": 1, "message": copy.deepcopy(message)})
+    harness.sb.send(ann, ann["id"], "what then")  # the same getUpdates batch as the redelivery
+    (second,) = await harness.sb.wait_for_bot_messages(ann["id"], after=1, timeout=20)
+    assert second["text"].startswith("what then"), second["text"]
+    assert await harness.quiet(ann["id"], 1.0) == 0
+    assert [s.seed for s in await samples(harness)] == ["truth", "what then"]
+
+
 async def _store_undelivered(harness: Harness, age: timedelta) -> int:
     """Make a sample, then mark it as never sent and `age` old (as after a crash)."""
     ann = harness.sb.user("Ann")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -59,6 +60,16 @@ async def test_a_settings_button_redraws_its_message_for_the_presser_only(harnes
     assert harness.sb.message(group, anns["message_id"]) == before  # Ann's message is untouched
 
 
+async def _until_busy(harness: Harness, user_id: int, timeout: float = 10) -> None:
+    """Wait until the user's request is running (the limits are async: in memory or shared)."""
+    limits = harness.app.bot_data[SERVICES_KEY].limits
+    for _ in range(int(timeout / 0.02)):
+        if await limits.busy(user_id):
+            return
+        await asyncio.sleep(0.02)
+    raise TimeoutError("the request never started")
+
+
 async def test_refusals_do_not_flood_the_chat(harness: Harness) -> None:
     ann = harness.sb.user("Ann")
     first = await harness.say(ann, "truth")
@@ -66,7 +77,7 @@ async def test_refusals_do_not_flood_the_chat(harness: Harness) -> None:
     before = len(harness.sb.bot_messages(ann["id"]))
     # A double click on 🔁: the second press is refused with a toast, not a message.
     harness.sb.press(ann, first, button="Again")
-    await harness.sb.wait_until(lambda: harness.app.bot_data[SERVICES_KEY].limits.busy(ann["id"]))
+    await _until_busy(harness, ann["id"])
     refused = await harness.press(ann, first, button="Again")
     assert "still writing" in refused["text"]
     (again,) = await harness.sb.wait_for_bot_messages(ann["id"], after=before)

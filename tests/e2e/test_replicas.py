@@ -82,10 +82,10 @@ async def test_kill_one_replica_mid_load_every_update_answered_once(
         # Never twice, whatever happens: no chat got more replies than seeds, counters = votes.
         assert max([0, *result.chats_off.values()]) <= 0, (result, seen, load.odd)
         assert result.ratings == result.up_votes == result.presses
-        if result.samples < result.seeds:
-            # Known open bug (issue 17): about one run in four, a kill -9 mid-load loses a seed's
-            # update before its sample is stored. Reported as an expected failure, not hidden.
-            pytest.xfail(f"an update was lost before its sample was stored: {result}")
+        # No refusal either: each user waits for a reply before the next seed. (Issue 17: the
+        # redelivery of an answered update held the user's slot while it was recognised, and
+        # the user's next seed, arriving meanwhile, was refused "one at a time" and lost.)
+        assert not load.odd, (result, load.odd)
         assert result.never_twice, (result, seen, load.odd, rig.logs())
         assert result.unanswered <= 4
         assert result.seeds == total

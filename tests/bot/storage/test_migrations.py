@@ -30,6 +30,8 @@ TABLES = {
     "duels",
     "duel_votes",
     "sample_claims",
+    "request_slots",
+    "limit_charges",
 }
 
 
@@ -133,6 +135,39 @@ async def test_0006_adds_sample_claims_and_downgrades(fresh_url: str) -> None:
         assert "sample_claims" not in await _inspect(engine, lambda insp: insp.get_table_names())
         async with engine.connect() as conn:
             assert (await conn.execute(text("SELECT id FROM samples"))).scalars().all() == [7]
+    finally:
+        await engine.dispose()
+
+
+async def test_0007_adds_the_shared_limits_and_downgrades(fresh_url: str) -> None:
+    """0006 -> 0007: both tables start empty and take a slot and a charge; back to 0006 drops
+    them and keeps everything else."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0006")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0007")
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM request_slots"))).scalar_one() == 0
+            await conn.execute(
+                text(
+                    "INSERT INTO request_slots (user_id, holder, update_id, expires_at)"
+                    " VALUES (10, 'r1/ab', 5, CURRENT_TIMESTAMP)"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO limit_charges (user_id, charged_at, slots) VALUES (10, CURRENT_TIMESTAMP, 4)"
+                )
+            )
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0006")
+        tables = await _inspect(engine, lambda insp: insp.get_table_names())
+        assert "request_slots" not in tables and "limit_charges" not in tables
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT telegram_id FROM users"))).scalars().all() == [10]
     finally:
         await engine.dispose()
 
@@ -258,7 +293,7 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0006 (head)" in capsys.readouterr().out
+        assert "0007 (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

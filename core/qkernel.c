@@ -145,6 +145,108 @@ static kernel_fn pick_kernel(void) {
     return qmatmul_plain;
 }
 
+/* --- the cell update ---------------------------------------------------------------------
+ * h, c from the gate sums z (Keras order i, f, c, o: z[b] is four blocks of `units`), with
+ * sigmoid(x) = 0.5 tanh(x/2) + 0.5 and tanh as Eigen's rational approximation (a few float32
+ * ulp; core/kernels.py has the same in numba), eight units at a time with AVX2 and FMA. */
+static inline float rational_tanh(float x) {
+    x = x < -7.9053111f ? -7.9053111f : x;
+    x = x > 7.9053111f ? 7.9053111f : x;
+    float x2 = x * x;
+    float p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    float q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return x * p / q;
+}
+
+static void cell_plain(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
+                       int64_t units) {
+    for (int64_t b = 0; b < batch; b++) {
+        const float *zb = z + b * 4 * units;
+        for (int64_t u = 0; u < units; u++) {
+            float i = 0.5f * rational_tanh(0.5f * zb[u]) + 0.5f;
+            float f = 0.5f * rational_tanh(0.5f * zb[units + u]) + 0.5f;
+            float g = rational_tanh(zb[2 * units + u]);
+            float o = 0.5f * rational_tanh(0.5f * zb[3 * units + u]) + 0.5f;
+            float cell = f * c[b * units + u] + i * g;
+            c_out[b * units + u] = cell;
+            h_out[b * units + u] = o * rational_tanh(cell);
+        }
+    }
+}
+
+#ifdef LSTMBOT_X86
+/* rational_tanh on eight floats: the same polynomial, as fused multiply-adds. */
+__attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-7.9053111f)), _mm256_set1_ps(7.9053111f));
+    __m256 x2 = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
+    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
+    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
+    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
+    return _mm256_div_ps(_mm256_mul_ps(x, p), q);
+}
+
+/* Eight units at a time; a tail of units % 8 goes through the plain loop (always the same
+ * units, so a row's result never depends on the batch). */
+__attribute__((target("avx2,fma"))) static void cell_avx2(const float *z, const float *c,
+                                                          float *h_out, float *c_out,
+                                                          int64_t batch, int64_t units) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    int64_t wide = units - units % 8;
+    for (int64_t b = 0; b < batch; b++) {
+        const float *zb = z + b * 4 * units;
+        const float *cb = c + b * units;
+        float *hob = h_out + b * units;
+        float *cob = c_out + b * units;
+        for (int64_t u = 0; u < wide; u += 8) {
+            __m256 i = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + u))), half);
+            __m256 f = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + units + u))), half);
+            __m256 g = tanh8(_mm256_loadu_ps(zb + 2 * units + u));
+            __m256 o = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + 3 * units + u))), half);
+            __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(cb + u), _mm256_mul_ps(i, g));
+            _mm256_storeu_ps(cob + u, cell);
+            _mm256_storeu_ps(hob + u, _mm256_mul_ps(o, tanh8(cell)));
+        }
+        for (int64_t u = wide; u < units; u++) {
+            float i = 0.5f * rational_tanh(0.5f * zb[u]) + 0.5f;
+            float f = 0.5f * rational_tanh(0.5f * zb[units + u]) + 0.5f;
+            float g = rational_tanh(zb[2 * units + u]);
+            float o = 0.5f * rational_tanh(0.5f * zb[3 * units + u]) + 0.5f;
+            float cell = f * cb[u] + i * g;
+            cob[u] = cell;
+            hob[u] = o * rational_tanh(cell);
+        }
+    }
+}
+#endif
+
+void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
+                       int64_t units) {
+#ifdef LSTMBOT_X86
+    if (lstmbot_qkernel_isa() == 2) {
+        cell_avx2(z, c, h_out, c_out, batch, units);
+        return;
+    }
+#endif
+    cell_plain(z, c, h_out, c_out, batch, units);
+}
+
 /* --- a second thread for big products ------------------------------------------------------
  * A product is cut into chunks of weight panels that the calling thread and one helper thread
  * claim in turn, so each core streams part of the weights (a single request's step is bound by

@@ -14,7 +14,7 @@ import numpy as np
 from numba import types
 
 from core import _qkernel  # type: ignore[attr-defined]
-from core.kernels import F32, I8, I16, IDX, cell_update, quantize_into
+from core.kernels import F32, I8, I16, IDX, quantize_into
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
@@ -31,6 +31,7 @@ _MATRIX = "int8[::1], float32[::1], int64"
 # as an integer.
 _P = types.int64
 _qmatmul_c = types.ExternalFunction("lstmbot_qmatmul", types.void(_P, _P, _P, _P, _P, _P, _P, _P, _P, _P))
+_cell_c = types.ExternalFunction("lstmbot_lstm_cell", types.void(_P, _P, _P, _P, _P, _P))
 
 
 @numba.njit(f"void({_MATRIX}, int16[:, ::1], {_ROWS}, int64[::1], {_ROWS})", cache=True, nogil=True)
@@ -69,7 +70,7 @@ def lstm_layer_c(  # pragma: no cover - compiled
     table: F32,
     index: IDX,
 ) -> tuple[F32, F32]:
-    """`lstm_layer_numba` with the product in C."""
+    """`lstm_layer_numba` with the product and the cell update in C."""
     batch = c.shape[0]
     x16 = np.zeros((batch, kpad), dtype=np.int16)
     quantize_into(below, act_scale, x16, 0)
@@ -78,5 +79,5 @@ def lstm_layer_c(  # pragma: no cover - compiled
     qmatmul_c(panels, scale, cols, x16, table, index, z)
     h_out = np.empty_like(c)
     c_out = np.empty_like(c)
-    cell_update(z, c, h_out, c_out)
+    _cell_c(z.ctypes.data, c.ctypes.data, h_out.ctypes.data, c_out.ctypes.data, batch, c.shape[1])
     return h_out, c_out

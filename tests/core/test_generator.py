@@ -88,7 +88,9 @@ def test_batches_of_any_size_up_to_the_kernel_limit_equal_one_by_one(make_bundle
 
 def test_big_batches_match_the_kernel_within_float_rounding(make_bundle: BundleFactory) -> None:
     generator = Generator(load_bundle(make_bundle(lstm_units=(24, 16), scale=0.2)))
-    contexts = np.array([generator.context_ids(SEED[i % 40 : i % 40 + 25])[0] for i in range(KERNEL_MAX_ROWS + 8)])
+    contexts = np.array(
+        [generator.context_ids(SEED[i % 40 : i % 40 + 25])[0] for i in range(KERNEL_MAX_ROWS + 8)]
+    )
     blas = generator.batch_logits(contexts)  # more rows than the kernel takes: float32 BLAS
     kernel = np.vstack([generator.batch_logits(contexts[i : i + 1]) for i in range(len(contexts))])
     assert np.abs(blas - kernel).max() < 1e-4

@@ -38,6 +38,7 @@ from bot.settings import Settings
 from bot.shared_limits import SharedLimits
 from bot.texts import COMMANDS, text
 from core.bundle import Bundle
+from core.qkernel import threads as kernel_threads
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
     bundles = bundles if bundles is not None else load_models(settings.model_dir, settings.default_model)
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        kernel_threads(settings.generation_threads)
         generation = GenerationService(
             bundles,
             default=settings.default_model,

@@ -110,7 +110,7 @@ def draw_tokens(
 
 # Up to this many rows the int8 kernel steps the batch (bit-identical to one row at a time); a
 # bigger batch (held-out evaluation) goes to OpenBLAS's float32 product. Both compute the same
-# quantised model (int8 weights, inputs on the int16 grid): the kernel exactly, BLAS up to float32
+# quantised model (int8 weights, inputs on the 7-bit grid): the kernel exactly, BLAS up to float32
 # rounding (~1e-6). The C kernel beats BLAS at every batch size measured (bench/generate.py); the
 # numba fallback only up to ~16 rows.
 KERNEL_MAX_ROWS = 64 if KERNEL.startswith("C") else 16
@@ -212,7 +212,7 @@ class Generator:
         return below
 
     def _grid(self, x: F32, matrix: QuantMatrix) -> F32:
-        return on_grid(x, matrix.act_scale) if self._quantized else x
+        return on_grid(x) if self._quantized else x
 
     def _logits(self, top: F32) -> F32:
         if self._quantized and len(top) <= KERNEL_MAX_ROWS:

@@ -1,17 +1,20 @@
-/* The int8 x int16 matrix product the generator steps with, for x86-64 AVX2 (vpmaddwd).
+/* The generator's LSTM step in C: the int8 matrix product and the cell update, for x86-64 AVX2.
  *
- * out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] + table[index[b], j]   for j < cols
+ * The product: out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j]
+ * for j < cols, where W holds int8 weights and x unsigned 7-bit activations (every LSTM h lies
+ * in [-1, 1]; x = round((h + 1) * 63.5), see core/kernels.py, which also folds the offset into
+ * `corr`). 7 bits make vpmaddubsw exact: a pair of products is at most 2 * 127 * 127 = 32258,
+ * which fits its int16 sum without saturating, so the int32 sums are exact and a row's result
+ * depends neither on the order of the additions nor on the other rows of the batch.
  *
- * panels: the int8 weights W in panels of four rows (QuantMatrix in core/kernels.py writes them):
- * rows is a multiple of 4 and kpad of 16, the padding zero; within a panel the four rows' 16
- * weights for each 16 inputs follow one another, so a panel is read as one contiguous stream.
- * x: int16 activations, (batch, kpad), padding zero. The sums are exact int32 (the caller bounds
- * |x| so they cannot overflow), so a row's result depends neither on the order of the additions
- * nor on the other rows of the batch.
+ * Layout (QuantMatrix in core/kernels.py writes it): blocks of 16 output rows; within a block,
+ * for each 4 inputs, the 16 rows' 4 weights (64 bytes), so a block is one contiguous stream and
+ * one 4-byte broadcast of x meets 16 rows in two vpmaddubsw. rows is a multiple of 16 and kpad
+ * of 8, the padding zero; x is (batch, kpad).
  *
  * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
- * generator's numba-compiled code calls lstmbot_qmatmul by name (see core/qkernel.py). Where the
- * CPU has no AVX2, a plain C loop computes the same integers.
+ * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
+ * core/qkernel.py). Where the CPU has no AVX2, plain loops compute the same integers.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,110 +27,120 @@
 #define LSTMBOT_X86 1
 #endif
 
-static void finish_row(const int32_t *sums, const float *scale, int64_t j, int64_t cols,
-                       const float *table_row, float *out_row) {
-    for (int r = 0; r < 4 && j + r < cols; r++) {
-        out_row[j + r] = (float)sums[r] * scale[j + r] + table_row[j + r];
+#define BLOCK 16 /* output rows per block */
+
+/* The sums of rows j .. j+15 for one batch row, scaled into out (only the j < cols). */
+static void finish_plain(const int32_t *sums, const float *scale, const float *corr, int64_t j,
+                         int64_t cols, const float *table_row, float *out_row) {
+    for (int r = 0; r < BLOCK && j + r < cols; r++) {
+        out_row[j + r] = (float)sums[r] * scale[j + r] - corr[j + r] + table_row[j + r];
     }
 }
 
-static void qmatmul_plain(const int8_t *panels, const float *scale, int64_t j0, int64_t j1, int64_t cols,
-                          int64_t kpad, const int16_t *x, int64_t batch, const float *table,
-                          const int64_t *index, float *out) {
-    for (int64_t j = j0; j < j1; j += 4) {
-        const int8_t *panel = panels + j * kpad;
+static void qmatmul_plain(const int8_t *packed, const float *scale, const float *corr, int64_t j0,
+                          int64_t j1, int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch,
+                          const float *table, const int64_t *index, float *out) {
+    for (int64_t j = j0; j < j1; j += BLOCK) {
+        const int8_t *block = packed + j * kpad;
         for (int64_t b = 0; b < batch; b++) {
-            int32_t sums[4] = {0, 0, 0, 0};
-            const int16_t *xb = x + b * kpad;
-            for (int64_t k = 0; k < kpad; k += 16) {
-                const int8_t *p = panel + k * 4;
-                for (int r = 0; r < 4; r++) {
-                    for (int i = 0; i < 16; i++) sums[r] += (int32_t)p[r * 16 + i] * (int32_t)xb[k + i];
+            int32_t sums[BLOCK] = {0};
+            const uint8_t *xb = x + b * kpad;
+            for (int64_t k = 0; k < kpad; k += 4) {
+                const int8_t *p = block + k * BLOCK;
+                for (int r = 0; r < BLOCK; r++) {
+                    for (int i = 0; i < 4; i++) sums[r] += (int32_t)p[r * 4 + i] * (int32_t)xb[k + i];
                 }
             }
-            finish_row(sums, scale, j, cols, table + index[b] * cols, out + b * cols);
+            finish_plain(sums, scale, corr, j, cols, table + index[b] * cols, out + b * cols);
         }
     }
 }
 
 #ifdef LSTMBOT_X86
-/* The four int32 lanes (sum of a, sum of b, sum of c, sum of d). */
-__attribute__((target("avx2"))) static inline __m128i sum4(__m256i a, __m256i b, __m256i c,
-                                                          __m256i d) {
-    __m256i ab = _mm256_hadd_epi32(a, b);
-    __m256i cd = _mm256_hadd_epi32(c, d);
-    __m256i abcd = _mm256_hadd_epi32(ab, cd);
-    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+/* Two accumulators of eight rows each into out; the scalar tail for a block that crosses cols
+ * uses the same operations (no fused multiply-add in either), so every output is computed alike. */
+__attribute__((target("avx2"))) static inline void finish_avx2(__m256i lo, __m256i hi,
+                                                               const float *scale, const float *corr,
+                                                               int64_t j, int64_t cols,
+                                                               const float *table_row, float *out_row) {
+    if (j + BLOCK <= cols) {
+        for (int half = 0; half < 2; half++) {
+            __m256 v = _mm256_cvtepi32_ps(half ? hi : lo);
+            int64_t at = j + 8 * half;
+            v = _mm256_sub_ps(_mm256_mul_ps(v, _mm256_loadu_ps(scale + at)), _mm256_loadu_ps(corr + at));
+            _mm256_storeu_ps(out_row + at, _mm256_add_ps(v, _mm256_loadu_ps(table_row + at)));
+        }
+        return;
+    }
+    int32_t sums[BLOCK];
+    _mm256_storeu_si256((__m256i *)sums, lo);
+    _mm256_storeu_si256((__m256i *)(sums + 8), hi);
+    finish_plain(sums, scale, corr, j, cols, table_row, out_row);
 }
 
-/* Sixteen int8 weights as sixteen int16 lanes. */
-__attribute__((target("avx2"))) static inline __m256i widen(const int8_t *p) {
-    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)p));
-}
+/* acc += the four pair-sums of (x quad) . (weights of eight rows), as int32 */
+#define DOT4(acc, xq, w) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(xq, w), ones))
+#define QUAD(xrow, k) _mm256_set1_epi32(*(const int32_t *)((xrow) + (k)))
+#define LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
 
-__attribute__((target("avx2"))) static inline __m256i load16(const int16_t *p) {
-    return _mm256_loadu_si256((const __m256i *)p);
-}
-
-#define MADD(acc, w, v) acc = _mm256_add_epi32(acc, _mm256_madd_epi16(w, v))
-
-/* One panel (four weight rows, read as one contiguous stream) against the batch: two batch rows
- * at a time (eight accumulators, each widened weight vector used twice; the 4 * kpad bytes of
- * the panel stay in L1 meanwhile), then a last odd row alone. */
-__attribute__((target("avx2"))) static void qmatmul_avx2(const int8_t *panels, const float *scale,
-                                                         int64_t j0, int64_t j1, int64_t cols, int64_t kpad,
-                                                         const int16_t *x, int64_t batch,
+/* A block of 16 rows against four batch rows at a time (eight accumulators: each weight vector
+ * meets four broadcast quads), then the remaining rows one at a time. */
+__attribute__((target("avx2"))) static void qmatmul_avx2(const int8_t *packed, const float *scale,
+                                                         const float *corr, int64_t j0, int64_t j1,
+                                                         int64_t cols, int64_t kpad,
+                                                         const uint8_t *x, int64_t batch,
                                                          const float *table, const int64_t *index,
                                                          float *out) {
-    int32_t sums[8];
-    for (int64_t j = j0; j < j1; j += 4) {
-        const int8_t *panel = panels + j * kpad;
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t j = j0; j < j1; j += BLOCK) {
+        const int8_t *block = packed + j * kpad;
         int64_t b = 0;
-        for (; b + 2 <= batch; b += 2) {
-            const int16_t *x0 = x + b * kpad, *x1 = x0 + kpad;
-            __m256i a00 = _mm256_setzero_si256(), a10 = a00, a20 = a00, a30 = a00;
-            __m256i a01 = a00, a11 = a00, a21 = a00, a31 = a00;
-            const int8_t *p = panel;
-            for (int64_t k = 0; k < kpad; k += 16, p += 64) {
-                __m256i v0 = load16(x0 + k), v1 = load16(x1 + k);
-                __m256i u = widen(p);
-                MADD(a00, u, v0);
-                MADD(a01, u, v1);
-                u = widen(p + 16);
-                MADD(a10, u, v0);
-                MADD(a11, u, v1);
-                u = widen(p + 32);
-                MADD(a20, u, v0);
-                MADD(a21, u, v1);
-                u = widen(p + 48);
-                MADD(a30, u, v0);
-                MADD(a31, u, v1);
+        for (; b + 4 <= batch; b += 4) {
+            const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad;
+            __m256i a0 = _mm256_setzero_si256(), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0,
+                    b3 = a0;
+            const int8_t *p = block;
+            for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
+                __m256i lo = LOADW(p), hi = LOADW(p + 32), q;
+                q = QUAD(x0, k);
+                DOT4(a0, q, lo);
+                DOT4(b0, q, hi);
+                q = QUAD(x1, k);
+                DOT4(a1, q, lo);
+                DOT4(b1, q, hi);
+                q = QUAD(x2, k);
+                DOT4(a2, q, lo);
+                DOT4(b2, q, hi);
+                q = QUAD(x3, k);
+                DOT4(a3, q, lo);
+                DOT4(b3, q, hi);
             }
-            _mm_storeu_si128((__m128i *)sums, sum4(a00, a10, a20, a30));
-            _mm_storeu_si128((__m128i *)(sums + 4), sum4(a01, a11, a21, a31));
-            finish_row(sums, scale, j, cols, table + index[b] * cols, out + b * cols);
-            finish_row(sums + 4, scale, j, cols, table + index[b + 1] * cols, out + (b + 1) * cols);
+            finish_avx2(a0, b0, scale, corr, j, cols, table + index[b] * cols, out + b * cols);
+            finish_avx2(a1, b1, scale, corr, j, cols, table + index[b + 1] * cols, out + (b + 1) * cols);
+            finish_avx2(a2, b2, scale, corr, j, cols, table + index[b + 2] * cols, out + (b + 2) * cols);
+            finish_avx2(a3, b3, scale, corr, j, cols, table + index[b + 3] * cols, out + (b + 3) * cols);
         }
-        if (b < batch) {
-            const int16_t *x0 = x + b * kpad;
-            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-            const int8_t *p = panel;
-            for (int64_t k = 0; k < kpad; k += 16, p += 64) {
-                __m256i v = load16(x0 + k);
-                MADD(a0, widen(p), v);
-                MADD(a1, widen(p + 16), v);
-                MADD(a2, widen(p + 32), v);
-                MADD(a3, widen(p + 48), v);
+        for (; b < batch; b++) {
+            /* One row streams the block: two quads per iteration, four independent chains. */
+            const uint8_t *x0 = x + b * kpad;
+            __m256i a0 = _mm256_setzero_si256(), b0 = a0, c0 = a0, d0 = a0;
+            const int8_t *p = block;
+            for (int64_t k = 0; k < kpad; k += 8, p += 8 * BLOCK) {
+                __m256i q = QUAD(x0, k), r = QUAD(x0, k + 4);
+                DOT4(a0, q, LOADW(p));
+                DOT4(b0, q, LOADW(p + 32));
+                DOT4(c0, r, LOADW(p + 64));
+                DOT4(d0, r, LOADW(p + 96));
             }
-            _mm_storeu_si128((__m128i *)sums, sum4(a0, a1, a2, a3));
-            finish_row(sums, scale, j, cols, table + index[b] * cols, out + b * cols);
+            finish_avx2(_mm256_add_epi32(a0, c0), _mm256_add_epi32(b0, d0), scale, corr, j, cols,
+                        table + index[b] * cols, out + b * cols);
         }
     }
 }
 #endif
 
-typedef void (*kernel_fn)(const int8_t *, const float *, int64_t, int64_t, int64_t, int64_t,
-                          const int16_t *, int64_t, const float *, const int64_t *, float *);
+typedef void (*kernel_fn)(const int8_t *, const float *, const float *, int64_t, int64_t, int64_t,
+                          int64_t, const uint8_t *, int64_t, const float *, const int64_t *, float *);
 
 /* 2: AVX2, 1: plain C; the generator reports it (and the benchmarks print it). */
 int lstmbot_qkernel_isa(void) {
@@ -248,7 +261,7 @@ void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_ou
 }
 
 /* --- a second thread for big products ------------------------------------------------------
- * A product is cut into chunks of weight panels that the calling thread and one helper thread
+ * A product is cut into chunks of weight blocks that the calling thread and one helper thread
  * claim in turn, so each core streams part of the weights (a single request's step is bound by
  * that stream). The caller never waits for the helper to start: if it is slow to wake, or
  * descheduled on a busy machine, the caller claims the remaining chunks itself and waits only
@@ -258,10 +271,10 @@ void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_ou
  * concurrent caller (another model's worker thread) computes on its own thread. */
 typedef struct {
     kernel_fn kernel;
-    const int8_t *panels;
-    const float *scale;
+    const int8_t *packed;
+    const float *scale, *corr;
     int64_t rows, cols, kpad, batch, chunk_rows;
-    const int16_t *x;
+    const uint8_t *x;
     const float *table;
     const int64_t *index;
     float *out;
@@ -282,7 +295,7 @@ static atomic_ulong claims = CLOSED;
 static atomic_int chunks_done;
 static job_t job;
 static int helper_running;
-static int threads_wanted = 2;
+static int threads_wanted = 1;
 
 static inline void cpu_relax(void) {
 #ifdef LSTMBOT_X86
@@ -300,8 +313,8 @@ static void run_chunks(unsigned long ticket) {
         }
         int64_t j0 = (int64_t)(state & CLOSED) * job.chunk_rows;
         int64_t j1 = j0 + job.chunk_rows < job.rows ? j0 + job.chunk_rows : job.rows;
-        job.kernel(job.panels, job.scale, j0, j1, job.cols, job.kpad, job.x, job.batch, job.table,
-                   job.index, job.out);
+        job.kernel(job.packed, job.scale, job.corr, j0, j1, job.cols, job.kpad, job.x, job.batch,
+                   job.table, job.index, job.out);
         atomic_fetch_add_explicit(&chunks_done, 1, memory_order_release);
         state = atomic_load_explicit(&claims, memory_order_acquire);
     }
@@ -354,21 +367,21 @@ static int start_helper(void) {
     return ok;
 }
 
-/* 1: every product on the calling thread; 2 (the default): big products shared with the helper
- * thread. Any other value leaves the setting as it is. Returns the setting now in force. */
+/* 1 (the default): every product on the calling thread; 2: big products shared with the helper
+ * thread (quicker only where nothing else needs the second core). Any other value leaves the setting as it is. Returns the setting now in force. */
 int lstmbot_qkernel_threads(int wanted) {
     if (wanted == 1 || wanted == 2) threads_wanted = wanted;
     return threads_wanted;
 }
 
-void lstmbot_qmatmul(const int8_t *panels, const float *scale, int64_t rows, int64_t cols, int64_t kpad,
-                     const int16_t *x, int64_t batch, const float *table, const int64_t *index,
-                     float *out) {
+void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows,
+                     int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
+                     const int64_t *index, float *out) {
     static kernel_fn kernel;
     if (kernel == NULL) kernel = pick_kernel();
-    if (threads_wanted < 2 || rows < 2 * CHUNKS * 4 || rows * kpad * batch < MIN_SPLIT_MACS ||
+    if (threads_wanted < 2 || rows < 2 * BLOCK || rows * kpad * batch < MIN_SPLIT_MACS ||
         pthread_mutex_trylock(&pool_lock) != 0) {
-        kernel(panels, scale, 0, rows, cols, kpad, x, batch, table, index, out);
+        kernel(packed, scale, corr, 0, rows, cols, kpad, x, batch, table, index, out);
         return;
     }
     if (!helper_running) helper_running = start_helper();
@@ -376,9 +389,10 @@ void lstmbot_qmatmul(const int8_t *panels, const float *scale, int64_t rows, int
      * done: the previous caller waited for them). */
     unsigned long ticket = (atomic_load(&claims) >> 16) + 1;
     atomic_store_explicit(&claims, ((ticket - 1) << 16) | CLOSED, memory_order_release);
-    int64_t chunk_rows = ((rows / CHUNKS + 3) / 4) * 4;
-    job = (job_t){kernel, panels, scale, rows, cols, kpad, batch, chunk_rows, x, table, index, out,
-                  (int)((rows + chunk_rows - 1) / chunk_rows)};
+    int64_t blocks = rows / BLOCK;
+    int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
+    job = (job_t){kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index,
+                  out, (int)((rows + chunk_rows - 1) / chunk_rows)};
     atomic_store_explicit(&chunks_done, 0, memory_order_relaxed);
     pthread_mutex_lock(&wake_lock);
     atomic_store_explicit(&claims, ticket << 16, memory_order_release);
@@ -391,7 +405,7 @@ void lstmbot_qmatmul(const int8_t *panels, const float *scale, int64_t rows, int
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_qkernel",
-    "The int8 x int16 matrix product (C, AVX2); called through ctypes, see core/kernels.py.", -1,
+    "The generator's int8 product and LSTM cell (C, AVX2); called from numba, see core/qkernel.py.", -1,
     NULL,
 };
 

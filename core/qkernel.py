@@ -35,11 +35,11 @@ def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: ID
     """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
     c_ = np.ascontiguousarray
     return _lstm_layer(  # type: ignore[operator,no-any-return]
-        m.panels,
+        m.packed,
         m.scale,
+        m.corr,
         m.outputs,
         m.kpad,
-        m.act_scale,
         c_(below),
         c_(h),
         c_(c),
@@ -49,10 +49,10 @@ def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: ID
 
 
 def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:
-    """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, int16 inputs)."""
+    """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, 7-bit inputs)."""
     out = np.empty((x.shape[0], m.outputs), dtype=np.float32)
     c_ = np.ascontiguousarray
     _qmatmul(  # type: ignore[operator]
-        m.panels, m.scale, m.outputs, padded_inputs(m, x), c_(table), c_(index, dtype=np.int64), out
+        m.packed, m.scale, m.corr, m.outputs, padded_inputs(m, x), c_(table), c_(index, dtype=np.int64), out
     )
     return out

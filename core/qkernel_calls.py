@@ -14,7 +14,7 @@ import numpy as np
 from numba import types
 
 from core import _qkernel  # type: ignore[attr-defined]
-from core.kernels import F32, I8, I16, IDX, quantize_into
+from core.kernels import F32, I8, IDX, U8, quantize_into
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
@@ -26,22 +26,23 @@ def kernel_threads(wanted: int = 0) -> int:
     return int(_LIBRARY.lstmbot_qkernel_threads(ctypes.c_int(wanted)))
 
 _ROWS = "float32[:, ::1]"
-_MATRIX = "int8[::1], float32[::1], int64"
+_MATRIX = "int8[::1], float32[::1], float32[::1], int64"
 # Pointers pass as int64: the same register on x86-64 and arm64, and numba gives `.ctypes.data`
 # as an integer.
 _P = types.int64
-_qmatmul_c = types.ExternalFunction("lstmbot_qmatmul", types.void(_P, _P, _P, _P, _P, _P, _P, _P, _P, _P))
+_qmatmul_c = types.ExternalFunction("lstmbot_qmatmul", types.void(_P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P))
 _cell_c = types.ExternalFunction("lstmbot_lstm_cell", types.void(_P, _P, _P, _P, _P, _P))
 
 
-@numba.njit(f"void({_MATRIX}, int16[:, ::1], {_ROWS}, int64[::1], {_ROWS})", cache=True, nogil=True)
+@numba.njit(f"void({_MATRIX}, uint8[:, ::1], {_ROWS}, int64[::1], {_ROWS})", cache=True, nogil=True)
 def qmatmul_c(  # pragma: no cover - compiled
-    panels: I8, scale: F32, cols: int, x: I16, table: F32, index: IDX, out: F32
+    packed: I8, scale: F32, corr: F32, cols: int, x: U8, table: F32, index: IDX, out: F32
 ) -> None:
     """`qmatmul_numba`'s contract, computed by the C kernel."""
     _qmatmul_c(
-        panels.ctypes.data,
+        packed.ctypes.data,
         scale.ctypes.data,
+        corr.ctypes.data,
         scale.shape[0],
         cols,
         x.shape[1],
@@ -54,16 +55,16 @@ def qmatmul_c(  # pragma: no cover - compiled
 
 
 @numba.njit(
-    f"UniTuple({_ROWS}, 2)({_MATRIX}, int64, int64, {_ROWS}, {_ROWS}, {_ROWS}, {_ROWS}, int64[::1])",
+    f"UniTuple({_ROWS}, 2)({_MATRIX}, int64, {_ROWS}, {_ROWS}, {_ROWS}, {_ROWS}, int64[::1])",
     cache=True,
     nogil=True,
 )
 def lstm_layer_c(  # pragma: no cover - compiled
-    panels: I8,
+    packed: I8,
     scale: F32,
+    corr: F32,
     cols: int,
     kpad: int,
-    act_scale: int,
     below: F32,
     h: F32,
     c: F32,
@@ -72,11 +73,11 @@ def lstm_layer_c(  # pragma: no cover - compiled
 ) -> tuple[F32, F32]:
     """`lstm_layer_numba` with the product and the cell update in C."""
     batch = c.shape[0]
-    x16 = np.zeros((batch, kpad), dtype=np.int16)
-    quantize_into(below, act_scale, x16, 0)
-    quantize_into(h, act_scale, x16, below.shape[1])
+    x = np.zeros((batch, kpad), dtype=np.uint8)
+    quantize_into(below, x, 0)
+    quantize_into(h, x, below.shape[1])
     z = np.empty((batch, cols), dtype=np.float32)
-    qmatmul_c(panels, scale, cols, x16, table, index, z)
+    qmatmul_c(packed, scale, corr, cols, x, table, index, z)
     h_out = np.empty_like(c)
     c_out = np.empty_like(c)
     _cell_c(z.ctypes.data, c.ctypes.data, h_out.ctypes.data, c_out.ctypes.data, batch, c.shape[1])

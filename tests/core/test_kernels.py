@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core import qkernel
-from core.kernels import QuantMatrix, lstm_layer_numba, padded_inputs, qmatmul_numba
+from core.kernels import QuantMatrix, lstm_layer_numba, on_grid, padded_inputs, qmatmul_numba
 from core.qkernel import KERNEL, lstm_layer, qmatmul
 
 
@@ -27,7 +27,7 @@ def _matrix(rng: np.random.Generator, inputs: int, outputs: int) -> QuantMatrix:
 def test_panels_hold_the_rounded_weights_in_row_order(inputs: int, outputs: int) -> None:
     kernel = np.random.default_rng(inputs).normal(size=(inputs, outputs))
     m = QuantMatrix.from_kernel(kernel)
-    assert m.kpad % 16 == 0 and m.rows % 4 == 0 and m.panels.size == m.rows * m.kpad
+    assert m.kpad % 8 == 0 and m.rows % 16 == 0 and m.packed.size == m.rows * m.kpad
     scale = np.abs(kernel).max(axis=0) / 127
     np.testing.assert_array_equal(m.int8_rows(), np.rint(kernel / scale).T.astype(np.int8))
     assert np.abs(m.dequantized() - kernel).max() <= scale.max() / 2 + 1e-6
@@ -52,13 +52,15 @@ def test_c_and_numba_products_are_the_same_exact_integers(
     finally:
         qkernel.threads(before)
     reference = np.empty_like(ours)
-    qmatmul_numba(m.panels, m.scale, m.outputs, padded_inputs(m, x), table, index, reference)
+    qmatmul_numba(m.packed, m.scale, m.corr, m.outputs, padded_inputs(m, x), table, index, reference)
     np.testing.assert_array_equal(ours, reference)
-    # ... and both are the exact integer product, scaled.
-    x16 = padded_inputs(m, x)[:, :inputs].astype(np.int64)
-    sums = x16 @ m.int8_rows().T.astype(np.int64)
-    expected = sums.astype(np.float32) * m.scale[:outputs] + table[index]
-    np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-5)
+    # ... and both are the exact integer product, scaled: the grid's values times the weights.
+    u = padded_inputs(m, x)[:, :inputs].astype(np.int64)
+    sums = u @ m.int8_rows().T.astype(np.int64)
+    expected = sums.astype(np.float32) * m.scale[:outputs] - m.corr[:outputs] + table[index]
+    np.testing.assert_array_equal(ours, expected)
+    exact = on_grid(x).astype(np.float64) @ m.dequantized().astype(np.float64) + table[index]
+    assert np.abs(ours - exact).max() < 1e-4
 
 
 def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
@@ -82,7 +84,7 @@ def test_the_layer_step_matches_the_numba_layer() -> None:
     index = np.zeros(4, dtype=np.int64)
     ours = lstm_layer(m, below, h, c, bias, index)
     numba_h, numba_c = lstm_layer_numba(
-        m.panels, m.scale, m.outputs, m.kpad, m.act_scale, below, h, c, bias, index
+        m.packed, m.scale, m.corr, m.outputs, m.kpad, below, h, c, bias, index
     )
     # The same gate sums; the C cell fuses multiply-adds, so the last float32 bit may differ.
     np.testing.assert_allclose(ours[0], numba_h, rtol=0, atol=2e-6)
@@ -95,7 +97,9 @@ def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:
     x = rng.uniform(-1, 1, size=(8, 1024)).astype(np.float32)
     table = np.zeros((1, 2048), dtype=np.float32)
     index = np.zeros(8, dtype=np.int64)
-    expected = qmatmul(m, x, table, index)  # starts the helper thread (two threads by default)
+    expected = qmatmul(m, x, table, index)
+    before = qkernel.threads(2)
+    qmatmul(m, x, table, index)  # starts the helper thread
     wrong: list[int] = []
 
     def caller(n: int) -> None:
@@ -108,6 +112,7 @@ def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:
         t.start()
     for t in callers:
         t.join(timeout=60)
+    qkernel.threads(before)
     assert not wrong and not any(t.is_alive() for t in callers)
     # A fork keeps only the forking thread: the child must not wait for a helper it lacks.
     pid = os.fork()

@@ -27,17 +27,21 @@ COPY sandbox sandbox
 COPY cli cli
 COPY migrations migrations
 COPY setup.py ./
-RUN /opt/venv/bin/pip install --no-deps . \
+# A wheel with the compiled kernel, installed here and kept for the train stage (which has no gcc).
+RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
+    && /opt/venv/bin/pip install --no-deps /wheels/lstmbot-*.whl \
     && /opt/venv/bin/python -c "from core.qkernel import KERNEL; assert KERNEL.startswith('C'), KERNEL"
 
 # --- runtime: slim, non-root, models included, migrations applied at start ----------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/venv/bin:$PATH \
-    MODEL_DIR=/app/models DATABASE_URL=sqlite+aiosqlite:////app/data/lstmbot.sqlite3
+    MODEL_DIR=/app/models CORPORA_DIR=/app/corpora DATABASE_URL=sqlite+aiosqlite:////app/data/lstmbot.sqlite3
 RUN useradd --create-home --uid 10001 lstmbot
 WORKDIR /app
 COPY --from=builder /opt/venv /opt/venv
 COPY models models
+# The books: the novelty badge and "Real or dream?" read them (and `lstmbot train` in the train image).
+COPY corpora corpora
 RUN mkdir -p /app/data && chown lstmbot:lstmbot /app/data
 USER lstmbot
 EXPOSE 8443 9464
@@ -49,14 +53,10 @@ ENTRYPOINT ["/bin/sh", "-c", "lstmbot db upgrade && exec lstmbot run"]
 # --- train: the same code with TensorFlow, for `lstmbot train` / `lstmbot eval` ----------------
 FROM runtime AS train
 USER root
-COPY pyproject.toml README.md /src/
-COPY core /src/core
-COPY train /src/train
-COPY bot /src/bot
-COPY sandbox /src/sandbox
-COPY cli /src/cli
-COPY migrations /src/migrations
-RUN /opt/venv/bin/pip install --no-cache-dir "/src[train]" && rm -rf /src
+COPY --from=builder /wheels /wheels
+# The same wheel, now with its train extra (TensorFlow, Keras) from the package index.
+RUN wheel="$(echo /wheels/lstmbot-*.whl)" \
+    && /opt/venv/bin/pip install --no-cache-dir "${wheel}[train]" && rm -rf /wheels
 USER lstmbot
 ENTRYPOINT ["lstmbot"]
 CMD ["train", "--help"]

@@ -12,6 +12,7 @@ clear of text the model may have read.
 
 from __future__ import annotations
 
+import os
 import gzip
 import hashlib
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ import numpy.typing as npt
 
 from core.bundle import Bundle
 
-# The corpora shipped in the repository (see corpora/README.md for sources and licences).
-CORPORA_DIR = Path(__file__).resolve().parent.parent / "corpora"
+# The corpora shipped in the repository (see corpora/README.md for sources and licences). An
+# installed copy (the Docker image) has no repository around it: CORPORA_DIR names the folder.
+CORPORA_DIR = Path(os.environ.get("CORPORA_DIR") or Path(__file__).resolve().parent.parent / "corpora")
 NIETZSCHE_SHA256 = "9cb94a5f1f8d1359e2e018fa67306eba4ae03942b8c44643eececded39e096df"
 HONGLOUMENG_SHA256 = "766d067ceaf92ecd4cb5682fb901bfbacf3fc1cdaba0f04a1cc7b97583dd670f"
 SHIPPED = {"nietzsche": NIETZSCHE_SHA256, "hongloumeng": HONGLOUMENG_SHA256}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -131,3 +132,13 @@ def word_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         meta={"language": "zh", "seeds": ["宝玉笑道", "黛玉听了"]},
     )
     return path
+
+
+def wait_for_sandbox(proc: subprocess.Popen[str]) -> str:
+    """Read a `lstmbot sandbox` process's output up to its "open http..." line, and return it."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    while "open http" not in line:
+        assert line, "the sandbox exited before it was ready"
+        line = proc.stdout.readline()
+    return line

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for_sandbox
 from tests.e2e.conftest import model_dir
 
 __all__ = ["model_dir"]  # the e2e models fixture, shared
@@ -91,11 +92,7 @@ def test_the_terminal_shows_each_message_and_the_bots_reply(tmp_path: Path, mode
         text=True,
     )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        while "open http" not in line:
-            assert line, "the sandbox exited before it was ready"
-            line = proc.stdout.readline()
+        line = wait_for_sandbox(proc)
         assert f":{port}/" in line
         base = f"http://127.0.0.1:{port}"
         fetch(base + "/sandbox/send", {"user_id": 1001, "chat_id": 1001, "text": "/temp"})

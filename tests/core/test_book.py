@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,17 @@ def test_a_bundle_of_an_unknown_corpus_has_no_book(make_bundle: BundleFactory) -
     bundle = load_bundle(make_bundle(window=20))
     with pytest.raises(BookError, match="not shipped"):
         Book.of(bundle)
+
+
+def test_corpora_dir_can_be_named_for_an_installed_copy(tmp_path: Path) -> None:
+    # The Docker image installs the package without the repository around it.
+    (tmp_path / "nietzsche.txt").write_text("a copy", encoding="utf-8")
+    code = "from core.book import shipped_corpus_path; print(shipped_corpus_path('nietzsche'))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "CORPORA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == str(tmp_path / "nietzsche.txt")

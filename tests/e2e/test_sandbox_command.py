@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import wait_for_sandbox
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,11 +51,7 @@ def test_sandbox_serves_the_page_and_the_bot_answers(tmp_path: Path, model_dir: 
         text=True,
     )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        while "open http" not in line:
-            assert line, "the sandbox exited before it was ready"
-            line = proc.stdout.readline()
+        wait_for_sandbox(proc)
         base = f"http://127.0.0.1:{port}"
         assert b"lstmbot sandbox" in fetch(base + "/")
         assert b"renderText" in fetch(base + "/static/sandbox.js")

@@ -12,9 +12,9 @@ clear of text the model may have read.
 
 from __future__ import annotations
 
-import os
 import gzip
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -274,8 +274,11 @@ class GenerationService:
 
     def _slice(self, joining: list[_Job], gone: set[int]) -> list[tuple[int, Sample]]:
         """Worker thread: admit, drop abandoned rows, then step every model's batch."""
+        by_model: dict[str, list[tuple[int, Request]]] = {}
         for job in joining:
-            self._running[job.model].add(id(job), job.request)
+            by_model.setdefault(job.model, []).append((id(job), job.request))
+        for model, jobs in by_model.items():
+            self._running[model].add_many(jobs)  # primed together: one pass over the weights
         for batch in self._running.values():
             batch.discard(gone)
         self.peak_rows = max(self.peak_rows, sum(len(b) for b in self._running.values()))

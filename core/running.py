@@ -11,7 +11,7 @@ to running it alone, so a request's text does not depend on who else was in the 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,15 +50,24 @@ class RunningBatch:
         return [row.tag for row in self._rows]
 
     def add(self, tag: int, request: Request) -> None:
-        """Prime `request`'s seed alone and append it as a row (ValueError for an empty seed)."""
+        """Prime `request`'s seed and append it as a row (ValueError for an empty seed)."""
+        self.add_many([(tag, request)])
+
+    def add_many(self, jobs: Sequence[tuple[int, Request]]) -> None:
+        """Prime several requests' seeds together (one batch through the kernel, each row exactly
+        as if primed alone) and append them as rows (ValueError for an empty seed: none is added)."""
+        if not jobs:
+            return
         g = self.generator
-        seed = g.encode(request.seed)
-        state, logits = g._prime([seed.ids[-g.window :]])
-        rng = request.rng
-        if not isinstance(rng, np.random.Generator):
-            rng = np.random.default_rng(rng)
-        group = (check_top_k(request.top_k), check_top_p(request.top_p))
-        self._rows.append(_Row(tag, request, seed, rng, group, time.perf_counter()))
+        seeds = [g.encode(request.seed) for _, request in jobs]
+        state, logits = g._prime([seed.ids[-g.window :] for seed in seeds])
+        now = time.perf_counter()
+        for (tag, request), seed in zip(jobs, seeds, strict=True):
+            rng = request.rng
+            if not isinstance(rng, np.random.Generator):
+                rng = np.random.default_rng(rng)
+            group = (check_top_k(request.top_k), check_top_p(request.top_p))
+            self._rows.append(_Row(tag, request, seed, rng, group, now))
         self._state = [
             (np.concatenate([h, h1]), np.concatenate([c, c1]))
             for (h, c), (h1, c1) in zip(self._state, state, strict=True)

@@ -17,6 +17,7 @@ from telegram import User as TgUser
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.copying import badge
 from bot.db import repository as repo
 from bot.db.models import Chat, StoredSample, User
 from bot.db.repository import GenerationSettings
@@ -25,6 +26,7 @@ from bot.parsing import effective_length
 from bot.render import sample_html
 from bot.services import Services
 from bot.texts import language_of, text
+from core.novelty import Novelty
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,8 +104,14 @@ def unit_of(generation: GenerationService, model: str, lang: str) -> tuple[str, 
 def stored_sample_html(
     generation: GenerationService, sample: StoredSample, lang: str, notes: list[str] | None = None
 ) -> str:
-    """A stored sample as a message body (a char sample's length is what was sent: it ends on a word)."""
+    """A stored sample as a message body (a char sample's length is what was sent: it ends on a
+    word), with the novelty badge from the numbers stored with it."""
     level, unit = unit_of(generation, generation.resolve(sample.model_name), lang)
+    stored = (
+        Novelty(sample.longest_copied, sample.new_ngram_share)
+        if sample.longest_copied is not None and sample.new_ngram_share is not None
+        else None
+    )
     return sample_html(
         seed=sample.seed,
         continuation=sample.text,
@@ -113,6 +121,7 @@ def stored_sample_html(
         unit=unit,
         lang=lang,
         notes=notes,
+        badge=badge(stored, level, lang),
     )
 
 

@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample
+from bot.handlers.common import stored_sample_html
+from bot.services import SERVICES_KEY
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -39,6 +41,10 @@ async def test_greedy_copies_and_shows_the_badge_hot_does_not(shipped_harness: H
     assert f"only {round(first.new_ngram_share * 100)}% of its 8-grams are new" in greedy["text"]
     assert second.longest_copied is not None and second.longest_copied < 30
     assert second.new_ngram_share is not None and second.new_ngram_share > 0.25
+    # Shown again from the numbers stored with the sample (the outbox's re-send, /top, /rate).
+    generation = h.app.bot_data[SERVICES_KEY].generation
+    assert "⚠ pieced together from the book: only" in stored_sample_html(generation, first, "en")
+    assert "⚠" not in stored_sample_html(generation, second, "en")
 
 
 async def test_compare_shows_the_badge_per_part(shipped_harness: Harness) -> None:

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"model {bundle.name} ({bundle.level}), corpus {corpus.name}: {metrics.targets:,} held-out {unit}s "
         f"(last {args.heldout_fraction:.0%}, context {bundle.model.window}, stride {args.stride}, "
-        f"{args.precision} weights)"
+        f"{'int8 weights and 7-bit activations, as served' if args.precision == 'int8' else 'float32'})"
     )
     print(
         f"  cross-entropy: {metrics.nats_per_token:.4f} nats/{unit}, {metrics.bits_per_token:.4f} bits/{unit}"

@@ -25,7 +25,7 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.harness import ask, percentile, running_bot, summary
+from bench.harness import NotASample, ask, percentile, running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating, StoredSample
 from sandbox.testing import SandboxServer
@@ -63,8 +63,10 @@ async def steady(
             (long if key in long_ids else short).append(took)
         except TimeoutError:
             failures += 1
-        finally:
-            busy.discard(key)
+            return  # still busy: its late sample must not be taken for the next seed's answer
+        except NotASample:
+            failures += 1
+        busy.discard(key)
 
     end = time.monotonic() + seconds
     while time.monotonic() < end:

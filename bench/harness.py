@@ -7,6 +7,7 @@ Telegram and the users, and measures from a user's message to the bot's reply.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -88,11 +89,22 @@ async def running_bot(
                 proc.kill()
 
 
+class NotASample(Exception):
+    """The bot answered a seed with something other than a sample (a refusal, a notice)."""
+
+
 async def ask(sb: SandboxServer, user: Json, text: str, *, timeout: float = 60.0) -> float:
-    """Send a seed as `user` in their private chat; seconds until the bot's reply arrives."""
+    """Send a seed as `user` in their private chat; seconds until the bot's sample arrives.
+
+    Raises TimeoutError when nothing comes, NotASample when the reply is not a sample (one
+    carries the rating buttons).
+    """
     chat_id = int(user["id"])  # type: ignore[call-overload]
     before = len(sb.bot_messages(chat_id))
     started = time.monotonic()
     sb.send(user, chat_id, text)
-    await sb.wait_for_bot_messages(chat_id, after=before, timeout=timeout)
-    return time.monotonic() - started
+    replies = await sb.wait_for_bot_messages(chat_id, after=before, timeout=timeout)
+    took = time.monotonic() - started
+    if not any("👍" in json.dumps(reply.get("reply_markup") or {}, ensure_ascii=False) for reply in replies):
+        raise NotASample(str(replies[0].get("text", ""))[:80])
+    return took

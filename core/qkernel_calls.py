@@ -7,6 +7,7 @@ loading from the cache) the functions below resolves `lstmbot_qmatmul` there.
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 import llvmlite.binding as llvm
 import numba
@@ -25,13 +26,15 @@ def kernel_threads(wanted: int = 0) -> int:
     """Set how many threads share a big product (1 or 2; 0 only asks); return the setting."""
     return int(_LIBRARY.lstmbot_qkernel_threads(ctypes.c_int(wanted)))
 
+
 _ROWS = "float32[:, ::1]"
 _MATRIX = "int8[::1], float32[::1], float32[::1], int64"
 # Pointers pass as int64: the same register on x86-64 and arm64, and numba gives `.ctypes.data`
 # as an integer.
 _P = types.int64
-_qmatmul_c = types.ExternalFunction("lstmbot_qmatmul", types.void(_P, _P, _P, _P, _P, _P, _P, _P, _P, _P, _P))
-_cell_c = types.ExternalFunction("lstmbot_lstm_cell", types.void(_P, _P, _P, _P, _P, _P))
+# Typed as Any: numba's stubs do not know that an ExternalFunction is callable in compiled code.
+_qmatmul_c: Any = types.ExternalFunction("lstmbot_qmatmul", types.void(*[_P] * 11))
+_cell_c: Any = types.ExternalFunction("lstmbot_lstm_cell", types.void(*[_P] * 6))
 
 
 @numba.njit(f"void({_MATRIX}, uint8[:, ::1], {_ROWS}, int64[::1], {_ROWS})", cache=True, nogil=True)

@@ -170,34 +170,13 @@ def cell_update(z: F32, c: F32, h_out: F32, c_out: F32) -> None:  # pragma: no c
             h_out[b, u] = o * _tanh(cell)
 
 
-@numba.njit(
-    f"UniTuple({_ROWS}, 2)({_MATRIX}, int64, {_ROWS}, {_ROWS}, {_ROWS}, {_ROWS}, int64[::1])",
-    cache=True,
-    nogil=True,
-)
-def lstm_layer_numba(  # pragma: no cover - compiled
-    packed: I8,
-    scale: F32,
-    corr: F32,
-    cols: int,
-    kpad: int,
-    below: F32,
-    h: F32,
-    c: F32,
-    table: F32,
-    index: IDX,
-) -> tuple[F32, F32]:
-    """One LSTM layer step for a batch: the gate sums from [below, h], then the cell update."""
-    batch = c.shape[0]
-    x = np.zeros((batch, kpad), dtype=np.uint8)
+@numba.njit(f"uint8[:, ::1]({_ROWS}, {_ROWS}, int64)", cache=True, nogil=True)
+def layer_inputs(below: F32, h: F32, kpad: int) -> U8:  # pragma: no cover - compiled
+    """[below, h] on the 7-bit grid, zero-padded to kpad columns: one layer's product input."""
+    x = np.zeros((h.shape[0], kpad), dtype=np.uint8)
     quantize_into(below, x, 0)
     quantize_into(h, x, below.shape[1])
-    z = np.empty((batch, cols), dtype=np.float32)
-    qmatmul_numba(packed, scale, corr, cols, x, table, index, z)
-    h_out = np.empty_like(c)
-    c_out = np.empty_like(c)
-    cell_update(z, c, h_out, c_out)
-    return h_out, c_out
+    return x
 
 
 def on_grid(x: F32) -> F32:

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import F32, IDX, QuantMatrix, lstm_layer_numba, padded_inputs, qmatmul_numba
+from core.kernels import F32, IDX, QuantMatrix, cell_update, layer_inputs, padded_inputs, qmatmul_numba
 
 try:
-    from core.qkernel_calls import ISA, kernel_threads, lstm_layer_c, qmatmul_c
+    from core.qkernel_calls import ISA, cell_c, kernel_threads, qmatmul_c
 except ImportError:  # not built (no C compiler at install): the same integers from numba
-    _lstm_layer, _qmatmul = lstm_layer_numba, qmatmul_numba
+    _qmatmul, _cell = qmatmul_numba, cell_update
     KERNEL = "numba (the C kernel was not built)"
 
     def threads(wanted: int = 0) -> int:
         """The numba product always runs on the calling thread."""
         return 1
 else:
-    _lstm_layer, _qmatmul = lstm_layer_c, qmatmul_c
+    _qmatmul, _cell = qmatmul_c, cell_c
     KERNEL = f"C, {ISA}"
 
     def threads(wanted: int = 0) -> int:
@@ -34,18 +34,21 @@ else:
 def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:
     """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
     c_ = np.ascontiguousarray
-    return _lstm_layer(  # type: ignore[operator,no-any-return]
+    c = c_(c)
+    z = np.empty((len(c), m.outputs), dtype=np.float32)
+    _qmatmul(
         m.packed,
         m.scale,
         m.corr,
         m.outputs,
-        m.kpad,
-        c_(below),
-        c_(h),
-        c_(c),
+        layer_inputs(c_(below), c_(h), m.kpad),
         c_(table),
         c_(index, dtype=np.int64),
+        z,
     )
+    h_out, c_out = np.empty_like(c), np.empty_like(c)
+    _cell(z, c, h_out, c_out)
+    return h_out, c_out
 
 
 def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:

@@ -11,11 +11,10 @@ from typing import Any
 
 import llvmlite.binding as llvm
 import numba
-import numpy as np
 from numba import types
 
 from core import _qkernel  # type: ignore[attr-defined]
-from core.kernels import F32, I8, IDX, U8, quantize_into
+from core.kernels import F32, I8, IDX, U8
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
@@ -57,31 +56,7 @@ def qmatmul_c(  # pragma: no cover - compiled
     )
 
 
-@numba.njit(
-    f"UniTuple({_ROWS}, 2)({_MATRIX}, int64, {_ROWS}, {_ROWS}, {_ROWS}, {_ROWS}, int64[::1])",
-    cache=True,
-    nogil=True,
-)
-def lstm_layer_c(  # pragma: no cover - compiled
-    packed: I8,
-    scale: F32,
-    corr: F32,
-    cols: int,
-    kpad: int,
-    below: F32,
-    h: F32,
-    c: F32,
-    table: F32,
-    index: IDX,
-) -> tuple[F32, F32]:
-    """`lstm_layer_numba` with the product and the cell update in C."""
-    batch = c.shape[0]
-    x = np.zeros((batch, kpad), dtype=np.uint8)
-    quantize_into(below, x, 0)
-    quantize_into(h, x, below.shape[1])
-    z = np.empty((batch, cols), dtype=np.float32)
-    qmatmul_c(packed, scale, corr, cols, x, table, index, z)
-    h_out = np.empty_like(c)
-    c_out = np.empty_like(c)
-    _cell_c(z.ctypes.data, c.ctypes.data, h_out.ctypes.data, c_out.ctypes.data, batch, c.shape[1])
-    return h_out, c_out
+@numba.njit(f"void({_ROWS}, {_ROWS}, {_ROWS}, {_ROWS})", cache=True, nogil=True)
+def cell_c(z: F32, c: F32, h_out: F32, c_out: F32) -> None:  # pragma: no cover - compiled
+    """`cell_update`'s contract, computed by the C kernel (AVX2, eight units at a time)."""
+    _cell_c(z.ctypes.data, c.ctypes.data, h_out.ctypes.data, c_out.ctypes.data, c.shape[0], c.shape[1])

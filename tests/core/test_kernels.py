@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core import qkernel
-from core.kernels import QuantMatrix, lstm_layer_numba, on_grid, padded_inputs, qmatmul_numba
+from core.kernels import QuantMatrix, cell_update, on_grid, padded_inputs, qmatmul_numba
 from core.qkernel import KERNEL, lstm_layer, qmatmul
 
 
@@ -75,20 +75,29 @@ def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
         )
 
 
-def test_the_layer_step_matches_the_numba_layer() -> None:
+def test_the_c_cell_matches_numbas_and_the_layer_is_the_lstm_step() -> None:
     rng = np.random.default_rng(3)
-    units = 24
-    m = _matrix(rng, 2 * units, 4 * units)  # [below; h] -> four gates
-    below, h, c = (rng.uniform(-1, 1, size=(4, units)).astype(np.float32) for _ in range(3))
-    bias = rng.normal(size=(1, 4 * units)).astype(np.float32)
-    index = np.zeros(4, dtype=np.int64)
-    ours = lstm_layer(m, below, h, c, bias, index)
-    numba_h, numba_c = lstm_layer_numba(
-        m.packed, m.scale, m.corr, m.outputs, m.kpad, below, h, c, bias, index
-    )
-    # The same gate sums; the C cell fuses multiply-adds, so the last float32 bit may differ.
+    units = 20  # not a multiple of 8: the C cell's plain tail runs too
+    z = rng.normal(scale=3, size=(5, 4 * units)).astype(np.float32)
+    c = rng.normal(size=(5, units)).astype(np.float32)
+    ours = (np.empty_like(c), np.empty_like(c))
+    qkernel._cell(z, c, *ours)
+    numba_h, numba_c = np.empty_like(c), np.empty_like(c)
+    cell_update(z, c, numba_h, numba_c)
+    # The same formulas; the C cell fuses multiply-adds, so the last float32 bit may differ.
     np.testing.assert_allclose(ours[0], numba_h, rtol=0, atol=2e-6)
     np.testing.assert_allclose(ours[1], numba_c, rtol=0, atol=2e-6)
+    # The layer: gates from the product of [below, h], then the standard LSTM cell.
+    m = _matrix(rng, 2 * units, 4 * units)
+    below, h = (rng.uniform(-1, 1, size=(5, units)).astype(np.float32) for _ in range(2))
+    bias = rng.normal(size=(1, 4 * units)).astype(np.float32)
+    h_new, c_new = lstm_layer(m, below, h, c, bias, np.zeros(5, dtype=np.int64))
+    gates = on_grid(np.hstack([below, h])) @ m.dequantized() + bias
+    i, f, g, o = (gates[:, k * units : (k + 1) * units] for k in range(4))
+    sigmoid = 1 / (1 + np.exp(-np.array([i, f, o])))
+    expected_c = sigmoid[1] * c + sigmoid[0] * np.tanh(g)
+    np.testing.assert_allclose(c_new, expected_c, atol=1e-4)
+    np.testing.assert_allclose(h_new, sigmoid[2] * np.tanh(expected_c), atol=1e-4)
 
 
 def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:

@@ -21,6 +21,7 @@ from pydivsufsort import divsufsort
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 NGRAM = 8  # a sample's 8-grams that never occur in the book count as new
+MAX_BUCKETS = 1 << 20  # two-token buckets up to this many (8 MB); one-token buckets above
 
 
 @dataclass(frozen=True)
@@ -47,19 +48,39 @@ def _common_prefix(text: I32, start: int, query: I32, q_start: int) -> tuple[int
 
 
 @numba.njit(cache=True, nogil=True)
-def _matching_statistics(text: I32, suffixes: I64, query: I32) -> I64:
-    """For each i, the length of the longest prefix of query[i:] that occurs in text."""
+def _matching_statistics(text: I32, suffixes: I64, query: I32, buckets: I64, vocab: int, depth: int) -> I64:
+    """For each i, the length of the longest prefix of query[i:] that occurs in text.
+
+    `buckets` holds where the suffixes starting with each one-token (depth 1) or two-token
+    (depth 2) prefix begin, so each binary search runs among the few suffixes that share the
+    query's first tokens instead of over the whole array (~2x quicker on the char book).
+    """
     out = np.zeros(len(query), dtype=np.int64)
+    width = vocab + 1  # depth 2: key t0 * width + t1 + 1, with t1 = -1 where the text ends
     for i in range(len(query)):
-        lo, hi = 0, len(suffixes)  # first suffix that does not sort before query[i:]
-        best = 0
-        while lo < hi:
+        t0 = query[i]
+        if t0 < 0 or t0 >= vocab:
+            continue  # a token the book never has: no match at all
+        if depth == 1:
+            lo, hi, best = buckets[t0], buckets[t0 + 1], 1
+        else:
+            if buckets[t0 * width] == buckets[(t0 + 1) * width]:
+                continue
+            t1 = query[i + 1] if i + 1 < len(query) else -1
+            if t1 < 0 or t1 >= vocab:
+                out[i] = 1
+                continue
+            key = t0 * width + t1 + 1
+            lo, hi, best = buckets[key], buckets[key + 1], 2
+        if lo == hi:
+            out[i] = best - 1  # the prefix but its last token occurs
+            continue
+        while lo < hi:  # the first suffix in the bucket that does not sort before query[i:]
             mid = (lo + hi) // 2
             k, order = _common_prefix(text, suffixes[mid], query, i)
             best = max(best, k)
             if order == 0:
-                lo = hi = mid  # full match: nothing longer is possible
-                break
+                break  # full match: nothing longer is possible
             if order > 0:
                 lo = mid + 1
             else:
@@ -76,13 +97,24 @@ class NoveltyIndex:
         if len(self.text) == 0:
             raise ValueError("the novelty index needs a non-empty book")
         self.suffixes: I64 = np.asarray(divsufsort(self.text), dtype=np.int64)
+        # Where the suffixes of each one- or two-token prefix begin (the keys are nondecreasing in
+        # suffix order); two tokens where the table stays small (a char book's ~60 squared).
+        self.vocab = int(self.text.max()) + 1
+        self.depth = 2 if self.vocab * (self.vocab + 1) <= MAX_BUCKETS else 1
+        keys = self.text[self.suffixes].astype(np.int64)
+        if self.depth == 2:
+            following = np.full(len(self.text), -1, dtype=np.int64)
+            following[:-1] = self.text[1:]
+            keys = keys * (self.vocab + 1) + following[self.suffixes] + 1
+        count = self.vocab * (self.vocab + 1) if self.depth == 2 else self.vocab
+        self.buckets: I64 = np.searchsorted(keys, np.arange(count + 1)).astype(np.int64)
 
     def check(self, sample_ids: Sequence[int] | npt.NDArray[np.integer]) -> Novelty:
         """The longest run of the sample found in the book, and the share of its 8-grams that are new."""
         query = np.ascontiguousarray(sample_ids, dtype=np.int32)
         if len(query) == 0:
             return Novelty(0, 1.0)
-        matched = _matching_statistics(self.text, self.suffixes, query)
+        matched = _matching_statistics(self.text, self.suffixes, query, self.buckets, self.vocab, self.depth)
         windows = len(query) - NGRAM + 1
         new_share = float((matched[:windows] < NGRAM).mean()) if windows > 0 else 1.0
         return Novelty(int(matched.max()), new_share)

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core import novelty
 from core.novelty import NGRAM, Novelty, NoveltyIndex
 
 
@@ -34,7 +35,26 @@ def brute_force(book: list[int], sample: list[int]) -> Novelty:
     sample=st.lists(st.integers(0, 4), min_size=0, max_size=40),
 )
 def test_index_agrees_with_brute_force(book: list[int], sample: list[int]) -> None:
-    assert NoveltyIndex(book).check(sample) == brute_force(book, sample)
+    index = NoveltyIndex(book)
+    assert index.depth == 2  # a small vocabulary: two-token buckets
+    assert index.check(sample) == brute_force(book, sample)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    book=st.lists(st.integers(0, 3), min_size=1, max_size=80),
+    sample=st.lists(st.integers(0, 4), min_size=0, max_size=40),
+)
+def test_one_token_buckets_agree_with_brute_force_too(book: list[int], sample: list[int]) -> None:
+    # What a word book's large vocabulary gets (its two-token table would be too big).
+    saved = novelty.MAX_BUCKETS
+    novelty.MAX_BUCKETS = 0
+    try:
+        index = NoveltyIndex(book)
+    finally:
+        novelty.MAX_BUCKETS = saved
+    assert index.depth == 1
+    assert index.check(sample) == brute_force(book, sample)
 
 
 def test_a_copied_passage_and_a_new_one() -> None:

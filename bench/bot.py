@@ -47,7 +47,7 @@ async def steady(
     people = [sb.user(f"{tag}{i}") for i in range(users)]
     long_ids = {int(u["id"]) for u in people[: round(users * long_share)]}  # type: ignore[call-overload]
     for user in people[: len(long_ids)]:
-        await ask(sb, user, "/length 2000")
+        await ask(sb, user, "/length 2000", sample=False)
     busy: set[int] = set()
     short: list[float] = []
     long: list[float] = []

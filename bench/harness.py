@@ -93,11 +93,13 @@ class NotASample(Exception):
     """The bot answered a seed with something other than a sample (a refusal, a notice)."""
 
 
-async def ask(sb: SandboxServer, user: Json, text: str, *, timeout: float = 60.0) -> float:
-    """Send a seed as `user` in their private chat; seconds until the bot's sample arrives.
+async def ask(
+    sb: SandboxServer, user: Json, text: str, *, timeout: float = 60.0, sample: bool = True
+) -> float:
+    """Send `text` as `user` in their private chat; seconds until the bot's reply arrives.
 
-    Raises TimeoutError when nothing comes, NotASample when the reply is not a sample (one
-    carries the rating buttons).
+    Raises TimeoutError when nothing comes, and with `sample` (a seed) NotASample when the
+    reply is not a sample (one carries the rating buttons).
     """
     chat_id = int(user["id"])  # type: ignore[call-overload]
     before = len(sb.bot_messages(chat_id))
@@ -105,6 +107,6 @@ async def ask(sb: SandboxServer, user: Json, text: str, *, timeout: float = 60.0
     sb.send(user, chat_id, text)
     replies = await sb.wait_for_bot_messages(chat_id, after=before, timeout=timeout)
     took = time.monotonic() - started
-    if not any("👍" in json.dumps(reply.get("reply_markup") or {}, ensure_ascii=False) for reply in replies):
+    if sample and not any("👍" in json.dumps(reply.get("reply_markup") or {}, ensure_ascii=False) for reply in replies):
         raise NotASample(str(replies[0].get("text", ""))[:80])
     return took

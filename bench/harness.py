@@ -107,6 +107,7 @@ async def ask(
     sb.send(user, chat_id, text)
     replies = await sb.wait_for_bot_messages(chat_id, after=before, timeout=timeout)
     took = time.monotonic() - started
-    if sample and not any("👍" in json.dumps(reply.get("reply_markup") or {}, ensure_ascii=False) for reply in replies):
+    buttons = [json.dumps(reply.get("reply_markup") or {}, ensure_ascii=False) for reply in replies]
+    if sample and not any("👍" in row for row in buttons):
         raise NotASample(str(replies[0].get("text", ""))[:80])
     return took

@@ -249,40 +249,26 @@ __attribute__((target("avx2,fma"))) static void cell_avx2(const float *z, const 
 }
 #endif
 
-void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
-                       int64_t units) {
-#ifdef LSTMBOT_X86
-    if (lstmbot_qkernel_isa() == 2) {
-        cell_avx2(z, c, h_out, c_out, batch, units);
-        return;
-    }
-#endif
-    cell_plain(z, c, h_out, c_out, batch, units);
-}
-
-/* --- a second thread for big products ------------------------------------------------------
- * A product is cut into chunks of weight blocks that the calling thread and one helper thread
- * claim in turn, so each core streams part of the weights (a single request's step is bound by
- * that stream). The caller never waits for the helper to start: if it is slow to wake, or
+/* --- a second thread for big steps ----------------------------------------------------------
+ * A big product is cut into chunks of weight blocks (a big cell update into chunks of batch
+ * rows) that the calling thread and one helper thread claim in turn, so each core streams part
+ * of the weights. The caller never waits for the helper to start: if it is slow to wake, or
  * descheduled on a busy machine, the caller claims the remaining chunks itself and waits only
  * for a chunk the helper is computing. Steps follow one another every ~100 us, far quicker than
  * a thread wakes from sleep, so the helper spins (pause instructions) for a while after each
  * job before it sleeps on a condition variable. One caller at a time uses the helper; a
  * concurrent caller (another model's worker thread) computes on its own thread. */
+typedef void (*chunk_fn)(const void *ctx, int64_t chunk);
+
 typedef struct {
-    kernel_fn kernel;
-    const int8_t *packed;
-    const float *scale, *corr;
-    int64_t rows, cols, kpad, batch, chunk_rows;
-    const uint8_t *x;
-    const float *table;
-    const int64_t *index;
-    float *out;
-    int chunks;
+    chunk_fn run;
+    const void *ctx; /* on the caller's stack: it waits for every chunk before returning */
+    int64_t chunks;
 } job_t;
 
 #define SPIN_ROUNDS 100000    /* ~2 ms of pause instructions before the helper sleeps */
 #define MIN_SPLIT_MACS 65536  /* smaller products are not worth sharing */
+#define MIN_SPLIT_CELLS 8192  /* nor smaller cell updates (batch * units) */
 #define CHUNKS 16
 #define CLOSED 0xffffUL       /* chunk index meaning "no chunk left to claim" */
 
@@ -292,7 +278,7 @@ static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 /* (ticket << 16) | next chunk to claim: one atomic word, so a late helper can never claim a
  * chunk of a job other than the one whose ticket it saw. */
 static atomic_ulong claims = CLOSED;
-static atomic_int chunks_done;
+static atomic_long chunks_done;
 static job_t job;
 static int helper_running;
 static int threads_wanted = 1;
@@ -306,15 +292,12 @@ static inline void cpu_relax(void) {
 static void run_chunks(unsigned long ticket) {
     unsigned long state = atomic_load_explicit(&claims, memory_order_acquire);
     for (;;) {
-        if ((state >> 16) != ticket || (state & CLOSED) >= (unsigned long)job.chunks) return;
+        if ((state >> 16) != ticket || (int64_t)(state & CLOSED) >= job.chunks) return;
         if (!atomic_compare_exchange_weak_explicit(&claims, &state, state + 1, memory_order_acq_rel,
                                                    memory_order_acquire)) {
             continue;
         }
-        int64_t j0 = (int64_t)(state & CLOSED) * job.chunk_rows;
-        int64_t j1 = j0 + job.chunk_rows < job.rows ? j0 + job.chunk_rows : job.rows;
-        job.kernel(job.packed, job.scale, job.corr, j0, j1, job.cols, job.kpad, job.x, job.batch,
-                   job.table, job.index, job.out);
+        job.run(job.ctx, (int64_t)(state & CLOSED));
         atomic_fetch_add_explicit(&chunks_done, 1, memory_order_release);
         state = atomic_load_explicit(&claims, memory_order_acquire);
     }
@@ -367,21 +350,10 @@ static int start_helper(void) {
     return ok;
 }
 
-/* 1 (the default): every product on the calling thread; 2: big products shared with the helper
- * thread (quicker only where nothing else needs the second core). Any other value leaves the setting as it is. Returns the setting now in force. */
-int lstmbot_qkernel_threads(int wanted) {
-    if (wanted == 1 || wanted == 2) threads_wanted = wanted;
-    return threads_wanted;
-}
-
-void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows,
-                     int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
-                     const int64_t *index, float *out) {
-    static kernel_fn kernel;
-    if (kernel == NULL) kernel = pick_kernel();
-    if (threads_wanted < 2 || rows < 2 * BLOCK || rows * kpad * batch < MIN_SPLIT_MACS ||
-        pthread_mutex_trylock(&pool_lock) != 0) {
-        kernel(packed, scale, corr, 0, rows, cols, kpad, x, batch, table, index, out);
+/* Every chunk of run(ctx, 0 .. chunks - 1), shared with the helper when `big` and allowed. */
+static void run_all(chunk_fn run, const void *ctx, int64_t chunks, int big) {
+    if (threads_wanted < 2 || !big || chunks < 2 || pthread_mutex_trylock(&pool_lock) != 0) {
+        for (int64_t c = 0; c < chunks; c++) run(ctx, c);
         return;
     }
     if (!helper_running) helper_running = start_helper();
@@ -389,18 +361,85 @@ void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr
      * done: the previous caller waited for them). */
     unsigned long ticket = (atomic_load(&claims) >> 16) + 1;
     atomic_store_explicit(&claims, ((ticket - 1) << 16) | CLOSED, memory_order_release);
-    int64_t blocks = rows / BLOCK;
-    int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
-    job = (job_t){kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index,
-                  out, (int)((rows + chunk_rows - 1) / chunk_rows)};
+    job = (job_t){run, ctx, chunks};
     atomic_store_explicit(&chunks_done, 0, memory_order_relaxed);
     pthread_mutex_lock(&wake_lock);
     atomic_store_explicit(&claims, ticket << 16, memory_order_release);
     pthread_cond_signal(&wake_cond);
     pthread_mutex_unlock(&wake_lock);
     run_chunks(ticket);
-    while (atomic_load_explicit(&chunks_done, memory_order_acquire) < job.chunks) cpu_relax();
+    while (atomic_load_explicit(&chunks_done, memory_order_acquire) < chunks) cpu_relax();
     pthread_mutex_unlock(&pool_lock);
+}
+
+/* 1 (the default): every step on the calling thread; 2: big products and cell updates shared
+ * with the helper thread (quicker only where nothing else needs the second core). Any other
+ * value leaves the setting as it is. Returns the setting now in force. */
+int lstmbot_qkernel_threads(int wanted) {
+    if (wanted == 1 || wanted == 2) threads_wanted = wanted;
+    return threads_wanted;
+}
+
+typedef struct {
+    kernel_fn kernel;
+    const int8_t *packed;
+    const float *scale, *corr;
+    int64_t rows, cols, kpad, batch, chunk_rows;
+    const uint8_t *x;
+    const float *table;
+    const int64_t *index;
+    float *out;
+} product_t;
+
+static void product_chunk(const void *ctx, int64_t chunk) {
+    const product_t *p = ctx;
+    int64_t j0 = chunk * p->chunk_rows;
+    int64_t j1 = j0 + p->chunk_rows < p->rows ? j0 + p->chunk_rows : p->rows;
+    p->kernel(p->packed, p->scale, p->corr, j0, j1, p->cols, p->kpad, p->x, p->batch, p->table,
+              p->index, p->out);
+}
+
+void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows,
+                     int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
+                     const int64_t *index, float *out) {
+    static kernel_fn kernel;
+    if (kernel == NULL) kernel = pick_kernel();
+    int64_t blocks = rows / BLOCK;
+    int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
+    product_t p = {kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index, out};
+    run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, rows * kpad * batch >= MIN_SPLIT_MACS);
+}
+
+typedef void (*cell_fn)(const float *, const float *, float *, float *, int64_t, int64_t);
+
+typedef struct {
+    cell_fn cell;
+    const float *z, *c;
+    float *h_out, *c_out;
+    int64_t batch, units, chunk_rows;
+} cell_job_t;
+
+static void cell_chunk(const void *ctx, int64_t chunk) {
+    const cell_job_t *j = ctx;
+    int64_t b0 = chunk * j->chunk_rows;
+    int64_t n = b0 + j->chunk_rows < j->batch ? j->chunk_rows : j->batch - b0;
+    j->cell(j->z + b0 * 4 * j->units, j->c + b0 * j->units, j->h_out + b0 * j->units,
+            j->c_out + b0 * j->units, n, j->units);
+}
+
+void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
+                       int64_t units) {
+    static cell_fn cell;
+    if (cell == NULL) {
+        cell = cell_plain;
+#ifdef LSTMBOT_X86
+        if (lstmbot_qkernel_isa() == 2) cell = cell_avx2;
+#endif
+    }
+    if (batch <= 0) return;
+    int64_t chunk_rows = (batch + CHUNKS - 1) / CHUNKS;
+    cell_job_t j = {cell, z, c, h_out, c_out, batch, units, chunk_rows};
+    run_all(cell_chunk, &j, (batch + chunk_rows - 1) / chunk_rows, batch * units >= MIN_SPLIT_CELLS);
 }
 
 static struct PyModuleDef module = {

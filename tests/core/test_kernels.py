@@ -135,3 +135,20 @@ def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:
         time.sleep(0.05)
     status = waited[1]
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_big_cell_update_shared_by_two_threads_is_the_same() -> None:
+    rng = np.random.default_rng(9)
+    z = rng.normal(scale=3, size=(64, 4 * 512)).astype(np.float32)
+    c = rng.normal(size=(64, 512)).astype(np.float32)
+    alone = (np.empty_like(c), np.empty_like(c))
+    shared = (np.empty_like(c), np.empty_like(c))
+    before = qkernel.threads(1)
+    try:
+        qkernel._cell(z, c, *alone)
+        qkernel.threads(2)
+        qkernel._cell(z, c, *shared)
+    finally:
+        qkernel.threads(before)
+    np.testing.assert_array_equal(alone[0], shared[0])
+    np.testing.assert_array_equal(alone[1], shared[1])

@@ -276,7 +276,16 @@ async def export_kto(db: Database, path: Path) -> int:
 
 
 def fine_tune(
-    base: Path, preferences: Path, out: Path, *, steps: int, val_stride: int, threads: int, lr: float
+    base: Path,
+    preferences: Path,
+    out: Path,
+    *,
+    steps: int,
+    val_stride: int,
+    threads: int,
+    lr: float,
+    share: float = 0.3,
+    dislike_weight: float = 0.0,
 ) -> float:
     """`lstmbot train --init-from base --preferences ...` for one short epoch; its seconds."""
     started = time.monotonic()
@@ -284,6 +293,7 @@ def fine_tune(
         sys.executable, "-m", "cli", "train", "--init-from", str(base), "--preferences", str(preferences),
         "--epochs", "1", "--steps-per-epoch", str(steps), "--val-stride", str(val_stride),
         "--threads", str(threads), "--lr", str(lr), "--out", str(out),
+        "--preference-share", str(share), "--dislike-weight", str(dislike_weight),
     ]  # fmt: skip
     subprocess.run(command, cwd=ROOT, check=True)
     return time.monotonic() - started
@@ -396,8 +406,9 @@ async def main_loop(args: argparse.Namespace) -> int:
     shutil.copytree(base, models / "nietzsche-char")
     tuned = models / "nietzsche-tuned"
     seconds = fine_tune(
-        base, work / "kto.jsonl", tuned, steps=args.steps, val_stride=50, threads=args.threads, lr=args.lr
-    )
+        base, work / "kto.jsonl", tuned, steps=args.steps, val_stride=50, threads=args.threads, lr=args.lr,
+        share=args.share, dislike_weight=args.dislike_weight,
+    )  # fmt: skip
     print(f"fine-tuned for {args.steps} steps in {seconds:.0f} s -> {tuned}")
     base_loss, tuned_loss = heldout_loss(base, args.eval_stride), heldout_loss(tuned, args.eval_stride)
     print(
@@ -438,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--like-at", type=float, default=0.95, help="taste score from which the rater likes")
     b.add_argument("--steps", type=int, default=40, help="fine-tuning batches")
     b.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (small: keep the book)")
+    b.add_argument("--share", type=float, default=0.3, help="share of training tokens taken by liked texts")
+    b.add_argument("--dislike-weight", type=float, default=0.0, help="push disliked texts down (0: off)")
     b.add_argument("--kto", type=Path, help="skip rating: fine-tune on this KTO file from an earlier run")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--eval-stride", type=int, default=20)

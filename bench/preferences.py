@@ -286,6 +286,7 @@ def fine_tune(
     lr: float,
     share: float = 0.3,
     dislike_weight: float = 0.0,
+    min_temperature: float | None = None,
 ) -> float:
     """`lstmbot train --init-from base --preferences ...` for one short epoch; its seconds."""
     started = time.monotonic()
@@ -295,6 +296,8 @@ def fine_tune(
         "--threads", str(threads), "--lr", str(lr), "--out", str(out),
         "--preference-share", str(share), "--dislike-weight", str(dislike_weight),
     ]  # fmt: skip
+    if min_temperature is not None:
+        command += ["--preference-min-temperature", str(min_temperature)]
     subprocess.run(command, cwd=ROOT, check=True)
     return time.monotonic() - started
 
@@ -407,7 +410,7 @@ async def main_loop(args: argparse.Namespace) -> int:
     tuned = models / "nietzsche-tuned"
     seconds = fine_tune(
         base, work / "kto.jsonl", tuned, steps=args.steps, val_stride=50, threads=args.threads, lr=args.lr,
-        share=args.share, dislike_weight=args.dislike_weight,
+        share=args.share, dislike_weight=args.dislike_weight, min_temperature=args.min_temperature,
     )  # fmt: skip
     print(f"fine-tuned for {args.steps} steps in {seconds:.0f} s -> {tuned}")
     base_loss, tuned_loss = heldout_loss(base, args.eval_stride), heldout_loss(tuned, args.eval_stride)
@@ -451,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (small: keep the book)")
     b.add_argument("--share", type=float, default=0.3, help="share of training tokens taken by liked texts")
     b.add_argument("--dislike-weight", type=float, default=0.0, help="push disliked texts down (0: off)")
+    b.add_argument("--min-temperature", type=float, help="learn only from samples this hot or hotter")
     b.add_argument("--kto", type=Path, help="skip rating: fine-tune on this KTO file from an earlier run")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--eval-stride", type=int, default=20)

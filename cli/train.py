@@ -69,6 +69,12 @@ def register(subparsers: Any) -> None:
         help="with --preferences: also mix in the disliked/rejected texts and push their characters "
         "down with this weight (an unlikelihood term; default 0: liked texts only)",
     )
+    p.add_argument(
+        "--preference-min-temperature",
+        type=float,
+        help="with --preferences: learn only from KTO rows sampled at this temperature or hotter "
+        "(rejection sampling for the temperature you serve at; default: all rows)",
+    )
     p.set_defaults(func=run)
 
 
@@ -134,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
             preferences=args.preferences,
             preference_share=args.preference_share,
             dislike_weight=args.dislike_weight,
+            preference_min_temperature=args.preference_min_temperature,
         )
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None

@@ -123,6 +123,7 @@ def train(
     preferences: Path | None = None,
     preference_share: float = DEFAULT_SHARE,
     dislike_weight: float = DEFAULT_DISLIKE_WEIGHT,
+    preference_min_temperature: float | None = None,
     verbose: int | None = None,
 ) -> TrainResult:
     """Train a model on a corpus and keep its best held-out bundle in `out`.
@@ -131,7 +132,8 @@ def train(
     With `init_from` (a bundle), training starts from its weights and vocabulary: fine-tuning.
     With `preferences` (a KTO or DPO export), the preferred texts are mixed into the corpus'
     training part (see train/preferences.py); the held-out part is unchanged. With
-    `dislike_weight` > 0 their disliked texts are mixed in too and pushed down (train/losses.py).
+    `dislike_weight` > 0 their disliked texts are mixed in too and pushed down (train/losses.py);
+    with `preference_min_temperature`, only rows sampled at least that hot are used.
     """
     import keras
 
@@ -167,7 +169,11 @@ def train(
         )
     keras.utils.set_random_seed(config.seed)
 
-    preferred = load_preferred_texts(preferences) if preferences is not None else None
+    preferred = (
+        load_preferred_texts(preferences, min_temperature=preference_min_temperature)
+        if preferences is not None
+        else None
+    )
     corpus = load_corpus(corpus_spec)
     split = split_corpus(corpus, config, tokenizer)
     tokenizer = split.tokenizer
@@ -214,6 +220,7 @@ def train(
             meta["preferences"] = _preferences_meta(
                 preferred, preference_share, base_id, dislike_weight if kinds is not None else 0.0
             )
+            meta["preferences"]["min_temperature"] = preference_min_temperature
         with _signals_deferred():  # a bundle is written whole: its files and their checksums agree
             save_bundle(
                 out,

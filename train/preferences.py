@@ -9,8 +9,8 @@ training part of the corpus until they make up `share` of the training tokens (d
 The held-out part of the corpus stays untouched and measures what the tuning cost.
 
 Optionally (`dislike_weight` > 0) the disliked completions (KTO `label` false, the rejected
-side of DPO pairs) are mixed in too, as often as the liked ones, and their characters are
-pushed *down*: every token carries a kind (see `LIKE`, `DISLIKE`, `IGNORE`) that the
+side of DPO pairs) are mixed in too, about as many tokens of them as of the liked ones, and
+their characters are pushed *down*: every token carries a kind (see `LIKE`, `DISLIKE`, `IGNORE`) that the
 training loss (train/losses.py) reads. A disliked token costs `dislike_weight * log p`, an
 unlikelihood term whose gradient falls mostly on the characters the model found unlikely
 (the sampled slips that made the text bad, not the common letters around them); it stops at
@@ -82,8 +82,21 @@ def _disliked(row: dict[str, object]) -> tuple[str, str] | None:
     return None
 
 
-def load_preferred_texts(path: Path) -> PreferredTexts:
-    """Read a KTO or DPO JSON Lines export (as `lstmbot export --format kto|dpo` writes)."""
+def _made_at(row: dict[str, object]) -> float | None:
+    """The temperature a KTO row's completion was sampled at (None: not recorded, or DPO)."""
+    temperature = row.get("temperature")
+    return float(temperature) if isinstance(temperature, (int, float)) and "chosen" not in row else None
+
+
+def load_preferred_texts(path: Path, *, min_temperature: float | None = None) -> PreferredTexts:
+    """Read a KTO or DPO JSON Lines export (as `lstmbot export --format kto|dpo` writes).
+
+    With `min_temperature`, KTO rows sampled at a lower temperature are skipped (rows that
+    do not say are kept): rejection-sampling fine-tuning for the temperature the model is
+    served at. Raters like cold samples for being cold; learning from them would only teach
+    the model to be colder, which costs held-out loss, while the hot samples they liked
+    are the model's own draws that went right.
+    """
     path = Path(path)
     if not path.is_file():
         raise PreferencesError(f"{path}: no such file")
@@ -100,6 +113,9 @@ def load_preferred_texts(path: Path) -> PreferredTexts:
             raise PreferencesError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
         rows += 1
         text = _preferred(row, line_no, path)
+        made_at = _made_at(row)
+        if min_temperature is not None and made_at is not None and made_at < min_temperature:
+            continue
         if text and text.strip():
             texts.append(text)
         bad = _disliked(row)
@@ -133,9 +149,9 @@ def mix_with_kinds(
 ) -> tuple[Ids, Kinds]:
     """As `mix_into_training`, with the disliked (prompt, completion) pairs mixed in as well.
 
-    The liked texts are repeated until they are `share` of the result; each disliked pair is
-    repeated as often. Returns the ids and, per token, its kind: LIKE for the corpus and the
-    liked texts, DISLIKE for a disliked completion, IGNORE for its prompt and separator.
+    The liked texts are repeated until they are `share` of the result (less the disliked
+    part); the disliked pairs are repeated until they weigh about as much as the liked texts.
+    Returns the ids and, per token, its kind: LIKE for the corpus and the liked texts, DISLIKE for a disliked completion, IGNORE for its prompt and separator.
     """
     if not 0 < share < 1:
         raise PreferencesError(f"the preference share must be between 0 and 1, got {share}")
@@ -149,11 +165,16 @@ def mix_with_kinds(
         kinds.append(
             np.concatenate([np.full(len(head), IGNORE, np.int8), np.full(len(tail), DISLIKE, np.int8)])
         )
-    # Repeat the whole set until the liked part reaches share / (1 - share) of the corpus' tokens.
+    # Repeat the liked texts until they reach share / (1 - share) of the corpus' tokens, and the
+    # disliked ones until they weigh as much (no more: there are often far more of them).
     wanted = share / (1 - share) * len(train_ids)
     repeats = max(1, round(wanted / max(1, preferred_tokens)))
+    liked_count = len(texts)
+    disliked_tokens = sum(len(p) for p in pieces[liked_count:])
+    disliked_repeats = max(1, round(wanted / disliked_tokens)) if disliked_tokens else 0
     rng = np.random.default_rng(seed)
-    inserted = [i for _ in range(repeats) for i in range(len(pieces))]
+    inserted = [i for _ in range(repeats) for i in range(liked_count)]
+    inserted += [i for _ in range(disliked_repeats) for i in range(liked_count, len(pieces))]
     # Cut the corpus at random points into as many chunks as there are pieces to place.
     cuts = np.sort(rng.choice(len(train_ids), size=len(inserted), replace=True))
     chunks = np.split(train_ids, cuts)

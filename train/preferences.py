@@ -151,7 +151,8 @@ def mix_with_kinds(
 
     The liked texts are repeated until they are `share` of the result (less the disliked
     part); the disliked pairs are repeated until they weigh about as much as the liked texts.
-    Returns the ids and, per token, its kind: LIKE for the corpus and the liked texts, DISLIKE for a disliked completion, IGNORE for its prompt and separator.
+    Returns the ids and, per token, its kind: LIKE for the corpus and the liked texts,
+    DISLIKE for a disliked completion, IGNORE for its prompt and separator.
     """
     if not 0 < share < 1:
         raise PreferencesError(f"the preference share must be between 0 and 1, got {share}")

@@ -92,6 +92,25 @@ def test_mixing_keeps_the_corpus_in_order_and_reaches_the_share(tiny_text: str) 
         mix_into_training(corpus, [liked], tokenizer, share=1.0)
 
 
+def test_a_minimum_temperature_keeps_only_hot_kto_rows(tmp_path: Path) -> None:
+    kto = write_rows(
+        tmp_path / "kto.jsonl",
+        [
+            {"prompt": "a ", "completion": "cold liked", "label": True, "temperature": 0.5},
+            {"prompt": "a ", "completion": "hot liked", "label": True, "temperature": 1.0},
+            {"prompt": "a ", "completion": "unknown liked", "label": True},
+            {"prompt": "a ", "completion": "cold bad", "label": False, "temperature": 0.2},
+            {"prompt": "a ", "completion": "hot bad", "label": False, "temperature": 1.2},
+        ],
+    )
+    read = load_preferred_texts(kto, min_temperature=1.0)
+    assert read.texts == ["a hot liked", "a unknown liked"] and read.rows == 5
+    assert read.disliked == (("a ", "hot bad"),)
+    assert len(load_preferred_texts(kto).texts) == 3
+    with pytest.raises(PreferencesError, match="no liked completion"):
+        load_preferred_texts(kto, min_temperature=1.5)
+
+
 def test_disliked_completions_are_marked_and_their_prompts_ignored(tiny_text: str) -> None:
     tokenizer = CharTokenizer.fit(tiny_text + "\n~#")
     corpus = np.asarray(tokenizer.encode(tiny_text), dtype=np.int32)

@@ -192,6 +192,8 @@ def train(
 
     with _strategy(config.strategy).scope():
         if resume:
+            import train.losses  # noqa: F401 - registers PreferenceLoss, which a checkpoint may use
+
             model = keras.models.load_model(ckpt_dir / "last.keras")
         else:
             model = build_model(model_config)

@@ -10,8 +10,8 @@ The held-out part of the corpus stays untouched and measures what the tuning cos
 
 Optionally (`dislike_weight` > 0) the disliked completions (KTO `label` false, the rejected
 side of DPO pairs) are mixed in too, about as many tokens of them as of the liked ones, and
-their characters are pushed *down*: every token carries a kind (see `LIKE`, `DISLIKE`, `IGNORE`) that the
-training loss (train/losses.py) reads. A disliked token costs `dislike_weight * log p`, an
+their characters are pushed *down*: every token carries a kind (see `LIKE`, `DISLIKE`,
+`IGNORE`) that the training loss (train/losses.py) reads. A disliked token costs `dislike_weight * log p`, an
 unlikelihood term whose gradient falls mostly on the characters the model found unlikely
 (the sampled slips that made the text bad, not the common letters around them); it stops at
 p = `DISLIKE_FLOOR` so a disliked character is made rare, never impossible. The prompt of a
@@ -95,7 +95,7 @@ def load_preferred_texts(path: Path, *, min_temperature: float | None = None) ->
     do not say are kept): rejection-sampling fine-tuning for the temperature the model is
     served at. Raters like cold samples for being cold; learning from them would only teach
     the model to be colder, which costs held-out loss, while the hot samples they liked
-    are the model's own draws that went right.
+    are the model's own draws that went right. (How much either helps: bench/preferences.py.)
     """
     path = Path(path)
     if not path.is_file():

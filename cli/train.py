@@ -62,6 +62,19 @@ def register(subparsers: Any) -> None:
         default=0.3,
         help="share of training tokens taken by the preferred texts (default 0.3)",
     )
+    p.add_argument(
+        "--dislike-weight",
+        type=float,
+        default=0.0,
+        help="with --preferences: also mix in the disliked/rejected texts and push their characters "
+        "down with this weight (an unlikelihood term; default 0: liked texts only)",
+    )
+    p.add_argument(
+        "--preference-min-temperature",
+        type=float,
+        help="with --preferences: learn only from KTO rows sampled at this temperature or hotter "
+        "(rejection sampling for the temperature you serve at; default: all rows)",
+    )
     p.set_defaults(func=run)
 
 
@@ -111,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--preferences fine-tunes a model: give the bundle to start from with --init-from")
     if not 0 < args.preference_share < 1:
         raise CliError("--preference-share must be between 0 and 1")
+    if args.dislike_weight < 0:
+        raise CliError("--dislike-weight must be 0 or more")
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
@@ -124,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             init_from=args.init_from,
             preferences=args.preferences,
             preference_share=args.preference_share,
+            dislike_weight=args.dislike_weight,
+            preference_min_temperature=args.preference_min_temperature,
         )
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None

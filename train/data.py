@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 Ids = npt.NDArray[np.int32]
+Kinds = npt.NDArray[np.int8]
 MIN_WINDOWS = 100  # fewest training windows worth training on
 
 
@@ -92,7 +93,16 @@ def heldout_windows(ids: Ids, window: int, stride: int = 1) -> tuple[Ids, Ids]:
     return np.ascontiguousarray(contexts), ids[starts + window]
 
 
-def book_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Dataset:
+def _label_table(ids: Ids, kinds: Kinds | None, vocab_size: int) -> Ids:
+    """Targets as train/losses.py reads them: token + vocab_size * kind (just the ids if no kinds)."""
+    if kinds is None:
+        return ids
+    return (ids.astype(np.int64) + vocab_size * kinds.astype(np.int64)).astype(np.int32)
+
+
+def book_dataset(
+    ids: Ids, config: TrainConfig, vocab_size: int, kinds: Kinds | None = None
+) -> tf.data.Dataset:
     """The book's data: every `step`-th 60-token window -> next token, one-hot, shuffled.
 
     One-hot vectors are made per batch, not stored: identical inputs without the 685 MB array.
@@ -101,13 +111,14 @@ def book_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Data
 
     starts = np.arange(0, len(ids) - config.window, config.step, dtype=np.int64)
     table = tf.constant(ids)
+    labels = tf.constant(_label_table(ids, kinds, vocab_size))
     window = config.window
 
     def cut(start: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = table[start : start + window]
         if config.input == "onehot":
             x = tf.one_hot(x, vocab_size, dtype=tf.float32)
-        return x, table[start + window]
+        return x, labels[start + window]
 
     return (
         tf.data.Dataset.from_tensor_slices(starts)
@@ -118,7 +129,9 @@ def book_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Data
     )
 
 
-def fast_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Dataset:
+def fast_dataset(
+    ids: Ids, config: TrainConfig, vocab_size: int, kinds: Kinds | None = None
+) -> tf.data.Dataset:
     """Windows of `window` tokens, each position labelled with its next token.
 
     Window starts lie `window` apart with a fresh random shift every epoch, so one epoch sees
@@ -130,6 +143,7 @@ def fast_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Data
     limit = len(ids) - window - 1
     starts = np.arange(0, limit, window, dtype=np.int64)
     table = tf.constant(ids)
+    labels = tf.constant(_label_table(ids, kinds, vocab_size))
 
     def cut(start: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         shift = tf.random.uniform((), 0, window, dtype=tf.int64)
@@ -137,7 +151,7 @@ def fast_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Data
         x = table[begin : begin + window]
         if config.input == "onehot":
             x = tf.one_hot(x, vocab_size, dtype=tf.float32)
-        return x, table[begin + 1 : begin + window + 1]
+        return x, labels[begin + 1 : begin + window + 1]
 
     return (
         tf.data.Dataset.from_tensor_slices(starts)
@@ -148,8 +162,10 @@ def fast_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Data
     )
 
 
-def training_dataset(ids: Ids, config: TrainConfig, vocab_size: int) -> tf.data.Dataset:
-    """The dataset for the config's recipe."""
+def training_dataset(
+    ids: Ids, config: TrainConfig, vocab_size: int, kinds: Kinds | None = None
+) -> tf.data.Dataset:
+    """The dataset for the config's recipe; with `kinds`, labels carry them (train/losses.py)."""
     if config.recipe == "book":
-        return book_dataset(ids, config, vocab_size)
-    return fast_dataset(ids, config, vocab_size)
+        return book_dataset(ids, config, vocab_size, kinds)
+    return fast_dataset(ids, config, vocab_size, kinds)

@@ -20,7 +20,14 @@ from core.tokenizers import Tokenizer
 from train.corpus import Corpus, load_corpus
 from train.data import Split, seed_snippets, split_corpus, training_dataset
 from train.evaluate import HeldOutMetrics
-from train.preferences import DEFAULT_SHARE, PreferredTexts, load_preferred_texts, mix_into_training
+from train.preferences import (
+    DEFAULT_DISLIKE_WEIGHT,
+    DEFAULT_SHARE,
+    Kinds,
+    PreferredTexts,
+    load_preferred_texts,
+    mix_with_kinds,
+)
 from train.recipes import TrainConfig
 
 CHECKPOINTS = "checkpoints"
@@ -115,6 +122,8 @@ def train(
     init_from: Path | None = None,
     preferences: Path | None = None,
     preference_share: float = DEFAULT_SHARE,
+    dislike_weight: float = DEFAULT_DISLIKE_WEIGHT,
+    preference_min_temperature: float | None = None,
     verbose: int | None = None,
 ) -> TrainResult:
     """Train a model on a corpus and keep its best held-out bundle in `out`.
@@ -122,7 +131,9 @@ def train(
     With `resume`, the saved run's config is used; `epochs` (if given) sets the new total.
     With `init_from` (a bundle), training starts from its weights and vocabulary: fine-tuning.
     With `preferences` (a KTO or DPO export), the preferred texts are mixed into the corpus'
-    training part (see train/preferences.py); the held-out part is unchanged.
+    training part (see train/preferences.py); the held-out part is unchanged. With
+    `dislike_weight` > 0 their disliked texts are mixed in too and pushed down (train/losses.py);
+    with `preference_min_temperature`, only rows sampled at least that hot are used.
     """
     import keras
 
@@ -158,29 +169,41 @@ def train(
         )
     keras.utils.set_random_seed(config.seed)
 
-    preferred = load_preferred_texts(preferences) if preferences is not None else None
+    preferred = (
+        load_preferred_texts(preferences, min_temperature=preference_min_temperature)
+        if preferences is not None
+        else None
+    )
     corpus = load_corpus(corpus_spec)
     split = split_corpus(corpus, config, tokenizer)
     tokenizer = split.tokenizer
+    kinds: Kinds | None = None
     if preferred is not None:
-        mixed = mix_into_training(
-            split.train, preferred.texts, tokenizer, share=preference_share, seed=config.seed
+        disliked = preferred.disliked if dislike_weight > 0 else ()
+        mixed, kinds = mix_with_kinds(
+            split.train, preferred.texts, disliked, tokenizer, share=preference_share, seed=config.seed
         )
         split = replace(split, train=mixed)
+        if not disliked:
+            kinds = None  # all LIKE: the plain loss is the same thing
     model_config = model_config_for(config, tokenizer.vocab_size)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save(ckpt_dir / "vocab.json")
 
     with _strategy(config.strategy).scope():
         if resume:
+            import train.losses  # noqa: F401 - registers PreferenceLoss, which a checkpoint may use
+
             model = keras.models.load_model(ckpt_dir / "last.keras")
         else:
             model = build_model(model_config)
             if start_weights is not None:
                 set_named_weights(model, start_weights)
-            model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy")
+            model.compile(
+                optimizer=_optimizer(config), loss=_loss(tokenizer.vocab_size, kinds, dislike_weight)
+            )
 
-    dataset = training_dataset(split.train, config, tokenizer.vocab_size).repeat()
+    dataset = training_dataset(split.train, config, tokenizer.vocab_size, kinds).repeat()
     windows = len(
         range(0, len(split.train) - config.window, config.step if config.recipe == "book" else config.window)
     )
@@ -196,7 +219,10 @@ def train(
             corpus, config, split, scorer.last, epochs_done, seconds_before + time.monotonic() - started
         )
         if preferred is not None:
-            meta["preferences"] = _preferences_meta(preferred, preference_share, base_id)
+            meta["preferences"] = _preferences_meta(
+                preferred, preference_share, base_id, dislike_weight if kinds is not None else 0.0
+            )
+            meta["preferences"]["min_temperature"] = preference_min_temperature
         with _signals_deferred():  # a bundle is written whole: its files and their checksums agree
             save_bundle(
                 out,
@@ -261,13 +287,26 @@ def train(
     return TrainResult(out, epochs_done, best.best, seconds_before + time.monotonic() - started, interrupted)
 
 
-def _preferences_meta(preferred: PreferredTexts, share: float, base: str | None) -> dict[str, Any]:
+def _loss(vocab_size: int, kinds: Kinds | None, dislike_weight: float) -> Any:
+    """Plain cross-entropy, or the preference loss when disliked texts are in the data."""
+    if kinds is None:
+        return "sparse_categorical_crossentropy"
+    from train.losses import PreferenceLoss
+
+    return PreferenceLoss(vocab_size, dislike_weight)
+
+
+def _preferences_meta(
+    preferred: PreferredTexts, share: float, base: str | None, dislike_weight: float
+) -> dict[str, Any]:
     """What a preference fine-tuning learned from, recorded in the bundle."""
     return {
         "source": Path(preferred.source).name,
         "sha256": preferred.sha256,
         "rows": preferred.rows,
         "preferred_texts": len(preferred.texts),
+        "disliked_texts": len(preferred.disliked) if dislike_weight > 0 else 0,
+        "dislike_weight": dislike_weight,
         "share": share,
         "base": base,
     }

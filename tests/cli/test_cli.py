@@ -128,3 +128,13 @@ def test_train_with_preferences_needs_a_bundle_to_start_from(
     assert code != 0
     assert "--init-from" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_a_negative_dislike_weight(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text('{"prompt": "a", "chosen": "b", "rejected": "c"}\n', encoding="utf-8")
+    args = ["train", "--init-from", str(tmp_path / "base"), "--out", str(tmp_path / "out")]
+    code = main([*args, "--preferences", str(prefs), "--dislike-weight", "-1"])
+    assert code != 0
+    assert "--dislike-weight must be 0 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,16 @@ import pytest
 
 from core.bundle import load_bundle
 from core.tokenizers import CharTokenizer
-from train.preferences import PreferencesError, load_preferred_texts, mix_into_training
+from train.preferences import (
+    DISLIKE,
+    DISLIKE_FLOOR,
+    IGNORE,
+    LIKE,
+    PreferencesError,
+    load_preferred_texts,
+    mix_into_training,
+    mix_with_kinds,
+)
 
 
 def write_rows(path: Path, rows: list[object]) -> Path:
@@ -32,6 +41,22 @@ def test_kto_keeps_liked_completions_and_dpo_the_chosen_side(tmp_path: Path) -> 
         tmp_path / "dpo.jsonl", [{"prompt": "truth is ", "chosen": "a woman", "rejected": "eee"}]
     )
     assert load_preferred_texts(dpo).texts == ["truth is a woman"]
+
+
+def test_the_disliked_side_is_kept_apart_from_the_liked(tmp_path: Path) -> None:
+    kto = write_rows(
+        tmp_path / "kto.jsonl",
+        [
+            {"prompt": "the will ", "completion": "to power", "label": True},
+            {"prompt": "the will ", "completion": "xqzv", "label": False},
+            {"prompt": "the will ", "completion": "  ", "label": False},  # nothing to push down
+        ],
+    )
+    assert load_preferred_texts(kto).disliked == (("the will ", "xqzv"),)
+    dpo = write_rows(
+        tmp_path / "dpo.jsonl", [{"prompt": "truth is ", "chosen": "a woman", "rejected": "eee"}]
+    )
+    assert load_preferred_texts(dpo).disliked == (("truth is ", "eee"),)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +90,113 @@ def test_mixing_keeps_the_corpus_in_order_and_reaches_the_share(tiny_text: str) 
     assert text.replace("\n\n" + liked, "") == tiny_text.lower()
     with pytest.raises(PreferencesError, match="between 0 and 1"):
         mix_into_training(corpus, [liked], tokenizer, share=1.0)
+
+
+def test_a_minimum_temperature_keeps_only_hot_kto_rows(tmp_path: Path) -> None:
+    kto = write_rows(
+        tmp_path / "kto.jsonl",
+        [
+            {"prompt": "a ", "completion": "cold liked", "label": True, "temperature": 0.5},
+            {"prompt": "a ", "completion": "hot liked", "label": True, "temperature": 1.0},
+            {"prompt": "a ", "completion": "unknown liked", "label": True},
+            {"prompt": "a ", "completion": "cold bad", "label": False, "temperature": 0.2},
+            {"prompt": "a ", "completion": "hot bad", "label": False, "temperature": 1.2},
+        ],
+    )
+    read = load_preferred_texts(kto, min_temperature=1.0)
+    assert read.texts == ["a hot liked", "a unknown liked"] and read.rows == 5
+    assert read.disliked == (("a ", "hot bad"),)
+    assert len(load_preferred_texts(kto).texts) == 3
+    # Rows that do not say how they were made are kept.
+    assert load_preferred_texts(kto, min_temperature=1.5).texts == ["a unknown liked"]
+
+
+def test_disliked_completions_are_marked_and_their_prompts_ignored(tiny_text: str) -> None:
+    tokenizer = CharTokenizer.fit(tiny_text + "\n~#")
+    corpus = np.asarray(tokenizer.encode(tiny_text), dtype=np.int32)
+    liked, prompt, bad = "~~ a liked one ~~", "## prompt ", "#bad#"
+    ids, kinds = mix_with_kinds(corpus, [liked], ((prompt, bad),), tokenizer, share=0.3)
+    assert len(ids) == len(kinds)
+    text = tokenizer.decode(ids.tolist())
+    # The liked texts take the share of the book as without disliked ones; the disliked
+    # pairs about as many tokens as the liked texts.
+    liked_tokens = text.count(liked) * len(tokenizer.encode("\n\n" + liked))
+    disliked_tokens = text.count(bad) * len(tokenizer.encode("\n\n" + prompt + bad))
+    assert text.count(liked) >= 2 and disliked_tokens == pytest.approx(liked_tokens, rel=0.1)
+    assert liked_tokens / (len(ids) - disliked_tokens) == pytest.approx(0.3, abs=0.03)
+    # Exactly the disliked completions' characters are DISLIKE; their prompts are IGNORE.
+    marked = "".join(ch if k == DISLIKE else "" for ch, k in zip(text, kinds.tolist(), strict=True))
+    assert marked == bad * text.count(bad)
+    ignored = "".join(ch if k == IGNORE else "" for ch, k in zip(text, kinds.tolist(), strict=True))
+    assert ignored == ("\n\n" + prompt) * text.count(bad)
+    rest = "".join(ch for ch, k in zip(text, kinds.tolist(), strict=True) if k == LIKE)
+    assert rest.replace("\n\n" + liked, "") == tiny_text.lower()
+    # Without disliked pairs it is the plain mix.
+    plain, plain_kinds = mix_with_kinds(corpus, [liked], (), tokenizer, share=0.3)
+    assert np.array_equal(plain, mix_into_training(corpus, [liked], tokenizer, share=0.3))
+    assert not plain_kinds.any()
+
+
+def test_the_preference_loss_per_kind() -> None:
+    import keras
+
+    from train.losses import PreferenceLoss
+
+    vocab = 4
+    probs = np.array([[[0.1, 0.2, 0.3, 0.4], [0.5, 0.25, 0.24, 0.01], [0.7, 0.1, 0.1, 0.1]]], np.float32)
+    tokens = np.array([[3, 1, 0]])
+    plain = keras.losses.SparseCategoricalCrossentropy(reduction=None)(tokens, probs)
+    loss = PreferenceLoss(vocab, dislike_weight=0.5, reduction=None)
+    # All LIKE: the ordinary cross-entropy.
+    assert np.allclose(loss(tokens, probs), plain, atol=1e-6)
+    # DISLIKE: weight * log p, floored at log(DISLIKE_FLOOR); IGNORE: nothing.
+    labels = tokens + vocab * np.array([[DISLIKE, DISLIKE, IGNORE]])
+    got = np.asarray(loss(labels, probs))
+    assert got[0, 0] == pytest.approx(0.5 * np.log(0.4), abs=1e-6)
+    assert got[0, 1] == pytest.approx(0.5 * np.log(0.25), abs=1e-6)
+    floored = np.asarray(loss(np.array([[3 + vocab * DISLIKE]]), probs[:, 1:2]))
+    assert floored[0, 0] == pytest.approx(0.5 * np.log(DISLIKE_FLOOR), abs=1e-6)
+    assert got[0, 2] == 0.0
+    restored = PreferenceLoss.from_config(loss.get_config())
+    assert (restored.vocab_size, restored.dislike_weight) == (vocab, 0.5)
+
+
+@pytest.mark.slow
+def test_a_disliked_text_becomes_less_likely(tmp_path: Path, tiny_text: str) -> None:
+    from core.generator import Generator
+    from tests.train.test_loop import TINY as tiny
+    from train.loop import train
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(tiny_text, encoding="utf-8")
+    train(corpus, tmp_path / "base", tiny, verbose=0)
+    prompt, bad = "supposing that ", "truth is a wo"
+    prefs = write_rows(
+        tmp_path / "prefs.jsonl",
+        [
+            {"prompt": prompt, "completion": "the will", "label": True},
+            {"prompt": prompt, "completion": bad, "label": False},
+        ],
+    )
+    fast = tiny.with_overrides(learning_rate=2e-2, steps_per_epoch=8)
+    for name, weight in (("liked-only", 0.0), ("both", 1.0)):
+        train(
+            corpus, tmp_path / name, fast, init_from=tmp_path / "base", preferences=prefs,
+            dislike_weight=weight, verbose=0,
+        )  # fmt: skip
+
+    def log_p(model: str) -> float:
+        gen = Generator(load_bundle(tmp_path / model), precision="float32")
+        text = prompt + bad
+        return sum(
+            float(np.log(gen.next_token_probs(text[:i])[gen.tokenizer.encode(text[i])[0]]))
+            for i in range(len(prompt), len(text))
+        )
+
+    assert log_p("both") < log_p("liked-only")
+    recorded = load_bundle(tmp_path / "both").meta["preferences"]
+    assert recorded["disliked_texts"] == 1 and recorded["dislike_weight"] == 1.0
+    assert load_bundle(tmp_path / "liked-only").meta["preferences"]["disliked_texts"] == 0
 
 
 @pytest.mark.slow

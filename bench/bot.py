@@ -83,11 +83,23 @@ async def steady(
 async def burst(sb: SandboxServer, count: int) -> tuple[float, list[float], int]:
     """`count` users at once; returns the time until all were answered, latencies, failures."""
     people = [sb.user(f"B{i}") for i in range(count)]
+    calls_before = len(sb.calls())
     started = time.monotonic()
     results = await asyncio.gather(
         *(ask(sb, u, "the will to truth", timeout=60) for u in people), return_exceptions=True
     )
     took = time.monotonic() - started
+    # Where the time went: the bot's calls to the (sandboxed) Bot API during the burst.
+    calls = sb.calls()[calls_before:]
+    per_method: dict[str, int] = {}
+    for call in calls:
+        per_method[call.method] = per_method.get(call.method, 0) + 1
+    sends = sorted(c.at for c in calls if c.method.lower() == "sendmessage")
+    if sends:
+        print(
+            f"  burst Bot API calls: {dict(sorted(per_method.items()))}; sendMessage from "
+            f"{sends[0] - calls[0].at:.1f} s to {sends[-1] - calls[0].at:.1f} s after the first call"
+        )
     latencies = [r for r in results if isinstance(r, float)]
     for user in people:  # everyone rates the sample they got
         (sample,) = sb.bot_messages(int(user["id"]))  # type: ignore[call-overload]

@@ -188,6 +188,11 @@ class GenerationService:
         """Jobs waiting for the worker."""
         return self._queue.qsize()
 
+    @property
+    def outstanding(self) -> int:
+        """Jobs not yet done: waiting for the worker or being generated."""
+        return self._queue.qsize() + len(self._in_flight)
+
     def latency_percentiles(self, percentiles: Iterable[float] = (50, 90, 99)) -> dict[float, float]:
         """Queue-to-done latency in seconds over the last 1,000 requests."""
         if not self._latencies:

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bench.harness import NotASample, ask, percentile, running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating, StoredSample
+from bot.db.scratch import create_postgres_database, drop_postgres_database
 from sandbox.testing import SandboxServer
 
 SEEDS = [
@@ -138,14 +139,24 @@ async def count_rows(url: str) -> tuple[int, int]:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    """Run both scenarios against one bot process."""
+    """Run the scenarios against one bot process (on a scratch PostgreSQL database with --postgres)."""
+    database_url = await create_postgres_database(args.postgres, tag="bench_bot") if args.postgres else None
+    try:
+        await run_scenarios(args, database_url)
+    finally:
+        if database_url is not None:
+            await drop_postgres_database(database_url)
+
+
+async def run_scenarios(args: argparse.Namespace, database_url: str | None) -> None:
+    """Steady, mixed and burst load, then the database counts."""
     async with SandboxServer() as sb:
         env = {
             "RATE_LIMIT_PER_MINUTE": "1000",
             "LOG_LEVEL": "WARNING",
             "METRICS_PORT": str(args.metrics_port),
         }
-        async with running_bot(sb, env=env) as bot:
+        async with running_bot(sb, database_url=database_url, env=env) as bot:
             await ask(sb, sb.user("warmup"), "warm up")
             latencies, _, failures = await steady(sb, args.users, args.rate, args.seconds)
             inside = await generation_latency(args.metrics_port)
@@ -155,7 +166,8 @@ async def main_async(args: argparse.Namespace) -> None:
             took, burst_latencies, burst_failures = await burst(sb, args.burst)
             samples, ratings = await count_rows(bot.database_url)
     expected_samples = 1 + len(latencies) + len(mixed_short) + len(mixed_long) + len(burst_latencies)
-    print("Bot under load (default model, SQLite, one `lstmbot run` process, sandbox over loopback)")
+    backend = "PostgreSQL" if database_url else "SQLite"
+    print(f"Bot under load (default model, {backend}, one `lstmbot run` process, sandbox over loopback)")
     print(
         f"steady: {args.users} users, {args.rate:g} seeds/s for {args.seconds:g} s: "
         f"{len(latencies)} answered, {failures} unanswered"
@@ -191,6 +203,13 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--long-share", type=float, default=0.1, help="users asking for 2000 chars")
     parser.add_argument("--metrics-port", type=int, default=9464, help="where the bot serves /metrics")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        nargs="?",
+        const="postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+        help="store in a scratch database on this PostgreSQL server instead of SQLite",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

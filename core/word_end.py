@@ -2,7 +2,8 @@
 
 A char model is asked for a few characters more than the user's length; the text is then cut
 at the first word or sentence end at or after that length, or, when none comes within the
-margin, back at the last space before it.
+margin, back at the last one before it, but never more than the margin back: a sample stays
+within `length ± margin` characters, whatever the model writes.
 """
 
 from __future__ import annotations
@@ -18,16 +19,17 @@ def _ends_here(text: str, i: int) -> bool:
 
 def end_on_word(text: str, length: int, margin: int = WORD_END_MARGIN) -> str:
     """The first `length` characters of `text` extended to the end of the word they stop in
-    (at most `margin` more), else cut back to the last space; trailing spaces dropped.
+    (at most `margin` more), else cut back to the last word end at most `margin` before the
+    length, else exactly `length` characters; trailing spaces dropped.
 
-    `text` is what was generated: up to `length + margin` characters. A text with no space at
-    all (one long "word") keeps exactly `length` characters.
+    `text` is what was generated: up to `length + margin` characters.
     """
     if len(text) <= length:
         return text.rstrip()
     for i in range(max(length, 1), min(len(text), length + margin + 1)):
         if _ends_here(text, i):
             return text[:i].rstrip()
-    head = text[:length]
-    space = max(head.rfind(" "), head.rfind("\n"))
-    return head[:space].rstrip() if space > 0 else head
+    for i in range(length - 1, max(length - margin, 0) - 1, -1):
+        if i > 0 and _ends_here(text, i):
+            return text[:i].rstrip()
+    return text[:length]

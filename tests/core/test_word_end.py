@@ -21,10 +21,20 @@ def test_no_end_within_the_margin_cuts_back_to_the_last_space() -> None:
     assert end_on_word("y" * 60, 40) == "y" * 40  # no space at all: exactly the length
 
 
+def test_the_cut_back_goes_at_most_the_margin_back() -> None:
+    # A word end 30 characters before the length is too far back: the sample keeps its length.
+    text = "ab " + "y" * 80
+    assert end_on_word(text, 33, margin=20) == text[:33]
+    assert end_on_word(text, 22, margin=20) == "ab"
+
+
 @given(st.text(alphabet="ab .\n", max_size=80), st.integers(1, 50))
 def test_never_longer_than_length_plus_margin_and_a_prefix(text: str, length: int) -> None:
     cut = end_on_word(text, length)
     assert text.startswith(cut) and len(cut) <= length + WORD_END_MARGIN
+    # Never shorter than the margin allows, bar the spaces dropped at the cut.
+    floor = min(length, len(text)) - WORD_END_MARGIN
+    assert len(cut) >= floor or not text[len(cut) : floor].strip()
     if len(text) > length and cut and len(cut) < len(text.rstrip()):
         rest = text[len(cut) :]
         assert rest[:1].isspace() or cut[-1] in ".\n" or len(cut) == length

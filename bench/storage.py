@@ -191,7 +191,7 @@ async def run_backend(
     async with temporary_database(base_url, tag="bench") as url:
         db = Database.from_url(url)
         if not write_lock:
-            db.write_lock = None
+            db.write_turns = None
         try:
             users, chat_id, hot = await _setup(db, writers)
             expected: dict[tuple[int, int], int] = {}

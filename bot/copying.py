@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.db.models import StoredSample
 from bot.novelty import NoveltyService
 from bot.texts import text
 from core.generator import Sample
@@ -33,13 +32,6 @@ def badge(novelty: Novelty | None, level: str, lang: str) -> str | None:
         share = round(novelty.new_ngram_share * 100)
         return text(lang, "stitched_badge", share=share, count=novelty.longest_copied, unit=unit)
     return None
-
-
-def store_novelty(stored: StoredSample, novelty: Novelty | None) -> None:
-    """Record both numbers on a sample row about to be committed (NULL: not checked)."""
-    if novelty is not None:
-        stored.longest_copied = novelty.longest_copied
-        stored.new_ngram_share = round(novelty.new_ngram_share, 4)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.engine import SQLITE_WRITE_OPTION, create_engine, create_sessionmaker
 from bot.db.transaction import DEFAULT_ATTEMPTS, RetryHook, Work, backoff_s, is_retryable
+from bot.db.write_turns import WriteTurns
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Database:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = create_sessionmaker(engine)
         # SQLite has one writer at a time anyway; queue this process's writers in memory.
-        self.write_lock: asyncio.Lock | None = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self.write_turns: WriteTurns | None = WriteTurns() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
@@ -47,6 +48,7 @@ class Database:
         work: Work[T],
         *,
         write: bool = True,
+        admitting: bool = False,
         attempts: int = DEFAULT_ATTEMPTS,
         on_retry: RetryHook | None = None,
     ) -> T:
@@ -55,16 +57,22 @@ class Database:
         The unit is re-run from the start, so it must not have side effects outside the
         session. ``write=True`` makes SQLite take its write lock at BEGIN (BEGIN IMMEDIATE) so
         that concurrent writers queue on the busy timeout instead of failing mid-transaction
-        (no effect on PostgreSQL); for SQLite this process's writers also queue on
-        ``write_lock``, far faster than SQLite's busy handler, which sleeps up to 100 ms
-        between tries. ``on_retry(attempt, exc)`` is called before each retry (for metrics).
+        (no effect on PostgreSQL); for SQLite this process's writers also queue in memory
+        (``write_turns``), far faster than SQLite's busy handler, which sleeps up to 100 ms
+        between tries. ``admitting=True`` marks a write that admits new work (a newcomer's first
+        rows): on SQLite it waits behind the writes of work already under way (write_turns.py).
+        ``on_retry(attempt, exc)`` is called before each retry (for metrics).
         """
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
-        lock = self.write_lock if write and self.write_lock is not None else contextlib.nullcontext()
         for attempt in range(1, attempts + 1):
+            turn = (
+                self.write_turns.turn(admitting=admitting)
+                if write and self.write_turns is not None
+                else contextlib.nullcontext()
+            )
             try:
-                async with lock, self.sessions() as session:
+                async with turn, self.sessions() as session:
                     await session.connection(execution_options={SQLITE_WRITE_OPTION: write})
                     result = await work(session)
                     await session.commit()

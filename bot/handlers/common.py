@@ -92,7 +92,8 @@ async def who(services: Services, update: Update) -> Who:
         user, chat, settings = await load_who(session, tg_user, tg_chat, default_model=default)
         return Who(user.id, chat.id, settings, lang_of(update))
 
-    return await services.db.run(work)
+    # The first call of every update: on SQLite it lets writes of work under way go first.
+    return await services.db.run(work, admitting=True)
 
 
 def unit_of(generation: GenerationService, model: str, lang: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from telegram.constants import ChatAction
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.copying import badge, draw_novel, store_novelty
+from bot.copying import badge, draw_novel
 from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
@@ -30,6 +30,7 @@ from bot.services import Services, services_of
 from bot.texts import text
 from core.generator import Request, Sample
 from core.limits import MAX_LENGTH, TEMPERATURE_PRESETS
+from core.novelty import Novelty
 from core.word_end import WORD_END_MARGIN, end_on_word
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,10 @@ async def _generate_with_typing(
 
 
 async def _store(
-    services: Services, job: GenerationPlan, parts: list[tuple[Sample, int]], update_id: int | None
+    services: Services,
+    job: GenerationPlan,
+    parts: list[tuple[Sample, int, Novelty | None]],
+    update_id: int | None,
 ) -> list[int]:
     """Record the samples (with their rng seeds) in one transaction before sending them: the
     outbox rows, so an undelivered sample is kept and sent later. Their ids join
@@ -217,7 +221,7 @@ async def _store(
         # Another replica handling the same (redelivered) update stored it first: store nothing.
         if update_id is not None and not await repo.claim_update(session, update_id=update_id):
             return []
-        for sample, rng_seed in parts:
+        for sample, rng_seed, novelty in parts:
             stored = await repo.record_sample(
                 session,
                 user_id=job.user_id,
@@ -231,8 +235,8 @@ async def _store(
                 generation_ms=round(sample.seconds * 1000),
                 rng_seed=rng_seed,
                 update_id=update_id,
+                novelty=novelty,
             )
-            store_novelty(stored, services.novelty.check(job.model, sample.token_ids))
             await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
             services.sending.add(stored.id)
             attempt.append(stored.id)
@@ -360,7 +364,10 @@ async def continue_seed(
         )
         sample, rng_seed = drawn.sample, drawn.rng_seed
         stored = await _store(
-            services, job, [(sample, rng_seed)], update.update_id if settings_from is None else None
+            services,
+            job,
+            [(sample, rng_seed, drawn.novelty)],
+            update.update_id if settings_from is None else None,
         )
     finally:
         await services.limits.end(user_key)
@@ -510,8 +517,9 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
             return
         samples = [_on_word_end(s, length, job.level) for s in generated]
         await services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
+        novelties = [services.novelty.check(job.model, s.token_ids) for s in samples]
         # Every part carries the update id: a redelivered update finds all four.
-        ids = await _store(services, job, list(zip(samples, seeds, strict=True)), update.update_id)
+        ids = await _store(services, job, list(zip(samples, seeds, novelties, strict=True)), update.update_id)
     finally:
         await services.limits.end(update.effective_user.id)
     if not ids:  # another replica answered this update meanwhile
@@ -519,7 +527,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     out = None
     try:
-        badges = [badge(services.novelty.check(job.model, s.token_ids), job.level, lang) for s in samples]
+        badges = [badge(novelty, job.level, lang) for novelty in novelties]
         out = _outgoing(message, ids, _compare_html(seed, samples, lang, badges), _compare_keyboard(ids))
     finally:
         await _send(context, services, ids, out)

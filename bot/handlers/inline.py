@@ -21,7 +21,6 @@ from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.copying import store_novelty
 from bot.db import repository as repo
 from bot.db.models import InlineOffer
 from bot.generation import QueueFullError, ServiceClosedError
@@ -198,6 +197,10 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Inline messages belong to no chat the bot can see: the sample is filed under the
         # user's private chat with the bot.
         chat = await repo.get_or_create_chat(session, telegram_id=tg_user.id, type="private", title=None)
+        novelty = None
+        if offer.model_name in services.generation.generators:
+            tokenizer = services.generation.generators[offer.model_name].bundle.tokenizer
+            novelty = services.novelty.check(offer.model_name, tokenizer.encode(str(picked["text"])))
         sample = await repo.record_sample(
             session,
             user_id=user.id,
@@ -212,11 +215,9 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             rng_seed=int(picked["rng_seed"]),
             delivered=True,
             inline_message_id=chosen.inline_message_id,
+            novelty=novelty,
         )
         offer.chosen, offer.sample_id = index, sample.id
-        if offer.model_name in services.generation.generators:
-            tokenizer = services.generation.generators[offer.model_name].bundle.tokenizer
-            store_novelty(sample, services.novelty.check(offer.model_name, tokenizer.encode(sample.text)))
         return sample.id
 
     sample_id = await services.db.run(work)

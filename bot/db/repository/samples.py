@@ -16,6 +16,7 @@ from bot.db.models import (
     User,
 )
 from bot.db.repository.base import check_length, check_temperature_setting, rowcount
+from core.novelty import Novelty
 
 
 async def record_sample(
@@ -36,10 +37,12 @@ async def record_sample(
     update_id: int | None = None,
     shared: bool = False,
     inline_message_id: str | None = None,
+    novelty: Novelty | None = None,
 ) -> StoredSample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
-    ``seed`` is the user's text as sent and ``text`` what the model generated after it.
+    ``seed`` is the user's text as sent and ``text`` what the model generated after it;
+    ``novelty``, how much of it was copied from the model's book (None: not checked).
     The usual flow stores the sample first (delivered=False), sends the message with a
     keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
     """
@@ -62,6 +65,8 @@ async def record_sample(
         update_id=update_id,
         shared=shared,
         inline_message_id=inline_message_id,
+        longest_copied=novelty.longest_copied if novelty else None,
+        new_ngram_share=round(novelty.new_ngram_share, 4) if novelty else None,
     )
     session.add(sample)
     await session.flush()

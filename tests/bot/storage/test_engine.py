@@ -137,7 +137,7 @@ async def test_sqlite_read_modify_write_needs_no_retries(tmp_path: Path) -> None
         await make_user(session, display_name=f"after {count}")
 
     # Without Database's in-process write lock: only BEGIN IMMEDIATE + busy timeout serialise.
-    db.write_lock = None
+    db.write_turns = None
     await asyncio.gather(*(db.run(work, on_retry=lambda a, e: retries.append(a)) for _ in range(30)))
     assert retries == []
     async with db.sessions() as session:

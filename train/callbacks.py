@@ -150,3 +150,30 @@ class Checkpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.save(epoch + 1)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ctrl-C or SIGTERM (install `handle` for both) ends training at the end of the current
+    batch, as if training were done; a second signal stops at once (KeyboardInterrupt).
+
+    Why not raise KeyboardInterrupt from the handler: raised at an arbitrary point inside
+    TensorFlow's data pipeline it can be caught there and resurface as an unrelated error
+    ("Cannot iterate over a scalar tensor"), and the run then dies with no bundle.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.signum: int | None = None
+
+    def handle(self, signum: int, _frame: object) -> None:
+        """The signal handler: ask Keras to stop, or stop now if asked before."""
+        if self.signum is not None:
+            raise KeyboardInterrupt
+        self.signum = signum
+        if self._model is not None:
+            self._model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Stop again here: a callback may have reset the flag since the signal came."""
+        if self.signum is not None:
+            self.model.stop_training = True

@@ -137,7 +137,7 @@ def train(
     """
     import keras
 
-    from train.callbacks import BestBundle, Checkpoint, HeldOutScore, JsonLog, SampleText
+    from train.callbacks import BestBundle, Checkpoint, HeldOutScore, JsonLog, SampleText, StopOnSignal
 
     started = time.monotonic()
     out = Path(out)
@@ -260,11 +260,13 @@ def train(
         JsonLog(out / LOG_JSON),
         checkpoint,
     ]
+    stopper = StopOnSignal()
+    callbacks.append(stopper)
     for callback in callbacks:
         callback.set_model(model)  # so a Ctrl-C before the first epoch can still save
     interrupted = False
-    # SIGTERM (a scheduler or `kill`) is treated like Ctrl-C: stop and keep a usable bundle.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C and SIGTERM (a scheduler or `kill`) stop training cleanly and keep a usable bundle.
+    previous = {sig: signal.signal(sig, stopper.handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         model.fit(
             dataset,
@@ -274,16 +276,19 @@ def train(
             callbacks=callbacks,
             verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
         )
-    except KeyboardInterrupt:
-        # Ctrl-C: keep what we have. A run with no finished epoch still leaves a usable bundle.
+        interrupted = stopper.signum is not None
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before training began
         interrupted = True
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if interrupted:
+        # Keep what we have. A run with no finished epoch still leaves a usable bundle.
         print("\ninterrupted: saving a checkpoint and a usable bundle", file=sys.stderr)
         checkpoint.save(epochs_done)
         if best.best == float("inf"):
             scorer.score()
             export(scorer.last.nats_per_token if scorer.last else float("inf"))
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     return TrainResult(out, epochs_done, best.best, seconds_before + time.monotonic() - started, interrupted)
 
 
@@ -327,12 +332,8 @@ def _signals_deferred() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if caught:
-        raise KeyboardInterrupt
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    for signum in caught[:1]:  # now the restored handler acts on it (during fit: a clean stop)
+        signal.raise_signal(signum)
 
 
 def configure_environment() -> None:

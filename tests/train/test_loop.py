@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -145,9 +146,11 @@ def test_fine_tuning_starts_from_a_bundle(corpus_file: Path, tmp_path: Path) -> 
     assert 0 < delta < 0.05
 
 
-def test_sigterm_stops_training_and_keeps_a_bundle(corpus_file: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_a_signal_stops_training_and_keeps_a_bundle(
+    corpus_file: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
     import os
-    import signal
     import subprocess
     import sys
     import time
@@ -187,7 +190,7 @@ def test_sigterm_stops_training_and_keeps_a_bundle(corpus_file: Path, tmp_path: 
     while not (out / "training_log.jsonl").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "training ended before its first epoch"
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output[-2000:]
     assert "interrupted after" in output and "Traceback" not in output

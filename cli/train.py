@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,20 @@ def register(subparsers: Any) -> None:
         help="with --preferences: learn only from KTO rows sampled at this temperature or hotter "
         "(rejection sampling for the temperature you serve at; default: all rows)",
     )
+    p.add_argument(
+        "--preference-loss",
+        choices=("sft", "kto"),
+        default="sft",
+        help="with --preferences: sft mixes the liked texts into the corpus (default); kto tunes by "
+        "the KTO objective against the --init-from bundle, plus cross-entropy on the corpus",
+    )
+    p.add_argument("--kto-beta", type=float, default=0.1, help="with --preference-loss kto: β (default 0.1)")
+    p.add_argument(
+        "--kto-corpus-weight",
+        type=float,
+        default=1.0,
+        help="with --preference-loss kto: weight of the corpus cross-entropy in each step (default 1)",
+    )
     p.set_defaults(func=run)
 
 
@@ -126,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--preference-share must be between 0 and 1")
     if args.dislike_weight < 0:
         raise CliError("--dislike-weight must be 0 or more")
+    if not (math.isfinite(args.kto_beta) and args.kto_beta > 0):
+        raise CliError("--kto-beta must be a positive number")
+    if not (math.isfinite(args.kto_corpus_weight) and args.kto_corpus_weight >= 0):
+        raise CliError("--kto-corpus-weight must be 0 or more")
+    if args.preference_loss == "kto" and args.resume:
+        raise CliError("--preference-loss kto cannot --resume: start the fine-tuning again")
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
@@ -141,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
             preference_share=args.preference_share,
             dislike_weight=args.dislike_weight,
             preference_min_temperature=args.preference_min_temperature,
+            preference_loss=args.preference_loss,
+            kto_beta=args.kto_beta,
+            kto_corpus_weight=args.kto_corpus_weight,
         )
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None

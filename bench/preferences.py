@@ -3,7 +3,7 @@
     python -m bench.preferences recover [--votes 400] [--voters 20]
     python -m bench.preferences loop [--samples 300] [--steps 40] [--duels 200] [--kto FILE]
         [--share 0.3] [--dislike-weight 0] [--min-temperature T]
-        [--loss sft|kto] [--beta 0.1] [--corpus-weight 1]
+        [--loss kto|sft] [--beta 0.1] [--corpus-weight 4]
 
 recover: simulated voters with known, hidden arm strengths vote on /duel messages (they read
 which arm is which from the database, as the voter's taste would "see" it); the leaderboard
@@ -316,9 +316,9 @@ def fine_tune(
     share: float = 0.3,
     dislike_weight: float = 0.0,
     min_temperature: float | None = None,
-    loss: str = "sft",
+    loss: str = "kto",
     beta: float = 0.1,
-    corpus_weight: float = 1.0,
+    corpus_weight: float = 4.0,
 ) -> float:
     """`lstmbot train --init-from base --preferences ...` for one short epoch; its seconds."""
     started = time.monotonic()
@@ -330,15 +330,9 @@ def fine_tune(
     ]  # fmt: skip
     if min_temperature is not None:
         command += ["--preference-min-temperature", str(min_temperature)]
+    command += ["--preference-loss", loss]
     if loss == "kto":
-        command += [
-            "--preference-loss",
-            "kto",
-            "--kto-beta",
-            str(beta),
-            "--kto-corpus-weight",
-            str(corpus_weight),
-        ]
+        command += ["--kto-beta", str(beta), "--kto-corpus-weight", str(corpus_weight)]
     subprocess.run(command, cwd=ROOT, check=True)
     return time.monotonic() - started
 
@@ -497,9 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--share", type=float, default=0.3, help="share of training tokens taken by liked texts")
     b.add_argument("--dislike-weight", type=float, default=0.0, help="push disliked texts down (0: off)")
     b.add_argument("--min-temperature", type=float, help="learn only from samples this hot or hotter")
-    b.add_argument("--loss", choices=("sft", "kto"), default="sft", help="fine-tuning objective")
+    b.add_argument("--loss", choices=("sft", "kto"), default="kto", help="fine-tuning objective")
     b.add_argument("--beta", type=float, default=0.1, help="--loss kto: the KTO beta")
-    b.add_argument("--corpus-weight", type=float, default=1.0, help="--loss kto: corpus cross-entropy weight")
+    b.add_argument("--corpus-weight", type=float, default=4.0, help="--loss kto: corpus cross-entropy weight")
     b.add_argument("--kto", type=Path, help="skip rating: fine-tune on this KTO file from an earlier run")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--eval-stride", type=int, default=20)

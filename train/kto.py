@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 DEFAULT_BETA = 0.1
-DEFAULT_CORPUS_WEIGHT = 1.0
+DEFAULT_CORPUS_WEIGHT = 4.0  # 1 cost 0.046 nats/char in the bench; 4 kept it to ~0.02
 DEFAULT_BATCH = 16
 F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
@@ -112,7 +112,10 @@ def load_kto_rows(path: Path, *, min_temperature: float | None = None) -> KtoRow
         read += 1
         rows.extend(_rows_of(row, line_no, path, min_temperature))
     if not any(r.desirable for r in rows) or all(r.desirable for r in rows):
-        raise PreferencesError(f"{path}: KTO needs both desirable and undesirable completions")
+        raise PreferencesError(
+            f"{path}: KTO needs both desirable and undesirable completions "
+            "(for liked texts alone use --preference-loss sft)"
+        )
     return KtoRows(tuple(rows), read, hashlib.sha256(raw).hexdigest(), str(path))
 
 

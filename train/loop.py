@@ -21,6 +21,7 @@ from core.tokenizers import Tokenizer
 from train.corpus import Corpus, load_corpus
 from train.data import Split, seed_snippets, split_corpus, training_dataset
 from train.evaluate import HeldOutMetrics
+from train.kto import DEFAULT_BETA, DEFAULT_CORPUS_WEIGHT
 from train.preferences import (
     DEFAULT_DISLIKE_WEIGHT,
     DEFAULT_SHARE,
@@ -130,22 +131,22 @@ def train(
     preference_share: float = DEFAULT_SHARE,
     dislike_weight: float = DEFAULT_DISLIKE_WEIGHT,
     preference_min_temperature: float | None = None,
-    preference_loss: str = "sft",
-    kto_beta: float = 0.1,
-    kto_corpus_weight: float = 1.0,
+    preference_loss: str = "kto",
+    kto_beta: float = DEFAULT_BETA,
+    kto_corpus_weight: float = DEFAULT_CORPUS_WEIGHT,
     verbose: int | None = None,
 ) -> TrainResult:
     """Train a model on a corpus and keep its best held-out bundle in `out`.
 
     With `resume`, the saved run's config is used; `epochs` (if given) sets the new total.
     With `init_from` (a bundle), training starts from its weights and vocabulary: fine-tuning.
-    With `preferences` (a KTO or DPO export), the preferred texts are mixed into the corpus'
-    training part (see train/preferences.py); the held-out part is unchanged. With
-    `dislike_weight` > 0 their disliked texts are mixed in too and pushed down (train/losses.py);
-    with `preference_min_temperature`, only rows sampled at least that hot are used.
-    With `preference_loss="kto"` the preferences are not mixed into the corpus: the model is
-    tuned by the KTO objective (train/kto.py, β = `kto_beta`) plus `kto_corpus_weight` times
-    the cross-entropy on corpus windows, against the frozen `init_from` bundle as reference.
+    With `preferences` (a KTO or DPO export) and `preference_loss="kto"` (the default), the
+    model is tuned by the KTO objective (train/kto.py, β = `kto_beta`) against the frozen
+    `init_from` bundle, plus `kto_corpus_weight` times the cross-entropy on corpus windows.
+    With `preference_loss="sft"`, the preferred texts are mixed into the corpus' training part
+    instead (see train/preferences.py); with `dislike_weight` > 0 their disliked texts are
+    mixed in too and pushed down (train/losses.py). Either way the held-out part is unchanged,
+    and with `preference_min_temperature` only rows sampled at least that hot are used.
     """
     import keras
 

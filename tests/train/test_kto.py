@@ -158,3 +158,11 @@ def test_the_cli_refuses_a_bad_beta(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code != 0
     assert "--kto-beta must be a positive number" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_cli_keeps_sft_options_to_sft(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prefs = write_rows(tmp_path / "prefs.jsonl", [{"prompt": "a", "chosen": "b", "rejected": "c"}])
+    args = ["train", "--init-from", str(tmp_path / "base"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--preferences", str(prefs), "--dislike-weight", "1"]) != 0  # kto is the default
+    assert "--dislike-weight is for --preference-loss sft" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

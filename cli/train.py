@@ -144,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--kto-beta must be a positive number")
     if not (math.isfinite(args.kto_corpus_weight) and args.kto_corpus_weight >= 0):
         raise CliError("--kto-corpus-weight must be 0 or more")
-    if args.preference_loss == "kto" and args.dislike_weight > 0:
+    if args.preferences is not None and args.preference_loss == "kto" and args.dislike_weight > 0:
         raise CliError("--dislike-weight is for --preference-loss sft (KTO pushes disliked rows down itself)")
-    if args.preference_loss == "kto" and args.resume:
+    if args.preferences is not None and args.preference_loss == "kto" and args.resume:
         raise CliError("--preference-loss kto cannot --resume: start the fine-tuning again")
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)

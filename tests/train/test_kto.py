@@ -166,3 +166,12 @@ def test_the_cli_keeps_sft_options_to_sft(tmp_path: Path, capsys: pytest.Capture
     assert main([*args, "--preferences", str(prefs), "--dislike-weight", "1"]) != 0  # kto is the default
     assert "--dislike-weight is for --preference-loss sft" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_kto_options_do_not_touch_runs_without_preferences(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["train", "--corpus", "nietzsche", "--out", str(tmp_path / "none"), "--resume"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "nothing to resume from" in err and "KTO" not in err and "--preference-loss" not in err

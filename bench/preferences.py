@@ -29,7 +29,7 @@ with `--kto FILE`): rated 300 samples in 31 s, 125 👍 and 175 👎 (liked 21/7
 Each line: `python -m bench.preferences loop --kto FILE` plus the options shown; held-out
 change in nats/char; duels at T=1.0 as tuned-base-ties and the tuned share (200 duels; one
 run's share is ±3.5% from the duels alone, and the TensorFlow fine-tune is not bit-exact
-from run to run: r5 and r8 are the same command).
+from run to run: r5, r8 and r12 are the same command).
   r6 --loss sft --steps 40 (the old default) .......................... +0.0061  90-90-20   50.0%
   r1 --loss kto --steps 40 --corpus-weight 1 ............................ +0.0462  108-75-17  58.2%
   r2 --loss kto --steps 40 --corpus-weight 1 --min-temperature 0.5 ...... +0.0564  137-49-14  72.0%
@@ -42,16 +42,18 @@ from run to run: r5 and r8 are the same command).
   r9 (r7 again: `--steps 40`, the defaults) ............................ +0.0206  106-82-12  56.0%
   r10 --loss kto --steps 40 --beta 0.3 --min-temperature 0.5 ............ +0.0214  105-82-13  55.8%
   r11 --loss kto --steps 60 --corpus-weight 8 --min-temperature 0.5 ..... +0.0184  105-80-15  56.2%
-R12
-(r1-r4 ran before the corpus weight's default became 4; their runs said --corpus-weight 1
-implicitly.) KTO beats the SFT mix clearly on the same ratings (56-72% against 50%), and two
-runs met both targets, but not reliably: the same command gave 64.5% and 57.0%. Within
-the 0.03 budget KTO lands at 56-65% (mean MEAN of the RUNS runs), at best about the frontier
-of the plain 0.9 sharpening below (63.8% at +0.024). The KL estimate z0 stayed clamped at 0 in every run (the
-mismatched pairs lose likelihood), so the reference point did no work here; the rewards after
-40 steps were about +6 to +13 nats per liked completion and -11 to -33 per disliked one.
+  r12 (r5 a third time: `--steps 40 --min-temperature 0.5`) ............. +0.0251  107-81-12  56.5%
+(r1-r6 ran when the defaults were --loss sft and --corpus-weight 1; the lines give the
+options that repeat them now.) KTO beats the SFT mix clearly on the same ratings (56-72%
+against 50%), and two runs of eight within the budget met both targets, but not reliably:
+the same command gave 64.5%, 57.0% and 56.5%. Within the 0.03 budget KTO lands at 56-65%
+(mean 58.3% over those eight runs), at best about the frontier of the plain 0.9 sharpening
+below (63.8% at +0.024). The KL estimate z0 stayed clamped at 0 in every run (the mismatched
+pairs lose likelihood), so the reference point did no work here; after 40 steps the rewards
+were about +6 to +13 nats per liked completion and -11 to -33 per disliked one. Without the
+corpus term's weight of 4, KTO overshoots the budget (r1-r3).
 
-SFT (the mix of liked texts into the corpus), on an earlier rating file:
+SFT (the mix of liked texts into the corpus; `--loss sft` now), on an earlier rating file:
 loop at full size (2026-11-26): rated 300 samples in 96 s: 126 👍, 174 👎. The rater's taste
 is mostly the temperature: liked 26/75 at T=0.2 (stock phrases repeat), 72/75 at 0.5, 23/75
 at 1.0, 5/75 at 1.2. `loop` with the defaults (--steps 40 --lr 3e-4, share 0.3): held-out

@@ -176,7 +176,9 @@ def kto_losses(
     logp: Any, ref_logp: Any, desirable: Any, z0: Any, *, beta: float, lambda_d: float, lambda_u: float
 ) -> Any:
     """Per-row KTO loss (keras ops); `z0` must already be detached and clamped."""
-    ops = __import__("keras").ops
+    import keras
+
+    ops = keras.ops
     r = logp - ref_logp
     good = lambda_d * (1.0 - ops.sigmoid(beta * (r - z0)))
     bad = lambda_u * (1.0 - ops.sigmoid(beta * (z0 - r)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +54,19 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--preferences",
         type=Path,
-        help="with --init-from: a KTO or DPO export (JSON Lines); its liked/chosen texts are mixed "
-        "into the corpus",
+        help="with --init-from: a KTO or DPO export (JSON Lines) to learn from (see --preference-loss)",
     )
     p.add_argument(
         "--preference-share",
         type=float,
         default=0.3,
-        help="share of training tokens taken by the preferred texts (default 0.3)",
+        help="--preference-loss sft: share of training tokens taken by the preferred texts (default 0.3)",
     )
     p.add_argument(
         "--dislike-weight",
         type=float,
         default=0.0,
-        help="with --preferences: also mix in the disliked/rejected texts and push their characters "
+        help="--preference-loss sft: also mix in the disliked/rejected texts and push their characters "
         "down with this weight (an unlikelihood term; default 0: liked texts only)",
     )
     p.add_argument(
@@ -74,6 +74,20 @@ def register(subparsers: Any) -> None:
         type=float,
         help="with --preferences: learn only from KTO rows sampled at this temperature or hotter "
         "(rejection sampling for the temperature you serve at; default: all rows)",
+    )
+    p.add_argument(
+        "--preference-loss",
+        choices=("sft", "kto"),
+        default="kto",
+        help="with --preferences: kto (default) tunes by the KTO objective against the --init-from "
+        "bundle, plus cross-entropy on the corpus; sft mixes the liked texts into the corpus",
+    )
+    p.add_argument("--kto-beta", type=float, default=0.1, help="with --preference-loss kto: β (default 0.1)")
+    p.add_argument(
+        "--kto-corpus-weight",
+        type=float,
+        default=4.0,
+        help="with --preference-loss kto: weight of the corpus cross-entropy in each step (default 4)",
     )
     p.set_defaults(func=run)
 
@@ -126,6 +140,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--preference-share must be between 0 and 1")
     if args.dislike_weight < 0:
         raise CliError("--dislike-weight must be 0 or more")
+    if not (math.isfinite(args.kto_beta) and args.kto_beta > 0):
+        raise CliError("--kto-beta must be a positive number")
+    if not (math.isfinite(args.kto_corpus_weight) and args.kto_corpus_weight >= 0):
+        raise CliError("--kto-corpus-weight must be 0 or more")
+    if args.preferences is not None and args.preference_loss == "kto" and args.dislike_weight > 0:
+        raise CliError("--dislike-weight is for --preference-loss sft (KTO pushes disliked rows down itself)")
+    if args.preferences is not None and args.preference_loss == "kto" and args.resume:
+        raise CliError("--preference-loss kto cannot --resume: start the fine-tuning again")
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
@@ -141,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
             preference_share=args.preference_share,
             dislike_weight=args.dislike_weight,
             preference_min_temperature=args.preference_min_temperature,
+            preference_loss=args.preference_loss,
+            kto_beta=args.kto_beta,
+            kto_corpus_weight=args.kto_corpus_weight,
         )
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None

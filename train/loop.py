@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.bundle import load_bundle, save_bundle
 from core.config import ModelConfig
@@ -20,6 +21,7 @@ from core.tokenizers import Tokenizer
 from train.corpus import Corpus, load_corpus
 from train.data import Split, seed_snippets, split_corpus, training_dataset
 from train.evaluate import HeldOutMetrics
+from train.kto import DEFAULT_BETA, DEFAULT_CORPUS_WEIGHT
 from train.preferences import (
     DEFAULT_DISLIKE_WEIGHT,
     DEFAULT_SHARE,
@@ -29,6 +31,11 @@ from train.preferences import (
     mix_with_kinds,
 )
 from train.recipes import TrainConfig
+
+if TYPE_CHECKING:
+    from train.kto import KtoRows, KtoSettings
+
+PREFERENCE_LOSSES = ("sft", "kto")
 
 CHECKPOINTS = "checkpoints"
 LOG_CSV = "training_log.csv"
@@ -124,21 +131,42 @@ def train(
     preference_share: float = DEFAULT_SHARE,
     dislike_weight: float = DEFAULT_DISLIKE_WEIGHT,
     preference_min_temperature: float | None = None,
+    preference_loss: str = "kto",
+    kto_beta: float = DEFAULT_BETA,
+    kto_corpus_weight: float = DEFAULT_CORPUS_WEIGHT,
     verbose: int | None = None,
 ) -> TrainResult:
     """Train a model on a corpus and keep its best held-out bundle in `out`.
 
     With `resume`, the saved run's config is used; `epochs` (if given) sets the new total.
     With `init_from` (a bundle), training starts from its weights and vocabulary: fine-tuning.
-    With `preferences` (a KTO or DPO export), the preferred texts are mixed into the corpus'
-    training part (see train/preferences.py); the held-out part is unchanged. With
-    `dislike_weight` > 0 their disliked texts are mixed in too and pushed down (train/losses.py);
-    with `preference_min_temperature`, only rows sampled at least that hot are used.
+    With `preferences` (a KTO or DPO export) and `preference_loss="kto"` (the default), the
+    model is tuned by the KTO objective (train/kto.py, β = `kto_beta`) against the frozen
+    `init_from` bundle, plus `kto_corpus_weight` times the cross-entropy on corpus windows.
+    With `preference_loss="sft"`, the preferred texts are mixed into the corpus' training part
+    instead (see train/preferences.py); with `dislike_weight` > 0 their disliked texts are
+    mixed in too and pushed down (train/losses.py). Either way the held-out part is unchanged,
+    and with `preference_min_temperature` only rows sampled at least that hot are used.
     """
     import keras
 
     from train.callbacks import BestBundle, Checkpoint, HeldOutScore, JsonLog, SampleText, StopOnSignal
 
+    if preference_loss not in PREFERENCE_LOSSES:
+        raise ValueError(f"preference_loss must be one of {PREFERENCE_LOSSES}, got {preference_loss!r}")
+    kto = preferences is not None and preference_loss == "kto"
+    if kto and (resume or init_from is None):
+        from train.preferences import PreferencesError
+
+        raise PreferencesError("KTO fine-tunes a bundle (--init-from) and cannot --resume")
+    if kto:
+        from train.kto import check_beta
+
+        check_beta(kto_beta)
+        if not (kto_corpus_weight >= 0 and math.isfinite(kto_corpus_weight)):
+            raise ValueError(f"kto_corpus_weight must be 0 or more, got {kto_corpus_weight}")
+        # KTO scores whole completions: every LSTM must return sequences (the fast recipe).
+        config = config.with_overrides(recipe="fast")
     started = time.monotonic()
     out = Path(out)
     ckpt_dir = out / CHECKPOINTS
@@ -169,9 +197,16 @@ def train(
         )
     keras.utils.set_random_seed(config.seed)
 
+    kto_rows: KtoRows | None = None
+    kto_settings: KtoSettings | None = None
+    if kto:
+        from train.kto import load_kto_rows
+
+        assert preferences is not None
+        kto_rows = load_kto_rows(preferences, min_temperature=preference_min_temperature)
     preferred = (
         load_preferred_texts(preferences, min_temperature=preference_min_temperature)
-        if preferences is not None
+        if preferences is not None and not kto
         else None
     )
     corpus = load_corpus(corpus_spec)
@@ -199,11 +234,24 @@ def train(
             model = build_model(model_config)
             if start_weights is not None:
                 set_named_weights(model, start_weights)
-            model.compile(
-                optimizer=_optimizer(config), loss=_loss(tokenizer.vocab_size, kinds, dislike_weight)
-            )
+            if kto_rows is not None:
+                model, kto_data, kto_settings = _kto_model(
+                    model, kto_rows, tokenizer, config, kto_beta, kto_corpus_weight
+                )
+                model.compile(optimizer=_optimizer(config))
+            else:
+                model.compile(
+                    optimizer=_optimizer(config), loss=_loss(tokenizer.vocab_size, kinds, dislike_weight)
+                )
 
     dataset = training_dataset(split.train, config, tokenizer.vocab_size, kinds).repeat()
+    if kto_rows is not None:
+        import tensorflow as tf
+
+        from train.kto import kto_dataset
+
+        assert kto_settings is not None
+        dataset = tf.data.Dataset.zip((dataset, kto_dataset(kto_data, kto_settings.batch, config.seed)))
     windows = len(
         range(0, len(split.train) - config.window, config.step if config.recipe == "book" else config.window)
     )
@@ -223,6 +271,8 @@ def train(
                 preferred, preference_share, base_id, dislike_weight if kinds is not None else 0.0
             )
             meta["preferences"]["min_temperature"] = preference_min_temperature
+        if kto_rows is not None and kto_settings is not None:
+            meta["preferences"] = _kto_meta(kto_rows, kto_settings, base_id, preference_min_temperature)
         with _signals_deferred():  # a bundle is written whole: its files and their checksums agree
             save_bundle(
                 out,
@@ -301,11 +351,42 @@ def _loss(vocab_size: int, kinds: Kinds | None, dislike_weight: float) -> Any:
     return PreferenceLoss(vocab_size, dislike_weight)
 
 
+def _kto_model(
+    model: Any, rows: KtoRows, tokenizer: Tokenizer, config: TrainConfig, beta: float, corpus_weight: float
+) -> tuple[Any, Any, KtoSettings]:
+    """The model wrapped for KTO, its rows scored by the (still untouched) base weights."""
+    from train.kto import KtoSettings, balanced_lambdas, kto_model, prepare
+
+    data = prepare(model, rows, tokenizer, config.window)
+    desirable = int(data.desirable.sum())
+    lambda_d, lambda_u = balanced_lambdas(desirable, len(data.desirable) - desirable)
+    settings = KtoSettings(beta=beta, corpus_weight=corpus_weight, lambda_d=lambda_d, lambda_u=lambda_u)
+    return kto_model(model, settings), data, settings
+
+
+def _kto_meta(
+    rows: KtoRows, settings: KtoSettings, base: str | None, min_temperature: float | None
+) -> dict[str, Any]:
+    """What a KTO fine-tuning learned from and how, recorded in the bundle."""
+    return {
+        "loss": "kto",
+        **settings.as_dict(),
+        "source": Path(rows.source).name,
+        "sha256": rows.sha256,
+        "rows": rows.read,
+        "desirable": rows.desirable,
+        "undesirable": len(rows.rows) - rows.desirable,
+        "base": base,
+        "min_temperature": min_temperature,
+    }
+
+
 def _preferences_meta(
     preferred: PreferredTexts, share: float, base: str | None, dislike_weight: float
 ) -> dict[str, Any]:
     """What a preference fine-tuning learned from, recorded in the bundle."""
     return {
+        "loss": "sft",
         "source": Path(preferred.source).name,
         "sha256": preferred.sha256,
         "rows": preferred.rows,

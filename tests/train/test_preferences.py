@@ -182,7 +182,7 @@ def test_a_disliked_text_becomes_less_likely(tmp_path: Path, tiny_text: str) -> 
     for name, weight in (("liked-only", 0.0), ("both", 1.0)):
         train(
             corpus, tmp_path / name, fast, init_from=tmp_path / "base", preferences=prefs,
-            dislike_weight=weight, verbose=0,
+            preference_loss="sft", dislike_weight=weight, verbose=0,
         )  # fmt: skip
 
     def log_p(model: str) -> float:
@@ -211,11 +211,15 @@ def test_fine_tuning_on_preferences_writes_a_bundle_that_says_so(tmp_path: Path,
         tmp_path / "prefs.jsonl",
         [{"prompt": "supposing that ", "chosen": "truth is a woman", "rejected": "aaaa"}] * 3,
     )
-    train(corpus, tmp_path / "tuned", tiny, init_from=tmp_path / "base", preferences=prefs, verbose=0)
+    train(
+        corpus, tmp_path / "tuned", tiny, init_from=tmp_path / "base", preferences=prefs,
+        preference_loss="sft", verbose=0,
+    )  # fmt: skip
     tuned = load_bundle(tmp_path / "tuned")
     base = load_bundle(tmp_path / "base")
     recorded = tuned.meta["preferences"]
     assert recorded["rows"] == 3 and recorded["preferred_texts"] == 3 and recorded["share"] == 0.3
+    assert recorded["loss"] == "sft"
     assert recorded["base"] == f"{base.name}@{base.version}"
     assert tuned.meta["metrics"]["heldout"]["nats_per_token"] > 0
     assert tuned.tokenizer.tokens == base.tokenizer.tokens

@@ -35,8 +35,6 @@ cross-entropy on a batch of corpus windows (dropout on, as in pre-training), wei
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.tokenizers import Tokenizer
-from train.preferences import PreferencesError
+from train.preferences import PreferencesError, read_json_lines
 
 if TYPE_CHECKING:
     import keras
@@ -97,26 +95,16 @@ def load_kto_rows(path: Path, *, min_temperature: float | None = None) -> KtoRow
     Rows with an empty completion are skipped: they have no tokens to score.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PreferencesError(f"{path}: no such file")
-    raw = path.read_bytes()
+    read = read_json_lines(path)
     rows: list[KtoRow] = []
-    read = 0
-    for line_no, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PreferencesError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
-        read += 1
+    for line_no, row in read.rows:
         rows.extend(_rows_of(row, line_no, path, min_temperature))
     if not any(r.desirable for r in rows) or all(r.desirable for r in rows):
         raise PreferencesError(
             f"{path}: KTO needs both desirable and undesirable completions "
             "(for liked texts alone use --preference-loss sft)"
         )
-    return KtoRows(tuple(rows), read, hashlib.sha256(raw).hexdigest(), str(path))
+    return KtoRows(tuple(rows), len(read.rows), read.sha256, read.source)
 
 
 def _rows_of(row: object, line: int, path: Path, min_temperature: float | None) -> list[KtoRow]:

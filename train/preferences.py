@@ -24,6 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -88,6 +89,32 @@ def _made_at(row: dict[str, object]) -> float | None:
     return float(temperature) if isinstance(temperature, (int, float)) and "chosen" not in row else None
 
 
+@dataclass(frozen=True)
+class JsonLines:
+    """A JSON Lines file read whole: each row parsed, with its line number, and the file's sha256."""
+
+    rows: tuple[tuple[int, Any], ...]  # json.loads gives Any: each loader checks its rows
+    sha256: str
+    source: str
+
+
+def read_json_lines(path: Path) -> JsonLines:
+    """Parse every non-blank line; PreferencesError names a missing file or the first bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise PreferencesError(f"{path}: no such file")
+    raw = path.read_bytes()
+    rows: list[tuple[int, Any]] = []
+    for line_no, line in enumerate(raw.decode("utf-8", errors="strict").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((line_no, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise PreferencesError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
+    return JsonLines(tuple(rows), hashlib.sha256(raw).hexdigest(), str(path))
+
+
 def load_preferred_texts(path: Path, *, min_temperature: float | None = None) -> PreferredTexts:
     """Read a KTO or DPO JSON Lines export (as `lstmbot export --format kto|dpo` writes).
 
@@ -98,20 +125,10 @@ def load_preferred_texts(path: Path, *, min_temperature: float | None = None) ->
     are the model's own draws that went right. (How much either helps: bench/preferences.py.)
     """
     path = Path(path)
-    if not path.is_file():
-        raise PreferencesError(f"{path}: no such file")
-    raw = path.read_bytes()
+    read = read_json_lines(path)
     texts: list[str] = []
     disliked: list[tuple[str, str]] = []
-    rows = 0
-    for line_no, line in enumerate(raw.decode("utf-8", errors="strict").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PreferencesError(f"{path}:{line_no}: not JSON ({exc.msg})") from None
-        rows += 1
+    for line_no, row in read.rows:
         text = _preferred(row, line_no, path)
         made_at = _made_at(row)
         if min_temperature is not None and made_at is not None and made_at < min_temperature:
@@ -123,7 +140,7 @@ def load_preferred_texts(path: Path, *, min_temperature: float | None = None) ->
             disliked.append(bad)
     if not texts:
         raise PreferencesError(f"{path}: no liked completion or chosen text to learn from")
-    return PreferredTexts(texts, rows, hashlib.sha256(raw).hexdigest(), str(path), tuple(disliked))
+    return PreferredTexts(texts, len(read.rows), read.sha256, read.source, tuple(disliked))
 
 
 def mix_into_training(

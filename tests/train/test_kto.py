@@ -27,6 +27,17 @@ def write_rows(path: Path, rows: list[object]) -> Path:
     return path
 
 
+def _served_log_p(gen: Generator, prompt_ids: list[int], completion: str) -> float:
+    """log p(completion | prompt) as the served generator steps through it, in float64."""
+    state, logits = gen._prime([prompt_ids])
+    total = 0.0
+    for token in gen.bundle.tokenizer.encode(completion):
+        z = logits[0].astype(np.float64)
+        total += float(z[token] - z.max() - np.log(np.exp(z - z.max()).sum()))
+        logits = gen._logits(gen._step(np.array([token]), state))
+    return total
+
+
 def test_the_kto_loss_against_numpy() -> None:
     logp = np.array([-10.0, -12.0, -8.0, -30.0], np.float32)
     ref = np.array([-11.0, -12.5, -9.0, -20.0], np.float32)
@@ -74,14 +85,7 @@ def test_completions_are_scored_as_the_served_model_generates(make_bundle: objec
     got = np.asarray(sequence_log_probs(model, encoded.ids, encoded.mask))
 
     def served(prompt: str, completion: str) -> float:
-        ids = bundle.tokenizer.encode(prompt)[-bundle.model.window :]
-        state, logits = gen._prime([ids])
-        total = 0.0
-        for token in bundle.tokenizer.encode(completion):
-            z = logits[0].astype(np.float64)
-            total += float(z[token] - z.max() - np.log(np.exp(z - z.max()).sum()))
-            logits = gen._logits(gen._step(np.array([token]), state))
-        return total
+        return _served_log_p(gen, bundle.tokenizer.encode(prompt)[-bundle.model.window :], completion)
 
     assert got == pytest.approx([served(*pair) for pair in pairs], abs=2e-4)
 
@@ -133,13 +137,7 @@ def test_kto_raises_the_liked_ratio_and_lowers_the_disliked(tmp_path: Path, tiny
     def log_p(model: str, completion: str) -> float:
         bundle = load_bundle(tmp_path / model)
         gen = Generator(bundle, precision="float32")
-        state, logits = gen._prime([bundle.tokenizer.encode(prompt)])
-        total = 0.0
-        for token in bundle.tokenizer.encode(completion):
-            z = logits[0].astype(np.float64)
-            total += float(z[token] - z.max() - np.log(np.exp(z - z.max()).sum()))
-            logits = gen._logits(gen._step(np.array([token]), state))
-        return total
+        return _served_log_p(gen, bundle.tokenizer.encode(prompt), completion)
 
     assert log_p("tuned", good) - log_p("base", good) > 0.5
     assert log_p("tuned", bad) - log_p("base", bad) < -0.5

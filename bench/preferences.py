@@ -443,7 +443,7 @@ async def _rate_and_export(
         try:
             started = time.monotonic()
             liked, disliked = await rate_samples(
-                sb, db, judge, samples=args.samples, temperatures=(0.2, 0.5, 1.0, 1.2),
+                sb, db, judge, samples=args.samples, temperatures=args.rate_temperatures,
                 like_at=args.like_at, length=args.length,
             )  # fmt: skip
             rows = await export_kto(db, work / "kto.jsonl")
@@ -506,6 +506,17 @@ async def main_loop(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def temperatures_arg(text: str) -> tuple[float, ...]:
+    """A comma-separated list of sampling temperatures ("1.0" or "1.0,1.2")."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of temperatures: {text!r}") from None
+    if not all(math.isfinite(t) and t > 0 for t in values):
+        raise argparse.ArgumentTypeError(f"temperatures must be positive: {text!r}")
+    return values
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one of the two checks."""
     parser = argparse.ArgumentParser(prog="python -m bench.preferences", description=__doc__.split("\n\n")[0])
@@ -516,6 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("loop", help="(b) ratings -> KTO -> fine-tune -> the tuned model wins duels")
     b.add_argument("--samples", type=int, default=300)
     b.add_argument("--length", type=int, default=120, help="sample length in characters")
+    b.add_argument(
+        "--rate-temperatures", type=temperatures_arg, default=(0.2, 0.5, 1.0, 1.2),
+        help="comma-separated temperatures the rater asks for, in equal shares",
+    )  # fmt: skip
     b.add_argument("--like-at", type=float, default=0.95, help="taste score from which the rater likes")
     b.add_argument("--steps", type=int, default=40, help="fine-tuning batches")
     b.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (small: keep the book)")

@@ -7,6 +7,7 @@ scripted rater's taste, its ratings exported as KTO, and its judging of duels be
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,14 @@ def test_taste_prefers_known_words_without_repeats() -> None:
     assert bp.taste("the free spirit the free spirit.", vocab) == pytest.approx(1 - 1 / 4)
     assert bp.taste("the free spir", vocab) == 1.0  # a word cut by the length limit is not judged
     assert bp.taste("", vocab) == 0.0
+
+
+def test_rate_temperatures_option() -> None:
+    assert bp.temperatures_arg("1.0") == (1.0,)
+    assert bp.temperatures_arg("1,1.2") == (1.0, 1.2)
+    for bad in ("", "hot", "1.0,-1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            bp.temperatures_arg(bad)
 
 
 async def test_rater_ratings_become_kto_and_judge_duels(harness: Harness, tmp_path: Path) -> None:

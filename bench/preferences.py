@@ -119,6 +119,10 @@ ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, Any]
 DUEL_DATA = re.compile(r"d:(\d+):a")
 WORD = re.compile(r"[a-z]+")
+# Seconds to wait for one reply: generous, because on a shared machine these long runs may be
+# paused (SIGSTOP) for minutes by other benchmarks, and a wall-clock wait would then fail a
+# run that is fine (two runs on 2026-11-26 died so).
+PATIENCE = 1200.0
 
 
 def arm_label(model: str, temperature: float) -> str:
@@ -154,7 +158,7 @@ async def load_duel(db: Database, duel_id: int) -> Duel:
     return duel
 
 
-async def duel_once(sb: SandboxServer, user: Json, seed: str = "", *, timeout: float = 120) -> Json:
+async def duel_once(sb: SandboxServer, user: Json, seed: str = "", *, timeout: float = PATIENCE) -> Json:
     """Ask for a duel in the user's private chat and return the duel message."""
     chat_id = int(user["id"])
     before = len(sb.bot_messages(chat_id))
@@ -169,7 +173,7 @@ async def vote(sb: SandboxServer, user: Json, message: Json, outcome: Outcome) -
     """Press the button for `outcome` and return the answer's text."""
     code = {"a": "a", "b": "b", "tie": "t", "bad": "x"}[outcome.value]
     query = sb.press(user, message, f"d:{duel_id_of(message)}:{code}")
-    answer = await sb.wait_for_answer(query, timeout=60)
+    answer = await sb.wait_for_answer(query, timeout=PATIENCE)
     return str(answer.get("text") or "")
 
 
@@ -177,7 +181,7 @@ async def set_length(sb: SandboxServer, user: Json, length: int) -> None:
     """Short samples keep the benchmark about votes, not about generation time."""
     before = len(sb.bot_messages(int(user["id"])))
     sb.send(user, int(user["id"]), f"/length {length}")
-    await sb.wait_for_bot_messages(int(user["id"]), after=before)
+    await sb.wait_for_bot_messages(int(user["id"]), after=before, timeout=PATIENCE)
 
 
 # -- (a) recovering known strengths ----------------------------------------------------------
@@ -297,10 +301,10 @@ async def rate_samples(
         if i % max(1, samples // len(temperatures)) == 0:
             before = len(sb.bot_messages(chat_id))
             sb.send(rater, chat_id, f"/temp {temperatures[(i * len(temperatures)) // samples]}")
-            await sb.wait_for_bot_messages(chat_id, after=before)
+            await sb.wait_for_bot_messages(chat_id, after=before, timeout=PATIENCE)
         before = len(sb.bot_messages(chat_id))
         sb.send(rater, chat_id, "/gen")
-        (reply,) = await sb.wait_for_bot_messages(chat_id, after=before, timeout=120)
+        (reply,) = await sb.wait_for_bot_messages(chat_id, after=before, timeout=PATIENCE)
         message_id = int(reply["message_id"])
 
         async def work(session: AsyncSession, message_id: int = message_id) -> str | None:
@@ -319,7 +323,7 @@ async def rate_samples(
             raise RuntimeError(f"sample of message {message_id} was never recorded")
         good = judge(text) >= like_at
         liked, disliked = liked + good, disliked + (not good)
-        await sb.wait_for_answer(sb.press(rater, reply, button="👍" if good else "👎"), timeout=60)
+        await sb.wait_for_answer(sb.press(rater, reply, button="👍" if good else "👎"), timeout=PATIENCE)
     return liked, disliked
 
 

@@ -56,9 +56,16 @@ def summary(values: list[float]) -> str:
 
 @asynccontextmanager
 async def running_bot(
-    sb: SandboxServer, *, database_url: str | None = None, env: dict[str, str] | None = None
+    sb: SandboxServer,
+    *,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    start_timeout: float = 60.0,
 ) -> AsyncIterator[BotProcess]:
-    """Migrate a database, start `lstmbot run` against the sandbox, stop it with SIGTERM at the end."""
+    """Migrate a database, start `lstmbot run` against the sandbox, stop it with SIGTERM at the end.
+
+    `start_timeout`: seconds for the bot's first poll (long runs on a shared machine that may be
+    paused with SIGSTOP pass more)."""
     from migrations import upgrade
 
     tmp = Path(tempfile.mkdtemp(prefix="lstmbot-bench-"))
@@ -78,7 +85,7 @@ async def running_bot(
         )
     bot = BotProcess(proc, log, url)
     try:
-        await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=60, what="the bot to start")
+        await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=start_timeout, what="the bot to start")
         yield bot
     finally:
         if proc.poll() is None:

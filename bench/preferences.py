@@ -424,7 +424,7 @@ async def main_recover(votes: int, voters: int) -> int:
 
     strengths = {arm_label("nietzsche-char", t): s for t, s in BENCH_STRENGTHS.items()}
     env = {"DUEL_MIN_VOTE_S": "0", "RATE_LIMIT_PER_MINUTE": "100000", "MODEL_DIR": str(ROOT / "models")}
-    async with SandboxServer() as sb, running_bot(sb, env=env) as bot:
+    async with SandboxServer() as sb, running_bot(sb, env=env, start_timeout=PATIENCE) as bot:
         db = Database.from_url(bot.database_url)
         try:
             result = await recover(sb, db, strengths, votes=votes, voters=voters)
@@ -442,7 +442,7 @@ async def _rate_and_export(
     """(b)'s first half: the rater rates samples from the bot; their KTO export."""
     from bench.harness import running_bot
 
-    async with SandboxServer() as sb, running_bot(sb, env=env) as bot:
+    async with SandboxServer() as sb, running_bot(sb, env=env, start_timeout=PATIENCE) as bot:
         db = Database.from_url(bot.database_url)
         try:
             started = time.monotonic()
@@ -493,7 +493,7 @@ async def main_loop(args: argparse.Namespace) -> int:
         "DUEL_MIN_VOTE_S": "0", "RATE_LIMIT_PER_MINUTE": "100000", "MODEL_DIR": str(models),
         "DEFAULT_MODEL": "nietzsche-char", "DUEL_TEMPERATURES": str(args.duel_temperature),
     }  # fmt: skip
-    async with SandboxServer() as sb, running_bot(sb, env=env) as bot:
+    async with SandboxServer() as sb, running_bot(sb, env=env, start_timeout=PATIENCE) as bot:
         db = Database.from_url(bot.database_url)
         try:
             wins, losses, ties = await judge_duels(

@@ -1,7 +1,8 @@
 """Do the ratings teach? Two checks against the real bot, through the sandbox.
 
     python -m bench.preferences recover [--votes 400] [--voters 20]
-    python -m bench.preferences loop [--samples 300] [--steps 40] [--duels 200] [--kto FILE]
+    python -m bench.preferences loop [--samples 300] [--rate-temperatures 0.2,0.5,1.0,1.2]
+        [--steps 40] [--duels 200] [--kto FILE]
         [--share 0.3] [--dislike-weight 0] [--min-temperature T]
         [--loss kto|sft] [--beta 0.1] [--corpus-weight 4]
 
@@ -52,6 +53,16 @@ below (63.8% at +0.024). The KL estimate z0 stayed clamped at 0 in every run (th
 pairs lose likelihood), so the reference point did no work here; after 40 steps the rewards
 were about +6 to +13 nats per liked completion and -11 to -33 per disliked one. Without the
 corpus term's weight of 4, KTO overshoots the budget (r1-r3).
+
+On-policy ratings (`--rate-temperatures 1.0`: every sample at the duel temperature, so that
+likes and dislikes differ only in what the taste measures, not in temperature; 2026-11-26,
+2-core AMD EPYC Zen 4, under nice -n 19 on a shared machine, often paused by other jobs):
+  a1 --rate-temperatures 1.0 (300 rated in 27 s: 103 👍, 197 👎) ...... +0.0120  100-88-12  53.0%
+  a2 --rate-temperatures 1.0 --samples 600 (47 s: 239 👍, 361 👎) ..... +0.0083  (duels pending)
+The held-out cost is about half that of the mixed temperatures (+0.021 at 40 steps), but
+the one complete run did not win more duels. The default stays 0.2,0.5,1.0,1.2 until more
+runs decide (each waits up to PATIENCE per reply: two runs died of 60 s and 120 s waits
+while paused).
 
 SFT (the mix of liked texts into the corpus; `--loss sft` now), on an earlier rating file:
 loop at full size (2026-11-26): rated 300 samples in 96 s: 126 👍, 174 👎. The rater's taste

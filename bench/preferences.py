@@ -58,11 +58,14 @@ On-policy ratings (`--rate-temperatures 1.0`: every sample at the duel temperatu
 likes and dislikes differ only in what the taste measures, not in temperature; 2026-11-26,
 2-core AMD EPYC Zen 4, under nice -n 19 on a shared machine, often paused by other jobs):
   a1 --rate-temperatures 1.0 (300 rated in 27 s: 103 👍, 197 👎) ...... +0.0120  100-88-12  53.0%
-  a2 --rate-temperatures 1.0 --samples 600 (47 s: 239 👍, 361 👎) ..... +0.0083  (duels pending)
-The held-out cost is about half that of the mixed temperatures (+0.021 at 40 steps), but
-the one complete run did not win more duels. The default stays 0.2,0.5,1.0,1.2 until more
-runs decide (each waits up to PATIENCE per reply: two runs died of 60 s and 120 s waits
-while paused).
+  a2 --rate-temperatures 1.0 --samples 600 (47 s: 239 👍, 361 👎) ..... +0.0083  89-91-20   49.5%
+(a1's and a2's duels were run on their tuned bundles after the runs died of 120 s and 60 s
+waits while paused; every wait is now PATIENCE.) At 40 steps the on-policy ratings cost
+about half the held-out loss of the mixed ones (+0.008-0.012 against +0.021) but won fewer
+duels (53.0%, 49.5% against a mean of 58.3%): the T=1.0 likes differ from the dislikes
+mostly by sampling luck, a weaker signal than "be colder". So the default stays
+0.2,0.5,1.0,1.2; whether more steps on on-policy ratings (the budget left allows about
+twice as many) do better is not yet measured.
 
 SFT (the mix of liked texts into the corpus; `--loss sft` now), on an earlier rating file:
 loop at full size (2026-11-26): rated 300 samples in 96 s: 126 👍, 174 👎. The rater's taste

@@ -282,18 +282,50 @@ def vocabulary(corpus_text: str) -> frozenset[str]:
     return frozenset(WORD.findall(corpus_text.lower()))
 
 
+# The theme rater's favourite words: religion and morality, as the corpus speaks of them. Not
+# "soul", "spirit" or "conscience": the base model's cold samples loop on those, which would
+# make the theme a temperature preference again. With this list the base model uses one in
+# 5% of its samples at T=0.2 (stock phrases) and in about 30% at T=0.5, 1.0 and 1.2 alike.
+THEME_WORDS = frozenset({
+    "god", "gods", "religion", "religious", "faith", "belief", "believe", "christian", "christianity",
+    "church", "saint", "holy", "sin", "divine", "morality", "moral", "morals", "virtue", "virtues",
+    "good", "evil", "truth", "love", "sympathy",
+})  # fmt: skip
+
+
+def judged_words(text: str) -> list[str]:
+    """The text's words (lower case), less a last word cut mid-word by the length limit."""
+    words = WORD.findall(text.lower())
+    if words and text[-1:].isalpha():
+        words = words[:-1]
+    return words
+
+
 def taste(text: str, vocab: frozenset[str]) -> float:
     """The scripted rater's score: share of words in the corpus vocabulary, minus the share of
     three-word phrases that repeat one seen earlier in the text. Higher is better."""
-    words = WORD.findall(text.lower())
-    if words and text[-1:].isalpha():
-        words = words[:-1]  # the sample was cut mid-word: judge whole words only
+    words = judged_words(text)
     if not words:
         return 0.0
     known = sum(word in vocab for word in words) / len(words)
     trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]
     repeated = (len(trigrams) - len(set(trigrams))) / len(trigrams) if trigrams else 0.0
     return known - repeated
+
+
+def theme(text: str, vocab: frozenset[str], favourites: frozenset[str] = THEME_WORDS) -> float:
+    """The theme rater's score: how many of its favourite words the text uses. (`vocab` is
+    unused: every taste takes it.) No tie-breaker: duels with equal counts are ties, because
+    any measure of fluency as a tie-breaker would again reward a colder temperature."""
+    del vocab
+    return float(sum(word in favourites for word in judged_words(text)))
+
+
+TASTES: dict[str, tuple[Callable[[str, frozenset[str]], float], float]] = {
+    # name: (score, the score from which the rater likes a sample)
+    "vocabulary": (taste, 0.95),
+    "theme": (theme, 1.0),  # at least one favourite word
+}
 
 
 async def rate_samples(
@@ -478,9 +510,12 @@ async def main_loop(args: argparse.Namespace) -> int:
 
     base = ROOT / "models" / "nietzsche-char"
     vocab = vocabulary(load_corpus("nietzsche").text)
+    score, like_at = TASTES[args.taste]
+    if args.like_at is None:
+        args.like_at = like_at
 
     def judge(text: str) -> float:
-        return taste(text, vocab)
+        return score(text, vocab)
 
     work = Path(tempfile.mkdtemp(prefix="lstmbot-prefs-"))
     env = {"DUEL_MIN_VOTE_S": "0", "RATE_LIMIT_PER_MINUTE": "100000", "MODEL_DIR": str(ROOT / "models")}
@@ -549,7 +584,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rate-temperatures", type=temperatures_arg, default=(0.2, 0.5, 1.0, 1.2),
         help="comma-separated temperatures the rater asks for, in equal shares",
     )  # fmt: skip
-    b.add_argument("--like-at", type=float, default=0.95, help="taste score from which the rater likes")
+    b.add_argument(
+        "--taste", choices=sorted(TASTES), default="vocabulary",
+        help="the scripted rater: corpus words without repeats, or favourite theme words",
+    )  # fmt: skip
+    b.add_argument("--like-at", type=float, help="score from which the rater likes (default: the taste's)")
     b.add_argument("--steps", type=int, default=40, help="fine-tuning batches")
     b.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (small: keep the book)")
     b.add_argument("--share", type=float, default=0.3, help="share of training tokens taken by liked texts")

@@ -48,6 +48,24 @@ def test_taste_prefers_known_words_without_repeats() -> None:
     assert bp.taste("", vocab) == 0.0
 
 
+def test_theme_counts_favourite_words_only() -> None:
+    vocab = bp.vocabulary("The will to power; the free spirit is free.")
+    assert bp.theme("the free spirit.", vocab) == 0.0  # known words, but none of the theme
+    assert bp.theme("good and evil: the moral truth, not mora", vocab) == 4.0  # `mora` is cut
+    assert bp.theme("God is dead. God remains dead.", vocab) == 2.0  # each use counts
+    assert bp.theme("the godless evils", vocab) == 0.0  # whole words only
+    assert bp.theme("", vocab) == 0.0
+    assert bp.THEME_WORDS.isdisjoint({"soul", "spirit", "conscience"})  # cold samples loop on them
+
+
+def test_each_taste_likes_from_its_threshold() -> None:
+    vocab = bp.vocabulary("The will to power; the free spirit is free and good.")
+    for name, text in (("vocabulary", "the free spirit."), ("theme", "the good spirit.")):
+        score, like_at = bp.TASTES[name]
+        assert score(text, vocab) >= like_at, name
+        assert score("xq zz vv.", vocab) < like_at, name
+
+
 def test_rate_temperatures_option() -> None:
     assert bp.temperatures_arg("1.0") == (1.0,)
     assert bp.temperatures_arg("1,1.2") == (1.0, 1.2)

@@ -1,7 +1,8 @@
 """Do the ratings teach? Two checks against the real bot, through the sandbox.
 
     python -m bench.preferences recover [--votes 400] [--voters 20]
-    python -m bench.preferences loop [--samples 300] [--rate-temperatures 0.2,0.5,1.0,1.2]
+    python -m bench.preferences loop [--taste vocabulary|theme] [--samples 300]
+        [--rate-temperatures 0.2,0.5,1.0,1.2]
         [--steps 40] [--duels 200] [--kto FILE]
         [--share 0.3] [--dislike-weight 0] [--min-temperature T]
         [--loss kto|sft] [--beta 0.1] [--corpus-weight 4]
@@ -17,6 +18,12 @@ ratings fine-tunes the model (`lstmbot train --init-from ... --preferences ...`)
 bot, serving base and tuned models as the only two duel arms, writes duels that the same
 rater judges. The tuned bundle should win more than 60% of them, while its held-out loss
 worsens by at most 0.03 nats/char. Both figures are printed.
+
+`--taste theme` is a second rater whose taste is not a temperature: it likes a sample that
+uses one of 24 favourite words on religion and morality (THEME_WORDS), and in a duel prefers
+the text that uses more of them (equal counts tie). The base model uses one in about 30% of
+its samples at T=0.5, 1.0 and 1.2 alike (5% at T=0.2), and plain sharpening does not win
+this taste's duels (records below).
 
 The same functions run at small sizes in tests/e2e/test_preference_bench.py.
 
@@ -59,13 +66,32 @@ likes and dislikes differ only in what the taste measures, not in temperature; 2
 2-core AMD EPYC Zen 4, under nice -n 19 on a shared machine, often paused by other jobs):
   a1 --rate-temperatures 1.0 (300 rated in 27 s: 103 👍, 197 👎) ...... +0.0120  100-88-12  53.0%
   a2 --rate-temperatures 1.0 --samples 600 (47 s: 239 👍, 361 👎) ..... +0.0083  89-91-20   49.5%
+  a3 --kto a2's file --steps 80 ........................................ +0.0155  100-88-12  53.0%
 (a1's and a2's duels were run on their tuned bundles after the runs died of 120 s and 60 s
 waits while paused; every wait is now PATIENCE.) At 40 steps the on-policy ratings cost
 about half the held-out loss of the mixed ones (+0.008-0.012 against +0.021) but won fewer
 duels (53.0%, 49.5% against a mean of 58.3%): the T=1.0 likes differ from the dislikes
 mostly by sampling luck, a weaker signal than "be colder". So the default stays
-0.2,0.5,1.0,1.2; whether more steps on on-policy ratings (the budget left allows about
-twice as many) do better is not yet measured.
+0.2,0.5,1.0,1.2; twice the steps on on-policy ratings (a3) did no better.
+
+Theme taste (`--taste theme`; 2026-11-26, same machine, under nice -n 19, alongside other
+runs). Offline, 300 pairs of T=1.0 samples on the same stored seeds: the base model against
+itself at T=1.0, 0.9 and 0.8 (= its logits divided by 0.9 and 0.8) wins 51.3%, 52.0% and
+51.2% of this taste's comparisons (the vocabulary taste: 51.2%, 67.2%, 78.0%), so what the
+loop gains here, sharpening cannot give. (A first version broke equal counts by half the
+vocabulary taste: sharpening by 0.9 then won 60.3%, because half the duels have no favourite
+word on either side; so equal counts now tie.) Runs (held-out change; tuned-base-ties):
+  t1 --taste theme (300 rated: 75 👍, 225 👎) ............................ +0.0001  46-38-116  52.0%
+  t3 --taste theme --kto t1's file --lr 1e-3 ............................. +0.0174  56-36-108  55.0%
+  t2 --taste theme --samples 900 --rate-temperatures 0.5,1.0,1.2 --lr 1e-3
+     (900 rated: 263 👍, 637 👎) ........................................... +0.0239  63-44-93   54.8%
+  t4 --taste theme --kto t2's file --loss sft --lr 1e-3 --share 0.5 ...... +0.0262  68-40-92   57.0%
+The theme is learnt: t1's bundle uses a favourite word in 41% of 300 T=1.0 samples against
+27% for the base (mean count 0.50 against 0.31; 99-48-153, 58.5% in that offline check).
+But over half the duels are 0-0 ties, which count half, so > 60% needs the tuned bundle to
+win 20 more duels in 100 than it loses; KTO's sequence-level reward (one favourite word in a
+120-character text) moves that slowly, and most of its reward goes to the rated texts
+themselves (+14 to +29 nats per liked one after 40 steps).
 
 SFT (the mix of liked texts into the corpus; `--loss sft` now), on an earlier rating file:
 loop at full size (2026-11-26): rated 300 samples in 96 s: 126 👍, 174 👎. The rater's taste

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.harness import NotASample, ask, percentile, running_bot, summary
+from bench.harness import NotASample, ask, cpu_seconds, percentile, running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating, StoredSample
 from bot.db.scratch import create_postgres_database, drop_postgres_database
@@ -87,15 +88,21 @@ async def steady(
     return short, long, failures
 
 
-async def burst(sb: SandboxServer, count: int) -> tuple[float, list[float], int]:
+async def burst(sb: SandboxServer, count: int, bot_pid: int) -> tuple[float, list[float], int]:
     """`count` users at once; returns the time until all were answered, latencies, failures."""
     people = [sb.user(f"B{i}") for i in range(count)]
     calls_before = len(sb.calls())
+    cpu_before = cpu_seconds(bot_pid)
     started = time.monotonic()
     results = await asyncio.gather(
         *(ask(sb, u, "the will to truth", timeout=60) for u in people), return_exceptions=True
     )
     took = time.monotonic() - started
+    cpu, loop_cpu = (after - before for after, before in zip(cpu_seconds(bot_pid), cpu_before, strict=True))
+    print(
+        f"  bot CPU during the burst: {cpu:.1f} s in {took:.1f} s on {os.cpu_count()} cores; its event-loop "
+        f"thread {loop_cpu:.1f} s ({loop_cpu / count * 1000:.1f} ms a reply)"
+    )
     # Where the time went: the bot's calls to the (sandboxed) Bot API during the burst.
     calls = sb.calls()[calls_before:]
     per_method: dict[str, int] = {}
@@ -169,7 +176,7 @@ async def run_scenarios(args: argparse.Namespace, database_url: str | None) -> N
             mixed_short, mixed_long, mixed_failures = await steady(
                 sb, args.users, args.rate, args.seconds, long_share=args.long_share, tag="M"
             )
-            took, burst_latencies, burst_failures = await burst(sb, args.burst)
+            took, burst_latencies, burst_failures = await burst(sb, args.burst, bot.proc.pid)
             samples, ratings = await count_rows(bot.database_url)
     expected_samples = 1 + len(latencies) + len(mixed_short) + len(mixed_long) + len(burst_latencies)
     backend = "PostgreSQL" if database_url else "SQLite"

@@ -502,7 +502,7 @@ void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_ou
     if (cell == NULL) {
         cell = cell_plain;
 #ifdef LSTMBOT_X86
-        if (lstmbot_qkernel_isa() == 2) cell = cell_avx2;
+        if (lstmbot_qkernel_isa() >= 2) cell = cell_avx2; /* the VNNI path too */
 #endif
     }
     if (batch <= 0) return;

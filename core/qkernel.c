@@ -166,6 +166,31 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
     for (int64_t j = j0; j < j1; j += BLOCK) {
         const int8_t *block = packed + j * kpad;
         int64_t b = 0;
+        for (; b + 8 <= batch; b += 8) {
+            /* Eight batch rows: eight independent accumulator chains (vpdpbusd's latency needs
+             * more than four to issue one per cycle), each weight vector loaded once for eight. */
+            const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad,
+                          *x4 = x3 + kpad, *x5 = x4 + kpad, *x6 = x5 + kpad, *x7 = x6 + kpad;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+                    a6 = a0, a7 = a0;
+            const int8_t *p = block;
+            for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
+                __m512i w = LOADZ(p);
+                DOT4Z(a0, QUADZ(x0, k), w);
+                DOT4Z(a1, QUADZ(x1, k), w);
+                DOT4Z(a2, QUADZ(x2, k), w);
+                DOT4Z(a3, QUADZ(x3, k), w);
+                DOT4Z(a4, QUADZ(x4, k), w);
+                DOT4Z(a5, QUADZ(x5, k), w);
+                DOT4Z(a6, QUADZ(x6, k), w);
+                DOT4Z(a7, QUADZ(x7, k), w);
+            }
+            __m512i sums[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+            for (int r = 0; r < 8; r++) {
+                finish_vnni(sums[r], scale, corr, j, cols, table + index[b + r] * cols,
+                            out + (b + r) * cols);
+            }
+        }
         for (; b + 4 <= batch; b += 4) {
             const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad;
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;

@@ -15,13 +15,15 @@
  *
  * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
  * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
- * core/qkernel.py). Where the CPU has no AVX2, plain loops compute the same integers.
+ * core/qkernel.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
+ * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all three).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <math.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -236,56 +238,56 @@ int lstmbot_qkernel_isa(void) {
     if (cap >= 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vnni"))
         return 3;
-    if (cap >= 2 && __builtin_cpu_supports("avx2")) return 2;
+    /* the AVX2 cell update also uses FMA */
+    if (cap >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
 #endif
     return 1;
-}
-
-static kernel_fn pick_kernel(void) {
-#ifdef LSTMBOT_X86
-    switch (lstmbot_qkernel_isa()) {
-        case 3: return qmatmul_vnni;
-        case 2: return qmatmul_avx2;
-        default: break;
-    }
-#endif
-    return qmatmul_plain;
 }
 
 /* --- the cell update ---------------------------------------------------------------------
  * h, c from the gate sums z (Keras order i, f, c, o: z[b] is four blocks of `units`), with
  * sigmoid(x) = 0.5 tanh(x/2) + 0.5 and tanh as Eigen's rational approximation (a few float32
- * ulp; core/kernels.py has the same in numba), eight units at a time with AVX2 and FMA. */
+ * ulp; core/kernels.py has the same in numba), eight units at a time with AVX2 and FMA; the
+ * scalar code (plain path, AVX2 tail) fuses the same operations with fmaf, so it writes the same
+ * bytes. (On x86 the plain path calls libm for fmaf: its cell is ~3x slower for it, and only
+ * CPUs without AVX2 run it.) */
 static inline float rational_tanh(float x) {
     x = x < -7.9053111f ? -7.9053111f : x;
     x = x > 7.9053111f ? 7.9053111f : x;
     float x2 = x * x;
     float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
+    p = fmaf(p, x2, 2.00018790482477e-13f);
+    p = fmaf(p, x2, -8.60467152213735e-11f);
+    p = fmaf(p, x2, 5.12229709037114e-08f);
+    p = fmaf(p, x2, 1.48572235717979e-05f);
+    p = fmaf(p, x2, 6.37261928875436e-04f);
+    p = fmaf(p, x2, 4.89352455891786e-03f);
     float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
+    q = fmaf(q, x2, 1.18534705686654e-04f);
+    q = fmaf(q, x2, 2.26843463243900e-03f);
+    q = fmaf(q, x2, 4.89352518554385e-03f);
     return x * p / q;
+}
+
+/* One unit of the cell: the AVX2 lanes' operations one for one (fmaf where they fuse), so the
+ * plain path and the AVX2 tail write the same bytes as the vector lanes. */
+static inline void cell_unit(const float *zb, int64_t units, int64_t u, float c, float *h_out,
+                             float *c_out) {
+    float i = fmaf(0.5f, rational_tanh(0.5f * zb[u]), 0.5f);
+    float f = fmaf(0.5f, rational_tanh(0.5f * zb[units + u]), 0.5f);
+    float g = rational_tanh(zb[2 * units + u]);
+    float o = fmaf(0.5f, rational_tanh(0.5f * zb[3 * units + u]), 0.5f);
+    float cell = fmaf(f, c, i * g);
+    *c_out = cell;
+    *h_out = o * rational_tanh(cell);
 }
 
 static void cell_plain(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
                        int64_t units) {
     for (int64_t b = 0; b < batch; b++) {
-        const float *zb = z + b * 4 * units;
         for (int64_t u = 0; u < units; u++) {
-            float i = 0.5f * rational_tanh(0.5f * zb[u]) + 0.5f;
-            float f = 0.5f * rational_tanh(0.5f * zb[units + u]) + 0.5f;
-            float g = rational_tanh(zb[2 * units + u]);
-            float o = 0.5f * rational_tanh(0.5f * zb[3 * units + u]) + 0.5f;
-            float cell = f * c[b * units + u] + i * g;
-            c_out[b * units + u] = cell;
-            h_out[b * units + u] = o * rational_tanh(cell);
+            int64_t at = b * units + u;
+            cell_unit(z + b * 4 * units, units, u, c[at], h_out + at, c_out + at);
         }
     }
 }
@@ -330,18 +332,40 @@ __attribute__((target("avx2,fma"))) static void cell_avx2(const float *z, const 
             _mm256_storeu_ps(cob + u, cell);
             _mm256_storeu_ps(hob + u, _mm256_mul_ps(o, tanh8(cell)));
         }
-        for (int64_t u = wide; u < units; u++) {
-            float i = 0.5f * rational_tanh(0.5f * zb[u]) + 0.5f;
-            float f = 0.5f * rational_tanh(0.5f * zb[units + u]) + 0.5f;
-            float g = rational_tanh(zb[2 * units + u]);
-            float o = 0.5f * rational_tanh(0.5f * zb[3 * units + u]) + 0.5f;
-            float cell = f * cb[u] + i * g;
-            cob[u] = cell;
-            hob[u] = o * rational_tanh(cell);
-        }
+        for (int64_t u = wide; u < units; u++) cell_unit(zb, units, u, cb[u], hob + u, cob + u);
     }
 }
 #endif
+
+typedef void (*cell_fn)(const float *, const float *, float *, float *, int64_t, int64_t);
+
+/* The product and the cell update of one instruction set, picked together once: the VNNI path
+ * shares the AVX2 cell (a cell picked apart from the product once fell back to cell_plain on
+ * VNNI machines, 9x slower). */
+typedef struct {
+    kernel_fn product;
+    cell_fn cell;
+} path_t;
+
+static const path_t paths[] = {
+    {qmatmul_plain, cell_plain},
+#ifdef LSTMBOT_X86
+    {qmatmul_avx2, cell_avx2},
+    {qmatmul_vnni, cell_avx2},
+#endif
+};
+
+/* Picked on first use; concurrent first calls pick the same entry, and the atomic pointer
+ * publishes both functions at once. */
+static const path_t *the_path(void) {
+    static _Atomic(const path_t *) chosen;
+    const path_t *path = atomic_load_explicit(&chosen, memory_order_acquire);
+    if (path == NULL) {
+        path = &paths[lstmbot_qkernel_isa() - 1];
+        atomic_store_explicit(&chosen, path, memory_order_release);
+    }
+    return path;
+}
 
 /* --- a second thread for big steps ----------------------------------------------------------
  * A big product is cut into chunks of weight blocks (a big cell update into chunks of batch
@@ -496,15 +520,12 @@ static void product_chunk(const void *ctx, int64_t chunk) {
 void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows,
                      int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
                      const int64_t *index, float *out) {
-    static kernel_fn kernel;
-    if (kernel == NULL) kernel = pick_kernel();
+    kernel_fn kernel = the_path()->product;
     int64_t blocks = rows / BLOCK;
     int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
     product_t p = {kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index, out};
     run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, rows * kpad * batch >= MIN_SPLIT_MACS);
 }
-
-typedef void (*cell_fn)(const float *, const float *, float *, float *, int64_t, int64_t);
 
 typedef struct {
     cell_fn cell;
@@ -523,13 +544,7 @@ static void cell_chunk(const void *ctx, int64_t chunk) {
 
 void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
                        int64_t units) {
-    static cell_fn cell;
-    if (cell == NULL) {
-        cell = cell_plain;
-#ifdef LSTMBOT_X86
-        if (lstmbot_qkernel_isa() >= 2) cell = cell_avx2; /* the VNNI path too */
-#endif
-    }
+    cell_fn cell = the_path()->cell;
     if (batch <= 0) return;
     int64_t chunk_rows = (batch + CHUNKS - 1) / CHUNKS;
     cell_job_t j = {cell, z, c, h_out, c_out, batch, units, chunk_rows};

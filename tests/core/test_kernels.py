@@ -157,7 +157,7 @@ def test_a_big_cell_update_shared_by_two_threads_is_the_same() -> None:
 _EVERY_PATH = """
 import hashlib, numpy as np
 from core.kernels import QuantMatrix
-from core.qkernel import KERNEL, qmatmul
+from core.qkernel import KERNEL, _cell, qmatmul
 rng = np.random.default_rng(7)
 digest = hashlib.sha256()
 for inputs, outputs, batch in [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7)]:
@@ -165,13 +165,20 @@ for inputs, outputs, batch in [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
     table = rng.normal(size=(3, outputs)).astype(np.float32)
     digest.update(qmatmul(m, x, table, rng.integers(0, 3, size=batch)).tobytes())
+for batch, units in [(5, 37), (1, 512), (64, 512)]:  # 37: units % 8 go through the scalar tail
+    z = rng.normal(scale=3, size=(batch, 4 * units)).astype(np.float32)
+    c = rng.normal(size=(batch, units)).astype(np.float32)
+    h_out, c_out = np.empty_like(c), np.empty_like(c)
+    _cell(z, c, h_out, c_out)
+    digest.update(h_out.tobytes() + c_out.tobytes())
 print(KERNEL, digest.hexdigest())
 """
 
 
 def test_every_instruction_set_gives_the_same_bytes() -> None:
     """AVX-512 VNNI, AVX2 and plain C (LSTMBOT_QKERNEL_ISA caps the choice) write identical
-    floats, so a stored rng seed regenerates its sample on any machine."""
+    floats, products and cell updates alike, so a stored rng seed regenerates its sample on any
+    machine."""
     import subprocess
     import sys
 

@@ -14,6 +14,7 @@ setup(
             "core._qkernel",
             ["core/qkernel.c"],
             extra_compile_args=["-O3", "-ffp-contract=off"],
+            libraries=["m"],  # fmaf in the scalar cell update
             optional=True,
         ),
     ]

@@ -1,5 +1,5 @@
 /* The generator's LSTM step in C: the int8 matrix product (AVX-512 VNNI or AVX2) and the cell
- * update (AVX2), for x86-64.
+ * update (AVX-512 or AVX2), for x86-64.
  *
  * The product: out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j]
  * for j < cols, where W holds int8 weights and x unsigned 7-bit activations (every LSTM h lies
@@ -313,26 +313,72 @@ __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
 
 /* Eight units at a time; a tail of units % 8 goes through the plain loop (always the same
  * units, so a row's result never depends on the batch). */
+/* Units u .. units - 1 of one batch row: eight at a time, then one at a time. */
+__attribute__((target("avx2,fma"))) static inline void cell_row_avx2(const float *zb, const float *cb,
+                                                                     float *hob, float *cob,
+                                                                     int64_t units, int64_t u) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    for (; u + 8 <= units; u += 8) {
+        __m256 i = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + u))), half);
+        __m256 f = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + units + u))), half);
+        __m256 g = tanh8(_mm256_loadu_ps(zb + 2 * units + u));
+        __m256 o = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + 3 * units + u))), half);
+        __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(cb + u), _mm256_mul_ps(i, g));
+        _mm256_storeu_ps(cob + u, cell);
+        _mm256_storeu_ps(hob + u, _mm256_mul_ps(o, tanh8(cell)));
+    }
+    for (; u < units; u++) cell_unit(zb, units, u, cb[u], hob + u, cob + u);
+}
+
+/* Eight units at a time; a tail of units % 8 goes through the scalar code (always the same
+ * units, so a row's result never depends on the batch). */
 __attribute__((target("avx2,fma"))) static void cell_avx2(const float *z, const float *c,
                                                           float *h_out, float *c_out,
                                                           int64_t batch, int64_t units) {
-    const __m256 half = _mm256_set1_ps(0.5f);
-    int64_t wide = units - units % 8;
+    for (int64_t b = 0; b < batch; b++) {
+        cell_row_avx2(z + b * 4 * units, c + b * units, h_out + b * units, c_out + b * units, units, 0);
+    }
+}
+
+/* tanh8 on sixteen floats: the same IEEE operations lane by lane, so the same bytes. */
+__attribute__((target(VNNI_TARGET ",fma"))) static inline __m512 tanh16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-7.9053111f)), _mm512_set1_ps(7.9053111f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.00018790482477e-13f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-8.60467152213735e-11f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(5.12229709037114e-08f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(1.48572235717979e-05f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(6.37261928875436e-04f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(4.89352455891786e-03f));
+    __m512 q = _mm512_set1_ps(1.19825839466702e-06f);
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(1.18534705686654e-04f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
+    return _mm512_div_ps(_mm512_mul_ps(x, p), q);
+}
+
+/* Sixteen units at a time, then the AVX2 row code for the rest. */
+__attribute__((target(VNNI_TARGET ",fma"))) static void cell_avx512(const float *z, const float *c,
+                                                                   float *h_out, float *c_out,
+                                                                   int64_t batch, int64_t units) {
+    const __m512 half = _mm512_set1_ps(0.5f);
     for (int64_t b = 0; b < batch; b++) {
         const float *zb = z + b * 4 * units;
         const float *cb = c + b * units;
         float *hob = h_out + b * units;
         float *cob = c_out + b * units;
-        for (int64_t u = 0; u < wide; u += 8) {
-            __m256 i = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + u))), half);
-            __m256 f = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + units + u))), half);
-            __m256 g = tanh8(_mm256_loadu_ps(zb + 2 * units + u));
-            __m256 o = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + 3 * units + u))), half);
-            __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(cb + u), _mm256_mul_ps(i, g));
-            _mm256_storeu_ps(cob + u, cell);
-            _mm256_storeu_ps(hob + u, _mm256_mul_ps(o, tanh8(cell)));
+        int64_t u = 0;
+        for (; u + 16 <= units; u += 16) {
+            __m512 i = _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, _mm512_loadu_ps(zb + u))), half);
+            __m512 f = _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, _mm512_loadu_ps(zb + units + u))), half);
+            __m512 g = tanh16(_mm512_loadu_ps(zb + 2 * units + u));
+            __m512 o = _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, _mm512_loadu_ps(zb + 3 * units + u))), half);
+            __m512 cell = _mm512_fmadd_ps(f, _mm512_loadu_ps(cb + u), _mm512_mul_ps(i, g));
+            _mm512_storeu_ps(cob + u, cell);
+            _mm512_storeu_ps(hob + u, _mm512_mul_ps(o, tanh16(cell)));
         }
-        for (int64_t u = wide; u < units; u++) cell_unit(zb, units, u, cb[u], hob + u, cob + u);
+        cell_row_avx2(zb, cb, hob, cob, units, u);
     }
 }
 #endif
@@ -351,7 +397,7 @@ static const path_t paths[] = {
     {qmatmul_plain, cell_plain},
 #ifdef LSTMBOT_X86
     {qmatmul_avx2, cell_avx2},
-    {qmatmul_vnni, cell_avx2},
+    {qmatmul_vnni, cell_avx512},
 #endif
 };
 

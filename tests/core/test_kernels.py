@@ -165,7 +165,8 @@ for inputs, outputs, batch in [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
     table = rng.normal(size=(3, outputs)).astype(np.float32)
     digest.update(qmatmul(m, x, table, rng.integers(0, 3, size=batch)).tobytes())
-for batch, units in [(5, 37), (1, 512), (64, 512)]:  # 37: units % 8 go through the scalar tail
+# 37 and 45 units: tails of 5 (scalar) and 8 + 5 (AVX2 after AVX-512, then scalar)
+for batch, units in [(5, 37), (3, 45), (1, 512), (64, 512)]:
     z = rng.normal(scale=3, size=(batch, 4 * units)).astype(np.float32)
     c = rng.normal(size=(batch, units)).astype(np.float32)
     h_out, c_out = np.empty_like(c), np.empty_like(c)

@@ -8,6 +8,14 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("core._qkernel", ["core/qkernel.c"], extra_compile_args=["-O3"], optional=True),
+        # -ffp-contract=off: no implicit fused multiply-adds, so the product's scaling rounds the
+        # same way in every code path (the AVX-512 one would otherwise fuse it, 1 ulp apart).
+        Extension(
+            "core._qkernel",
+            ["core/qkernel.c"],
+            extra_compile_args=["-O3", "-ffp-contract=off"],
+            libraries=["m"],  # fmaf in the scalar cell update
+            optional=True,
+        ),
     ]
 )

@@ -14,24 +14,47 @@
 The bot is `lstmbot run` in its own process (SQLite, default settings, rate limit raised so the
 simulated users are not refused); this process is Telegram and the users.
 
-Measured (2026-11-26, 2-core AMD EPYC Zen 3, nothing else running, defaults): steady p95
-269 ms; mixed 1.03x; burst 8.7 s, its 200 replies sent from 0.5 s to 8.6 s (the bot's
-Telegram rate limiter allows ~30 a second, so 200 need at least 6.7 s). Before SQLite's
-writers were ordered (bot/db/write_turns.py) the same burst took 12.4 s: the first reply
-left only at 6.6 s, queued behind all 200 newcomers' registrations.
+The burst also prints the bot's CPU seconds (whole process, and its event-loop thread, where
+every handler runs): wall time alone hides spare capacity, because the bot's Telegram rate
+limiter allows ~30 messages a second, so 200 replies need at least ~6.7 s on any machine.
+
+A slower machine, emulated: the benchmark and the bot in a cgroup with a CPU quota (cgroup v1,
+as root), e.g. 1.45 cores, ~1.4x less than this 2-core machine, about the slowest seen here:
+    mkdir /sys/fs/cgroup/cpu/slow; cd /sys/fs/cgroup/cpu/slow
+    echo 10000 > cpu.cfs_period_us; echo 14500 > cpu.cfs_quota_us; echo 262144 > cpu.shares
+    sh -c 'echo $$ > /sys/fs/cgroup/cpu/slow/tasks; exec python -m bench.bot'
+
+Measured (2026-11-26 07:13-08:00, 2-core AMD EPYC Zen 4, other jobs stopped, defaults):
+  whole machine:   steady p95 206 ms; mixed 0.82x; burst 7.5 s (replies sent from 0.5 s to
+                   7.5 s; the bot used 6.9 CPU-s, its event loop 2.8 s: 13.9 ms a reply)
+  1.45-core quota: steady p95 168 / 273 ms; mixed 1.00x / 0.60x; burst 7.5 / 7.3 s (two runs)
+  1-core quota:    (half this machine, beyond the slowest seen here, ~1.4x) burst 6.9 s; steady
+                   p95 963 ms, FAIL: the Chinese book, tokenized in the background just after
+                   start, takes the CPU the bot lacks; with 30 s idle before the steady load
+                   (a temporary edit) p95 234 ms, mixed 1.26x
+What moved them (same machine, alternating runs):
+  - SQLite: one thread round trip per statement (bot/db/sqlite_driver.py), not aiosqlite's
+    four: event-loop CPU 23.1 / 17.2 -> 14.0 / 13.7 ms a reply in the burst; under a 1-core
+    quota the burst took 9.2 / 13.6 s before, 8.8 / 9.1 s after.
+  - The Chinese book tokenized in a child process (bot/novelty.py): under the 1.45-core quota
+    the steady p95 was 2011 ms with jieba in a thread of the bot (the first seconds after
+    start), 168 / 273 ms after.
+  - Ordered SQLite writers (bot/db/write_turns.py): the burst's first reply had left at 3.8-6.6 s,
+    queued behind all 200 newcomers' registrations; now at ~0.5 s.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import time
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bench.harness import NotASample, ask, percentile, running_bot, summary
+from bench.harness import NotASample, ask, cpu_seconds, percentile, running_bot, summary
 from bot.db.database import Database
 from bot.db.models import Rating, StoredSample
 from bot.db.scratch import create_postgres_database, drop_postgres_database
@@ -87,15 +110,21 @@ async def steady(
     return short, long, failures
 
 
-async def burst(sb: SandboxServer, count: int) -> tuple[float, list[float], int]:
+async def burst(sb: SandboxServer, count: int, bot_pid: int) -> tuple[float, list[float], int]:
     """`count` users at once; returns the time until all were answered, latencies, failures."""
     people = [sb.user(f"B{i}") for i in range(count)]
     calls_before = len(sb.calls())
+    cpu_before = cpu_seconds(bot_pid)
     started = time.monotonic()
     results = await asyncio.gather(
         *(ask(sb, u, "the will to truth", timeout=60) for u in people), return_exceptions=True
     )
     took = time.monotonic() - started
+    cpu, loop_cpu = (after - before for after, before in zip(cpu_seconds(bot_pid), cpu_before, strict=True))
+    print(
+        f"  bot CPU during the burst: {cpu:.1f} s in {took:.1f} s on {os.cpu_count()} cores; its event-loop "
+        f"thread {loop_cpu:.1f} s ({loop_cpu / count * 1000:.1f} ms a reply)"
+    )
     # Where the time went: the bot's calls to the (sandboxed) Bot API during the burst.
     calls = sb.calls()[calls_before:]
     per_method: dict[str, int] = {}
@@ -169,7 +198,7 @@ async def run_scenarios(args: argparse.Namespace, database_url: str | None) -> N
             mixed_short, mixed_long, mixed_failures = await steady(
                 sb, args.users, args.rate, args.seconds, long_share=args.long_share, tag="M"
             )
-            took, burst_latencies, burst_failures = await burst(sb, args.burst)
+            took, burst_latencies, burst_failures = await burst(sb, args.burst, bot.proc.pid)
             samples, ratings = await count_rows(bot.database_url)
     expected_samples = 1 + len(latencies) + len(mixed_short) + len(mixed_long) + len(burst_latencies)
     backend = "PostgreSQL" if database_url else "SQLite"

@@ -54,6 +54,17 @@ def summary(values: list[float]) -> str:
     )
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) used so far by process `pid` and by its main thread, where the
+    bot's event loop runs (Linux /proc): a machine's spare capacity shows in these, not in wall time."""
+
+    def used(stat: Path) -> float:
+        fields = stat.read_text().rsplit(")", 1)[1].split()  # after "(comm)", which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    return used(Path(f"/proc/{pid}/stat")), used(Path(f"/proc/{pid}/task/{pid}/stat"))
+
+
 @asynccontextmanager
 async def running_bot(
     sb: SandboxServer,

@@ -15,13 +15,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from core.bundle import Bundle
+from core.bundle import Bundle, load_bundle
 
 # The corpora shipped in the repository (see corpora/README.md for sources and licences). An
 # installed copy (the Docker image) has no repository around it: CORPORA_DIR names the folder.
@@ -92,3 +93,34 @@ class Book:
         cut = int(len(ids) * (1 - fraction))  # the cut train/data.py split_corpus makes
         margin = 0 if exact else int(len(ids) * INEXACT_MARGIN)
         return cls(name, ids[:cut], ids[cut + margin :], exact)
+
+    def save(self, path: Path) -> None:
+        """Write the book's ids to an .npz file (`load` reads it back)."""
+        np.savez(path, training=self.training, heldout=self.heldout, name=self.name, exact=self.exact)
+
+    @classmethod
+    def load(cls, path: Path) -> Book:
+        """A book written by `save`."""
+        with np.load(path) as data:
+            return cls(str(data["name"]), data["training"], data["heldout"], bool(data["exact"]))
+
+
+def main(argv: list[str]) -> int:
+    """`python -m core.book BUNDLE OUT.npz`: tokenize a bundle's book into OUT.
+
+    bot/novelty.py runs this in a child process for word-level bundles: jieba holds the GIL
+    for seconds, which in the bot's own process would slow every request served meanwhile.
+    Exit status 2 means the bundle has no book (the reason on stderr).
+    """
+    os.nice(10)  # background preparation: the serving processes come first
+    try:
+        book = Book.of(load_bundle(argv[0]))
+    except BookError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    book.save(Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

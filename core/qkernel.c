@@ -1,4 +1,5 @@
-/* The generator's LSTM step in C: the int8 matrix product and the cell update, for x86-64 AVX2.
+/* The generator's LSTM step in C: the int8 matrix product (AVX-512 VNNI or AVX2) and the cell
+ * update (AVX-512 or AVX2), for x86-64.
  *
  * The product: out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j]
  * for j < cols, where W holds int8 weights and x unsigned 7-bit activations (every LSTM h lies
@@ -14,13 +15,16 @@
  *
  * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
  * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
- * core/qkernel.py). Where the CPU has no AVX2, plain loops compute the same integers.
+ * core/qkernel.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
+ * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all three).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <math.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -137,61 +141,153 @@ __attribute__((target("avx2"))) static void qmatmul_avx2(const int8_t *packed, c
         }
     }
 }
+
+/* AVX-512 VNNI: a block's 16 rows x 4 inputs (64 bytes) are exactly one zmm register, and
+ * vpdpbusd adds the four u8 x s8 products of each row's lane straight into int32: the same exact
+ * integers as above, with one instruction where AVX2 needs three, on twice the width. */
+#define VNNI_TARGET "avx512f,avx512bw,avx512vnni,avx2"
+#define DOT4Z(acc, xq, w) acc = _mm512_dpbusd_epi32(acc, xq, w)
+#define QUADZ(xrow, k) _mm512_set1_epi32(*(const int32_t *)((xrow) + (k)))
+#define LOADZ(p) _mm512_loadu_si512((const void *)(p))
+
+__attribute__((target(VNNI_TARGET))) static inline void finish_vnni(__m512i sums, const float *scale,
+                                                                    const float *corr, int64_t j,
+                                                                    int64_t cols,
+                                                                    const float *table_row,
+                                                                    float *out_row) {
+    finish_avx2(_mm512_castsi512_si256(sums), _mm512_extracti64x4_epi64(sums, 1), scale, corr, j, cols,
+                table_row, out_row);
+}
+
+__attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *packed, const float *scale,
+                                                              const float *corr, int64_t j0,
+                                                              int64_t j1, int64_t cols, int64_t kpad,
+                                                              const uint8_t *x, int64_t batch,
+                                                              const float *table,
+                                                              const int64_t *index, float *out) {
+    for (int64_t j = j0; j < j1; j += BLOCK) {
+        const int8_t *block = packed + j * kpad;
+        int64_t b = 0;
+        for (; b + 8 <= batch; b += 8) {
+            /* Eight batch rows: eight independent accumulator chains (vpdpbusd's latency needs
+             * more than four to issue one per cycle), each weight vector loaded once for eight. */
+            const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad,
+                          *x4 = x3 + kpad, *x5 = x4 + kpad, *x6 = x5 + kpad, *x7 = x6 + kpad;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+                    a6 = a0, a7 = a0;
+            const int8_t *p = block;
+            for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
+                __m512i w = LOADZ(p);
+                DOT4Z(a0, QUADZ(x0, k), w);
+                DOT4Z(a1, QUADZ(x1, k), w);
+                DOT4Z(a2, QUADZ(x2, k), w);
+                DOT4Z(a3, QUADZ(x3, k), w);
+                DOT4Z(a4, QUADZ(x4, k), w);
+                DOT4Z(a5, QUADZ(x5, k), w);
+                DOT4Z(a6, QUADZ(x6, k), w);
+                DOT4Z(a7, QUADZ(x7, k), w);
+            }
+            __m512i sums[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+            for (int r = 0; r < 8; r++) {
+                finish_vnni(sums[r], scale, corr, j, cols, table + index[b + r] * cols,
+                            out + (b + r) * cols);
+            }
+        }
+        for (; b + 4 <= batch; b += 4) {
+            const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            const int8_t *p = block;
+            for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
+                __m512i w = LOADZ(p);
+                DOT4Z(a0, QUADZ(x0, k), w);
+                DOT4Z(a1, QUADZ(x1, k), w);
+                DOT4Z(a2, QUADZ(x2, k), w);
+                DOT4Z(a3, QUADZ(x3, k), w);
+            }
+            finish_vnni(a0, scale, corr, j, cols, table + index[b] * cols, out + b * cols);
+            finish_vnni(a1, scale, corr, j, cols, table + index[b + 1] * cols, out + (b + 1) * cols);
+            finish_vnni(a2, scale, corr, j, cols, table + index[b + 2] * cols, out + (b + 2) * cols);
+            finish_vnni(a3, scale, corr, j, cols, table + index[b + 3] * cols, out + (b + 3) * cols);
+        }
+        for (; b < batch; b++) {
+            const uint8_t *x0 = x + b * kpad;
+            __m512i a0 = _mm512_setzero_si512(), b0 = a0;
+            const int8_t *p = block;
+            for (int64_t k = 0; k < kpad; k += 8, p += 8 * BLOCK) {  /* kpad is a multiple of 8 */
+                DOT4Z(a0, QUADZ(x0, k), LOADZ(p));
+                DOT4Z(b0, QUADZ(x0, k + 4), LOADZ(p + 64));
+            }
+            finish_vnni(_mm512_add_epi32(a0, b0), scale, corr, j, cols, table + index[b] * cols,
+                        out + b * cols);
+        }
+    }
+}
 #endif
 
 typedef void (*kernel_fn)(const int8_t *, const float *, const float *, int64_t, int64_t, int64_t,
                           int64_t, const uint8_t *, int64_t, const float *, const int64_t *, float *);
 
-/* 2: AVX2, 1: plain C; the generator reports it (and the benchmarks print it). */
+/* 3: AVX-512 VNNI, 2: AVX2, 1: plain C; the generator reports it (and the benchmarks print it).
+ * LSTMBOT_QKERNEL_ISA=2 (or 1) caps it, so tests can run every path on one machine. */
 int lstmbot_qkernel_isa(void) {
+    int cap = 3;
+    const char *wanted = getenv("LSTMBOT_QKERNEL_ISA");
+    if (wanted != NULL && wanted[0] >= '1' && wanted[0] <= '3') cap = wanted[0] - '0';
 #ifdef LSTMBOT_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) return 2;
+    if (cap >= 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vnni"))
+        return 3;
+    /* the AVX2 cell update also uses FMA */
+    if (cap >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
 #endif
     return 1;
-}
-
-static kernel_fn pick_kernel(void) {
-#ifdef LSTMBOT_X86
-    if (lstmbot_qkernel_isa() == 2) return qmatmul_avx2;
-#endif
-    return qmatmul_plain;
 }
 
 /* --- the cell update ---------------------------------------------------------------------
  * h, c from the gate sums z (Keras order i, f, c, o: z[b] is four blocks of `units`), with
  * sigmoid(x) = 0.5 tanh(x/2) + 0.5 and tanh as Eigen's rational approximation (a few float32
- * ulp; core/kernels.py has the same in numba), eight units at a time with AVX2 and FMA. */
+ * ulp; core/kernels.py has the same in numba), eight units at a time with AVX2 and FMA; the
+ * scalar code (plain path, AVX2 tail) fuses the same operations with fmaf, so it writes the same
+ * bytes. (On x86 the plain path calls libm for fmaf: its cell is ~3x slower for it, and only
+ * CPUs without AVX2 run it.) */
 static inline float rational_tanh(float x) {
     x = x < -7.9053111f ? -7.9053111f : x;
     x = x > 7.9053111f ? 7.9053111f : x;
     float x2 = x * x;
     float p = -2.76076847742355e-16f;
-    p = p * x2 + 2.00018790482477e-13f;
-    p = p * x2 + -8.60467152213735e-11f;
-    p = p * x2 + 5.12229709037114e-08f;
-    p = p * x2 + 1.48572235717979e-05f;
-    p = p * x2 + 6.37261928875436e-04f;
-    p = p * x2 + 4.89352455891786e-03f;
+    p = fmaf(p, x2, 2.00018790482477e-13f);
+    p = fmaf(p, x2, -8.60467152213735e-11f);
+    p = fmaf(p, x2, 5.12229709037114e-08f);
+    p = fmaf(p, x2, 1.48572235717979e-05f);
+    p = fmaf(p, x2, 6.37261928875436e-04f);
+    p = fmaf(p, x2, 4.89352455891786e-03f);
     float q = 1.19825839466702e-06f;
-    q = q * x2 + 1.18534705686654e-04f;
-    q = q * x2 + 2.26843463243900e-03f;
-    q = q * x2 + 4.89352518554385e-03f;
+    q = fmaf(q, x2, 1.18534705686654e-04f);
+    q = fmaf(q, x2, 2.26843463243900e-03f);
+    q = fmaf(q, x2, 4.89352518554385e-03f);
     return x * p / q;
+}
+
+/* One unit of the cell: the AVX2 lanes' operations one for one (fmaf where they fuse), so the
+ * plain path and the AVX2 tail write the same bytes as the vector lanes. */
+static inline void cell_unit(const float *zb, int64_t units, int64_t u, float c, float *h_out,
+                             float *c_out) {
+    float i = fmaf(0.5f, rational_tanh(0.5f * zb[u]), 0.5f);
+    float f = fmaf(0.5f, rational_tanh(0.5f * zb[units + u]), 0.5f);
+    float g = rational_tanh(zb[2 * units + u]);
+    float o = fmaf(0.5f, rational_tanh(0.5f * zb[3 * units + u]), 0.5f);
+    float cell = fmaf(f, c, i * g);
+    *c_out = cell;
+    *h_out = o * rational_tanh(cell);
 }
 
 static void cell_plain(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
                        int64_t units) {
     for (int64_t b = 0; b < batch; b++) {
-        const float *zb = z + b * 4 * units;
         for (int64_t u = 0; u < units; u++) {
-            float i = 0.5f * rational_tanh(0.5f * zb[u]) + 0.5f;
-            float f = 0.5f * rational_tanh(0.5f * zb[units + u]) + 0.5f;
-            float g = rational_tanh(zb[2 * units + u]);
-            float o = 0.5f * rational_tanh(0.5f * zb[3 * units + u]) + 0.5f;
-            float cell = f * c[b * units + u] + i * g;
-            c_out[b * units + u] = cell;
-            h_out[b * units + u] = o * rational_tanh(cell);
+            int64_t at = b * units + u;
+            cell_unit(z + b * 4 * units, units, u, c[at], h_out + at, c_out + at);
         }
     }
 }
@@ -217,37 +313,105 @@ __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
 
 /* Eight units at a time; a tail of units % 8 goes through the plain loop (always the same
  * units, so a row's result never depends on the batch). */
+/* Units u .. units - 1 of one batch row: eight at a time, then one at a time. */
+__attribute__((target("avx2,fma"))) static inline void cell_row_avx2(const float *zb, const float *cb,
+                                                                     float *hob, float *cob,
+                                                                     int64_t units, int64_t u) {
+    const __m256 half = _mm256_set1_ps(0.5f);
+    for (; u + 8 <= units; u += 8) {
+        __m256 i = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + u))), half);
+        __m256 f = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + units + u))), half);
+        __m256 g = tanh8(_mm256_loadu_ps(zb + 2 * units + u));
+        __m256 o = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + 3 * units + u))), half);
+        __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(cb + u), _mm256_mul_ps(i, g));
+        _mm256_storeu_ps(cob + u, cell);
+        _mm256_storeu_ps(hob + u, _mm256_mul_ps(o, tanh8(cell)));
+    }
+    for (; u < units; u++) cell_unit(zb, units, u, cb[u], hob + u, cob + u);
+}
+
+/* Eight units at a time; a tail of units % 8 goes through the scalar code (always the same
+ * units, so a row's result never depends on the batch). */
 __attribute__((target("avx2,fma"))) static void cell_avx2(const float *z, const float *c,
                                                           float *h_out, float *c_out,
                                                           int64_t batch, int64_t units) {
-    const __m256 half = _mm256_set1_ps(0.5f);
-    int64_t wide = units - units % 8;
+    for (int64_t b = 0; b < batch; b++) {
+        cell_row_avx2(z + b * 4 * units, c + b * units, h_out + b * units, c_out + b * units, units, 0);
+    }
+}
+
+/* tanh8 on sixteen floats: the same IEEE operations lane by lane, so the same bytes. */
+__attribute__((target(VNNI_TARGET ",fma"))) static inline __m512 tanh16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-7.9053111f)), _mm512_set1_ps(7.9053111f));
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.00018790482477e-13f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-8.60467152213735e-11f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(5.12229709037114e-08f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(1.48572235717979e-05f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(6.37261928875436e-04f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(4.89352455891786e-03f));
+    __m512 q = _mm512_set1_ps(1.19825839466702e-06f);
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(1.18534705686654e-04f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
+    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
+    return _mm512_div_ps(_mm512_mul_ps(x, p), q);
+}
+
+/* Sixteen units at a time, then the AVX2 row code for the rest. */
+__attribute__((target(VNNI_TARGET ",fma"))) static void cell_avx512(const float *z, const float *c,
+                                                                   float *h_out, float *c_out,
+                                                                   int64_t batch, int64_t units) {
+    const __m512 half = _mm512_set1_ps(0.5f);
     for (int64_t b = 0; b < batch; b++) {
         const float *zb = z + b * 4 * units;
         const float *cb = c + b * units;
         float *hob = h_out + b * units;
         float *cob = c_out + b * units;
-        for (int64_t u = 0; u < wide; u += 8) {
-            __m256 i = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + u))), half);
-            __m256 f = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + units + u))), half);
-            __m256 g = tanh8(_mm256_loadu_ps(zb + 2 * units + u));
-            __m256 o = _mm256_fmadd_ps(half, tanh8(_mm256_mul_ps(half, _mm256_loadu_ps(zb + 3 * units + u))), half);
-            __m256 cell = _mm256_fmadd_ps(f, _mm256_loadu_ps(cb + u), _mm256_mul_ps(i, g));
-            _mm256_storeu_ps(cob + u, cell);
-            _mm256_storeu_ps(hob + u, _mm256_mul_ps(o, tanh8(cell)));
+        int64_t u = 0;
+        for (; u + 16 <= units; u += 16) {
+            __m512 i = _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, _mm512_loadu_ps(zb + u))), half);
+            __m512 f = _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, _mm512_loadu_ps(zb + units + u))), half);
+            __m512 g = tanh16(_mm512_loadu_ps(zb + 2 * units + u));
+            __m512 o = _mm512_fmadd_ps(half, tanh16(_mm512_mul_ps(half, _mm512_loadu_ps(zb + 3 * units + u))), half);
+            __m512 cell = _mm512_fmadd_ps(f, _mm512_loadu_ps(cb + u), _mm512_mul_ps(i, g));
+            _mm512_storeu_ps(cob + u, cell);
+            _mm512_storeu_ps(hob + u, _mm512_mul_ps(o, tanh16(cell)));
         }
-        for (int64_t u = wide; u < units; u++) {
-            float i = 0.5f * rational_tanh(0.5f * zb[u]) + 0.5f;
-            float f = 0.5f * rational_tanh(0.5f * zb[units + u]) + 0.5f;
-            float g = rational_tanh(zb[2 * units + u]);
-            float o = 0.5f * rational_tanh(0.5f * zb[3 * units + u]) + 0.5f;
-            float cell = f * cb[u] + i * g;
-            cob[u] = cell;
-            hob[u] = o * rational_tanh(cell);
-        }
+        cell_row_avx2(zb, cb, hob, cob, units, u);
     }
 }
 #endif
+
+typedef void (*cell_fn)(const float *, const float *, float *, float *, int64_t, int64_t);
+
+/* The product and the cell update of one instruction set, picked together once: the VNNI path
+ * shares the AVX2 cell (a cell picked apart from the product once fell back to cell_plain on
+ * VNNI machines, 9x slower). */
+typedef struct {
+    kernel_fn product;
+    cell_fn cell;
+} path_t;
+
+static const path_t paths[] = {
+    {qmatmul_plain, cell_plain},
+#ifdef LSTMBOT_X86
+    {qmatmul_avx2, cell_avx2},
+    {qmatmul_vnni, cell_avx512},
+#endif
+};
+
+/* Picked on first use; concurrent first calls pick the same entry, and the atomic pointer
+ * publishes both functions at once. */
+static const path_t *the_path(void) {
+    static _Atomic(const path_t *) chosen;
+    const path_t *path = atomic_load_explicit(&chosen, memory_order_acquire);
+    if (path == NULL) {
+        path = &paths[lstmbot_qkernel_isa() - 1];
+        atomic_store_explicit(&chosen, path, memory_order_release);
+    }
+    return path;
+}
 
 /* --- a second thread for big steps ----------------------------------------------------------
  * A big product is cut into chunks of weight blocks (a big cell update into chunks of batch
@@ -402,15 +566,12 @@ static void product_chunk(const void *ctx, int64_t chunk) {
 void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows,
                      int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
                      const int64_t *index, float *out) {
-    static kernel_fn kernel;
-    if (kernel == NULL) kernel = pick_kernel();
+    kernel_fn kernel = the_path()->product;
     int64_t blocks = rows / BLOCK;
     int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
     product_t p = {kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index, out};
     run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, rows * kpad * batch >= MIN_SPLIT_MACS);
 }
-
-typedef void (*cell_fn)(const float *, const float *, float *, float *, int64_t, int64_t);
 
 typedef struct {
     cell_fn cell;
@@ -429,13 +590,7 @@ static void cell_chunk(const void *ctx, int64_t chunk) {
 
 void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch,
                        int64_t units) {
-    static cell_fn cell;
-    if (cell == NULL) {
-        cell = cell_plain;
-#ifdef LSTMBOT_X86
-        if (lstmbot_qkernel_isa() == 2) cell = cell_avx2;
-#endif
-    }
+    cell_fn cell = the_path()->cell;
     if (batch <= 0) return;
     int64_t chunk_rows = (batch + CHUNKS - 1) / CHUNKS;
     cell_job_t j = {cell, z, c, h_out, c_out, batch, units, chunk_rows};

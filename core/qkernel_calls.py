@@ -18,7 +18,7 @@ from core.kernels import F32, I8, IDX, U8
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
-ISA = "AVX2" if _LIBRARY.lstmbot_qkernel_isa() == 2 else "plain loops"
+ISA = {3: "AVX-512 VNNI", 2: "AVX2"}.get(_LIBRARY.lstmbot_qkernel_isa(), "plain loops")
 
 
 def kernel_threads(wanted: int = 0) -> int:

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bot.db import sqlite_driver
+
 # Execution option a unit of work sets to ask SQLite for BEGIN IMMEDIATE (take the write lock
 # up front, so the busy timeout applies and no deferred read->write upgrade can fail).
 SQLITE_WRITE_OPTION = "lstmbot_sqlite_write"
@@ -84,7 +86,12 @@ def _configure_postgres(engine: AsyncEngine) -> None:
 
 
 def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
-    """Install the per-connection pragmas and our own BEGIN on a SQLite engine."""
+    """Install the one-hop driver, the per-connection pragmas and our own BEGIN on a SQLite engine."""
+
+    @event.listens_for(engine.sync_engine, "do_connect")
+    def _one_hop(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        # aiosqlite's connection, but one thread round trip per statement (sqlite_driver.py).
+        cparams["async_creator_fn"] = sqlite_driver.connect
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

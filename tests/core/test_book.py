@@ -73,3 +73,23 @@ def test_corpora_dir_can_be_named_for_an_installed_copy(tmp_path: Path) -> None:
         check=True,
     ).stdout
     assert out.strip() == str(tmp_path / "nietzsche.txt")
+
+
+def test_a_saved_book_loads_back_the_same(tmp_path: Path) -> None:
+    book = Book.of(load_bundle(ROOT / "models" / "nietzsche-char"))
+    book.save(tmp_path / "book.npz")
+    again = Book.load(tmp_path / "book.npz")
+    assert again.name == book.name and again.exact == book.exact
+    assert (again.training == book.training).all() and (again.heldout == book.heldout).all()
+
+
+def test_the_book_command_reports_a_bundle_without_a_book(make_bundle: BundleFactory, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "core.book", str(make_bundle(window=20)), str(tmp_path / "out.npz")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 2 and "not shipped" in done.stderr
+    assert not (tmp_path / "out.npz").exists()

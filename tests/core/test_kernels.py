@@ -152,3 +152,45 @@ def test_a_big_cell_update_shared_by_two_threads_is_the_same() -> None:
         qkernel.threads(before)
     np.testing.assert_array_equal(alone[0], shared[0])
     np.testing.assert_array_equal(alone[1], shared[1])
+
+
+_EVERY_PATH = """
+import hashlib, numpy as np
+from core.kernels import QuantMatrix
+from core.qkernel import KERNEL, _cell, qmatmul
+rng = np.random.default_rng(7)
+digest = hashlib.sha256()
+for inputs, outputs, batch in [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7)]:
+    m = QuantMatrix.from_kernel(rng.normal(scale=0.3, size=(inputs, outputs)))
+    x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
+    table = rng.normal(size=(3, outputs)).astype(np.float32)
+    digest.update(qmatmul(m, x, table, rng.integers(0, 3, size=batch)).tobytes())
+# 37 and 45 units: tails of 5 (scalar) and 8 + 5 (AVX2 after AVX-512, then scalar)
+for batch, units in [(5, 37), (3, 45), (1, 512), (64, 512)]:
+    z = rng.normal(scale=3, size=(batch, 4 * units)).astype(np.float32)
+    c = rng.normal(size=(batch, units)).astype(np.float32)
+    h_out, c_out = np.empty_like(c), np.empty_like(c)
+    _cell(z, c, h_out, c_out)
+    digest.update(h_out.tobytes() + c_out.tobytes())
+print(KERNEL, digest.hexdigest())
+"""
+
+
+def test_every_instruction_set_gives_the_same_bytes() -> None:
+    """AVX-512 VNNI, AVX2 and plain C (LSTMBOT_QKERNEL_ISA caps the choice) write identical
+    floats, products and cell updates alike, so a stored rng seed regenerates its sample on any
+    machine."""
+    import subprocess
+    import sys
+
+    if not KERNEL.startswith("C"):
+        pytest.fail(f"the C kernel was not built: {KERNEL}")
+    results = {}
+    for cap in ("3", "2", "1"):
+        env = {**os.environ, "LSTMBOT_QKERNEL_ISA": cap}
+        out = subprocess.run(
+            [sys.executable, "-c", _EVERY_PATH], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        results[cap] = (" ".join(out[:-1]), out[-1])
+    assert results["1"][0] == "C, plain loops"
+    assert len({digest for _, digest in results.values()}) == 1, results

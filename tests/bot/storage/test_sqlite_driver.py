@@ -1,0 +1,102 @@
+"""The one-hop SQLite driver: one trip to the connection's thread per statement, same results."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bot.db.engine import create_engine
+from bot.db.sqlite_driver import PREFETCH, OneHopConnection
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'x.sqlite3'}")
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The name of every function sent to a connection's thread from now on."""
+    sent: list[str] = []
+    original: Callable[..., Any] = aiosqlite.Connection._execute
+
+    async def counting(self: aiosqlite.Connection, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(getattr(getattr(fn, "func", fn), "__name__", "?"))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counting)
+    return sent
+
+
+async def test_engine_connections_are_one_hop(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        assert isinstance(raw.driver_connection, OneHopConnection)
+
+
+async def test_a_select_is_one_trip(engine: AsyncEngine, trips: list[str]) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a'), ('b')"))
+        trips.clear()
+        rows = (await conn.execute(text("SELECT id, name FROM t ORDER BY id"))).all()
+    assert rows == [(1, "a"), (2, "b")]
+    # aiosqlite's own cursor makes four: cursor, execute, fetchall, close.
+    assert trips[0] == "_execute_here"
+    assert trips.count("_execute_here") == 1
+    assert not {"cursor", "fetchall", "close", "fetchmany"} & set(trips)
+
+
+async def test_orm_insert_returns_its_key_and_errors_stay_sqlalchemy_errors(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        result = await session.execute(text("INSERT INTO t (name) VALUES ('x')"))
+        assert result.lastrowid == 1
+        with pytest.raises(IntegrityError):
+            await session.execute(text("INSERT INTO t (name) VALUES ('x')"))
+
+
+async def test_executemany_inserts_every_row(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        table = text("INSERT INTO t (name) VALUES (:name)")
+        await conn.execute(table, [{"name": f"n{i}"} for i in range(10)])
+        assert await conn.scalar(text("SELECT count(*) FROM t")) == 10
+
+
+@pytest.mark.parametrize("rows", [PREFETCH - 1, PREFETCH, 3 * PREFETCH + 5])
+async def test_streamed_results_are_complete_and_in_order(engine: AsyncEngine, rows: int) -> None:
+    async with engine.begin() as conn:
+        names = [{"name": f"n{i:05d}"} for i in range(rows)]
+        await conn.execute(text("INSERT INTO t (name) VALUES (:name)"), names)
+    async with engine.connect() as conn:
+        got = [row[0] async for row in await conn.stream(text("SELECT name FROM t ORDER BY id"))]
+        assert got == [f"n{i:05d}" for i in range(rows)]
+        plain = (await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars().all()
+        assert plain == got
+        partial = await conn.stream(text("SELECT name FROM t ORDER BY id"))
+        first = await partial.fetchmany(3)
+        await partial.close()  # a result left half-read closes its cursor
+        assert [row[0] for row in first] == got[:3]
+        # The connection stays usable after a half-read result.
+        assert await conn.scalar(text("SELECT count(*) FROM t")) == rows
+
+
+async def test_orm_round_trip_through_sqlalchemy_core(engine: AsyncEngine) -> None:
+    from sqlalchemy import Column, Integer, MetaData, String, Table
+
+    table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("name", String))
+    async with engine.begin() as conn:
+        await conn.execute(insert(table), [{"name": "p"}, {"name": "q"}])
+        names = (await conn.execute(select(table.c.name).order_by(table.c.id))).scalars().all()
+    assert names == ["p", "q"]

@@ -5,7 +5,7 @@ model's is ready `check` answers None (the badge is simply absent) and `passage`
 for it yet). Tokenizing the Chinese book with jieba takes seconds of pure Python, holding the
 GIL: in a thread of the bot it slowed every request served meanwhile (under a 1.45-core CPU
 quota the steady load's p95 rose to 1.3 s), so word-level books are tokenized in a child
-process (`python -m core.book`), at a lower priority. Character books take milliseconds.
+process (`python -m core.book`) at the lowest priority (nice 19). Character books take milliseconds.
 """
 
 from __future__ import annotations

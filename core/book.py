@@ -112,7 +112,7 @@ def main(argv: list[str]) -> int:
     for seconds, which in the bot's own process would slow every request served meanwhile.
     Exit status 2 means the bundle has no book (the reason on stderr).
     """
-    os.nice(10)  # background preparation: the serving processes come first
+    os.nice(19)  # background preparation: it runs on what the serving processes leave idle
     try:
         book = Book.of(load_bundle(argv[0]))
     except BookError as exc:

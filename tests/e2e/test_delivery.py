@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample, utcnow
+from bot.services import SERVICES_KEY
 from tests.e2e.conftest import Harness, start_app, stop_app
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,11 @@ async def test_a_redelivered_update_sends_its_undelivered_sample(harness: Harnes
     message = harness.sb.send(ann, ann["id"], "truth")
     await harness.sb.wait_until(lambda: len(harness.sb.faults.fired) >= 4, timeout=30)
     (sample,) = await stored(harness)
-    await asyncio.sleep(0.3)
+    # Until the failed send is over (its claim released), a redelivery leaves the sample to the
+    # outbox, which in this test sweeps too seldom to be waited for: on a busy machine 0.3 s
+    # was not always enough (CI rehearsal, 2026-11-26).
+    services = harness.app.bot_data[SERVICES_KEY]
+    await harness.sb.wait_until(lambda: not services.sending, timeout=30, what="the failed send to end")
     assert harness.sb.bot_messages(ann["id"]) == []
     harness.sb.redeliver({"update_id": 1, "message": copy.deepcopy(message)})
     (late,) = await harness.sb.wait_for_bot_messages(ann["id"], timeout=20)

@@ -251,21 +251,23 @@ int lstmbot_qkernel_isa(void) {
  * scalar code (plain path, AVX2 tail) fuses the same operations with fmaf, so it writes the same
  * bytes. (On x86 the plain path calls libm for fmaf: its cell is ~3x slower for it, and only
  * CPUs without AVX2 run it.) */
+/* The approximation's constants, one place for all three widths: |x| is clamped to TANH_CLAMP,
+ * then tanh(x) = x * P(x^2) / Q(x^2), each polynomial by Horner's rule from its first entry. */
+#define TANH_CLAMP 7.9053111f
+static const float TANH_P[7] = {-2.76076847742355e-16f, 2.00018790482477e-13f, -8.60467152213735e-11f,
+                                5.12229709037114e-08f,  1.48572235717979e-05f, 6.37261928875436e-04f,
+                                4.89352455891786e-03f};
+static const float TANH_Q[4] = {1.19825839466702e-06f, 1.18534705686654e-04f, 2.26843463243900e-03f,
+                                4.89352518554385e-03f};
+
 static inline float rational_tanh(float x) {
-    x = x < -7.9053111f ? -7.9053111f : x;
-    x = x > 7.9053111f ? 7.9053111f : x;
+    x = x < -TANH_CLAMP ? -TANH_CLAMP : x;
+    x = x > TANH_CLAMP ? TANH_CLAMP : x;
     float x2 = x * x;
-    float p = -2.76076847742355e-16f;
-    p = fmaf(p, x2, 2.00018790482477e-13f);
-    p = fmaf(p, x2, -8.60467152213735e-11f);
-    p = fmaf(p, x2, 5.12229709037114e-08f);
-    p = fmaf(p, x2, 1.48572235717979e-05f);
-    p = fmaf(p, x2, 6.37261928875436e-04f);
-    p = fmaf(p, x2, 4.89352455891786e-03f);
-    float q = 1.19825839466702e-06f;
-    q = fmaf(q, x2, 1.18534705686654e-04f);
-    q = fmaf(q, x2, 2.26843463243900e-03f);
-    q = fmaf(q, x2, 4.89352518554385e-03f);
+    float p = TANH_P[0];
+    for (int k = 1; k < 7; k++) p = fmaf(p, x2, TANH_P[k]);
+    float q = TANH_Q[0];
+    for (int k = 1; k < 4; k++) q = fmaf(q, x2, TANH_Q[k]);
     return x * p / q;
 }
 
@@ -295,19 +297,12 @@ static void cell_plain(const float *z, const float *c, float *h_out, float *c_ou
 #ifdef LSTMBOT_X86
 /* rational_tanh on eight floats: the same polynomial, as fused multiply-adds. */
 __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-7.9053111f)), _mm256_set1_ps(7.9053111f));
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-TANH_CLAMP)), _mm256_set1_ps(TANH_CLAMP));
     __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_set1_ps(-2.76076847742355e-16f);
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(2.00018790482477e-13f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(-8.60467152213735e-11f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(5.12229709037114e-08f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(1.48572235717979e-05f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(6.37261928875436e-04f));
-    p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(4.89352455891786e-03f));
-    __m256 q = _mm256_set1_ps(1.19825839466702e-06f);
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(1.18534705686654e-04f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(2.26843463243900e-03f));
-    q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(4.89352518554385e-03f));
+    __m256 p = _mm256_set1_ps(TANH_P[0]);
+    for (int k = 1; k < 7; k++) p = _mm256_fmadd_ps(p, x2, _mm256_set1_ps(TANH_P[k]));
+    __m256 q = _mm256_set1_ps(TANH_Q[0]);
+    for (int k = 1; k < 4; k++) q = _mm256_fmadd_ps(q, x2, _mm256_set1_ps(TANH_Q[k]));
     return _mm256_div_ps(_mm256_mul_ps(x, p), q);
 }
 
@@ -342,19 +337,12 @@ __attribute__((target("avx2,fma"))) static void cell_avx2(const float *z, const 
 
 /* tanh8 on sixteen floats: the same IEEE operations lane by lane, so the same bytes. */
 __attribute__((target(VNNI_TARGET ",fma"))) static inline __m512 tanh16(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-7.9053111f)), _mm512_set1_ps(7.9053111f));
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-TANH_CLAMP)), _mm512_set1_ps(TANH_CLAMP));
     __m512 x2 = _mm512_mul_ps(x, x);
-    __m512 p = _mm512_set1_ps(-2.76076847742355e-16f);
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.00018790482477e-13f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-8.60467152213735e-11f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(5.12229709037114e-08f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(1.48572235717979e-05f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(6.37261928875436e-04f));
-    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(4.89352455891786e-03f));
-    __m512 q = _mm512_set1_ps(1.19825839466702e-06f);
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(1.18534705686654e-04f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(2.26843463243900e-03f));
-    q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(4.89352518554385e-03f));
+    __m512 p = _mm512_set1_ps(TANH_P[0]);
+    for (int k = 1; k < 7; k++) p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(TANH_P[k]));
+    __m512 q = _mm512_set1_ps(TANH_Q[0]);
+    for (int k = 1; k < 4; k++) q = _mm512_fmadd_ps(q, x2, _mm512_set1_ps(TANH_Q[k]));
     return _mm512_div_ps(_mm512_mul_ps(x, p), q);
 }
 

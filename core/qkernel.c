@@ -306,8 +306,6 @@ __attribute__((target("avx2,fma"))) static inline __m256 tanh8(__m256 x) {
     return _mm256_div_ps(_mm256_mul_ps(x, p), q);
 }
 
-/* Eight units at a time; a tail of units % 8 goes through the plain loop (always the same
- * units, so a row's result never depends on the batch). */
 /* Units u .. units - 1 of one batch row: eight at a time, then one at a time. */
 __attribute__((target("avx2,fma"))) static inline void cell_row_avx2(const float *zb, const float *cb,
                                                                      float *hob, float *cob,
@@ -373,9 +371,9 @@ __attribute__((target(VNNI_TARGET ",fma"))) static void cell_avx512(const float 
 
 typedef void (*cell_fn)(const float *, const float *, float *, float *, int64_t, int64_t);
 
-/* The product and the cell update of one instruction set, picked together once: the VNNI path
- * shares the AVX2 cell (a cell picked apart from the product once fell back to cell_plain on
- * VNNI machines, 9x slower). */
+/* The product and the cell update of one instruction set, picked together once (a cell picked
+ * apart from the product once fell back to cell_plain on VNNI machines, 9x slower). The 8- and
+ * 16-wide cells are the same operations at two vector widths. */
 typedef struct {
     kernel_fn product;
     cell_fn cell;

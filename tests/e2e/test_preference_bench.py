@@ -60,7 +60,7 @@ def test_theme_counts_favourite_words_only() -> None:
 
 def test_each_taste_likes_from_its_threshold() -> None:
     vocab = bp.vocabulary("The will to power; the free spirit is free and good.")
-    for name, text in (("vocabulary", "the free spirit."), ("theme", "the good spirit.")):
+    for name, text in (("vocabulary", "the free spirit."), ("theme", "the good and free spirit is good.")):
         score, like_at = bp.TASTES[name]
         assert score(text, vocab) >= like_at, name
         assert score("xq zz vv.", vocab) < like_at, name

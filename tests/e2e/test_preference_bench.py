@@ -86,6 +86,8 @@ async def test_rater_ratings_become_kto_and_judge_duels(harness: Harness, tmp_pa
     lines = [json.loads(line) for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
     assert rows == len(lines) == 8 and sum(r["label"] for r in lines) == liked
     assert all(r["label"] == (judge(r["completion"]) >= 3) for r in lines)
+    # the rater asks for the temperatures in equal shares, in order
+    assert [r["temperature"] for r in lines] == [0.2] * 4 + [1.2] * 4
     wins, losses, ties = await bp.judge_duels(
         harness.sb, harness.db, judge, duels=6, tuned="tiny-two", length=30
     )

@@ -39,8 +39,8 @@ The default recipe, and why (records below):
 
 The same functions run at small sizes in tests/e2e/test_preference_bench.py.
 
-The default recipe (2026-11-26, 2-core Intel Xeon, model 207, AVX-512 VNNI; one run at a
-time, nothing else running): `python -m bench.preferences loop`, each run with fresh ratings;
+The default recipe, and the other rater (2026-11-26, 2-core Intel Xeon, model 207, AVX-512
+VNNI; one run at a time): `python -m bench.preferences loop`, each run with fresh ratings;
 held-out change in nats/char (base 1.2837, every 20th char); duels at T=1.0 as
 tuned-base-ties and the tuned share (200 duels: one run's share is about ±3.5% from the duels
 alone). A run takes about 11 minutes (rating 100 s, fine-tune 5 min, duels 3 min).
@@ -48,8 +48,11 @@ alone). A run takes about 11 minutes (rating 100 s, fine-tune 5 min, duels 3 min
   f2 (195 👍) ............................................................ +0.0145  101-32-67  67.2% PASS
   f3 (186 👍) ............................................................ +0.0183  101-44-55  64.2% PASS
   f4 (189 👍) ............................................................ +0.0159  99-43-58   64.0% PASS
-(4 of 4 pass, mean 64.5%; the tuned model's advantage is in the words it chooses: offline, a
-tuned bundle used 2.12 favourite words per sample against the base's 1.20.)
+  f5 --taste vocabulary (81 👍 of 600) .................................. +0.0172  112-84-4   57.0%
+(The theme rater: 4 of 4 pass, mean 64.5%. The tuned model wins by the words it chooses:
+offline, a tuned bundle used 2.12 favourite words per sample against the base's 1.20. The
+vocabulary rater's own target is not met by this recipe: its likes at T=1.0 differ from its
+dislikes mostly by sampling luck; only a colder model wins it.)
 How it was found (same machine; "offline" = 300 paired T=1.0 samples of 400 characters from
 core.Generator on corpus seeds, judged by the same taste, ±3%):
   sharpening, offline (base at T against base at 1.0): theme 51.0%, 50.2%, 52.7% at T=0.95,

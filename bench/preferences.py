@@ -358,7 +358,8 @@ def vocabulary(corpus_text: str) -> frozenset[str]:
 # The theme rater's favourite words: religion and morality, as the corpus speaks of them. Not
 # "soul", "spirit" or "conscience": the base model's cold samples loop on those, which would
 # make the theme a temperature preference again. With this list the base model uses one in
-# 5% of its samples at T=0.2 (stock phrases) and in about 30% at T=0.5, 1.0 and 1.2 alike.
+# 5% of its 120-character samples at T=0.2 (stock phrases) and in about 30% at T=0.5, 1.0
+# and 1.2 alike.
 THEME_WORDS = frozenset({
     "god", "gods", "religion", "religious", "faith", "belief", "believe", "christian", "christianity",
     "church", "saint", "holy", "sin", "divine", "morality", "moral", "morals", "virtue", "virtues",
@@ -588,6 +589,8 @@ async def main_loop(args: argparse.Namespace) -> int:
     score, like_at = TASTES[args.taste]
     if args.like_at is None:
         args.like_at = like_at
+    if args.rate_temperatures is None:  # on-policy: rate what the duels will sample
+        args.rate_temperatures = (args.duel_temperature,)
 
     def judge(text: str) -> float:
         return score(text, vocab)
@@ -659,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
         help="sample and duel length in characters (default: the bot's own)",
     )  # fmt: skip
     b.add_argument(
-        "--rate-temperatures", type=temperatures_arg, default=(1.0,),
+        "--rate-temperatures", type=temperatures_arg,
         help="comma-separated temperatures the rater asks for, in equal shares (default: the duels')",
     )  # fmt: skip
     b.add_argument(

@@ -51,6 +51,7 @@ alone). A run takes about 11 minutes (rating 100 s, fine-tune 5 min, duels 3 min
   f5 (170 👍) ............................................................ +0.0119  86-47-67   59.8%
   f6 (198 👍) ............................................................ +0.0056  77-50-73   56.8%
   s1 --steps 60 (187 👍) ................................................ +0.0121  82-46-72   59.0%
+  s2 --samples 900 --steps 60 (307 👍 of 900) .......................... +0.0142  104-38-58  66.5% PASS
   v1 --taste vocabulary (81 👍 of 600) .................................. +0.0172  112-84-4   57.0%
 (The theme rater: 4 of 6 pass, mean 62.5%, every run well inside the loss budget: better
 than the earlier recipes (2 of 8, mean 58.3%) but not yet reliable. The fine-tune moves the

@@ -22,13 +22,12 @@ from telegram.ext import (
 )
 
 from bot import keyboards as kb
+from bot.calls import reply_html
 from bot.db.database import Database
+from bot.delivery import Outbox
 from bot.generation import GenerationService, load_models
-from bot.handlers import duels, game, generate, group_defaults, inline, leaderboard, ratings
+from bot.handlers import duels, game, generate, group_defaults, inline, leaderboard, presses, ratings, start
 from bot.handlers import settings as settings_handlers
-from bot.handlers.common import lang_of, reply_html
-from bot.handlers.delivery import Outbox
-from bot.keyboards import GAME_VOTE_PATTERN
 from bot.limits import Limits, UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
@@ -37,6 +36,7 @@ from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.shared_limits import SharedLimits
 from bot.texts import COMMANDS, text
+from bot.who import lang_of
 from core.bundle import Bundle
 from core.qkernel import threads as kernel_threads
 
@@ -152,14 +152,30 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
     return app
 
 
+# Every kind of button and the one function that handles it (presses.dispatcher refuses to
+# start when a kind has none).
+PRESS_HANDLERS: dict[type, presses.PressHandler] = {
+    kb.Rate: ratings.on_rate_press,
+    kb.Again: generate.on_again_press,
+    kb.Share: ratings.on_share_press,
+    kb.NextToRate: ratings.on_next_press,
+    kb.SetTemperature: settings_handlers.on_temperature_press,
+    kb.SetModel: settings_handlers.on_model_press,
+    kb.Forget: ratings.on_forget_press,
+    kb.DuelVote: duels.on_vote_press,
+    kb.StartDuel: duels.on_start_duel_press,
+    kb.GameVote: game.on_vote_press,
+}
+
+
 def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     """Wire every command, message and button handler, and the error handler."""
     # Runs first for every update: tags the log records of this update's task.
     app.add_handler(TypeHandler(Update, tag_update), group=-1)
     message_only = filters.UpdateType.MESSAGE  # edited messages and channel posts are ignored
     commands = [
-        (["start"], settings_handlers.on_start),
-        (["help"], settings_handlers.on_help),
+        (["start"], start.on_start),
+        (["help"], start.on_help),
         (["gen", "generate"], generate.on_gen),
         (["temp"], settings_handlers.on_temp),
         (["length"], settings_handlers.on_length),
@@ -187,12 +203,9 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(
         MessageHandler(groups & message_only & filters.TEXT & ~filters.COMMAND, generate.on_group_text)
     )
-    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, settings_handlers.on_unknown))
+    app.add_handler(MessageHandler(private & message_only & filters.COMMAND, start.on_unknown))
     app.add_handler(MessageHandler(private & message_only & ~filters.TEXT, generate.on_non_text))
-    app.add_handler(CallbackQueryHandler(game.on_vote, pattern=GAME_VOTE_PATTERN))
-    # Duel presses first (their data is not ratings'); everything else goes to ratings.
-    app.add_handler(CallbackQueryHandler(duels.on_callback, pattern=kb.DUEL_CALLBACK_PATTERN))
-    app.add_handler(CallbackQueryHandler(ratings.on_callback))
+    app.add_handler(CallbackQueryHandler(presses.dispatcher(PRESS_HANDLERS)))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
     app.add_handler(ChosenInlineResultHandler(inline.on_chosen))
     app.add_error_handler(on_error)

@@ -7,6 +7,7 @@ the shapes this module writes and returns None for everything else.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -41,7 +42,9 @@ class Share:
 
 @dataclass(frozen=True)
 class NextToRate:
-    """Show the next sample to rate."""
+    """Show the next sample to rate, after the one on this message."""
+
+    after_id: int
 
 
 @dataclass(frozen=True)
@@ -66,40 +69,60 @@ class Forget:
     telegram_id: int
 
 
-Action = Rate | Again | Share | NextToRate | SetTemperature | SetModel | Forget
+DUEL_OUTCOME_CODES: dict[str, str] = {"a": "a", "b": "b", "t": "tie", "x": "bad"}  # code -> Outcome value
 
-_PATTERNS: list[tuple[re.Pattern[str], type]] = [
-    (re.compile(r"r:(\d{1,18}):([+-])"), Rate),
-    (re.compile(r"a:(\d{1,18})"), Again),
-    (re.compile(r"s:(\d{1,18}):([01])"), Share),
-    (re.compile(r"n"), NextToRate),
-    (re.compile(r"t:(0|0\.2|0\.5|1|1\.2)"), SetTemperature),
-    (re.compile(r"m:([A-Za-z0-9._-]{1,60})"), SetModel),
-    (re.compile(r"f:([yn]):(\d{1,18})"), Forget),
+
+@dataclass(frozen=True)
+class DuelVote:
+    """A verdict on a duel: "a", "b", "tie" or "bad" (the stored Outcome's values)."""
+
+    duel_id: int
+    outcome: str
+
+
+@dataclass(frozen=True)
+class StartDuel:
+    """🆚 under a sample: a duel on that sample's seed."""
+
+    sample_id: int
+
+
+@dataclass(frozen=True)
+class GameVote:
+    """ "A is real" / "B is real" in a game of "Real or dream?"."""
+
+    game_id: int
+    choice: str  # "A" or "B"
+
+
+Action = (
+    Rate | Again | Share | NextToRate | SetTemperature | SetModel | Forget | DuelVote | StartDuel | GameVote
+)
+# Presses that name a stored sample: the only kinds an inline message (no chat) may carry.
+NAMES_SAMPLE = (Rate, Again, Share, StartDuel)
+
+_PARSERS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Action]]] = [
+    (re.compile(r"r:(\d{1,18}):([+-])"), lambda m: Rate(int(m[1]), 1 if m[2] == "+" else -1)),
+    (re.compile(r"a:(\d{1,18})"), lambda m: Again(int(m[1]))),
+    (re.compile(r"s:(\d{1,18}):([01])"), lambda m: Share(int(m[1]), m[2] == "1")),
+    (re.compile(r"n:(\d{1,18})"), lambda m: NextToRate(int(m[1]))),
+    (re.compile(r"t:(0|0\.2|0\.5|1|1\.2)"), lambda m: SetTemperature(float(m[1]))),
+    (re.compile(r"m:([A-Za-z0-9._-]{1,60})"), lambda m: SetModel(m[1])),
+    (re.compile(r"f:([yn]):(\d{1,18})"), lambda m: Forget(m[1] == "y", int(m[2]))),
+    (re.compile(r"d:(\d{1,18}):([abtx])"), lambda m: DuelVote(int(m[1]), DUEL_OUTCOME_CODES[m[2]])),
+    (re.compile(r"vs:(\d{1,18})"), lambda m: StartDuel(int(m[1]))),
+    (re.compile(r"g:(\d{1,18}):([AB])"), lambda m: GameVote(int(m[1]), m[2])),
 ]
 
 
 def parse(data: str | None) -> Action | None:
-    """The action a button's callback data stands for, or None if it is not one of ours."""
+    """The action a button's callback data stands for, or None if it is not exactly one of
+    ours (callback data is untrusted: any client can send any bytes)."""
     if not data or len(data) > 64:
         return None
-    for pattern, kind in _PATTERNS:
-        match = pattern.fullmatch(data)
-        if not match:
-            continue
-        if kind is Rate:
-            return Rate(int(match[1]), 1 if match[2] == "+" else -1)
-        if kind is Again:
-            return Again(int(match[1]))
-        if kind is Share:
-            return Share(int(match[1]), match[2] == "1")
-        if kind is NextToRate:
-            return NextToRate()
-        if kind is SetTemperature:
-            return SetTemperature(float(match[1]))
-        if kind is SetModel:
-            return SetModel(match[1])
-        return Forget(match[1] == "y", int(match[2]))
+    for pattern, make in _PARSERS:
+        if match := pattern.fullmatch(data):
+            return make(match)
     return None
 
 
@@ -119,21 +142,38 @@ def rating_keyboard(
     with_next: bool = False,
     shared: bool | None = None,
 ) -> InlineKeyboardMarkup:
-    """👍 count, 👎 count, again; share/unshare and 🆚 (a duel on the same seed) under the
-    sample itself (`shared` given);
-    next, in a rating session."""
-    row = [
-        InlineKeyboardButton(f"👍 {up}", callback_data=f"r:{sample_id}:+"),
-        InlineKeyboardButton(f"👎 {down}", callback_data=f"r:{sample_id}:-"),
-        InlineKeyboardButton(text(lang, "again"), callback_data=f"a:{sample_id}"),
-    ]
+    """👍 count and 👎 count; below them again, and share/unshare and 🆚 (a duel on the same
+    seed) under the sample itself (`shared` given); next, in a rating session. Two rows, so
+    the labels fit a phone's width."""
+    actions = [InlineKeyboardButton(text(lang, "again"), callback_data=f"a:{sample_id}")]
     if shared is not None:
-        row.append(share_button(sample_id, shared, lang))
-        row.append(InlineKeyboardButton(text(lang, "vs"), callback_data=f"vs:{sample_id}"))
-    rows = [row]
+        actions.append(share_button(sample_id, shared, lang))
+        actions.append(InlineKeyboardButton(text(lang, "vs"), callback_data=f"vs:{sample_id}"))
+    rows = [
+        [
+            InlineKeyboardButton(f"👍 {up}", callback_data=f"r:{sample_id}:+"),
+            InlineKeyboardButton(f"👎 {down}", callback_data=f"r:{sample_id}:-"),
+        ],
+        actions,
+    ]
     if with_next:
-        rows.append([InlineKeyboardButton(text(lang, "next"), callback_data="n")])
+        rows.append([InlineKeyboardButton(text(lang, "next"), callback_data=f"n:{sample_id}")])
     return InlineKeyboardMarkup(rows)
+
+
+def compare_keyboard(parts: list[tuple[float, int, int, int]]) -> InlineKeyboardMarkup:
+    """/compare's buttons: per (temperature, sample id, 👍, 👎) part, its two counts."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(f"T={format_temperature(t)} 👍 {up}", callback_data=f"r:{sample_id}:+"),
+                InlineKeyboardButton(
+                    f"T={format_temperature(t)} 👎 {down}", callback_data=f"r:{sample_id}:-"
+                ),
+            ]
+            for t, sample_id, up, down in parts
+        ]
+    )
 
 
 def temperature_keyboard(current: float) -> InlineKeyboardMarkup:
@@ -210,7 +250,6 @@ def has_button(markup: InlineKeyboardMarkup | None, data: str) -> bool:
 
 
 # -- "Real or dream?" --------------------------------------------------------------------------
-GAME_VOTE_PATTERN = r"^g:\d+:[AB]$"
 
 
 def game_keyboard(game_id: int, lang: str) -> InlineKeyboardMarkup:
@@ -225,40 +264,7 @@ def game_keyboard(game_id: int, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-# -- duels: parsed by `parse_duel` (bot.handlers.duels takes these presses before on_callback) --
-
-DUEL_CALLBACK_PATTERN = r"^(d|vs):"
-DUEL_OUTCOME_CODES: dict[str, str] = {"a": "a", "b": "b", "t": "tie", "x": "bad"}  # code -> Outcome value
-
-
-@dataclass(frozen=True)
-class DuelVote:
-    """A verdict on a duel: "a", "b", "tie" or "bad" (bot.ranking.Outcome's values)."""
-
-    duel_id: int
-    outcome: str
-
-
-@dataclass(frozen=True)
-class StartDuel:
-    """🆚 under a sample: a duel on that sample's seed."""
-
-    sample_id: int
-
-
-_DUEL_VOTE = re.compile(r"d:(\d{1,18}):([abtx])")
-_START_DUEL = re.compile(r"vs:(\d{1,18})")
-
-
-def parse_duel(data: str | None) -> DuelVote | StartDuel | None:
-    """The duel action a button's callback data stands for, or None if it is not one."""
-    if not data or len(data) > 64:
-        return None
-    if match := _DUEL_VOTE.fullmatch(data):
-        return DuelVote(int(match[1]), DUEL_OUTCOME_CODES[match[2]])
-    if match := _START_DUEL.fullmatch(data):
-        return StartDuel(int(match[1]))
-    return None
+# -- duels -------------------------------------------------------------------------------------
 
 
 def duel_keyboard(duel_id: int, lang: str) -> InlineKeyboardMarkup:

@@ -1,16 +1,31 @@
-"""Turning samples into Telegram HTML that is escaped and always fits in one message."""
+"""Rendering: user and model text escaped once, samples as messages that always fit, and the
+counts a sample's buttons show.
+
+Everything a message shows that came from a person or a model passes through `escape`
+(HTML-escaped, control and bidi-override characters dropped); every body is measured in
+UTF-16 units as Telegram counts them and fitted under its limit.
+"""
 
 from __future__ import annotations
 
 import html
 import re
 
-from bot.parsing import format_temperature
+from bot.copying import badge
+from bot.db.models import StoredSample
+from bot.generation import GenerationService
+from bot.parsing import effective_length, format_temperature
 from bot.texts import text
+from core.novelty import Novelty
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
 SEED_SHOWN = 300  # a long seed is shown by its last part, which is also what the model read
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(value: str) -> str:
+    """Text from a person or a model, safe inside HTML: cleaned and escaped."""
+    return html.escape(clean(value), quote=False)
 
 
 def utf16_len(value: str) -> int:
@@ -75,3 +90,64 @@ def excerpt(value: str, limit: int) -> str:
     """A one-line excerpt of at most `limit` characters."""
     flat = " ".join(clean(value).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def fit_lines(head: str, lines: list[str], tail: str, more: str, limit: int = MESSAGE_LIMIT) -> str:
+    """`head`, as many whole `lines` as fit, `more` (formatted with how many were left out)
+    when some were, and `tail`: a body that never exceeds Telegram's limit however many lines
+    there are (a game's reveal with a hundred players)."""
+    shown = list(lines)
+    while True:
+        left_out = len(lines) - len(shown)
+        parts = [head, *shown, *([more.format(count=left_out)] if left_out else []), tail]
+        body = "\n".join(p for p in parts if p)
+        if utf16_len(body) <= limit - 16 or not shown:
+            return body
+        shown.pop()
+
+
+def unit_of(generation: GenerationService, model: str, lang: str) -> tuple[str, str]:
+    """The model's level ("char"/"word") and the word for one token in the user's language."""
+    level = generation.info(generation.resolve(model)).level
+    return level, text(lang, "unit_char" if level == "char" else "unit_word")
+
+
+def stored_sample_html(
+    generation: GenerationService, sample: StoredSample, lang: str, notes: list[str] | None = None
+) -> str:
+    """A stored sample as a message body (its length as shown: characters of a char sample,
+    words of a word sample), with the novelty badge from the numbers stored with it."""
+    level, unit = unit_of(generation, sample.model_name, lang)
+    stored = (
+        Novelty(sample.longest_copied, sample.new_ngram_share)
+        if sample.longest_copied is not None and sample.new_ngram_share is not None
+        else None
+    )
+    return sample_html(
+        seed=sample.seed,
+        continuation=sample.text,
+        model=sample.model_name,
+        temperature=sample.temperature,
+        length=len(sample.text) if level == "char" else sample.length,
+        unit=unit,
+        lang=lang,
+        notes=notes,
+        badge=badge(stored, level, lang),
+    )
+
+
+def settings_html(
+    generation: GenerationService, model: str, temperature: float, length: int | None, lang: str
+) -> str:
+    """The three settings as HTML lines."""
+    info = generation.info(generation.resolve(model))
+    level, unit = unit_of(generation, info.name, lang)
+    return text(
+        lang,
+        "settings",
+        model=info.name,
+        language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}"),
+        unit=unit,
+        temperature=f"{temperature:g}",
+        length=effective_length(length, level),
+    )

@@ -88,7 +88,7 @@ EN: dict[str, str] = {
     "rate_intro": "Rate this sample:",
     "compare_title": "<b>{seed}</b> at four temperatures:",
     "compare_part": "<i>T={temperature}</i>\n<b>{seed}</b>{text}",
-    "top_none": "No rated samples yet. Rate some with 👍 or 👎!",
+    "top_none": "No sample has more 👍 than 👎 yet. Rate some with 👍 or 👎!",
     "top_title": "<b>Best-rated samples{where}</b>",
     "top_where_chat": " in this chat",
     "top_line": "{rank}. 👍 {up} 👎 {down} · <b>{seed}</b>{text}",
@@ -100,7 +100,7 @@ EN: dict[str, str] = {
     "forget_ask": "This deletes your settings, samples and ratings. Are you sure?",
     "forget_yes": "Yes, delete everything",
     "forget_no": "No, keep it",
-    "forget_done": "Done: I deleted {samples} samples and {ratings} ratings and forgot your settings.",
+    "forget_done": "Done: I deleted {samples:sample|samples} and {ratings:rating|ratings} and forgot your settings.",
     "forget_nothing": "I had nothing stored about you.",
     "forget_cancelled": "Nothing was deleted.",
     "admin_only": "Sorry, /stats is for the bot's admins.",
@@ -112,7 +112,8 @@ EN: dict[str, str] = {
     "again": "🔁 Again",
     "next": "⏭ Next",
     # -- duels and the leaderboard --
-    "vs": "🆚",
+    "vs": "🆚 Duel",
+    "switch_model": "Switch to {model}",
     "duel_title": "<b>Which continuation is better?</b> (settings hidden until you vote)",
     "duel_part": "<b>{side}</b>\n<b>{seed}</b>{text}",
     "duel_a": "A is better",
@@ -120,12 +121,12 @@ EN: dict[str, str] = {
     "duel_tie": "Tie",
     "duel_bad": "Both bad",
     "duel_voted": "Your vote: {outcome}. A was {arm_a}, B was {arm_b}.",
-    "duel_changed": "Vote changed to: {outcome}. A was {arm_a}, B was {arm_b}.",
-    "duel_early": " (too fast to count: stored only)",
-    "duel_capped": " (daily limit reached: stored only)",
+    "duel_final": "You voted already: {outcome}. A vote that counts is final.",
+    "duel_early_blind": "Too fast to count: read both, then vote again. (Stored: {outcome}.)",
+    "duel_capped_blind": "Daily limit reached: stored ({outcome}), not counted; the settings stay hidden.",
     "duel_one_arm": "A duel needs two ways of writing, but only one is set up for this language.",
     "duel_gone": "This duel no longer exists.",
-    "leaderboard_title": "<b>Leaderboard</b> ({votes} counted duel votes)",
+    "leaderboard_title": "<b>Leaderboard</b> ({votes:counted duel vote|counted duel votes})",
     "leaderboard_head": "arm · strength [95%] · duels · both bad",
     "leaderboard_line": "{rank}. {arm} · {strength:+.2f} [{low:+.2f}, {high:+.2f}] · {duels} · {bad:.0%}",
     "leaderboard_none": "No counted duel votes yet. Start one with /duel!",
@@ -208,7 +209,7 @@ ZH: dict[str, str] = {
     "rate_intro": "给这段打分：",
     "compare_title": "<b>{seed}</b> 在四个温度下：",
     "compare_part": "<i>T={temperature}</i>\n<b>{seed}</b>{text}",
-    "top_none": "还没有评过分的文字。用 👍 或 👎 评一评吧！",
+    "top_none": "还没有 👍 多于 👎 的文字。用 👍 或 👎 评一评吧！",
     "top_title": "<b>评分最高的文字{where}</b>",
     "top_where_chat": "（本群）",
     "top_line": "{rank}. 👍 {up} 👎 {down} · <b>{seed}</b>{text}",
@@ -229,7 +230,8 @@ ZH: dict[str, str] = {
     "again": "🔁 再来",
     "next": "⏭ 下一个",
     # -- duels and the leaderboard --
-    "vs": "🆚",
+    "vs": "🆚 对决",
+    "switch_model": "换成 {model}",
     "duel_title": "<b>哪一段续写更好？</b>（投票后才揭晓设置）",
     "duel_part": "<b>{side}</b>\n<b>{seed}</b>{text}",
     "duel_a": "A 更好",
@@ -237,9 +239,9 @@ ZH: dict[str, str] = {
     "duel_tie": "平局",
     "duel_bad": "都不好",
     "duel_voted": "你的投票：{outcome}。A 是 {arm_a}，B 是 {arm_b}。",
-    "duel_changed": "投票已改为：{outcome}。A 是 {arm_a}，B 是 {arm_b}。",
-    "duel_early": "（太快了，只记录不计入）",
-    "duel_capped": "（已达今日上限，只记录不计入）",
+    "duel_final": "你已经投过票了：{outcome}。计入的投票不能更改。",
+    "duel_early_blind": "太快了，不计入：读完两段再投一次。（已记录：{outcome}。）",
+    "duel_capped_blind": "已达今日上限：已记录（{outcome}），不计入；设置保持隐藏。",
     "duel_one_arm": "对决需要两种写法，但这种语言只配置了一种。",
     "duel_gone": "这场对决已经不存在了。",
     "leaderboard_title": "<b>排行榜</b>（{votes} 票计入）",
@@ -257,7 +259,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("model", "list models and switch"),
         ("settings", "your current settings"),
         ("compare", "one seed at 0.2, 0.5, 1.0 and 1.2"),
-        ("rate", "rate samples others made"),
+        ("rate", "rate other people's samples, one at a time"),
         ("top", "best-rated samples"),
         ("duel", "two hidden settings, you pick the better"),
         ("leaderboard", "which settings write best"),
@@ -276,7 +278,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("model", "模型列表与切换"),
         ("settings", "当前设置"),
         ("compare", "同一开头，四个温度"),
-        ("rate", "给别人生成的文字打分"),
+        ("rate", "逐个给别人的文字打分"),
         ("top", "评分最高的文字"),
         ("duel", "两种隐藏设置，选出更好的"),
         ("leaderboard", "哪种设置写得最好"),
@@ -298,14 +300,16 @@ EN.update(
         "copied_every_draw": "Every draw copied from the book ({draws} tries); here is the last one.",
         "game_text": (
             "<b>Real or dream?</b> One ending is the book's, one is {model}'s (T={temperature}).\n\n"
-            "<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
-            "⏳ {seconds} s left · {votes} vote(s)"
+            "<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n{status}"
         ),
         "game_reveal": (
             "<b>Real or dream?</b>\n\n<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
             "✅ <b>{real}</b> is the book; {fake} was {model} (T={temperature}).\n{result}"
         ),
         "game_stopped_text": "<b>Real or dream?</b> stopped. The real ending was <b>{real}</b>.",
+        "game_left": "⏳ {seconds} s left · {votes:vote|votes}",
+        "game_ended": "⌛ ended · {votes:vote|votes}",
+        "game_more_lines": "… and {count} more",
         "game_right": "Right: {names}",
         "game_wrong": "Fooled: {names}",
         "game_nobody": "Nobody voted.",
@@ -324,7 +328,7 @@ EN.update(
         "scores_all": "<b>All time</b>",
         "scores_none": "No games played here yet. Start one with /game.",
         "fooled_title": "<b>Fooled by the model</b> (share of votes for its ending)",
-        "fooled_line": "{model} T={temperature}: {share}% of {votes} vote(s)",
+        "fooled_line": "{model} T={temperature}: {share}% of {votes:vote|votes}",
         "fooled_none": "No game votes yet.",
         "inline_title": "T={temperature}",
         "inline_empty": "Type a seed to continue",
@@ -337,14 +341,16 @@ ZH.update(
         "copied_every_draw": "每次都照抄了书（试了 {draws} 次）；这是最后一次。",
         "game_text": (
             "<b>真还是梦？</b>一个结尾是原书的，一个是 {model} 写的（T={temperature}）。\n\n"
-            "<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
-            "⏳ 还剩 {seconds} 秒 · {votes} 票"
+            "<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n{status}"
         ),
         "game_reveal": (
             "<b>真还是梦？</b>\n\n<b>{seed}</b>…\n\n<b>A</b> …{a}\n\n<b>B</b> …{b}\n\n"
             "✅ <b>{real}</b> 是原书；{fake} 是 {model} 写的（T={temperature}）。\n{result}"
         ),
         "game_stopped_text": "<b>真还是梦？</b>已结束。原文是 <b>{real}</b>。",
+        "game_left": "⏳ 还剩 {seconds} 秒 · {votes} 票",
+        "game_ended": "⌛ 已结束 · {votes} 票",
+        "game_more_lines": "……还有 {count} 行",
         "game_right": "猜对：{names}",
         "game_wrong": "被骗：{names}",
         "game_nobody": "没有人投票。",
@@ -376,10 +382,22 @@ def language_of(code: str | None) -> str:
     return "zh" if code and code.lower().startswith("zh") else "en"
 
 
+class _Count(int):
+    """An integer that a message can write with its noun: "{votes:vote|votes}" -> "1 vote"."""
+
+    def __format__(self, spec: str) -> str:
+        if "|" in spec:
+            one, many = spec.split("|", 1)
+            return f"{int(self)} {one if self == 1 else many}"
+        return format(int(self), spec)
+
+
 def text(lang: str, key: str, **values: object) -> str:
-    """The message `key` in `lang`, filled with `values`."""
+    """The message `key` in `lang`, filled with `values` (integers may carry their noun's
+    singular and plural: "{samples:sample|samples}")."""
     catalog = ZH if lang == "zh" else EN
-    return catalog[key].format(**values)
+    counted = {k: _Count(v) if type(v) is int else v for k, v in values.items()}
+    return catalog[key].format(**counted)
 
 
 def command_list(lang: str) -> str:

@@ -47,6 +47,24 @@ async def unrevealed_games(session: AsyncSession) -> list[tuple[Game, int]]:
     return [(game, int(chat)) for game, chat in (await session.execute(stmt)).all()]
 
 
+@dataclass(frozen=True)
+class GameOrigin:
+    """A game with its chat's Telegram id: what a vote press is checked against."""
+
+    game: Game
+    chat_telegram_id: int
+
+
+async def get_game_origin(session: AsyncSession, *, game_id: int) -> GameOrigin | None:
+    """The game and its chat's Telegram id, if it exists."""
+    row = (
+        await session.execute(
+            select(Game, Chat.telegram_id).join(Chat, Game.chat_id == Chat.id).where(Game.id == game_id)
+        )
+    ).one_or_none()
+    return None if row is None else GameOrigin(row[0], int(row[1]))
+
+
 async def create_game(session: AsyncSession, **values: object) -> Game:
     """Store a new game; the caller checked the chat has none open."""
     game = Game(**values)

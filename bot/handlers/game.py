@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -20,19 +18,26 @@ from datetime import timedelta
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import Bot, CallbackQuery, Update
+from telegram import Bot, Message, Update
+from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot import keyboards as kb
+from bot.admission import admit
+from bot.calls import PARSE_MODE, reply_html, telegram_call
 from bot.db import games
+from bot.db import repository as repo
 from bot.db.models import Chat, Game, utcnow
-from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import PARSE_MODE, lang_of, load_who, reply_html, telegram_call, who
-from bot.handlers.generate import command_argument
+from bot.finishing import asked, finish, finished_text
+from bot.handlers.presses import Press
 from bot.keyboards import game_keyboard
+from bot.message_text import command_argument
 from bot.parsing import format_temperature
+from bot.render import escape, fit_lines
 from bot.services import Services, services_of
 from bot.texts import text
+from bot.who import lang_of, store_user_and_chat, who
 from core.generator import Request
 
 log = logging.getLogger(__name__)
@@ -43,7 +48,6 @@ TICK_S = 0.5
 # Tokens of held-out text: the seed shown, and the real rest the model's ending must match.
 PASSAGE = {"char": (200, 120), "word": (60, 30)}
 WEEK = timedelta(days=7)
-_VOTE = re.compile(r"^g:(\d+):([AB])$")
 TIMER_KEY = "game_timer"
 
 
@@ -57,28 +61,34 @@ def parse_seconds(argument: str, default: int) -> int | None:
     return seconds if GAME_MIN_S <= seconds <= GAME_MAX_S else None
 
 
-def _escape(value: str) -> str:
-    return html.escape(value, quote=False)
-
-
 def _endings(game: Game) -> tuple[str, str]:
     return (game.real_text, game.fake_text) if game.real_is == "A" else (game.fake_text, game.real_text)
 
 
-def game_html(game: Game, votes: int, now_s: float | None = None) -> str:
-    """The game message: seed, endings A and B, time left and the number of votes."""
+def _split_names(lines: list[str]) -> list[str]:
+    """Lines as they can be left out one by one (a long list of names is one line per name)."""
+    return [part for line in lines for part in ([line] if len(line) < 400 else line.split(", "))]
+
+
+def game_html(game: Game, votes: int, now_s: float | None = None, *, ended: bool = False) -> str:
+    """The game message: seed, endings A and B, and time left with the number of votes (or,
+    once revealed or stopped, that it ended)."""
     a, b = _endings(game)
     left = max(0, round((game.deadline - utcnow()).total_seconds())) if now_s is None else now_s
+    status = (
+        text(game.lang, "game_ended", votes=votes)
+        if ended
+        else text(game.lang, "game_left", seconds=int(left), votes=votes)
+    )
     return text(
         game.lang,
         "game_text",
-        model=_escape(game.model_name),
+        model=escape(game.model_name),
         temperature=format_temperature(game.temperature),
-        seed=_escape(game.seed),
-        a=_escape(a),
-        b=_escape(b),
-        seconds=int(left),
-        votes=votes,
+        seed=escape(game.seed),
+        a=escape(a),
+        b=escape(b),
+        status=status,
     )
 
 
@@ -89,6 +99,7 @@ class Reveal:
     game: Game
     chat: int
     html: str
+    votes: int
 
 
 async def _finish(services: Services, game_id: int, *, stopped: bool) -> Reveal | None:
@@ -100,18 +111,19 @@ async def _finish(services: Services, game_id: int, *, stopped: bool) -> Reveal 
             return None
         chat = await session.get(Chat, game.chat_id)
         assert chat is not None
-        if stopped:
-            return Reveal(game, chat.telegram_id, text(game.lang, "game_stopped_text", real=game.real_is))
         votes = await games.guesses_of(session, game_id=game.id)
+        if stopped:
+            stopped_html = text(game.lang, "game_stopped_text", real=game.real_is)
+            return Reveal(game, chat.telegram_id, stopped_html, len(votes))
         right = [name for _, name, choice in votes if choice == game.real_is]
         wrong = [name for _, name, choice in votes if choice != game.real_is]
         lines = []
         if not votes:
             lines.append(text(game.lang, "game_nobody"))
         if right:
-            lines.append(text(game.lang, "game_right", names=_escape(", ".join(right))))
+            lines.append(text(game.lang, "game_right", names=escape(", ".join(right))))
         if wrong:
-            lines.append(text(game.lang, "game_wrong", names=_escape(", ".join(wrong))))
+            lines.append(text(game.lang, "game_wrong", names=escape(", ".join(wrong))))
         players = {name for _, name, _ in votes}
         board = await games.scores(session, chat_id=game.chat_id, limit=1000)
         for rank, score in enumerate((s for s in board if s.name in players), start=1):
@@ -120,39 +132,46 @@ async def _finish(services: Services, game_id: int, *, stopped: bool) -> Reveal 
                     game.lang,
                     "game_score_line",
                     rank=rank,
-                    name=_escape(score.name),
+                    name=escape(score.name),
                     right=score.right,
                     played=score.played,
                 )
             )
         a, b = _endings(game)
-        body = text(
+        head = text(
             game.lang,
             "game_reveal",
-            seed=_escape(game.seed),
-            a=_escape(a),
-            b=_escape(b),
+            seed=escape(game.seed),
+            a=escape(a),
+            b=escape(b),
             real=game.real_is,
             fake="B" if game.real_is == "A" else "A",
-            model=_escape(game.model_name),
+            model=escape(game.model_name),
             temperature=format_temperature(game.temperature),
-            result="\n".join(lines),
-        )
-        return Reveal(game, chat.telegram_id, body)
+            result="",
+        ).rstrip()
+        # Many players (long names, a hundred votes) must not push the reveal past Telegram's
+        # limit: whole lines are left out from the end, and the count of them said instead.
+        body = fit_lines(head, _split_names(lines), "", text(game.lang, "game_more_lines"))
+        return Reveal(game, chat.telegram_id, body, len(votes))
 
     return await services.db.run(work)
 
 
 async def reveal(bot: Bot, services: Services, game_id: int, *, stopped: bool = False) -> bool:
-    """Reveal a game (False if another caller already did): the buttons go, the answer comes."""
+    """Reveal a game (False if another caller already did): the game message shows its final
+    state ("ended · N votes", no buttons), the answer comes in reply."""
     done = await _finish(services, game_id, stopped=stopped)
     if done is None:
         return False
     message_id = done.game.telegram_message_id
     if message_id is not None:
+        final = game_html(done.game, done.votes, ended=True)
         with contextlib.suppress(TelegramError):
             await telegram_call(
-                lambda: bot.edit_message_reply_markup(done.chat, message_id, reply_markup=None),
+                lambda: bot.edit_message_text(
+                    final, done.chat, message_id, parse_mode=PARSE_MODE, reply_markup=None
+                ),
                 idempotent=True,
             )
     try:
@@ -192,6 +211,10 @@ class GameTimer:
                 await self._task
             self._task = None
 
+    def forget(self, game_id: int) -> None:
+        """A game ended outside the timer (/game stop): nothing more to count down."""
+        self._edited.pop(game_id, None)
+
     def shown(self, game_id: int) -> None:
         """The game's message was just sent: the next countdown edit is COUNTDOWN_EVERY_S away."""
         self._edited[game_id] = time.monotonic()
@@ -211,7 +234,12 @@ class GameTimer:
             found = await games.unrevealed_games(session)
             return [(g, chat, await games.count_guesses(session, game_id=g.id)) for g, chat in found]
 
-        for game, chat, votes in await self.services.db.run(work, write=False):
+        found = await self.services.db.run(work, write=False)
+        # Only open games are remembered: one ended elsewhere (another replica) is let go.
+        open_ids = {game.id for game, _, _ in found}
+        for gone in self._edited.keys() - open_ids:
+            del self._edited[gone]
+        for game, chat, votes in found:
             if game.deadline <= utcnow():
                 self._edited.pop(game.id, None)
                 await reveal(self.bot, self.services, game.id)
@@ -249,8 +277,8 @@ def timer_of(context: ContextTypes.DEFAULT_TYPE) -> GameTimer | None:
 
 async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/game, /game 60, /game stop."""
-    message, tg_user, tg_chat = update.effective_message, update.effective_user, update.effective_chat
-    if message is None or tg_user is None or tg_chat is None:
+    message = update.effective_message
+    if message is None or update.effective_user is None or update.effective_chat is None:
         return
     services, lang = services_of(context), lang_of(update)
     argument = command_argument(message).lower()
@@ -261,73 +289,55 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if seconds is None:
         await reply_html(message, text(lang, "game_bad", low=GAME_MIN_S, high=GAME_MAX_S))
         return
-    wait = await services.limits.retry_after(tg_user.id, 1)
-    if wait or await services.limits.busy(tg_user.id):
-        await reply_html(
-            message,
-            text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
-            if wait
-            else text(lang, "one_at_a_time"),
+    async with admit(services, context.bot, update, reply_to=message) as ticket:
+        if not ticket.granted:
+            return
+        asker = await who(services, update)
+        chat_id = asker.chat_id
+        assert chat_id is not None
+
+        async def running(session: AsyncSession) -> bool:
+            return await games.open_game(session, chat_id=chat_id) is not None
+
+        if await services.db.run(running, write=False):
+            await reply_html(message, text(lang, "game_running"))
+            return
+        passage = _passage(services, asker.model, asker.level)
+        if passage is None:
+            await reply_html(message, text(lang, "game_no_book"))
+            return
+        seed, real, rest_len = passage
+        request = Request(
+            seed, length=asked(rest_len, asker.level), temperature=asker.temperature, rng=secrets.randbits(63)
         )
-        return
+        made = await ticket.generate([(request, asker.model)])
+        if made is None:
+            return
+        fake = finish(made[0], rest_len, asker.level).text
 
-    async def who(session: AsyncSession) -> tuple[int, int, str | None, float, bool]:
-        user, chat, settings = await load_who(
-            session, tg_user, tg_chat, default_model=services.generation.default
-        )
-        running = await games.open_game(session, chat_id=chat.id)
-        return user.id, chat.id, settings.model_name, settings.temperature, running is not None
+        async def create(session: AsyncSession) -> Game | None:
+            await repo.lock_chat(session, chat_id=chat_id)  # one /game at a time per chat
+            if not await repo.claim_update(session, update_id=update.update_id):
+                return None  # a redelivered /game: answered already
+            if await games.open_game(session, chat_id=chat_id) is not None:
+                return None
+            return await games.create_game(
+                session,
+                chat_id=chat_id,
+                started_by=asker.user_id,
+                model_name=asker.model,
+                model_version=asker.model_version,
+                temperature=asker.temperature,
+                seed=seed,
+                real_text=real,
+                fake_text=fake,
+                real_is=secrets.choice("AB"),
+                lang=lang,
+                deadline=utcnow() + timedelta(seconds=seconds),
+            )
 
-    user_id, chat_id, model_name, temperature, running = await services.db.run(who)
-    if running:
-        await reply_html(message, text(lang, "game_running"))
-        return
-    model = services.generation.resolve(model_name)
-    info = services.generation.info(model)
-    seed_len, rest_len = PASSAGE.get(info.level, PASSAGE["char"])
-    ids = services.novelty.passage(model, seed_len + rest_len, np.random.default_rng())
-    if ids is None:
-        await reply_html(message, text(lang, "game_no_book"))
-        return
-    tokenizer = services.generation.generators[model].bundle.tokenizer
-    seed, real = tokenizer.decode(ids[:seed_len]), tokenizer.decode(ids[seed_len:])
-    if info.level == "char" and " " in seed[:40]:
-        seed = seed.split(" ", 1)[1]  # start at a word, not inside one
-    if not await services.limits.begin(tg_user.id):  # another request began meanwhile
-        await reply_html(message, text(lang, "one_at_a_time"))
-        return
-    try:
-        request = Request(seed, length=rest_len, temperature=temperature, rng=secrets.randbits(63))
-        sample = await services.generation.generate(request, model=model)
-        await services.limits.charge(tg_user.id, 1)
-    except (QueueFullError, ServiceClosedError):
-        await reply_html(message, text(lang, "busy"))
-        return
-    finally:
-        await services.limits.end(tg_user.id)
-
-    async def create(session: AsyncSession) -> Game | None:
-        await session.get(Chat, chat_id, with_for_update=True)  # one /game at a time per chat
-        if await games.open_game(session, chat_id=chat_id) is not None:
-            return None
-        return await games.create_game(
-            session,
-            chat_id=chat_id,
-            started_by=user_id,
-            model_name=model,
-            model_version=info.version,
-            temperature=temperature,
-            seed=seed,
-            real_text=real,
-            fake_text=sample.text,
-            real_is=secrets.choice("AB"),
-            lang=lang,
-            deadline=utcnow() + timedelta(seconds=seconds),
-        )
-
-    game = await services.db.run(create)
+        game = await services.db.run(create)
     if game is None:
-        await reply_html(message, text(lang, "game_running"))
         return
     sent = await reply_html(message, game_html(game, 0, seconds), reply_markup=game_keyboard(game.id, lang))
     if sent is not None:
@@ -342,58 +352,75 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             timer.shown(game.id)
 
 
+def _passage(services: Services, model: str, level: str) -> tuple[str, str, int] | None:
+    """A held-out passage: its beginning (the seed), its real ending (cut by the same rule as
+    the model's, so the cut tells nothing) and the ending's length; None without a book."""
+    seed_len, rest_len = PASSAGE.get(level, PASSAGE["char"])
+    ids = services.novelty.passage(model, seed_len + asked(rest_len, level), np.random.default_rng())
+    if ids is None:
+        return None
+    tokenizer = services.generation.generators[model].bundle.tokenizer
+    seed = tokenizer.decode(ids[:seed_len])
+    real = finished_text([tokenizer.tokens[i] for i in ids[seed_len:]], rest_len, level)
+    if level == "char" and " " in seed[:40]:
+        seed = seed.split(" ", 1)[1]  # start at a word, not inside one
+    return seed, real, rest_len
+
+
 async def _stop(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/game stop: by whoever started the game, or a group admin."""
+    """/game stop: by whoever started the game, or a group admin (anonymous ones included)."""
     message, tg_user, tg_chat = update.effective_message, update.effective_user, update.effective_chat
     assert message and tg_user and tg_chat
-    services, lang = services_of(context), lang_of(update)
-
-    async def find(session: AsyncSession) -> tuple[int, Game | None]:
-        user, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
-        return user.id, await games.open_game(session, chat_id=chat.id)
-
-    user_id, game = await services.db.run(find)
+    services = services_of(context)
+    asker = await who(services, update)
+    chat_id = asker.chat_id
+    assert chat_id is not None
+    game = await services.db.run(lambda session: games.open_game(session, chat_id=chat_id), write=False)
     if game is None:
-        await reply_html(message, text(lang, "game_none"))
+        await reply_html(message, text(asker.lang, "game_none"))
         return
-    if game.started_by != user_id and not await _is_admin(context.bot, tg_chat.id, tg_user.id):
-        await reply_html(message, text(lang, "game_stop_denied"))
+    if game.started_by != asker.user_id and not await is_group_admin(context.bot, message):
+        await reply_html(message, text(asker.lang, "game_stop_denied"))
         return
     await reveal(context.bot, services, game.id, stopped=True)
+    timer = timer_of(context)
+    if timer is not None:
+        timer.forget(game.id)
 
 
-async def _is_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
+async def is_group_admin(bot: Bot, message: Message) -> bool:
+    """Whether a message's sender administers its chat, as Telegram says now (never cached:
+    admins change). A message an anonymous admin sends on behalf of the group counts."""
+    if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+        return True  # only the group's admins can post as the group itself
+    if message.from_user is None:
+        return False
+    chat_id, user_id = message.chat.id, message.from_user.id
     try:
         member = await telegram_call(lambda: bot.get_chat_member(chat_id, user_id), idempotent=True)
-    except TelegramError:
+    except TelegramError as exc:
+        log.warning("could not check a group admin: %s", exc)
         return False
-    return member.status in ("administrator", "creator")
+    return member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
 
 
-async def on_vote(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A press on "A is real" / "B is real": the player's (last) vote counts until the deadline."""
-    query: CallbackQuery | None = update.callback_query
-    if query is None:
-        return
-    lang = lang_of(update)
-    match = _VOTE.match(query.data or "")
-    services = services_of(context)
-    if match is None:
-        await _answer(query, text(lang, "button_invalid"))
-        return
-    game_id, choice = int(match[1]), match[2]
-    user_id = (await who(services, update)).user_id
+async def on_vote_press(press: Press) -> None:
+    """ "A is real" / "B is real": counted only from the game's own message in its own chat;
+    the player's last vote counts until the deadline."""
+    action = press.action
+    assert isinstance(action, kb.GameVote)
+    tg_user = press.query.from_user
 
-    async def work(session: AsyncSession) -> bool:
-        return await games.guess(session, game_id=game_id, user_id=user_id, choice=choice)
+    async def work(session: AsyncSession) -> str:
+        found = await games.get_game_origin(session, game_id=action.game_id)
+        if found is None or not press.carried_by(found.chat_telegram_id, found.game.telegram_message_id):
+            return "button_invalid"
+        user, _ = await store_user_and_chat(session, tg_user, None)
+        counted = await games.guess(session, game_id=action.game_id, user_id=user.id, choice=action.choice)
+        return "game_voted" if counted else "game_over"
 
-    counted = await services.db.run(work)
-    await _answer(query, text(lang, "game_voted", choice=choice) if counted else text(lang, "game_over"))
-
-
-async def _answer(query: CallbackQuery, message: str) -> None:
-    with contextlib.suppress(TelegramError):
-        await telegram_call(lambda: query.answer(message), idempotent=True)
+    key = await press.services.db.run(work)
+    await press.answer(text(press.lang, key, choice=action.choice))
 
 
 async def on_scores(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -401,14 +428,16 @@ async def on_scores(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, tg_user, tg_chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or tg_user is None or tg_chat is None:
         return
-    services, lang = services_of(context), lang_of(update)
+    services = services_of(context)
+    asker = await who(services, update)
+    lang, chat_id = asker.lang, asker.chat_id
+    assert chat_id is not None
 
     async def work(session: AsyncSession) -> tuple[list[games.Score], list[games.Score]]:
-        _, chat, _ = await load_who(session, tg_user, tg_chat, default_model=services.generation.default)
-        week = await games.scores(session, chat_id=chat.id, since=utcnow() - WEEK)
-        return week, await games.scores(session, chat_id=chat.id)
+        week = await games.scores(session, chat_id=chat_id, since=utcnow() - WEEK)
+        return week, await games.scores(session, chat_id=chat_id)
 
-    week, all_time = await services.db.run(work)
+    week, all_time = await services.db.run(work, write=False)
     if not all_time:
         await reply_html(message, text(lang, "scores_none"))
         return
@@ -417,7 +446,7 @@ async def on_scores(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not board:
             continue
         lines = [
-            text(lang, "game_score_line", rank=i, name=_escape(s.name), right=s.right, played=s.played)
+            text(lang, "game_score_line", rank=i, name=escape(s.name), right=s.right, played=s.played)
             for i, s in enumerate(board, start=1)
         ]
         parts.append(text(lang, title) + "\n" + "\n".join(lines))
@@ -438,7 +467,7 @@ async def on_fooled(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text(
             lang,
             "fooled_line",
-            model=_escape(r.model),
+            model=escape(r.model),
             temperature=format_temperature(r.temperature),
             share=round(100 * r.fooled / r.votes),
             votes=r.votes,

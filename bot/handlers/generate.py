@@ -1,307 +1,62 @@
-"""Seeds in, samples out: private text, /gen, group mentions and replies, "again", /compare."""
+"""Seeds in, samples out: private text, /gen, group mentions and replies, 🔁, /compare.
+
+Each feature is a short composition of the spine: `who` (settings), `admit` (limits, queue,
+charging, one outcome per update), `finish` (the ending), `store_samples` (stored before
+sent), `send` (the outbox's delivery).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import html
-import logging
-import re
 import secrets
 from dataclasses import dataclass, replace
-from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, MessageEntity, Update
-from telegram.constants import ChatAction
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot import keyboards as kb
+from bot.admission import Ticket, admit, answered_before
+from bot.calls import reply_html
 from bot.copying import badge, draw_novel
-from bot.db import claims
 from bot.db import repository as repo
-from bot.db.models import utcnow
-from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import lang_of, reply_html, unit_of, who
-from bot.handlers.delivery import Outgoing, deliver, deliver_pending
-from bot.keyboards import rating_keyboard
+from bot.delivery import Owner, ToStore, outgoing, send, store_samples
+from bot.finishing import asked, finish
+from bot.handlers.presses import Press
+from bot.message_text import command_argument, storable, without_entity
 from bot.parsing import effective_length, format_temperature
-from bot.render import excerpt, sample_html, shown_seed
+from bot.render import escape, excerpt, sample_html, shown_seed, unit_of
 from bot.services import Services, services_of
 from bot.texts import text
+from bot.who import Who, lang_of, who
 from core.generator import Request, Sample
-from core.limits import MAX_LENGTH, TEMPERATURE_PRESETS
-from core.novelty import Novelty
-from core.word_end import WORD_END_MARGIN, end_on_word
-
-log = logging.getLogger(__name__)
+from core.limits import TEMPERATURE_PRESETS
 
 COMPARE_LENGTH = {"char": 200, "word": 50}  # four parts must fit in one message
-TYPING_AFTER_S = 0.3  # show "typing..." only when a reply takes longer than this
-TYPING_MAX_OUTSTANDING = 10  # ... and while at most this many requests are being served
 
 
 @dataclass(frozen=True)
-class GenerationPlan:
-    """One seed to continue, with the settings resolved for its user and chat."""
+class Source:
+    """A stored sample a new one reuses (🔁): its seed, settings and whose text the seed is."""
 
-    user_id: int
-    chat_id: int
+    seed: str
     model: str
-    model_version: str
-    level: str
     temperature: float
     length: int
-    lang: str
-
-
-def storable(seed: str) -> str:
-    """The seed as it is generated from and stored: NUL characters removed (PostgreSQL text
-    cannot hold them, and no model has them in its vocabulary), everything else verbatim."""
-    return seed.replace("\x00", "")
-
-
-def command_argument(message: Message) -> str:
-    """The text after the leading /command (newlines kept), or "" when there is none."""
-    raw = message.text or ""
-    for entity in message.entities:
-        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
-            return raw[len(message.parse_entity(entity)) :].strip()
-    return raw.strip()
-
-
-def without_entity(text_: str, entity: MessageEntity) -> str:
-    """The text with one entity cut out, one space where it was (ends stripped).
-
-    Telegram counts entity offsets in UTF-16 code units (an emoji is two), so the cut is made
-    in UTF-16, as python-telegram-bot's parse_entity does, never on Python characters.
-    """
-    units = text_.encode("utf-16-le")
-    before = units[: entity.offset * 2].decode("utf-16-le")
-    after = units[(entity.offset + entity.length) * 2 :].decode("utf-16-le")
-    return " ".join(part for part in (before.strip(), after.strip()) if part)
-
-
-async def _prepare(services: Services, update: Update) -> GenerationPlan:
-    """Store/refresh the user and chat and resolve the settings to generate with."""
-    found = await who(services, update)
-    settings = found.settings
-    model = services.generation.resolve(settings.model_name)
-    info = services.generation.info(model)
-    return GenerationPlan(
-        user_id=found.user_id,
-        chat_id=found.chat_id,
-        model=model,
-        model_version=info.version,
-        level=info.level,
-        temperature=settings.temperature,
-        length=effective_length(settings.length, info.level),
-        lang=lang_of(update),
-    )
-
-
-async def refusal_of(
-    services: Services, update: Update, cost: int = 1, request: int | None = None
-) -> str | None:
-    """Why the per-user limits refuse a request making `cost` generations now (None: they don't).
-
-    `request`: the update id the slot would be taken for (its redelivery is not "busy")."""
-    assert update.effective_user
-    user_id, lang = update.effective_user.id, lang_of(update)
-    if await services.limits.busy(user_id, request):
-        return text(lang, "one_at_a_time")
-    wait = await services.limits.retry_after(user_id, cost)
-    if wait:
-        return text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
-    return None
-
-
-async def _start(
-    services: Services,
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    reply_to: Message | None,
-    cost: int = 1,
-    *,
-    quiet: bool = False,
-) -> bool:
-    """Admit a new request: True marks the user running (the caller ends it).
-
-    A user's messages are admitted one at a time in the order they came (services.admission).
-    A redelivered update is no new request: it is never refused and costs nothing; its stored
-    samples are sent if they never were. It is recognised *before* the limits are consulted,
-    so it never holds the user's slot: otherwise the user's next message, sent after seeing
-    the answer, could arrive meanwhile, be refused "one at a time" and be lost (the webhook
-    answers 2xx after a refusal; issue 17). A refusal costs nothing either, and is said at
-    most once per user every few seconds (never when `quiet`: a button press was already
-    answered with a toast); the rest are dropped without a word.
-    """
-    assert update.effective_user
-    user_id = update.effective_user.id
-    async with services.admission.turn(user_id):
-        if await _resend_if_duplicate(services, update, context, reply_to):
-            # Its first handler may have died holding the slot after storing the answer.
-            await services.limits.release(user_id, update.update_id)
-            return False
-        refusal = await refusal_of(services, update, cost, request=update.update_id)
-        if refusal is None and not await services.limits.begin(user_id, update.update_id):
-            refusal = text(lang_of(update), "one_at_a_time")  # another replica was quicker
-        if refusal is None:
-            return True
-    if not quiet and services.notices.allow(user_id):
-        await reply_html(update.effective_message, refusal)
-    return False
-
-
-async def _typing(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show "typing..." (best effort: a failure here must not stop the reply)."""
-    if update.effective_chat is None:
-        return
-    try:
-        await context.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
-    except TelegramError as exc:
-        log.debug("typing action failed: %s", exc)
-
-
-async def _generate(
-    services: Services, update: Update, requests: list[Request], model: str
-) -> list[Sample] | None:
-    """Run requests through the queue; reply with the reason and return None when refused."""
-    lang = lang_of(update)
-    try:
-        return list(await asyncio.gather(*(services.generation.generate(r, model=model) for r in requests)))
-    except QueueFullError:
-        await reply_html(update.effective_message, text(lang, "busy"))
-    except ServiceClosedError:
-        await reply_html(update.effective_message, text(lang, "restarting"))
-    return None
-
-
-async def _generate_one(services: Services, update: Update, request: Request, model: str) -> Sample | None:
-    """One more draw (MAX_COPIED), or None when the queue refused it."""
-    samples = await _generate(services, update, [request], model)
-    return samples[0] if samples else None
-
-
-async def _generate_with_typing(
-    services: Services,
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    requests: list[Request],
-    model: str,
-) -> list[Sample] | None:
-    """Generate; show "typing..." only if the user would otherwise wait noticeably.
-
-    Every Bot API call counts against Telegram's ~30 messages a second, so a typing action for
-    a reply that arrives in 100 ms only delays other users' replies. When many requests are
-    outstanding (a burst), the sending budget goes to the replies themselves: with 200 at once,
-    typing actions doubled the calls and the last reply came 13 s after the burst, not 7.
-    """
-    task = asyncio.ensure_future(_generate(services, update, requests, model))
-    done, _ = await asyncio.wait({task}, timeout=TYPING_AFTER_S)
-    if not done and services.generation.outstanding <= TYPING_MAX_OUTSTANDING:
-        await _typing(update, context)
-    return await task
-
-
-async def _store(
-    services: Services,
-    job: GenerationPlan,
-    parts: list[tuple[Sample, int, Novelty | None]],
-    update_id: int | None,
-) -> list[int]:
-    """Record the samples (with their rng seeds) in one transaction before sending them: the
-    outbox rows, so an undelivered sample is kept and sent later. Their ids join
-    `services.sending` before the commit, so the outbox never sees them between the commit and
-    this send; the caller's `_send` takes them out again."""
-    attempt: list[int] = []
-
-    async def work(session: AsyncSession) -> list[int]:
-        services.sending.difference_update(attempt)  # a retried transaction: those ids are void
-        attempt.clear()
-        # Another replica handling the same (redelivered) update stored it first: store nothing.
-        if update_id is not None and not await repo.claim_update(session, update_id=update_id):
-            return []
-        for sample, rng_seed, novelty in parts:
-            stored = await repo.record_sample(
-                session,
-                user_id=job.user_id,
-                chat_id=job.chat_id,
-                seed=sample.request.seed,
-                model_name=job.model,
-                model_version=job.model_version,
-                temperature=sample.request.temperature,
-                length=sample.request.length,
-                text=sample.text,
-                generation_ms=round(sample.seconds * 1000),
-                rng_seed=rng_seed,
-                update_id=update_id,
-                novelty=novelty,
-            )
-            await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
-            services.sending.add(stored.id)
-            attempt.append(stored.id)
-        return list(attempt)
-
-    try:
-        ids = await services.db.run(work)
-    except BaseException:
-        services.sending.difference_update(attempt)
-        raise
-    services.counters.samples += len(ids)
-    return ids
-
-
-def _outgoing(
-    message: Message | None, sample_ids: list[int], body: str, markup: InlineKeyboardMarkup
-) -> Outgoing | None:
-    """The message to send in reply to `message` (quoted in groups)."""
-    if message is None:
-        return None
-    quote = message.message_id if message.chat.type != "private" else None
-    return Outgoing(sample_ids, message.chat.id, body, markup, quote)
-
-
-async def _send(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, sample_ids: list[int], out: Outgoing | None
-) -> None:
-    try:
-        if out is not None:
-            await deliver(context.bot, services, out)
-    finally:
-        services.sending.difference_update(sample_ids)
-
-
-def _asked(length: int, level: str) -> int:
-    """Tokens to generate for a sample of `length`: a char model gets a margin to end a word in."""
-    return min(length + WORD_END_MARGIN, MAX_LENGTH) if level == "char" else length
-
-
-def _on_word_end(sample: Sample, length: int, level: str) -> Sample:
-    """A char model's sample cut to end on a word near `length` (a word model's always does)."""
-    if level != "char":
-        return sample
-    request = replace(sample.request, length=length)  # stored as the length the user asked for
-    text_ = end_on_word(sample.text, length)
-    # A char model's tokens are its characters: keep the ids of the text that is sent.
-    return replace(
-        sample,
-        request=request,
-        text=text_,
-        token_ids=sample.token_ids[: len(text_)],
-        pieces=sample.pieces[: len(text_)],
-    )
-
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
+    seed_user_id: int
 
 
 def other_script(seed: str, model_language: str) -> bool:
     """Whether a seed is written in the other script than the model's: Chinese characters to an
     English model, or Latin letters (and no Chinese) to a Chinese one."""
+    has_cjk = any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in seed)
     if model_language == "zh":
-        return bool(_LATIN.search(seed)) and not _CJK.search(seed)
-    return bool(_CJK.search(seed))
+        return not has_cjk and any(ch.isascii() and ch.isalpha() for ch in seed)
+    return has_cjk
+
+
+def _other_model(asker: Who, models: list[tuple[str, str]]) -> str | None:
+    """A loaded model in the other language, to offer when the seed is written in it."""
+    return next((name for name, language in models if language != asker.language), None)
 
 
 def _notes(sample: Sample, lang: str, *, picked: bool, language: str) -> list[str]:
@@ -323,136 +78,104 @@ async def continue_seed(
     seed: str,
     *,
     reply_to: Message | None = None,
-    settings_from: int | None = None,
-    quiet: bool = False,
+    source: Source | None = None,
+    press: Press | None = None,
 ) -> None:
-    """The whole flow for one seed: limits, settings, queue, store, send, mark delivered.
+    """The whole flow for one seed: admit, settings, generate, finish, store, send.
 
-    `settings_from` is a stored sample id whose model and temperature are reused ("again");
-    `quiet`: a refusal was already answered (a button's toast), so none is sent.
-    """
+    `source`: a stored sample whose seed and settings are reused (🔁); `press`: the button
+    that asked, answered as soon as admission decided (its refusal in the toast)."""
     services = services_of(context)
-    assert update.effective_user
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
-    user_key = update.effective_user.id
-    if not await _start(services, update, context, reply_to, quiet=quiet):
-        return
-    try:
-        job = await _prepare(services, update)
-        if settings_from is not None:
-            job = await _settings_of_sample(services, job, settings_from)
+    async with admit(services, context.bot, update, reply_to=reply_to) as ticket:
+        if press is not None:
+            await press.answer(ticket.refusal or "")
+            ticket.told = ticket.refusal is not None
+        if not ticket.granted:
+            return
+        asker = await who(services, update)
+        if source is not None:
+            model = services.generation.resolve(source.model)
+            info = services.generation.info(model)
+            asker = replace(
+                asker,
+                model=model,
+                model_version=info.version,
+                level=info.level,
+                language=info.language,
+                temperature=source.temperature,
+                length=effective_length(source.length, info.level),
+            )
         picked = not seed.strip()
         if picked:
-            seed = await services.generation.random_seed_text(job.model)
-        rng_seed = secrets.randbits(63)
-        request = Request(
-            seed, length=_asked(job.length, job.level), temperature=job.temperature, rng=rng_seed
-        )
-        samples = await _generate_with_typing(services, update, context, [request], job.model)
-        if samples is None:
+            seed = await services.generation.random_seed_text(asker.model)
+        made = await _draw(services, ticket, asker, seed)
+        if made is None:
             return
-        await services.limits.charge(user_key, len(samples))  # charged for work done, not for asking
-        (ended,) = (_on_word_end(s, job.length, job.level) for s in samples)
-
-        async def draw_again(rng: int) -> Sample | None:
-            more = await _generate_one(services, update, replace(request, rng=rng), job.model)
-            return _on_word_end(more, job.length, job.level) if more else None
-
-        drawn = await draw_novel(
-            services.novelty, job.model, services.settings.max_copied, ended, rng_seed, draw_again
+        sample, drawn_again = made
+        if asker.chat_id is None:
+            return
+        owner = Owner(
+            asker.user_id,
+            asker.chat_id,
+            asker.model,
+            asker.model_version,
+            source.seed_user_id if source and source.seed_user_id != asker.user_id else None,
         )
-        sample, rng_seed = drawn.sample, drawn.rng_seed
-        stored = await _store(
-            services,
-            job,
-            [(sample, rng_seed, drawn.novelty)],
-            update.update_id if settings_from is None else None,
-        )
-    finally:
-        await services.limits.end(user_key)
-    if not stored:  # another replica answered this update meanwhile
-        await _resend_if_duplicate(services, update, context, reply_to)
+        ids = await store_samples(services, owner, [sample], update.update_id)
+    if not ids:  # another replica answered this update meanwhile
+        await answered_before(services, context.bot, update, reply_to)
         return
-    (sample_id,) = stored
     out = None
     try:
-        _, unit = unit_of(services.generation, job.model, job.lang)
+        _, unit = unit_of(services.generation, asker.model, asker.lang)
         body = sample_html(
             seed=seed,
-            continuation=sample.text,
-            model=job.model,
-            temperature=job.temperature,
-            length=len(sample.text) if job.level == "char" else len(sample.token_ids),
+            continuation=sample.sample.text,
+            model=asker.model,
+            temperature=asker.temperature,
+            length=len(sample.sample.text) if asker.level == "char" else len(sample.sample.token_ids),
             unit=unit,
-            lang=job.lang,
-            notes=_notes(
-                sample, job.lang, picked=picked, language=services.generation.info(job.model).language
+            lang=asker.lang,
+            notes=_notes(sample.sample, asker.lang, picked=picked, language=asker.language) + drawn_again,
+            badge=badge(sample.novelty, asker.level, asker.lang),
+        )
+        markup = kb.rating_keyboard(ids[0], 0, 0, asker.lang, shared=False)
+        models = [(info.name, info.language) for info in services.generation.models()]
+        switch = _other_model(asker, models) if not picked and other_script(seed, asker.language) else None
+        if switch is not None and asker.chosen_model != switch:
+            button = InlineKeyboardButton(
+                text(asker.lang, "switch_model", model=switch), callback_data=f"m:{switch}"
             )
-            + ([text(job.lang, "copied_every_draw", draws=drawn.draws)] if drawn.every_draw_copied else []),
-            badge=badge(drawn.novelty, job.level, job.lang),
-        )
-        markup = rating_keyboard(sample_id, 0, 0, job.lang, shared=False)
-        out = _outgoing(reply_to, [sample_id], body, markup)
+            markup = InlineKeyboardMarkup([*markup.inline_keyboard, [button]])
+        out = outgoing(reply_to, ids, body, markup)
     finally:
-        await _send(context, services, [sample_id], out)
+        await send(context.bot, services, ids, out)
 
 
-async def _settings_of_sample(services: Services, job: GenerationPlan, sample_id: int) -> GenerationPlan:
-    """Reuse a stored sample's model and temperature (its model may have been unloaded)."""
-
-    async def work(session: AsyncSession) -> tuple[str, float, int] | None:
-        stored = await repo.get_sample(session, sample_id=sample_id)
-        return (stored.model_name, stored.temperature, stored.length) if stored else None
-
-    found = await services.db.run(work, write=False)
-    if found is None:
-        return job
-    name, temperature, length = found
-    model = services.generation.resolve(name)
-    info = services.generation.info(model)
-    return replace(
-        job,
-        model=model,
-        model_version=info.version,
-        level=info.level,
-        temperature=temperature,
-        length=effective_length(length, info.level),
+async def _draw(
+    services: Services, ticket: Ticket, asker: Who, seed: str
+) -> tuple[ToStore, list[str]] | None:
+    """One finished sample (drawn again under MAX_COPIED), and a note when every draw copied."""
+    rng_seed = secrets.randbits(63)
+    request = Request(
+        seed, length=asked(asker.length, asker.level), temperature=asker.temperature, rng=rng_seed
     )
+    samples = await ticket.generate([(request, asker.model)])
+    if samples is None:
+        return None
 
+    async def draw_again(rng: int) -> Sample | None:
+        more = await ticket.generate([(replace(request, rng=rng), asker.model)], typing=False)
+        return finish(more[0], asker.length, asker.level) if more else None
 
-async def _resend_if_duplicate(
-    services: Services, update: Update, context: ContextTypes.DEFAULT_TYPE, reply_to: Message | None
-) -> bool:
-    """An update seen before (redelivered after a crash) is not generated again; its samples
-    are sent now if they never were (the outbox), else nothing is sent."""
-
-    async def work(session: AsyncSession) -> tuple[int | None, list[repo.Pending]]:
-        stored = await repo.get_sample_by_update(session, update_id=update.update_id)
-        if stored is None:
-            return None, []
-        return stored.id, await repo.pending_samples_of_update(session, update_id=update.update_id)
-
-    found, pending = await services.db.run(work, write=False)
-    if found is None:
-        return False
-    oldest = utcnow() - timedelta(seconds=services.settings.outbox_max_age_s)
-    fresh = [item for item in pending if item.sample.created_at > oldest]  # as old as the outbox takes
-    if len(fresh) < len(pending):
-        log.warning(
-            "update %s: skipped %d undelivered sample(s), too old",
-            update.update_id,
-            len(pending) - len(fresh),
-        )
-    quote = reply_to.message_id if reply_to is not None and reply_to.chat.type != "private" else None
-    sent = await deliver_pending(context.bot, services, fresh, reply_to=quote)
-    log.info(
-        "update %s was already answered (sample %s); not generating again, %d undelivered sent now",
-        update.update_id,
-        found,
-        sent,
+    first = finish(samples[0], asker.length, asker.level)
+    drawn = await draw_novel(
+        services.novelty, asker.model, services.settings.max_copied, first, rng_seed, draw_again
     )
-    return True
+    note = [text(asker.lang, "copied_every_draw", draws=drawn.draws)] if drawn.every_draw_copied else []
+    return ToStore(drawn.sample, drawn.rng_seed, drawn.novelty), note
 
 
 # -- entry points ------------------------------------------------------------------------------
@@ -492,6 +215,48 @@ async def on_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await reply_html(update.effective_message, text(lang_of(update), "non_text"))
 
 
+async def on_again_press(press: Press) -> None:
+    """🔁 under a sample: the same seed and settings, a new draw, sent as a new message (one per
+    press: a redelivered press is answered by the sample its first delivery stored)."""
+    action = press.action
+    assert isinstance(action, kb.Again)
+
+    async def work(session: AsyncSession) -> repo.SampleOrigin | None:
+        return await repo.get_sample_origin(session, sample_id=action.sample_id)
+
+    found = await press.services.db.run(work, write=False)
+    if found is None:
+        await press.answer(text(press.lang, "sample_gone"))
+        return
+    if not sample_press_allowed(press, found) or press.update.effective_chat is None:
+        await press.refuse()  # no chat to send a new sample to (an inline message)
+        return
+    stored = found.sample
+    source = Source(
+        stored.seed,
+        stored.model_name,
+        stored.temperature,
+        stored.length,
+        stored.seed_user_id if stored.seed_user_id is not None else stored.user_id,
+    )
+    await continue_seed(
+        press.update, press.context, stored.seed, reply_to=press.message, source=source, press=press
+    )
+
+
+def sample_press_allowed(press: Press, found: repo.SampleOrigin) -> bool:
+    """Whether a press naming this sample may act on it: from the sample's own message (in its
+    chat, or its inline message); or from a bot message carrying exactly this button in the
+    sample's chat (a /rate session in a group), or in a private chat while the sample is shared
+    (a /rate session there)."""
+    sample, origin = found.sample, press.origin
+    if press.carried_by(found.chat_telegram_id, sample.telegram_message_id or -1, sample.inline_message_id):
+        return True
+    if origin.inline_message_id is not None or not origin.carries_button:
+        return False
+    return origin.chat_id == found.chat_telegram_id or (sample.shared and origin.private)
+
+
 async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/compare <seed>: the book's loop in one message, each part ratable."""
     services = services_of(context)
@@ -499,67 +264,54 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if message is None or update.effective_user is None:
         return
     seed = storable(command_argument(message))
-    lang = lang_of(update)
-    if not await _start(services, update, context, message, cost=len(TEMPERATURE_PRESETS)):
-        return
-    try:
-        job = await _prepare(services, update)
+    async with admit(
+        services, context.bot, update, cost=len(TEMPERATURE_PRESETS), reply_to=message
+    ) as ticket:
+        if not ticket.granted:
+            return
+        asker = await who(services, update)
         if not seed:
-            seed = await services.generation.random_seed_text(job.model)
-        length = min(job.length, COMPARE_LENGTH.get(job.level, 200))
+            seed = await services.generation.random_seed_text(asker.model)
+        length = min(asker.length, COMPARE_LENGTH.get(asker.level, 200))
         seeds = [secrets.randbits(63) for _ in TEMPERATURE_PRESETS]
         requests = [
-            Request(seed, length=_asked(length, job.level), temperature=t, rng=r)
+            (Request(seed, length=asked(length, asker.level), temperature=t, rng=r), asker.model)
             for t, r in zip(TEMPERATURE_PRESETS, seeds, strict=True)
         ]
-        generated = await _generate_with_typing(services, update, context, requests, job.model)
-        if generated is None:
+        generated = await ticket.generate(requests)
+        if generated is None or asker.chat_id is None:
             return
-        samples = [_on_word_end(s, length, job.level) for s in generated]
-        await services.limits.charge(update.effective_user.id, len(samples))  # four generations, four slots
-        novelties = [services.novelty.check(job.model, s.token_ids) for s in samples]
+        samples = [finish(s, length, asker.level) for s in generated]
+        novelties = [services.novelty.check(asker.model, s.token_ids) for s in samples]
+        parts = [ToStore(s, r, n) for s, r, n in zip(samples, seeds, novelties, strict=True)]
         # Every part carries the update id: a redelivered update finds all four.
-        ids = await _store(services, job, list(zip(samples, seeds, novelties, strict=True)), update.update_id)
-    finally:
-        await services.limits.end(update.effective_user.id)
+        owner = Owner(asker.user_id, asker.chat_id, asker.model, asker.model_version)
+        ids = await store_samples(services, owner, parts, update.update_id)
     if not ids:  # another replica answered this update meanwhile
-        await _resend_if_duplicate(services, update, context, message)
+        await answered_before(services, context.bot, update, message)
         return
     out = None
     try:
-        badges = [badge(novelty, job.level, lang) for novelty in novelties]
-        out = _outgoing(message, ids, _compare_html(seed, samples, lang, badges), _compare_keyboard(ids))
+        badges = [badge(novelty, asker.level, asker.lang) for novelty in novelties]
+        body = _compare_html(seed, samples, asker.lang, badges)
+        markup = kb.compare_keyboard([(t, i, 0, 0) for t, i in zip(TEMPERATURE_PRESETS, ids, strict=True)])
+        out = outgoing(message, ids, body, markup)
     finally:
-        await _send(context, services, ids, out)
+        await send(context.bot, services, ids, out)
 
 
 def _compare_html(seed: str, samples: list[Sample], lang: str, badges: list[str | None]) -> str:
-    shown = excerpt(shown_seed(seed), 120)
-    parts = [text(lang, "compare_title", seed=_escape(shown))]
+    shown = escape(excerpt(shown_seed(seed), 120))
+    parts = [text(lang, "compare_title", seed=shown)]
     for temperature, sample, mark in zip(TEMPERATURE_PRESETS, samples, badges, strict=True):
         parts.append(
             text(
                 lang,
                 "compare_part",
                 temperature=format_temperature(temperature),
-                seed=_escape(shown),
-                text=_escape(sample.text),
+                seed=shown,
+                text=escape(sample.text),
             )
-            + (f"\n<i>{_escape(mark)}</i>" if mark else "")
+            + (f"\n<i>{escape(mark)}</i>" if mark else "")
         )
     return "\n\n".join(parts)
-
-
-def _compare_keyboard(ids: list[int]) -> InlineKeyboardMarkup:
-    rows = [
-        [
-            InlineKeyboardButton(f"T={format_temperature(t)} 👍 0", callback_data=f"r:{sample_id}:+"),
-            InlineKeyboardButton(f"T={format_temperature(t)} 👎 0", callback_data=f"r:{sample_id}:-"),
-        ]
-        for t, sample_id in zip(TEMPERATURE_PRESETS, ids, strict=True)
-    ]
-    return InlineKeyboardMarkup(rows)
-
-
-def _escape(value: str) -> str:
-    return html.escape(value, quote=False)

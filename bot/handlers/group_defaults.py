@@ -6,40 +6,24 @@ what a member never chose (repository.resolve_settings).
 
 from __future__ import annotations
 
-import html
-import logging
 from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
-from telegram.constants import ChatMemberStatus
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.calls import reply_html
 from bot.db import repository as repo
 from bot.db.models import Chat
-from bot.handlers.common import lang_of, load_who, reply_html, telegram_call, unit_of
-from bot.handlers.generate import command_argument
+from bot.handlers.game import is_group_admin
+from bot.message_text import command_argument
 from bot.parsing import format_temperature, parse_length, parse_temperature
+from bot.render import escape, unit_of
 from bot.services import services_of
 from bot.texts import text
+from bot.who import lang_of, who
 from core.limits import length_bounds
-
-log = logging.getLogger(__name__)
-_ADMINS = (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
-
-
-async def _is_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Whether the sender administers this chat, as Telegram says now (never cached: admins change)."""
-    assert update.effective_chat and update.effective_user
-    chat_id, user_id = update.effective_chat.id, update.effective_user.id
-    try:
-        member = await telegram_call(lambda: context.bot.get_chat_member(chat_id, user_id), idempotent=True)
-    except TelegramError as exc:
-        log.warning("could not check a group admin: %s", exc)
-        return False
-    return member.status in _ADMINS
 
 
 def _shown(chat: Chat, lang: str) -> str:
@@ -47,7 +31,7 @@ def _shown(chat: Chat, lang: str) -> str:
     return text(
         lang,
         "group_default_show",
-        model=html.escape(chat.model_name) if chat.model_name else none,
+        model=escape(chat.model_name) if chat.model_name else none,
         temperature=format_temperature(chat.temperature) if chat.temperature is not None else none,
         length=chat.sample_length if chat.sample_length is not None else none,
     )
@@ -65,16 +49,20 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     services = services_of(context)
     words = command_argument(message).split(maxsplit=1)
     what, value = (words[0].lower(), words[1] if len(words) > 1 else "") if words else ("", "")
-    if what and not await _is_admin(update, context):
+    if what and not await is_group_admin(context.bot, message):
         await reply_html(message, text(lang, "group_default_admins"))
         return
-    default = services.generation.default
+    asker = await who(services, update)
+    chat_id = asker.chat_id
+    assert chat_id is not None
 
     async def load(session: AsyncSession) -> Chat:
-        _, chat, _ = await load_who(session, tg_user, tg_chat, default_model=default)
+        chat = await session.get(Chat, chat_id)
+        assert chat is not None
         return chat
 
-    chat = await services.db.run(load)
+    chat = await services.db.run(load, write=False)
+    default = asker.model
     change: dict[str, Any] = {}
     if what == "":
         await reply_html(message, _shown(chat, lang))

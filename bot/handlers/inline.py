@@ -10,6 +10,7 @@ offer records which was chosen over the others: a preference an export can use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import secrets
@@ -21,15 +22,18 @@ from telegram import InlineQueryResultArticle, InputTextMessageContent, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.admission import Ticket, admit
+from bot.calls import PARSE_MODE, telegram_call
 from bot.db import repository as repo
 from bot.db.models import InlineOffer
-from bot.generation import QueueFullError, ServiceClosedError
-from bot.handlers.common import PARSE_MODE, display_name, lang_of, telegram_call
-from bot.parsing import effective_length, format_temperature
-from bot.render import excerpt, sample_html
+from bot.finishing import asked, finish
+from bot.message_text import storable
+from bot.parsing import format_temperature
+from bot.render import excerpt, sample_html, unit_of
 from bot.services import Services, services_of
 from bot.texts import text
-from core.generator import Request, Sample
+from bot.who import who
+from core.generator import Request
 
 log = logging.getLogger(__name__)
 
@@ -67,32 +71,26 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     query = update.inline_query
     if query is None:
         return
-    services, lang = services_of(context), lang_of(update)
-    seed = query.query.replace("\x00", "").strip()
+    services = services_of(context)
+    seed = storable(query.query).strip()
     key = (query.from_user.id, seed)
     cache = _cache(context)
     cached = cache.get(key)
     if cached is not None and time.monotonic() - cached.at < CACHE_S:
         await _answer(query.answer, cached.results)
         return
-    if (
-        not seed
-        or await services.limits.busy(query.from_user.id)
-        or await services.limits.retry_after(query.from_user.id, 3)
-        or not await services.limits.begin(query.from_user.id)
-    ):
+    if not seed:
         await _answer(query.answer, [])
         return
-    try:
-        offer = await asyncio.wait_for(_offer(services, update, seed, lang), ANSWER_WITHIN_S)
-    except (TimeoutError, QueueFullError, ServiceClosedError, ValueError):
-        offer = None
-    finally:
-        await services.limits.end(query.from_user.id)
+    offer = None
+    async with admit(services, context.bot, update, cost=3) as ticket:
+        ticket.told = True  # an inline query has no chat to say a refusal in: no results say it
+        if ticket.granted:
+            with contextlib.suppress(TimeoutError):
+                offer = await asyncio.wait_for(_offer(services, update, ticket, seed), ANSWER_WITHIN_S)
     if offer is None:
         await _answer(query.answer, [])
         return
-    await services.limits.charge(query.from_user.id, len(offer.results))
     if len(cache) >= CACHE_MAX:
         cache.clear()
     cache[key] = offer
@@ -107,64 +105,51 @@ async def _answer(answer: object, results: list[InlineQueryResultArticle]) -> No
         log.info("inline answer failed: %s", exc)
 
 
-async def _offer(services: Services, update: Update, seed: str, lang: str) -> _Offer:
-    """Generate the three candidates in one batch and store them as an offer."""
-    assert update.inline_query is not None
-    tg_user = update.inline_query.from_user
-    default = services.generation.default
-
-    async def settings(session: AsyncSession) -> tuple[int, repo.GenerationSettings]:
-        user = await repo.get_or_create_user(
-            session,
-            telegram_id=tg_user.id,
-            display_name=display_name(tg_user),
-            language_code=tg_user.language_code,
-        )
-        return user.id, repo.resolve_settings(user, None, default_model=default)
-
-    user_id, chosen = await services.db.run(settings)
-    model = services.generation.resolve(chosen.model_name)
-    info = services.generation.info(model)
-    length = min(effective_length(chosen.length, info.level), INLINE_LENGTH.get(info.level, 300))
-    temps = temperatures(chosen.temperature)
+async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) -> _Offer | None:
+    """Generate the three candidates in one batch, finish them, and store them as an offer."""
+    asker = await who(services, update)
+    length = min(asker.length, INLINE_LENGTH.get(asker.level, 300))
+    temps = temperatures(asker.temperature)
     rngs = [secrets.randbits(63) for _ in temps]
-    samples: list[Sample] = list(
-        await asyncio.gather(
-            *(
-                services.generation.generate(Request(seed, length=length, temperature=t, rng=r), model=model)
-                for t, r in zip(temps, rngs, strict=True)
-            )
-        )
-    )
+    requests = [
+        (Request(seed, length=asked(length, asker.level), temperature=t, rng=r), asker.model)
+        for t, r in zip(temps, rngs, strict=True)
+    ]
+    made = await ticket.generate(requests, typing=False)
+    if made is None:
+        return None
+    samples = [finish(sample, length, asker.level) for sample in made]
     candidates = [
         {"temperature": t, "text": s.text, "rng_seed": r, "length": len(s.token_ids)}
         for t, s, r in zip(temps, samples, rngs, strict=True)
     ]
 
     async def store(session: AsyncSession) -> int:
-        offer = InlineOffer(
-            user_id=user_id, seed=seed, model_name=model, model_version=info.version, candidates=candidates
+        return await repo.create_inline_offer(
+            session,
+            user_id=asker.user_id,
+            seed=seed,
+            model_name=asker.model,
+            model_version=asker.model_version,
+            candidates=candidates,
         )
-        session.add(offer)
-        await session.flush()
-        return offer.id
 
     offer_id = await services.db.run(store)
-    unit = text(lang, "unit_char" if info.level == "char" else "unit_word")
+    _, unit = unit_of(services.generation, asker.model, asker.lang)
     results = [
         InlineQueryResultArticle(
             id=f"o{offer_id}:{i}",
-            title=text(lang, "inline_title", temperature=format_temperature(t)),
+            title=text(asker.lang, "inline_title", temperature=format_temperature(t)),
             description=excerpt(s.text, 120),
             input_message_content=InputTextMessageContent(
                 sample_html(
                     seed=seed,
                     continuation=s.text,
-                    model=model,
+                    model=asker.model,
                     temperature=t,
-                    length=len(s.token_ids),
+                    length=len(s.text) if asker.level == "char" else len(s.token_ids),
                     unit=unit,
-                    lang=lang,
+                    lang=asker.lang,
                 ),
                 parse_mode=PARSE_MODE,
             ),

@@ -10,10 +10,11 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.handlers.common import lang_of, reply_html, telegram_call
+from bot.calls import reply_html, telegram_call
 from bot.services import services_of
 from bot.standings import Standings, compute, load_votes, picture, table
 from bot.texts import text
+from bot.who import lang_of
 
 log = logging.getLogger(__name__)
 

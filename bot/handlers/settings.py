@@ -1,90 +1,54 @@
-"""/start, /help, /temp, /length, /model, /settings and their buttons."""
+"""/temp, /length, /model, /settings and the preset and model buttons."""
 
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from functools import partial
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
+from bot import keyboards as kb
+from bot.calls import edit_html, reply_html
 from bot.db import repository as repo
-from bot.handlers.common import display_name, lang_of, reply_html, settings_text, unit_of, who
-from bot.handlers.generate import command_argument
-from bot.keyboards import model_keyboard, temperature_keyboard
-from bot.parsing import effective_length, format_temperature, parse_length, parse_temperature, too_precise
+from bot.handlers.presses import Press
+from bot.message_text import command_argument
+from bot.parsing import format_temperature, parse_length, parse_temperature, too_precise
+from bot.render import escape, settings_html, unit_of
 from bot.services import Services, services_of
-from bot.texts import command_list, text
+from bot.texts import text
+from bot.who import Who, who
 from core.limits import TEMPERATURE_DECIMALS, default_length, length_bounds
 
-SettingCommand = tuple[Services, Message, str, str, int, repo.GenerationSettings]
 
-
-async def _setting_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> SettingCommand | None:
-    """What /temp, /length and /model start from: services, message, language, the argument
-    after the command, and the stored user with the settings in this chat."""
-    message = update.effective_message
-    if message is None:
-        return None
-    services = services_of(context)
-    asker = await who(services, update)
-    return services, message, asker.lang, command_argument(message), asker.user_id, asker.settings
-
-
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Welcome: what the bot does, the current settings and the commands."""
-    services = services_of(context)
-    if update.effective_user is None:
-        return
-    lang = lang_of(update)
-    settings = (await who(services, update)).settings
-    _, unit = unit_of(services.generation, settings.model_name, lang)
-    await reply_html(
-        update.effective_message,
-        text(
-            lang,
-            "welcome",
-            name=html.escape(display_name(update.effective_user)),
-            unit=unit,
-            settings=settings_text(services.generation, settings, lang),
-            commands=command_list(lang),
-        ),
-    )
-
-
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The command list."""
-    lang = lang_of(update)
-    await reply_html(update.effective_message, text(lang, "help", commands=command_list(lang)))
-
-
-async def on_unknown(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A command the bot does not have: say so, then the command list."""
-    message = update.effective_message
-    lang = lang_of(update)
-    typed = (message.text or "").split(maxsplit=1)[0][:64] if message else ""
-    said = text(lang, "unknown_command", command=html.escape(typed, quote=False))
-    await reply_html(message, said + "\n\n" + text(lang, "help", commands=command_list(lang)))
+def _plain(html_text: str) -> str:
+    """A toast shows plain text: the message without its bold tags."""
+    return html.unescape(html_text.replace("<b>", "").replace("</b>", ""))
 
 
 async def on_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The user's current settings."""
     services = services_of(context)
-    lang = lang_of(update)
-    settings = (await who(services, update)).settings
-    body = text(lang, "settings_title", settings=settings_text(services.generation, settings, lang))
-    await reply_html(update.effective_message, body)
+    asker = await who(services, update)
+    shown = settings_html(services.generation, asker.model, asker.temperature, asker.length, asker.lang)
+    await reply_html(update.effective_message, text(asker.lang, "settings_title", settings=shown))
 
 
 async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/temp shows the temperature with presets; /temp 0.7 (or 0,7) sets it; junk changes nothing."""
-    asked = await _setting_command(update, context)
-    if asked is None:
+    message = update.effective_message
+    if message is None:
         return
-    services, message, lang, argument, user_id, settings = asked
+    services = services_of(context)
+    asker = await who(services, update)
+    lang, argument = asker.lang, command_argument(message)
     if not argument:
-        body, markup = temperature_view(services, settings, lang)
-        await reply_html(message, body, reply_markup=markup)
+        await reply_html(
+            message,
+            temperature_text(services, asker),
+            reply_markup=kb.temperature_keyboard(asker.temperature),
+        )
         return
     value = parse_temperature(argument)
     if value is None:
@@ -96,17 +60,14 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
         await reply_html(message, body)
         return
-    await save_temperature(services, user_id, value)
+    await save_temperature(services, asker.user_id, value)
     await reply_html(message, text(lang, "temp_set", value=format_temperature(value)))
 
 
-def temperature_view(
-    services: Services, settings: repo.GenerationSettings, lang: str
-) -> tuple[str, InlineKeyboardMarkup]:
-    """The /temp message for these settings: the current value and the preset buttons."""
-    _, unit = unit_of(services.generation, settings.model_name, lang)
-    body = text(lang, "temp_show", value=format_temperature(settings.temperature), unit=unit)
-    return body, temperature_keyboard(settings.temperature)
+def temperature_text(services: Services, asker: Who) -> str:
+    """The /temp message's text for these settings."""
+    _, unit = unit_of(services.generation, asker.model, asker.lang)
+    return text(asker.lang, "temp_show", value=format_temperature(asker.temperature), unit=unit)
 
 
 async def save_temperature(services: Services, user_id: int, value: float) -> None:
@@ -115,40 +76,44 @@ async def save_temperature(services: Services, user_id: int, value: float) -> No
 
 
 async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/length shows the sample length; /length N sets it within the model level's bounds."""
-    asked = await _setting_command(update, context)
-    if asked is None:
+    """/length shows the sample length for the current model's level; /length N sets it within
+    that level's bounds (characters and words are kept apart)."""
+    message = update.effective_message
+    if message is None:
         return
-    services, message, lang, argument, user_id, settings = asked
-    level, unit = unit_of(services.generation, settings.model_name, lang)
+    services = services_of(context)
+    asker = await who(services, update)
+    lang, argument, level = asker.lang, command_argument(message), asker.level
+    _, unit = unit_of(services.generation, asker.model, lang)
     low, high = length_bounds(level)
     if not argument:
-        current = effective_length(settings.length, level)
-        await reply_html(message, text(lang, "length_show", value=current, unit=unit, low=low, high=high))
+        await reply_html(
+            message, text(lang, "length_show", value=asker.length, unit=unit, low=low, high=high)
+        )
         return
     value = parse_length(argument, level)
     if value is None:
-        body = text(lang, "length_bad", low=low, high=high, example=default_length(level))
-        await reply_html(message, body)
+        await reply_html(message, text(lang, "length_bad", low=low, high=high, example=default_length(level)))
         return
-    await services.db.run(partial(repo.set_user_length, user_id=user_id, length=value))
+    await services.db.run(partial(repo.set_user_length, user_id=asker.user_id, level=level, length=value))
     await reply_html(message, text(lang, "length_set", value=value, unit=unit))
 
 
 async def on_model(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/model lists the loaded models with buttons; /model NAME switches."""
-    asked = await _setting_command(update, context)
-    if asked is None:
+    message = update.effective_message
+    if message is None:
         return
-    services, message, lang, argument, user_id, settings = asked
-    current = services.generation.resolve(settings.model_name)
+    services = services_of(context)
+    asker = await who(services, update)
+    argument = command_argument(message)
     if argument:
         if argument not in services.generation.generators:
-            await reply_html(message, text(lang, "model_bad", name=html.escape(argument[:64])))
+            await reply_html(message, text(asker.lang, "model_bad", name=escape(argument[:64])))
             return
-        await reply_html(message, await save_model(services, user_id, argument, lang))
+        await reply_html(message, await save_model(services, asker.user_id, argument, asker.lang))
         return
-    body, markup = model_view(services, current, lang)
+    body, markup = model_view(services, asker.model, asker.lang)
     await reply_html(message, body, reply_markup=markup)
 
 
@@ -165,11 +130,11 @@ def model_view(services: Services, current: str, lang: str) -> tuple[str, Inline
                 name=info.name,
                 language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}"),
                 unit=unit,
-                corpus=f" ({html.escape(info.corpus)})" if info.corpus else "",
+                corpus=f" ({escape(info.corpus)})" if info.corpus else "",
             )
         )
     names = [info.name for info in services.generation.models()]
-    return text(lang, "model_list", models="\n".join(lines)), model_keyboard(names, current)
+    return text(lang, "model_list", models="\n".join(lines)), kb.model_keyboard(names, current)
 
 
 async def save_model(services: Services, user_id: int, name: str, lang: str) -> str:
@@ -181,3 +146,48 @@ async def save_model(services: Services, user_id: int, name: str, lang: str) -> 
     return text(
         lang, "model_set", name=name, language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}")
     )
+
+
+def _shows_presser_settings(press: Press, kind: type) -> bool:
+    """Whether the pressed message is a settings message (/temp, /model: every button of that
+    kind) showing the presser's own settings: in a private chat always; in a group only when it
+    answers the presser's own command (it quotes it)."""
+    message = press.message
+    if message is None or message.reply_markup is None:
+        return False
+    buttons = [b for row in message.reply_markup.inline_keyboard for b in row]
+    if not all(isinstance(kb.parse(str(b.callback_data)), kind) for b in buttons):
+        return False  # e.g. a sample's "switch model" button: the sample stays as it is
+    if message.chat.type == "private":
+        return True
+    asked: Message | None = message.reply_to_message
+    return (
+        asked is not None and asked.from_user is not None and asked.from_user.id == press.query.from_user.id
+    )
+
+
+async def on_temperature_press(press: Press) -> None:
+    """A temperature preset: set it and redraw the presser's own /temp message."""
+    action = press.action
+    assert isinstance(action, kb.SetTemperature)
+    asker = await who(press.services, press.update)
+    await save_temperature(press.services, asker.user_id, action.value)
+    await press.answer(_plain(text(press.lang, "temp_set", value=format_temperature(action.value))))
+    if press.message is not None and _shows_presser_settings(press, kb.SetTemperature):
+        asker = replace(asker, temperature=action.value)
+        body = temperature_text(press.services, asker)
+        await edit_html(press.message, body, kb.temperature_keyboard(action.value))
+
+
+async def on_model_press(press: Press) -> None:
+    """A model button (/model, or "switch to" under a sample in the other script)."""
+    action = press.action
+    assert isinstance(action, kb.SetModel)
+    if action.name not in press.services.generation.generators:
+        await press.refuse()
+        return
+    asker = await who(press.services, press.update)
+    confirmation = await save_model(press.services, asker.user_id, action.name, press.lang)
+    await press.answer(_plain(confirmation))
+    if press.message is not None and _shows_presser_settings(press, kb.SetModel):
+        await edit_html(press.message, *model_view(press.services, action.name, press.lang))

@@ -39,6 +39,7 @@ from bot.db.repository.samples import (
     pending_samples,
     pending_samples_of_update,
     record_sample,
+    samples_of_message,
     set_sample_message_id,
     set_shared,
 )
@@ -51,7 +52,7 @@ from bot.db.repository.stats import (
     top_samples,
     user_stats,
 )
-from bot.db.repository.updates import claim_update, prune_processed_updates
+from bot.db.repository.updates import claim_update, prune_processed_updates, update_handled
 from bot.db.repository.users import (
     ForgetResult,
     GenerationSettings,
@@ -60,6 +61,7 @@ from bot.db.repository.users import (
     get_or_create_chat,
     get_or_create_user,
     get_user,
+    lock_chat,
     resolve_settings,
     set_group_defaults,
     set_user_length,
@@ -97,6 +99,7 @@ __all__ = [
     "get_user",
     "get_votes",
     "is_pending",
+    "lock_chat",
     "mark_send_uncertain",
     "pending_samples",
     "pending_samples_of_update",
@@ -105,6 +108,7 @@ __all__ = [
     "rate",
     "record_sample",
     "resolve_settings",
+    "samples_of_message",
     "set_group_defaults",
     "set_sample_message_id",
     "set_shared",
@@ -113,5 +117,6 @@ __all__ = [
     "set_user_temperature",
     "toggle_rating",
     "top_samples",
+    "update_handled",
     "user_stats",
 ]

@@ -101,6 +101,21 @@ async def get_sample_origin(session: AsyncSession, *, sample_id: int) -> SampleO
     return None if row is None else SampleOrigin(row[0], int(row[1]), int(row[2]))
 
 
+async def samples_of_message(
+    session: AsyncSession, *, chat_telegram_id: int, message_id: int
+) -> list[tuple[StoredSample, str | None]]:
+    """The samples one Telegram message shows (one, or a /compare's four, in id order), each
+    with its author's language code (the message was written in it)."""
+    rows = await session.execute(
+        select(StoredSample, User.language_code)
+        .join(Chat, StoredSample.chat_id == Chat.id)
+        .join(User, StoredSample.user_id == User.id)
+        .where(Chat.telegram_id == chat_telegram_id, StoredSample.telegram_message_id == message_id)
+        .order_by(StoredSample.id)
+    )
+    return [(row[0], row[1]) for row in rows.all()]
+
+
 async def set_shared(session: AsyncSession, *, sample_id: int, shared: bool) -> bool:
     """Make a sample public (visible in every private chat's /rate and /top) or private again."""
     result = await session.execute(

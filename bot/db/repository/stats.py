@@ -89,12 +89,14 @@ async def top_samples(
 
 
 async def pick_unrated_sample(
-    session: AsyncSession, *, user_id: int, chat_id: int | None
+    session: AsyncSession, *, user_id: int, chat_id: int | None, after_id: int | None = None
 ) -> StoredSample | None:
     """A delivered sample this user has not rated and did not write, fewest ratings first.
 
     ``chat_id`` keeps the choice within one chat; None draws from every chat, but only among
     samples their authors shared (a sample is otherwise visible only where it was made).
+    ``after_id``: the sample shown last ("next"): the one after it in that order, wrapping
+    round to the first, and never the same one again while there is another.
     """
     rated = select(Rating.sample_id).where(Rating.user_id == user_id)
     stmt = select(StoredSample).where(
@@ -104,10 +106,18 @@ async def pick_unrated_sample(
         stmt = stmt.where(StoredSample.chat_id == chat_id)
     else:
         stmt = stmt.where(StoredSample.shared.is_(True))
-    stmt = stmt.order_by(
-        (StoredSample.up_votes + StoredSample.down_votes).asc(), StoredSample.id.desc()
-    ).limit(1)
-    return await session.scalar(stmt)
+    votes = StoredSample.up_votes + StoredSample.down_votes
+    order = (votes.asc(), StoredSample.id.desc())
+    if after_id is not None:
+        shown = await session.get(StoredSample, after_id)
+        if shown is not None:
+            shown_votes = shown.up_votes + shown.down_votes
+            later = (votes > shown_votes) | ((votes == shown_votes) & (StoredSample.id < after_id))
+            found = await session.scalar(stmt.where(later).order_by(*order).limit(1))
+            if found is not None:
+                return found
+        stmt = stmt.where(StoredSample.id != after_id)  # wrap round, without the one just shown
+    return await session.scalar(stmt.order_by(*order).limit(1))
 
 
 async def user_stats(session: AsyncSession, *, user_id: int) -> UserStats:

@@ -47,3 +47,8 @@ async def prune_processed_updates(
     cutoff = (now or utcnow()) - older_than
     result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.handled_at < cutoff))
     return rowcount(result)
+
+
+async def update_handled(session: AsyncSession, *, update_id: int) -> bool:
+    """Whether Telegram update ``update_id`` was claimed (its outcome stored) already."""
+    return await session.get(ProcessedUpdate, update_id) is not None

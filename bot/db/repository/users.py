@@ -154,6 +154,11 @@ async def get_or_create_chat(
     return chat
 
 
+async def lock_chat(session: AsyncSession, *, chat_id: int) -> None:
+    """Lock a chat's row until the transaction ends (one /game at a time per chat)."""
+    await session.get(Chat, chat_id, with_for_update=True)
+
+
 async def set_group_defaults(
     session: AsyncSession,
     *,

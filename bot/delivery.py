@@ -27,13 +27,16 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from bot.calls import certainly_not_sent, telegram_call
 from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
-from bot.handlers.common import certainly_not_sent, stored_sample_html, telegram_call
 from bot.keyboards import rating_keyboard
+from bot.render import stored_sample_html
 from bot.services import Services
 from bot.texts import language_of
+from core.generator import Sample
+from core.novelty import Novelty
 
 log = logging.getLogger(__name__)
 ClaimStep = Callable[..., Awaitable[bool | None]]
@@ -48,6 +51,92 @@ class Outgoing:
     html: str
     markup: InlineKeyboardMarkup
     reply_to: int | None = None  # a message to quote (groups)
+
+
+def outgoing(
+    message: Message | None, sample_ids: list[int], body: str, markup: InlineKeyboardMarkup
+) -> Outgoing | None:
+    """The message to send in reply to `message` (quoted in groups), or None without one."""
+    if message is None:
+        return None
+    quote = message.message_id if message.chat.type != "private" else None
+    return Outgoing(sample_ids, message.chat.id, body, markup, quote)
+
+
+@dataclass(frozen=True)
+class ToStore:
+    """One finished sample to store, with how it was made."""
+
+    sample: Sample
+    rng_seed: int
+    novelty: Novelty | None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose sample it is and where it goes: stored user and chat ids, the model it came from,
+    and whose text its seed is when it was copied from another user's sample."""
+
+    user_id: int
+    chat_id: int
+    model: str
+    model_version: str
+    seed_user_id: int | None = None
+
+
+async def store_samples(
+    services: Services, owner: Owner, parts: list[ToStore], update_id: int | None
+) -> list[int]:
+    """Record the samples (with their rng seeds) in one transaction before sending them: the
+    outbox rows, so an undelivered sample is kept and sent later. The update is claimed in the
+    same transaction (one outcome per update: [] when another handler of the same update stored
+    first). Their ids join `services.sending` before the commit, so the outbox never sees them
+    between the commit and this send; `send` takes them out again."""
+    attempt: list[int] = []
+
+    async def work(session: AsyncSession) -> list[int]:
+        services.sending.difference_update(attempt)  # a retried transaction: those ids are void
+        attempt.clear()
+        if update_id is not None and not await repo.claim_update(session, update_id=update_id):
+            return []
+        for part in parts:
+            stored = await repo.record_sample(
+                session,
+                user_id=owner.user_id,
+                chat_id=owner.chat_id,
+                seed=part.sample.request.seed,
+                model_name=owner.model,
+                model_version=owner.model_version,
+                temperature=part.sample.request.temperature,
+                length=part.sample.request.length,
+                text=part.sample.text,
+                generation_ms=round(part.sample.seconds * 1000),
+                rng_seed=part.rng_seed,
+                update_id=update_id,
+                novelty=part.novelty,
+                seed_user_id=owner.seed_user_id,
+            )
+            await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
+            services.sending.add(stored.id)
+            attempt.append(stored.id)
+        return list(attempt)
+
+    try:
+        ids = await services.db.run(work)
+    except BaseException:
+        services.sending.difference_update(attempt)
+        raise
+    services.counters.samples += len(ids)
+    return ids
+
+
+async def send(bot: Bot, services: Services, sample_ids: list[int], out: Outgoing | None) -> None:
+    """Send stored samples (None: nothing to send them to); they leave `services.sending`."""
+    try:
+        if out is not None:
+            await deliver(bot, services, out)
+    finally:
+        services.sending.difference_update(sample_ids)
 
 
 async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None:

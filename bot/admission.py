@@ -1,0 +1,170 @@
+"""Admission: whether an update may generate now, and the work it is then charged for.
+
+Every feature that generates (a seed, /gen, 🔁, /compare, /duel, /game, inline) asks here
+first, in one shape:
+
+    async with admit(services, update, cost=2, reply_to=message) as ticket:
+        if not ticket.granted:
+            return
+        samples = await ticket.generate([(request_a, model_a), (request_b, model_b)])
+
+An update that was answered before (Telegram redelivers after a crash or a slow webhook) is no
+new request: its undelivered samples are sent now and nothing is generated. A user's requests
+are admitted one at a time in the order they came; a refusal (one at a time, too fast, queue
+full) costs nothing and is said at most once every few seconds (not in the chat when the
+caller said it already: a press says it in its toast, then sets `told`). The user's slot is
+held until the block ends, and exactly the generations made are charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Bot, Message, Update
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
+
+from bot.calls import reply_html
+from bot.db import repository as repo
+from bot.db.models import utcnow
+from bot.delivery import deliver_pending
+from bot.generation import QueueFullError, ServiceClosedError
+from bot.services import Services
+from bot.texts import language_of, text
+from core.generator import Request, Sample
+
+log = logging.getLogger(__name__)
+
+TYPING_AFTER_S = 0.3  # show "typing..." only when a reply takes longer than this
+TYPING_MAX_OUTSTANDING = 10  # ... and while at most this many requests are being served
+
+
+@dataclass
+class Ticket:
+    """The answer to one update's request to generate."""
+
+    services: Services
+    bot: Bot
+    user_id: int  # Telegram's user id (the limits' key)
+    lang: str
+    chat_id: int | None  # Telegram's chat id, for "typing..." (None: inline, no chat)
+    granted: bool
+    refusal: str | None = None  # why not (None when granted, or for an update answered before)
+    duplicate: bool = False  # answered before: its undelivered samples were sent again
+    told: bool = False  # the refusal was said already (a press's toast)
+    charged: int = field(default=0)
+
+    async def generate(
+        self, requests: Sequence[tuple[Request, str]], *, typing: bool = True
+    ) -> list[Sample] | None:
+        """Run (request, model) pairs through the shared queue, charging each one made.
+
+        None when the queue refused them (the refusal is then in `self.refusal`)."""
+        if not self.granted:
+            raise RuntimeError("generate() on a refused ticket")
+        generation = self.services.generation
+        task = asyncio.ensure_future(
+            asyncio.gather(*(generation.generate(request, model=model) for request, model in requests))
+        )
+        try:
+            if typing and self.chat_id is not None:
+                done, _ = await asyncio.wait({task}, timeout=TYPING_AFTER_S)
+                # Every Bot API call counts against Telegram's ~30 messages a second: in a burst
+                # the budget goes to the replies themselves (200 at once: 13 s -> 7 s).
+                if not done and generation.outstanding <= TYPING_MAX_OUTSTANDING:
+                    await self._typing()
+            samples = list(await task)
+        except QueueFullError:
+            self.refusal = text(self.lang, "busy")
+            return None
+        except ServiceClosedError:
+            self.refusal = text(self.lang, "restarting")
+            return None
+        await self.services.limits.charge(self.user_id, len(samples))  # work done, not asked
+        self.charged += len(samples)
+        return samples
+
+    async def _typing(self) -> None:
+        assert self.chat_id is not None
+        try:
+            await self.bot.send_chat_action(self.chat_id, ChatAction.TYPING)
+        except TelegramError as exc:  # best effort: it must not stop the reply
+            log.debug("typing action failed: %s", exc)
+
+
+async def refusal_of(
+    services: Services, user_id: int, lang: str, cost: int, request: int | None
+) -> str | None:
+    """Why the per-user limits refuse `cost` generations now (None: they don't). `request`: the
+    update id the slot would be taken for (its own redelivery is not "busy")."""
+    if await services.limits.busy(user_id, request):
+        return text(lang, "one_at_a_time")
+    wait = await services.limits.retry_after(user_id, cost)
+    if wait:
+        return text(lang, "rate_limited", limit=services.limits.per_minute, seconds=wait)
+    return None
+
+
+async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:
+    """Whether this update's outcome was stored already (a redelivery); if so, its samples
+    that never reached the chat are sent now (as old as the outbox takes), nothing else."""
+
+    async def work(session: AsyncSession) -> tuple[bool, list[repo.Pending]]:
+        if not await repo.update_handled(session, update_id=update.update_id):
+            return False, []
+        return True, await repo.pending_samples_of_update(session, update_id=update.update_id)
+
+    seen, pending = await services.db.run(work, write=False)
+    if not seen:
+        return False
+    oldest = utcnow() - timedelta(seconds=services.settings.outbox_max_age_s)
+    fresh = [item for item in pending if item.sample.created_at > oldest]
+    quote = reply_to.message_id if reply_to is not None and reply_to.chat.type != "private" else None
+    sent = await deliver_pending(bot, services, fresh, reply_to=quote)
+    log.info(
+        "update %s was answered before; not generating again, %d undelivered sent now", update.update_id, sent
+    )
+    return True
+
+
+@asynccontextmanager
+async def admit(
+    services: Services,
+    bot: Bot,
+    update: Update,
+    *,
+    cost: int = 1,
+    reply_to: Message | None = None,
+) -> AsyncIterator[Ticket]:
+    """Admit one update's request of `cost` generations (see the module's docstring)."""
+    tg_user = update.effective_user
+    if tg_user is None:
+        raise ValueError("an update without a user cannot be admitted")
+    user_id, lang = tg_user.id, language_of(tg_user.language_code)
+    chat = update.effective_chat
+    ticket = Ticket(services, bot, user_id, lang, chat.id if chat else None, granted=False)
+    reply_to = reply_to or update.effective_message
+    async with services.admission.turn(user_id):
+        # Recognised before the limits are consulted, so a redelivery never holds the slot: the
+        # user's next message could otherwise be refused "one at a time" and lost (issue 17).
+        if await answered_before(services, bot, update, reply_to):
+            await services.limits.release(user_id, update.update_id)  # its first handler may have died
+            ticket.duplicate = True
+        else:
+            ticket.refusal = await refusal_of(services, user_id, lang, cost, update.update_id)
+            if ticket.refusal is None and not await services.limits.begin(user_id, update.update_id):
+                ticket.refusal = text(lang, "one_at_a_time")  # another replica was quicker
+            ticket.granted = ticket.refusal is None
+    try:
+        yield ticket
+    finally:
+        if ticket.granted:
+            await services.limits.end(user_id)
+        if ticket.refusal and not ticket.told and services.notices.allow(user_id):
+            await reply_html(reply_to, ticket.refusal)

@@ -1,0 +1,39 @@
+"""Finishing: every text the bot shows is generated a little long and ended by one rule.
+
+`asked` is how many tokens to generate for a text of `length`; `finish` cuts a generated sample
+at the end its model level calls for (core/word_end.py: a word for char models, a sentence for
+word models). Samples, /compare parts, duel arms, inline results and both game endings all go
+through here, so none is cut mid-word and a game's two endings end alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from core.generator import Sample
+from core.limits import MAX_LENGTH
+from core.word_end import kept, margin
+
+
+def asked(length: int, level: str) -> int:
+    """Tokens to generate for a shown text of `length`: the length plus the level's margin."""
+    return min(length + margin(level), MAX_LENGTH)
+
+
+def finished_text(pieces: Sequence[str], length: int, level: str) -> str:
+    """Generated (or book) tokens, ended by the level's rule near `length`."""
+    return "".join(pieces[: kept(pieces, length, level)]).rstrip()
+
+
+def finish(sample: Sample, length: int, level: str) -> Sample:
+    """The sample ended by its level's rule; its request keeps the length the user asked for,
+    its token ids and pieces are those of the text that is shown."""
+    n = kept(sample.pieces, length, level)
+    return replace(
+        sample,
+        request=replace(sample.request, length=length),
+        text="".join(sample.pieces[:n]).rstrip(),
+        token_ids=sample.token_ids[:n],
+        pieces=sample.pieces[:n],
+    )

@@ -1,0 +1,124 @@
+"""Who is asking and with which settings: the one resolution every update goes through.
+
+For every update (a message, a press, an inline query) `who` stores or refreshes the user and
+chat rows and resolves what to generate with: the model (the user's choice, else the group's
+default, else the loaded model that speaks the user's Telegram language), the temperature
+(user, group, bot) and the length for that model's level (characters or words, kept apart so
+switching models never reinterprets a number).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import Chat as TgChat
+from telegram import Update
+from telegram import User as TgUser
+
+from bot.db import repository as repo
+from bot.db.models import Chat, User
+from bot.generation import GenerationService
+from bot.parsing import effective_length
+from bot.render import clean
+from bot.services import Services
+from bot.texts import language_of
+
+CHAT_TYPES = ("private", "group", "supergroup", "channel")
+
+
+@dataclass(frozen=True)
+class Who:
+    """The stored user and chat behind an update, with the settings that apply there."""
+
+    user_id: int
+    chat_id: int | None  # None: an inline query or a press on an inline message (no chat)
+    private: bool  # a private chat with the bot (False in groups and without a chat)
+    lang: str  # the reply language: the user's Telegram language
+    model: str  # a loaded model
+    model_version: str
+    level: str  # "char" or "word"
+    language: str  # the model's language ("en", "zh")
+    temperature: float
+    length: int  # for the model's level
+    chosen_model: str | None  # what the user picked with /model (None: never chose)
+    settings: repo.GenerationSettings
+
+
+def display_name(user: TgUser) -> str:
+    """A short name for the user (never their id), without characters that garble a chat."""
+    return clean(user.full_name or user.username or "there")[:256] or "there"
+
+
+def lang_of(update: Update) -> str:
+    """The reply language for this update's user."""
+    user = update.effective_user
+    return language_of(user.language_code if user else None)
+
+
+def model_for_language(generation: GenerationService, language_code: str | None) -> str:
+    """The model a user who never chose one starts on: the bot's default when it speaks the
+    user's Telegram language, else a loaded model that does (a Chinese client gets Chinese)."""
+    wanted = "zh" if language_of(language_code) == "zh" else "en"
+    speaks = [info.name for info in generation.models() if (info.language == "zh") == (wanted == "zh")]
+    return generation.default if not speaks or generation.default in speaks else speaks[0]
+
+
+async def store_user_and_chat(
+    session: AsyncSession, tg_user: TgUser, tg_chat: TgChat | None
+) -> tuple[User, Chat | None]:
+    """Get or create the user row and, when the update has one, the chat row."""
+    user = await repo.get_or_create_user(
+        session,
+        telegram_id=tg_user.id,
+        display_name=display_name(tg_user),
+        language_code=tg_user.language_code,
+    )
+    if tg_chat is None:
+        return user, None
+    chat = await repo.get_or_create_chat(
+        session,
+        telegram_id=tg_chat.id,
+        type=tg_chat.type if tg_chat.type in CHAT_TYPES else "group",
+        title=clean(tg_chat.title or "")[:256] or None,
+    )
+    return user, chat
+
+
+def resolve(generation: GenerationService, user: User, chat: Chat | None, lang: str) -> Who:
+    """The settings that apply to this user in this chat (or in no chat)."""
+    default = model_for_language(generation, user.language_code)
+    settings = repo.resolve_settings(user, chat, default_model=default)
+    model = generation.resolve(settings.model_name)
+    info = generation.info(model)
+    return Who(
+        user_id=user.id,
+        chat_id=chat.id if chat is not None else None,
+        private=chat is not None and chat.type == "private",
+        lang=lang,
+        model=model,
+        model_version=info.version,
+        level=info.level,
+        language=info.language,
+        temperature=settings.temperature,
+        length=effective_length(settings.length_for(info.level), info.level),
+        chosen_model=user.model_name,
+        settings=settings,
+    )
+
+
+async def who(services: Services, update: Update) -> Who:
+    """The stored user and chat behind an update (created on first sight) and the settings that
+    apply: the first database call of every handler."""
+    tg_user = update.effective_user
+    if tg_user is None:
+        raise ValueError("an update without a user has no settings")
+    tg_chat = update.effective_chat
+    lang = lang_of(update)
+
+    async def work(session: AsyncSession) -> Who:
+        user, chat = await store_user_and_chat(session, tg_user, tg_chat)
+        return resolve(services.generation, user, chat, lang)
+
+    # The first call of every update: on SQLite it lets writes of work under way go first.
+    return await services.db.run(work, admitting=True)

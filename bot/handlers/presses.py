@@ -108,7 +108,7 @@ def acceptable(action: kb.Action | None, origin: Origin) -> bool:
 
 def dispatcher(
     handlers: dict[type, PressHandler],
-) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]:
+) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
     """The one CallbackQueryHandler callback: every action kind must have a handler."""
     kinds = set(kb.Action.__args__)  # type: ignore[attr-defined]
     missing = kinds - handlers.keys()

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot.handlers.common import certainly_not_sent, telegram_call
+from bot.calls import certainly_not_sent, telegram_call
 
 
 def caused(error: TelegramError, cause: BaseException) -> TelegramError:

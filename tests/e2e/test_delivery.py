@@ -125,7 +125,7 @@ async def test_an_old_undelivered_sample_is_skipped_and_logged(
 ) -> None:
     await _store_undelivered(harness, timedelta(hours=2))  # OUTBOX_MAX_AGE_S is an hour
     ann_id = next(iter(harness.sb.sandbox.state.users))
-    with caplog.at_level(logging.WARNING, logger="bot.handlers.delivery"):
+    with caplog.at_level(logging.WARNING, logger="bot.delivery"):
         harness.app = await start_app(harness.settings, harness.settings.model_dir)
         await harness.sb.wait_until(lambda: "skipped 1 undelivered sample" in caplog.text, timeout=10)
     assert await harness.quiet(ann_id, 1.0) == 0

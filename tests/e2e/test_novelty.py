@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample
-from bot.handlers.common import stored_sample_html
+from bot.render import stored_sample_html
 from bot.services import SERVICES_KEY
 from tests.e2e.conftest import Harness
 

@@ -30,7 +30,7 @@ COPY setup.py ./
 # A wheel with the compiled kernel, installed here and kept for the train stage (which has no gcc).
 RUN /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/venv/bin/pip install --no-deps /wheels/lstmbot-*.whl \
-    && /opt/venv/bin/python -c "from core.qkernel import KERNEL; assert KERNEL.startswith('C'), KERNEL"
+    && /opt/venv/bin/python -c "from core.lstm_step import KERNEL; assert KERNEL.startswith('C'), KERNEL"
 
 # --- runtime: slim, non-root, models included, migrations applied at start ----------------------
 FROM ${PYTHON_IMAGE} AS runtime

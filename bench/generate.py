@@ -59,7 +59,7 @@ def blas_settings() -> list[str]:
     lines.append(
         f"numba {numba.__version__}: threading layer {getattr(numba.config, 'THREADING_LAYER', '?')}"
     )
-    from core.qkernel import KERNEL, threads
+    from core.lstm_step import KERNEL, threads
 
     lines.append(f"int8 product: {KERNEL}; threads for big products: {threads()}")
     return lines
@@ -99,7 +99,7 @@ def bench_ours(bundle: object, table: Table, runs: int) -> None:
     """Our generator: the int8 kernel on 1 and 2 threads, and the float32 numpy baseline."""
     from threadpoolctl import threadpool_limits
 
-    from core import qkernel
+    from core import lstm_step
     from core.generator import Generator, Request
 
     one = Request(SEED, length=LENGTH, temperature=0.5, rng=1)
@@ -109,18 +109,18 @@ def bench_ours(bundle: object, table: Table, runs: int) -> None:
         ("ours int8, 1 thread", Generator(bundle), 1),  # type: ignore[arg-type]
         ("ours int8, 2 threads", Generator(bundle), 2),  # type: ignore[arg-type]
     ]
-    before = qkernel.threads()
+    before = lstm_step.threads()
     try:
         for name, generator, threads in cases:
             # `threads` bounds both the kernel's helper thread and BLAS (the float32 baseline).
-            qkernel.threads(threads)
+            lstm_step.threads(threads)
             with threadpool_limits(limits=threads, user_api="blas"):
                 generator.generate_one(Request(SEED, length=5, rng=0))  # compile / warm up
                 best, median = best_and_median(partial(generator.generate_one, one), runs)
                 batch_best, _ = best_and_median(partial(generator.generate, batch), max(2, runs // 3))
             table.add(name, best, BATCH * LENGTH / batch_best, f"(1 x 400 median {median * 1000:.0f} ms)")
     finally:
-        qkernel.threads(before)
+        lstm_step.threads(before)
 
 
 def bench_window(bundle: object, table: Table) -> None:

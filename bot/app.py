@@ -38,7 +38,7 @@ from bot.shared_limits import SharedLimits
 from bot.texts import COMMANDS, text
 from bot.who import lang_of
 from core.bundle import Bundle
-from core.qkernel import threads as kernel_threads
+from core.lstm_step import threads as kernel_threads
 
 log = logging.getLogger(__name__)
 

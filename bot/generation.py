@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core.batching import RunningBatch
 from core.bundle import Bundle, BundleError, load_bundle
 from core.generator import KERNEL_MAX_ROWS, Generator, Request, Sample
-from core.running import RunningBatch
 
 log = logging.getLogger(__name__)
 

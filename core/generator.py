@@ -5,7 +5,7 @@ character, so each character costs a whole 60-step forward pass plus Keras overh
 LSTM state (h, c) is carried from step to step, so each new token costs one step, and a batch
 of independent requests (each with its own seed, temperature, length and rng) advances
 together through one matrix product per layer: int8 weights and 7-bit activations in the C
-kernel of core/qkernel.c (core/kernels.py explains the grid). No TensorFlow is imported.
+kernel of core/qkernel.c (core/numba_kernel.py explains the grid). No TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
-from core.fast_draw import draw_plain
-from core.kernels import QuantMatrix, on_grid
 from core.limits import MAX_LENGTH
-from core.qkernel import KERNEL, lstm_layer, qmatmul
+from core.lstm_step import KERNEL, lstm_layer, qmatmul
+from core.numba_draw import draw_plain
+from core.numba_kernel import QuantMatrix, on_grid
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 

@@ -3,19 +3,19 @@
  *
  * The product: out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j]
  * for j < cols, where W holds int8 weights and x unsigned 7-bit activations (every LSTM h lies
- * in [-1, 1]; x = round((h + 1) * 63.5), see core/kernels.py, which also folds the offset into
+ * in [-1, 1]; x = round((h + 1) * 63.5), see core/numba_kernel.py, which also folds the offset into
  * `corr`). 7 bits make vpmaddubsw exact: a pair of products is at most 2 * 127 * 127 = 32258,
  * which fits its int16 sum without saturating, so the int32 sums are exact and a row's result
  * depends neither on the order of the additions nor on the other rows of the batch.
  *
- * Layout (QuantMatrix in core/kernels.py writes it): blocks of 16 output rows; within a block,
+ * Layout (QuantMatrix in core/numba_kernel.py writes it): blocks of 16 output rows; within a block,
  * for each 4 inputs, the 16 rows' 4 weights (64 bytes), so a block is one contiguous stream and
  * one 4-byte broadcast of x meets 16 rows in two vpmaddubsw. rows is a multiple of 16 and kpad
  * of 8, the padding zero; x is (batch, kpad).
  *
  * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
  * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
- * core/qkernel.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
+ * core/lstm_step.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
  * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all three).
  */
 #define PY_SSIZE_T_CLEAN
@@ -247,7 +247,7 @@ int lstmbot_qkernel_isa(void) {
 /* --- the cell update ---------------------------------------------------------------------
  * h, c from the gate sums z (Keras order i, f, c, o: z[b] is four blocks of `units`), with
  * sigmoid(x) = 0.5 tanh(x/2) + 0.5 and tanh as Eigen's rational approximation (a few float32
- * ulp; core/kernels.py has the same in numba), eight units at a time with AVX2 and FMA; the
+ * ulp; core/numba_kernel.py has the same in numba), eight units at a time with AVX2 and FMA; the
  * scalar code (plain path, AVX2 tail) fuses the same operations with fmaf, so it writes the same
  * bytes. (On x86 the plain path calls libm for fmaf: its cell is ~3x slower for it, and only
  * CPUs without AVX2 run it.) */
@@ -585,7 +585,7 @@ void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_ou
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_qkernel",
-    "The generator's int8 product and LSTM cell (C, AVX2); called from numba, see core/qkernel.py.", -1,
+    "The generator's int8 product and LSTM cell (C, AVX2); called from numba, see core/lstm_step.py.", -1,
     NULL,
 };
 

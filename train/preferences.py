@@ -122,7 +122,7 @@ def load_preferred_texts(path: Path, *, min_temperature: float | None = None) ->
     do not say are kept): rejection-sampling fine-tuning for the temperature the model is
     served at. Raters like cold samples for being cold; learning from them would only teach
     the model to be colder, which costs held-out loss, while the hot samples they liked
-    are the model's own draws that went right. (How much either helps: bench/preferences.py.)
+    are the model's own draws that went right. (How much either helps: docs/preferences-runs.md.)
     """
     path = Path(path)
     read = read_json_lines(path)

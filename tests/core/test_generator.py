@@ -205,7 +205,7 @@ def test_the_unknown_token_is_never_generated(tiny_bundle: Path) -> None:
 
 
 def test_kernel_tanh_matches_numpy() -> None:
-    from core.kernels import _tanh
+    from core.numba_kernel import _tanh
 
     x = np.linspace(-12, 12, 20_001, dtype=np.float32)
     ours = np.array([_tanh(v) for v in x], dtype=np.float32)

@@ -9,9 +9,9 @@ import time
 import numpy as np
 import pytest
 
-from core import qkernel
-from core.kernels import QuantMatrix, cell_update, on_grid, padded_inputs, qmatmul_numba
-from core.qkernel import KERNEL, lstm_layer, qmatmul
+from core import lstm_step
+from core.lstm_step import KERNEL, lstm_layer, qmatmul
+from core.numba_kernel import QuantMatrix, cell_update, on_grid, padded_inputs, qmatmul_numba
 
 
 def test_the_c_kernel_was_built_by_the_install() -> None:
@@ -45,12 +45,12 @@ def test_c_and_numba_products_are_the_same_exact_integers(
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
     table = rng.normal(size=(3, outputs)).astype(np.float32)
     index = rng.integers(0, 3, size=batch)
-    before = qkernel.threads()
+    before = lstm_step.threads()
     try:
-        assert qkernel.threads(threads) == (threads if KERNEL.startswith("C") else 1)
+        assert lstm_step.threads(threads) == (threads if KERNEL.startswith("C") else 1)
         ours = qmatmul(m, x, table, index)
     finally:
-        qkernel.threads(before)
+        lstm_step.threads(before)
     reference = np.empty_like(ours)
     qmatmul_numba(m.packed, m.scale, m.corr, m.outputs, padded_inputs(m, x), table, index, reference)
     np.testing.assert_array_equal(ours, reference)
@@ -81,7 +81,7 @@ def test_the_c_cell_matches_numbas_and_the_layer_is_the_lstm_step() -> None:
     z = rng.normal(scale=3, size=(5, 4 * units)).astype(np.float32)
     c = rng.normal(size=(5, units)).astype(np.float32)
     ours = (np.empty_like(c), np.empty_like(c))
-    qkernel._cell(z, c, *ours)
+    lstm_step._cell(z, c, *ours)
     numba_h, numba_c = np.empty_like(c), np.empty_like(c)
     cell_update(z, c, numba_h, numba_c)
     # The same formulas; the C cell fuses multiply-adds, so the last float32 bit may differ.
@@ -107,7 +107,7 @@ def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:
     table = np.zeros((1, 2048), dtype=np.float32)
     index = np.zeros(8, dtype=np.int64)
     expected = qmatmul(m, x, table, index)
-    before = qkernel.threads(2)
+    before = lstm_step.threads(2)
     qmatmul(m, x, table, index)  # starts the helper thread
     wrong: list[int] = []
 
@@ -121,7 +121,7 @@ def test_concurrent_callers_and_a_forked_child_get_the_right_product() -> None:
         t.start()
     for t in callers:
         t.join(timeout=60)
-    qkernel.threads(before)
+    lstm_step.threads(before)
     assert not wrong and not any(t.is_alive() for t in callers)
     # A fork keeps only the forking thread: the child must not wait for a helper it lacks.
     pid = os.fork()
@@ -143,21 +143,21 @@ def test_a_big_cell_update_shared_by_two_threads_is_the_same() -> None:
     c = rng.normal(size=(64, 512)).astype(np.float32)
     alone = (np.empty_like(c), np.empty_like(c))
     shared = (np.empty_like(c), np.empty_like(c))
-    before = qkernel.threads(1)
+    before = lstm_step.threads(1)
     try:
-        qkernel._cell(z, c, *alone)
-        qkernel.threads(2)
-        qkernel._cell(z, c, *shared)
+        lstm_step._cell(z, c, *alone)
+        lstm_step.threads(2)
+        lstm_step._cell(z, c, *shared)
     finally:
-        qkernel.threads(before)
+        lstm_step.threads(before)
     np.testing.assert_array_equal(alone[0], shared[0])
     np.testing.assert_array_equal(alone[1], shared[1])
 
 
 _EVERY_PATH = """
 import hashlib, numpy as np
-from core.kernels import QuantMatrix
-from core.qkernel import KERNEL, _cell, qmatmul
+from core.numba_kernel import QuantMatrix
+from core.lstm_step import KERNEL, _cell, qmatmul
 rng = np.random.default_rng(7)
 digest = hashlib.sha256()
 for inputs, outputs, batch in [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7)]:

@@ -156,7 +156,7 @@ def test_logits_with_no_valid_token_are_refused(row: list[float]) -> None:
 
 
 def test_the_compiled_draw_picks_what_draw_picks() -> None:
-    from core.fast_draw import draw_plain
+    from core.numba_draw import draw_plain
 
     rng = np.random.default_rng(11)
     z = (rng.normal(size=(4000, 61)) * 4).astype(np.float32)
@@ -173,7 +173,7 @@ def test_the_compiled_draw_picks_what_draw_picks() -> None:
 
 @pytest.mark.parametrize("row", [[np.nan, 1.0], [np.inf, 1.0], [3.0, -np.inf]])
 def test_the_compiled_draw_refuses_rows_with_no_usable_token(row: list[float]) -> None:
-    from core.fast_draw import draw_plain
+    from core.numba_draw import draw_plain
 
     with pytest.raises(ValueError, match="finite"):
         draw_plain(np.array([row], dtype=np.float32), np.array([1.0]), np.array([0.5]), 0)

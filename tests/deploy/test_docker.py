@@ -119,7 +119,7 @@ def test_the_image_recipe_in_a_fresh_virtual_environment(tmp_path: Path, tiny_bu
     ).stdout.lower()
     assert "tensorflow" not in frozen and "keras" not in frozen
     kernel = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "from core.qkernel import KERNEL; print(KERNEL)"],
+        [str(venv / "bin" / "python"), "-c", "from core.lstm_step import KERNEL; print(KERNEL)"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

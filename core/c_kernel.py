@@ -14,7 +14,7 @@ import numba
 from numba import types
 
 from core import _qkernel  # type: ignore[attr-defined]
-from core.kernels import F32, I8, IDX, U8
+from core.numba_kernel import F32, I8, IDX, U8
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)

@@ -6,7 +6,7 @@ it is 3.2 MB (it fits the L3 cache), read once per step for every row of the bat
 
 Activations (every LSTM h lies in [-1, 1]) go on a grid of 128 levels, as unsigned 7-bit
 integers u = round((h + 1) * 63.5). That is what lets the C kernel (core/qkernel.c, see
-core/qkernel.py) use AVX2's vpmaddubsw exactly: a pair of u8 x s8 products is at most
+core/lstm_step.py) use AVX2's vpmaddubsw exactly: a pair of u8 x s8 products is at most
 2 * 127 * 127, inside its int16 sum. The grid costs nothing measurable: held-out loss on the
 shipped model, every 20th character, 1.2841 nats/char in float32, 1.2838 with int8 weights and
 7-bit activations. The sums are exact int32, so a row's result depends neither on the order of

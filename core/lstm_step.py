@@ -4,17 +4,17 @@
 a C compiler the install still succeeds). Its library is loaded into LLVM's symbol table, so the
 numba functions below call `lstmbot_qmatmul` by name; that keeps them cacheable on disk, which a
 ctypes function pointer would not. Without the extension the same calls go to the numba product
-in core/kernels.py, which computes the same integers more slowly.
+in core/numba_kernel.py, which computes the same integers more slowly.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from core.kernels import F32, IDX, QuantMatrix, cell_update, layer_inputs, padded_inputs, qmatmul_numba
+from core.numba_kernel import F32, IDX, QuantMatrix, cell_update, layer_inputs, padded_inputs, qmatmul_numba
 
 try:
-    from core.qkernel_calls import ISA, cell_c, kernel_threads, qmatmul_c
+    from core.c_kernel import ISA, cell_c, kernel_threads, qmatmul_c
 except ImportError:  # not built (no C compiler at install): the same integers from numba
     _qmatmul, _cell = qmatmul_numba, cell_update
     KERNEL = "numba (the C kernel was not built)"

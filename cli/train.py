@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--corpus",
-        help="'nietzsche', 'hongloumeng', a UTF-8 text file, or a folder of .txt files "
+        help="'nietzsche', 'hongloumeng', 'shakespeare', a UTF-8 text file, or a folder of .txt files "
         "(with --init-from: defaults to the bundle's own corpus)",
     )
     p.add_argument(
@@ -40,6 +40,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dropout", type=float, help="dropout between layers")
     p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate")
     p.add_argument("--window", type=int, help="context length in tokens")
+    p.add_argument(
+        "--keep-case",
+        action="store_true",
+        help="char level: keep upper case (default: lower-case the text, as the book does)",
+    )
     p.add_argument("--max-vocab", type=int, help="word level: vocabulary size, unknown token included")
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the text)")
     p.add_argument("--val-stride", type=int, help="score every Nth held-out token after each epoch")
@@ -148,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--dislike-weight is for --preference-loss sft (KTO pushes disliked rows down itself)")
     if args.preferences is not None and args.preference_loss == "kto" and args.resume:
         raise CliError("--preference-loss kto cannot --resume: start the fine-tuning again")
+    # None leaves the preset's choice; the flag only ever turns lower-casing off.
+    overrides["lowercase"] = False if args.keep_case else None
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:

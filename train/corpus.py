@@ -1,4 +1,4 @@
-"""Corpora: the shipped texts by name (`nietzsche`, `hongloumeng`), a text file, or a folder of them."""
+"""Corpora: a shipped text by name (`nietzsche`, `hongloumeng`, `shakespeare`), a file, or a folder."""
 
 from __future__ import annotations
 

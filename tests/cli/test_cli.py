@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli import main
+from core.bundle import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,6 +116,19 @@ def test_train_bad_corpus_is_a_friendly_error(tmp_path: Path) -> None:
     empty.write_text("")
     out = lstmbot("train", "--corpus", str(empty), "--out", str(tmp_path / "m"))
     assert out.returncode == 2 and "the corpus is empty" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_train_keep_case_keeps_capitals_in_the_vocabulary(tmp_path: Path) -> None:
+    corpus = tmp_path / "play.txt"
+    corpus.write_text("First Citizen:\nBefore we proceed any further, hear me speak.\n\n" * 80)
+    tiny = ["--epochs", "1", "--steps-per-epoch", "1", "--hidden", "8", "--embedding", "4"]
+    args = ["train", "--corpus", str(corpus), *tiny, "--window", "20", "--batch", "8", "--val-stride", "50"]
+    assert main([*args, "--out", str(tmp_path / "kept"), "--keep-case"]) == 0
+    kept = load_bundle(tmp_path / "kept").tokenizer
+    assert {"F", "C", "B"} <= set(kept.tokens) and kept.normalize("All:") == "All:"
+    assert main([*args, "--out", str(tmp_path / "lowered")]) == 0
+    assert "F" not in load_bundle(tmp_path / "lowered").tokenizer.tokens
 
 
 def test_train_with_preferences_needs_a_bundle_to_start_from(

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from core.book import SHAKESPEARE_SHA256
 from train.corpus import HONGLOUMENG_SHA256, NIETZSCHE_SHA256, CorpusError, load_corpus
+from train.data import split_corpus
+from train.recipes import FAST
 
 
 def test_text_file_and_folder(tmp_path: Path, tiny_text: str) -> None:
@@ -38,6 +41,29 @@ def test_hongloumeng_by_name_is_the_clean_edition() -> None:
     # The clean edition has none of the old copy's mojibake or markup.
     assert not any("\u0400" <= ch <= "\u04ff" for ch in corpus.text)
     assert "`" not in corpus.text
+
+
+def test_shakespeare_by_name_is_tiny_shakespeare_with_case_and_line_breaks() -> None:
+    corpus = load_corpus("shakespeare")
+    assert corpus.sha256 == SHAKESPEARE_SHA256
+    assert len(corpus.text) == 1_115_394 and len(set(corpus.text)) == 65
+    # The play layout is the charm: speaker names in capitals, one verse line per line.
+    assert corpus.text.startswith("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n")
+    assert corpus.language == "en"
+
+
+def test_shakespeare_split_is_nanogpts() -> None:
+    """nanoGPT's data/shakespeare_char/prepare.py: the first int(n * 0.9) characters train."""
+    corpus = load_corpus("shakespeare")
+    n = len(corpus.text)
+    cut = int(n * 0.9)
+    assert cut == 1_003_854
+    split = split_corpus(corpus, FAST.with_overrides(lowercase=False))
+    assert len(split.train) == cut and len(split.heldout) == n - cut
+    # Every character of the held-out part is in the training part's vocabulary, case kept.
+    assert split.tokenizer.decode(split.train.tolist()) == corpus.text[:cut]
+    assert split.tokenizer.decode(split.heldout.tolist()) == corpus.text[cut:]
+    assert split.heldout_chars == n - cut
 
 
 def test_compressed_corpus_reads_like_plain(tmp_path: Path) -> None:

@@ -96,6 +96,7 @@ async def record_duel(
     a: Side,
     b: Side,
     update_id: int | None,
+    seed_user_id: int | None = None,
 ) -> Duel:
     """Store a duel before its message is sent."""
     duel = Duel(
@@ -115,6 +116,7 @@ async def record_duel(
         rng_seed_b=b.rng_seed,
         text_b=b.text,
         update_id=update_id,
+        seed_user_id=seed_user_id,
     )
     session.add(duel)
     await session.flush()
@@ -163,6 +165,7 @@ class VoteResult:
     changed: bool
     early: bool
     capped: bool
+    final: bool = False  # a counted vote was there already: it stays as it was
 
 
 def day_start(now: datetime) -> datetime:
@@ -189,11 +192,12 @@ async def cast_vote(
     daily_cap: int,
     now: datetime | None = None,
 ) -> VoteResult:
-    """Store or change the user's vote on a duel.
+    """Store the user's vote on a duel.
 
     A first vote counts unless it came under `min_delay_s` after the message was sent (nobody
     reads two texts that fast) or the user already has `daily_cap` counted votes today. A
-    changed vote keeps counting if it counted; an uncounted one is judged again as if new.
+    counted vote is final (its voter has seen the arms): a later press changes nothing. An
+    uncounted one is replaced and judged again as if new.
     """
     if outcome.value not in DUEL_OUTCOMES:  # pragma: no cover - the enum and the CHECK agree
         raise ValueError(outcome)
@@ -201,6 +205,8 @@ async def cast_vote(
     shown_at = duel.sent_at or duel.created_at
     early = (now - shown_at) < timedelta(seconds=min_delay_s)
     vote = await session.get(DuelVote, (duel.id, user_id), with_for_update=True)
+    if vote is not None and vote.counted:
+        return VoteResult(Outcome(vote.outcome), True, False, False, False, final=True)
     changed = vote is not None and vote.outcome != outcome.value
     capped = False
     if vote is not None and vote.counted:

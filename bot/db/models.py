@@ -106,7 +106,8 @@ class User(TimestampMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(_temperature_check("temperature", nullable=True), name="temperature_range"),
-        CheckConstraint(_length_check("sample_length", nullable=True), name="sample_length_range"),
+        CheckConstraint(_length_check("length_char", nullable=True), name="length_char_range"),
+        CheckConstraint(_length_check("length_word", nullable=True), name="length_word_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -116,12 +117,16 @@ class User(TimestampMixin, Base):
     # None means "not chosen": the group's default where a group admin set one, else the
     # bot's (DEFAULT_TEMPERATURE; for the length, the model level's default).
     temperature: Mapped[float | None] = mapped_column(Float)
-    sample_length: Mapped[int | None] = mapped_column(Integer)
     # None means "the bot's default model", so changing the default reaches everyone.
     model_name: Mapped[str | None] = mapped_column(String(128))
+    # A length per model level (migration 0008): characters and words are different units, so
+    # switching models never reinterprets a number. None: the group's or the level's default.
+    # Last in the table, where the migration adds them.
+    length_char: Mapped[int | None] = mapped_column(Integer, sort_order=1)
+    length_word: Mapped[int | None] = mapped_column(Integer, sort_order=1)
 
     samples: Mapped[list[StoredSample]] = relationship(
-        back_populates="user", passive_deletes=True, lazy="raise"
+        back_populates="user", passive_deletes=True, lazy="raise", foreign_keys="StoredSample.user_id"
     )
 
     def __repr__(self) -> str:
@@ -135,7 +140,8 @@ class Chat(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("type IN (" + ", ".join(f"'{kind}'" for kind in CHAT_TYPES) + ")", name="type_known"),
         CheckConstraint(_temperature_check("temperature", nullable=True), name="temperature_range"),
-        CheckConstraint(_length_check("sample_length", nullable=True), name="sample_length_range"),
+        CheckConstraint(_length_check("length_char", nullable=True), name="length_char_range"),
+        CheckConstraint(_length_check("length_word", nullable=True), name="length_word_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -144,8 +150,9 @@ class Chat(TimestampMixin, Base):
     title: Mapped[str | None] = mapped_column(String(256))
     # A group's defaults, for members who never chose their own; NULL: the bot's defaults.
     temperature: Mapped[float | None] = mapped_column(Float)
-    sample_length: Mapped[int | None] = mapped_column(Integer)
     model_name: Mapped[str | None] = mapped_column(String(128))
+    length_char: Mapped[int | None] = mapped_column(Integer, sort_order=1)  # as users'
+    length_word: Mapped[int | None] = mapped_column(Integer, sort_order=1)
 
     samples: Mapped[list[StoredSample]] = relationship(
         back_populates="chat", passive_deletes=True, lazy="raise"
@@ -211,8 +218,13 @@ class StoredSample(Base):
     # (in tokens) and the share of the sample's 8-grams absent from it; NULL: not checked.
     longest_copied: Mapped[int | None] = mapped_column(Integer)
     new_ngram_share: Mapped[float | None] = mapped_column(Float)
+    # Whose text the seed is when it was copied from another user's sample (🔁 on a shared
+    # one): /forget redacts it here too. Last in the table, where migration 0009 adds it.
+    seed_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), sort_order=1
+    )
 
-    user: Mapped[User] = relationship(back_populates="samples", lazy="raise")
+    user: Mapped[User] = relationship(back_populates="samples", lazy="raise", foreign_keys=[user_id])
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")
 
     def __repr__(self) -> str:
@@ -277,7 +289,8 @@ class Game(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
-    started_by: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # SET NULL: a forgotten starter's games keep the other players' guesses (migration 0009).
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     model_name: Mapped[str] = mapped_column(String(128))
     model_version: Mapped[str] = mapped_column(String(64))
     temperature: Mapped[float] = mapped_column(Float)
@@ -356,7 +369,8 @@ class Duel(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # SET NULL: a forgotten starter's duels keep the other voters' votes (migration 0009).
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
     private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     seed: Mapped[str] = mapped_column(Text)
@@ -374,6 +388,9 @@ class Duel(Base):
     update_id: Mapped[int | None] = mapped_column(BigInteger)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     sent_at: Mapped[datetime | None] = mapped_column()
+    seed_user_id: Mapped[int | None] = mapped_column(  # as samples' (🆚 on another's sample)
+        ForeignKey("users.id", ondelete="SET NULL"), sort_order=1
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     def __repr__(self) -> str:

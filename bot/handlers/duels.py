@@ -28,6 +28,7 @@ from bot.handlers.generate import COMPARE_LENGTH, sample_press_allowed
 from bot.handlers.presses import Press
 from bot.message_text import command_argument, storable
 from bot.parsing import format_temperature
+from bot.ranking import Outcome
 from bot.render import escape, excerpt, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text
@@ -202,7 +203,7 @@ async def on_vote_press(press: Press) -> None:
             session,
             duel=duel,
             user_id=user.id,
-            outcome=dr.Outcome(action.outcome),
+            outcome=Outcome(action.outcome),
             min_delay_s=settings.duel_min_vote_s,
             daily_cap=settings.duel_daily_cap,
         )

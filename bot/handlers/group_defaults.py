@@ -33,7 +33,12 @@ def _shown(chat: Chat, lang: str) -> str:
         "group_default_show",
         model=escape(chat.model_name) if chat.model_name else none,
         temperature=format_temperature(chat.temperature) if chat.temperature is not None else none,
-        length=chat.sample_length if chat.sample_length is not None else none,
+        length=" / ".join(
+            f"{value} {text(lang, unit)}"
+            for value, unit in ((chat.length_char, "unit_char"), (chat.length_word, "unit_word"))
+            if value is not None
+        )
+        or none,
     )
 
 
@@ -80,7 +85,7 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             low, high = length_bounds(level)
             await reply_html(message, text(lang, "length_bad", low=low, high=high, example=high // 5))
             return
-        change = {"length": length}
+        change = {"length": length, "level": level}
     else:
         await reply_html(message, text(lang, "group_default_usage"))
         return

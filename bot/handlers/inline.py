@@ -25,7 +25,6 @@ from telegram.ext import ContextTypes
 from bot.admission import Ticket, admit
 from bot.calls import PARSE_MODE, telegram_call
 from bot.db import repository as repo
-from bot.db.models import InlineOffer
 from bot.finishing import asked, finish
 from bot.message_text import storable
 from bot.parsing import format_temperature
@@ -172,9 +171,11 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     tg_user = chosen.from_user
 
     async def work(session: AsyncSession) -> int | None:
-        offer = await session.get(InlineOffer, offer_id, with_for_update=True)
         user = await repo.get_user(session, telegram_id=tg_user.id)
-        if offer is None or user is None or offer.user_id != user.id or offer.chosen is not None:
+        if user is None:
+            return None
+        offer = await repo.take_inline_offer(session, offer_id=offer_id, user_id=user.id)
+        if offer is None:
             return None  # not this user's offer, or a redelivered update
         if not 0 <= index < len(offer.candidates):
             return None

@@ -31,6 +31,7 @@ from bot.db.repository.samples import (
     Pending,
     SampleOrigin,
     count_pending_between,
+    create_inline_offer,
     get_sample,
     get_sample_by_update,
     get_sample_origin,
@@ -42,6 +43,7 @@ from bot.db.repository.samples import (
     samples_of_message,
     set_sample_message_id,
     set_shared,
+    take_inline_offer,
 )
 from bot.db.repository.stats import (
     AdminStats,
@@ -89,6 +91,7 @@ __all__ = [
     "check_temperature_setting",
     "claim_update",
     "count_pending_between",
+    "create_inline_offer",
     "forget_user",
     "get_chat",
     "get_or_create_chat",
@@ -115,6 +118,7 @@ __all__ = [
     "set_user_length",
     "set_user_model",
     "set_user_temperature",
+    "take_inline_offer",
     "toggle_rating",
     "top_samples",
     "update_handled",

@@ -15,7 +15,7 @@ from bot.db.models import (
     DOWN,
     UP,
 )
-from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
+from core.limits import LENGTH_BOUNDS, MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
 MAX_MODEL_NAME = 128
 
@@ -63,6 +63,21 @@ def check_length(value: int) -> int:
         raise ValueError(f"length must be a whole number, got {value!r}")
     if not MIN_LENGTH <= value <= MAX_LENGTH:
         raise ValueError(f"length must be between {MIN_LENGTH} and {MAX_LENGTH}, got {value}")
+    return value
+
+
+def check_level(level: str) -> str:
+    """Validate a model level ("char" or "word"): the unit a stored length counts."""
+    if level not in LENGTH_BOUNDS:
+        raise ValueError(f"model level must be one of {', '.join(LENGTH_BOUNDS)}, got {level!r}")
+    return level
+
+
+def check_level_length(value: int, level: str) -> int:
+    """Validate a length a user or group chooses for a model level (the level's bounds)."""
+    low, high = LENGTH_BOUNDS[check_level(level)]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{level} length must be a whole number from {low} to {high}, got {value!r}")
     return value
 
 

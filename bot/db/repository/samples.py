@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
     Chat,
+    InlineOffer,
     StoredSample,
     User,
 )
@@ -38,11 +39,13 @@ async def record_sample(
     shared: bool = False,
     inline_message_id: str | None = None,
     novelty: Novelty | None = None,
+    seed_user_id: int | None = None,
 ) -> StoredSample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
     ``seed`` is the user's text as sent and ``text`` what the model generated after it;
-    ``novelty``, how much of it was copied from the model's book (None: not checked).
+    ``novelty``, how much of it was copied from the model's book (None: not checked);
+    ``seed_user_id``, whose text the seed is when copied from another user's sample.
     The usual flow stores the sample first (delivered=False), sends the message with a
     keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
     """
@@ -67,6 +70,7 @@ async def record_sample(
         inline_message_id=inline_message_id,
         longest_copied=novelty.longest_copied if novelty else None,
         new_ngram_share=round(novelty.new_ngram_share, 4) if novelty else None,
+        seed_user_id=seed_user_id,
     )
     session.add(sample)
     await session.flush()
@@ -217,3 +221,30 @@ async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int
         await session.execute(
             update(StoredSample).where(StoredSample.id.in_(ids)).values(send_uncertain=True)
         )
+
+
+async def create_inline_offer(
+    session: AsyncSession,
+    *,
+    user_id: int,
+    seed: str,
+    model_name: str,
+    model_version: str,
+    candidates: list[dict[str, Any]],
+) -> int:
+    """Store the continuations offered for one inline query; returns the offer's id."""
+    offer = InlineOffer(
+        user_id=user_id, seed=seed, model_name=model_name, model_version=model_version, candidates=candidates
+    )
+    session.add(offer)
+    await session.flush()
+    return offer.id
+
+
+async def take_inline_offer(session: AsyncSession, *, offer_id: int, user_id: int) -> InlineOffer | None:
+    """This user's offer, locked, if nothing was chosen from it yet (None: not theirs, gone,
+    or chosen already: a redelivered update)."""
+    offer = await session.get(InlineOffer, offer_id, with_for_update=True)
+    if offer is None or offer.user_id != user_id or offer.chosen is not None:
+        return None
+    return offer

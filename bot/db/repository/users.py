@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
     Chat,
+    Duel,
     Rating,
     StoredSample,
     User,
@@ -20,23 +22,33 @@ from bot.db.repository.base import (
     NotFound,
     Unset,
     check_chat_type,
-    check_length,
+    check_level,
+    check_level_length,
     check_model_name,
     check_temperature_setting,
     dialect_insert,
     rowcount,
 )
 from bot.db.repository.ratings import recount_votes
-from core.limits import DEFAULT_TEMPERATURE
+from core.limits import DEFAULT_TEMPERATURE, LENGTH_BOUNDS
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationSettings:
-    """The settings a generation request in a given chat should use."""
+    """The settings a generation request in a given chat should use.
+
+    A length is kept per model level (characters, words); None: not chosen anywhere, so the
+    level's default.
+    """
 
     temperature: float
-    length: int | None  # None: not chosen anywhere, so the model level's default
+    length_char: int | None
+    length_word: int | None
     model_name: str
+
+    def length_for(self, level: str) -> int | None:
+        """The length chosen for this model level (unknown levels count as char, like core's)."""
+        return self.length_word if level == "word" else self.length_char
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +117,20 @@ async def set_user_temperature(session: AsyncSession, *, user_id: int, temperatu
     return user
 
 
-async def set_user_length(session: AsyncSession, *, user_id: int, length: int) -> User:
-    """Set a user's sample length in tokens; raises ValueError when out of range."""
+def _set_length(row: User | Chat, level: str, length: int | None) -> None:
+    """Store a length (None clears it) in the column of its model level."""
+    value = None if length is None else check_level_length(length, level)
+    if check_level(level) == "word":
+        row.length_word = value
+    else:
+        row.length_char = value
+
+
+async def set_user_length(session: AsyncSession, *, user_id: int, level: str, length: int) -> User:
+    """Set a user's sample length for one model level ("char": characters, "word": words);
+    raises ValueError when out of that level's range. The other level's length is untouched."""
     user = await _load_user(session, user_id)
-    user.sample_length = check_length(length)
+    _set_length(user, level, length)
     await session.flush()
     return user
 
@@ -165,16 +187,23 @@ async def set_group_defaults(
     chat_id: int,
     temperature: float | Unset | None = UNSET,
     length: int | Unset | None = UNSET,
+    level: str | None = None,
     model_name: str | Unset | None = UNSET,
 ) -> Chat:
-    """Set or clear (None) a group's defaults; arguments left out are not touched."""
+    """Set or clear (None) a group's defaults; arguments left out are not touched.
+
+    A length is for one model ``level``; ``length=None`` without a level clears both levels'.
+    """
     chat = await session.get(Chat, chat_id)
     if chat is None:
         raise NotFound(f"no chat with id {chat_id}")
     if temperature is not UNSET:
         chat.temperature = None if temperature is None else check_temperature_setting(temperature)
+    if isinstance(length, int) and level is None:
+        raise ValueError("a group's length needs the model level it counts in")
     if length is not UNSET:
-        chat.sample_length = None if length is None else check_length(length)
+        for each in LENGTH_BOUNDS if level is None else (level,):
+            _set_length(chat, each, length)
     if model_name is not UNSET:
         chat.model_name = None if model_name is None else check_model_name(model_name)
     await session.flush()
@@ -188,22 +217,28 @@ def resolve_settings(user: User, chat: Chat | None, *, default_model: str) -> Ge
     temperature = user.temperature
     if temperature is None:
         temperature = group.temperature if group and group.temperature is not None else DEFAULT_TEMPERATURE
-    length = user.sample_length
-    if length is None and group is not None:
-        length = group.sample_length
+    length_char, length_word = user.length_char, user.length_word
+    if group is not None:
+        length_char = group.length_char if length_char is None else length_char
+        length_word = group.length_word if length_word is None else length_word
     return GenerationSettings(
         temperature=temperature,
-        length=length,
+        length_char=length_char,
+        length_word=length_word,
         model_name=user.model_name or (group.model_name if group else None) or default_model,
     )
 
 
 async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResult:
-    """Delete everything stored about a user (/forget).
+    """Delete everything stored about a user (/forget), and only that.
 
-    Removes the user row, their samples (with every rating on them), their ratings of other
-    people's samples (whose counters are recounted), and their private chat with the bot.
-    Group chats stay: they belong to the group, not to this user.
+    The policy: the user's own data (settings, samples, seeds, names, ids) is deleted, or
+    redacted wherever it was copied; other people's contributions stay, detached from them.
+    So: the user row, their samples (with every rating on them), their ratings of other
+    people's samples (whose counters are recounted), and their private chat with the bot go;
+    their seed is blanked in other people's samples and duels that copied it (🔁 on a shared
+    sample, 🆚); the games and duels they started stay with everyone else's guesses and votes
+    (starter set to NULL). Group chats stay: they belong to the group, not to this user.
     """
     user = await get_user(session, telegram_id=telegram_id)
     if user is None:
@@ -224,6 +259,11 @@ async def forget_user(session: AsyncSession, *, telegram_id: int) -> ForgetResul
         )
     samples = await session.scalar(select(func.count()).where(StoredSample.user_id == user_id))
     ratings = await session.scalar(select(func.count()).where(Rating.user_id == user_id))
+    # Their text copied into other people's samples and duels is redacted there.
+    for table in (StoredSample, Duel):
+        await session.execute(
+            sa_update(table).where(table.seed_user_id == user_id).values(seed="", seed_user_id=None)
+        )
     # A private chat's id is the user's id in Telegram.
     chats = await session.execute(delete(Chat).where(Chat.telegram_id == telegram_id, Chat.type == "private"))
     # ON DELETE CASCADE removes the samples and ratings in the database itself.

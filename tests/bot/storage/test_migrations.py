@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -258,6 +259,43 @@ async def test_0003_unsets_the_old_defaults_and_downgrades(fresh_url: str) -> No
         await engine.dispose()
 
 
+async def test_0008_moves_each_length_to_its_level_and_downgrades(fresh_url: str) -> None:
+    """0007 -> 0008: a length goes to the level whose range holds it (char when both, NULL when
+    neither); chats too; and back to one sample_length."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0007")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            for user_id, length in ((1, None), (2, 400), (3, 10), (4, 3000), (5, 2)):
+                await conn.execute(
+                    text("INSERT INTO users (id, telegram_id, sample_length) VALUES (:id, :tg, :n)"),
+                    {"id": user_id, "tg": 10 + user_id, "n": length},
+                )
+            await conn.execute(
+                text("INSERT INTO chats (id, telegram_id, type, sample_length) VALUES (1, -1, 'group', 8)")
+            )
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0008")
+        async with engine.connect() as conn:
+            users = await conn.execute(text("SELECT length_char, length_word FROM users ORDER BY id"))
+            assert [tuple(r) for r in users] == [
+                (None, None),
+                (400, None),
+                (None, 10),
+                (None, None),
+                (None, None),
+            ]
+            chats = await conn.execute(text("SELECT length_char, length_word FROM chats"))
+            assert [tuple(r) for r in chats] == [(None, 8)]
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0007")
+        async with engine.connect() as conn:
+            users = await conn.execute(text("SELECT sample_length FROM users ORDER BY id"))
+            assert [r[0] for r in users] == [None, 400, 10, None, None]
+    finally:
+        await engine.dispose()
+
+
 def test_metadata_diff_is_empty_on_a_live_connection(tmp_path: Path) -> None:
     """The same comparison Alembic's autogenerate makes, through a handed-over connection."""
     from alembic.autogenerate import compare_metadata
@@ -293,7 +331,8 @@ def test_cli_db_from_another_directory(
         assert cli.main(["db", "upgrade"]) == 0
         assert (tmp_path / "data" / "lstmbot.sqlite3").is_file()
         assert cli.main(["db", "current"]) == 0
-        assert "0007 (head)" in capsys.readouterr().out
+        head = ScriptDirectory.from_config(migrations.alembic_config()).get_current_head()
+        assert f"{head} (head)" in capsys.readouterr().out
         assert cli.main(["db", "check"]) == 0
         assert cli.main(["db", "downgrade", "base"]) == 0
         capsys.readouterr()

@@ -35,8 +35,10 @@ async def test_user_constraints(db: Database) -> None:
     for bad in (-0.1, 2.01):
         await _violates(db, User, telegram_id=78, temperature=bad)
     for bad in (0, 4001):
-        await _violates(db, User, telegram_id=79, sample_length=bad)
-    assert user.temperature is None and user.sample_length is None and user.model_name is None  # not chosen
+        await _violates(db, User, telegram_id=79, length_char=bad)
+        await _violates(db, User, telegram_id=79, length_word=bad)
+    # Nothing chosen yet.
+    assert (user.temperature, user.length_char, user.length_word, user.model_name) == (None, None, None, None)
 
 
 async def test_chat_constraints(db: Database) -> None:

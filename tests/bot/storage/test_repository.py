@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User
+from bot.parsing import effective_length
+from core.limits import default_length
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
 
 
@@ -34,7 +36,12 @@ async def test_user_settings(db: Database) -> None:
         user = await make_user(session)
         assert (await repo.set_user_temperature(session, user_id=user.id, temperature=1.2)).temperature == 1.2
         assert (await repo.set_user_temperature(session, user_id=user.id, temperature=0)).temperature == 0
-        assert (await repo.set_user_length(session, user_id=user.id, length=120)).sample_length == 120
+        assert (
+            await repo.set_user_length(session, user_id=user.id, level="char", length=120)
+        ).length_char == 120
+        assert (
+            await repo.set_user_length(session, user_id=user.id, level="word", length=30)
+        ).length_word == 30
         assert (
             await repo.set_user_model(session, user_id=user.id, model_name=" zh-word ")
         ).model_name == "zh-word"
@@ -42,9 +49,11 @@ async def test_user_settings(db: Database) -> None:
         for bad_t in (-0.1, 2.000001, math.nan, math.inf):
             with pytest.raises(ValueError, match="temperature"):
                 await repo.set_user_temperature(session, user_id=user.id, temperature=bad_t)
-        for bad_n in (0, 4001):
+        for level, bad_n in (("char", 19), ("char", 2001), ("word", 4), ("word", 401)):
             with pytest.raises(ValueError, match="length"):
-                await repo.set_user_length(session, user_id=user.id, length=bad_n)
+                await repo.set_user_length(session, user_id=user.id, level=level, length=bad_n)
+        with pytest.raises(ValueError, match="level"):
+            await repo.set_user_length(session, user_id=user.id, level="byte", length=100)
         with pytest.raises(ValueError, match="model name"):
             await repo.set_user_model(session, user_id=user.id, model_name="  ")
         with pytest.raises(repo.NotFound):
@@ -53,7 +62,12 @@ async def test_user_settings(db: Database) -> None:
     async with db.sessions() as session:
         stored = await repo.get_user(session, telegram_id=user.telegram_id)
         assert stored is not None
-        assert (stored.temperature, stored.sample_length, stored.model_name) == (0.0, 120, None)
+        assert (stored.temperature, stored.length_char, stored.length_word, stored.model_name) == (
+            0.0,
+            120,
+            30,
+            None,
+        )
 
 
 async def test_chats_and_resolved_settings(db: Database) -> None:
@@ -68,30 +82,42 @@ async def test_chats_and_resolved_settings(db: Database) -> None:
 
         # Nothing chosen anywhere: the bot's defaults (a None length is the model level's).
         assert repo.resolve_settings(user, private, default_model="m0") == repo.GenerationSettings(
-            0.5, None, "m0"
+            temperature=0.5, length_char=None, length_word=None, model_name="m0"
         )
         await repo.set_group_defaults(session, chat_id=group.id, temperature=1.5, model_name="zh")
-        await repo.set_group_defaults(session, chat_id=group.id, length=50)
-        assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, "zh")
+        await repo.set_group_defaults(session, chat_id=group.id, length=50, level="word")
+        assert (group.temperature, group.length_char, group.length_word, group.model_name) == (
+            1.5,
+            None,
+            50,
+            "zh",
+        )
         # A member who chose nothing gets the group's defaults ...
         assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
-            1.5, 50, "zh"
+            temperature=1.5, length_char=None, length_word=50, model_name="zh"
         )
         # ... and what a member chose wins over them; a private chat never has group defaults.
         await repo.set_user_temperature(session, user_id=user.id, temperature=0.9)
+        await repo.set_user_length(session, user_id=user.id, level="char", length=300)
         assert repo.resolve_settings(user, group, default_model="m0") == repo.GenerationSettings(
-            0.9, 50, "zh"
+            temperature=0.9, length_char=300, length_word=50, model_name="zh"
         )
         assert repo.resolve_settings(user, private, default_model="m0").temperature == 0.9
+        assert repo.resolve_settings(user, private, default_model="m0").length_word is None
         # None clears a default; arguments left out stay as they were.
         await repo.set_group_defaults(session, chat_id=group.id, model_name=None)
-        assert (group.temperature, group.sample_length, group.model_name) == (1.5, 50, None)
+        assert (group.temperature, group.length_word, group.model_name) == (1.5, 50, None)
         assert repo.resolve_settings(user, group, default_model="m0").model_name == "m0"
         assert repo.resolve_settings(user, None, default_model="m0").model_name == "m0"
         with pytest.raises(ValueError):
             await repo.set_group_defaults(session, chat_id=group.id, temperature=9)
         with pytest.raises(repo.NotFound):
-            await repo.set_group_defaults(session, chat_id=group.id + 99, length=10)
+            await repo.set_group_defaults(session, chat_id=group.id + 99, length=10, level="word")
+        with pytest.raises(ValueError, match="level"):
+            await repo.set_group_defaults(session, chat_id=group.id, length=100)  # no level
+        await repo.set_group_defaults(session, chat_id=group.id, length=900, level="char")
+        await repo.set_group_defaults(session, chat_id=group.id, length=None)  # both levels
+        assert (group.length_char, group.length_word) == (None, None)
         await session.commit()
         assert (await repo.get_chat(session, telegram_id=-5)) is not None
 
@@ -431,3 +457,17 @@ async def test_prune_processed_updates(db: Database) -> None:
         assert await repo.prune_processed_updates(session, now=later) == 3
         assert await repo.claim_update(session, update_id=1)  # claimable again after pruning
         assert await repo.prune_processed_updates(session) == 0
+
+
+async def test_a_length_set_on_a_char_model_is_not_read_as_words(db: Database) -> None:
+    """Issue 23: 400 characters on a char model, then a word model: the word default, not 400 words."""
+    async with db.sessions() as session:
+        user = await make_user(session)
+        await repo.set_user_length(session, user_id=user.id, level="char", length=400)
+        await repo.set_user_model(session, user_id=user.id, model_name="en-word")
+        settings = repo.resolve_settings(user, None, default_model="en-char")
+        assert settings.model_name == "en-word"
+        assert settings.length_for("word") is None
+        assert effective_length(settings.length_for("word"), "word") == default_length("word") == 100
+        # Back on the char model, the 400 characters are still there.
+        assert settings.length_for("char") == 400

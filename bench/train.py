@@ -30,11 +30,11 @@ def worker(recipe: str, budget_s: float, eval_every_s: float, stride: int) -> No
     import keras
 
     from core.keras_model import build_model
+    from train.build import model_config_for, optimizer_for
     from train.callbacks import generator_from_model
     from train.corpus import load_corpus
     from train.data import split_corpus, training_dataset
     from train.evaluate import heldout_metrics
-    from train.loop import _optimizer, model_config_for
     from train.recipes import preset
 
     config = preset(recipe, "char")  # type: ignore[arg-type]
@@ -43,7 +43,7 @@ def worker(recipe: str, budget_s: float, eval_every_s: float, stride: int) -> No
     split = split_corpus(load_corpus("nietzsche"), config)
     model_config = model_config_for(config, split.tokenizer.vocab_size)
     model = build_model(model_config)
-    model.compile(optimizer=_optimizer(config), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=optimizer_for(config), loss="sparse_categorical_crossentropy")
     dataset = training_dataset(split.train, config, split.tokenizer.vocab_size).repeat()
 
     class Budget(keras.callbacks.Callback):

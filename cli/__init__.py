@@ -31,21 +31,16 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every available subcommand."""
+    """Build the top-level parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="lstmbot",
         description="Continue text with an LSTM language model; train, evaluate and serve it.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"cli.{name}")
-        except ModuleNotFoundError as exc:
-            # A subcommand whose module is not written yet is simply not offered.
-            if exc.name == f"cli.{name}":
-                continue
-            raise
-        module.register(subparsers)
+        # Every subcommand is written: a missing module is a broken install or a bad rename, and
+        # must fail loudly rather than drop the subcommand from `lstmbot --help`.
+        importlib.import_module(f"cli.{name}").register(subparsers)
     return parser
 
 

@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from train.loop import set_threads, train
     from train.preferences import PreferencesError
     from train.recipes import preset
+    from train.run import TrainRun
 
     overrides = {
         key: getattr(args, key)
@@ -160,19 +161,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         corpus = args.corpus or _bundle_corpus(args.init_from)
         result = train(
-            corpus,
-            args.out,
-            config,
-            resume=args.resume,
-            epochs=args.epochs,
-            init_from=args.init_from,
-            preferences=args.preferences,
-            preference_share=args.preference_share,
-            dislike_weight=args.dislike_weight,
-            preference_min_temperature=args.preference_min_temperature,
-            preference_loss=args.preference_loss,
-            kto_beta=args.kto_beta,
-            kto_corpus_weight=args.kto_corpus_weight,
+            TrainRun(
+                corpus,
+                args.out,
+                config,
+                resume=args.resume,
+                epochs=args.epochs,
+                init_from=args.init_from,
+                preferences=args.preferences,
+                preference_share=args.preference_share,
+                dislike_weight=args.dislike_weight,
+                preference_min_temperature=args.preference_min_temperature,
+                preference_loss=args.preference_loss,
+                kto_beta=args.kto_beta,
+                kto_corpus_weight=args.kto_corpus_weight,
+            )
         )
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None

@@ -116,10 +116,11 @@ def test_reading_rows(tmp_path: Path) -> None:
 def test_kto_raises_the_liked_ratio_and_lowers_the_disliked(tmp_path: Path, tiny_text: str) -> None:
     from tests.train.test_loop import TINY as tiny
     from train.loop import train
+    from train.run import TrainRun
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(tiny_text, encoding="utf-8")
-    train(corpus, tmp_path / "base", tiny, verbose=0)
+    train(TrainRun(corpus, tmp_path / "base", tiny, verbose=0))
     prompt, good, bad = "supposing that ", "truth is a woman", "the will to pow"
     prefs = write_rows(
         tmp_path / "prefs.jsonl",
@@ -129,10 +130,10 @@ def test_kto_raises_the_liked_ratio_and_lowers_the_disliked(tmp_path: Path, tiny
         ],
     )
     fast = tiny.with_overrides(learning_rate=1e-2, steps_per_epoch=10)
-    train(
+    train(TrainRun(
         corpus, tmp_path / "tuned", fast, init_from=tmp_path / "base", preferences=prefs,
         preference_loss="kto", kto_beta=0.5, kto_corpus_weight=0.1, verbose=0,
-    )  # fmt: skip
+    ))  # fmt: skip
 
     def log_p(model: str, completion: str) -> float:
         bundle = load_bundle(tmp_path / model)

@@ -14,6 +14,7 @@ from core.bundle import load_bundle
 from core.generator import Generator, Request
 from train.loop import train
 from train.recipes import FAST, preset
+from train.run import TrainRun
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +42,7 @@ def test_one_epoch_gives_a_loadable_bundle_matching_keras(corpus_file: Path, tmp
 
     from core.keras_model import build_model, set_named_weights
 
-    result = train(corpus_file, tmp_path / "m", TINY, verbose=0)
+    result = train(TrainRun(corpus_file, tmp_path / "m", TINY, verbose=0))
     assert result.epochs == 1 and not result.interrupted
     bundle = load_bundle(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
@@ -62,8 +63,8 @@ def test_one_epoch_gives_a_loadable_bundle_matching_keras(corpus_file: Path, tmp
 
 def test_resume_continues_from_the_checkpoint(corpus_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "m"
-    train(corpus_file, out, TINY, verbose=0)
-    result = train(corpus_file, out, TINY, resume=True, epochs=2, verbose=0)
+    train(TrainRun(corpus_file, out, TINY, verbose=0))
+    result = train(TrainRun(corpus_file, out, TINY, resume=True, epochs=2, verbose=0))
     assert result.epochs == 2
     lines = (out / "training_log.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
@@ -73,7 +74,7 @@ def test_resume_continues_from_the_checkpoint(corpus_file: Path, tmp_path: Path)
 
 def test_resume_without_a_checkpoint_is_a_clear_error(corpus_file: Path, tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothing to resume"):
-        train(corpus_file, tmp_path / "m", TINY, resume=True, verbose=0)
+        train(TrainRun(corpus_file, tmp_path / "m", TINY, resume=True, verbose=0))
 
 
 def test_ctrl_c_still_leaves_a_usable_bundle(
@@ -85,7 +86,7 @@ def test_ctrl_c_still_leaves_a_usable_bundle(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(keras.Model, "fit", interrupted_fit)
-    result = train(corpus_file, tmp_path / "m", TINY, verbose=0)
+    result = train(TrainRun(corpus_file, tmp_path / "m", TINY, verbose=0))
     assert result.interrupted
     bundle = load_bundle(tmp_path / "m")
     assert len(Generator(bundle).generate_one(Request("truth", length=5, rng=0)).token_ids) == 5
@@ -104,7 +105,7 @@ def test_book_recipe_and_strategies_train(corpus_file: Path, tmp_path: Path, str
         sample_length=20,
         strategy=strategy,
     )
-    train(corpus_file, tmp_path / "m", config, verbose=0)
+    train(TrainRun(corpus_file, tmp_path / "m", config, verbose=0))
     bundle = load_bundle(tmp_path / "m")
     assert bundle.model.input == "onehot" and not bundle.model.return_sequences
     assert bundle.meta["training"]["strategy"] == strategy
@@ -125,7 +126,7 @@ def test_word_level_run_on_chinese(tmp_path: Path, hongloumeng_path: Path) -> No
         sample_length=10,
         max_vocab=500,
     )
-    train(corpus, tmp_path / "w", config, verbose=0)
+    train(TrainRun(corpus, tmp_path / "w", config, verbose=0))
     bundle = load_bundle(tmp_path / "w")
     assert bundle.level == "word" and bundle.language == "zh" and bundle.model.vocab_size == 500
     assert "。" in bundle.tokenizer.tokens
@@ -134,11 +135,11 @@ def test_word_level_run_on_chinese(tmp_path: Path, hongloumeng_path: Path) -> No
 
 
 def test_fine_tuning_starts_from_a_bundle(corpus_file: Path, tmp_path: Path) -> None:
-    train(corpus_file, tmp_path / "base", TINY, verbose=0)
+    train(TrainRun(corpus_file, tmp_path / "base", TINY, verbose=0))
     base = load_bundle(tmp_path / "base")
     # A different architecture asked for is ignored: fine-tuning keeps the base model's shape.
     tuned_config = TINY.with_overrides(hidden=64, learning_rate=1e-4, steps_per_epoch=1)
-    train(corpus_file, tmp_path / "tuned", tuned_config, init_from=tmp_path / "base", verbose=0)
+    train(TrainRun(corpus_file, tmp_path / "tuned", tuned_config, init_from=tmp_path / "base", verbose=0))
     tuned = load_bundle(tmp_path / "tuned")
     assert tuned.tokenizer.tokens == base.tokenizer.tokens and tuned.model.lstm_units == base.model.lstm_units
     # One small step moves the weights only a little away from the base.

@@ -166,10 +166,11 @@ def test_a_disliked_text_becomes_less_likely(tmp_path: Path, tiny_text: str) -> 
     from core.generator import Generator
     from tests.train.test_loop import TINY as tiny
     from train.loop import train
+    from train.run import TrainRun
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(tiny_text, encoding="utf-8")
-    train(corpus, tmp_path / "base", tiny, verbose=0)
+    train(TrainRun(corpus, tmp_path / "base", tiny, verbose=0))
     prompt, bad = "supposing that ", "truth is a wo"
     prefs = write_rows(
         tmp_path / "prefs.jsonl",
@@ -180,10 +181,10 @@ def test_a_disliked_text_becomes_less_likely(tmp_path: Path, tiny_text: str) -> 
     )
     fast = tiny.with_overrides(learning_rate=2e-2, steps_per_epoch=8)
     for name, weight in (("liked-only", 0.0), ("both", 1.0)):
-        train(
+        train(TrainRun(
             corpus, tmp_path / name, fast, init_from=tmp_path / "base", preferences=prefs,
             preference_loss="sft", dislike_weight=weight, verbose=0,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def log_p(model: str) -> float:
         gen = Generator(load_bundle(tmp_path / model), precision="float32")
@@ -203,18 +204,19 @@ def test_a_disliked_text_becomes_less_likely(tmp_path: Path, tiny_text: str) -> 
 def test_fine_tuning_on_preferences_writes_a_bundle_that_says_so(tmp_path: Path, tiny_text: str) -> None:
     from tests.train.test_loop import TINY as tiny
     from train.loop import train
+    from train.run import TrainRun
 
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(tiny_text, encoding="utf-8")
-    train(corpus, tmp_path / "base", tiny, verbose=0)
+    train(TrainRun(corpus, tmp_path / "base", tiny, verbose=0))
     prefs = write_rows(
         tmp_path / "prefs.jsonl",
         [{"prompt": "supposing that ", "chosen": "truth is a woman", "rejected": "aaaa"}] * 3,
     )
-    train(
+    train(TrainRun(
         corpus, tmp_path / "tuned", tiny, init_from=tmp_path / "base", preferences=prefs,
         preference_loss="sft", verbose=0,
-    )  # fmt: skip
+    ))  # fmt: skip
     tuned = load_bundle(tmp_path / "tuned")
     base = load_bundle(tmp_path / "base")
     recorded = tuned.meta["preferences"]

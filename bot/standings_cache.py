@@ -50,7 +50,7 @@ class StandingsCache:
         self.db = db
         self.title = title
         self.every_s = every_s
-        self.computed = 0  # how many times the standings were fitted (for tests and /metrics)
+        self.computed = 0  # how many times the standings were fitted (tests check the sharing)
         self._clock = clock
         self._lock = asyncio.Lock()
         self._shown: Shown | None = None

@@ -10,10 +10,12 @@ import html
 import re
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chart import TemperatureVotes, leaderboard_png
 from bot.db import duels as dr
+from bot.db.models import DuelVote
 from bot.ranking import ArmStrength, Vote, leaderboard
 from bot.texts import text
 
@@ -32,6 +34,15 @@ async def load_votes(session: AsyncSession) -> tuple[list[Vote], list[Temperatur
     votes = await dr.counted_votes(session)
     thumbs = [TemperatureVotes(t, up, down) for t, up, down in await dr.thumbs_per_temperature(session)]
     return votes, thumbs
+
+
+async def version(session: AsyncSession) -> tuple[object, ...]:
+    """What the standings depend on, read cheaply: the counted votes' number and last change,
+    and the 👍/👎 per temperature. Equal versions mean equal standings."""
+    count, latest = (
+        await session.execute(select(func.count(), func.max(DuelVote.updated_at)).where(DuelVote.counted))
+    ).one()
+    return (count, latest, tuple(await dr.thumbs_per_temperature(session)))
 
 
 def compute(votes: list[Vote], thumbs: list[TemperatureVotes], *, rounds: int = 200) -> Standings:

@@ -131,6 +131,7 @@ EN: dict[str, str] = {
     "leaderboard_line": "{rank}. {arm} · {strength:+.2f} [{low:+.2f}, {high:+.2f}] · {duels} · {bad:.0%}",
     "leaderboard_none": "No counted duel votes yet. Start one with /duel!",
     "leaderboard_caption": "Duel strengths and share of likes per temperature",
+    "leaderboard_wait": "You just asked: one /leaderboard every {seconds} s, please.",
 }
 
 ZH: dict[str, str] = {
@@ -249,6 +250,7 @@ ZH: dict[str, str] = {
     "leaderboard_line": "{rank}. {arm} · {strength:+.2f} [{low:+.2f}, {high:+.2f}] · {duels} · {bad:.0%}",
     "leaderboard_none": "还没有计入的对决投票。用 /duel 开始一场吧！",
     "leaderboard_caption": "对决强度与各温度的 👍 比例",
+    "leaderboard_wait": "刚刚问过了：每 {seconds} 秒可以看一次 /leaderboard。",
 }
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {

@@ -133,6 +133,7 @@ function renderMessages() {
         const r = el("div", "row");
         for (const btn of row) {
           const b = el("button", "", btn.text);
+          b.title = btn.text; // the whole label on hover, when the button cuts it with an ellipsis
           b.onclick = () => post("/sandbox/press", { user_id: userId, chat_id: chat.id, message_id: m.message_id, data: btn.callback_data });
           r.appendChild(b);
         }

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
-import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from PIL import Image, UnidentifiedImageError
 
 from sandbox.entities import EntityError, parse_html, parse_markdown_v2, u16
 from sandbox.state import ChatState, Json, SandboxState
@@ -40,12 +42,13 @@ class UploadedFile:
     content: bytes
 
 
-def png_size(content: bytes) -> tuple[int, int]:
-    """Width and height from a PNG header; (0, 0) for anything else."""
-    if content[:8] == b"\x89PNG\r\n\x1a\n" and len(content) >= 24:
-        width, height = struct.unpack(">II", content[16:24])
-        return int(width), int(height)
-    return 0, 0
+def picture_info(content: bytes) -> tuple[int, int, str]:
+    """Width, height and MIME type of an uploaded picture; Telegram's refusal for anything else."""
+    try:
+        with Image.open(io.BytesIO(content)) as picture:  # reads the header only
+            return picture.width, picture.height, picture.get_format_mimetype() or "application/octet-stream"
+    except (UnidentifiedImageError, OSError):
+        raise bad("IMAGE_PROCESS_FAILED") from None
 
 
 class ApiError(Exception):
@@ -143,24 +146,27 @@ class BotApi:
         return chat
 
     def _formatted(self, params: Json, field: str = "text") -> tuple[str, list[Json]]:
+        """The text (or caption) as plain text and entities, parsed by its parse_mode."""
         text = params.get(field)
         if text is None or str(text).strip() == "":
             raise bad("message text is empty")
         text = str(text)
         mode = str(params.get("parse_mode") or "").lower()
+        caption = field == "caption"
         try:
             if mode == "html":
                 plain, entities = parse_html(text)
             elif mode == "markdownv2":
                 plain, entities = parse_markdown_v2(text)
             else:
-                plain, entities = text, list(_json_field(params, "entities") or [])
+                given = _json_field(params, "caption_entities" if caption else "entities")
+                plain, entities = text, list(given or [])
         except EntityError as exc:
             raise ApiError(400, str(exc)) from None
         if not plain.strip():
             raise bad("message text is empty")
-        if u16(plain) > TEXT_LIMIT:
-            raise bad("message is too long")
+        if u16(plain) > (CAPTION_LIMIT if caption else TEXT_LIMIT):
+            raise bad("message caption is too long" if caption else "message is too long")
         return plain, entities
 
     def _markup(self, params: Json) -> Json | None:
@@ -280,14 +286,14 @@ class BotApi:
         return copy.deepcopy(message)
 
     async def m_sendPhoto(self, params: Json) -> Json:
-        """A photo upload: kept as its size, PNG dimensions and a content hash, not its bytes."""
+        """A photo upload: its bytes are kept (the web page shows them) under a content hash."""
         chat = self._chat(params)
         photo = params.get("photo")
         if not isinstance(photo, UploadedFile):
             raise bad("there is no photo in the request")  # file ids and URLs are not supported
         if not photo.content or len(photo.content) > PHOTO_LIMIT:
             raise bad("PHOTO_INVALID_DIMENSIONS" if photo.content else "file must be non-empty")
-        width, height = png_size(photo.content)
+        width, height, content_type = picture_info(photo.content)
         digest = hashlib.sha256(photo.content).hexdigest()[:16]
         message: Json = {
             "date": int(time.time()),
@@ -303,11 +309,10 @@ class BotApi:
                 }
             ],
         }
-        caption = params.get("caption")
-        if caption:
-            if len(str(caption)) > CAPTION_LIMIT:
-                raise bad("message caption is too long")
-            message["caption"] = str(caption)
+        if params.get("caption"):
+            message["caption"], entities = self._formatted(params, "caption")
+            if entities:
+                message["caption_entities"] = entities
         markup = self._markup(params)
         if markup:
             message["reply_markup"] = markup
@@ -316,6 +321,7 @@ class BotApi:
             quoted = copy.deepcopy(chat.messages[replied])
             quoted.pop("reply_to_message", None)
             message["reply_to_message"] = quoted
+        self.state.keep_file(digest, content_type, photo.content)
         return copy.deepcopy(self.state.store_message(chat, message))
 
     async def m_editMessageText(self, params: Json) -> Json:

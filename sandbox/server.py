@@ -55,6 +55,7 @@ class SandboxApp:
         self.app.router.add_get("/favicon.ico", self.favicon)
         self.app.router.add_static("/static", WEB)
         self.app.router.add_get("/sandbox/state", self.ui_state)
+        self.app.router.add_get("/sandbox/file/{unique_id}", self.ui_file)
         self.app.router.add_post("/sandbox/send", self.ui_send)
         self.app.router.add_post("/sandbox/press", self.ui_press)
         self.app.router.add_post("/sandbox/inline", self.ui_inline)
@@ -187,6 +188,18 @@ class SandboxApp:
             "commands": commands,
             "toasts": toasts,
         }
+
+    async def ui_file(self, request: web.Request) -> web.Response:
+        """The bytes of a photo the bot sent, for the page's <img> (by its file_unique_id)."""
+        stored = self.state.files.get(request.match_info["unique_id"])
+        if stored is None:
+            raise web.HTTPNotFound()
+        # The id is a hash of the content: the same URL always means the same bytes.
+        return web.Response(
+            body=stored.content,
+            content_type=stored.content_type,
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     async def ui_send(self, request: web.Request) -> web.Response:
         """A person typed a message as one of the simulated users."""

@@ -29,6 +29,14 @@ class ChatState:
     next_message_id: int = 1
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """The bytes of a file the bot uploaded (a sendPhoto picture), served to the web page."""
+
+    content_type: str
+    content: bytes
+
+
 @dataclass
 class Call:
     """One Bot API request the sandbox received."""
@@ -54,6 +62,7 @@ class SandboxState:
         # Inline message id -> (chat id, message id): where a chosen inline result was posted.
         self.inline_messages: dict[str, tuple[int, int]] = {}
         self.commands: dict[tuple[str, str], list[Json]] = {}
+        self.files: dict[str, StoredFile] = {}  # file_unique_id -> the uploaded bytes
         self.chat_actions: list[tuple[int, str, float]] = []
         self.calls: list[Call] = []
         self.webhook: Json = {"url": "", "secret_token": None, "allowed_updates": None}
@@ -169,6 +178,10 @@ class SandboxState:
         if replied is not None:
             message["reply_to_message"] = replied
         return self.store_message(chat, message)
+
+    def keep_file(self, unique_id: str, content_type: str, content: bytes) -> None:
+        """Keep an uploaded file's bytes under its file_unique_id (a content hash)."""
+        self.files[unique_id] = StoredFile(content_type, content)
 
     # -- updates -----------------------------------------------------------------------------
 

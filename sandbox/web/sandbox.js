@@ -36,6 +36,24 @@ function renderText(text, entities) {
   return frag;
 }
 
+// A photo as Telegram shows it: the picture, its largest size, served by the sandbox.
+function renderPhoto(photo) {
+  const size = photo[photo.length - 1];
+  const img = el("img", "photo");
+  img.src = `/sandbox/file/${encodeURIComponent(size.file_unique_id)}`;
+  img.width = size.width; // the width and height attributes hold the space while it loads
+  img.height = size.height;
+  img.alt = `photo, ${size.width}×${size.height}`;
+  return img;
+}
+
+// One line for a message in the chat list and in a quote: its text, else what it is.
+function summary(m) {
+  if (m.text !== undefined) return m.text;
+  if (m.photo) return "🖼 " + (m.caption || "Photo");
+  return m.sticker ? "[sticker]" : "[message]";
+}
+
 function el(tag, cls, text) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -83,7 +101,7 @@ function renderChats() {
     const b = el("button", c.id === chatId ? "active" : "");
     b.textContent = c.info.type === "private" ? `🤖 ${state.bot.first_name}` : `👥 ${c.info.title}`;
     const last = c.messages[c.messages.length - 1];
-    b.appendChild(el("small", "", last ? (last.text || (last.photo ? "[photo]" : "[sticker]")).slice(0, 40) : "no messages yet"));
+    b.appendChild(el("small", "", last ? summary(last).slice(0, 40) : "no messages yet"));
     b.onclick = () => { chatId = c.id; replyTo = null; render(); };
     nav.appendChild(b);
   }
@@ -101,9 +119,12 @@ function renderMessages() {
     const div = el("div", "msg" + (mine ? " mine" : ""));
     if (!mine) div.appendChild(el("div", "who", m.from.is_bot ? m.from.first_name : m.from.first_name));
     if (m.via_bot) div.appendChild(el("div", "via", `via @${m.via_bot.username}`));
-    if (m.reply_to_message) div.appendChild(el("div", "quote", m.reply_to_message.text || ""));
+    if (m.reply_to_message) div.appendChild(el("div", "quote", summary(m.reply_to_message)));
     const body = el("div");
-    body.appendChild(m.text !== undefined ? renderText(m.text, m.entities) : document.createTextNode(m.photo ? `[photo, ${m.photo[0].width}×${m.photo[0].height}, ${m.photo[0].file_size} bytes]` : "[sticker]"));
+    if (m.photo) body.appendChild(renderPhoto(m.photo));
+    if (m.text !== undefined) body.appendChild(renderText(m.text, m.entities));
+    else if (m.caption !== undefined) body.appendChild(renderText(m.caption, m.caption_entities));
+    else if (!m.photo) body.appendChild(document.createTextNode(summary(m)));
     div.appendChild(body);
     const kb = m.reply_markup && m.reply_markup.inline_keyboard;
     if (kb) {
@@ -112,6 +133,7 @@ function renderMessages() {
         const r = el("div", "row");
         for (const btn of row) {
           const b = el("button", "", btn.text);
+          b.title = btn.text; // the whole label on hover, when the button cuts it with an ellipsis
           b.onclick = () => post("/sandbox/press", { user_id: userId, chat_id: chat.id, message_id: m.message_id, data: btn.callback_data });
           r.appendChild(b);
         }

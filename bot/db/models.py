@@ -485,3 +485,10 @@ class LimitCharge(Base):
 
     def __repr__(self) -> str:
         return f"LimitCharge(user={self.user_id!r}, slots={self.slots!r})"
+
+
+# Ids are never reused on SQLite (AUTOINCREMENT, migration 0010): without it SQLite hands a
+# deleted row's id (after /forget) to the next row, and an old message's 👎 would rate it.
+# PostgreSQL's sequences never reuse an id.
+for _table in (User, Chat, StoredSample, Game, InlineOffer, Duel):
+    _table.__table__.dialect_options["sqlite"]["autoincrement"] = True

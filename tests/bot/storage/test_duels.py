@@ -68,6 +68,12 @@ async def test_votes_early_changed_and_capped(db: Database) -> None:
         )
         assert (changed.counted, changed.changed) == (True, True)
         assert await dr.counted_votes(session) == [Vote("m@0.2", "m@1", Outcome.B)]
+        # Blind duels: a counted vote was answered with the arms, so it is final.
+        again = await dr.cast_vote(
+            session, duel=duel, user_id=user_id, outcome=Outcome.A, min_delay_s=2, daily_cap=5, now=later
+        )
+        assert (again.final, again.outcome, again.changed) == (True, Outcome.B, False)
+        assert await dr.counted_votes(session) == [Vote("m@0.2", "m@1", Outcome.B)]
         assert await dr.pair_counts(session) == {frozenset({ARMS[0], ARMS[2]}): 1}
         assert await dr.get_duel_by_update(session, update_id=5) is not None
         origin = await dr.get_duel_origin(session, duel_id=duel.id)

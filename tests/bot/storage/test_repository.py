@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.database import Database
-from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User
+from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User, utcnow
 from bot.parsing import effective_length
 from core.limits import default_length
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
@@ -342,6 +342,98 @@ async def test_forget_user(db: Database) -> None:
         assert await session.scalar(select(func.count()).select_from(Rating)) == 1
         again = await repo.forget_user(session, telegram_id=leaver_tg)
         assert again == repo.ForgetResult(found=False, samples_deleted=0, ratings_deleted=0, chats_deleted=0)
+
+
+async def test_ids_are_never_reused_after_forget(db: Database) -> None:
+    """Issue 23: on SQLite the next sample took a forgotten one's id, and an old message's
+    button then named it."""
+    async with db.sessions() as session:
+        leaver, group, _ = await make_world(session)
+        newest = await make_sample(session, user=leaver, chat=group)
+        await session.commit()
+        old_id, leaver_tg = newest.id, leaver.telegram_id
+    async with db.sessions() as session:
+        await repo.forget_user(session, telegram_id=leaver_tg)
+        await session.commit()
+    async with db.sessions() as session:
+        stayer = await make_user(session)
+        chat = await session.get(Chat, group.id)
+        assert chat is not None
+        later = await make_sample(session, user=stayer, chat=chat)
+        await session.commit()
+        assert later.id > old_id
+
+
+async def test_forget_keeps_other_peoples_games_and_duels_and_redacts_copied_seeds(db: Database) -> None:
+    """Issue 24, item 6: Alice's forget used to delete Bob's guesses and duel votes (CASCADE)
+    and leave her seed in Bob's 🔁 sample and 🆚 duel."""
+    from bot.db import duels as dr
+    from bot.db import games
+    from bot.db.models import Duel, DuelVote, Game, Guess
+    from bot.ranking import Outcome
+
+    async with db.sessions() as session:
+        alice, group, hers = await make_world(session)
+        bob = await make_user(session)
+        copy = await make_sample(session, user=bob, chat=group, seed=hers.seed, seed_user_id=alice.id)
+        game = await games.create_game(
+            session,
+            chat_id=group.id,
+            started_by=alice.id,
+            model_name="m",
+            model_version="1",
+            temperature=0.5,
+            seed="book",
+            real_text="r",
+            fake_text="f",
+            real_is="A",
+            lang="en",
+            deadline=utcnow() + timedelta(hours=1),
+        )
+        await games.guess(session, game_id=game.id, user_id=bob.id, choice="A")
+        arm_a, arm_b = dr.Arm("m", 0.2), dr.Arm("m", 1.0)
+        own_duel = await dr.record_duel(
+            session,
+            user_id=alice.id,
+            chat_id=group.id,
+            private=False,
+            seed="hers",
+            length=20,
+            a=dr.Side(arm_a, "1", 1, "a"),
+            b=dr.Side(arm_b, "1", 2, "b"),
+            update_id=None,
+        )
+        copied_duel = await dr.record_duel(
+            session,
+            user_id=bob.id,
+            chat_id=group.id,
+            private=False,
+            seed=hers.seed,
+            length=20,
+            a=dr.Side(arm_a, "1", 1, "a"),
+            b=dr.Side(arm_b, "1", 2, "b"),
+            update_id=None,
+            seed_user_id=alice.id,
+        )
+        await dr.cast_vote(
+            session, duel=own_duel, user_id=bob.id, outcome=Outcome.A, min_delay_s=0, daily_cap=5
+        )
+        await session.commit()
+        ids = (copy.id, game.id, own_duel.id, copied_duel.id, alice.telegram_id)
+    copy_id, game_id, own_duel_id, copied_duel_id, alice_tg = ids
+    async with db.sessions() as session:
+        await repo.forget_user(session, telegram_id=alice_tg)
+        await session.commit()
+    async with db.sessions() as session:
+        kept_game = await session.get(Game, game_id)
+        assert kept_game is not None and kept_game.started_by is None
+        assert await session.scalar(select(func.count()).select_from(Guess)) == 1
+        assert await session.scalar(select(func.count()).select_from(DuelVote)) == 1
+        bobs_copy = await session.get(StoredSample, copy_id)
+        assert bobs_copy is not None and bobs_copy.seed == "" and bobs_copy.seed_user_id is None
+        duel = await session.get(Duel, copied_duel_id)
+        assert duel is not None and duel.seed == ""
+        assert await session.get(Duel, own_duel_id) is not None
 
 
 # A random click history: (rater index, action, score).

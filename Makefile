@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.bot
 	$(BIN)/python -m bench.novelty
+	$(BIN)/python -m bench.leaderboard
 	$(BIN)/python -m bench.train
 
 # Ten minutes of simulated users with injected faults (issue 7's soak).

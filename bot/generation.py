@@ -1,6 +1,6 @@
 """The generation service: preloaded models, a bounded queue, and one worker that batches.
 
-Handlers `await service.generate(...)`. The worker keeps one `core.running.RunningBatch` per
+Handlers `await service.generate(...)`. The worker keeps one `core.batching.RunningBatch` per
 model (continuous batching): between steps, waiting requests join the running batch (up to
 `batch_max` rows), and a row that has drawn all its tokens leaves at once and its future is
 resolved, so a 20-character reply never waits for a 2000-character one. Steps run in a worker

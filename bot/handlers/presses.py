@@ -79,17 +79,23 @@ class Press:
         await self.answer(text(self.lang, "button_invalid"))
 
     def carried_by(self, chat_id: int, message_id: int | None, inline_message_id: str | None = None) -> bool:
-        """Whether the press came from the named thing's own message: in its chat, from its
-        message (or, while its message id is not recorded yet, from a message carrying this
-        very button), or from its inline message."""
-        origin = self.origin
-        if origin.inline_message_id is not None:
-            return inline_message_id is not None and origin.inline_message_id == inline_message_id
-        if origin.chat_id != chat_id:
-            return False
-        if message_id is None:
-            return origin.carries_button
-        return origin.message_id == message_id
+        """Whether the press came from the named thing's own message (see `carried`)."""
+        return carried(self.origin, chat_id, message_id, inline_message_id)
+
+
+def carried(
+    origin: Origin, chat_id: int, message_id: int | None, inline_message_id: str | None = None
+) -> bool:
+    """Whether a press came from a sample's, duel's or game's own message: in its chat, from
+    its message (or, while its message id is not recorded yet, from a message carrying this
+    very button), or from its inline message."""
+    if origin.inline_message_id is not None:
+        return inline_message_id is not None and origin.inline_message_id == inline_message_id
+    if origin.chat_id != chat_id:
+        return False
+    if message_id is None:
+        return origin.carries_button
+    return origin.message_id == message_id
 
 
 PressHandler = Callable[[Press], Awaitable[None]]

@@ -1,0 +1,41 @@
+"""The press door: which presses may act where (bot/handlers/presses.py), and reveals that fit."""
+
+from __future__ import annotations
+
+from bot import keyboards as kb
+from bot.handlers.presses import Origin, acceptable, carried
+from bot.render import MESSAGE_LIMIT, fit_lines, utf16_len
+
+GROUP, ALICE_PRIVATE = -1001, 42
+GAME_MESSAGE = Origin(GROUP, False, 7, None, True)
+
+
+def test_a_game_vote_counts_only_from_the_games_own_message_in_its_chat() -> None:
+    """Issue 24, item 1: `g:<id>:A` pressed in the presser's own private chat (on a message that
+    carries it or not) or with no message at all voted in any group's open game."""
+    vote = kb.GameVote(3, "A")
+    assert acceptable(vote, GAME_MESSAGE) and carried(GAME_MESSAGE, GROUP, 7)
+    forged_private = Origin(ALICE_PRIVATE, True, 7, None, True)
+    assert not carried(forged_private, GROUP, 7)  # the right message id, the wrong chat
+    assert not carried(Origin(GROUP, False, 8, None, True), GROUP, 7)  # another message there
+    no_message = Origin(None, False, None, "AgAAAInline", False)
+    assert not acceptable(vote, no_message)  # used to fail an assertion: "temporarily unavailable"
+    assert not acceptable(vote, Origin(ALICE_PRIVATE, True, 9, None, False))  # data not on it
+
+
+def test_only_sample_presses_may_come_from_an_inline_message() -> None:
+    inline = Origin(None, False, None, "AgAAAInline", False)
+    assert acceptable(kb.Rate(1, 1), inline) and acceptable(kb.Again(1), inline)
+    for other in (kb.DuelVote(1, "a"), kb.SetTemperature(0.5), kb.Forget(True, 1), kb.NextToRate(1)):
+        assert not acceptable(other, inline)
+    assert carried(inline, GROUP, 5, "AgAAAInline") and not carried(inline, GROUP, 5, "other")
+
+
+def test_a_reveal_with_many_players_fits_one_message() -> None:
+    """Issue 24, item 5: 90 voters with 17-character names made a 4,324-character reveal."""
+    names = [f"player-{i:03d}-xxxxxxx" for i in range(300)]
+    lines = [f"Right: {name}" for name in names] + [f"{i}. {n}: 3/4" for i, n in enumerate(names, 1)]
+    body = fit_lines("<b>Real or dream?</b>", lines, "", "… and {count} more")
+    assert utf16_len(body) <= MESSAGE_LIMIT
+    assert body.startswith("<b>Real or dream?</b>\nRight: player-000") and body.endswith("more")
+    assert fit_lines("head", ["a", "b"], "", "… {count}") == "head\na\nb"  # short: everything

@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     false,
     func,
@@ -490,5 +491,7 @@ class LimitCharge(Base):
 # Ids are never reused on SQLite (AUTOINCREMENT, migration 0010): without it SQLite hands a
 # deleted row's id (after /forget) to the next row, and an old message's 👎 would rate it.
 # PostgreSQL's sequences never reuse an id.
-for _table in (User, Chat, StoredSample, Game, InlineOffer, Duel):
-    _table.__table__.dialect_options["sqlite"]["autoincrement"] = True
+for _model in (User, Chat, StoredSample, Game, InlineOffer, Duel):
+    _table = _model.__table__
+    assert isinstance(_table, Table)
+    _table.dialect_options["sqlite"]["autoincrement"] = True

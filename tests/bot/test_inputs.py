@@ -108,7 +108,9 @@ def test_forged_callback_data_never_raises(data: str) -> None:
     assert action is None or isinstance(action, kb.Action)
 
 
-@pytest.mark.parametrize("data", ["r:12:*", "r:-1:+", "n", "g:1:C", "d:1:z", "t:0.7", "t:nan", "m:../etc", "x" * 65, "r:1:+ ", ""])
+@pytest.mark.parametrize(
+    "data", ["r:12:*", "r:-1:+", "n", "g:1:C", "d:1:z", "t:0.7", "t:nan", "m:../etc", "x" * 65, "r:1:+ ", ""]
+)
 def test_malformed_callback_data_is_refused(data: str) -> None:
     assert kb.parse(data) is None
 

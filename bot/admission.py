@@ -58,6 +58,7 @@ class Ticket:
     refusal: str | None = None  # why not (None when granted, or for an update answered before)
     duplicate: bool = False  # answered before: its undelivered samples were sent again
     told: bool = False  # the refusal was said already (a press's toast)
+    queue_refused: bool = False  # the queue said no after admission: always said (not throttled)
     charged: int = field(default=0)
 
     async def generate(
@@ -81,10 +82,10 @@ class Ticket:
                     await self._typing()
             samples = list(await task)
         except QueueFullError:
-            self.refusal = text(self.lang, "busy")
+            self.refusal, self.queue_refused = text(self.lang, "busy"), True
             return None
         except ServiceClosedError:
-            self.refusal = text(self.lang, "restarting")
+            self.refusal, self.queue_refused = text(self.lang, "restarting"), True
             return None
         await self.services.limits.charge(self.user_id, len(samples))  # work done, not asked
         self.charged += len(samples)
@@ -166,5 +167,7 @@ async def admit(
     finally:
         if ticket.granted:
             await services.limits.end(user_id)
-        if ticket.refusal and not ticket.told and services.notices.allow(user_id):
+        # A limit's refusal is said at most once every few seconds (a flood must not flood the
+        # chat back); the queue's, which the user could not foresee, every time.
+        if ticket.refusal and not ticket.told and (ticket.queue_refused or services.notices.allow(user_id)):
             await reply_html(reply_to, ticket.refusal)

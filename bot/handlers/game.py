@@ -152,7 +152,7 @@ async def _finish(services: Services, game_id: int, *, stopped: bool) -> Reveal 
         ).rstrip()
         # Many players (long names, a hundred votes) must not push the reveal past Telegram's
         # limit: whole lines are left out from the end, and the count of them said instead.
-        body = fit_lines(head, _split_names(lines), "", text(game.lang, "game_more_lines"))
+        body = fit_lines(head, _split_names(lines), "", text(game.lang, "game_more_lines", count="{count}"))
         return Reveal(game, chat.telegram_id, body, len(votes))
 
     return await services.db.run(work)

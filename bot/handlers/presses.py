@@ -37,6 +37,7 @@ class Origin:
     message_id: int | None
     inline_message_id: str | None
     carries_button: bool  # the message's keyboard has a button with exactly this data
+    readable: bool = True  # the bot can see the message's keyboard (False: inline, or too old)
 
 
 def origin_of(query: CallbackQuery) -> Origin:
@@ -46,8 +47,8 @@ def origin_of(query: CallbackQuery) -> Origin:
         carries = kb.has_button(message.reply_markup, query.data or "")
         return Origin(message.chat.id, message.chat.type == "private", message.message_id, None, carries)
     if message is not None:  # inaccessible (too old): its chat and id are known, its keyboard is not
-        return Origin(message.chat.id, message.chat.type == "private", message.message_id, None, False)
-    return Origin(None, False, None, query.inline_message_id, False)
+        return Origin(message.chat.id, message.chat.type == "private", message.message_id, None, False, False)
+    return Origin(None, False, None, query.inline_message_id, False, False)
 
 
 @dataclass
@@ -105,7 +106,7 @@ def acceptable(action: kb.Action | None, origin: Origin) -> bool:
     """The carrier check every press passes before any handler sees it."""
     if action is None:
         return False
-    if origin.inline_message_id is not None or (origin.chat_id is not None and not origin.carries_button):
+    if not origin.readable:
         # An inline message's or an inaccessible message's keyboard cannot be read: only a
         # press naming a sample may come from one (its handler checks the sample's message).
         return isinstance(action, kb.NAMES_SAMPLE)

@@ -18,13 +18,14 @@ def test_a_game_vote_counts_only_from_the_games_own_message_in_its_chat() -> Non
     forged_private = Origin(ALICE_PRIVATE, True, 7, None, True)
     assert not carried(forged_private, GROUP, 7)  # the right message id, the wrong chat
     assert not carried(Origin(GROUP, False, 8, None, True), GROUP, 7)  # another message there
-    no_message = Origin(None, False, None, "AgAAAInline", False)
+    no_message = Origin(None, False, None, "AgAAAInline", False, readable=False)
     assert not acceptable(vote, no_message)  # used to fail an assertion: "temporarily unavailable"
     assert not acceptable(vote, Origin(ALICE_PRIVATE, True, 9, None, False))  # data not on it
+    assert not acceptable(kb.Rate(99, 1), Origin(ALICE_PRIVATE, True, 9, None, False))  # forged
 
 
 def test_only_sample_presses_may_come_from_an_inline_message() -> None:
-    inline = Origin(None, False, None, "AgAAAInline", False)
+    inline = Origin(None, False, None, "AgAAAInline", False, readable=False)
     assert acceptable(kb.Rate(1, 1), inline) and acceptable(kb.Again(1), inline)
     for other in (kb.DuelVote(1, "a"), kb.SetTemperature(0.5), kb.Forget(True, 1), kb.NextToRate(1)):
         assert not acceptable(other, inline)

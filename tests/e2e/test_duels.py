@@ -42,7 +42,9 @@ async def duels_and_votes(harness: Harness) -> tuple[list[Duel], list[DuelVote]]
     return result
 
 
-async def test_duel_vote_change_reveal_and_early_vote(harness: Harness) -> None:
+async def test_duels_are_blind_until_a_counted_vote_which_is_final(harness: Harness) -> None:
+    """Issue 24, item 2: the first press, even one too fast to count, used to name both arms;
+    the same voter could then vote, and change the vote, knowing them."""
     ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
     duel = await harness.say(ann, "/duel the free spirit")
     assert buttons(duel) == ["A is better", "B is better", "Tie", "Both bad"]
@@ -51,14 +53,19 @@ async def test_duel_vote_change_reveal_and_early_vote(harness: Harness) -> None:
     assert "T=" not in text and "tiny-" not in text  # the settings stay hidden
 
     early = await harness.press(ann, duel, button="A is better")  # well under 2 s: stored only
-    assert early["text"].startswith("Your vote: A is better.") and "too fast to count" in early["text"]
+    assert early["text"].startswith("Too fast to count") and "tiny-" not in early["text"]
     (stored,), (vote,) = await duels_and_votes(harness)
     assert (vote.outcome, vote.counted) == ("a", False)
     assert stored.telegram_message_id == duel["message_id"] and stored.seed == "the free spirit"
     assert stored.length == 200 and stored.private  # made in a private chat
     assert {stored.temperature_a, stored.temperature_b} <= {0.2, 0.5, 0.8, 1.0, 1.2}
     assert (stored.model_a, stored.temperature_a) != (stored.model_b, stored.temperature_b)
-    revealed = REVEAL.search(early["text"])
+    assert REVEAL.search(early["text"]) is None
+
+    await asyncio.sleep(2.1)
+    counted = await harness.press(ann, duel, button="Tie")  # counts: now the arms are named
+    assert counted["text"].startswith("Your vote: Tie.")
+    revealed = REVEAL.search(counted["text"])
     assert revealed is not None
     assert revealed.groups() == (
         stored.model_a,
@@ -66,10 +73,8 @@ async def test_duel_vote_change_reveal_and_early_vote(harness: Harness) -> None:
         stored.model_b,
         f"{stored.temperature_b:g}",
     )
-
-    await asyncio.sleep(2.1)
-    changed = await harness.press(ann, duel, button="Tie")
-    assert changed["text"].startswith("Vote changed to: Tie.") and "too fast" not in changed["text"]
+    final = await harness.press(ann, duel, button="A is better")  # knowing the arms: no change
+    assert final["text"].startswith("You voted already: Tie.") and REVEAL.search(final["text"]) is None
     _, (vote,) = await duels_and_votes(harness)
     assert (vote.outcome, vote.counted) == ("tie", True)
     # The message itself never reveals the arms.
@@ -79,15 +84,15 @@ async def test_duel_vote_change_reveal_and_early_vote(harness: Harness) -> None:
     assert (await harness.press(ann, duel, data=f"d:{stored.id + 1}:a"))["text"] == INVALID
     other = await harness.say(ann, "/duel another seed")
     assert (await harness.press(ann, other, data=f"d:{stored.id}:b"))["text"] == INVALID
-    # Bo cannot see Ann's private chat; a group duel is his to vote on, once, changeable.
+    # Bo cannot see Ann's private chat; a group duel is his to vote on, once, for good.
     group = harness.sb.group("club", [ann, bo])
     in_group = await harness.say(ann, "/duel group seed", chat=group)
     await asyncio.sleep(2.1)
     assert (await harness.press(bo, in_group, button="Both bad"))["text"].startswith("Your vote: Both bad.")
-    assert (await harness.press(bo, in_group, button="B is better"))["text"].startswith("Vote changed to: B")
+    assert (await harness.press(bo, in_group, button="B is better"))["text"].startswith("You voted already")
     duels, votes = await duels_and_votes(harness)
     assert [d.private for d in duels] == [True, True, False]
-    assert sorted((v.outcome, v.counted) for v in votes) == [("b", True), ("tie", True)]
+    assert sorted((v.outcome, v.counted) for v in votes) == [("bad", True), ("tie", True)]
 
 
 async def test_vs_button_under_a_sample_starts_a_duel_on_its_seed(harness: Harness) -> None:

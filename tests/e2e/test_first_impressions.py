@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample
 from bot.services import SERVICES_KEY
+from core.word_end import SENTENCE_END_MARGIN
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -98,7 +100,9 @@ async def test_a_chinese_user_starts_on_the_chinese_model_with_a_word_length(har
     li = harness.sb.user("Li", language_code="zh-hans")
     reply = await harness.say(li, "宝玉笑道")
     assert reply["text"].startswith("宝玉笑道") and "tiny-zh" in reply["text"]
-    assert "· 100 " in reply["text"]  # a word model's default length, not 400 words
+    # A word model's default length (100 words, not 400), ended at a sentence end near it.
+    words = int(re.search(r"· (\d+) 个词", reply["text"])[1])  # type: ignore[index]
+    assert 50 <= words <= 100 + SENTENCE_END_MARGIN
     settings = await harness.say(li, "/settings")
     assert "tiny-zh" in settings["text"]
     # A seed in the other script gets a one-line hint to switch models.

@@ -40,5 +40,5 @@ async def test_the_cache_is_refreshed_after_a_new_counted_vote(harness: Harness)
     harness.sb.send(cy, cy["id"], "/leaderboard")
     photo, table = await harness.sb.wait_for_bot_messages(cy["id"], after=before, count=2)
     assert photo["photo"][0]["file_size"] > 10_000
-    assert table["text"].splitlines()[0] == "Leaderboard (1 counted duel votes)"
+    assert table["text"].splitlines()[0] == "Leaderboard (1 counted duel vote)"
     assert state.cache.computed == 2

@@ -29,7 +29,7 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
     # About 400 characters: a char sample ends on a word (up to 20 more, or back to a space).
     shown = re.search(r"tiny-char · T=0\.5 · (\d+) characters", reply["text"])
     assert shown and 1 <= int(shown[1]) <= 420
-    assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share", "🆚"]
+    assert buttons(reply) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share", "🆚 Duel"]
     assert harness.sb.chat_actions(ann["id"]) == []  # a quick reply needs no "typing..."
 
     async def stored(session: AsyncSession) -> StoredSample:
@@ -190,7 +190,9 @@ async def test_compare_mystats_top_and_forget(harness: Harness) -> None:
     assert buttons(harness.sb.message(ann["id"], compared["message_id"])).count("T=0.2 👍 0") == 1
     stats = await harness.say(ann, "/mystats")
     assert "samples: 4" in stats["text"] and "👍 received: 1" in stats["text"]
-    assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]  # Ann's chat is hers
+    assert (
+        "No sample has more 👍 than 👎 yet" in (await harness.say(bo, "/top"))["text"]
+    )  # Ann's chat is hers
     top = await harness.say(ann, "/top")
     assert "Best-rated samples" in top["text"] and "the will to truth" in top["text"]
     assert "/top on its own" in (await harness.say(bo, "/top lots"))["text"]
@@ -212,7 +214,7 @@ async def test_compare_mystats_top_and_forget(harness: Harness) -> None:
         return int(samples or 0), int(ratings or 0), int(users or 0)
 
     assert await harness.query(left) == (0, 0, 0)
-    assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]
+    assert "No sample has more 👍 than 👎 yet" in (await harness.say(bo, "/top"))["text"]
 
 
 async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:

@@ -31,10 +31,10 @@ async def count(harness: Harness, model: type) -> int:
 async def test_a_private_sample_is_seen_only_where_it_was_made_until_shared(harness: Harness) -> None:
     ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
     mine = await harness.say(ann, "my secret seed")
-    assert buttons(mine) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share", "🆚"]
+    assert buttons(mine) == ["👍 0", "👎 0", "🔁 Again", "🌐 Share", "🆚 Duel"]
     await harness.press(ann, mine, button="👍")  # net +1: enough for /top
     assert "Nothing left to rate" in (await harness.say(bo, "/rate"))["text"]
-    assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]
+    assert "No sample has more 👍 than 👎 yet" in (await harness.say(bo, "/top"))["text"]
     assert "my secret seed" in (await harness.say(ann, "/top"))["text"]  # her own: yes
 
     group = harness.sb.group("club", [ann, bo])
@@ -57,7 +57,7 @@ async def test_a_private_sample_is_seen_only_where_it_was_made_until_shared(harn
 
     unshared = await harness.press(ann, mine, button="Unshare")
     assert unshared["text"] == "Private again: only this chat sees it."
-    assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]
+    assert "No sample has more 👍 than 👎 yet" in (await harness.say(bo, "/top"))["text"]
 
 
 async def test_forget_deletes_shared_samples_too(harness: Harness) -> None:
@@ -70,7 +70,7 @@ async def test_forget_deletes_shared_samples_too(harness: Harness) -> None:
     await harness.press(ann, ask, button="Yes")
     await harness.sb.wait_until(lambda: "Done" in harness.sb.message(ann["id"], ask["message_id"])["text"])
     assert await count(harness, StoredSample) == 0
-    assert "No rated samples yet" in (await harness.say(bo, "/top"))["text"]
+    assert "No sample has more 👍 than 👎 yet" in (await harness.say(bo, "/top"))["text"]
     assert "Nothing left to rate" in (await harness.say(bo, "/rate"))["text"]
 
 

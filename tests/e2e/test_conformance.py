@@ -222,10 +222,24 @@ def two_language_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    """A fresh migrated SQLite database. The shared rules do not depend on the backend (the
+    storage and end-to-end suites run on both), and CI's time is better spent elsewhere."""
+    import asyncio
+
+    from migrations import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
 @pytest.mark.parametrize("feature", list(FEATURES))
 async def test_every_feature_keeps_the_shared_rules(
-    feature: str, database_url: str, two_language_models: Path
+    feature: str, sqlite_url: str, two_language_models: Path
 ) -> None:
+    database_url = sqlite_url
     from sandbox.testing import SandboxServer
 
     async with SandboxServer() as sb:

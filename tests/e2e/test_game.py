@@ -58,9 +58,11 @@ async def test_a_group_game_with_three_players(shipped_harness: Harness) -> None
     assert f"✅ {game.real_is} is the book; {fake} was nietzsche-char (T=0.5)." in revealed["text"]
     assert "Right: Ann, Cat" in revealed["text"] and "Fooled: Bob" in revealed["text"]
     assert "Ann: 1/1" in revealed["text"] and "Bob: 0/1" in revealed["text"]
-    assert buttons(h.sb.message(group, shown["message_id"])) == []  # no more voting
+    final = h.sb.message(group, shown["message_id"])
+    assert buttons(final) == [] and "⌛ ended · 3 votes" in final["text"]  # its final state
+    # A stale client pressing a vote the message no longer carries: refused, nothing stored.
     too_late = h.sb.press(bob, shown, f"g:{game.id}:{game.real_is}")
-    assert (await h.sb.wait_for_answer(too_late))["text"] == "This game is over."
+    assert (await h.sb.wait_for_answer(too_late))["text"] == "This button is not valid any more."
 
     scores = await h.say(bob, "/scores", chat=group)
     assert "This week" in scores["text"] and "All time" in scores["text"]

@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy core train bot sandbox cli bench migrations
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 test: lint typecheck unit
 

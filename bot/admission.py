@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -142,8 +142,12 @@ async def admit(
     *,
     cost: int = 1,
     reply_to: Message | None = None,
+    answer: Callable[[str], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Ticket]:
-    """Admit one update's request of `cost` generations (see the module's docstring)."""
+    """Admit one update's request of `cost` generations (see the module's docstring).
+
+    `answer`: a button press's answer, called as soon as admission decided (the refusal in its
+    toast, which is then not said again in the chat)."""
     tg_user = update.effective_user
     if tg_user is None:
         raise ValueError("an update without a user cannot be admitted")
@@ -162,6 +166,9 @@ async def admit(
             if ticket.refusal is None and not await services.limits.begin(user_id, update.update_id):
                 ticket.refusal = text(lang, "one_at_a_time")  # another replica was quicker
             ticket.granted = ticket.refusal is None
+    if answer is not None:
+        await answer(ticket.refusal or "")
+        ticket.told = ticket.refusal is not None
     try:
         yield ticket
     finally:

@@ -92,10 +92,10 @@ async def start_duel(
 
     `seed_user_id`: whose text the seed is, when it came from another user's sample (🆚)."""
     services = services_of(context)
-    async with admit(services, context.bot, update, cost=DUEL_COST, reply_to=reply_to) as ticket:
-        if press is not None:
-            await press.answer(ticket.refusal or "")
-            ticket.told = ticket.refusal is not None
+    answer = press.answer if press is not None else None
+    async with admit(
+        services, context.bot, update, cost=DUEL_COST, reply_to=reply_to, answer=answer
+    ) as ticket:
         if not ticket.granted:
             return
         asker = await who(services, update)

@@ -88,10 +88,8 @@ async def continue_seed(
     services = services_of(context)
     reply_to = reply_to or update.effective_message
     seed = storable(seed)
-    async with admit(services, context.bot, update, reply_to=reply_to) as ticket:
-        if press is not None:
-            await press.answer(ticket.refusal or "")
-            ticket.told = ticket.refusal is not None
+    answer = press.answer if press is not None else None
+    async with admit(services, context.bot, update, reply_to=reply_to, answer=answer) as ticket:
         if not ticket.granted:
             return
         asker = await who(services, update)

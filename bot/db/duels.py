@@ -123,11 +123,6 @@ async def record_duel(
     return duel
 
 
-async def get_duel_by_update(session: AsyncSession, *, update_id: int) -> Duel | None:
-    """The duel a (redelivered) update already made, if any."""
-    return await session.scalar(select(Duel).where(Duel.update_id == update_id).limit(1))
-
-
 async def set_duel_message(
     session: AsyncSession, *, duel_id: int, message_id: int, sent_at: datetime | None = None
 ) -> None:

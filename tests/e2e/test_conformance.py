@@ -102,20 +102,20 @@ async def _samples_made(h: Harness, reply: Json, update: Json, chat: int, before
     return Made(update, chat, [reply], [s.model_name for s in samples], shown, _first_button(reply))
 
 
-def _seed_text(user: Json, chat: int, text: str) -> str:
-    return text if chat == user["id"] else f"@lstm_test_bot {text}"
+def _sample_command(write: Callable[[Json, int, str], str]) -> Feature:
+    """A feature that answers one message with stored samples: `write` says what to send."""
+
+    async def run(h: Harness, user: Json, chat: int) -> Made:
+        before = await _count(h, StoredSample)
+        sent, reply = await _say(h, user, chat, write(user, chat, SEEDS[user["language_code"][:2]]))
+        return await _samples_made(h, reply, sent, chat, before)
+
+    return run
 
 
-async def seed(h: Harness, user: Json, chat: int) -> Made:
-    before = await _count(h, StoredSample)
-    sent, reply = await _say(h, user, chat, _seed_text(user, chat, SEEDS[user["language_code"][:2]]))
-    return await _samples_made(h, reply, sent, chat, before)
-
-
-async def gen(h: Harness, user: Json, chat: int) -> Made:
-    before = await _count(h, StoredSample)
-    sent, reply = await _say(h, user, chat, f"/gen {SEEDS[user['language_code'][:2]]}")
-    return await _samples_made(h, reply, sent, chat, before)
+seed = _sample_command(lambda user, chat, text: text if chat == user["id"] else f"@lstm_test_bot {text}")
+gen = _sample_command(lambda user, chat, text: f"/gen {text}")
+compare = _sample_command(lambda user, chat, text: f"/compare {text}")
 
 
 async def again(h: Harness, user: Json, chat: int) -> Made:
@@ -126,12 +126,6 @@ async def again(h: Harness, user: Json, chat: int) -> Made:
     (reply,) = await h.sb.wait_for_bot_messages(chat, after=count, timeout=60)
     await h.sb.wait_for_answer(press["callback_query"]["id"])
     return await _samples_made(h, reply, press, chat, before)
-
-
-async def compare(h: Harness, user: Json, chat: int) -> Made:
-    before = await _count(h, StoredSample)
-    sent, reply = await _say(h, user, chat, f"/compare {SEEDS[user['language_code'][:2]]}")
-    return await _samples_made(h, reply, sent, chat, before)
 
 
 async def duel(h: Harness, user: Json, chat: int) -> Made:

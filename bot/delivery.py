@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from sqlalchemy.exc import DBAPIError
@@ -296,7 +296,23 @@ class Outbox:
         for sample_id, message_id in list(self.services.unrecorded.items()):
             await _record(self.services, [sample_id], message_id)
 
+    async def _recover(self) -> None:
+        """A restarted replica's claims from before its start are dead: settle them now, not
+        after their lease (a kill between a send and its record left them)."""
+        services = self.services
+        before = datetime.fromtimestamp(services.counters.started, tz=UTC)
+        replica = services.settings.replica_id
+        settled = await services.db.run(
+            lambda session: claims.recover(session, replica=replica, before=before)
+        )
+        if settled:
+            log.warning("outbox: settled %d send claim(s) left by this replica's previous run", settled)
+
     async def _run(self) -> None:
+        try:
+            await self._recover()
+        except (DBAPIError, OSError) as exc:  # the database is down: the lease settles them later
+            log.warning("outbox: could not settle the previous run's send claims (%s)", exc)
         while not self._stopping.is_set():
             try:
                 await self.sweep()

@@ -85,4 +85,17 @@ async def take_over(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-__all__ = ["attempt", "claim_new", "done", "release", "take_over"]
+async def recover(session: AsyncSession, *, replica: str, before: datetime) -> int:
+    """At start-up: claims this replica id took `before` this process started belong to a
+    process that died (a restarted replica keeps its REPLICA_ID), so nobody must wait for
+    their lease. A send that had started may have reached Telegram: its sample is marked
+    ``send_uncertain``; one that had not is given back to the outbox. Returns how many."""
+    mine = and_(SampleClaim.replica == replica, SampleClaim.claimed_at < before)
+    started = select(SampleClaim.sample_id).where(mine, SampleClaim.attempted_at.is_not(None))
+    await session.execute(
+        update(StoredSample).where(StoredSample.id.in_(started)).values(send_uncertain=True)
+    )
+    return rowcount(await session.execute(delete(SampleClaim).where(mine)))
+
+
+__all__ = ["attempt", "claim_new", "done", "recover", "release", "take_over"]

@@ -98,3 +98,29 @@ async def test_a_sender_whose_claim_was_taken_over_may_not_start_its_send(db: Da
 
     assert not await db.run(lambda s: attempt(s, "r1"))
     assert await db.run(lambda s: attempt(s, "r2"))
+
+
+async def test_a_restarted_replica_settles_its_previous_runs_claims_at_once(db: Database) -> None:
+    """Issue 24, item 10: a replica killed mid-send left claims that only expired after the
+    lease (123 s); restarted with the same REPLICA_ID, it settles them when it starts."""
+    started = await _pending_claimed_by(db, "r1")  # the send had begun when r1 was killed
+    unstarted = await _pending_claimed_by(db, "r1")  # stored, not yet sent
+    others = await _pending_claimed_by(db, "r2")  # another replica's live claim: untouched
+
+    async def attempt(session: AsyncSession) -> None:
+        await claims.attempt(session, sample_ids=[started], replica="r1")
+
+    await db.run(attempt)
+    restart = utcnow() + timedelta(seconds=1)
+
+    async def recover(session: AsyncSession) -> int:
+        return await claims.recover(session, replica="r1", before=restart)
+
+    assert await db.run(recover) == 2
+
+    async def stored(session: AsyncSession) -> list[bool]:
+        return [(await repo.get_sample(session, sample_id=i)).send_uncertain for i in (started, unstarted)]  # type: ignore[union-attr]
+
+    assert await db.run(stored, write=False) == [True, False]  # never resent; free to send
+    assert await _take_over(db, unstarted, "r1")  # no waiting for the lease
+    assert not await _take_over(db, started, "r1") and not await _take_over(db, others, "r1")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import SampleClaim, StoredSample, utcnow
@@ -85,12 +85,22 @@ async def take_over(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+def _left_behind(replica: str, before: datetime) -> ColumnElement[bool]:
+    return and_(SampleClaim.replica == replica, SampleClaim.claimed_at < before)
+
+
+async def left_behind(session: AsyncSession, *, replica: str, before: datetime) -> bool:
+    """Whether this replica id holds claims taken before `before` (a read: the usual start
+    finds none and takes no write lock)."""
+    return bool(await session.scalar(select(exists().where(_left_behind(replica, before)))))
+
+
 async def recover(session: AsyncSession, *, replica: str, before: datetime) -> int:
     """At start-up: claims this replica id took `before` this process started belong to a
     process that died (a restarted replica keeps its REPLICA_ID), so nobody must wait for
     their lease. A send that had started may have reached Telegram: its sample is marked
     ``send_uncertain``; one that had not is given back to the outbox. Returns how many."""
-    mine = and_(SampleClaim.replica == replica, SampleClaim.claimed_at < before)
+    mine = _left_behind(replica, before)
     started = select(SampleClaim.sample_id).where(mine, SampleClaim.attempted_at.is_not(None))
     await session.execute(
         update(StoredSample).where(StoredSample.id.in_(started)).values(send_uncertain=True)
@@ -98,4 +108,4 @@ async def recover(session: AsyncSession, *, replica: str, before: datetime) -> i
     return rowcount(await session.execute(delete(SampleClaim).where(mine)))
 
 
-__all__ = ["attempt", "claim_new", "done", "recover", "release", "take_over"]
+__all__ = ["attempt", "claim_new", "done", "left_behind", "recover", "release", "take_over"]

@@ -193,7 +193,7 @@ async def test_database_outage_gets_a_short_reply_and_recovers(
 async def test_sqlite_locked_by_another_writer(harness: Harness) -> None:
     path = harness.settings.database_url.split("///", 1)[1]
     ann = harness.sb.user("Ann")
-    blocker = sqlite3.connect(path, timeout=1)
+    blocker = sqlite3.connect(path, timeout=15)  # waits out a start-up write of the bot
     blocker.execute("BEGIN EXCLUSIVE")
     harness.sb.send(ann, ann["id"], "while locked")
 

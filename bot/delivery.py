@@ -33,6 +33,7 @@ from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.keyboards import rating_keyboard
 from bot.render import stored_sample_html
+from bot.replicas import dead_among
 from bot.services import Services
 from bot.texts import language_of
 from core.generator import Sample
@@ -297,16 +298,18 @@ class Outbox:
             await _record(self.services, [sample_id], message_id)
 
     async def _recover(self) -> None:
-        """A restarted replica's claims from before its start are dead: settle them now, not
-        after their lease (a kill between a send and its record left them)."""
+        """Claims from before this start held by processes known to be dead (this replica's
+        previous run, or a crashed process of this host) are settled now, not after their lease
+        (a kill between a send and its record left them)."""
         services = self.services
         before = datetime.fromtimestamp(services.counters.started, tz=UTC)
-        replica = services.settings.replica_id
-        settled = await services.db.run(
-            lambda session: claims.recover(session, replica=replica, before=before)
-        )
+        holders = await services.db.run(lambda session: claims.holders(session, before=before), write=False)
+        dead = dead_among(holders, me=services.settings.replica_id)
+        if not dead:
+            return  # the usual start: a read, no write lock
+        settled = await services.db.run(lambda session: claims.recover(session, replicas=dead, before=before))
         if settled:
-            log.warning("outbox: settled %d send claim(s) left by this replica's previous run", settled)
+            log.warning("outbox: settled %d send claim(s) of dead process(es): %s", settled, ", ".join(dead))
 
     async def _run(self) -> None:
         try:

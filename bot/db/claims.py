@@ -85,27 +85,31 @@ async def take_over(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-def _left_behind(replica: str, before: datetime) -> ColumnElement[bool]:
-    return and_(SampleClaim.replica == replica, SampleClaim.claimed_at < before)
+def _left_behind(replicas: list[str], before: datetime) -> ColumnElement[bool]:
+    return and_(SampleClaim.replica.in_(replicas), SampleClaim.claimed_at < before)
 
 
-async def left_behind(session: AsyncSession, *, replica: str, before: datetime) -> bool:
-    """Whether this replica id holds claims taken before `before` (a read: the usual start
-    finds none and takes no write lock)."""
-    return bool(await session.scalar(select(exists().where(_left_behind(replica, before)))))
+async def holders(session: AsyncSession, *, before: datetime) -> list[str]:
+    """The replica ids holding claims taken before `before` (a read: the usual start finds
+    none and takes no write lock)."""
+    stmt = select(SampleClaim.replica).where(SampleClaim.claimed_at < before).distinct()
+    return list((await session.scalars(stmt)).all())
 
 
-async def recover(session: AsyncSession, *, replica: str, before: datetime) -> int:
-    """At start-up: claims this replica id took `before` this process started belong to a
-    process that died (a restarted replica keeps its REPLICA_ID), so nobody must wait for
-    their lease. A send that had started may have reached Telegram: its sample is marked
-    ``send_uncertain``; one that had not is given back to the outbox. Returns how many."""
-    mine = _left_behind(replica, before)
-    started = select(SampleClaim.sample_id).where(mine, SampleClaim.attempted_at.is_not(None))
+async def recover(session: AsyncSession, *, replicas: list[str], before: datetime) -> int:
+    """At start-up: claims these replica ids took `before` this process started belong to
+    processes known to be dead (this replica's previous run, or a process of this host that no
+    longer runs), so nobody must wait for their lease. A send that had started may have reached
+    Telegram: its sample is marked ``send_uncertain``; one that had not is given back to the
+    outbox. Returns how many."""
+    if not replicas:
+        return 0
+    dead = _left_behind(replicas, before)
+    started = select(SampleClaim.sample_id).where(dead, SampleClaim.attempted_at.is_not(None))
     await session.execute(
         update(StoredSample).where(StoredSample.id.in_(started)).values(send_uncertain=True)
     )
-    return rowcount(await session.execute(delete(SampleClaim).where(mine)))
+    return rowcount(await session.execute(delete(SampleClaim).where(dead)))
 
 
-__all__ = ["attempt", "claim_new", "done", "left_behind", "recover", "release", "take_over"]
+__all__ = ["attempt", "claim_new", "done", "holders", "recover", "release", "take_over"]

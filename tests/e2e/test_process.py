@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,11 +18,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import claims
+from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import StoredSample
 from core.bundle import sha256_file
 from migrations import upgrade
 from sandbox.testing import SandboxServer
+from tests.bot.storage.factories import make_chat, make_sample, make_user
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +147,58 @@ async def test_kill_9_and_restart_answers_an_unconfirmed_update_once(
             first_run.stop(signal.SIGKILL)
         assert len(sb.bot_messages(ann["id"])) == 1 and first["text"].startswith("truth")
         assert await count_samples(sqlite_url) == 1
+        assert code == 0 and "Traceback" not in out
+
+
+async def test_a_sample_claimed_by_a_crashed_process_reaches_its_chat_after_restart(
+    sqlite_url: str, model_dir: Path, tmp_path: Path
+) -> None:
+    """Issue 24, item 10: with the default REPLICA_ID (hostname:pid), a process killed after
+    storing and claiming a sample, before its send, left a claim that only expired after the
+    lease (123 s). The restarted process (another pid) knows that pid is dead: within 10 s, once."""
+    async with SandboxServer() as sb:
+        env = bot_env(sb, sqlite_url, model_dir)
+        env.pop("REPLICA_ID", None)
+        ann = sb.user("Ann")
+        first_run = Bot(env, tmp_path / "first.log")
+        try:
+            await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=30, what="the bot to start polling")
+        finally:
+            first_run.stop(signal.SIGKILL)
+        # What the kill left: a stored sample, claimed by the dead process, never sent.
+        dead_replica = f"{socket.gethostname()}:{first_run.proc.pid}"
+        db = Database.from_url(sqlite_url)
+
+        async def stored_and_claimed(session: AsyncSession) -> int:
+            user = await make_user(session, telegram_id=ann["id"], display_name="Ann")
+            chat = await make_chat(session, telegram_id=ann["id"], type="private", title=None)
+            sample = await make_sample(
+                session,
+                user=user,
+                chat=chat,
+                model_name="tiny-char",
+                telegram_message_id=None,
+                delivered=False,
+            )
+            await claims.claim_new(session, sample_id=sample.id, replica=dead_replica)
+            return sample.id
+
+        try:
+            sample_id = await db.run(stored_and_claimed)
+            restarted = Bot(env, tmp_path / "second.log")
+            started = time.monotonic()
+            try:
+                (message,) = await sb.wait_for_bot_messages(ann["id"], timeout=10)
+                took = time.monotonic() - started
+                await asyncio.sleep(1.0)
+            finally:
+                code, out, _ = await asyncio.to_thread(restarted.stop)
+            sample = await db.run(lambda session: repo.get_sample(session, sample_id=sample_id), write=False)
+        finally:
+            await db.dispose()
+        assert took < 10
+        assert len(sb.bot_messages(ann["id"])) == 1 and message["text"].startswith("the free spirit")
+        assert sample is not None and sample.telegram_message_id == message["message_id"]
         assert code == 0 and "Traceback" not in out
 
 

@@ -114,7 +114,7 @@ async def test_a_restarted_replica_settles_its_previous_runs_claims_at_once(db: 
     restart = utcnow() + timedelta(seconds=1)
 
     async def recover(session: AsyncSession) -> int:
-        return await claims.recover(session, replica="r1", before=restart)
+        return await claims.recover(session, replicas=["r1"], before=restart)
 
     assert await db.run(recover) == 2
 

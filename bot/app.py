@@ -28,6 +28,7 @@ from bot.delivery import Outbox
 from bot.generation import GenerationService, load_models
 from bot.handlers import duels, game, generate, group_defaults, inline, leaderboard, presses, ratings, start
 from bot.handlers import settings as settings_handlers
+from bot.handlers.game_timer import GameTimer
 from bot.limits import Limits, UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
@@ -110,7 +111,7 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         outbox.start()
         app.bot_data[OUTBOX_KEY] = outbox
         # "Real or dream?": reveals games that ran out while the bot was down, then keeps time.
-        timer = game.GameTimer(app.bot, services)
+        timer = GameTimer(app.bot, services)
         timer.start()
         app.bot_data[game.TIMER_KEY] = timer
         if settings.metrics_port:
@@ -123,7 +124,7 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         runner = app.bot_data.pop(METRICS_KEY, None)
         if runner is not None:
             await runner.cleanup()
-        timer: game.GameTimer | None = app.bot_data.pop(game.TIMER_KEY, None)
+        timer: GameTimer | None = app.bot_data.pop(game.TIMER_KEY, None)
         if timer is not None:
             await timer.stop()
         outbox: Outbox | None = app.bot_data.pop(OUTBOX_KEY, None)

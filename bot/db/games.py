@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, and_, case, func, select, update
+from sqlalchemy import ColumnElement, Integer, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, Game, Guess, User, utcnow
+from bot.db.repository.base import rowcount
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,69 @@ async def open_game(session: AsyncSession, *, chat_id: int) -> Game | None:
     return (await session.scalars(stmt.limit(1))).first()
 
 
-async def unrevealed_games(session: AsyncSession) -> list[tuple[Game, int]]:
-    """Every game not yet revealed with its chat's Telegram id, soonest deadline first (the timer's scan)."""
+@dataclass(frozen=True)
+class DrivenGame:
+    """An open game a timer drives, with its chat's Telegram id and its vote count."""
+
+    game: Game
+    chat_telegram_id: int
+    votes: int
+
+
+# How long another replica's timer waits before it takes over a game whose driver went silent.
+TIMER_LEASE = timedelta(seconds=20)
+
+
+def _open() -> ColumnElement[bool]:
+    return Game.revealed_at.is_(None)
+
+
+async def driven_games(session: AsyncSession, *, replica: str) -> list[DrivenGame]:
+    """The open games `replica` drives, with their chat and votes, soonest deadline first:
+    the timer's scan, one query however many games are open."""
+    votes = (
+        select(func.count())
+        .select_from(Guess)
+        .where(Guess.game_id == Game.id)
+        .correlate(Game)
+        .scalar_subquery()
+    )
     stmt = (
-        select(Game, Chat.telegram_id)
+        select(Game, Chat.telegram_id, votes)
         .join(Chat, Chat.id == Game.chat_id)
-        .where(Game.revealed_at.is_(None))
+        .where(_open(), Game.timer_replica == replica)
         .order_by(Game.deadline)
     )
-    return [(game, int(chat)) for game, chat in (await session.execute(stmt)).all()]
+    return [DrivenGame(game, int(chat), int(n)) for game, chat, n in (await session.execute(stmt)).all()]
+
+
+async def game_drivers(session: AsyncSession) -> list[tuple[str | None, datetime | None]]:
+    """(driver, its earliest lease end) over the open games: whether a timer must `drive`
+    (a read: an idle bot takes no write lock)."""
+    stmt = select(Game.timer_replica, func.min(Game.timer_until)).where(_open()).group_by(Game.timer_replica)
+    return [(driver, until) for driver, until in (await session.execute(stmt)).all()]
+
+
+async def drive(
+    session: AsyncSession, *, replica: str, now: datetime, lease: timedelta, dead: Sequence[str] = ()
+) -> int:
+    """Take (or keep) the open games that are ours, undriven, or whose driver's lease ran out
+    or whose driver is known dead, until now + lease; one statement, so two replicas never
+    both win a game. Returns how many games `replica` drives now."""
+    result = await session.execute(
+        update(Game)
+        .where(
+            _open(),
+            or_(
+                Game.timer_replica.is_(None),
+                Game.timer_replica == replica,
+                Game.timer_until < now,
+                Game.timer_replica.in_(list(dead)),
+            ),
+        )
+        .values(timer_replica=replica, timer_until=now + lease)
+    )
+    return rowcount(result)
 
 
 @dataclass(frozen=True)
@@ -90,12 +146,6 @@ async def guess(session: AsyncSession, *, game_id: int, user_id: int, choice: st
         existing.choice, existing.guessed_at = choice, utcnow()
     await session.flush()
     return True
-
-
-async def count_guesses(session: AsyncSession, *, game_id: int) -> int:
-    """How many players have voted."""
-    stmt = select(func.count()).select_from(Guess).where(Guess.game_id == game_id)
-    return int(await session.scalar(stmt) or 0)
 
 
 async def finish(session: AsyncSession, *, game_id: int, stopped: bool = False) -> Game | None:

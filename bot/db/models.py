@@ -305,6 +305,10 @@ class Game(Base):
     deadline: Mapped[datetime] = mapped_column()
     revealed_at: Mapped[datetime | None] = mapped_column()
     stopped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The replica whose timer drives the game (countdown, reveal) until `timer_until`; another
+    # one takes it over only when that lease ran out (migration 0011).
+    timer_replica: Mapped[str | None] = mapped_column(String(200))
+    timer_until: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
         return f"Game(id={self.id!r}, chat_id={self.chat_id!r})"

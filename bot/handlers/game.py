@@ -1,9 +1,10 @@
 """ "Real or dream?": a held-out passage's seed with two endings, the book's and the model's.
 
 /game [seconds | stop] starts (or stops) a chat's one game; players vote with the buttons until
-the deadline; `GameTimer` edits the countdown (at most every 5 s) and reveals games whose
-deadline passed. The deadline lives in the database and the timer scans it, so a game whose
-time ran out while the bot was down is revealed when it starts again.
+the deadline; the replica's `GameTimer` (bot/handlers/game_timer.py) edits the countdown (at
+most every 5 s) and reveals games whose deadline passed. The deadline lives in the database and
+the timer scans it, so a game whose time ran out while the bot was down is revealed when it
+starts again.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,11 +41,12 @@ from bot.texts import text
 from bot.who import lang_of, store_user_and_chat, who
 from core.generator import Request
 
+if TYPE_CHECKING:
+    from bot.handlers.game_timer import GameTimer
+
 log = logging.getLogger(__name__)
 
 GAME_MIN_S, GAME_MAX_S = 10, 300
-COUNTDOWN_EVERY_S = 5.0  # Telegram limits edits; a countdown per second would be throttled
-TICK_S = 0.5
 # Tokens of held-out text: the seed shown, and the real rest the model's ending must match.
 PASSAGE = {"char": (200, 120), "word": (60, 30)}
 WEEK = timedelta(days=7)
@@ -102,68 +104,90 @@ class Reveal:
     votes: int
 
 
-async def _finish(services: Services, game_id: int, *, stopped: bool) -> Reveal | None:
+async def _compose(session: AsyncSession, game_id: int, *, stopped: bool) -> Reveal | None:
     """Mark the game revealed (once) and compose the reveal with results and running scores."""
-
-    async def work(session: AsyncSession) -> Reveal | None:
-        game = await games.finish(session, game_id=game_id, stopped=stopped)
-        if game is None:
-            return None
-        chat = await session.get(Chat, game.chat_id)
-        assert chat is not None
-        votes = await games.guesses_of(session, game_id=game.id)
-        if stopped:
-            stopped_html = text(game.lang, "game_stopped_text", real=game.real_is)
-            return Reveal(game, chat.telegram_id, stopped_html, len(votes))
-        right = [name for _, name, choice in votes if choice == game.real_is]
-        wrong = [name for _, name, choice in votes if choice != game.real_is]
-        lines = []
-        if not votes:
-            lines.append(text(game.lang, "game_nobody"))
-        if right:
-            lines.append(text(game.lang, "game_right", names=escape(", ".join(right))))
-        if wrong:
-            lines.append(text(game.lang, "game_wrong", names=escape(", ".join(wrong))))
-        players = {name for _, name, _ in votes}
-        board = await games.scores(session, chat_id=game.chat_id, limit=1000)
-        for rank, score in enumerate((s for s in board if s.name in players), start=1):
-            lines.append(
-                text(
-                    game.lang,
-                    "game_score_line",
-                    rank=rank,
-                    name=escape(score.name),
-                    right=score.right,
-                    played=score.played,
-                )
+    game = await games.finish(session, game_id=game_id, stopped=stopped)
+    if game is None:
+        return None
+    chat = await session.get(Chat, game.chat_id)
+    assert chat is not None
+    votes = await games.guesses_of(session, game_id=game.id)
+    if stopped:
+        stopped_html = text(game.lang, "game_stopped_text", real=game.real_is)
+        return Reveal(game, chat.telegram_id, stopped_html, len(votes))
+    right = [name for _, name, choice in votes if choice == game.real_is]
+    wrong = [name for _, name, choice in votes if choice != game.real_is]
+    lines = []
+    if not votes:
+        lines.append(text(game.lang, "game_nobody"))
+    if right:
+        lines.append(text(game.lang, "game_right", names=escape(", ".join(right))))
+    if wrong:
+        lines.append(text(game.lang, "game_wrong", names=escape(", ".join(wrong))))
+    players = {name for _, name, _ in votes}
+    board = await games.scores(session, chat_id=game.chat_id, limit=1000)
+    for rank, score in enumerate((s for s in board if s.name in players), start=1):
+        lines.append(
+            text(
+                game.lang,
+                "game_score_line",
+                rank=rank,
+                name=escape(score.name),
+                right=score.right,
+                played=score.played,
             )
-        a, b = _endings(game)
-        head = text(
-            game.lang,
-            "game_reveal",
-            seed=escape(game.seed),
-            a=escape(a),
-            b=escape(b),
-            real=game.real_is,
-            fake="B" if game.real_is == "A" else "A",
-            model=escape(game.model_name),
-            temperature=format_temperature(game.temperature),
-            result="",
-        ).rstrip()
-        # Many players (long names, a hundred votes) must not push the reveal past Telegram's
-        # limit: whole lines are left out from the end, and the count of them said instead.
-        body = fit_lines(head, _split_names(lines), "", text(game.lang, "game_more_lines", count="{count}"))
-        return Reveal(game, chat.telegram_id, body, len(votes))
-
-    return await services.db.run(work)
+        )
+    a, b = _endings(game)
+    head = text(
+        game.lang,
+        "game_reveal",
+        seed=escape(game.seed),
+        a=escape(a),
+        b=escape(b),
+        real=game.real_is,
+        fake="B" if game.real_is == "A" else "A",
+        model=escape(game.model_name),
+        temperature=format_temperature(game.temperature),
+        result="",
+    ).rstrip()
+    # Many players (long names, a hundred votes) must not push the reveal past Telegram's
+    # limit: whole lines are left out from the end, and the count of them said instead.
+    body = fit_lines(head, _split_names(lines), "", text(game.lang, "game_more_lines", count="{count}"))
+    return Reveal(game, chat.telegram_id, body, len(votes))
 
 
 async def reveal(bot: Bot, services: Services, game_id: int, *, stopped: bool = False) -> bool:
     """Reveal a game (False if another caller already did): the game message shows its final
     state ("ended · N votes", no buttons), the answer comes in reply."""
-    done = await _finish(services, game_id, stopped=stopped)
+    done = await services.db.run(lambda session: _compose(session, game_id, stopped=stopped))
     if done is None:
         return False
+    await _announce(bot, done)
+    return True
+
+
+async def reveal_many(bot: Bot, services: Services, game_ids: list[int], *, at_once: int = 8) -> int:
+    """Reveal games whose deadline passed, in one transaction (many games ending together cost
+    one write, not one each), then announce them `at_once` at a time; returns how many."""
+
+    async def work(session: AsyncSession) -> list[Reveal]:
+        found = [await _compose(session, game_id, stopped=False) for game_id in game_ids]
+        return [done for done in found if done is not None]
+
+    reveals = await services.db.run(work)
+    gate = asyncio.Semaphore(at_once)
+
+    async def announce(done: Reveal) -> None:
+        async with gate:
+            await _announce(bot, done)
+
+    await asyncio.gather(*(announce(done) for done in reveals))
+    return len(reveals)
+
+
+async def _announce(bot: Bot, done: Reveal) -> None:
+    """The game message's final state, then the answer in reply (a failure is logged: the
+    game stays revealed)."""
     message_id = done.game.telegram_message_id
     if message_id is not None:
         final = game_html(done.game, done.votes, ended=True)
@@ -185,85 +209,7 @@ async def reveal(bot: Bot, services: Services, game_id: int, *, stopped: bool = 
             )
         )
     except TelegramError as exc:
-        log.warning("could not send the reveal of game %s: %s", game_id, exc)
-    return True
-
-
-class GameTimer:
-    """One task for every chat's game: countdown edits and reveals, driven by the stored deadline."""
-
-    def __init__(self, bot: Bot, services: Services) -> None:
-        self.bot = bot
-        self.services = services
-        self._edited: dict[int, float] = {}  # game id -> monotonic time of the last countdown edit
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        """Scan now (reveals games that ran out while the bot was down), then every TICK_S."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="game-timer")
-
-    async def stop(self) -> None:
-        """Stop scanning; open games keep their deadline for the next start."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def forget(self, game_id: int) -> None:
-        """A game ended outside the timer (/game stop): nothing more to count down."""
-        self._edited.pop(game_id, None)
-
-    def shown(self, game_id: int) -> None:
-        """The game's message was just sent: the next countdown edit is COUNTDOWN_EVERY_S away."""
-        self._edited[game_id] = time.monotonic()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception:  # a database or Telegram hiccup must not end the timer
-                log.exception("game timer tick failed")
-            await asyncio.sleep(TICK_S)
-
-    async def tick(self) -> None:
-        """Reveal every game past its deadline; edit the countdown of the others when due."""
-
-        async def work(session: AsyncSession) -> list[tuple[Game, int, int]]:
-            found = await games.unrevealed_games(session)
-            return [(g, chat, await games.count_guesses(session, game_id=g.id)) for g, chat in found]
-
-        found = await self.services.db.run(work, write=False)
-        # Only open games are remembered: one ended elsewhere (another replica) is let go.
-        open_ids = {game.id for game, _, _ in found}
-        for gone in self._edited.keys() - open_ids:
-            del self._edited[gone]
-        for game, chat, votes in found:
-            if game.deadline <= utcnow():
-                self._edited.pop(game.id, None)
-                await reveal(self.bot, self.services, game.id)
-                continue
-            last = self._edited.setdefault(game.id, time.monotonic())
-            if game.telegram_message_id is None or time.monotonic() - last < COUNTDOWN_EVERY_S:
-                continue
-            self._edited[game.id] = time.monotonic()
-            await self._countdown(game, chat, game.telegram_message_id, votes)
-
-    async def _countdown(self, game: Game, chat: int, message_id: int, votes: int) -> None:
-        """Edit the time left and the votes into the game message (one try: the next tick retries)."""
-        with contextlib.suppress(TelegramError):
-            await telegram_call(
-                lambda: self.bot.edit_message_text(
-                    game_html(game, votes),
-                    chat,
-                    message_id,
-                    parse_mode=PARSE_MODE,
-                    reply_markup=game_keyboard(game.id, game.lang),
-                ),
-                idempotent=True,
-                attempts=1,
-            )
+        log.warning("could not send the reveal of game %s: %s", done.game.id, exc)
 
 
 def timer_of(context: ContextTypes.DEFAULT_TYPE) -> GameTimer | None:
@@ -334,6 +280,8 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 real_is=secrets.choice("AB"),
                 lang=lang,
                 deadline=utcnow() + timedelta(seconds=seconds),
+                timer_replica=services.settings.replica_id,  # this replica's timer drives it
+                timer_until=utcnow() + games.TIMER_LEASE,
             )
 
         game = await services.db.run(create)

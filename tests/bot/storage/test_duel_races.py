@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import duels as dr
 from bot.db.database import Database
 from bot.db.models import Duel, DuelVote, utcnow
-from bot.ranking import Outcome
+from bot.db.outcomes import Outcome
+from bot.db.repository import duels as dr
 from tests.bot.storage.factories import make_chat, make_user
 
 ARM_A = dr.Arm("m", 0.2)

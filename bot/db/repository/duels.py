@@ -1,8 +1,8 @@
 """Duels and their votes: what /duel, /leaderboard and the preference exports read and write.
 
-Like bot/db/repository.py, functions take the session explicitly and never commit. A vote is
-one row per (duel, user), changed in place; whether it counts is decided when it is cast
-(too fast after the message went out, or beyond the user's daily cap: stored, not counted).
+Like the other repository modules, functions take the session explicitly and never commit.
+A vote is one row per (duel, user), changed in place; whether it counts is decided when it is
+cast (too fast after the message went out, or beyond the user's daily cap: stored, not counted).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import DUEL_OUTCOMES, Chat, Duel, DuelVote, StoredSample, User, utcnow
+from bot.db.outcomes import Outcome, Vote
 from bot.db.repository.base import dialect_insert
-from bot.ranking import Outcome, Vote
 
 
 @dataclass(frozen=True, order=True)
@@ -251,7 +251,7 @@ async def cast_vote(
 
 
 async def counted_votes(session: AsyncSession) -> list[Vote]:
-    """Every counted vote as a ranking.Vote between arm labels, oldest first."""
+    """Every counted vote as a Vote between arm labels (what bot.ranking fits), oldest first."""
     stmt = (
         select(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b, DuelVote.outcome)
         .join(DuelVote, DuelVote.duel_id == Duel.id)

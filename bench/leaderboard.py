@@ -25,8 +25,9 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from bot.db.outcomes import Outcome, Vote
 from bot.generation import BLAS_THREADS
-from bot.ranking import ALPHA, Outcome, Vote, leaderboard
+from bot.ranking import ALPHA, leaderboard
 
 TARGET_MS = 100.0
 SIZES = (1_000, 10_000, 100_000)

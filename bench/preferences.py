@@ -57,8 +57,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
 from bot.db.models import Duel, StoredSample
+from bot.db.outcomes import Outcome
 from bot.db.preference_export import write_preferences
-from bot.ranking import ArmStrength, Outcome, leaderboard
+from bot.ranking import ArmStrength, leaderboard
 from bot.standings import load_votes
 from core.limits import default_length
 from sandbox.testing import SandboxServer
@@ -74,7 +75,7 @@ PATIENCE = 1200.0
 
 
 def arm_label(model: str, temperature: float) -> str:
-    """The leaderboard's name for an arm (as bot.db.duels.Arm.label)."""
+    """The leaderboard's name for an arm (as bot.db.repository.duels.Arm.label)."""
     return f"{model}@{temperature:g}"
 
 

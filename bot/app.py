@@ -33,6 +33,7 @@ from bot.limits import Limits, UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
 from bot.novelty import NoveltyService
+from bot.pruning import Pruner
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.shared_limits import SharedLimits
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 METRICS_KEY = "metrics_runner"
 OUTBOX_KEY = "outbox"
+PRUNER_KEY = "pruner"
 
 
 class _NoRetryAfterNoise(logging.Filter):
@@ -114,6 +116,10 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         timer = GameTimer(app.bot, services)
         timer.start()
         app.bot_data[game.TIMER_KEY] = timer
+        # Inline offers nothing was chosen from are deleted after a while (every few minutes).
+        pruner = Pruner(db)
+        pruner.start()
+        app.bot_data[PRUNER_KEY] = pruner
         if settings.metrics_port:
             app.bot_data[METRICS_KEY] = await start_metrics_server(
                 services, settings.webhook_listen, settings.metrics_port
@@ -124,6 +130,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         runner = app.bot_data.pop(METRICS_KEY, None)
         if runner is not None:
             await runner.cleanup()
+        pruner: Pruner | None = app.bot_data.pop(PRUNER_KEY, None)
+        if pruner is not None:
+            await pruner.stop()
         timer: GameTimer | None = app.bot_data.pop(game.TIMER_KEY, None)
         if timer is not None:
             await timer.stop()

@@ -6,7 +6,7 @@ pending and the outbox sends it later (on the redelivered update, every OUTBOX_I
 at start-up). If the send may have reached Telegram (a time-out), the row is marked
 ``send_uncertain`` and never sent again: at most one message beats a duplicate.
 Samples being sent right now are in ``Services.sending``, so the outbox never races a send in
-this process; across replicas, a send claim in the database (bot/db/claims.py, taken in the
+this process; across replicas, a send claim in the database (bot/db/repository/claims.py, taken in the
 transaction that stores the sample, taken over only when expired) does the same, so several
 replicas on one PostgreSQL never send a sample twice.
 """
@@ -28,9 +28,9 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.calls import certainly_not_sent, telegram_call
-from bot.db import claims
 from bot.db import repository as repo
 from bot.db.models import utcnow
+from bot.db.repository import claims
 from bot.keyboards import rating_keyboard
 from bot.render import stored_sample_html
 from bot.replicas import dead_among

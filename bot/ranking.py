@@ -18,33 +18,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
 
+from bot.db.outcomes import Outcome, Vote
+
 # A little regularisation keeps an arm that never lost (or never won) at a finite strength.
 ALPHA = 0.01
 BOOTSTRAP_ROUNDS = 200
-
-
-class Outcome(StrEnum):
-    """What a voter said about a duel between arm A and arm B."""
-
-    A = "a"
-    B = "b"
-    TIE = "tie"
-    BOTH_BAD = "bad"
-
-
-@dataclass(frozen=True)
-class Vote:
-    """One counted duel vote."""
-
-    arm_a: str
-    arm_b: str
-    outcome: Outcome
 
 
 # Newton stops when no log-strength moves more than this (choix stopped at 1e-8, L1 norm).

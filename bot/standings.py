@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chart import TemperatureVotes, leaderboard_png
-from bot.db import duels as dr
 from bot.db.models import DuelVote
-from bot.ranking import ArmStrength, Vote, leaderboard
+from bot.db.outcomes import Vote
+from bot.db.repository import duels as dr
+from bot.ranking import ArmStrength, leaderboard
 from bot.texts import text
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.chart import TemperatureVotes
 from bot.db.database import Database
-from bot.ranking import Vote
+from bot.db.outcomes import Vote
 from bot.standings import Standings, compute, load_votes, picture, version
 
 REFRESH_EVERY_S = 5.0

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bot.db.outcomes import Outcome
 from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
@@ -352,7 +353,7 @@ class InlineOffer(Base):
 
 # -- duels (migration 0003) ---------------------------------------------------------------------
 
-DUEL_OUTCOMES: tuple[str, ...] = ("a", "b", "tie", "bad")  # bot.ranking.Outcome's values
+DUEL_OUTCOMES: tuple[str, ...] = tuple(outcome.value for outcome in Outcome)  # ("a", "b", "tie", "bad")
 
 
 class Duel(Base):

@@ -21,14 +21,14 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.admission import admit
 from bot.calls import reply_html
-from bot.db import duels as dr
 from bot.db import repository as repo
+from bot.db.outcomes import Outcome
+from bot.db.repository import duels as dr
 from bot.finishing import asked, finish
 from bot.handlers.generate import COMPARE_LENGTH, sample_press_allowed
 from bot.handlers.presses import Press
 from bot.message_text import command_argument, storable
 from bot.parsing import format_temperature
-from bot.ranking import Outcome
 from bot.render import escape, excerpt, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text

@@ -27,9 +27,9 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.admission import admit
 from bot.calls import PARSE_MODE, reply_html, telegram_call
-from bot.db import games
 from bot.db import repository as repo
 from bot.db.models import Chat, Game, utcnow
+from bot.db.repository import games
 from bot.finishing import asked, finish, finished_text
 from bot.handlers.presses import Press
 from bot.keyboards import game_keyboard

@@ -27,8 +27,8 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.calls import PARSE_MODE, telegram_call
-from bot.db import games
 from bot.db.models import utcnow
+from bot.db.repository import games
 from bot.handlers.game import game_html, reveal_many
 from bot.keyboards import game_keyboard
 from bot.replicas import is_dead

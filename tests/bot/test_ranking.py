@@ -10,10 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from bot.db.outcomes import Outcome, Vote
 from bot.ranking import (
     ALPHA,
-    Outcome,
-    Vote,
     bootstrap_wins,
     fit_strengths,
     leaderboard,

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import games
 from bot.db import repository as repo
 from bot.db.models import Game, utcnow
+from bot.db.repository import games
 from bot.handlers.game_timer import COUNTDOWN_EDITS_PER_S, COUNTDOWN_EVERY_S, GameTimer
 from bot.services import SERVICES_KEY, Services
 from tests.e2e.conftest import Harness

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import claims
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import StoredSample
+from bot.db.repository import claims
 from core.bundle import sha256_file
 from migrations import upgrade
 from sandbox.testing import SandboxServer

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -248,3 +248,12 @@ async def take_inline_offer(session: AsyncSession, *, offer_id: int, user_id: in
     if offer is None or offer.user_id != user_id or offer.chosen is not None:
         return None
     return offer
+
+
+async def prune_inline_offers(session: AsyncSession, *, older_than: datetime) -> int:
+    """Delete the offers made before ``older_than`` that nothing was chosen from; returns how
+    many went. A chosen offer stays: with its candidates it is the preference kept for
+    fine-tuning (README, "Inline mode"), and there is one per message sent, not per keystroke.
+    """
+    stmt = delete(InlineOffer).where(InlineOffer.created_at < older_than, InlineOffer.chosen.is_(None))
+    return rowcount(await session.execute(stmt))

@@ -1,4 +1,4 @@
-"""Send claims across replicas (bot/db/claims.py): one sender at a time, a dead one's send
+"""Send claims across replicas (bot/db/repository/claims.py): one sender at a time, a dead one's send
 never repeated, a dead one's unstarted send taken over after the lease."""
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db import claims
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import StoredSample as Sample
 from bot.db.models import utcnow
+from bot.db.repository import claims
 from tests.bot.storage.factories import make_chat, make_sample, make_user
 
 LEASE = timedelta(seconds=60)

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import migrations
-from bot.db import duels as dr
 from bot.db.database import Database
 from bot.db.engine import create_engine
 from bot.db.models import Duel, utcnow
-from bot.ranking import Outcome, Vote
+from bot.db.outcomes import Outcome, Vote
+from bot.db.repository import duels as dr
 from tests.bot.storage.factories import make_chat, make_user
 
 ARMS = dr.arms_for(["m"], [0.2, 0.5, 1.0])

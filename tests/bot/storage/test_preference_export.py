@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import cli
-from bot.db import duels as dr
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import Chat, User
+from bot.db.outcomes import Outcome
 from bot.db.preference_export import write_preferences
+from bot.db.repository import duels as dr
 from bot.logs import user_hash
-from bot.ranking import Outcome
 from tests.bot.storage.factories import make_chat, make_sample, make_user
 
 KTO_FIELDS = [

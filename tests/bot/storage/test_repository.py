@@ -367,10 +367,10 @@ async def test_ids_are_never_reused_after_forget(db: Database) -> None:
 async def test_forget_keeps_other_peoples_games_and_duels_and_redacts_copied_seeds(db: Database) -> None:
     """Issue 24, item 6: Alice's forget used to delete Bob's guesses and duel votes (CASCADE)
     and leave her seed in Bob's 🔁 sample and 🆚 duel."""
-    from bot.db import duels as dr
-    from bot.db import games
     from bot.db.models import Duel, DuelVote, Game, Guess
-    from bot.ranking import Outcome
+    from bot.db.outcomes import Outcome
+    from bot.db.repository import duels as dr
+    from bot.db.repository import games
 
     async with db.sessions() as session:
         alice, group, hers = await make_world(session)

@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import SampleClaim, StoredSample, utcnow
-from bot.db.repository import is_pending
 from bot.db.repository.base import dialect_insert, rowcount
+from bot.db.repository.samples import is_pending
 
 
 async def claim_new(session: AsyncSession, *, sample_id: int, replica: str) -> None:

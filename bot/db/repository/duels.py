@@ -1,8 +1,8 @@
 """Duels and their votes: what /duel, /leaderboard and the preference exports read and write.
 
-Like bot/db/repository.py, functions take the session explicitly and never commit. A vote is
-one row per (duel, user), changed in place; whether it counts is decided when it is cast
-(too fast after the message went out, or beyond the user's daily cap: stored, not counted).
+Like the other repository modules, functions take the session explicitly and never commit.
+A vote is one row per (duel, user), changed in place; whether it counts is decided when it is
+cast (too fast after the message went out, or beyond the user's daily cap: stored, not counted).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import DUEL_OUTCOMES, Chat, Duel, DuelVote, StoredSample, utcnow
-from bot.ranking import Outcome, Vote
+from bot.db.models import DUEL_OUTCOMES, Chat, Duel, DuelVote, StoredSample, User, utcnow
+from bot.db.outcomes import Outcome, Vote
+from bot.db.repository.base import dialect_insert
 
 
 @dataclass(frozen=True, order=True)
@@ -177,6 +178,38 @@ async def counted_today(session: AsyncSession, *, user_id: int, now: datetime) -
     return int(await session.scalar(stmt) or 0)
 
 
+async def _lock_voter(session: AsyncSession, user_id: int) -> None:
+    """Hold the voter's ``users`` row until the transaction ends, so one user's votes run one
+    after another: the read of their vote and the count against the daily cap below cannot
+    race a concurrent press. FOR NO KEY UPDATE (PostgreSQL) still lets other transactions
+    insert rows that merely reference the user; SQLite ignores the clause (one writer anyway).
+    """
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+
+
+async def _store_vote(
+    session: AsyncSession, *, duel_id: int, user_id: int, outcome: Outcome, counted: bool
+) -> DuelVote | None:
+    """Insert the vote, or replace an uncounted one; None when a counted vote stands.
+
+    One INSERT .. ON CONFLICT, so even a press that slipped past the lock cannot fail on the
+    primary key; the WHERE keeps a counted vote final. RETURNING refreshes a DuelVote this
+    session has loaded already.
+    """
+    now = utcnow()
+    stmt = dialect_insert(session, DuelVote).values(
+        duel_id=duel_id, user_id=user_id, outcome=outcome.value, counted=counted, updated_at=now
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DuelVote.duel_id, DuelVote.user_id],
+        # created_at stays: the daily cap counts a vote on the day it was first cast.
+        set_={"outcome": stmt.excluded.outcome, "counted": stmt.excluded.counted, "updated_at": now},
+        where=~DuelVote.counted,
+    ).returning(DuelVote)
+    found = await session.scalars(stmt, execution_options={"populate_existing": True})
+    return found.one_or_none()
+
+
 async def cast_vote(
     session: AsyncSession,
     *,
@@ -192,34 +225,33 @@ async def cast_vote(
     A first vote counts unless it came under `min_delay_s` after the message was sent (nobody
     reads two texts that fast) or the user already has `daily_cap` counted votes today. A
     counted vote is final (its voter has seen the arms): a later press changes nothing. An
-    uncounted one is replaced and judged again as if new.
+    uncounted one is replaced and judged again as if new. Safe under concurrent presses: the
+    user's votes are serialised on their ``users`` row and the vote is written with an upsert.
     """
     if outcome.value not in DUEL_OUTCOMES:  # pragma: no cover - the enum and the CHECK agree
         raise ValueError(outcome)
     now = now or utcnow()
     shown_at = duel.sent_at or duel.created_at
     early = (now - shown_at) < timedelta(seconds=min_delay_s)
-    vote = await session.get(DuelVote, (duel.id, user_id), with_for_update=True)
-    if vote is not None and vote.counted:
-        return VoteResult(Outcome(vote.outcome), True, False, False, False, final=True)
-    changed = vote is not None and vote.outcome != outcome.value
-    capped = False
-    if vote is not None and vote.counted:
-        counted = True
-    else:
-        capped = not early and await counted_today(session, user_id=user_id, now=now) >= daily_cap
-        counted = not early and not capped
-    if vote is None:
-        session.add(DuelVote(duel_id=duel.id, user_id=user_id, outcome=outcome.value, counted=counted))
-    else:
-        vote.outcome = outcome.value
-        vote.counted = counted
-    await session.flush()
+    await _lock_voter(session, user_id)
+    # Under the lock (on PostgreSQL, in a statement snapshot taken after it) these reads see
+    # every vote this user committed before.
+    key = (DuelVote.duel_id == duel.id, DuelVote.user_id == user_id)
+    previous = (await session.execute(select(DuelVote.outcome, DuelVote.counted).where(*key))).one_or_none()
+    if previous is not None and previous.counted:
+        return VoteResult(Outcome(previous.outcome), True, False, False, False, final=True)
+    changed = previous is not None and previous.outcome != outcome.value
+    capped = not early and await counted_today(session, user_id=user_id, now=now) >= daily_cap
+    counted = not early and not capped
+    stored = await _store_vote(session, duel_id=duel.id, user_id=user_id, outcome=outcome, counted=counted)
+    if stored is None:  # pragma: no cover - a counted vote appeared despite the lock: it stands
+        standing = (await session.execute(select(DuelVote.outcome).where(*key))).scalar_one()
+        return VoteResult(Outcome(standing), True, False, False, False, final=True)
     return VoteResult(outcome, counted, changed, early and not counted, capped)
 
 
 async def counted_votes(session: AsyncSession) -> list[Vote]:
-    """Every counted vote as a ranking.Vote between arm labels, oldest first."""
+    """Every counted vote as a Vote between arm labels (what bot.ranking fits), oldest first."""
     stmt = (
         select(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b, DuelVote.outcome)
         .join(DuelVote, DuelVote.duel_id == Duel.id)

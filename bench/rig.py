@@ -30,6 +30,7 @@ from sandbox.testing import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "rig-secret"
+METRICS_TOKEN = "rig-metrics"
 
 HAPROXY_CFG = """\
 global
@@ -165,7 +166,10 @@ class Rig:
         """The replica's /metrics text."""
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
-            http.get(f"http://127.0.0.1:{replica.port}/metrics") as resp,
+            http.get(
+                f"http://127.0.0.1:{replica.port}/metrics",
+                headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            ) as resp,
         ):
             return await resp.text()
 
@@ -196,6 +200,7 @@ async def running_rig(
         "DATABASE_URL": database_url,
         "WEBHOOK_URL": f"http://127.0.0.1:{front}/telegram",
         "WEBHOOK_SECRET": SECRET,
+        "METRICS_TOKEN": METRICS_TOKEN,  # the webhook port is public: its /metrics needs it
         "WEBHOOK_LISTEN": "127.0.0.1",
         **(env or {}),
     }

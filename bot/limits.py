@@ -70,8 +70,9 @@ class UserLimits:
     A request is checked before it runs (`retry_after` with its cost) and charged only after
     its generations were made (`charge`): a refused or failed request costs nothing, /compare
     costs its four generations. Users with nothing in the window and nothing running are not
-    kept, so memory follows the active users, not every user ever seen. Nothing here awaits,
-    so each call is atomic within the process.
+    kept, so memory follows the active users, not every user ever seen: a user who comes back
+    is trimmed then, and once a window every user whose slots all expired is dropped (one-off
+    users never come back). Nothing here awaits, so each call is atomic within the process.
     """
 
     def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -79,6 +80,7 @@ class UserLimits:
         self._clock = clock
         self._recent: dict[int, deque[float]] = {}
         self._running: dict[int, int | None] = {}  # user -> the request holding the slot
+        self._next_sweep = clock() + WINDOW_S
 
     def __len__(self) -> int:
         """How many users are tracked now."""
@@ -86,7 +88,10 @@ class UserLimits:
 
     async def retry_after(self, user_id: int, cost: int = 1) -> int:
         """Seconds until the user may run something costing `cost` slots (0: now); records nothing."""
-        return wait_s(self._window(user_id), self.per_minute, cost, self._clock())
+        now = self._clock()
+        if now >= self._next_sweep:
+            self._sweep(now)
+        return wait_s(self._window(user_id), self.per_minute, cost, now)
 
     async def busy(self, user_id: int, request: int | None = None) -> bool:
         """Whether another request of this user is running."""
@@ -105,6 +110,13 @@ class UserLimits:
         """Record `slots` generations made for the user now."""
         now = self._clock()
         self._recent.setdefault(user_id, deque()).extend([now] * slots)
+
+    def _sweep(self, now: float) -> None:
+        """Drop every user whose newest slot left the window (O(users), once a window)."""
+        cutoff = now - WINDOW_S
+        for user_id in [u for u, window in self._recent.items() if window[-1] <= cutoff]:
+            del self._recent[user_id]
+        self._next_sweep = now + WINDOW_S
 
     async def end(self, user_id: int) -> None:
         """The user's request is over (done, refused or failed)."""

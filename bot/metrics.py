@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from pydantic import SecretStr
 
 from bot.services import Services
 
@@ -71,11 +73,29 @@ def metrics_response(registry: CollectorRegistry) -> web.Response:
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE})
 
 
+def scrape_allowed(request: web.Request, token: SecretStr | None, *, public: bool) -> bool:
+    """Whether this request may read /metrics: with METRICS_TOKEN set, only with it (as a
+    bearer token, compared in constant time); without it, only on the private METRICS_PORT."""
+    if token is None:
+        return not public
+    given = request.headers.get("Authorization", "")
+    expected = f"Bearer {token.get_secret_value()}"
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def refused() -> web.Response:
+    """What a scrape without the right token gets (the same whether or not a token is set)."""
+    return web.Response(status=401, text="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
 def metrics_app(services: Services) -> web.Application:
     """An aiohttp app answering GET /metrics (and /healthz for load balancers)."""
     registry = registry_for(services)
+    token = services.settings.metrics_token
 
     async def metrics(request: web.Request) -> web.Response:
+        if not scrape_allowed(request, token, public=False):
+            return refused()
         return metrics_response(registry)
 
     async def healthz(request: web.Request) -> web.Response:

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     webhook_port: int = Field(default=8443, ge=1, le=65535)
     # Prometheus metrics port (0: off); served alongside the webhook when webhooks are on.
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    # A bearer token for /metrics. Without it /metrics answers only on METRICS_PORT (keep that
+    # port private); the webhook port is public (Telegram must reach it), so there /metrics
+    # is served only to requests with "Authorization: Bearer <METRICS_TOKEN>".
+    metrics_token: SecretStr | None = None
     # Duels: the temperatures each loaded model is tried at (comma-separated), the counted
     # votes a user may cast per UTC day, and how soon after a duel is shown a vote counts.
     duel_temperatures: Annotated[tuple[float, ...], NoDecode] = (0.2, 0.5, 0.8, 1.0, 1.2)

@@ -6,7 +6,8 @@ delivered). Here the 2xx is sent after `Application.process_update` returned: a 
 mid-update never answers, the load balancer fails the request, Telegram (or the sandbox)
 posts the update again, and another replica handles it. The database claims
 (`processed_updates`, the samples' send claims) make that second handling produce exactly one
-reply. `/healthz` is for the load balancer's health checks; `/metrics` is this replica's.
+reply. `/healthz` is for the load balancer's health checks; `/metrics` is this replica's, served
+here (a public port) only with METRICS_TOKEN.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from prometheus_client import CollectorRegistry
 from telegram import Update
 from telegram.ext import Application
 
-from bot.metrics import metrics_response, registry_for
+from bot.metrics import metrics_response, refused, registry_for, scrape_allowed
 from bot.services import SERVICES_KEY
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def webhook_app(application: Application, secret: str) -> web.Application:  # ty
         services = application.bot_data.get(SERVICES_KEY)
         if services is None:
             return web.Response(status=503, text="starting")
+        if not scrape_allowed(request, services.settings.metrics_token, public=True):
+            return refused()
         if not registries:  # the services exist only after post_init
             registries.append(registry_for(services))
         return metrics_response(registries[0])

@@ -185,7 +185,12 @@ def _check_files(path: Path, files: object) -> None:
     for file_name, expected_sha in recorded.items():
         if not isinstance(expected_sha, str) or not _SHA256.fullmatch(expected_sha):
             raise BundleError(f"{where}: the sha256 recorded for {file_name} is malformed: {expected_sha!r}")
-        file_path = path / file_name
+        # A name is a plain file of the bundle's own folder: "../../etc/hostname" or a link out
+        # of it would read (and hash) a file the bundle does not own.
+        file_path = path / str(file_name)
+        inside = file_path.resolve().parent == path.resolve()
+        if not inside or Path(str(file_name)).name != file_name:
+            raise BundleError(f"{where}: {file_name!r} is not a file of the bundle's own folder")
         if not file_path.is_file():
             raise BundleError(f"{file_path}: missing")
         if sha256_file(file_path) != expected_sha:

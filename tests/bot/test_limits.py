@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.limits import AdmissionOrder, UserLimits
+from bot.notices import NoticeThrottle
 
 
 class Clock:
@@ -75,3 +76,22 @@ async def test_admission_is_first_come_first_served_and_forgets_users() -> None:
     await asyncio.gather(*(request(n) for n in range(3)))
     assert admitted == [0, 1, 2]
     assert len(order) == 0
+
+
+async def test_two_hundred_thousand_one_off_users_are_forgotten_after_the_window() -> None:
+    """Issue 24, item 8: users who never came back were all tracked an hour later (~161 MiB)."""
+    clock = Clock()
+    limits = UserLimits(3, clock=clock)
+    throttle = NoticeThrottle(5.0, clock=clock)
+    for user in range(200_000):
+        assert await limits.retry_after(user) == 0
+        await limits.begin(user)
+        await limits.charge(user)
+        await limits.end(user)
+        throttle.allow(user)
+        clock.now += 0.0001  # 20 s for all of them
+    assert len(limits) == 200_000
+    clock.now += 61
+    assert await limits.retry_after(-1) == 0  # anyone's next request
+    throttle.allow(-1)
+    assert len(limits) == 0 and len(throttle) == 1

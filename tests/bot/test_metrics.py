@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from pydantic import SecretStr
 
 from bot.db.database import Database
 from bot.generation import GenerationService
 from bot.limits import UserLimits
-from bot.metrics import metrics_app
+from bot.metrics import metrics_app, scrape_allowed
 from bot.services import Services
 from bot.settings import Settings
 from core.bundle import load_bundle
@@ -41,3 +42,31 @@ async def test_metrics_report_the_services_numbers(tiny_bundle: Path, tmp_path: 
     assert 'lstmbot_replica_info{replica="r7"} 1.0' in body
     assert 'lstmbot_queue_depth{replica="r7"} 0.0' in body
     assert 'lstmbot_generation_latency_seconds{quantile="0.95",replica="r7"}' in body
+
+
+async def test_metrics_with_a_token_answer_only_its_bearer(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Issue 24, item 11: /metrics answered anyone. With METRICS_TOKEN only its bearer."""
+    services = Services(
+        settings=Settings(replica_id="r7", metrics_token=SecretStr("s3cret-scrape")),
+        db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"),
+        generation=GenerationService({"tiny": load_bundle(tiny_bundle)}, default="tiny"),
+        limits=UserLimits(5),
+    )
+    async with TestClient(TestServer(metrics_app(services))) as client:
+        assert (await client.get("/metrics")).status == 401
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrap"})
+        assert wrong.status == 401
+        right = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+        assert right.status == 200 and "lstmbot_replica_info" in await right.text()
+        assert (await client.get("/healthz")).status == 200  # health checks need no token
+    await services.db.dispose()
+
+
+def test_the_public_webhook_port_serves_metrics_only_with_a_token() -> None:
+    bearer = make_mocked_request("GET", "/metrics", headers={"Authorization": "Bearer t"})
+    anonymous = make_mocked_request("GET", "/metrics")
+    assert not scrape_allowed(anonymous, None, public=True) and not scrape_allowed(bearer, None, public=True)
+    assert scrape_allowed(anonymous, None, public=False)  # METRICS_PORT: private by deployment
+    assert scrape_allowed(bearer, SecretStr("t"), public=True)
+    assert not scrape_allowed(anonymous, SecretStr("t"), public=True)
+    assert not scrape_allowed(anonymous, SecretStr("t"), public=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -73,6 +74,18 @@ def test_a_missing_checksum_is_named(bundle_copy: Path, file_name: str) -> None:
 def test_a_malformed_checksum_is_named(bundle_copy: Path, value: object) -> None:
     _edit_config(bundle_copy, lambda config: config["files"].__setitem__("vocab.json", value))
     with pytest.raises(BundleError, match=r"config\.json: .*vocab\.json"):
+        load_bundle(bundle_copy)
+
+
+@pytest.mark.parametrize("name", ["../../etc/hostname", "/etc/hostname", "sub/../../outside.txt", "link.txt"])
+def test_a_file_outside_the_bundles_folder_is_never_read(bundle_copy: Path, name: str) -> None:
+    """Issue 24, item 11: a config naming "../../etc/hostname" had it read and hashed."""
+    outside = bundle_copy.parent / "outside.txt"
+    outside.write_text("not the bundle's")
+    (bundle_copy / "link.txt").symlink_to(outside)
+    digest = hashlib.sha256(b"not the bundle's").hexdigest()
+    _edit_config(bundle_copy, lambda config: config["files"].__setitem__(name, digest))
+    with pytest.raises(BundleError, match=r"is not a file of the bundle's own folder"):
         load_bundle(bundle_copy)
 
 

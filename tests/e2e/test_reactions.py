@@ -186,3 +186,16 @@ async def test_anonymous_reactions_are_counts_not_ratings(harness: Harness) -> N
             break
         await asyncio.sleep(0.1)
     assert await harness.query(anonymous) == [(1, 0)]
+
+
+async def test_reactions_arrive_by_webhook_too(harness: Harness) -> None:
+    """setWebhook names the reactions as getUpdates does (Telegram leaves them out otherwise)."""
+    from tests.e2e.conftest import start_app, stop_app
+
+    await stop_app(harness.app)  # the same bot in webhook mode
+    harness.app = await start_app(harness.settings, harness.settings.model_dir, webhook_secret="s3cret")
+    assert "message_reaction" in (harness.sb.sandbox.state.webhook["allowed_updates"] or [])
+    ann = harness.sb.user("Ann")
+    sample = await sample_said(harness, ann, "the will to truth")
+    harness.sb.react(ann, sample, "🤩")
+    await shows(harness, sample, 1, 0)

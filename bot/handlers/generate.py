@@ -252,7 +252,7 @@ def sample_press_allowed(press: Press, found: repo.SampleOrigin) -> bool:
     """Whether a press naming this sample may act on it: from the sample's own message (in its
     chat, or its inline message); or from a bot message carrying exactly this button in the
     sample's chat (a /rate session in a group), or in a private chat while the sample is shared
-    (a /rate session there)."""
+    (a /rate session there). Never from someone else in its author's private chat."""
     sample, origin = found.sample, press.origin
     presser = press.query.from_user.id
     if not owner_rates_own_chat(found, chat_id=origin.chat_id, private=origin.private, rater=presser):

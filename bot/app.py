@@ -17,6 +17,7 @@ from telegram.ext import (
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
+    MessageReactionHandler,
     TypeHandler,
     filters,
 )
@@ -26,7 +27,18 @@ from bot.calls import reply_html
 from bot.db.database import Database
 from bot.delivery import Outbox
 from bot.generation import GenerationService, load_models
-from bot.handlers import duels, game, generate, group_defaults, inline, leaderboard, presses, ratings, start
+from bot.handlers import (
+    duels,
+    game,
+    generate,
+    group_defaults,
+    inline,
+    leaderboard,
+    presses,
+    ratings,
+    reactions,
+    start,
+)
 from bot.handlers import settings as settings_handlers
 from bot.handlers.game_timer import GameTimer
 from bot.limits import Limits, UserLimits
@@ -58,8 +70,17 @@ class _NoRetryAfterNoise(logging.Filter):
 
 
 logging.getLogger("telegram.ext.AIORateLimiter").addFilter(_NoRetryAfterNoise())
-# Only what the bot handles: Telegram then does not even send the rest.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY, Update.CHOSEN_INLINE_RESULT]
+# Only what the bot handles: Telegram then does not even send the rest. Reactions must be
+# named explicitly (Telegram leaves them out by default) and reach a bot only in private chats
+# and in groups where it is an administrator.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.INLINE_QUERY,
+    Update.CHOSEN_INLINE_RESULT,
+    Update.MESSAGE_REACTION,
+    Update.MESSAGE_REACTION_COUNT,
+]
 
 
 def file_base_url(api_base_url: str) -> str:
@@ -218,6 +239,17 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CallbackQueryHandler(presses.dispatcher(PRESS_HANDLERS)))
     app.add_handler(InlineQueryHandler(inline.on_inline_query))
     app.add_handler(ChosenInlineResultHandler(inline.on_chosen))
+    app.add_handler(
+        MessageReactionHandler(
+            reactions.on_reaction, message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_UPDATED
+        )
+    )
+    app.add_handler(
+        MessageReactionHandler(
+            reactions.on_reaction_count,
+            message_reaction_types=MessageReactionHandler.MESSAGE_REACTION_COUNT_UPDATED,
+        )
+    )
     app.add_error_handler(on_error)
 
 

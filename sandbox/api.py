@@ -220,22 +220,32 @@ class BotApi:
         offset = _int(params, "offset", required=False)
         limit = max(1, min(100, _int(params, "limit", required=False) or 100))
         timeout = max(0, min(50, _int(params, "timeout", required=False) or 0))
-        allowed = _json_field(params, "allowed_updates")
+        self._remember_allowed(params)
         if offset is not None:
             # Confirming an offset forgets every earlier update, for good.
             state.updates = [u for u in state.updates if u["update_id"] >= offset]
         deadline = time.monotonic() + timeout
         while True:
-            ready = [u for u in state.updates if not allowed or any(k in u for k in allowed)]
+            ready = [u for u in state.updates if state.delivers(u)]
             if ready or time.monotonic() >= deadline:
                 return copy.deepcopy(ready[:limit])
             await state.wait_for_change(state.version, deadline - time.monotonic())
+
+    def _remember_allowed(self, params: Json) -> None:
+        """allowed_updates, when given, holds until changed (Telegram: "if not specified, the
+        previous setting will be used"), for getUpdates and the webhook alike."""
+        allowed = _json_field(params, "allowed_updates")
+        if allowed is not None:
+            if not isinstance(allowed, list):
+                raise bad("can't parse allowed_updates JSON object")
+            self.state.allowed_updates = [str(kind) for kind in allowed]
 
     async def m_setWebhook(self, params: Json) -> bool:
         url = str(params.get("url") or "")
         if url and not url.startswith(("http://", "https://")):
             raise bad("bad webhook: An HTTPS URL must be provided for webhook")
         secret = params.get("secret_token")
+        self._remember_allowed(params)
         self.state.webhook = {
             "url": url,
             "secret_token": secret,

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from sandbox.api import ApiError, BotApi, UploadedFile
 from sandbox.faults import Faults
-from sandbox.state import Call, Json, SandboxState
+from sandbox.state import Call, ChatState, Json, SandboxState
 from sandbox.webhook import WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class SandboxApp:
         self.app.router.add_get("/sandbox/file/{unique_id}", self.ui_file)
         self.app.router.add_post("/sandbox/send", self.ui_send)
         self.app.router.add_post("/sandbox/press", self.ui_press)
+        self.app.router.add_post("/sandbox/react", self.ui_react)
         self.app.router.add_post("/sandbox/inline", self.ui_inline)
         self.app.router.add_get("/sandbox/inline/{query_id}", self.ui_inline_results)
         self.app.router.add_post("/sandbox/choose", self.ui_choose)
@@ -173,7 +174,7 @@ class SandboxApp:
                 "members": sorted(chat.members),
                 "typing": chat_id in typing,
                 "typing_s": round(typing.get(chat_id, 0.0), 2),
-                "messages": list(chat.messages.values()),
+                "messages": [self._with_reactions(chat, m) for m in chat.messages.values()],
             }
             for chat_id, chat in self.state.chats.items()
         ]
@@ -188,6 +189,11 @@ class SandboxApp:
             "commands": commands,
             "toasts": toasts,
         }
+
+    def _with_reactions(self, chat: ChatState, message: Json) -> Json:
+        """A message for the page, with its reactions (not part of a Bot API Message)."""
+        reactions = self.state.reaction_counts(chat, message["message_id"])
+        return {**message, "reactions": reactions} if reactions else message
 
     async def ui_file(self, request: web.Request) -> web.Response:
         """The bytes of a photo the bot sent, for the page's <img> (by its file_unique_id)."""
@@ -225,6 +231,27 @@ class SandboxApp:
         name = self.state.users[user_id]["first_name"]
         log.info("%s (user %d) in chat %d pressed a button: %s", name, user_id, chat_id, short(body["data"]))
         self.state.callback_query(user_id, chat_id, message_id, str(body["data"]))
+        return web.json_response({"ok": True})
+
+    async def ui_react(self, request: web.Request) -> web.Response:
+        """A person clicked a reaction under a message: theirs is set, or taken back."""
+        body = await request.json()
+        user_id, chat_id, message_id = int(body["user_id"]), int(body["chat_id"]), int(body["message_id"])
+        emoji = str(body.get("emoji", ""))
+        chat = self.state.chat(chat_id)
+        if (
+            chat is None
+            or message_id not in chat.messages
+            or user_id not in chat.members
+            or not emoji
+            or len(emoji) > 8  # one emoji (a few code points at most)
+        ):
+            return web.json_response({"ok": False}, status=400)
+        name = self.state.users[user_id]["first_name"]
+        log.info(
+            "%s (user %d) in chat %d reacted %s to message %d", name, user_id, chat_id, emoji, message_id
+        )
+        self.state.toggle_reaction(user_id, chat_id, message_id, emoji)
         return web.json_response({"ok": True})
 
     async def ui_inline(self, request: web.Request) -> web.Response:
@@ -274,7 +301,9 @@ def demo_world(sandbox: SandboxApp) -> None:
     ann = sandbox.state.add_user("Ann", language_code="en", username="ann")
     bo = sandbox.state.add_user("Bo", language_code="en", username="bo")
     mei = sandbox.state.add_user("Mei", language_code="zh-hans", username="mei")
-    sandbox.state.add_group("Book club", [ann["id"], bo["id"], mei["id"]])
+    # Ann created it; the bot is an administrator, so it gets the group's reactions.
+    members = [ann["id"], bo["id"], mei["id"]]
+    sandbox.state.add_group("Book club", members, admins=[ann["id"], sandbox.state.bot["id"]])
 
 
 async def serve(

@@ -16,6 +16,8 @@ from typing import Any
 from sandbox.entities import auto_entities
 
 Json = dict[str, Any]
+# Update kinds Telegram sends only to a bot that names them in allowed_updates.
+OPT_IN_UPDATES = ("chat_member", "message_reaction", "message_reaction_count")
 
 
 @dataclass
@@ -27,6 +29,10 @@ class ChatState:
     admins: set[int] = field(default_factory=set)
     messages: dict[int, Json] = field(default_factory=dict)
     next_message_id: int = 1
+    # Message id -> user id -> that user's reactions (emoji), oldest first, as Telegram lists them.
+    reactions: dict[int, dict[int, list[str]]] = field(default_factory=dict)
+    # Message id -> emoji -> anonymous reactions (a channel's): counts only, nobody's.
+    anonymous: dict[int, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,8 @@ class SandboxState:
         self.chat_actions: list[tuple[int, str, float]] = []
         self.calls: list[Call] = []
         self.webhook: Json = {"url": "", "secret_token": None, "allowed_updates": None}
+        # The bot's last allowed_updates (getUpdates or setWebhook); None or []: Telegram's default.
+        self.allowed_updates: list[str] | None = None
         self.version = 0  # bumps on every change, for the web page's long poll
         self.changed = asyncio.Condition()
         self._query_ids = itertools.count(1)
@@ -193,6 +201,15 @@ class SandboxState:
         self.touch()
         return update
 
+    def delivers(self, update: Json) -> bool:
+        """Whether the bot receives this update under its allowed_updates (Telegram's default:
+        everything but the opt-in kinds)."""
+        allowed = self.allowed_updates or None
+        kinds = [k for k in update if k != "update_id"]
+        if allowed is None:
+            return not any(k in OPT_IN_UPDATES for k in kinds)
+        return any(k in allowed for k in kinds)
+
     def callback_query(self, user_id: int, chat_id: int, message_id: int, data: str) -> Json:
         """A press on an inline button; returns the queued update."""
         message = copy.deepcopy(self.chats[chat_id].messages[message_id])
@@ -216,6 +233,76 @@ class SandboxState:
             **where,
         }
         return self.enqueue({"callback_query": query})
+
+    # -- reactions ---------------------------------------------------------------------------
+
+    def _sees_reactions(self, chat: ChatState) -> bool:
+        """A bot gets reaction updates in private chats, and in groups where it is an admin."""
+        return chat.info["type"] == "private" or self.bot["id"] in chat.admins
+
+    def react(self, user_id: int, chat_id: int, message_id: int, emoji: list[str]) -> Json | None:
+        """`user_id` sets their reactions on a message to `emoji` (oldest first; [] removes
+        them). Returns the message_reaction update queued for the bot, or None when it gets
+        none (nothing changed, or a group where the bot is not an administrator)."""
+        chat = self.chats[chat_id]
+        if message_id not in chat.messages:
+            raise LookupError(f"no message {message_id} in chat {chat_id}")
+        on_message = chat.reactions.setdefault(message_id, {})
+        old = on_message.get(user_id, [])
+        new = list(dict.fromkeys(emoji))  # one of each, in the order set
+        if new:
+            on_message[user_id] = new
+        else:
+            on_message.pop(user_id, None)
+        self.touch()
+        if old == new or not self._sees_reactions(chat):
+            return None
+        reaction: Json = {
+            "chat": dict(chat.info),
+            "message_id": message_id,
+            "user": dict(self.users[user_id]),
+            "date": int(time.time()),
+            "old_reaction": [{"type": "emoji", "emoji": e} for e in old],
+            "new_reaction": [{"type": "emoji", "emoji": e} for e in new],
+        }
+        return self.enqueue({"message_reaction": reaction})
+
+    def toggle_reaction(self, user_id: int, chat_id: int, message_id: int, emoji: str) -> Json | None:
+        """A click on a reaction, as in Telegram without Premium: the one reaction set goes,
+        any other replaces it."""
+        current = self.chats[chat_id].reactions.get(message_id, {}).get(user_id, [])
+        return self.react(user_id, chat_id, message_id, [] if emoji in current else [emoji])
+
+    def count_reactions(self, chat_id: int, message_id: int, counts: dict[str, int]) -> Json | None:
+        """Anonymous reactions on a message are now `counts` (emoji -> how many): Telegram's
+        message_reaction_count update, queued for the bot where it sees reactions."""
+        chat = self.chats[chat_id]
+        if message_id not in chat.messages:
+            raise LookupError(f"no message {message_id} in chat {chat_id}")
+        chat.anonymous[message_id] = {e: n for e, n in counts.items() if n > 0}
+        self.touch()
+        if not self._sees_reactions(chat):
+            return None
+        ordered = sorted(chat.anonymous[message_id].items(), key=lambda item: -item[1])  # most first
+        counted: Json = {
+            "chat": dict(chat.info),
+            "message_id": message_id,
+            "date": int(time.time()),
+            "reactions": [{"type": {"type": "emoji", "emoji": e}, "total_count": n} for e, n in ordered],
+        }
+        return self.enqueue({"message_reaction_count": counted})
+
+    def reaction_counts(self, chat: ChatState, message_id: int) -> list[Json]:
+        """A message's reactions as the page shows them: emoji, count and who (first set first)."""
+        shown: dict[str, Json] = {}
+        for user_id, emoji in chat.reactions.get(message_id, {}).items():
+            for e in emoji:
+                entry = shown.setdefault(e, {"emoji": e, "count": 0, "users": []})
+                entry["count"] += 1
+                entry["users"].append(user_id)
+        for e, n in chat.anonymous.get(message_id, {}).items():
+            shown.setdefault(e, {"emoji": e, "count": 0, "users": []})["count"] += n
+        return list(shown.values())
 
     # -- inline mode -------------------------------------------------------------------------
 

@@ -156,6 +156,23 @@ class SandboxServer:
             raise LookupError(f"no button {button!r} on message {message['message_id']}")
         return self.sandbox.state.callback_query(user["id"], chat_id, message["message_id"], data)
 
+    def react(self, user: Json, message: Json, *emoji: str) -> Json | None:
+        """`user` sets their reactions on a message to `emoji` (in the order set; none removes
+        them all); returns the message_reaction update the bot gets, or None when it gets none
+        (nothing changed, or a group where the bot is not an administrator). Like `press`, it
+        lets anyone react anywhere, so a test can forge what Telegram would not send."""
+        return self.sandbox.state.react(user["id"], message["chat"]["id"], message["message_id"], list(emoji))
+
+    def react_anonymously(self, message: Json, counts: dict[str, int]) -> Json | None:
+        """The message's anonymous reactions (a channel's) are now `counts`; returns the
+        message_reaction_count update the bot gets, or None."""
+        return self.sandbox.state.count_reactions(message["chat"]["id"], message["message_id"], counts)
+
+    def reactions(self, chat_id: int, message_id: int) -> dict[str, int]:
+        """A message's reactions: emoji -> how many (people's and anonymous ones)."""
+        chat = self.sandbox.state.chats[chat_id]
+        return {r["emoji"]: r["count"] for r in self.sandbox.state.reaction_counts(chat, message_id)}
+
     def press_without_message(self, user: Json, data: str, *, inline_message_id: str = "AgAAAInline") -> str:
         """A press carrying no message, as on an inline-mode message (or as a forged one);
         returns the callback query id."""

@@ -68,7 +68,9 @@ class WebhookDelivery:
         return max(1, min(100, int(value)))
 
     def _due(self, now: float) -> list[Json]:
-        """Pending updates not in flight whose back-off has passed, oldest first."""
+        """Pending updates not in flight whose back-off has passed, oldest first. An update the
+        bot's allowed_updates leave out is dropped: Telegram would not have made it."""
+        self.state.updates = [u for u in self.state.updates if self.state.delivers(u)]
         return [
             u
             for u in self.state.updates

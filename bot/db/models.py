@@ -37,6 +37,9 @@ from core.limits import MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
 CHAT_TYPES: tuple[str, ...] = ("private", "group", "supergroup", "channel")
 UP, DOWN = 1, -1
+# Where a user's rating came from: a 👍/👎 button or a message reaction (bot/reactions.py).
+BUTTON, REACTION = "button", "reaction"
+RATING_SOURCES: tuple[str, ...] = (BUTTON, REACTION)
 
 # Deterministic constraint names, so that migrations can refer to them on every backend
 # (SQLite batch mode in particular needs named constraints to alter them).
@@ -234,11 +237,18 @@ class StoredSample(Base):
 
 
 class Rating(Base):
-    """One user's vote on one sample: +1 or -1. Withdrawing a vote deletes the row."""
+    """One user's vote on one sample: +1 or -1. Withdrawing a vote deletes the row.
+
+    ``source`` is what last changed the score, a button or a reaction: removing a reaction
+    withdraws the rating only while the rating is that reaction's (migration 0012).
+    """
 
     __tablename__ = "ratings"
     __table_args__ = (
         CheckConstraint(f"score IN ({DOWN}, {UP})", name="score_up_or_down"),
+        CheckConstraint(
+            "source IN (" + ", ".join(f"'{s}'" for s in RATING_SOURCES) + ")", name="source_known"
+        ),
         # The primary key (sample_id, user_id) serves per-sample reads; this one serves
         # per-user reads (stats, /forget, "what have I not rated yet").
         Index("ix_ratings_user_id", "user_id"),
@@ -249,9 +259,31 @@ class Rating(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     score: Mapped[int] = mapped_column(SmallInteger)
     rated_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    source: Mapped[str] = mapped_column(String(8), default=BUTTON, server_default=BUTTON)
 
     def __repr__(self) -> str:
         return f"Rating(sample={self.sample_id!r}, user={self.user_id!r}, score={self.score!r})"
+
+
+class AnonymousReactions(Base):
+    """A sample's anonymous reactions (a channel's, or where Telegram hides who reacted), as
+    Telegram last counted them: likes and dislikes by the mapping in bot/reactions.py. Counts
+    only: nobody's rating, so not in ``up_votes``/``down_votes`` (migration 0012)."""
+
+    __tablename__ = "anonymous_reactions"
+    __table_args__ = (CheckConstraint("likes >= 0 AND dislikes >= 0", name="counts_nonnegative"),)
+
+    sample_id: Mapped[int] = mapped_column(
+        ForeignKey("samples.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    likes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dislikes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When Telegram counted them (the update's date): an older count never replaces a newer one.
+    counted_at: Mapped[datetime] = mapped_column()
+
+    def __repr__(self) -> str:
+        counts = f"likes={self.likes!r}, dislikes={self.dislikes!r}"
+        return f"AnonymousReactions(sample={self.sample_id!r}, {counts})"
 
 
 class ProcessedUpdate(Base):

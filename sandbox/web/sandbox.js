@@ -107,6 +107,25 @@ function renderChats() {
   }
 }
 
+// The reaction picker under a bot message: a few emoji (and any other already set), each with
+// its count; yours are highlighted. A click sets yours or takes it back (one at a time, as in
+// Telegram without Premium).
+const PICKER = ["👍", "❤", "🔥", "👎", "💩", "🎉"];
+function renderReactions(chatIdOfMessage, m) {
+  const row = el("div", "reactions");
+  const counts = new Map((m.reactions || []).map((r) => [r.emoji, r]));
+  const shown = [...PICKER, ...[...counts.keys()].filter((e) => !PICKER.includes(e))];
+  for (const emoji of shown) {
+    const r = counts.get(emoji);
+    const b = el("button", r && r.users.includes(userId) ? "chosen" : "", r && r.count ? `${emoji} ${r.count}` : emoji);
+    b.title = `react ${emoji}`;
+    b.setAttribute("aria-pressed", String(b.className === "chosen"));
+    b.onclick = () => post("/sandbox/react", { user_id: userId, chat_id: chatIdOfMessage, message_id: m.message_id, emoji });
+    row.appendChild(b);
+  }
+  return row;
+}
+
 function renderMessages() {
   const chat = currentChat();
   const box = $("messages");
@@ -141,6 +160,7 @@ function renderMessages() {
       }
       div.appendChild(grid);
     }
+    if (m.from.is_bot) div.appendChild(renderReactions(chat.id, m));
     const meta = el("div", "meta", (m.edit_date ? "edited " : "") + new Date(m.date * 1000).toLocaleTimeString());
     if (m.from.is_bot) {
       const rb = el("button", "reply", "reply ");

@@ -183,7 +183,10 @@ async def test_compare_mystats_top_and_forget(harness: Harness) -> None:
     compared = await harness.say(ann, "/compare the will to truth")
     assert len(re.findall(r"T=(0\.2|0\.5|1|1\.2)\n", compared["text"])) == 4
     assert len(buttons(compared)) == 8
-    await harness.press(bo, compared, button="T=1 👍")  # Bo rates the T=1 part (in Ann's chat, as a test)
+    # Only Ann rates in her private chat: a press forged there by Bo is refused (as a reaction is).
+    refused = await harness.press(bo, compared, button="T=1 👍")
+    assert refused["text"] == "This button is not valid any more."
+    await harness.press(ann, compared, button="T=1 👍")  # she rates the T=1 part
     await harness.sb.wait_until(
         lambda: "T=1 👍 1" in buttons(harness.sb.message(ann["id"], compared["message_id"]))
     )

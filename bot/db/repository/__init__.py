@@ -11,7 +11,8 @@ row (``FOR NO KEY UPDATE`` on PostgreSQL; SQLite's write lock already serialises
 then changes the rating with an upsert and recounts that sample's ratings, all in one
 transaction. Concurrent clicks on one sample therefore queue on the lock, never create a
 second row (the primary key is (sample_id, user_id) and the write is INSERT .. ON CONFLICT)
-and never leave the counters out of step.
+and never leave the counters out of step. A reaction changes a rating through the very same
+path (``rate_by_reaction``); each rating remembers whether a button or a reaction gave it.
 
 The functions live in one module per concept (users, samples, ratings, stats, updates, duels,
 games, claims); import them from here: ``from bot.db import repository as repo``. The steps of
@@ -65,7 +66,15 @@ from bot.db.repository.games import (
     open_game,
     set_game_message,
 )
-from bot.db.repository.ratings import RatingState, Votes, get_votes, rate, toggle_rating
+from bot.db.repository.ratings import (
+    RatingState,
+    Votes,
+    get_votes,
+    rate,
+    rate_by_reaction,
+    set_anonymous_reactions,
+    toggle_rating,
+)
 from bot.db.repository.samples import (
     Pending,
     SampleOrigin,
@@ -180,10 +189,12 @@ __all__ = [
     "prune_inline_offers",
     "prune_processed_updates",
     "rate",
+    "rate_by_reaction",
     "record_duel",
     "record_sample",
     "resolve_settings",
     "samples_of_message",
+    "set_anonymous_reactions",
     "set_duel_message",
     "set_game_message",
     "set_group_defaults",

@@ -33,6 +33,7 @@ TABLES = {
     "sample_claims",
     "request_slots",
     "limit_charges",
+    "anonymous_reactions",
 }
 
 
@@ -292,6 +293,60 @@ async def test_0008_moves_each_length_to_its_level_and_downgrades(fresh_url: str
         async with engine.connect() as conn:
             users = await conn.execute(text("SELECT sample_length FROM users ORDER BY id"))
             assert [r[0] for r in users] == [None, 400, 10, None, None]
+    finally:
+        await engine.dispose()
+
+
+async def test_0012_adds_reaction_sources_and_anonymous_counts_and_downgrades(fresh_url: str) -> None:
+    """0011 -> 0012: an existing rating came from a button; a reaction rating and an anonymous
+    count are stored (the count cascades with its sample); back to 0011 keeps both ratings."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0011")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10), (2, 11)"))
+            await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
+            for sample_id in (7, 8):
+                await conn.execute(
+                    text(
+                        "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
+                        " temperature, length, text, generation_ms, delivered)"
+                        f" VALUES ({sample_id}, 1, 1, 's', 'm', '1', 0.5, 10, 't', 1, false)"
+                    )
+                )
+            await conn.execute(text("INSERT INTO ratings (sample_id, user_id, score) VALUES (7, 1, 1)"))
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0012")
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT source FROM ratings"))).scalars().all() == ["button"]
+            await conn.execute(
+                text("INSERT INTO ratings (sample_id, user_id, score, source) VALUES (7, 2, -1, 'reaction')")
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO anonymous_reactions (sample_id, likes, dislikes, counted_at)"
+                    " VALUES (7, 2, 0, CURRENT_TIMESTAMP), (8, 1, 1, CURRENT_TIMESTAMP)"
+                )
+            )
+        with pytest.raises(Exception, match=r"(?i)check"):
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO ratings (sample_id, user_id, score, source) VALUES (8, 2, 1, 'emoji')")
+                )
+        async with engine.begin() as conn:
+            if fresh_url.startswith("sqlite"):
+                await conn.execute(text("PRAGMA foreign_keys=ON"))
+            await conn.execute(text("DELETE FROM samples WHERE id = 8"))
+            counted = await conn.execute(text("SELECT sample_id FROM anonymous_reactions"))
+            assert counted.scalars().all() == [7]
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0011")
+        assert "anonymous_reactions" not in await _inspect(engine, lambda insp: insp.get_table_names())
+        columns = await _inspect(engine, lambda insp: {c["name"] for c in insp.get_columns("ratings")})
+        assert "source" not in columns
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT user_id, score FROM ratings ORDER BY user_id"))
+            assert [tuple(r) for r in rows] == [(1, 1), (2, -1)]
     finally:
         await engine.dispose()
 

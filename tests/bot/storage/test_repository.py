@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.database import Database
-from bot.db.models import DOWN, UP, Chat, Rating, StoredSample, User, utcnow
+from bot.db.models import DOWN, UP, AnonymousReactions, Chat, Rating, StoredSample, User, utcnow
 from bot.parsing import effective_length
 from core.limits import default_length
 from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
@@ -198,6 +198,81 @@ async def test_rate_unrate_toggle(db: Database) -> None:
             await repo.toggle_rating(session, sample_id=sid + 1000, user_id=a.id, score=UP)
         with pytest.raises(repo.NotFound):
             await repo.get_votes(session, sample_id=sid + 1000)
+
+
+async def test_a_reaction_and_a_button_share_one_rating(db: Database) -> None:
+    """The last thing that changed a rating owns it: a removed reaction withdraws only a rating
+    that reaction gave; an agreeing reaction leaves a button's rating the button's."""
+    async with db.sessions() as session:
+        _author, _chat, sample = await make_world(session)
+        a = await make_user(session)
+        sid = sample.id
+
+        async def source() -> str | None:
+            return await session.scalar(select(Rating.source).where(Rating.user_id == a.id))
+
+        state = await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=UP, added=True)
+        assert (state.score, state.votes, state.changed, await source()) == (
+            UP,
+            repo.Votes(1, 0),
+            True,
+            "reaction",
+        )
+        state = await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=DOWN, added=True)
+        assert (state.score, state.votes) == (DOWN, repo.Votes(0, 1))
+        state = await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=None, added=False)
+        assert (state.score, state.votes, state.changed) == (None, repo.Votes(0, 0), True)
+        # A removal never creates a rating.
+        state = await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=UP, added=False)
+        assert (state.score, state.changed) == (None, False)
+
+        # React, then press the other button: one rating, the button's; the reaction's removal
+        # leaves it.
+        await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=UP, added=True)
+        state = await repo.toggle_rating(session, sample_id=sid, user_id=a.id, score=DOWN)
+        assert (state.score, state.votes, await source()) == (DOWN, repo.Votes(0, 1), "button")
+        state = await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=None, added=False)
+        assert (state.score, state.votes, state.changed) == (DOWN, repo.Votes(0, 1), False)
+        # An agreeing reaction keeps the button's ownership; a disagreeing one takes it over.
+        await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=DOWN, added=True)
+        assert await source() == "button"
+        await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=UP, added=True)
+        assert await source() == "reaction"
+        # Pressing the button matching a reaction's rating withdraws it, as any press does.
+        state = await repo.toggle_rating(session, sample_id=sid, user_id=a.id, score=UP)
+        assert (state.score, state.votes) == (None, repo.Votes(0, 0))
+        assert await session.scalar(select(func.count()).select_from(Rating)) == 0
+        assert sample.up_votes == 0 and sample.down_votes == 0
+        with pytest.raises(ValueError, match="score"):
+            await repo.rate_by_reaction(session, sample_id=sid, user_id=a.id, score=2, added=True)
+
+
+async def test_anonymous_reaction_counts_keep_the_newest(db: Database) -> None:
+    async with db.sessions() as session:
+        _author, _chat, sample = await make_world(session)
+        now = utcnow()
+
+        async def counts() -> tuple[int, int]:
+            row = (
+                await session.execute(
+                    select(AnonymousReactions.likes, AnonymousReactions.dislikes).where(
+                        AnonymousReactions.sample_id == sample.id
+                    )
+                )
+            ).one()
+            return int(row[0]), int(row[1])
+
+        await repo.set_anonymous_reactions(session, sample_id=sample.id, likes=3, dislikes=1, counted_at=now)
+        assert await counts() == (3, 1)
+        await repo.set_anonymous_reactions(
+            session, sample_id=sample.id, likes=9, dislikes=9, counted_at=now - timedelta(seconds=5)
+        )
+        assert await counts() == (3, 1)  # an older count arriving late changes nothing
+        await repo.set_anonymous_reactions(
+            session, sample_id=sample.id, likes=4, dislikes=0, counted_at=now + timedelta(seconds=1)
+        )
+        assert await counts() == (4, 0)
+        assert (sample.up_votes, sample.down_votes) == (0, 0)  # counts only, never ratings
         await session.commit()
 
 

@@ -29,6 +29,16 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define LSTMBOT_X86 1
+/* The AMX kernel needs a compiler that knows the tile instructions (GCC 11, clang 12) and Linux,
+ * which hands out the tile state only on request (arch_prctl); elsewhere it is left out. */
+#if defined(__linux__) && ((defined(__clang__) && __clang_major__ >= 12) || \
+                           (!defined(__clang__) && __GNUC__ >= 11))
+#include <cpuid.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LSTMBOT_AMX 1
+#endif
 #endif
 
 #define BLOCK 16 /* output rows per block */
@@ -222,22 +232,170 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
         }
     }
 }
+
+#ifdef LSTMBOT_AMX
+/* AMX (Intel's tile unit, Sapphire Rapids and later): vpdpbusd on whole tiles. A tile is up to
+ * 16 rows of 64 bytes; tdpbusd C += A . B takes A as 16 batch rows x 64 unsigned inputs and B as
+ * 16 rows of 64 bytes, each row the 4 signed weights of 16 outputs for 4 consecutive inputs:
+ * exactly one block's layout above, so B for inputs k .. k+63 of a block is the 1024 contiguous
+ * bytes at block + 16 * k (stride 64), and the weights need no second copy. C is 16 x 16 int32:
+ * the same exact sums as vpdpbusd's, finished by the same float code, so the same bytes.
+ *
+ * Blocking: 2 x 2 tiles of C (32 batch rows x 32 outputs) per pass over k, four loads for four
+ * tile products (tiles 0-3 C, 4-5 A, 6-7 B). Inputs past the last multiple of 64 (kpad is only a
+ * multiple of 8) are added with vpdpbusd after the tiles are stored; batch rows past the last
+ * multiple of 16 go through the VNNI kernel, as does a batch under 16 rows (AMX_MIN_BATCH), where
+ * tiles would be mostly empty and the VNNI loops are quicker. */
+#define AMX_TARGET "amx-tile,amx-int8," VNNI_TARGET
+#define AMX_MIN_BATCH 16
+
+typedef struct {
+    uint8_t palette_id;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config_t;
+
+/* Inputs kmain .. kpad - 1 of one C tile's 16 batch rows (vpdpbusd, as qmatmul_vnni), then the
+ * scaling into out. */
+__attribute__((target(AMX_TARGET))) static void finish_amx(const int32_t *sums, const int8_t *block,
+                                                           int64_t kmain, int64_t kpad,
+                                                           const uint8_t *xg, const float *scale,
+                                                           const float *corr, int64_t j,
+                                                           int64_t cols, const float *table,
+                                                           const int64_t *index, float *out) {
+    for (int m = 0; m < 16; m++) {
+        __m512i acc = _mm512_load_si512((const void *)(sums + 16 * m));
+        const uint8_t *xr = xg + m * kpad;
+        for (int64_t k = kmain; k < kpad; k += 4) DOT4Z(acc, QUADZ(xr, k), LOADZ(block + k * BLOCK));
+        finish_vnni(acc, scale, corr, j, cols, table + index[m] * cols, out + m * cols);
+    }
+}
+
+/* One pass over k for C tiles (a, b) in {0, 1} x {0, 1} present where `two_b` / `two_j`:
+ * A tiles from batch groups xa, xb; B tiles from blocks w0, w1. */
+#define AMX_PASS(two_b, two_j)                                          \
+    for (int64_t k = 0; k < kmain; k += 64) {                           \
+        _tile_loadd(4, xa + k, kpad);                                   \
+        _tile_loadd(6, w0 + k * BLOCK, 64);                             \
+        _tile_dpbusd(0, 4, 6);                                          \
+        if (two_j) {                                                    \
+            _tile_loadd(7, w1 + k * BLOCK, 64);                         \
+            _tile_dpbusd(1, 4, 7);                                      \
+        }                                                               \
+        if (two_b) {                                                    \
+            _tile_loadd(5, xb + k, kpad);                               \
+            _tile_dpbusd(2, 5, 6);                                      \
+            if (two_j) _tile_dpbusd(3, 5, 7);                           \
+        }                                                               \
+    }
+
+__attribute__((target(AMX_TARGET))) static void qmatmul_amx(const int8_t *packed, const float *scale,
+                                                            const float *corr, int64_t j0,
+                                                            int64_t j1, int64_t cols, int64_t kpad,
+                                                            const uint8_t *x, int64_t batch,
+                                                            const float *table,
+                                                            const int64_t *index, float *out) {
+    int64_t groups = batch / 16;
+    if (batch < AMX_MIN_BATCH || groups == 0) {
+        qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x, batch, table, index, out);
+        return;
+    }
+    /* Loaded on every call: the tile configuration is per thread, and other code in this thread
+     * (another library's AMX kernels) may have changed it since. */
+    tile_config_t config = {0};
+    config.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.colsb[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    int64_t kmain = kpad & ~(int64_t)63;
+    int32_t sums[4][256] __attribute__((aligned(64)));
+    for (int64_t j = j0; j < j1; j += 2 * BLOCK) {
+        int two_j = j + BLOCK < j1;
+        const int8_t *w0 = packed + j * kpad, *w1 = w0 + BLOCK * kpad;
+        for (int64_t g = 0; g < groups; g += 2) {
+            int two_b = g + 1 < groups;
+            const uint8_t *xa = x + g * 16 * kpad, *xb = xa + 16 * kpad;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            if (two_b && two_j) {
+                AMX_PASS(1, 1)
+            } else if (two_j) {
+                AMX_PASS(0, 1)
+            } else if (two_b) {
+                AMX_PASS(1, 0)
+            } else {
+                AMX_PASS(0, 0)
+            }
+            _tile_stored(0, sums[0], 64);
+            _tile_stored(1, sums[1], 64);
+            _tile_stored(2, sums[2], 64);
+            _tile_stored(3, sums[3], 64);
+            for (int tb = 0; tb <= two_b; tb++) {
+                int64_t b = (g + tb) * 16;
+                for (int tj = 0; tj <= two_j; tj++) {
+                    finish_amx(sums[2 * tb + tj], tj ? w1 : w0, kmain, kpad, x + b * kpad, scale, corr,
+                               j + tj * BLOCK, cols, table, index + b, out + b * cols);
+                }
+            }
+        }
+    }
+    _tile_release();
+    int64_t done = groups * 16;
+    if (done < batch) {
+        qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x + done * kpad, batch - done, table,
+                     index + done, out + done * cols);
+    }
+}
+#endif
 #endif
 
 typedef void (*kernel_fn)(const int8_t *, const float *, const float *, int64_t, int64_t, int64_t,
                           int64_t, const uint8_t *, int64_t, const float *, const int64_t *, float *);
 
-/* 3: AVX-512 VNNI, 2: AVX2, 1: plain C; the generator reports it (and the benchmarks print it).
- * LSTMBOT_QKERNEL_ISA=2 (or 1) caps it, so tests can run every path on one machine. */
+#ifdef LSTMBOT_AMX
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#endif
+
+/* 1: this process may use AMX tiles; 0: the CPU has no AMX-INT8 (or the module was built
+ * without the AMX kernel); a negative errno: the CPU has it but Linux refused the tile state
+ * (arch_prctl ARCH_REQ_XCOMP_PERM; a kernel older than 5.16 answers EINVAL). Asked once. */
+int lstmbot_qkernel_amx(void) {
+#ifdef LSTMBOT_AMX
+    static _Atomic int answer = 2; /* 2: not asked yet */
+    int known = atomic_load(&answer);
+    if (known != 2) return known;
+    unsigned int eax, ebx, ecx, edx;
+    int found = 0;
+    /* CPUID.(7, 0):EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx >> 24 & 1) && (edx >> 25 & 1)) {
+        found = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 1 : -errno;
+    }
+    atomic_store(&answer, found);
+    return found;
+#else
+    return 0;
+#endif
+}
+
+/* 4: AMX (tiles for batches of 16 rows and more, AVX-512 VNNI below), 3: AVX-512 VNNI, 2: AVX2,
+ * 1: plain C; the generator reports it (and the benchmarks print it). LSTMBOT_QKERNEL_ISA=3
+ * (or 2, or 1) caps it, so tests can run every path on one machine. */
 int lstmbot_qkernel_isa(void) {
-    int cap = 3;
+    int cap = 4;
     const char *wanted = getenv("LSTMBOT_QKERNEL_ISA");
-    if (wanted != NULL && wanted[0] >= '1' && wanted[0] <= '3') cap = wanted[0] - '0';
+    if (wanted != NULL && wanted[0] >= '1' && wanted[0] <= '4') cap = wanted[0] - '0';
 #ifdef LSTMBOT_X86
     __builtin_cpu_init();
     if (cap >= 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vnni"))
-        return 3;
+        return cap >= 4 && lstmbot_qkernel_amx() == 1 ? 4 : 3;
     /* the AVX2 cell update also uses FMA */
     if (cap >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
 #endif
@@ -384,6 +542,9 @@ static const path_t paths[] = {
 #ifdef LSTMBOT_X86
     {qmatmul_avx2, cell_avx2},
     {qmatmul_vnni, cell_avx512},
+#endif
+#ifdef LSTMBOT_AMX
+    {qmatmul_amx, cell_avx512},
 #endif
 };
 
@@ -553,10 +714,17 @@ void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr
                      int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
                      const int64_t *index, float *out) {
     kernel_fn kernel = the_path()->product;
+    int big = rows * kpad * batch >= MIN_SPLIT_MACS;
+    if (threads_wanted < 2 || !big) {
+        /* One call for all the rows (the chunks would run one after another in the same order):
+         * the AMX kernel then loads its tile configuration once per product. */
+        kernel(packed, scale, corr, 0, rows, cols, kpad, x, batch, table, index, out);
+        return;
+    }
     int64_t blocks = rows / BLOCK;
     int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
     product_t p = {kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index, out};
-    run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, rows * kpad * batch >= MIN_SPLIT_MACS);
+    run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, big);
 }
 
 typedef struct {

@@ -249,6 +249,11 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
 #define AMX_TARGET "amx-tile,amx-int8," VNNI_TARGET
 #define AMX_MIN_BATCH 16
 
+/* Kernel calls that used the tiles: the benchmarks read it to say which path ran. */
+static atomic_long amx_calls;
+
+long lstmbot_qkernel_amx_calls(void) { return atomic_load_explicit(&amx_calls, memory_order_relaxed); }
+
 typedef struct {
     uint8_t palette_id;
     uint8_t start_row;
@@ -302,6 +307,7 @@ __attribute__((target(AMX_TARGET))) static void qmatmul_amx(const int8_t *packed
         qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x, batch, table, index, out);
         return;
     }
+    atomic_fetch_add_explicit(&amx_calls, 1, memory_order_relaxed);
     /* Loaded on every call: the tile configuration is per thread, and other code in this thread
      * (another library's AMX kernels) may have changed it since. */
     tile_config_t config = {0};
@@ -366,6 +372,10 @@ typedef void (*kernel_fn)(const int8_t *, const float *, const float *, int64_t,
 /* 1: this process may use AMX tiles; 0: the CPU has no AMX-INT8 (or the module was built
  * without the AMX kernel); a negative errno: the CPU has it but Linux refused the tile state
  * (arch_prctl ARCH_REQ_XCOMP_PERM; a kernel older than 5.16 answers EINVAL). Asked once. */
+#ifndef LSTMBOT_AMX
+long lstmbot_qkernel_amx_calls(void) { return 0; }
+#endif
+
 int lstmbot_qkernel_amx(void) {
 #ifdef LSTMBOT_AMX
     static _Atomic int answer = 2; /* 2: not asked yet */

@@ -8,7 +8,7 @@ path) measured here too. The BLAS/threads settings in force are printed first.
 
   ours int8           core.Generator: int8 weights, the C kernel (core/qkernel.c) on 1 and 2 threads;
                       the note says which product path each figure ran (1 x 400 / 64 x 400):
-                      AMX tiles for batches of 16 rows and more where the CPU has them
+                      AMX tiles for batches of 8 rows and more where the CPU has them
                       (LSTMBOT_QKERNEL_ISA=3 keeps to AVX-512 VNNI), else VNNI or AVX2
   numpy float32       core.Generator(precision="float32"): the same loop with float32 BLAS
   PyTorch             nn.LSTM stepped one token at a time carrying (h, c), inference_mode

@@ -19,7 +19,7 @@ from core.numba_kernel import F32, I8, IDX, U8
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
-ISA = {4: "AMX (AVX-512 VNNI under 16 rows)", 3: "AVX-512 VNNI", 2: "AVX2"}.get(
+ISA = {4: "AMX (AVX-512 VNNI under 8 rows)", 3: "AVX-512 VNNI", 2: "AVX2"}.get(
     _LIBRARY.lstmbot_qkernel_isa(), "plain loops"
 )
 _AMX = int(_LIBRARY.lstmbot_qkernel_amx())

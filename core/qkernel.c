@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -243,11 +244,17 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
  *
  * Blocking: 2 x 2 tiles of C (32 batch rows x 32 outputs) per pass over k, four loads for four
  * tile products (tiles 0-3 C, 4-5 A, 6-7 B). Inputs past the last multiple of 64 (kpad is only a
- * multiple of 8) are added with vpdpbusd after the tiles are stored; batch rows past the last
- * multiple of 16 go through the VNNI kernel, as does a batch under 16 rows (AMX_MIN_BATCH), where
- * tiles would be mostly empty and the VNNI loops are quicker. */
+ * multiple of 8) are added with vpdpbusd after the tiles are stored. Batch rows past the last
+ * multiple of 16 are padded to a tile with zero rows, so they share the one pass over the weights
+ * (a second pass for them with VNNI made a batch of 40 slower than one of 64). Under 8 rows
+ * (AMX_MIN_BATCH) the tiles would be mostly padding and the VNNI kernel is quicker (at batch 8 the
+ * two take the same time on the shipped model's shapes).
+ *
+ * Measured on one core of a Xeon with AMX, the shipped model's three products, batch 64: 880 us
+ * with VNNI, ~310 us here; the weights (3 MB) no longer fit its 2 MB L2, and the product is
+ * bound by the stream from L3 more than by the tiles (~65 us of tdpbusd). */
 #define AMX_TARGET "amx-tile,amx-int8," VNNI_TARGET
-#define AMX_MIN_BATCH 16
+#define AMX_MIN_BATCH 8
 
 /* Kernel calls that used the tiles: the benchmarks read it to say which path ran. */
 static atomic_long amx_calls;
@@ -262,16 +269,17 @@ typedef struct {
     uint8_t rows[16];
 } tile_config_t;
 
-/* Inputs kmain .. kpad - 1 of one C tile's 16 batch rows (vpdpbusd, as qmatmul_vnni), then the
+/* Inputs kmain .. kpad - 1 of the first `rows` of one C tile's 16 batch rows (vpdpbusd, as qmatmul_vnni), then the
  * scaling into out: the same IEEE operations as finish_avx2, lane for lane, on 16 lanes at once
  * (its two 8-lane halves made the product ~15% slower at batch 64). */
-__attribute__((target(AMX_TARGET))) static void finish_amx(const int32_t *sums, const int8_t *block,
+__attribute__((target(AMX_TARGET))) static void finish_amx(const int32_t *sums, int rows,
+                                                           const int8_t *block,
                                                            int64_t kmain, int64_t kpad,
                                                            const uint8_t *xg, const float *scale,
                                                            const float *corr, int64_t j,
                                                            int64_t cols, const float *table,
                                                            const int64_t *index, float *out) {
-    for (int m = 0; m < 16; m++) {
+    for (int m = 0; m < rows; m++) {
         __m512i acc = _mm512_load_si512((const void *)(sums + 16 * m));
         const uint8_t *xr = xg + m * kpad;
         for (int64_t k = kmain; k < kpad; k += 4) DOT4Z(acc, QUADZ(xr, k), LOADZ(block + k * BLOCK));
@@ -310,10 +318,22 @@ __attribute__((target(AMX_TARGET))) static void qmatmul_amx(const int8_t *packed
                                                             const uint8_t *x, int64_t batch,
                                                             const float *table,
                                                             const int64_t *index, float *out) {
-    int64_t groups = batch / 16;
-    if (batch < AMX_MIN_BATCH || groups == 0) {
+    if (batch < AMX_MIN_BATCH) {
         qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x, batch, table, index, out);
         return;
+    }
+    /* Groups of 16 batch rows; the last rows (batch % 16) are copied into a group padded with
+     * zero rows, whose sums are dropped: they share the pass over the weights with the others. */
+    int64_t full = batch / 16, tail = batch % 16, groups = full + (tail > 0);
+    uint8_t *padded = NULL;
+    if (tail) {
+        padded = aligned_alloc(64, 16 * kpad);
+        if (padded == NULL) {
+            qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x, batch, table, index, out);
+            return;
+        }
+        memcpy(padded, x + full * 16 * kpad, tail * kpad);
+        memset(padded + tail * kpad, 0, (16 - tail) * kpad);
     }
     atomic_fetch_add_explicit(&amx_calls, 1, memory_order_relaxed);
     /* Loaded on every call: the tile configuration is per thread, and other code in this thread
@@ -332,13 +352,14 @@ __attribute__((target(AMX_TARGET))) static void qmatmul_amx(const int8_t *packed
         const int8_t *w0 = packed + j * kpad, *w1 = w0 + BLOCK * kpad;
         /* The next pair of blocks is prefetched into L2 while this one is computed, a share at
          * each step of k of each pass (the hardware prefetchers alone left the tile loads
-         * waiting on L3: ~25% slower at batch 64). */
+         * waiting on L3: ~25% slower at batch 64; two or four pairs ahead were no quicker). */
         int64_t passes = (groups + 1) / 2, steps = passes * (kmain / 64);
         int64_t ahead = j + 4 * BLOCK <= j1 && steps ? (2 * BLOCK * kpad / steps + 63) & ~(int64_t)63 : 0;
         for (int64_t g = 0; g < groups; g += 2) {
             int two_b = g + 1 < groups;
             const char *soon = (const char *)(w0 + 2 * BLOCK * kpad) + (g / 2) * (kmain / 64) * ahead;
-            const uint8_t *xa = x + g * 16 * kpad, *xb = xa + 16 * kpad;
+            const uint8_t *xa = g < full ? x + g * 16 * kpad : padded;
+            const uint8_t *xb = g + 1 < full ? xa + 16 * kpad : padded;
             _tile_zero(0);
             _tile_zero(1);
             _tile_zero(2);
@@ -358,19 +379,16 @@ __attribute__((target(AMX_TARGET))) static void qmatmul_amx(const int8_t *packed
             _tile_stored(3, sums[3], 64);
             for (int tb = 0; tb <= two_b; tb++) {
                 int64_t b = (g + tb) * 16;
+                int rows = g + tb < full ? 16 : (int)tail;
                 for (int tj = 0; tj <= two_j; tj++) {
-                    finish_amx(sums[2 * tb + tj], tj ? w1 : w0, kmain, kpad, x + b * kpad, scale, corr,
-                               j + tj * BLOCK, cols, table, index + b, out + b * cols);
+                    finish_amx(sums[2 * tb + tj], rows, tj ? w1 : w0, kmain, kpad, tb ? xb : xa, scale,
+                               corr, j + tj * BLOCK, cols, table, index + b, out + b * cols);
                 }
             }
         }
     }
     _tile_release();
-    int64_t done = groups * 16;
-    if (done < batch) {
-        qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x + done * kpad, batch - done, table,
-                     index + done, out + done * cols);
-    }
+    free(padded);
 }
 #endif
 #endif
@@ -408,7 +426,7 @@ int lstmbot_qkernel_amx(void) {
 #endif
 }
 
-/* 4: AMX (tiles for batches of 16 rows and more, AVX-512 VNNI below), 3: AVX-512 VNNI, 2: AVX2,
+/* 4: AMX (tiles for batches of 8 rows and more, AVX-512 VNNI below), 3: AVX-512 VNNI, 2: AVX2,
  * 1: plain C; the generator reports it (and the benchmarks print it). LSTMBOT_QKERNEL_ISA=3
  * (or 2, or 1) caps it, so tests can run every path on one machine. */
 int lstmbot_qkernel_isa(void) {

@@ -36,7 +36,8 @@ def test_panels_hold_the_rounded_weights_in_row_order(inputs: int, outputs: int)
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(
-    ("inputs", "outputs", "batch"), [(37, 18, 1), (37, 18, 5), (1024, 2048, 1), (512, 2048, 64)]
+    ("inputs", "outputs", "batch"),
+    [(37, 18, 1), (37, 18, 5), (1024, 2048, 1), (512, 2048, 64), (520, 2048, 33)],
 )
 def test_c_and_numba_products_are_the_same_exact_integers(
     inputs: int, outputs: int, batch: int, threads: int
@@ -161,9 +162,10 @@ from core.numba_kernel import QuantMatrix
 from core.lstm_step import KERNEL, _cell, qmatmul
 rng = np.random.default_rng(7)
 digest = hashlib.sha256()
-# (130, 80, 48) and (520, 2048, 33): AMX's tails (inputs past a multiple of 64, an odd block,
-# batch rows past a multiple of 16 and of 32)
+# (130, 80, 48), (520, 2048, 33) and (45, 40, 12): AMX's tails (inputs past a multiple of 64, an
+# odd block, batch rows past a multiple of 16 and of 32, a batch of one padded tile)
 shapes = [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7), (130, 80, 48), (520, 2048, 33)]
+shapes += [(45, 40, 12)]
 for inputs, outputs, batch in shapes:
     m = QuantMatrix.from_kernel(rng.normal(scale=0.3, size=(inputs, outputs)))
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
@@ -222,9 +224,19 @@ def _skip_without_amx() -> None:
 
 @pytest.mark.parametrize(
     ("inputs", "outputs", "batch"),
-    # 16 and 17 rows: one tile of rows (+ 1 for VNNI); 48: a pair of tiles and a single one;
-    # 520 and 130 inputs: 8 past a multiple of 64; 18, 33 and 80 outputs: an odd last block
-    [(37, 18, 16), (70, 33, 17), (130, 80, 48), (520, 2048, 33), (1024, 2048, 64), (200, 16, 100)],
+    # 8, 12 rows: one padded tile of rows; 16: one whole; 17, 33: whole ones and a padded one of a
+    # single row; 48: a pair of tiles and a single one; 520 and 130 inputs: 8 past a multiple of 64;
+    # 18, 33 and 80 outputs: an odd last block and one that ends past the outputs
+    [
+        (37, 18, 8),
+        (520, 2048, 12),
+        (37, 18, 16),
+        (70, 33, 17),
+        (130, 80, 48),
+        (520, 2048, 33),
+        (1024, 2048, 64),
+        (200, 16, 100),
+    ],
 )
 def test_amx_tiles_give_the_exact_integers(inputs: int, outputs: int, batch: int) -> None:
     _skip_without_amx()
@@ -251,7 +263,7 @@ from core.lstm_step import KERNEL, tile_calls
 g = Generator.from_path(MODEL)
 seed = "the will to truth, which is to tempt us to many a hazardous e"
 texts = []
-for rows in (40, 64, 3):  # tiles for 32 of 40 rows (VNNI for 8), for all 64, none for 3
+for rows in (40, 64, 3):  # tiles for 40 rows (2 x 16 + 8 padded), for 64, none for 3
     samples = g.generate([Request(seed, length=150, temperature=0.8, rng=r) for r in range(rows)])
     texts += [s.text for s in samples]
 print(KERNEL.replace(" ", "_"), tile_calls(), hashlib.sha256(repr(texts).encode()).hexdigest())

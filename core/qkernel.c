@@ -1,5 +1,5 @@
-/* The generator's LSTM step in C: the int8 matrix product (AVX-512 VNNI or AVX2) and the cell
- * update (AVX-512 or AVX2), for x86-64.
+/* The generator's LSTM step in C: the int8 matrix product (AMX tiles, AVX-512 VNNI or AVX2) and
+ * the cell update (AVX-512 or AVX2), for x86-64.
  *
  * The product: out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j]
  * for j < cols, where W holds int8 weights and x unsigned 7-bit activations (every LSTM h lies
@@ -16,7 +16,7 @@
  * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
  * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
  * core/lstm_step.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
- * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all three).
+ * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all four).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

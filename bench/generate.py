@@ -6,7 +6,10 @@ Every figure comes from this one process, on the same weights, one after another
 machine slows them all alike; ratios are against the float32 numpy loop (the previous serving
 path) measured here too. The BLAS/threads settings in force are printed first.
 
-  ours int8           core.Generator: int8 weights, the C kernel (core/qkernel.c) on 1 and 2 threads
+  ours int8           core.Generator: int8 weights, the C kernel (core/qkernel.c) on 1 and 2 threads;
+                      the note says which product path each figure ran (1 x 400 / 64 x 400):
+                      AMX tiles for batches of 8 rows and more where the CPU has them
+                      (LSTMBOT_QKERNEL_ISA=3 keeps to AVX-512 VNNI), else VNNI or AVX2
   numpy float32       core.Generator(precision="float32"): the same loop with float32 BLAS
   PyTorch             nn.LSTM stepped one token at a time carrying (h, c), inference_mode
   ONNX Runtime        a one-step graph (Gather, LSTM op per layer, MatMul+Add) carrying (h, c),
@@ -62,7 +65,21 @@ def blas_settings() -> list[str]:
     from core.lstm_step import KERNEL, threads
 
     lines.append(f"int8 product: {KERNEL}; threads for big products: {threads()}")
+    try:
+        from core.c_kernel import AMX_STATE
+    except ImportError:
+        AMX_STATE = "(the C kernel was not built)"
+    lines.append(f"AMX tiles: {AMX_STATE} (LSTMBOT_QKERNEL_ISA=3 keeps to AVX-512 VNNI)")
     return lines
+
+
+def path_ran(tile_calls: int) -> str:
+    """The product's path in a timed run: AMX if it used the tiles, else the kernel's other one."""
+    from core.lstm_step import KERNEL
+
+    if tile_calls:
+        return "AMX"
+    return "AVX-512 VNNI" if "AMX" in KERNEL else KERNEL.removeprefix("C, ")
 
 
 def best_and_median(fn: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -116,9 +133,15 @@ def bench_ours(bundle: object, table: Table, runs: int) -> None:
             lstm_step.threads(threads)
             with threadpool_limits(limits=threads, user_api="blas"):
                 generator.generate_one(Request(SEED, length=5, rng=0))  # compile / warm up
+                tiles = lstm_step.tile_calls()
                 best, median = best_and_median(partial(generator.generate_one, one), runs)
+                tiles, one_tiles = lstm_step.tile_calls(), lstm_step.tile_calls() - tiles
                 batch_best, _ = best_and_median(partial(generator.generate, batch), max(2, runs // 3))
-            table.add(name, best, BATCH * LENGTH / batch_best, f"(1 x 400 median {median * 1000:.0f} ms)")
+                batch_tiles = lstm_step.tile_calls() - tiles
+            note = f"(1 x 400 median {median * 1000:.0f} ms"
+            if "int8" in name:  # which product path each figure ran
+                note += f"; ran {path_ran(one_tiles)} / {path_ran(batch_tiles)}"
+            table.add(name, best, BATCH * LENGTH / batch_best, note + ")")
     finally:
         lstm_step.threads(before)
 

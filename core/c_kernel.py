@@ -7,6 +7,7 @@ loading from the cache) the functions below resolves `lstmbot_qmatmul` there.
 from __future__ import annotations
 
 import ctypes
+import os
 from typing import Any
 
 import llvmlite.binding as llvm
@@ -18,7 +19,25 @@ from core.numba_kernel import F32, I8, IDX, U8
 
 llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
-ISA = {3: "AVX-512 VNNI", 2: "AVX2"}.get(_LIBRARY.lstmbot_qkernel_isa(), "plain loops")
+ISA = {4: "AMX (AVX-512 VNNI under 8 rows)", 3: "AVX-512 VNNI", 2: "AVX2"}.get(
+    _LIBRARY.lstmbot_qkernel_isa(), "plain loops"
+)
+_AMX = int(_LIBRARY.lstmbot_qkernel_amx())
+# Whether this process may use AMX tiles, or why not (LSTMBOT_QKERNEL_ISA=3 or lower keeps them
+# unused even where they may be).
+AMX_STATE = (
+    "usable"
+    if _AMX == 1
+    else "no AMX-INT8 on this CPU (or the kernel was built without it)"
+    if _AMX == 0
+    else f"Linux refused the AMX tile state (arch_prctl: {os.strerror(-_AMX)})"
+)
+_LIBRARY.lstmbot_qkernel_amx_calls.restype = ctypes.c_long
+
+
+def amx_calls() -> int:
+    """How many product calls (or chunks of one) have used AMX tiles in this process so far."""
+    return int(_LIBRARY.lstmbot_qkernel_amx_calls())
 
 
 def kernel_threads(wanted: int = 0) -> int:

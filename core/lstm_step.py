@@ -14,7 +14,7 @@ import numpy as np
 from core.numba_kernel import F32, IDX, QuantMatrix, cell_update, layer_inputs, padded_inputs, qmatmul_numba
 
 try:
-    from core.c_kernel import ISA, cell_c, kernel_threads, qmatmul_c
+    from core.c_kernel import ISA, amx_calls, cell_c, kernel_threads, qmatmul_c
 except ImportError:  # not built (no C compiler at install): the same integers from numba
     _qmatmul, _cell = qmatmul_numba, cell_update
     KERNEL = "numba (the C kernel was not built)"
@@ -22,6 +22,10 @@ except ImportError:  # not built (no C compiler at install): the same integers f
     def threads(wanted: int = 0) -> int:
         """The numba product always runs on the calling thread."""
         return 1
+
+    def tile_calls() -> int:
+        """The numba product never uses AMX tiles."""
+        return 0
 else:
     _qmatmul, _cell = qmatmul_c, cell_c
     KERNEL = f"C, {ISA}"
@@ -29,6 +33,10 @@ else:
     def threads(wanted: int = 0) -> int:
         """Set how many threads share a big product (1 or 2; 0 only asks); return the setting."""
         return kernel_threads(wanted)
+
+    def tile_calls() -> int:
+        """Product calls (or chunks of one) that have used AMX tiles in this process so far."""
+        return amx_calls()
 
 
 def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:

@@ -1,5 +1,5 @@
-/* The generator's LSTM step in C: the int8 matrix product (AVX-512 VNNI or AVX2) and the cell
- * update (AVX-512 or AVX2), for x86-64.
+/* The generator's LSTM step in C: the int8 matrix product (AMX tiles, AVX-512 VNNI or AVX2) and
+ * the cell update (AVX-512 or AVX2), for x86-64.
  *
  * The product: out[b, j] = (sum_k W[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j]
  * for j < cols, where W holds int8 weights and x unsigned 7-bit activations (every LSTM h lies
@@ -16,7 +16,7 @@
  * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
  * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
  * core/lstm_step.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
- * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all three).
+ * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all four).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,10 +25,21 @@
 #include <stdint.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define LSTMBOT_X86 1
+/* The AMX kernel needs a compiler that knows the tile instructions (GCC 11, clang 12) and Linux,
+ * which hands out the tile state only on request (arch_prctl); elsewhere it is left out. */
+#if defined(__linux__) && ((defined(__clang__) && __clang_major__ >= 12) || \
+                           (!defined(__clang__) && __GNUC__ >= 11))
+#include <cpuid.h>
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define LSTMBOT_AMX 1
+#endif
 #endif
 
 #define BLOCK 16 /* output rows per block */
@@ -222,22 +233,211 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
         }
     }
 }
+
+#ifdef LSTMBOT_AMX
+/* AMX (Intel's tile unit, Sapphire Rapids and later): vpdpbusd on whole tiles. A tile is up to
+ * 16 rows of 64 bytes; tdpbusd C += A . B takes A as 16 batch rows x 64 unsigned inputs and B as
+ * 16 rows of 64 bytes, each row the 4 signed weights of 16 outputs for 4 consecutive inputs:
+ * exactly one block's layout above, so B for inputs k .. k+63 of a block is the 1024 contiguous
+ * bytes at block + 16 * k (stride 64), and the weights need no second copy. C is 16 x 16 int32:
+ * the same exact sums as vpdpbusd's, finished by the same float code, so the same bytes.
+ *
+ * Blocking: 2 x 2 tiles of C (32 batch rows x 32 outputs) per pass over k, four loads for four
+ * tile products (tiles 0-3 C, 4-5 A, 6-7 B). Inputs past the last multiple of 64 (kpad is only a
+ * multiple of 8) are added with vpdpbusd after the tiles are stored. Batch rows past the last
+ * multiple of 16 are padded to a tile with zero rows, so they share the one pass over the weights
+ * (a second pass for them with VNNI made a batch of 40 slower than one of 64). Under 8 rows
+ * (AMX_MIN_BATCH) the tiles would be mostly padding and the VNNI kernel is quicker (at batch 8 the
+ * two take the same time on the shipped model's shapes).
+ *
+ * Measured on one core of a Xeon with AMX, the shipped model's three products, batch 64: 880 us
+ * with VNNI, ~310 us here; the weights (3 MB) no longer fit its 2 MB L2, and the product is
+ * bound by the stream from L3 more than by the tiles (~65 us of tdpbusd). */
+#define AMX_TARGET "amx-tile,amx-int8," VNNI_TARGET
+#define AMX_MIN_BATCH 8
+
+/* Kernel calls that used the tiles: the benchmarks read it to say which path ran. */
+static atomic_long amx_calls;
+
+long lstmbot_qkernel_amx_calls(void) { return atomic_load_explicit(&amx_calls, memory_order_relaxed); }
+
+typedef struct {
+    uint8_t palette_id;
+    uint8_t start_row;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config_t;
+
+/* Inputs kmain .. kpad - 1 of the first `rows` of one C tile's 16 batch rows (vpdpbusd, as qmatmul_vnni), then the
+ * scaling into out: the same IEEE operations as finish_avx2, lane for lane, on 16 lanes at once
+ * (its two 8-lane halves made the product ~15% slower at batch 64). */
+__attribute__((target(AMX_TARGET))) static void finish_amx(const int32_t *sums, int rows,
+                                                           const int8_t *block,
+                                                           int64_t kmain, int64_t kpad,
+                                                           const uint8_t *xg, const float *scale,
+                                                           const float *corr, int64_t j,
+                                                           int64_t cols, const float *table,
+                                                           const int64_t *index, float *out) {
+    for (int m = 0; m < rows; m++) {
+        __m512i acc = _mm512_load_si512((const void *)(sums + 16 * m));
+        const uint8_t *xr = xg + m * kpad;
+        for (int64_t k = kmain; k < kpad; k += 4) DOT4Z(acc, QUADZ(xr, k), LOADZ(block + k * BLOCK));
+        if (j + BLOCK <= cols) {
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(scale + j));
+            v = _mm512_sub_ps(v, _mm512_loadu_ps(corr + j));
+            _mm512_storeu_ps(out + m * cols + j, _mm512_add_ps(v, _mm512_loadu_ps(table + index[m] * cols + j)));
+        } else { /* the last block of outputs that are not a multiple of 16 */
+            finish_vnni(acc, scale, corr, j, cols, table + index[m] * cols, out + m * cols);
+        }
+    }
+}
+
+/* One pass over k for C tiles (a, b) in {0, 1} x {0, 1} present where `two_b` / `two_j`:
+ * A tiles from batch groups xa, xb; B tiles from blocks w0, w1. */
+#define AMX_PASS(two_b, two_j)                                          \
+    for (int64_t k = 0; k < kmain; k += 64) {                           \
+        for (int64_t l = 0; l < ahead; l += 64) _mm_prefetch(soon + (k >> 6) * ahead + l, _MM_HINT_T1); \
+        _tile_loadd(4, xa + k, kpad);                                   \
+        _tile_loadd(6, w0 + k * BLOCK, 64);                             \
+        _tile_dpbusd(0, 4, 6);                                          \
+        if (two_j) {                                                    \
+            _tile_loadd(7, w1 + k * BLOCK, 64);                         \
+            _tile_dpbusd(1, 4, 7);                                      \
+        }                                                               \
+        if (two_b) {                                                    \
+            _tile_loadd(5, xb + k, kpad);                               \
+            _tile_dpbusd(2, 5, 6);                                      \
+            if (two_j) _tile_dpbusd(3, 5, 7);                           \
+        }                                                               \
+    }
+
+__attribute__((target(AMX_TARGET))) static void qmatmul_amx(const int8_t *packed, const float *scale,
+                                                            const float *corr, int64_t j0,
+                                                            int64_t j1, int64_t cols, int64_t kpad,
+                                                            const uint8_t *x, int64_t batch,
+                                                            const float *table,
+                                                            const int64_t *index, float *out) {
+    if (batch < AMX_MIN_BATCH) {
+        qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x, batch, table, index, out);
+        return;
+    }
+    /* Groups of 16 batch rows; the last rows (batch % 16) are copied into a group padded with
+     * zero rows, whose sums are dropped: they share the pass over the weights with the others. */
+    int64_t full = batch / 16, tail = batch % 16, groups = full + (tail > 0);
+    uint8_t *padded = NULL;
+    if (tail) {
+        padded = aligned_alloc(64, 16 * kpad);
+        if (padded == NULL) {
+            qmatmul_vnni(packed, scale, corr, j0, j1, cols, kpad, x, batch, table, index, out);
+            return;
+        }
+        memcpy(padded, x + full * 16 * kpad, tail * kpad);
+        memset(padded + tail * kpad, 0, (16 - tail) * kpad);
+    }
+    atomic_fetch_add_explicit(&amx_calls, 1, memory_order_relaxed);
+    /* Loaded on every call: the tile configuration is per thread, and other code in this thread
+     * (another library's AMX kernels) may have changed it since. */
+    tile_config_t config = {0};
+    config.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.colsb[t] = 64;
+    }
+    _tile_loadconfig(&config);
+    int64_t kmain = kpad & ~(int64_t)63;
+    int32_t sums[4][256] __attribute__((aligned(64)));
+    for (int64_t j = j0; j < j1; j += 2 * BLOCK) {
+        int two_j = j + BLOCK < j1;
+        const int8_t *w0 = packed + j * kpad, *w1 = w0 + BLOCK * kpad;
+        /* The next pair of blocks is prefetched into L2 while this one is computed, a share at
+         * each step of k of each pass (the hardware prefetchers alone left the tile loads
+         * waiting on L3: ~25% slower at batch 64; two or four pairs ahead were no quicker). */
+        int64_t passes = (groups + 1) / 2, steps = passes * (kmain / 64);
+        int64_t ahead = j + 4 * BLOCK <= j1 && steps ? (2 * BLOCK * kpad / steps + 63) & ~(int64_t)63 : 0;
+        for (int64_t g = 0; g < groups; g += 2) {
+            int two_b = g + 1 < groups;
+            const char *soon = (const char *)(w0 + 2 * BLOCK * kpad) + (g / 2) * (kmain / 64) * ahead;
+            const uint8_t *xa = g < full ? x + g * 16 * kpad : padded;
+            const uint8_t *xb = g + 1 < full ? xa + 16 * kpad : padded;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            if (two_b && two_j) {
+                AMX_PASS(1, 1)
+            } else if (two_j) {
+                AMX_PASS(0, 1)
+            } else if (two_b) {
+                AMX_PASS(1, 0)
+            } else {
+                AMX_PASS(0, 0)
+            }
+            _tile_stored(0, sums[0], 64);
+            _tile_stored(1, sums[1], 64);
+            _tile_stored(2, sums[2], 64);
+            _tile_stored(3, sums[3], 64);
+            for (int tb = 0; tb <= two_b; tb++) {
+                int64_t b = (g + tb) * 16;
+                int rows = g + tb < full ? 16 : (int)tail;
+                for (int tj = 0; tj <= two_j; tj++) {
+                    finish_amx(sums[2 * tb + tj], rows, tj ? w1 : w0, kmain, kpad, tb ? xb : xa, scale,
+                               corr, j + tj * BLOCK, cols, table, index + b, out + b * cols);
+                }
+            }
+        }
+    }
+    _tile_release();
+    free(padded);
+}
+#endif
 #endif
 
 typedef void (*kernel_fn)(const int8_t *, const float *, const float *, int64_t, int64_t, int64_t,
                           int64_t, const uint8_t *, int64_t, const float *, const int64_t *, float *);
 
-/* 3: AVX-512 VNNI, 2: AVX2, 1: plain C; the generator reports it (and the benchmarks print it).
- * LSTMBOT_QKERNEL_ISA=2 (or 1) caps it, so tests can run every path on one machine. */
+#ifdef LSTMBOT_AMX
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+#endif
+
+/* 1: this process may use AMX tiles; 0: the CPU has no AMX-INT8 (or the module was built
+ * without the AMX kernel); a negative errno: the CPU has it but Linux refused the tile state
+ * (arch_prctl ARCH_REQ_XCOMP_PERM; a kernel older than 5.16 answers EINVAL). Asked once. */
+#ifndef LSTMBOT_AMX
+long lstmbot_qkernel_amx_calls(void) { return 0; }
+#endif
+
+int lstmbot_qkernel_amx(void) {
+#ifdef LSTMBOT_AMX
+    static _Atomic int answer = 2; /* 2: not asked yet */
+    int known = atomic_load(&answer);
+    if (known != 2) return known;
+    unsigned int eax, ebx, ecx, edx;
+    int found = 0;
+    /* CPUID.(7, 0):EDX bit 24 AMX-TILE, bit 25 AMX-INT8 */
+    if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx >> 24 & 1) && (edx >> 25 & 1)) {
+        found = syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 ? 1 : -errno;
+    }
+    atomic_store(&answer, found);
+    return found;
+#else
+    return 0;
+#endif
+}
+
+/* 4: AMX (tiles for batches of 8 rows and more, AVX-512 VNNI below), 3: AVX-512 VNNI, 2: AVX2,
+ * 1: plain C; the generator reports it (and the benchmarks print it). LSTMBOT_QKERNEL_ISA=3
+ * (or 2, or 1) caps it, so tests can run every path on one machine. */
 int lstmbot_qkernel_isa(void) {
-    int cap = 3;
+    int cap = 4;
     const char *wanted = getenv("LSTMBOT_QKERNEL_ISA");
-    if (wanted != NULL && wanted[0] >= '1' && wanted[0] <= '3') cap = wanted[0] - '0';
+    if (wanted != NULL && wanted[0] >= '1' && wanted[0] <= '4') cap = wanted[0] - '0';
 #ifdef LSTMBOT_X86
     __builtin_cpu_init();
     if (cap >= 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vnni"))
-        return 3;
+        return cap >= 4 && lstmbot_qkernel_amx() == 1 ? 4 : 3;
     /* the AVX2 cell update also uses FMA */
     if (cap >= 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
 #endif
@@ -384,6 +584,9 @@ static const path_t paths[] = {
 #ifdef LSTMBOT_X86
     {qmatmul_avx2, cell_avx2},
     {qmatmul_vnni, cell_avx512},
+#endif
+#ifdef LSTMBOT_AMX
+    {qmatmul_amx, cell_avx512},
 #endif
 };
 
@@ -553,10 +756,17 @@ void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr
                      int64_t cols, int64_t kpad, const uint8_t *x, int64_t batch, const float *table,
                      const int64_t *index, float *out) {
     kernel_fn kernel = the_path()->product;
+    int big = rows * kpad * batch >= MIN_SPLIT_MACS;
+    if (threads_wanted < 2 || !big) {
+        /* One call for all the rows (the chunks would run one after another in the same order):
+         * the AMX kernel then loads its tile configuration once per product. */
+        kernel(packed, scale, corr, 0, rows, cols, kpad, x, batch, table, index, out);
+        return;
+    }
     int64_t blocks = rows / BLOCK;
     int64_t chunk_rows = ((blocks + CHUNKS - 1) / CHUNKS) * BLOCK;
     product_t p = {kernel, packed, scale, corr, rows, cols, kpad, batch, chunk_rows, x, table, index, out};
-    run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, rows * kpad * batch >= MIN_SPLIT_MACS);
+    run_all(product_chunk, &p, (rows + chunk_rows - 1) / chunk_rows, big);
 }
 
 typedef struct {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,7 +36,8 @@ def test_panels_hold_the_rounded_weights_in_row_order(inputs: int, outputs: int)
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize(
-    ("inputs", "outputs", "batch"), [(37, 18, 1), (37, 18, 5), (1024, 2048, 1), (512, 2048, 64)]
+    ("inputs", "outputs", "batch"),
+    [(37, 18, 1), (37, 18, 5), (1024, 2048, 1), (512, 2048, 64), (520, 2048, 33)],
 )
 def test_c_and_numba_products_are_the_same_exact_integers(
     inputs: int, outputs: int, batch: int, threads: int
@@ -160,7 +162,11 @@ from core.numba_kernel import QuantMatrix
 from core.lstm_step import KERNEL, _cell, qmatmul
 rng = np.random.default_rng(7)
 digest = hashlib.sha256()
-for inputs, outputs, batch in [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7)]:
+# (130, 80, 48), (520, 2048, 33) and (45, 40, 12): AMX's tails (inputs past a multiple of 64, an
+# odd block, batch rows past a multiple of 16 and of 32, a batch of one padded tile)
+shapes = [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7), (130, 80, 48), (520, 2048, 33)]
+shapes += [(45, 40, 12)]
+for inputs, outputs, batch in shapes:
     m = QuantMatrix.from_kernel(rng.normal(scale=0.3, size=(inputs, outputs)))
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
     table = rng.normal(size=(3, outputs)).astype(np.float32)
@@ -176,21 +182,102 @@ print(KERNEL, digest.hexdigest())
 """
 
 
-def test_every_instruction_set_gives_the_same_bytes() -> None:
-    """AVX-512 VNNI, AVX2 and plain C (LSTMBOT_QKERNEL_ISA caps the choice) write identical
-    floats, products and cell updates alike, so a stored rng seed regenerates its sample on any
-    machine."""
+def _run_capped(script: str, cap: str) -> list[str]:
+    """The words `script` prints in a fresh interpreter whose kernel is capped at `cap`."""
     import subprocess
     import sys
 
+    env = {**os.environ, "LSTMBOT_QKERNEL_ISA": cap}
+    return subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+
+
+def test_every_instruction_set_gives_the_same_bytes() -> None:
+    """AMX, AVX-512 VNNI, AVX2 and plain C (LSTMBOT_QKERNEL_ISA caps the choice) write identical
+    floats, products and cell updates alike, so a stored rng seed regenerates its sample on any
+    machine. (Without AMX, cap 4 runs the VNNI path again.)"""
     if not KERNEL.startswith("C"):
         pytest.fail(f"the C kernel was not built: {KERNEL}")
     results = {}
-    for cap in ("3", "2", "1"):
-        env = {**os.environ, "LSTMBOT_QKERNEL_ISA": cap}
-        out = subprocess.run(
-            [sys.executable, "-c", _EVERY_PATH], env=env, capture_output=True, text=True, check=True
-        ).stdout.split()
+    for cap in ("4", "3", "2", "1"):
+        out = _run_capped(_EVERY_PATH, cap)
         results[cap] = (" ".join(out[:-1]), out[-1])
     assert results["1"][0] == "C, plain loops"
+    if _amx_state() == "usable":
+        assert results["4"][0].startswith("C, AMX"), results
     assert len({digest for _, digest in results.values()}) == 1, results
+
+
+def _amx_state() -> str:
+    from core.c_kernel import AMX_STATE
+
+    return AMX_STATE
+
+
+def _skip_without_amx() -> None:
+    if not KERNEL.startswith("C"):
+        pytest.fail(f"the C kernel was not built: {KERNEL}")
+    if (state := _amx_state()) != "usable":
+        pytest.skip(f"AMX tiles cannot run here: {state}")
+
+
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "batch"),
+    # 8, 12 rows: one padded tile of rows; 16: one whole; 17, 33: whole ones and a padded one of a
+    # single row; 48: a pair of tiles and a single one; 520 and 130 inputs: 8 past a multiple of 64;
+    # 18, 33 and 80 outputs: an odd last block and one that ends past the outputs
+    [
+        (37, 18, 8),
+        (520, 2048, 12),
+        (37, 18, 16),
+        (70, 33, 17),
+        (130, 80, 48),
+        (520, 2048, 33),
+        (1024, 2048, 64),
+        (200, 16, 100),
+    ],
+)
+def test_amx_tiles_give_the_exact_integers(inputs: int, outputs: int, batch: int) -> None:
+    _skip_without_amx()
+    if not KERNEL.startswith("C, AMX"):
+        pytest.skip(f"LSTMBOT_QKERNEL_ISA caps the kernel below AMX: {KERNEL}")
+    rng = np.random.default_rng(inputs + batch)
+    m = _matrix(rng, inputs, outputs)
+    x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)
+    table = rng.normal(size=(3, outputs)).astype(np.float32)
+    index = rng.integers(0, 3, size=batch)
+    before = lstm_step.tile_calls()
+    ours = qmatmul(m, x, table, index)
+    assert lstm_step.tile_calls() > before, "the product did not use the tiles"
+    u = padded_inputs(m, x)[:, :inputs].astype(np.int64)
+    sums = u @ m.int8_rows().T.astype(np.int64)
+    expected = sums.astype(np.float32) * m.scale[:outputs] - m.corr[:outputs] + table[index]
+    np.testing.assert_array_equal(ours, expected)
+
+
+_GENERATION = """
+import hashlib
+from core.generator import Generator, Request
+from core.lstm_step import KERNEL, tile_calls
+g = Generator.from_path(MODEL)
+seed = "the will to truth, which is to tempt us to many a hazardous e"
+texts = []
+for rows in (40, 64, 3):  # tiles for 40 rows (2 x 16 + 8 padded), for 64, none for 3
+    samples = g.generate([Request(seed, length=150, temperature=0.8, rng=r) for r in range(rows)])
+    texts += [s.text for s in samples]
+print(KERNEL.replace(" ", "_"), tile_calls(), hashlib.sha256(repr(texts).encode()).hexdigest())
+"""
+
+
+def test_amx_generates_the_vnni_tokens_on_the_shipped_model() -> None:
+    """The shipped model's samples for the same rng seeds, in batches that use the tiles, are the
+    same text with AMX as with AVX-512 VNNI (LSTMBOT_QKERNEL_ISA=3)."""
+    _skip_without_amx()
+    shipped = Path(__file__).resolve().parents[2] / "models" / "nietzsche-char"
+    script = f"MODEL = {str(shipped)!r}\n" + _GENERATION
+    amx = _run_capped(script, "4")
+    vnni = _run_capped(script, "3")
+    assert amx[0].startswith("C,_AMX") and int(amx[1]) > 0, amx
+    assert vnni[0] == "C,_AVX-512_VNNI" and int(vnni[1]) == 0, vnni
+    assert amx[2] == vnni[2]

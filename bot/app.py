@@ -41,7 +41,6 @@ from bot.handlers import (
 )
 from bot.handlers import settings as settings_handlers
 from bot.handlers.game_timer import GameTimer
-from bot.limits import Limits, UserLimits
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
 from bot.novelty import NoveltyService
@@ -50,6 +49,7 @@ from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.shared_limits import SharedLimits
 from bot.texts import COMMANDS, text
+from bot.user_limits import Limits, UserLimits
 from bot.who import lang_of
 from core.bundle import Bundle
 from core.lstm_step import threads as kernel_threads

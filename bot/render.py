@@ -11,9 +11,9 @@ from __future__ import annotations
 import html
 import re
 
-from bot.copying import badge
 from bot.db.models import StoredSample
 from bot.generation import GenerationService
+from bot.novelty_badge import badge
 from bot.parsing import effective_length, format_temperature
 from bot.texts import text
 from core.novelty import Novelty

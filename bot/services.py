@@ -10,10 +10,10 @@ from telegram.ext import ContextTypes
 
 from bot.db.database import Database
 from bot.generation import GenerationService
-from bot.limits import AdmissionOrder, Limits
 from bot.notices import NoticeThrottle
 from bot.novelty import NoveltyService
 from bot.settings import Settings
+from bot.user_limits import AdmissionOrder, Limits
 
 SERVICES_KEY = "services"
 

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     outbox_max_age_s: float = Field(default=3600, gt=0)
     outbox_interval_s: float = Field(default=30, gt=0)
     # A sample copying a longer run (tokens) from its model's book is drawn again, at most 3
-    # times (0: off). See bot/copying.py.
+    # times (0: off). See bot/novelty_badge.py.
     max_copied: int = Field(default=0, ge=0)
     # "Real or dream?": the default and the bounds of /game's voting time.
     game_seconds: int = Field(default=30, ge=10, le=600)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.database import Database
 from bot.db.models import LimitCharge, RequestSlot, utcnow
 from bot.db.repository.base import dialect_insert
-from bot.limits import WINDOW_S, wait_s
+from bot.user_limits import WINDOW_S, wait_s
 
 WINDOW = timedelta(seconds=WINDOW_S)
 # Every N-th charge of this process also deletes every user's charges older than the window,
@@ -29,7 +29,7 @@ _PRUNE_EVERY = 200
 
 
 class SharedLimits:
-    """`bot.limits.Limits` in the database: the same answers as `UserLimits`, for all replicas."""
+    """`bot.user_limits.Limits` in the database: the same answers as `UserLimits`, for all replicas."""
 
     def __init__(
         self,

@@ -17,12 +17,12 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.admission import Ticket, admit, answered_before
 from bot.calls import reply_html
-from bot.copying import badge, draw_novel
 from bot.db import repository as repo
 from bot.delivery import Owner, ToStore, outgoing, send, store_samples
 from bot.finishing import asked, finish
 from bot.handlers.presses import Press
 from bot.message_text import command_argument, storable, without_entity
+from bot.novelty_badge import badge, draw_novel
 from bot.parsing import effective_length, format_temperature
 from bot.render import escape, excerpt, sample_html, shown_seed, unit_of
 from bot.services import Services, services_of

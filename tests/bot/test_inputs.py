@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import keyboards as kb
-from bot.limits import UserLimits
 from bot.logs import RedactingFilter
 from bot.parsing import parse_length, parse_temperature
 from bot.render import MESSAGE_LIMIT, SEED_SHOWN, clean, sample_html, shown_seed, utf16_len
 from bot.texts import text
+from bot.user_limits import UserLimits
 from core.limits import LENGTH_BOUNDS
 from sandbox.entities import parse_html
 

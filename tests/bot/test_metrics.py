@@ -9,10 +9,10 @@ from pydantic import SecretStr
 
 from bot.db.database import Database
 from bot.generation import GenerationService
-from bot.limits import UserLimits
 from bot.metrics import metrics_app, scrape_allowed
 from bot.services import Services
 from bot.settings import Settings
+from bot.user_limits import UserLimits
 from core.bundle import load_bundle
 from core.generator import Request
 

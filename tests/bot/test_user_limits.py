@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.limits import AdmissionOrder, UserLimits
 from bot.notices import NoticeThrottle
+from bot.user_limits import AdmissionOrder, UserLimits
 
 
 class Clock:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.copying import badge, draw_novel
 from bot.novelty import NoveltyService
+from bot.novelty_badge import badge, draw_novel
 from core.generator import Request, Sample
 from core.novelty import Novelty, NoveltyIndex
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.models import Game, utcnow
-from bot.db.repository import games
 from bot.handlers.game_timer import COUNTDOWN_EDITS_PER_S, COUNTDOWN_EVERY_S, GameTimer
 from bot.services import SERVICES_KEY, Services
+from tests.bot.storage.factories import make_game
 from tests.e2e.conftest import Harness
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
@@ -39,18 +39,10 @@ async def _open_games(
             due: datetime = deadline,
         ) -> int:
             chat = await repo.get_or_create_chat(session, telegram_id=group, type="supergroup", title="g")
-            game = await games.create_game(
+            game = await make_game(
                 session,
-                chat_id=chat.id,
-                started_by=None,
+                chat=chat,
                 model_name="tiny-char",
-                model_version="1",
-                temperature=0.5,
-                seed="the free spirit ",
-                real_text="is one who thinks otherwise",
-                fake_text="is one who laughs at the sea",
-                real_is="A",
-                lang="en",
                 deadline=due,
                 telegram_message_id=message_id,
                 timer_replica=driver,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
-from bot.db.models import Chat, StoredSample, User
+from bot.db.models import Chat, Game, StoredSample, User, utcnow
 
 _ids = itertools.count(1_000_001)
 
@@ -50,6 +51,24 @@ async def make_sample(session: AsyncSession, *, user: User, chat: Chat, **overri
     }
     fields.update(overrides)
     return await repo.record_sample(session, user_id=user.id, chat_id=chat.id, **fields)
+
+
+async def make_game(session: AsyncSession, *, chat: Chat, **overrides: Any) -> Game:
+    """An open "Real or dream?" game in the chat, an hour from its deadline."""
+    fields: dict[str, Any] = {
+        "started_by": None,
+        "model_name": "nietzsche-char",
+        "model_version": "1",
+        "temperature": 0.5,
+        "seed": "the free spirit ",
+        "real_text": "is one who thinks otherwise",
+        "fake_text": "is one who laughs at the sea",
+        "real_is": "A",
+        "lang": "en",
+        "deadline": utcnow() + timedelta(hours=1),
+    }
+    fields.update(overrides)
+    return await repo.create_game(session, chat_id=chat.id, **fields)
 
 
 async def make_world(session: AsyncSession) -> tuple[User, Chat, StoredSample]:

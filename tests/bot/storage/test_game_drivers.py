@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import Game, utcnow
-from tests.bot.storage.factories import make_chat
+from tests.bot.storage.factories import make_chat, make_game
 
 LEASE = timedelta(seconds=20)
 
@@ -20,18 +20,9 @@ async def _games(db: Database, count: int, driver: str | None = None) -> list[in
     async def work(session: AsyncSession) -> list[int]:
         ids = []
         for _ in range(count):
-            chat = await make_chat(session)
-            game = await repo.create_game(
+            game = await make_game(
                 session,
-                chat_id=chat.id,
-                started_by=None,
-                model_name="nietzsche-char",
-                model_version="1",
-                temperature=0.5,
-                seed="s",
-                real_text="r",
-                fake_text="f",
-                real_is="A",
+                chat=await make_chat(session),
                 deadline=utcnow() + timedelta(minutes=5),
                 timer_replica=driver,
                 timer_until=None if driver is None else utcnow() + LEASE,

@@ -17,7 +17,7 @@ from bot.db.database import Database
 from bot.db.models import DOWN, UP, AnonymousReactions, Chat, Rating, StoredSample, User, utcnow
 from bot.parsing import effective_length
 from core.limits import default_length
-from tests.bot.storage.factories import make_chat, make_sample, make_user, make_world
+from tests.bot.storage.factories import make_chat, make_game, make_sample, make_user, make_world
 
 
 async def test_get_or_create_user_creates_once_and_refreshes_names(db: Database) -> None:
@@ -451,20 +451,7 @@ async def test_forget_keeps_other_peoples_games_and_duels_and_redacts_copied_see
         alice, group, hers = await make_world(session)
         bob = await make_user(session)
         copy = await make_sample(session, user=bob, chat=group, seed=hers.seed, seed_user_id=alice.id)
-        game = await games.create_game(
-            session,
-            chat_id=group.id,
-            started_by=alice.id,
-            model_name="m",
-            model_version="1",
-            temperature=0.5,
-            seed="book",
-            real_text="r",
-            fake_text="f",
-            real_is="A",
-            lang="en",
-            deadline=utcnow() + timedelta(hours=1),
-        )
+        game = await make_game(session, chat=group, started_by=alice.id, model_name="m", seed="book")
         await games.guess(session, game_id=game.id, user_id=bob.id, choice="A")
         arm_a, arm_b = dr.Arm("m", 0.2), dr.Arm("m", 1.0)
         own_duel = await dr.record_duel(

@@ -43,6 +43,7 @@ async def user_loop(sb: SandboxServer, user: dict[str, object], end: float, stat
             (reply,) = await sb.wait_for_bot_messages(chat_id, after=before, timeout=60)
         except TimeoutError:
             stats["unanswered"] = int(stats["unanswered"]) + 1  # type: ignore[call-overload]
+            stats["unanswered_at"].append(started)  # type: ignore[attr-defined]
             continue
         latencies.append(time.monotonic() - started)
         if reply.get("reply_markup"):
@@ -104,7 +105,7 @@ async def main_async(args: argparse.Namespace) -> None:
         from bot.db.scratch import create_postgres_database
 
         temp_db = await create_postgres_database(args.postgres, tag="soak")
-    stats: dict[str, object] = {"latencies": [], "acknowledged": set(), "unanswered": 0}
+    stats: dict[str, object] = {"latencies": [], "acknowledged": set(), "unanswered": 0, "unanswered_at": []}
     async with SandboxServer() as sb:
         env = {"RATE_LIMIT_PER_MINUTE": "1000", "LOG_LEVEL": "INFO"}
         async with running_bot(sb, database_url=temp_db, env=env) as bot:
@@ -116,6 +117,7 @@ async def main_async(args: argparse.Namespace) -> None:
             rss_warm = process.memory_info().rss
             sb.faults.randomly(0.01, "500", seed=7)
             await asyncio.sleep(max(0.0, end - time.monotonic()) / 2)
+            outage_at = time.monotonic()
             outage = await database_outage(bot.database_url, args.postgres)
             await asyncio.gather(*loops)
             rss_end = process.memory_info().rss
@@ -145,6 +147,10 @@ async def main_async(args: argparse.Namespace) -> None:
         f"({fired} injected), {outage}"
     )
     print(f"requests answered: {len(latencies)}, unanswered: {stats['unanswered']}; {summary(latencies)}")
+    unanswered_at: list[float] = stats["unanswered_at"]  # type: ignore[assignment]
+    if unanswered_at:
+        when = ", ".join(f"{at - outage_at:+.1f} s" for at in unanswered_at)
+        print(f"unanswered seeds were sent at (relative to the outage's start): {when}")
     print(
         f"errors handled by the bot's error handler (users told 'temporarily unavailable'): {handled}; "
         f"unhandled exceptions: {unhandled}"

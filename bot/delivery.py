@@ -162,7 +162,7 @@ async def deliver(bot: Bot, services: Services, out: Outgoing) -> Message | None
             services.counters.undelivered += len(out.sample_ids)
             if certainly_not_sent(exc):
                 log.warning("could not send samples %s (%s); the outbox will retry", out.sample_ids, exc)
-                await _claim_step(services, claims.release, out.sample_ids)
+                await _release(services, out.sample_ids)
             else:
                 log.warning(
                     "samples %s may have reached Telegram (%s); not sending them again", out.sample_ids, exc
@@ -186,6 +186,20 @@ async def _claim_step(services: Services, step: ClaimStep, sample_ids: list[int]
         log.warning("could not update the send claims of samples %s (%s)", sample_ids, exc)
         return True
     return result is not False
+
+
+async def _release(services: Services, sample_ids: list[int]) -> None:
+    """Give samples whose send certainly failed back to the outbox; if the database is down,
+    remember them, so the outbox releases them when it is back instead of waiting out the
+    lease (the user would otherwise wait minutes for an answer)."""
+    replica = services.settings.replica_id
+    try:
+        await services.db.run(lambda session: claims.release(session, sample_ids=sample_ids, replica=replica))
+    except (DBAPIError, OSError) as exc:
+        log.warning("could not release the send claims of samples %s (%s); will retry", sample_ids, exc)
+        services.unreleased.update(sample_ids)
+    else:
+        services.unreleased.difference_update(sample_ids)
 
 
 async def _record(services: Services, sample_ids: list[int], message_id: int | None) -> None:
@@ -269,6 +283,8 @@ class Outbox:
         services = self.services
         now = now or utcnow()
         await self._record_unrecorded()
+        if services.unreleased:
+            await _release(services, sorted(services.unreleased))
         oldest = now - timedelta(seconds=services.settings.outbox_max_age_s)
 
         async def stale(session: AsyncSession) -> int:

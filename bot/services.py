@@ -46,6 +46,9 @@ class Services:
     sending: set[int] = field(default_factory=set)
     # Sample id -> message id (None: uncertain) sent but not yet recorded (database down).
     unrecorded: dict[int, int | None] = field(default_factory=dict)
+    # Sample ids whose send certainly failed but whose claim could not be released (database
+    # down): the outbox releases them first, or they would wait out the claim's lease.
+    unreleased: set[int] = field(default_factory=set)
     # Books and novelty indexes, built in a thread after start (absent until ready).
     novelty: NoveltyService = field(default_factory=lambda: NoveltyService({}))
 

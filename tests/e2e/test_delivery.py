@@ -172,3 +172,37 @@ async def test_a_sent_sample_whose_message_id_could_not_be_stored_is_not_sent_ag
     assert len(harness.sb.bot_messages(ann["id"])) == 1
     (sample,) = await samples(harness)
     assert sample.delivered and sample.telegram_message_id == reply["message_id"]
+
+
+@pytest.mark.parametrize("bot_settings", [FAST_OUTBOX])
+async def test_a_failed_send_whose_claim_could_not_be_released_is_still_delivered_soon(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24, item 12: every seed gets an answer. The send failed and the database was down
+    when its claim was to be released: the claim stayed live, so the outbox waited out its
+    lease (120 s). Now the outbox releases it first when the database is back."""
+    from typing import Any
+
+    from sqlalchemy.exc import OperationalError
+
+    from bot.db.repository import claims
+
+    original = claims.release
+    failures = {"left": 8}  # more than one transaction's retries: the release is lost
+
+    async def flaky(session: AsyncSession, **kwargs: Any) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("DELETE sample_claims", {}, ConnectionRefusedError("database down"))
+        await original(session, **kwargs)
+
+    monkeypatch.setattr(claims, "release", flaky)
+    ann = harness.sb.user("Ann")
+    harness.sb.faults.add("sendMessage", "500", times=4)  # every try of the first send fails
+    harness.sb.send(ann, ann["id"], "truth")
+    (late,) = await harness.sb.wait_for_bot_messages(ann["id"], timeout=20)
+    assert late["text"].startswith("truth")
+    await asyncio.sleep(1.5)
+    assert len(harness.sb.bot_messages(ann["id"])) == 1
+    services = harness.app.bot_data[SERVICES_KEY]
+    assert not services.unreleased

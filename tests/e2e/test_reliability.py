@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -210,7 +211,9 @@ async def test_sqlite_locked_by_another_writer(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("database_url", [BACKENDS[1]], indirect=True)
-async def test_postgresql_going_away_and_coming_back(harness: Harness) -> None:
+async def test_postgresql_going_away_and_coming_back(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -229,12 +232,27 @@ async def test_postgresql_going_away_and_coming_back(harness: Harness) -> None:
     try:
         down = await harness.say(ann, "during the outage", timeout=60)
         assert "temporarily unavailable" in down["text"]
+        await asyncio.sleep(3)  # the game timer's ticks fail meanwhile (issue 24, item 12)
     finally:
         async with admin.connect() as conn:
             await conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
         await admin.dispose()
     assert (await harness.say(ann, "after", timeout=60))["text"].startswith("after")
     assert await rating_count(harness) == 1
+
+    # The outage is logged once by the game timer, and its end once; no traceback per tick.
+    def timer_records() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "bot.handlers.game_timer"]
+
+    await harness.sb.wait_until(
+        lambda: any("is back" in r.getMessage() for r in timer_records()), timeout=10, what="the timer back"
+    )
+    timer = timer_records()
+    assert [r.getMessage().split(" (")[0].split(" after")[0] for r in timer] == [
+        "game timer: the database is unavailable",
+        "game timer: the database is back",
+    ]
+    assert not any(r.exc_info for r in timer)
 
 
 # -- bad input -----------------------------------------------------------------------------------

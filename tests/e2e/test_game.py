@@ -101,3 +101,21 @@ async def test_a_game_whose_time_ran_out_during_a_restart_is_revealed_at_start(
     (revealed,) = await h.sb.wait_for_bot_messages(group, after=1, timeout=15)
     assert "Right: Bob" in revealed["text"] and "Bob: 1/1" in revealed["text"]
     assert (await _game(h)).revealed_at is not None
+
+
+async def test_a_name_with_bidi_overrides_is_shown_clean_in_the_reveal_and_scores(
+    shipped_harness: Harness,
+) -> None:
+    """Issue 24, item 11: right-to-left overrides in a display name reached game reveals and
+    /scores (they were stripped elsewhere)."""
+    h = shipped_harness
+    mallory = h.sb.user("\u202eyrollam\u202c Eve\u2066x\u2069")
+    group = h.sb.group("Book club", [mallory])
+    shown = await h.say(mallory, "/game 10", chat=group, timeout=60)
+    game = await _game(h)
+    await h.press(mallory, shown, button=f"{game.real_is} is real")
+    (revealed,) = await h.sb.wait_for_bot_messages(group, after=1, timeout=30)
+    scores = await h.say(mallory, "/scores", chat=group)
+    for said in (revealed["text"], scores["text"]):
+        assert "yrollam Evex" in said
+        assert not any(c in said for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

@@ -401,3 +401,12 @@ async def test_a_connection_broken_after_the_request_is_not_retried(harness: Har
     (sample,) = await samples(harness)
     assert sample.send_uncertain and not sample.delivered
     assert (await harness.say(ann, "next"))["text"].startswith("next")  # and the bot carries on
+
+
+async def test_a_forged_seed_with_a_lone_surrogate_is_answered(harness: Harness) -> None:
+    """Issue 24, item 11: only a forged update can carry "abc\\ud800def" (UTF-8 cannot); it
+    raised UnicodeEncodeError. The surrogate is dropped and the rest answered."""
+    ann = harness.sb.user("Ann")
+    reply = await harness.say(ann, "abc\ud800def")
+    assert reply["text"].startswith("abcdef")
+    assert [s.seed for s in await samples(harness)] == ["abcdef"]

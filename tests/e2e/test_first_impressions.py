@@ -200,3 +200,19 @@ async def test_a_group_admin_sets_the_groups_defaults(harness: Harness) -> None:
     assert "in a group" in (await harness.say(ann, "/groupdefault temp 1"))["text"]
     assert "Saved" in (await harness.say(boss, "/groupdefault clear", chat=group))["text"]
     assert "tiny-char · T=0.5" in (await harness.say(ann, "/gen truth", chat=group))["text"]
+
+
+async def test_an_anonymous_group_admin_sets_the_groups_defaults(harness: Harness) -> None:
+    """An admin posting as the group (Telegram sends `sender_chat` = the group, from
+    GroupAnonymousBot) could not use /groupdefault (issue 23); a member posting as a channel can't."""
+    anonymous, ann = harness.sb.user("Group"), harness.sb.user("Ann")
+    group = harness.sb.group("club", [anonymous, ann], admins=[ann])
+    as_group = {"sender_chat": {"id": group, "type": "supergroup", "title": "club"}}
+    harness.sb.send(anonymous, group, "/groupdefault temp 1.2", extra=as_group)
+    (saved,) = await harness.sb.wait_for_bot_messages(group, timeout=20)
+    assert "Saved" in saved["text"]
+    as_channel = {"sender_chat": {"id": -100999, "type": "channel", "title": "elsewhere"}}
+    harness.sb.send(anonymous, group, "/groupdefault temp 0.2", extra=as_channel)
+    (refused,) = await harness.sb.wait_for_bot_messages(group, after=1, timeout=20)
+    assert "Only this group's admins" in refused["text"]
+    assert "temperature: 1.2" in (await harness.say(ann, "/groupdefault", chat=group))["text"]

@@ -136,7 +136,12 @@ async def test_length_model_and_settings(harness: Harness) -> None:
     switched = await harness.say(ann, "/model tiny-zh")
     assert "tiny-zh" in switched["text"]
     zh = await harness.say(ann, "宝玉笑道")
-    assert zh["text"].startswith("宝玉笑道") and "words" in zh["text"]  # 120 clamped to the word bound
+    assert zh["text"].startswith("宝玉笑道") and "words" in zh["text"]
+    # A length is kept per level (issue 23): 120 characters never becomes 120 words.
+    assert "are 100 words long" in (await harness.say(ann, "/length"))["text"]  # the word default
+    await harness.say(ann, "/length 30")
+    await harness.say(ann, "/model tiny-char")
+    assert "are 120 characters long" in (await harness.say(ann, "/length"))["text"]
 
 
 async def test_again_empty_gen_and_notes(harness: Harness) -> None:

@@ -44,7 +44,8 @@ def upgrade() -> None:
         sa.Column("archive_size", sa.Integer(), nullable=False),
         sa.Column("archive", sa.LargeBinary(), nullable=False),
         sa.CheckConstraint(
-            "role IN ('champion', 'challenger', 'retired', 'rejected')", name=op.f("ck_model_versions_role_known")
+            "role IN ('champion', 'challenger', 'retired', 'rejected')",
+            name=op.f("ck_model_versions_role_known"),
         ),
         sa.CheckConstraint("archive_size >= 0", name=op.f("ck_model_versions_archive_size_nonnegative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),

@@ -33,7 +33,9 @@ async def test_in_flight_request_keeps_its_weights_and_the_old_generator_is_free
     try:
         long_request = Request("supposing that truth", length=2000, temperature=0.8, rng=1)
         running = asyncio.ensure_future(service.generate(long_request))
-        while not service.outstanding or service.queue_depth:  # until it is being stepped
+        for _ in range(100_000):  # until the worker took it in and is stepping it
+            if service.outstanding and not service.queue_depth:
+                break
             await asyncio.sleep(0)
         fresh = Generator(new_bundle)
         warm(fresh)

@@ -59,5 +59,5 @@ def test_a_broken_bundle_is_not_packed(tiny_bundle: Path, tmp_path: Path) -> Non
     copy = tmp_path / "copy"
     shutil.copytree(tiny_bundle, copy)
     (copy / "weights.h5").write_bytes(b"garbage")
-    with pytest.raises(BundleError, match="weights.h5"):
+    with pytest.raises(BundleError, match=r"weights\.h5"):
         pack(copy)

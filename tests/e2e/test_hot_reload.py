@@ -50,7 +50,8 @@ async def _seeds(harness: Harness, users: list[Json], phase: str, count: int) ->
 async def _versions(harness: Harness) -> dict[str, set[str]]:
     async def work(session: AsyncSession) -> dict[str, set[str]]:
         by_phase: dict[str, set[str]] = {}
-        for seed, version in (await session.execute(select(StoredSample.seed, StoredSample.model_version))).all():
+        rows = await session.execute(select(StoredSample.seed, StoredSample.model_version))
+        for seed, version in rows.all():
             by_phase.setdefault(seed.split()[0], set()).add(version)
         return by_phase
 

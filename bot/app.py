@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -61,6 +62,8 @@ METRICS_KEY = "metrics_runner"
 OUTBOX_KEY = "outbox"
 PRUNER_KEY = "pruner"
 WATCHER_KEY = "model_watcher"
+# How long start-up waits for the registry's champions before serving MODEL_DIR's meanwhile.
+START_POLL_S = 60.0
 
 
 class _NoRetryAfterNoise(logging.Filter):
@@ -147,7 +150,10 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         )
         del bundles
         if settings.model_poll_s > 0:
-            await watcher.poll()
+            try:  # bounded: a database that does not answer must not hold the start for minutes
+                await asyncio.wait_for(watcher.poll(), START_POLL_S)
+            except TimeoutError:
+                log.warning("no answer from the model registry in %g s: serving MODEL_DIR", START_POLL_S)
             watcher.start()
         app.bot_data[WATCHER_KEY] = watcher
         # Samples a previous run stored but did not send go out now, then every few seconds.

@@ -53,7 +53,6 @@ class UnknownModelError(KeyError):
 
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-ROLES = (CHAMPION, CHALLENGER)
 
 
 @dataclass

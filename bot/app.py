@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 
@@ -43,6 +44,7 @@ from bot.handlers import settings as settings_handlers
 from bot.handlers.game_timer import GameTimer
 from bot.logs import update_context, user_hash
 from bot.metrics import start_metrics_server
+from bot.model_watch import ModelWatcher
 from bot.novelty import NoveltyService
 from bot.pruning import Pruner
 from bot.services import SERVICES_KEY, Services, services_of
@@ -59,6 +61,9 @@ log = logging.getLogger(__name__)
 METRICS_KEY = "metrics_runner"
 OUTBOX_KEY = "outbox"
 PRUNER_KEY = "pruner"
+WATCHER_KEY = "model_watcher"
+# How long start-up waits for the registry's champions before serving MODEL_DIR's meanwhile.
+START_POLL_S = 60.0
 
 
 class _NoRetryAfterNoise(logging.Filter):
@@ -106,9 +111,13 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
     """The bot: models loaded now (a broken default model stops start-up here), services in post_init."""
     if settings.telegram_token is None:
         raise ValueError("TELEGRAM_TOKEN is not set")
-    bundles = bundles if bundles is not None else load_models(settings.model_dir, settings.default_model)
+    loaded = bundles if bundles is not None else load_models(settings.model_dir, settings.default_model)
+    # Handed over once: a closure keeping them would keep a replaced model's weights forever.
+    handover = [loaded]
+    del loaded, bundles
 
     async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        bundles = handover.pop()
         kernel_threads(settings.generation_threads)
         generation = GenerationService(
             bundles,
@@ -129,6 +138,24 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             novelty=novelty,
         )
         app.bot_data[SERVICES_KEY] = services
+        # The model registry: its champions replace MODEL_DIR's before the first update is
+        # handled, then every MODEL_POLL_S seconds new versions are swapped in (hot reload).
+        watcher = ModelWatcher(
+            db,
+            generation,
+            cache_dir=settings.model_cache_dir,
+            poll_s=settings.model_poll_s,
+            model_dir={name: bundle.path for name, bundle in bundles.items()},
+            novelty=novelty,
+        )
+        del bundles
+        if settings.model_poll_s > 0:
+            try:  # bounded: a database that does not answer must not hold the start for minutes
+                await asyncio.wait_for(watcher.poll(), START_POLL_S)
+            except TimeoutError:
+                log.warning("no answer from the model registry in %g s: serving MODEL_DIR", START_POLL_S)
+            watcher.start()
+        app.bot_data[WATCHER_KEY] = watcher
         # Samples a previous run stored but did not send go out now, then every few seconds.
         outbox = Outbox(app.bot, services)
         outbox.start()
@@ -154,6 +181,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         pruner: Pruner | None = app.bot_data.pop(PRUNER_KEY, None)
         if pruner is not None:
             await pruner.stop()
+        watcher: ModelWatcher | None = app.bot_data.pop(WATCHER_KEY, None)
+        if watcher is not None:
+            await watcher.stop()
         timer: GameTimer | None = app.bot_data.pop(game.TIMER_KEY, None)
         if timer is not None:
             await timer.stop()

@@ -107,7 +107,8 @@ async def store_samples(
                 chat_id=owner.chat_id,
                 seed=part.sample.request.seed,
                 model_name=owner.model,
-                model_version=owner.model_version,
+                # the version that drew it (a model swapped since it was asked for: the new one)
+                model_version=part.sample.model_version or owner.model_version,
                 temperature=part.sample.request.temperature,
                 length=part.sample.request.length,
                 text=part.sample.text,

@@ -6,6 +6,12 @@ model (continuous batching): between steps, waiting requests join the running ba
 resolved, so a 20-character reply never waits for a 2000-character one. Steps run in a worker
 thread (the compiled kernel releases the GIL), so the event loop keeps answering updates, and
 ten users asking at once cost little more than one.
+
+Hot reload (bot/model_watch.py): each model name has a champion (what users get) and may have
+a challenger (for duels). `install` swaps a new generator in at once: a request takes its
+generator when it is queued, so requests already queued or running finish on the weights they
+started with, and a batch keeps its generator until its last row leaves. The replaced
+generator is then dropped (`_sweep`), and its memory goes with the last reference.
 """
 
 from __future__ import annotations
@@ -46,9 +52,12 @@ class UnknownModelError(KeyError):
     """No loaded model has that name."""
 
 
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
 @dataclass
 class _Job:
-    model: str
+    generator: Generator  # taken when queued: a swap meanwhile does not change it
     request: Request
     future: asyncio.Future[Sample]
     queued_at: float = field(default_factory=time.monotonic)
@@ -64,6 +73,13 @@ class ModelInfo:
     language: str
     window: int
     corpus: str
+    role: str = CHAMPION
+
+
+def warm(generator: Generator) -> None:
+    """Load what a generator needs on first use (jieba's dictionary, the kernel), in a thread."""
+    generator.tokenizer.encode_counted("warm up 预热")
+    generator.warm()
 
 
 def load_models(model_dir: Path, default: str) -> dict[str, Bundle]:
@@ -94,14 +110,20 @@ class GenerationService:
     ):
         if default not in bundles:
             raise UnknownModelError(default)
-        self.generators = {name: Generator(bundle) for name, bundle in bundles.items()}
+        # The champions, which users get, and the challengers (duels). Each dict is replaced
+        # whole on a swap, never changed in place, so a reader may iterate one from a thread.
+        self.generators: dict[str, Generator] = {name: Generator(bundle) for name, bundle in bundles.items()}
+        self.challengers: dict[str, Generator] = {}
         self.default = default
         self.batch_max = batch_max
         # None is the stop signal; one extra slot keeps room for it when the queue is full.
         self._queue: asyncio.Queue[_Job | None] = asyncio.Queue(maxsize=queue_max + 1)
         self._queue_max = queue_max
         self._in_flight: dict[int, _Job] = {}
-        self._running = {name: RunningBatch(g) for name, g in self.generators.items()}
+        # One running batch per generator (keyed by id: a batch holds its generator, so the id
+        # stays its own). Changed on the event loop only, never while a slice is stepping.
+        self._running: dict[int, RunningBatch] = {}
+        self._stepping = False
         self._worker: asyncio.Task[None] | None = None
         self._warmup: asyncio.Future[None] | None = None
         self.peak_rows = 0  # the most rows ever stepped together (tests and /stats)
@@ -132,9 +154,8 @@ class GenerationService:
             await self._warmup
 
     def _warm(self) -> None:
-        for generator in self.generators.values():
-            generator.tokenizer.encode_counted("warm up 预热")
-            generator.warm()
+        for generator in [*self.generators.values(), *self.challengers.values()]:
+            warm(generator)
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop taking work, let the batch in progress finish (up to `grace_s`), fail the rest."""
@@ -163,12 +184,9 @@ class GenerationService:
         names = [self.default, *sorted(n for n in self.generators if n != self.default)]
         return [self.info(name) for name in names]
 
-    def info(self, name: str) -> ModelInfo:
-        """Facts about one loaded model."""
-        try:
-            bundle = self.generators[name].bundle
-        except KeyError:
-            raise UnknownModelError(name) from None
+    def info(self, name: str, role: str = CHAMPION) -> ModelInfo:
+        """Facts about one loaded model (its champion, or its challenger)."""
+        bundle = self.generator(name, role).bundle
         corpus = bundle.meta.get("corpus", {})
         return ModelInfo(
             name=name,
@@ -177,7 +195,53 @@ class GenerationService:
             language=bundle.language,
             window=bundle.model.window,
             corpus=str(corpus.get("name", "")) if isinstance(corpus, dict) else "",
+            role=role,
         )
+
+    def generator(self, name: str, role: str = CHAMPION) -> Generator:
+        """The generator serving `name` in `role` now (UnknownModelError: none)."""
+        served = self.generators if role == CHAMPION else self.challengers if role == CHALLENGER else {}
+        try:
+            return served[name]
+        except KeyError:
+            raise UnknownModelError(f"{name} ({role})") from None
+
+    def by_version(self, name: str, version: str) -> Generator:
+        """The loaded generator of `name` at `version`, champion or challenger."""
+        for served in (self.generators, self.challengers):
+            generator = served.get(name)
+            if generator is not None and generator.bundle.version == version:
+                return generator
+        raise UnknownModelError(f"{name} {version}")
+
+    def install(self, name: str, generator: Generator, role: str = CHAMPION) -> None:
+        """Serve `generator` as `name`'s champion or challenger from the next request on
+        (warm it first: `warm`). What was queued or running keeps its own generator."""
+        if role == CHAMPION:
+            self.generators = {**self.generators, name: generator}
+        elif role == CHALLENGER:
+            self.challengers = {**self.challengers, name: generator}
+        else:
+            raise ValueError(f"role must be {CHAMPION} or {CHALLENGER}, got {role!r}")
+        self._sweep()
+
+    def remove(self, name: str, role: str = CHAMPION) -> None:
+        """Stop serving `name` in `role` (the default model's champion always stays)."""
+        if role == CHAMPION:
+            if name == self.default:
+                raise ValueError(f"the default model {name} cannot be removed, only replaced")
+            self.generators = {n: g for n, g in self.generators.items() if n != name}
+        else:
+            self.challengers = {n: g for n, g in self.challengers.items() if n != name}
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop the idle batches of generators no longer served: nothing else holds them."""
+        if self._stepping:
+            return  # the slice in progress may be adding rows; the worker sweeps after it
+        live = {id(g) for g in (*self.generators.values(), *self.challengers.values())}
+        for key in [k for k, batch in self._running.items() if not len(batch) and k not in live]:
+            del self._running[key]
 
     def resolve(self, name: str | None) -> str:
         """The model to use for a stored preference (falls back to the default)."""
@@ -213,21 +277,30 @@ class GenerationService:
         sample = await asyncio.to_thread(generator.generate_one, request)
         return sample.text.strip() or "the"
 
-    async def generate(self, request: Request, *, model: str | None = None) -> Sample:
-        """Queue a request and wait for its sample."""
+    async def generate(
+        self, request: Request, *, model: str | None = None, role: str = CHAMPION, version: str | None = None
+    ) -> Sample:
+        """Queue a request and wait for its sample: the champion of `model` (unknown names: the
+        default's), its challenger, or a loaded `version` of it. The sample carries the
+        version that drew it."""
         if self._closed:
             raise ServiceClosedError("the bot is restarting")
-        name = self.resolve(model)
+        if version is not None:
+            generator = self.by_version(model or self.default, version)
+        elif role == CHAMPION:
+            generator = self.generators[self.resolve(model)]
+        else:
+            generator = self.generator(model or self.default, role)
         if self._queue.qsize() >= self._queue_max:
             raise QueueFullError("too many requests are waiting")
         # Raise ValueError now for an empty seed; encoding runs in a thread because a word
         # tokenizer (jieba) may still be loading its dictionary.
-        await asyncio.to_thread(self.generators[name].encode, request.seed)
+        await asyncio.to_thread(generator.encode, request.seed)
         if self._closed:
             raise ServiceClosedError("the bot is restarting")
         if self._queue.qsize() >= self._queue_max:
             raise QueueFullError("too many requests are waiting")
-        job = _Job(name, request, asyncio.get_running_loop().create_future())
+        job = _Job(generator, request, asyncio.get_running_loop().create_future())
         self._queue.put_nowait(job)
         return await job.future
 
@@ -240,10 +313,11 @@ class GenerationService:
             if rows == 0:
                 if stopping:
                     return
-                job = await self._queue.get()  # idle: wait for work
-                if job is None:
+                first = await self._queue.get()  # idle: wait for work
+                if first is None:
                     return
-                joining = [job]
+                joining = [first]
+                first = None  # the frame waits here again: it must not keep a job (a generator)
             else:
                 joining = []
             while rows + len(joining) < self.batch_max and not self._queue.empty():
@@ -252,21 +326,29 @@ class GenerationService:
                     stopping = True
                     break
                 joining.append(job)
+            job = None
             await self._advance([job for job in joining if not job.future.cancelled()])
+            joining = []
 
     async def _advance(self, joining: list[_Job]) -> None:
         """Add the joining jobs, then step in a thread until a row finishes or a slice passes."""
         for job in joining:
             self._in_flight[id(job)] = job
+            if id(job.generator) not in self._running:
+                self._running[id(job.generator)] = RunningBatch(job.generator)
         gone = {key for key, job in self._in_flight.items() if job.future.done()}
         for key in gone:
             del self._in_flight[key]
+        self._stepping = True
         try:
             finished = await asyncio.to_thread(self._slice, joining, gone)
         except Exception as exc:  # one bad step must not kill the worker: fail what was running
             log.exception("generation failed for %d rows", len(self._in_flight))
             self._fail_all(exc)
             return
+        finally:
+            self._stepping = False
+        self._sweep()
         done = time.monotonic()
         for key, sample in finished:
             if key not in self._in_flight:  # closed meanwhile
@@ -279,11 +361,11 @@ class GenerationService:
 
     def _slice(self, joining: list[_Job], gone: set[int]) -> list[tuple[int, Sample]]:
         """Worker thread: admit, drop abandoned rows, then step every model's batch."""
-        by_model: dict[str, list[tuple[int, Request]]] = {}
+        by_generator: dict[int, list[tuple[int, Request]]] = {}
         for job in joining:
-            by_model.setdefault(job.model, []).append((id(job), job.request))
-        for model, jobs in by_model.items():
-            self._running[model].add_many(jobs)  # primed together: one pass over the weights
+            by_generator.setdefault(id(job.generator), []).append((id(job), job.request))
+        for key, jobs in by_generator.items():
+            self._running[key].add_many(jobs)  # primed together: one pass over the weights
         for batch in self._running.values():
             batch.discard(gone)
         self.peak_rows = max(self.peak_rows, sum(len(b) for b in self._running.values()))
@@ -303,4 +385,4 @@ class GenerationService:
             if not job.future.done():
                 job.future.set_exception(exc)
         self._in_flight.clear()
-        self._running = {name: RunningBatch(g) for name, g in self.generators.items()}
+        self._running = {}

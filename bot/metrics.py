@@ -33,6 +33,17 @@ class ServicesCollector(Collector):
         )
         info.add_metric([replica], 1)
         yield info
+        # Which version of each model this replica serves now (hot reload: all should agree
+        # within MODEL_POLL_S of a promotion).
+        served = GaugeMetricFamily(
+            "lstmbot_model_info",
+            "The model versions this replica serves",
+            labels=["replica", "model", "role", "version"],
+        )
+        for role, generators in (("champion", gen.generators), ("challenger", gen.challengers)):
+            for name, generator in sorted(generators.items()):
+                served.add_metric([replica, name, role, generator.bundle.version], 1)
+        yield served
         latency = GaugeMetricFamily(
             "lstmbot_generation_latency_seconds",
             "Queue-to-done generation latency over this replica's last 1,000 requests",

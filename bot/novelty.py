@@ -35,10 +35,13 @@ class NoveltyService:
     """The books and novelty indexes of the loaded models, filled in as they are built."""
 
     def __init__(self, bundles: Mapping[str, Bundle]) -> None:
-        self._bundles = dict(bundles)
+        self._bundles = dict(bundles)  # until built: then only their vocabularies are kept
         self.books: dict[str, Book] = {}
         self.indexes: dict[str, NoveltyIndex] = {}
+        # The vocabulary each model's book must be tokenized with (its served version's).
+        self._wanted = {name: tuple(bundle.tokenizer.tokens) for name, bundle in bundles.items()}
         self._task: asyncio.Task[None] | None = None
+        self._rebuilds: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
         """Build every index in a thread, one model after another (never blocks the loop)."""
@@ -52,25 +55,49 @@ class NoveltyService:
 
     async def close(self) -> None:
         """Stop waiting for the builder (the thread finishes its current model on its own)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in [self._task, *self._rebuilds.values()]:
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def refresh(self, name: str, bundle: Bundle) -> None:
+        """A new version of `name` is served (hot reload): its book is rebuilt only when its
+        vocabulary differs (a fine-tuned version keeps its base's), dropped meanwhile, since
+        token ids of another vocabulary would check and cut the wrong text."""
+        tokens = tuple(bundle.tokenizer.tokens)
+        if self._wanted.get(name) == tokens:
+            return
+        self._wanted[name] = tokens
+        self.books.pop(name, None)
+        self.indexes.pop(name, None)
+        previous = self._rebuilds.pop(name, None)
+        if previous is not None:
+            previous.cancel()
+        self._rebuilds[name] = asyncio.get_running_loop().create_task(
+            self._build(name, bundle), name=f"novelty-index-{name}"
+        )
 
     async def _build_all(self) -> None:
-        for name, bundle in self._bundles.items():
-            try:
-                book = await book_of(bundle)
-                index = await asyncio.to_thread(_index, book)
-            except BookError as exc:
-                log.info("no novelty index for %s: %s", name, exc)
-                continue
-            except Exception:  # one unreadable book must not stop the others
-                log.exception("building the novelty index for %s failed", name)
-                continue
-            self.books[name] = book
-            self.indexes[name] = index
-            log.info("novelty index for %s ready (%d tokens)", name, len(book.training))
+        bundles, self._bundles = self._bundles, {}  # not kept: a replaced model's memory is freed
+        for name, bundle in bundles.items():
+            await self._build(name, bundle)
+
+    async def _build(self, name: str, bundle: Bundle) -> None:
+        try:
+            book = await book_of(bundle)
+            index = await asyncio.to_thread(_index, book)
+        except BookError as exc:
+            log.info("no novelty index for %s: %s", name, exc)
+            return
+        except Exception:  # one unreadable book must not stop the others
+            log.exception("building the novelty index for %s failed", name)
+            return
+        if self._wanted.get(name) != tuple(bundle.tokenizer.tokens):
+            return  # built for a version replaced meanwhile by one with another vocabulary
+        self.books[name] = book
+        self.indexes[name] = index
+        log.info("novelty index for %s ready (%d tokens)", name, len(book.training))
 
     def check(self, model: str, token_ids: Sequence[int]) -> Novelty | None:
         """What a sample of `model` copied from its book; None while (or if) there is no index."""

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     model_dir: Path = Path("models")
     default_model: str = "nietzsche-char"
+    # Hot reload: how often (seconds) the bot looks at the model registry for new champions and
+    # challengers (0: never; MODEL_DIR only), and where it unpacks the bundles it fetches.
+    model_poll_s: float = Field(default=10, ge=0)
+    model_cache_dir: Path = Path("data/model-cache")
     admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Per-user rate limit: generations a user may ask for per minute.
     rate_limit_per_minute: int = Field(default=12, ge=1)

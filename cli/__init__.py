@@ -19,6 +19,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "train",
     "eval",
     "db",
+    "models",
     "export",
     "leaderboard",
     "run",

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score the bundle and print (and optionally record) the metrics."""
-    from cli.models import resolve_model
+    from cli.bundles import resolve_model
     from core.bundle import BundleError, load_bundle
     from core.generator import Generator
     from train.corpus import CorpusError, load_corpus

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the bundle once and stream one sample per temperature."""
-    from cli.models import resolve_model
+    from cli.bundles import resolve_model
     from core.bundle import BundleError, load_bundle
     from core.generator import Generator, Request
 

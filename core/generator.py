@@ -64,6 +64,9 @@ class Sample:
     seed_tokens: int = 0  # tokens in the whole seed
     seconds: float = 0.0
     pieces: list[str] = field(default_factory=list, repr=False)
+    # The bundle version that drew it: with hot reload the version a request was resolved
+    # against may be replaced before it runs, so what is stored comes from here.
+    model_version: str = ""
 
 
 def _gate_constants(units: int) -> tuple[F32, F32, F32]:
@@ -345,6 +348,7 @@ class Generator:
             seed_tokens=len(seed.ids),
             seconds=seconds,
             pieces=pieces,
+            model_version=self.bundle.version,
         )
 
     def generate_one(self, request: Request) -> Sample:

@@ -21,14 +21,17 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
     Table,
     Text,
+    UniqueConstraint,
     false,
     func,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -525,10 +528,65 @@ class LimitCharge(Base):
         return f"LimitCharge(user={self.user_id!r}, slots={self.slots!r})"
 
 
+# -- the model registry (migration 0013) ---------------------------------------------------------
+
+CHAMPION, CHALLENGER, RETIRED, REJECTED = "champion", "challenger", "retired", "rejected"
+MODEL_ROLES: tuple[str, ...] = (CHAMPION, CHALLENGER, RETIRED, REJECTED)
+LIVE_ROLES: tuple[str, ...] = (CHAMPION, CHALLENGER)  # the ones replicas load
+_LIVE = "role IN (" + ", ".join(f"'{role}'" for role in LIVE_ROLES) + ")"
+
+
+class ModelVersion(Base):
+    """One version of a model in the registry, with its bundle packed in the row.
+
+    The database holds the bundles so that replicas on other hosts load a new version without
+    a shared volume. `version` is the bundle's own version (config.json), what samples store as
+    `model_version`. At most one champion and one challenger per name: a partial unique index
+    on both backends. `replaces` is the champion this one replaced when promoted, which a
+    rollback brings back. `archive` is deferred: listing versions never reads the bundles.
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+        CheckConstraint(
+            "role IN (" + ", ".join(f"'{role}'" for role in MODEL_ROLES) + ")", name="role_known"
+        ),
+        CheckConstraint("archive_size >= 0", name="archive_size_nonnegative"),
+        Index(
+            "uq_model_versions_name_live_role",
+            "name",
+            "role",
+            unique=True,
+            sqlite_where=sql_text(_LIVE),
+            postgresql_where=sql_text(_LIVE),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    parent_version: Mapped[str | None] = mapped_column(String(64))
+    replaces: Mapped[str | None] = mapped_column(String(64))
+    # What it was tuned on and how it fared: preference counts and time window, held-out loss,
+    # copy rate, the gates and their results (written by whoever publishes it).
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was retired or rejected
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    decided_at: Mapped[datetime | None] = mapped_column()  # when its role last changed
+    archive_sha256: Mapped[str] = mapped_column(String(64))
+    archive_size: Mapped[int] = mapped_column(Integer)
+    archive: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+    def __repr__(self) -> str:
+        return f"ModelVersion(name={self.name!r}, version={self.version!r}, role={self.role!r})"
+
+
 # Ids are never reused on SQLite (AUTOINCREMENT, migration 0010): without it SQLite hands a
 # deleted row's id (after /forget) to the next row, and an old message's 👎 would rate it.
 # PostgreSQL's sequences never reuse an id.
-for _model in (User, Chat, StoredSample, Game, InlineOffer, Duel):
+for _model in (User, Chat, StoredSample, Game, InlineOffer, Duel, ModelVersion):
     _table = _model.__table__
     assert isinstance(_table, Table)
     _table.dialect_options["sqlite"]["autoincrement"] = True

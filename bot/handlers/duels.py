@@ -129,8 +129,8 @@ async def start_duel(
                 private=private,
                 seed=plan.seed,
                 length=plan.length,
-                a=dr.Side(plan.a, generation.info(plan.a.model).version, rngs[0], a.text),
-                b=dr.Side(plan.b, generation.info(plan.b.model).version, rngs[1], b.text),
+                a=dr.Side(plan.a, a.model_version or generation.info(plan.a.model).version, rngs[0], a.text),
+                b=dr.Side(plan.b, b.model_version or generation.info(plan.b.model).version, rngs[1], b.text),
                 update_id=update.update_id,
                 seed_user_id=seed_user_id if seed_user_id != asker.user_id else None,
             )

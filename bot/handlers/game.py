@@ -260,6 +260,7 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if made is None:
             return
         fake = finish(made[0], rest_len, asker.level).text
+        version = made[0].model_version or asker.model_version  # the version that drew it
 
         async def create(session: AsyncSession) -> Game | None:
             await repo.lock_chat(session, chat_id=chat_id)  # one /game at a time per chat
@@ -272,7 +273,7 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 chat_id=chat_id,
                 started_by=asker.user_id,
                 model_name=asker.model,
-                model_version=asker.model_version,
+                model_version=version,
                 temperature=asker.temperature,
                 seed=seed,
                 real_text=real,

@@ -129,7 +129,7 @@ async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) 
             user_id=asker.user_id,
             seed=seed,
             model_name=asker.model,
-            model_version=asker.model_version,
+            model_version=samples[0].model_version or asker.model_version,  # the version that drew them
             candidates=candidates,
         )
 

@@ -41,6 +41,8 @@ async def test_metrics_report_the_services_numbers(tiny_bundle: Path, tmp_path: 
     # Each replica says who it is; its queue and latency are its own.
     assert 'lstmbot_replica_info{replica="r7"} 1.0' in body
     assert 'lstmbot_queue_depth{replica="r7"} 0.0' in body
+    version = generation.info("tiny").version  # which version each replica serves (hot reload)
+    assert f'lstmbot_model_info{{model="tiny",replica="r7",role="champion",version="{version}"}} 1.0' in body
     assert 'lstmbot_generation_latency_seconds{quantile="0.95",replica="r7"}' in body
 
 

@@ -65,7 +65,7 @@ def test_generate_without_a_model_says_where_and_how(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "none"))
-    monkeypatch.setattr("cli.models.PROJECT_MODELS", tmp_path / "also-none")
+    monkeypatch.setattr("cli.bundles.PROJECT_MODELS", tmp_path / "also-none")
     assert main(["generate", "hello"]) == 2
     err = capsys.readouterr().err
     assert "no model named 'nietzsche-char'" in err and "lstmbot train" in err and "--model" in err

@@ -15,13 +15,15 @@ and never leave the counters out of step. A reaction changes a rating through th
 path (``rate_by_reaction``); each rating remembers whether a button or a reaction gave it.
 
 The functions live in one module per concept (users, samples, ratings, stats, updates, duels,
-games, claims); import them from here: ``from bot.db import repository as repo``. The steps of
-the send claims (``claims.attempt``, ``claims.done``, ...) and a game's ``guess``, ``finish``
-and ``scores`` read well only with their module's name, so they are reached through the
-module (``from bot.db.repository import claims``), which is exported too.
+games, claims, models); import them from here: ``from bot.db import repository as repo``. The
+steps of the send claims (``claims.attempt``, ``claims.done``, ...), a game's ``guess``,
+``finish`` and ``scores`` and the model registry's moves (``models.publish``,
+``models.promote``, ``retire``, ``reject``, ``rollback``) read well only with their module's
+name, so they are reached through the module (``from bot.db.repository import claims``),
+which is exported too.
 """
 
-from bot.db.repository import claims, duels, games
+from bot.db.repository import claims, duels, games, models
 from bot.db.repository.base import (
     UNSET,
     NotFound,
@@ -65,6 +67,17 @@ from bot.db.repository.games import (
     guesses_of,
     open_game,
     set_game_message,
+)
+from bot.db.repository.models import (
+    Live,
+    RegistryError,
+    Version,
+    challenger_of,
+    champion_of,
+    fetch_archive,
+    get_version,
+    list_versions,
+    live_versions,
 )
 from bot.db.repository.ratings import (
     RatingState,
@@ -131,15 +144,18 @@ __all__ = [
     "ForgetResult",
     "GameOrigin",
     "GenerationSettings",
+    "Live",
     "ModelStats",
     "NotFound",
     "Pending",
     "RatingState",
+    "RegistryError",
     "SampleOrigin",
     "Score",
     "Side",
     "StorageError",
     "UserStats",
+    "Version",
     "VoteResult",
     "Votes",
     "admin_stats",
@@ -147,6 +163,8 @@ __all__ = [
     "arm_b",
     "arms_for",
     "cast_vote",
+    "challenger_of",
+    "champion_of",
     "check_length",
     "check_model_name",
     "check_score",
@@ -163,6 +181,7 @@ __all__ = [
     "drive",
     "driven_games",
     "duels",
+    "fetch_archive",
     "fooled_by_model",
     "forget_user",
     "game_drivers",
@@ -176,11 +195,15 @@ __all__ = [
     "get_sample_by_update",
     "get_sample_origin",
     "get_user",
+    "get_version",
     "get_votes",
     "guesses_of",
     "is_pending",
+    "list_versions",
+    "live_versions",
     "lock_chat",
     "mark_send_uncertain",
+    "models",
     "open_game",
     "pair_counts",
     "pending_samples",

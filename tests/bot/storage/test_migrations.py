@@ -34,6 +34,7 @@ TABLES = {
     "request_slots",
     "limit_charges",
     "anonymous_reactions",
+    "model_versions",
 }
 
 
@@ -347,6 +348,54 @@ async def test_0012_adds_reaction_sources_and_anonymous_counts_and_downgrades(fr
         async with engine.connect() as conn:
             rows = await conn.execute(text("SELECT user_id, score FROM ratings ORDER BY user_id"))
             assert [tuple(r) for r in rows] == [(1, 1), (2, -1)]
+    finally:
+        await engine.dispose()
+
+
+async def test_0013_adds_the_model_registry_and_downgrades(fresh_url: str) -> None:
+    """0012 -> 0013: an empty registry; one champion and one challenger per name (the partial
+    index), any number retired; back to 0012 drops it and keeps the samples."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0012")
+    engine = create_engine(fresh_url)
+    insert = text(
+        "INSERT INTO model_versions (name, version, role, lineage, archive_sha256, archive_size, archive)"
+        " VALUES (:name, :version, :role, '{}', 'ab', 1, :blob)"
+    )
+
+    def row(name: str, version: str, role: str) -> dict[str, Any]:
+        return {"name": name, "version": version, "role": role, "blob": b"x"}
+
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0013")
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT count(*) FROM model_versions"))).scalar_one() == 0
+            for name, version, role in (
+                ("m", "1", "retired"),
+                ("m", "2", "retired"),
+                ("m", "3", "champion"),
+                ("m", "4", "challenger"),
+                ("n", "1", "champion"),
+            ):
+                await conn.execute(insert, row(name, version, role))
+        for duplicate in (row("m", "5", "champion"), row("m", "6", "challenger"), row("m", "3", "retired")):
+            with pytest.raises(Exception, match=r"(?i)unique"):
+                async with engine.begin() as conn:
+                    await conn.execute(insert, duplicate)
+        with pytest.raises(Exception, match=r"(?i)check"):
+            async with engine.begin() as conn:
+                await conn.execute(insert, row("m", "7", "king"))
+        if fresh_url.startswith("sqlite"):  # ids never reused (as 0010)
+            async with engine.connect() as conn:
+                ddl = "SELECT sql FROM sqlite_master WHERE name = 'model_versions'"
+                assert "AUTOINCREMENT" in (await conn.execute(text(ddl))).scalar_one()
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0012")
+        assert "model_versions" not in await _inspect(engine, lambda insp: insp.get_table_names())
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT telegram_id FROM users"))).scalars().all() == [10]
     finally:
         await engine.dispose()
 

@@ -62,16 +62,27 @@ class Ticket:
     charged: int = field(default=0)
 
     async def generate(
-        self, requests: Sequence[tuple[Request, str]], *, typing: bool = True
+        self,
+        requests: Sequence[tuple[Request, str]],
+        *,
+        typing: bool = True,
+        versions: Sequence[str | None] | None = None,
     ) -> list[Sample] | None:
-        """Run (request, model) pairs through the shared queue, charging each one made.
+        """Run (request, model) pairs through the shared queue, charging each one made; with
+        `versions`, each by that loaded version of its model (a challenger duel).
 
         None when the queue refused them (the refusal is then in `self.refusal`)."""
         if not self.granted:
             raise RuntimeError("generate() on a refused ticket")
         generation = self.services.generation
+        chosen = list(versions) if versions is not None else [None] * len(requests)
         task = asyncio.ensure_future(
-            asyncio.gather(*(generation.generate(request, model=model) for request, model in requests))
+            asyncio.gather(
+                *(
+                    generation.generate(request, model=model, version=version)
+                    for (request, model), version in zip(requests, chosen, strict=True)
+                )
+            )
         )
         try:
             if typing and self.chat_id is not None:

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     # challengers (0: never; MODEL_DIR only), and where it unpacks the bundles it fetches.
     model_poll_s: float = Field(default=10, ge=0)
     model_cache_dir: Path = Path("data/model-cache")
+    # Challengers: the share of /duel that pits a model's challenger against its champion, and
+    # the sequential test that promotes or retires it (bot/promotion.py): its error rate and
+    # the fewest and most votes.
+    challenger_share: float = Field(default=0.3, ge=0, le=1)
+    promotion_alpha: float = Field(default=0.05, gt=0, lt=1)
+    promotion_min_votes: int = Field(default=30, ge=1)
+    promotion_max_votes: int = Field(default=400, ge=1)
     admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Per-user rate limit: generations a user may ask for per minute.
     rate_limit_per_minute: int = Field(default=12, ge=1)

@@ -132,6 +132,11 @@ EN: dict[str, str] = {
     "leaderboard_none": "No counted duel votes yet. Start one with /duel!",
     "leaderboard_caption": "Duel strengths and share of likes per temperature",
     "leaderboard_wait": "You just asked: one /leaderboard every {seconds} s, please.",
+    "leaderboard_challenger": (
+        "🥊 Challenger {model} v{version} against its champion in blind duels: "
+        "{votes:vote|votes}, wins {rate} (ties as half) · {state}"
+    ),
+    "challenger_deciding": "deciding (promoted when the evidence reaches {needed})",
 }
 
 ZH: dict[str, str] = {
@@ -251,6 +256,8 @@ ZH: dict[str, str] = {
     "leaderboard_none": "还没有计入的对决投票。用 /duel 开始一场吧！",
     "leaderboard_caption": "对决强度与各温度的 👍 比例",
     "leaderboard_wait": "刚刚问过了：每 {seconds} 秒可以看一次 /leaderboard。",
+    "leaderboard_challenger": "🥊 挑战者 {model} v{version} 与现任在盲评对决中：{votes} 票，胜率 {rate}（平局算一半）· {state}",
+    "challenger_deciding": "评定中（证据达到 {needed} 即晋升）",
 }
 
 COMMANDS: dict[str, list[tuple[str, str]]] = {

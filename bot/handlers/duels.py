@@ -21,7 +21,9 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.admission import admit
 from bot.calls import reply_html
+from bot.challengers import after_vote, contest_for, is_contest
 from bot.db import repository as repo
+from bot.db.models import Duel
 from bot.db.outcomes import Outcome
 from bot.db.repository import duels as dr
 from bot.finishing import asked, finish
@@ -44,17 +46,34 @@ def arm_text(arm: dr.Arm) -> str:
     return f"{arm.model} T={format_temperature(arm.temperature)}"
 
 
+def side_text(duel: Duel, side: str) -> str:
+    """How a side is revealed; in a challenger duel with its version ("tiny-char v2 T=0.5")."""
+    arm, version = (dr.arm_a(duel), duel.version_a) if side == "a" else (dr.arm_b(duel), duel.version_b)
+    if not is_contest(duel):
+        return arm_text(arm)
+    return f"{arm.model} v{version} T={format_temperature(arm.temperature)}"
+
+
 @dataclass(frozen=True)
 class _Plan:
     seed: str
     length: int
     a: dr.Arm
     b: dr.Arm
+    versions: tuple[str, str] | None = None  # a challenger duel: the version of each side
 
 
 async def _plan(services: Services, asker: Who, seed: str) -> _Plan | None:
-    """The two arms (models of the asker's model's language) and the seed; None without a pair."""
+    """The two arms (models of the asker's model's language) and the seed; None without a pair.
+    A share of the duels on a model with a challenger pits it against its champion instead."""
     generation = services.generation
+    length = min(asker.length, COMPARE_LENGTH.get(asker.level, 200))
+    if not seed.strip():
+        seed = await generation.random_seed_text(asker.model)
+    contest = contest_for(services, asker.model)
+    if contest is not None:
+        arm = dr.Arm(asker.model, asker.temperature)
+        return _Plan(seed, length, arm, arm, (contest.version_a, contest.version_b))
     names = [info.name for info in generation.models() if info.language == asker.language]
     arms = dr.arms_for(names, services.settings.duel_temperatures)
     if len(arms) < 2:
@@ -64,9 +83,6 @@ async def _plan(services: Services, asker: Who, seed: str) -> _Plan | None:
         return dr.choose_pair(arms, await dr.pair_counts(session))
 
     a, b = await services.db.run(work, write=False)
-    length = min(asker.length, COMPARE_LENGTH.get(asker.level, 200))
-    if not seed.strip():
-        seed = await generation.random_seed_text(asker.model)
     return _Plan(seed, length, a, b)
 
 
@@ -113,7 +129,7 @@ async def start_duel(
             )
             for arm, rng, level in zip((plan.a, plan.b), rngs, levels, strict=True)
         ]
-        made = await ticket.generate(requests)
+        made = await ticket.generate(requests, versions=plan.versions)
         if made is None:
             return
         a, b = (finish(sample, plan.length, level) for sample, level in zip(made, levels, strict=True))
@@ -191,13 +207,13 @@ async def on_vote_press(press: Press) -> None:
     settings = press.services.settings
     tg_user = press.query.from_user
 
-    async def work(session: AsyncSession) -> tuple[str, dr.VoteResult | None, dr.Arm | None, dr.Arm | None]:
+    async def work(session: AsyncSession) -> tuple[str, dr.VoteResult | None, Duel | None]:
         found = await dr.get_duel_origin(session, duel_id=action.duel_id)
         if found is None:
-            return "duel_gone", None, None, None
+            return "duel_gone", None, None
         duel = found.duel
         if not press.carried_by(found.chat_telegram_id, duel.telegram_message_id):
-            return "button_invalid", None, None, None
+            return "button_invalid", None, None
         user, _ = await store_user_and_chat(session, tg_user, None)
         result = await dr.cast_vote(
             session,
@@ -207,10 +223,10 @@ async def on_vote_press(press: Press) -> None:
             min_delay_s=settings.duel_min_vote_s,
             daily_cap=settings.duel_daily_cap,
         )
-        return "ok", result, dr.arm_a(duel), dr.arm_b(duel)
+        return "ok", result, duel
 
-    verdict, result, a, b = await press.services.db.run(work)
-    if result is None or a is None or b is None:
+    verdict, result, duel = await press.services.db.run(work)
+    if result is None or duel is None:
         await press.answer(text(press.lang, verdict))
         return
     lang = press.lang
@@ -224,4 +240,6 @@ async def on_vote_press(press: Press) -> None:
     elif result.capped:
         await press.answer(text(lang, "duel_capped_blind", outcome=outcome))
     else:
-        await press.answer(text(lang, "duel_voted", outcome=outcome, arm_a=arm_text(a), arm_b=arm_text(b)))
+        a, b = side_text(duel, "a"), side_text(duel, "b")
+        await press.answer(text(lang, "duel_voted", outcome=outcome, arm_a=a, arm_b=b))
+        await after_vote(press.context.bot, press.services, duel)  # a challenger's verdict, if one

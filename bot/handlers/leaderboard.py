@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 from bot.calls import reply_html, telegram_call
+from bot.challengers import rules, standing
 from bot.notices import NoticeThrottle
+from bot.promotion import Standing
+from bot.render import escape
 from bot.services import SERVICES_KEY, Services
 from bot.standings import table
 from bot.standings_cache import StandingsCache
@@ -33,6 +37,7 @@ class LeaderboardState:
     """The shared standings and the per-user limits on asking for them."""
 
     cache: StandingsCache
+    services: Services
     # NoticeThrottle is a bounded "once per user every N s": one for asks, one for refusals.
     asks: NoticeThrottle = field(default_factory=lambda: NoticeThrottle(ASK_EVERY_S))
     refusals: NoticeThrottle = field(default_factory=lambda: NoticeThrottle(ASK_EVERY_S))
@@ -44,7 +49,7 @@ def leaderboard_state(application: Application) -> LeaderboardState:  # type: ig
     if not isinstance(state, LeaderboardState):
         services: Services = application.bot_data[SERVICES_KEY]
         # The chart is titled in English: its font has no CJK glyphs.
-        state = LeaderboardState(StandingsCache(services.db, text("en", "leaderboard_caption")))
+        state = LeaderboardState(StandingsCache(services.db, text("en", "leaderboard_caption")), services)
         application.bot_data[STATE_KEY] = state
     return state
 
@@ -68,4 +73,40 @@ async def on_leaderboard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             await telegram_call(lambda: message.reply_photo(chart, do_quote=quote))
         except TelegramError as exc:
             log.warning("could not send the leaderboard chart: %s", exc)
-    await reply_html(message, table(shown.standings, lang))
+    lines = [table(shown.standings, lang), *await challenger_lines(state.services, lang)]
+    await reply_html(message, "\n\n".join(lines))
+
+
+async def challenger_lines(services: Services, lang: str) -> list[str]:
+    """Where each current challenger stands in its blind duels (one line per model)."""
+    names = [info.name for info in services.generation.models()]
+
+    async def work(session: AsyncSession) -> list[tuple[str, str, Standing]]:
+        found = []
+        for name in names:
+            current = await standing(session, services, name)
+            if current is not None:
+                challenger, where = current
+                found.append((name, challenger.version, where))
+        return found
+
+    lines = []
+    for name, version, where in await services.db.run(work, write=False):
+        state = (
+            text(lang, "challenger_deciding", needed=f"{1 / rules(services).alpha:.0f}")
+            if where.verdict == "continue"
+            else where.reason
+        )
+        rate = f"{where.win_rate:.0%}" if where.votes else "–"
+        lines.append(
+            text(
+                lang,
+                "leaderboard_challenger",
+                model=escape(name),
+                version=escape(version),
+                votes=where.votes,
+                rate=rate,
+                state=state,
+            )
+        )
+    return lines

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import DUEL_OUTCOMES, Chat, Duel, DuelVote, StoredSample, User, utcnow
@@ -31,6 +31,12 @@ class Arm:
     def label(self) -> str:
         """The arm's name on the leaderboard, e.g. "nietzsche-char@0.5"."""
         return f"{self.model}@{self.temperature:g}"
+
+
+def _between_arms() -> ColumnElement[bool]:
+    """Duels between two arms (the leaderboard's); a challenger duel has one arm on both sides
+    (the same model and temperature, two versions) and is judged on its own."""
+    return or_(Duel.model_a != Duel.model_b, Duel.temperature_a != Duel.temperature_b)
 
 
 def arms_for(models: Sequence[str], temperatures: Sequence[float]) -> list[Arm]:
@@ -53,7 +59,7 @@ async def pair_counts(session: AsyncSession) -> dict[frozenset[Arm], int]:
     stmt = (
         select(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b, func.count())
         .join(DuelVote, DuelVote.duel_id == Duel.id)
-        .where(DuelVote.counted)
+        .where(DuelVote.counted, _between_arms())
         .group_by(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b)
     )
     counts: dict[frozenset[Arm], int] = {}
@@ -255,7 +261,7 @@ async def counted_votes(session: AsyncSession) -> list[Vote]:
     stmt = (
         select(Duel.model_a, Duel.temperature_a, Duel.model_b, Duel.temperature_b, DuelVote.outcome)
         .join(DuelVote, DuelVote.duel_id == Duel.id)
-        .where(DuelVote.counted)
+        .where(DuelVote.counted, _between_arms())
         .order_by(DuelVote.created_at, DuelVote.duel_id)
     )
     return [
@@ -272,3 +278,38 @@ async def thumbs_per_temperature(session: AsyncSession) -> list[tuple[float, int
         .order_by(StoredSample.temperature)
     )
     return [(float(t), int(up or 0), int(down or 0)) for t, up, down in (await session.execute(stmt)).all()]
+
+
+# Each counted challenger-duel vote, scored for the challenger: the side it wrote won, tied,
+# or lost; "both bad" compares nothing.
+_CHALLENGER_SCORE = {("a", "a"): 1.0, ("a", "b"): 0.0, ("b", "b"): 1.0, ("b", "a"): 0.0}
+
+
+async def challenger_scores(
+    session: AsyncSession, *, name: str, champion: str, challenger: str
+) -> list[float]:
+    """The challenger's scores against the champion (1 win, 1/2 tie, 0 loss), oldest vote
+    first, from counted votes on duels between exactly these two versions of `name`."""
+    versions = (champion, challenger)
+    stmt = (
+        select(Duel.version_a, DuelVote.outcome)
+        .join(DuelVote, DuelVote.duel_id == Duel.id)
+        .where(
+            DuelVote.counted,
+            Duel.model_a == name,
+            Duel.model_b == name,
+            Duel.temperature_a == Duel.temperature_b,
+            Duel.version_a.in_(versions),
+            Duel.version_b.in_(versions),
+            Duel.version_a != Duel.version_b,
+        )
+        .order_by(DuelVote.created_at, DuelVote.duel_id)
+    )
+    scores = []
+    for version_a, outcome in (await session.execute(stmt)).all():
+        side = "a" if version_a == challenger else "b"
+        if outcome == Outcome.TIE.value:
+            scores.append(0.5)
+        elif (side, outcome) in _CHALLENGER_SCORE:
+            scores.append(_CHALLENGER_SCORE[(side, outcome)])
+    return scores

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from core.book import SHAKESPEARE_SHA256
-from train.corpus import HONGLOUMENG_SHA256, NIETZSCHE_SHA256, TANG_SHA256, CorpusError, load_corpus
+from train.corpus import (
+    CORPORA_DIR,
+    HONGLOUMENG_SHA256,
+    NIETZSCHE_SHA256,
+    SHIPPED,
+    TANG_SHA256,
+    CorpusError,
+    load_corpus,
+)
 from train.data import split_corpus
 from train.recipes import FAST
 
@@ -106,3 +114,9 @@ def test_tang_by_name_is_one_regular_poem_per_line() -> None:
     assert all(poem_form(poem) is not None for poem in poems[:-1])
     assert poems[0].startswith("秦川雄帝宅，函谷壮皇居。绮殿千寻起，离宫百雉余。")
     assert corpus.language == "zh"
+
+
+def test_the_corpora_readme_records_every_shipped_sha256() -> None:
+    readme = (CORPORA_DIR / "README.md").read_text(encoding="utf-8")
+    for name, digest in SHIPPED.items():
+        assert name in readme and digest in readme, name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.acrostic import LINE_LENGTHS, MAX_HEADS, is_ideograph
 from core.limits import MAX_TEMPERATURE, MIN_TEMPERATURE, TEMPERATURE_DECIMALS, default_length, length_bounds
 
 # Up to two integer digits and three decimals: "0.7", "0,7", ".5", "1.25"; nothing longer.
@@ -54,6 +55,19 @@ def effective_length(length: int | None, level: str) -> int:
         return default_length(level)
     low, high = length_bounds(level)
     return max(low, min(high, length))
+
+
+def parse_acrostic(text: str) -> tuple[str, int] | None:
+    """`/acrostic`'s argument: head characters and an optional line length, 5 (default) or 7,
+    before or after them ("新年快乐 7", "７ 新年快乐", "新年快乐"); spaces between heads are
+    dropped. None when it is not that (no heads, other characters, too many, another length)."""
+    words = _normalise(text).split()
+    lengths = [w for w in words if w.isdigit()]
+    heads = "".join(w for w in words if not w.isdigit())
+    if len(lengths) > 1 or not 1 <= len(heads) <= MAX_HEADS or not all(map(is_ideograph, heads)):
+        return None
+    line_length = int(lengths[0]) if lengths else LINE_LENGTHS[0]
+    return (heads, line_length) if line_length in LINE_LENGTHS else None
 
 
 def format_temperature(value: float) -> str:

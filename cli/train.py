@@ -19,8 +19,8 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--corpus",
-        help="'nietzsche', 'hongloumeng', 'shakespeare', a UTF-8 text file, or a folder of .txt files "
-        "(with --init-from: defaults to the bundle's own corpus)",
+        help="'nietzsche', 'hongloumeng', 'shakespeare', 'tang', a UTF-8 text file, or a folder of .txt "
+        "files (with --init-from: defaults to the bundle's own corpus)",
     )
     p.add_argument(
         "--level", choices=("char", "word"), default="char", help="char (English) or word (Chinese, jieba)"
@@ -45,7 +45,12 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="char level: keep upper case (default: lower-case the text, as the book does)",
     )
-    p.add_argument("--max-vocab", type=int, help="word level: vocabulary size, unknown token included")
+    p.add_argument(
+        "--max-vocab",
+        type=int,
+        help="vocabulary size, unknown token included: the most frequent words, or characters "
+        "(char level: binds only for a Chinese text such as tang; default 10000)",
+    )
     p.add_argument("--steps-per-epoch", type=int, help="batches per epoch (default: one pass over the text)")
     p.add_argument("--val-stride", type=int, help="score every Nth held-out token after each epoch")
     p.add_argument(

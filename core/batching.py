@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.constraints import Row
 from core.generator import F32, Generator, Request, Sample, draw_tokens, filter_groups
 from core.sampling import check_top_k, check_top_p
 from core.tokenizers import Encoded
@@ -55,11 +56,12 @@ class RunningBatch:
 
     def add_many(self, jobs: Sequence[tuple[int, Request]]) -> None:
         """Prime several requests' seeds together (one batch through the kernel, each row exactly
-        as if primed alone) and append them as rows (ValueError for an empty seed: none is added)."""
+        as if primed alone) and append them as rows (ValueError for an empty seed or a schedule
+        that does not fit the vocabulary: none is added)."""
         if not jobs:
             return
         g = self.generator
-        seeds = [g.encode(request.seed) for _, request in jobs]
+        seeds = [g.check(request) for _, request in jobs]
         state, logits = g._prime([seed.ids[-g.window :] for seed in seeds])
         now = time.perf_counter()
         for (tag, request), seed in zip(jobs, seeds, strict=True):
@@ -87,7 +89,11 @@ class RunningBatch:
         # One uniform per row per token, as in Generator.iter_batch: the same rng stream.
         uniforms = np.array([row.rng.random() for row in rows])
         temps = np.array([row.request.temperature for row in rows], dtype=np.float64)
-        tokens = draw_tokens(self._logits, temps, uniforms, filter_groups([row.group for row in rows]))
+        groups = filter_groups([row.group for row in rows])
+        constraints: list[Row] = []
+        if any(row.request.schedule is not None for row in rows):
+            constraints = [(row.request.schedule, len(row.ids)) for row in rows]
+        tokens = draw_tokens(self._logits, temps, uniforms, groups, constraints)
         done: list[tuple[int, Sample]] = []
         keep: list[int] = []
         now = time.perf_counter()

@@ -30,10 +30,13 @@ CORPORA_DIR = Path(os.environ.get("CORPORA_DIR") or Path(__file__).resolve().par
 NIETZSCHE_SHA256 = "9cb94a5f1f8d1359e2e018fa67306eba4ae03942b8c44643eececded39e096df"
 HONGLOUMENG_SHA256 = "766d067ceaf92ecd4cb5682fb901bfbacf3fc1cdaba0f04a1cc7b97583dd670f"
 SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+# Of the uncompressed text: the file ships as tang.txt.gz (train/tang_corpus.py builds it).
+TANG_SHA256 = "e6c63cbc4858b2232e11511d670e75464d1274c6610adc2149553902d75c5a06"
 SHIPPED = {
     "nietzsche": NIETZSCHE_SHA256,
     "hongloumeng": HONGLOUMENG_SHA256,
     "shakespeare": SHAKESPEARE_SHA256,
+    "tang": TANG_SHA256,
 }
 DEFAULT_HELDOUT_FRACTION = 0.1
 INEXACT_MARGIN = 0.02  # of the tokens: skipped after the cut when the text is not the same copy

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
+from core.constraints import Row, Schedule, constrain, force
 from core.limits import MAX_LENGTH
 from core.lstm_step import KERNEL, lstm_layer, qmatmul
 from core.numba_draw import draw_plain
@@ -41,6 +42,8 @@ class Request:
     top_p: float | None = None
     # An int seeds a fresh numpy Generator; None draws one from OS entropy.
     rng: np.random.Generator | int | None = None
+    # Per step, a forced token or the tokens allowed (core/constraints.py): e.g. an acrostic.
+    schedule: Schedule | None = None
 
     def __post_init__(self) -> None:
         check_temperature(self.temperature)
@@ -50,6 +53,8 @@ class Request:
             raise ValueError(f"length must be an integer, got {self.length!r}")
         if not 1 <= self.length <= MAX_LENGTH:
             raise ValueError(f"length must be between 1 and {MAX_LENGTH}, got {self.length}")
+        if self.schedule is not None and len(self.schedule) != self.length:
+            raise ValueError(f"the schedule covers {len(self.schedule)} steps, the length is {self.length}")
 
 
 @dataclass
@@ -98,10 +103,23 @@ def filter_groups(filters: Sequence[tuple[int | None, float | None]]) -> Groups:
 
 
 def draw_tokens(
-    logits: F32, temps: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64], groups: Groups
+    logits: F32,
+    temps: npt.NDArray[np.float64],
+    uniforms: npt.NDArray[np.float64],
+    groups: Groups,
+    constraints: Sequence[Row] = (),
 ) -> npt.NDArray[np.int64]:
     """One token per row of `logits`; the unknown token is never written (it decodes to a
-    replacement mark, not text). Temperature alone takes the compiled path."""
+    replacement mark, not text). Temperature alone takes the compiled path. `constraints`, one
+    (schedule, step) per row when any row has a schedule, masks and forces tokens."""
+    if constraints:
+        return force(_draw(constrain(logits, constraints), temps, uniforms, groups), constraints)
+    return _draw(logits, temps, uniforms, groups)
+
+
+def _draw(
+    logits: F32, temps: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64], groups: Groups
+) -> npt.NDArray[np.int64]:
     if not groups:
         return draw_plain(np.ascontiguousarray(logits, dtype=np.float32), temps, uniforms, UNKNOWN_ID)  # type: ignore[no-any-return]
     z = logits.astype(np.float64)
@@ -285,6 +303,12 @@ class Generator:
         """Encode a seed, raising ValueError when it has no tokens."""
         return self._encode(seed)
 
+    def check(self, request: Request) -> Encoded:
+        """Encode a request's seed and check its schedule fits this vocabulary (ValueError)."""
+        if request.schedule is not None:
+            request.schedule.check_vocab(self.tokenizer.vocab_size)
+        return self._encode(request.seed)
+
     def _encode(self, seed: str) -> Encoded:
         encoded = self.tokenizer.encode_counted(seed)
         if not encoded.ids:
@@ -300,7 +324,7 @@ class Generator:
         """
         if not requests:
             return
-        encoded = encoded or [self._encode(req.seed) for req in requests]
+        encoded = encoded or [self.check(req) for req in requests]
         contexts = [e.ids[-self.window :] for e in encoded]
         rngs = [
             req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng)
@@ -309,6 +333,7 @@ class Generator:
         temps = np.array([req.temperature for req in requests], dtype=np.float64)
         lengths = np.array([req.length for req in requests])
         group_rows = filter_groups([(check_top_k(req.top_k), check_top_p(req.top_p)) for req in requests])
+        constrained = any(req.schedule is not None for req in requests)
 
         state, logits = self._prime(contexts)
         for step in range(int(lengths.max())):
@@ -316,7 +341,10 @@ class Generator:
             # Each live row spends exactly one uniform per token, so batching never changes
             # which numbers a request's rng produces.
             uniforms = np.array([rngs[r].random() if live[r] else 0.0 for r in range(len(requests))])
-            tokens = draw_tokens(logits, temps, uniforms, group_rows)
+            rows: list[Row] = []
+            if constrained:
+                rows = [(req.schedule if live[r] else None, step) for r, req in enumerate(requests)]
+            tokens = draw_tokens(logits, temps, uniforms, group_rows, rows)
             yield [int(tokens[r]) if live[r] else None for r in range(len(requests))]
             if step + 1 < lengths.max():
                 logits = self._logits(self._step(tokens, state))
@@ -324,7 +352,7 @@ class Generator:
     def generate(self, requests: Sequence[Request]) -> list[Sample]:
         """Generate every request of a batch together; results come back in request order."""
         started = time.perf_counter()
-        encoded = [self._encode(req.seed) for req in requests]
+        encoded = [self.check(req) for req in requests]
         ids: list[list[int]] = [[] for _ in requests]
         for step_tokens in self.iter_batch(requests, encoded):
             for row, token in enumerate(step_tokens):

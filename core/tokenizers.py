@@ -111,11 +111,24 @@ class CharTokenizer(Tokenizer):
         self.lowercase = lowercase
 
     @classmethod
-    def fit(cls, text: str, *, lowercase: bool = True) -> CharTokenizer:
-        """Build the vocabulary from every distinct character of a corpus."""
+    def fit(cls, text: str, *, lowercase: bool = True, max_vocab: int | None = None) -> CharTokenizer:
+        """Build the vocabulary from the distinct characters of a corpus, in code point order.
+
+        `max_vocab` (unknown token included) keeps only the most frequent characters (ties by
+        code point): a Chinese corpus has thousands, and one seen once or twice cannot be learned
+        but costs a row of the output layer on every step. The rest encode as the unknown token.
+        """
         if lowercase:
             text = text.lower()
-        return cls([UNKNOWN_TOKEN, *sorted(set(text) - {UNKNOWN_TOKEN})], lowercase=lowercase)
+        counts = Counter(text)
+        counts.pop(UNKNOWN_TOKEN, None)
+        if max_vocab is not None:
+            if max_vocab < 2:
+                raise ValueError("max_vocab must be at least 2")
+            if len(counts) > max_vocab - 1:
+                ranked = sorted(counts, key=lambda ch: (-counts[ch], ch))
+                counts = Counter({ch: counts[ch] for ch in ranked[: max_vocab - 1]})
+        return cls([UNKNOWN_TOKEN, *sorted(counts)], lowercase=lowercase)
 
     def normalize(self, text: str) -> str:
         return text.lower() if self.lowercase else text

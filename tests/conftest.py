@@ -134,6 +134,42 @@ def word_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def poem_text() -> str:
+    """A slice of the Tang corpus: its first 300 poems and those with 快 (for "新年快乐")."""
+    from train.corpus import load_corpus
+
+    poems = load_corpus("tang").text.splitlines()
+    return "".join(f"{poem}\n" for poem in poems[:300] + [p for p in poems[300:] if "快" in p])
+
+
+@pytest.fixture(scope="session")
+def poem_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A character bundle over a slice of the Tang corpus's vocabulary, random weights (no Keras:
+    the weights are drawn straight into the shapes the config names)."""
+    from core.book import TANG_SHA256
+    from core.bundle import save_bundle
+    from core.config import ModelConfig
+    from core.tokenizers import CharTokenizer
+
+    tokenizer = CharTokenizer.fit(poem_text())
+    config = ModelConfig(
+        vocab_size=tokenizer.vocab_size, window=24, input="embedding", embedding_dim=16, lstm_units=(32,)
+    )
+    rng = np.random.default_rng(27)
+    weights = {
+        name: rng.normal(0.0, 0.3, shape).astype(np.float32) for name, shape in config.weight_shapes().items()
+    }
+    path = tmp_path_factory.mktemp("bundle") / "tiny-tang"
+    save_bundle(
+        path,
+        model=config,
+        tokenizer=tokenizer,
+        weights=weights,
+        meta={"language": "zh", "corpus": {"name": "tang", "sha256": TANG_SHA256}},
+    )
+    return path
+
+
 def wait_for_sandbox(proc: subprocess.Popen[str]) -> str:
     """Read a `lstmbot sandbox` process's output up to its "open http..." line, and return it."""
     assert proc.stdout is not None

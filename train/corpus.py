@@ -1,4 +1,4 @@
-"""Corpora: a shipped text by name (`nietzsche`, `hongloumeng`, `shakespeare`), a file, or a folder."""
+"""Corpora: a shipped text by name (nietzsche, hongloumeng, shakespeare, tang), a file, or a folder."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from core.book import CORPORA_DIR as CORPORA_DIR
 from core.book import HONGLOUMENG_SHA256 as HONGLOUMENG_SHA256
 from core.book import NIETZSCHE_SHA256 as NIETZSCHE_SHA256
 from core.book import SHIPPED as SHIPPED
+from core.book import TANG_SHA256 as TANG_SHA256
 
 
 class CorpusError(ValueError):

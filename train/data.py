@@ -40,7 +40,7 @@ def fit_tokenizer(corpus: Corpus, config: TrainConfig) -> Tokenizer:
     cut = int(len(corpus.text) * (1 - config.heldout_fraction))
     train_text = corpus.text[:cut]
     if config.level == "char":
-        return CharTokenizer.fit(train_text, lowercase=config.lowercase)
+        return CharTokenizer.fit(train_text, lowercase=config.lowercase, max_vocab=config.max_vocab)
     return WordTokenizer.fit(train_text, max_vocab=config.max_vocab)
 
 

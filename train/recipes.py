@@ -31,7 +31,7 @@ class TrainConfig:
     learning_rate: float = 5e-3
     clipnorm: float | None = 1.0
     lowercase: bool = True
-    max_vocab: int = 10_000  # word level: keep the most frequent tokens
+    max_vocab: int = 10_000  # keep the most frequent tokens (char level: binds only for Chinese)
     heldout_fraction: float = 0.1
     val_stride: int = 3  # held-out targets scored after each epoch: every Nth one
     lr_patience: int = 2

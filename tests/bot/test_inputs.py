@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bot import keyboards as kb
 from bot.logs import RedactingFilter
-from bot.parsing import parse_length, parse_temperature
+from bot.parsing import parse_acrostic, parse_length, parse_temperature
 from bot.render import MESSAGE_LIMIT, SEED_SHOWN, clean, sample_html, shown_seed, utf16_len
 from bot.texts import text
 from bot.user_limits import UserLimits
@@ -273,3 +273,33 @@ def test_too_precise_names_only_in_range_numbers_with_too_many_decimals() -> Non
 
     assert too_precise("0.1234") and too_precise("１，２３４５") and too_precise(".12345")
     assert not too_precise("0.123") and not too_precise("2.5001") and not too_precise("hot")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("新年快乐", ("新年快乐", 5)),
+        ("新年快乐 7", ("新年快乐", 7)),
+        ("  新年快乐　７ ", ("新年快乐", 7)),  # ideographic space, full-width digit
+        ("5 春花秋月", ("春花秋月", 5)),
+        ("新年 快乐 7", ("新年快乐", 7)),
+        ("新年快乐 6", None),
+        ("新年快乐 5 7", None),
+        ("", None),
+        ("7", None),
+        ("happy 5", None),
+        ("新年，快乐", None),
+        ("春" * 17, None),
+    ],
+)
+def test_acrostic_arguments(raw: str, expected: tuple[str, int] | None) -> None:
+    assert parse_acrostic(raw) == expected
+
+
+@given(st.text(max_size=40))
+def test_any_string_gives_a_valid_acrostic_or_none(raw: str) -> None:
+    from core.acrostic import Acrostic
+
+    parsed = parse_acrostic(raw)
+    if parsed is not None:
+        Acrostic(*parsed)  # never raises for what the parser accepts

@@ -93,3 +93,16 @@ def test_fit_counts_the_characters_of_words_left_out() -> None:
     tok = WordTokenizer.fit(text, max_vocab=4)
     assert "张" in tok.tokens
     assert tok.encode_counted("张辽").unknown == 1  # 张 known, 辽 not
+
+
+def test_char_vocabulary_cap_keeps_the_most_frequent_characters() -> None:
+    text = "春春春花花月，。\n夜"
+    capped = CharTokenizer.fit(text, max_vocab=4)
+    # The three most frequent (a tie among the singles goes to the lowest code point, the
+    # newline), listed in code point order after the unknown token.
+    assert capped.tokens == (UNKNOWN_TOKEN, "\n", "春", "花")
+    assert capped.encode("夜") == [0]
+    # A cap the text does not reach changes nothing: the English vocabularies stay as they were.
+    assert CharTokenizer.fit(text, max_vocab=10_000).tokens == CharTokenizer.fit(text).tokens
+    with pytest.raises(ValueError, match="at least 2"):
+        CharTokenizer.fit(text, max_vocab=1)

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from core.book import SHAKESPEARE_SHA256
-from train.corpus import HONGLOUMENG_SHA256, NIETZSCHE_SHA256, CorpusError, load_corpus
+from train.corpus import (
+    CORPORA_DIR,
+    HONGLOUMENG_SHA256,
+    NIETZSCHE_SHA256,
+    SHIPPED,
+    TANG_SHA256,
+    CorpusError,
+    load_corpus,
+)
 from train.data import split_corpus
 from train.recipes import FAST
 
@@ -94,3 +102,21 @@ def test_missing_path_and_empty_folder(tmp_path: Path) -> None:
         load_corpus(tmp_path / "nope.txt")
     with pytest.raises(CorpusError, match=r"no \.txt files"):
         load_corpus(tmp_path)
+
+
+def test_tang_by_name_is_one_regular_poem_per_line() -> None:
+    from train.tang_corpus import poem_form
+
+    corpus = load_corpus("tang")
+    assert corpus.sha256 == TANG_SHA256 and corpus.source.endswith("tang.txt.gz")
+    poems = corpus.text.split("\n")
+    assert poems[-1] == "" and len(poems) - 1 == 36_035
+    assert all(poem_form(poem) is not None for poem in poems[:-1])
+    assert poems[0].startswith("秦川雄帝宅，函谷壮皇居。绮殿千寻起，离宫百雉余。")
+    assert corpus.language == "zh"
+
+
+def test_the_corpora_readme_records_every_shipped_sha256() -> None:
+    readme = (CORPORA_DIR / "README.md").read_text(encoding="utf-8")
+    for name, digest in SHIPPED.items():
+        assert name in readme and digest in readme, name

@@ -1,0 +1,245 @@
+"""Memory of the serving process: resident set after each thing it loads, and its peak under load.
+
+    python -m bench.memory [--no-stages] [--no-bot] [-- bench.bot options]
+
+1. Stages: this process loads what `lstmbot run` loads, one thing at a time (imports, each model
+   bundle, its generator, the kernel's first call, jieba's dictionary, each novelty index, a
+   first generation per model, the leaderboard chart), and prints the resident set (VmRSS) after
+   each, its anonymous part, the peak so far (VmHWM), the peak of any child process during the
+   stage, and the top-level packages the stage imported. Run as `python -m`, so nothing of the
+   project is imported before the first stage.
+2. The bot: `python -m bench.bot` (steady, mixed and burst load on `lstmbot run` in its own
+   process), then its peak RSS (VmHWM, read just before it is stopped) and the peak of the bot
+   with its child processes (sampled every 0.1 s). Target: the bot's peak <= 300 MB, so that it
+   lives on a 512 MB VPS (bench/smallbox.py runs it under such a memory limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAR_MODEL = "nietzsche-char"
+WORD_MODEL = "hongloumeng-word"
+
+
+def _status_kb(pid: int | str, name: str) -> int:
+    """A figure in kB from /proc/<pid>/status; 0 if absent."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{name}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class ChildWatch:
+    """Samples the resident set of this process's children (the book tokenizer) every 20 ms."""
+
+    def __init__(self) -> None:
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="child-watch")
+
+    def start(self) -> None:
+        """Begin sampling in a daemon thread."""
+        self._thread.start()
+
+    def take(self) -> int:
+        """The peak since the last call, in kB."""
+        peak, self.peak_kb = self.peak_kb, 0
+        return peak
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(0.02):
+            try:  # a child is listed under the thread that started it
+                children = {
+                    c
+                    for t in Path(f"/proc/{me}/task").iterdir()
+                    for c in (t / "children").read_text().split()
+                }
+            except OSError:
+                continue
+            total = sum(_status_kb(c, "VmRSS") for c in children)
+            self.peak_kb = max(self.peak_kb, total)
+
+
+def _top_modules() -> set[str]:
+    return {name.split(".")[0] for name in sys.modules}
+
+
+def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
+    """What `lstmbot run` loads, in the order it does, as small steps on a shared namespace."""
+
+    def imp(*names: str) -> Callable[[dict[str, Any]], None]:
+        def run(ns: dict[str, Any]) -> None:
+            for name in names:
+                __import__(name)
+
+        return run
+
+    def load(name: str) -> Callable[[dict[str, Any]], None]:
+        def run(ns: dict[str, Any]) -> None:
+            from core.bundle import load_bundle
+
+            ns.setdefault("bundles", {})[name] = load_bundle(ROOT / "models" / name)
+
+        return run
+
+    def generator(name: str) -> Callable[[dict[str, Any]], None]:
+        def run(ns: dict[str, Any]) -> None:
+            from core.generator import Generator
+
+            ns.setdefault("generators", {})[name] = Generator(ns["bundles"][name])
+
+        return run
+
+    def warm(ns: dict[str, Any]) -> None:
+        for g in ns["generators"].values():
+            g.warm()
+
+    def jieba_init(ns: dict[str, Any]) -> None:
+        ns["generators"][WORD_MODEL].tokenizer.encode_counted("warm up 预热")
+
+    def novelty(name: str) -> Callable[[dict[str, Any]], None]:
+        def run(ns: dict[str, Any]) -> None:
+            from bot.novelty import NoveltyService
+
+            service = NoveltyService({name: ns["bundles"][name]})
+
+            async def build() -> None:
+                service.start()
+                await service.wait_ready()
+
+            asyncio.run(build())
+            if name not in service.indexes:
+                raise RuntimeError(f"no novelty index for {name}")
+            ns.setdefault("novelty", []).append(service)
+
+        return run
+
+    def first_generation(name: str, seed: str) -> Callable[[dict[str, Any]], None]:
+        def run(ns: dict[str, Any]) -> None:
+            from core.generator import Request
+
+            ns["generators"][name].generate_one(Request(seed, length=400, rng=1))
+
+        return run
+
+    def chart(ns: dict[str, Any]) -> None:
+        from bot.chart import TemperatureVotes, leaderboard_png
+        from bot.ranking import ArmStrength
+
+        board = [
+            ArmStrength("a @0.5", 0.5, 0.2, 0.8, 30, 0.1),
+            ArmStrength("a @1.0", -0.5, -0.8, -0.2, 30, 0.2),
+        ]
+        leaderboard_png(board, [TemperatureVotes(0.5, 3, 1)], title="memory")
+
+    def collect(ns: dict[str, Any]) -> None:
+        gc.collect()
+
+    return [
+        ("import numpy", imp("numpy")),
+        ("import h5py", imp("h5py")),
+        ("import core.bundle, core.book", imp("core.bundle", "core.book")),
+        ("import core.generator", imp("core.generator", "core.batching")),
+        ("import core.novelty", imp("core.novelty")),
+        ("import telegram, telegram.ext", imp("telegram", "telegram.ext")),
+        ("import sqlalchemy, aiosqlite", imp("sqlalchemy.ext.asyncio", "aiosqlite")),
+        ("import pydantic_settings", imp("pydantic", "pydantic_settings")),
+        ("import aiohttp, prometheus_client", imp("aiohttp", "prometheus_client")),
+        ("import bot.app, cli (the rest)", imp("bot.app", "cli", "cli.run")),
+        (f"load bundle {CHAR_MODEL}", load(CHAR_MODEL)),
+        (f"load bundle {WORD_MODEL}", load(WORD_MODEL)),
+        (f"Generator({CHAR_MODEL})", generator(CHAR_MODEL)),
+        (f"Generator({WORD_MODEL})", generator(WORD_MODEL)),
+        ("kernel warm-up (both)", warm),
+        ("jieba dictionary", jieba_init),
+        (f"novelty index {CHAR_MODEL}", novelty(CHAR_MODEL)),
+        (f"novelty index {WORD_MODEL}", novelty(WORD_MODEL)),
+        (f"first generation {CHAR_MODEL}", first_generation(CHAR_MODEL, "the will to truth")),
+        (f"first generation {WORD_MODEL}", first_generation(WORD_MODEL, "宝玉")),
+        ("leaderboard chart", chart),
+        ("gc.collect()", collect),
+    ]
+
+
+def run_stages() -> None:
+    """Run every stage in this process and print the table."""
+    me = os.getpid()
+    watch = ChildWatch()
+    watch.start()
+    ns: dict[str, Any] = {}
+    rows: list[tuple[str, float, int, int, int, int, str]] = []
+    before = _status_kb(me, "VmRSS")
+    rows.append(
+        ("python -m bench.memory", 0.0, before, _status_kb(me, "RssAnon"), _status_kb(me, "VmHWM"), 0, "")
+    )
+    for name, step in stages():
+        modules = _top_modules()
+        started = time.perf_counter()
+        step(ns)
+        took = time.perf_counter() - started
+        new = sorted(m for m in _top_modules() - modules if not m.startswith("_"))
+        shown = ", ".join(new[:6]) + (f" +{len(new) - 6}" if len(new) > 6 else "")
+        rows.append(
+            (
+                name,
+                took,
+                _status_kb(me, "VmRSS"),
+                _status_kb(me, "RssAnon"),
+                _status_kb(me, "VmHWM"),
+                watch.take(),
+                shown,
+            )
+        )
+    print(f"{'stage':36} {'s':>5} {'RSS':>6} {'+':>5} {'anon':>5} {'peak':>5} {'child':>5}  new packages")
+    last = 0
+    for name, took, rss, anon, hwm, child, shown in rows:
+        mb = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731 - one-line formatter
+        child_text = mb(child) if child else ""
+        print(
+            f"{name:36} {took:5.1f} {mb(rss):>6} {mb(rss - last):>5} {mb(anon):>5} {mb(hwm):>5} "
+            f"{child_text:>5}  {shown}"
+        )
+        last = rss
+    print("(MB = MiB; RSS and anon: after the stage; peak: VmHWM so far; child: a child process's peak)")
+
+
+def run_bot(bot_args: list[str]) -> None:
+    """`python -m bench.bot` with `bot_args`; it prints the bot's peak RSS at its end."""
+    from bench import bot as bench_bot
+
+    sys.argv = ["bench.bot", *bot_args]
+    bench_bot.main()
+
+
+def main() -> None:
+    """Parse arguments; stages, then the bot under load."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--no-stages", action="store_true", help="skip the stage table")
+    parser.add_argument("--no-bot", action="store_true", help="skip the bot under bench.bot's load")
+    parser.add_argument("bot_args", nargs="*", help="passed to bench.bot (after --)")
+    args = parser.parse_args()
+    if not args.no_stages:
+        run_stages()
+    if not args.no_bot:
+        run_bot(args.bot_args)
+
+
+if __name__ == "__main__":
+    main()

@@ -75,6 +75,11 @@ class ChildWatch:
             self.peak_kb = max(self.peak_kb, total)
 
 
+def mb(kb: int) -> str:
+    """kB as whole MiB."""
+    return f"{kb / 1024:.0f}"
+
+
 def _top_modules() -> set[str]:
     return {name.split(".")[0] for name in sys.modules}
 
@@ -208,7 +213,6 @@ def run_stages() -> None:
     print(f"{'stage':36} {'s':>5} {'RSS':>6} {'+':>5} {'anon':>5} {'peak':>5} {'child':>5}  new packages")
     last = 0
     for name, took, rss, anon, hwm, child, shown in rows:
-        mb = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731 - one-line formatter
         child_text = mb(child) if child else ""
         print(
             f"{name:36} {took:5.1f} {mb(rss):>6} {mb(rss - last):>5} {mb(anon):>5} {mb(hwm):>5} "

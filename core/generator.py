@@ -20,9 +20,8 @@ import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
 from core.limits import MAX_LENGTH
-from core.lstm_step import KERNEL, lstm_layer, qmatmul
-from core.numba_draw import draw_plain
-from core.numba_kernel import QuantMatrix, on_grid
+from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul
+from core.quant import QuantMatrix, on_grid
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 

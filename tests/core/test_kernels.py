@@ -65,6 +65,19 @@ def test_c_and_numba_products_are_the_same_exact_integers(
     assert np.abs(ours - exact).max() < 1e-4
 
 
+def test_the_c_grid_is_numbas_grid() -> None:
+    from core.numba_kernel import layer_inputs
+
+    rng = np.random.default_rng(4)
+    below = rng.uniform(-1.2, 1.2, size=(7, 37)).astype(np.float32)
+    # exact ties of the grid (round half to even), the ends, beyond them, and NaN
+    ties = ((np.arange(128, dtype=np.float32) + 0.5) / np.float32(63.5) - 1).astype(np.float32)
+    h = np.resize(np.concatenate([ties, [-1, 1, -3, 3, np.nan, 0]]).astype(np.float32), (7, 40))
+    np.testing.assert_array_equal(lstm_step._layer_inputs(below, h, 80), layer_inputs(below, h, 80))
+    m = _matrix(rng, 40, 16)
+    np.testing.assert_array_equal(lstm_step.padded_inputs(m, h), padded_inputs(m, h))
+
+
 def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
     rng = np.random.default_rng(7)
     m = _matrix(rng, 1024, 2048)

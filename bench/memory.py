@@ -21,6 +21,7 @@ import asyncio
 import gc
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CACHE_DIR = Path("data/cache")  # bot/settings.py's default, relative to where the bot runs
 CHAR_MODEL = "nietzsche-char"
 WORD_MODEL = "hongloumeng-word"
 
@@ -84,7 +86,7 @@ def _top_modules() -> set[str]:
     return {name.split(".")[0] for name in sys.modules}
 
 
-def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
+def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
     """What `lstmbot run` loads, in the order it does, as small steps on a shared namespace."""
 
     def imp(*names: str) -> Callable[[dict[str, Any]], None]:
@@ -98,7 +100,7 @@ def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
         def run(ns: dict[str, Any]) -> None:
             from core.bundle import load_bundle
 
-            ns.setdefault("bundles", {})[name] = load_bundle(ROOT / "models" / name)
+            ns.setdefault("bundles", {})[name] = load_bundle(ROOT / "models" / name, weights="disk")
 
         return run
 
@@ -106,9 +108,14 @@ def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
         def run(ns: dict[str, Any]) -> None:
             from core.generator import Generator
 
-            ns.setdefault("generators", {})[name] = Generator(ns["bundles"][name])
+            ns.setdefault("generators", {})[name] = Generator(ns["bundles"][name], cache_dir=cache_dir)
 
         return run
+
+    def trim(ns: dict[str, Any]) -> None:
+        from core.memory import release_free_memory
+
+        release_free_memory()
 
     def warm(ns: dict[str, Any]) -> None:
         for g in ns["generators"].values():
@@ -121,7 +128,7 @@ def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
         def run(ns: dict[str, Any]) -> None:
             from bot.novelty import NoveltyService
 
-            service = NoveltyService({name: ns["bundles"][name]})
+            service = NoveltyService({name: ns["bundles"][name]}, cache_dir)
 
             async def build() -> None:
                 service.start()
@@ -170,8 +177,9 @@ def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
         (f"load bundle {WORD_MODEL}", load(WORD_MODEL)),
         (f"Generator({CHAR_MODEL})", generator(CHAR_MODEL)),
         (f"Generator({WORD_MODEL})", generator(WORD_MODEL)),
+        ("malloc_trim (as GenerationService)", trim),
         ("kernel warm-up (both)", warm),
-        ("jieba dictionary", jieba_init),
+        ("jieba dictionary + malloc_trim", lambda ns: (jieba_init(ns), trim(ns))),
         (f"novelty index {CHAR_MODEL}", novelty(CHAR_MODEL)),
         (f"novelty index {WORD_MODEL}", novelty(WORD_MODEL)),
         (f"first generation {CHAR_MODEL}", first_generation(CHAR_MODEL, "the will to truth")),
@@ -181,7 +189,7 @@ def stages() -> list[tuple[str, Callable[[dict[str, Any]], None]]]:
     ]
 
 
-def run_stages() -> None:
+def run_stages(cache_dir: Path | None) -> None:
     """Run every stage in this process and print the table."""
     me = os.getpid()
     watch = ChildWatch()
@@ -192,7 +200,7 @@ def run_stages() -> None:
     rows.append(
         ("python -m bench.memory", 0.0, before, _status_kb(me, "RssAnon"), _status_kb(me, "VmHWM"), 0, "")
     )
-    for name, step in stages():
+    for name, step in stages(cache_dir):
         modules = _top_modules()
         started = time.perf_counter()
         step(ns)
@@ -237,10 +245,15 @@ def main() -> None:
     )
     parser.add_argument("--no-stages", action="store_true", help="skip the stage table")
     parser.add_argument("--no-bot", action="store_true", help="skip the bot under bench.bot's load")
+    parser.add_argument(
+        "--cold", action="store_true", help="stages with an empty cache folder (as the bot's first start)"
+    )
     parser.add_argument("bot_args", nargs="*", help="passed to bench.bot (after --)")
     args = parser.parse_args()
     if not args.no_stages:
-        run_stages()
+        cache_dir = Path(tempfile.mkdtemp(prefix="lstmbot-cache-")) if args.cold else ROOT / DEFAULT_CACHE_DIR
+        print(f"cache folder: {cache_dir} ({'empty' if not any(cache_dir.glob('*.npy')) else 'filled'})")
+        run_stages(cache_dir)
     if not args.no_bot:
         run_bot(args.bot_args)
 

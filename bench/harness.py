@@ -24,6 +24,8 @@ from sandbox.testing import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, object]
+# cgroup.procs files (os.pathsep-separated) the bot process must join before it starts.
+CGROUP_PROCS_ENV = "BENCH_BOT_CGROUP_PROCS"
 
 
 @dataclass
@@ -131,9 +133,17 @@ async def running_bot(
         "DATABASE_URL": url,
         **(env or {}),
     }
+    command = [sys.executable, "-m", "cli", "run"]
+    if os.environ.get(CGROUP_PROCS_ENV):
+        # bench/smallbox.py: the bot (alone, not this process) starts inside the given cgroups. A
+        # shell writes its own pid into each cgroup.procs, then becomes the bot by exec, so every
+        # byte the bot ever allocates is charged there.
+        joins = os.environ[CGROUP_PROCS_ENV].split(os.pathsep)
+        script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+        command = ["sh", "-c", script, "sh", *joins, "--", *command]
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; we never wait on it here
-            [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
         )
     bot = BotProcess(proc, log, url)
     watcher = asyncio.create_task(watch_memory(bot), name="bot-memory")

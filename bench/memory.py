@@ -123,6 +123,7 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
 
     def jieba_init(ns: dict[str, Any]) -> None:
         ns["generators"][WORD_MODEL].tokenizer.encode_counted("warm up 预热")
+        trim(ns)  # as GenerationService's warm-up does
 
     def novelty(name: str) -> Callable[[dict[str, Any]], None]:
         def run(ns: dict[str, Any]) -> None:
@@ -179,7 +180,7 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
         (f"Generator({WORD_MODEL})", generator(WORD_MODEL)),
         ("malloc_trim (as GenerationService)", trim),
         ("kernel warm-up (both)", warm),
-        ("jieba dictionary + malloc_trim", lambda ns: (jieba_init(ns), trim(ns))),
+        ("jieba dictionary + malloc_trim", jieba_init),
         (f"novelty index {CHAR_MODEL}", novelty(CHAR_MODEL)),
         (f"novelty index {WORD_MODEL}", novelty(WORD_MODEL)),
         (f"first generation {CHAR_MODEL}", first_generation(CHAR_MODEL, "the will to truth")),

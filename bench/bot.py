@@ -228,8 +228,9 @@ async def run_scenarios(args: argparse.Namespace, database_url: str | None) -> N
         f"{ratings} ratings (expected {args.burst})"
     )
     print(
-        f"memory: the bot's peak RSS (VmHWM) {bot.peak_kb / 1024:.0f} MB (target <= 300 MB); "
-        f"with its child processes, sampled every 0.1 s: {bot.tree_peak_kb / 1024:.0f} MB"
+        f"memory: the bot's peak RSS (VmHWM) {bot.peak_kb / 1024:.0f} MB (target <= 300 MB), "
+        f"{bot.started_kb / 1024:.0f} MB when it first polled; with its child processes, sampled "
+        f"every 0.1 s: {bot.tree_peak_kb / 1024:.0f} MB"
     )
     if args.json:
         figures = {
@@ -240,6 +241,7 @@ async def run_scenarios(args: argparse.Namespace, database_url: str | None) -> N
             "burst_count": args.burst,
             "burst_unanswered": burst_failures,
             "peak_rss_mb": bot.peak_kb / 1024,
+            "started_rss_mb": bot.started_kb / 1024,
             "tree_peak_mb": bot.tree_peak_kb / 1024,
         }
         Path(args.json).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")  # noqa: ASYNC240 - once, at the end

@@ -36,6 +36,7 @@ class BotProcess:
     log: Path
     database_url: str
     latencies: list[float] = field(default_factory=list)
+    started_kb: int = 0  # the bot's VmRSS when it first polled (start-up done)
     peak_kb: int = 0  # the bot's VmHWM (peak resident set), last read just before it was stopped
     tree_peak_kb: int = 0  # the bot and its child processes together, sampled every 0.1 s
 
@@ -149,6 +150,7 @@ async def running_bot(
     watcher = asyncio.create_task(watch_memory(bot), name="bot-memory")
     try:
         await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=start_timeout, what="the bot to start")
+        bot.started_kb = status_kb(proc.pid, "VmRSS")
         yield bot
     finally:
         watcher.cancel()

@@ -12,6 +12,41 @@
    process), then its peak RSS (VmHWM, read just before it is stopped) and the peak of the bot
    with its child processes (sampled every 0.1 s). Target: the bot's peak <= 300 MB, so that it
    lives on a 512 MB VPS (bench/smallbox.py runs it under such a memory limit).
+
+Measured (2026-12-06, 2-core Intel Xeon with AMX, shared with other jobs, the training job
+paused; MB = MiB of VmRSS after each stage; `python -m bench.memory --no-bot`, after: warm cache,
+[cold] = `--cold`, an empty cache folder as at the very first start):
+
+  stage                               before   after   what changed
+  python, numpy, h5py                     49      50
+  import core.generator, core.novelty    218      55   numba + llvmlite (+ scipy through numba),
+                                                       165 MB, not imported: C entry points
+                                                       (core/qpython.c), numba only as fallback
+  telegram, sqlalchemy, pydantic,        269     106
+    aiohttp, prometheus
+  bot.app, cli (the rest)                306     115   matplotlib + PIL (28 MB) on the first chart
+  load both bundles                      340     121   float32 weights left on disk (-28 MB)
+  both Generators                        452     124   no float32 BLAS copies (made on a big
+                                      (peak 488) (peak 186; batch only), the word model's 31 MB
+                                                [240])  token table mapped from the cache, and
+                                                       malloc_trim after packing (-56 MB)
+  kernel warm-up, jieba dictionary       500     188   jieba's dictionary: +63 MB (a 498,000-key
+                                                       dict: 14 MB of table, 37 MB of key strings)
+  both novelty indexes                   532     209   books' ids mapped from the cache, two malloc
+                                                       arenas; the Chinese book needs no child
+                                                       (cold: one child, 139 MB peak, was 212)
+  a first generation per model           533     215
+  the leaderboard chart                  535     250
+  bot under `python -m bench.bot`:
+    peak RSS (VmHWM)                     581     226   [244 in a 512 MB cgroup, cold cache]
+    RSS when it first polled               -     209
+    bot + children (sampled)             785     226   [355 cold: the tokenizing child at start]
+
+The bench.bot figures of those runs: before, steady p95 230 ms, burst 7.4 s; after, 234 ms and
+6.5 s (same machine, quieter moments; the machine was shared, so p95 moved 190-600 ms between
+runs of the same code). Per step, C entry points against numba's dispatch (alternating runs):
+1 / 8 / 32 rows 124-150 / 191 / 319-327 us after, 127-134 / 186-190 / 292-307 us before (ctypes,
+tried first, cost 199 / 287 / 437 us).
 """
 
 from __future__ import annotations
@@ -163,7 +198,13 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
     def collect(ns: dict[str, Any]) -> None:
         gc.collect()
 
+    def arenas(ns: dict[str, Any]) -> None:
+        from core.memory import limit_arenas
+
+        limit_arenas(2)
+
     return [
+        ("two malloc arenas (as lstmbot run)", arenas),
         ("import numpy", imp("numpy")),
         ("import h5py", imp("h5py")),
         ("import core.bundle, core.book", imp("core.bundle", "core.book")),

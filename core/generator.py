@@ -293,8 +293,8 @@ class Generator:
     # -- public API --------------------------------------------------------------------------
 
     def warm(self) -> None:
-        """Load (or compile) the kernel now: its first call costs ~2 s, which should not land
-        on the first user's request."""
+        """Run one step now: where numba stands in for the C kernel, its first call loads (or
+        compiles) it, ~2 s that should not land on the first user's request."""
         if self._quantized:
             self._logits(self._kernel_step(np.zeros(1, dtype=np.int64), self._zero_state(1)))
 

@@ -11,6 +11,9 @@
 3. Burst: `--burst` users send a seed at the same moment; all must be answered within 10 s,
    then every one of them rates their sample; samples and ratings are counted in the database.
 
+At the end: the bot's peak resident memory (VmHWM, target <= 300 MB: a 512 MB VPS, see
+bench/memory.py and bench/smallbox.py) and that of the bot with its child processes.
+
 The bot is `lstmbot run` in its own process (SQLite, default settings, rate limit raised so the
 simulated users are not refused); this process is Telegram and the users.
 

@@ -87,6 +87,7 @@ def store(path: Path, array: npt.NDArray[Any]) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
+        os.chmod(tmp_name, 0o644)  # derived from shipped files, nothing secret: other users may map it
         os.replace(tmp_name, path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)

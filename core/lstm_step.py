@@ -1,10 +1,11 @@
 """The LSTM step through the C kernel (core/qkernel.c) where it was built, else through numba.
 
-`pip install` builds core/qkernel.c (with qsample.c and qsearch.c) as the extension module
-`core._qkernel` (optional: without a C compiler the install still succeeds). core/c_kernel.py
-calls it through ctypes, so a server with the C kernel never imports numba (~110 MB of LLVM and
-numba in the resident set). Without the extension the same calls go to the numba functions of
-core/numba_kernel.py and core/numba_draw.py, imported only then: the same integers, more slowly.
+`pip install` builds core/qkernel.c (with qsample.c, qsearch.c and the Python entry points of
+qpython.c) as the extension module `core._qkernel` (optional: without a C compiler the install
+still succeeds). core/c_kernel.py calls those entry points directly, so a server with the C
+kernel never imports numba (~110 MB of LLVM and numba in the resident set). Without the
+extension the same calls go to the numba functions of core/numba_kernel.py and
+core/numba_draw.py, imported only then: the same integers, more slowly.
 """
 
 from __future__ import annotations

@@ -17,12 +17,13 @@ $(VENV)/bin/python:
 # Installing needs the package registry (PyPI) and nothing else; say so once if it fails.
 NO_INDEX := echo "make: could not install the project's packages: is the package index (PyPI) reachable?" >&2; exit 1
 
-# (Re)install whenever the project's dependencies change.
-$(RUNTIME_STAMP): pyproject.toml setup.py core/qkernel.c | $(VENV)/bin/python
+# (Re)install whenever the project's dependencies or the C kernel's sources change.
+KERNEL_SOURCES := core/qkernel.c core/qsample.c core/qsearch.c core/qpython.c
+$(RUNTIME_STAMP): pyproject.toml setup.py $(KERNEL_SOURCES) | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e . || { $(NO_INDEX); }
 	touch $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml setup.py core/qkernel.c | $(VENV)/bin/python
+$(STAMP): pyproject.toml setup.py $(KERNEL_SOURCES) | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[dev]' || { $(NO_INDEX); }
 	touch $(STAMP) $(RUNTIME_STAMP)
 

@@ -12,7 +12,9 @@ setup(
         # same way in every code path (the AVX-512 one would otherwise fuse it, 1 ulp apart).
         Extension(
             "core._qkernel",
-            ["core/qkernel.c"],
+            # The product and the cell; the inputs' grid and the draw; the novelty index's search;
+            # their Python entry points.
+            ["core/qkernel.c", "core/qsample.c", "core/qsearch.c", "core/qpython.c"],
             extra_compile_args=["-O3", "-ffp-contract=off"],
             libraries=["m"],  # fmaf in the scalar cell update
             optional=True,

@@ -11,6 +11,9 @@
 3. Burst: `--burst` users send a seed at the same moment; all must be answered within 10 s,
    then every one of them rates their sample; samples and ratings are counted in the database.
 
+At the end: the bot's peak resident memory (VmHWM, target <= 300 MB: a 512 MB VPS, see
+bench/memory.py and bench/smallbox.py) and that of the bot with its child processes.
+
 The bot is `lstmbot run` in its own process (SQLite, default settings, rate limit raised so the
 simulated users are not refused); this process is Telegram and the users.
 
@@ -47,9 +50,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import time
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -225,6 +230,24 @@ async def run_scenarios(args: argparse.Namespace, database_url: str | None) -> N
         f"database afterwards: {samples} samples (expected {expected_samples}), "
         f"{ratings} ratings (expected {args.burst})"
     )
+    print(
+        f"memory: the bot's peak RSS (VmHWM) {bot.peak_kb / 1024:.0f} MB (target <= 300 MB), "
+        f"{bot.started_kb / 1024:.0f} MB when it first polled; with its child processes, sampled "
+        f"every 0.1 s: {bot.tree_peak_kb / 1024:.0f} MB"
+    )
+    if args.json:
+        figures = {
+            "steady_p95_ms": percentile(latencies, 95) * 1000,
+            "steady_unanswered": failures,
+            "mixed_ratio": ratio,
+            "burst_s": took,
+            "burst_count": args.burst,
+            "burst_unanswered": burst_failures,
+            "peak_rss_mb": bot.peak_kb / 1024,
+            "started_rss_mb": bot.started_kb / 1024,
+            "tree_peak_mb": bot.tree_peak_kb / 1024,
+        }
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")  # noqa: ASYNC240 - once, at the end
 
 
 def main() -> None:
@@ -238,6 +261,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=200)
     parser.add_argument("--long-share", type=float, default=0.1, help="users asking for 2000 chars")
     parser.add_argument("--metrics-port", type=int, default=9464, help="where the bot serves /metrics")
+    parser.add_argument("--json", metavar="PATH", help="also write the main figures there (bench.smallbox)")
     parser.add_argument(
         "--postgres",
         metavar="URL",

@@ -24,6 +24,8 @@ from sandbox.testing import SandboxServer
 
 ROOT = Path(__file__).resolve().parent.parent
 Json = dict[str, object]
+# cgroup.procs files (os.pathsep-separated) the bot process must join before it starts.
+CGROUP_PROCS_ENV = "BENCH_BOT_CGROUP_PROCS"
 
 
 @dataclass
@@ -34,6 +36,9 @@ class BotProcess:
     log: Path
     database_url: str
     latencies: list[float] = field(default_factory=list)
+    started_kb: int = 0  # the bot's VmRSS when it first polled (start-up done)
+    peak_kb: int = 0  # the bot's VmHWM (peak resident set), last read just before it was stopped
+    tree_peak_kb: int = 0  # the bot and its child processes together, sampled every 0.1 s
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -65,6 +70,45 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return used(Path(f"/proc/{pid}/stat")), used(Path(f"/proc/{pid}/task/{pid}/stat"))
 
 
+def status_kb(pid: int, name: str) -> int:
+    """A figure in kB from /proc/<pid>/status (VmRSS, VmHWM, RssAnon, ...); 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{name}:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """The process ids of every child, grandchild, ... of `pid` (Linux /proc)."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for child in children:
+            found += [child, *descendants(child)]
+    return found
+
+
+async def watch_memory(bot: BotProcess, every: float = 0.1) -> None:
+    """Keep `bot.peak_kb` and `bot.tree_peak_kb` up to date until cancelled: a child process
+    (the book's tokenizer) counts against a memory limit too, though not in the bot's VmHWM."""
+    pid = bot.proc.pid
+    while True:
+        bot.peak_kb = max(bot.peak_kb, status_kb(pid, "VmHWM"))
+        tree = sum(status_kb(p, "VmRSS") for p in [pid, *descendants(pid)])
+        bot.tree_peak_kb = max(bot.tree_peak_kb, tree)
+        await asyncio.sleep(every)
+
+
 @asynccontextmanager
 async def running_bot(
     sb: SandboxServer,
@@ -90,15 +134,27 @@ async def running_bot(
         "DATABASE_URL": url,
         **(env or {}),
     }
+    command = [sys.executable, "-m", "cli", "run"]
+    if os.environ.get(CGROUP_PROCS_ENV):
+        # bench/smallbox.py: the bot (alone, not this process) starts inside the given cgroups. A
+        # shell writes its own pid into each cgroup.procs, then becomes the bot by exec, so every
+        # byte the bot ever allocates is charged there.
+        joins = os.environ[CGROUP_PROCS_ENV].split(os.pathsep)
+        script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+        command = ["sh", "-c", script, "sh", *joins, "--", *command]
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; we never wait on it here
-            [sys.executable, "-m", "cli", "run"], cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
+            command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
         )
     bot = BotProcess(proc, log, url)
+    watcher = asyncio.create_task(watch_memory(bot), name="bot-memory")
     try:
         await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=start_timeout, what="the bot to start")
+        bot.started_kb = status_kb(proc.pid, "VmRSS")
         yield bot
     finally:
+        watcher.cancel()
+        bot.peak_kb = max(bot.peak_kb, status_kb(proc.pid, "VmHWM"))
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:

@@ -124,9 +124,10 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
             default=settings.default_model,
             queue_max=settings.max_queue,
             batch_max=settings.batch_max,
+            cache_dir=settings.cache_dir,
         )
         generation.start()
-        novelty = NoveltyService(bundles)
+        novelty = NoveltyService(bundles, settings.cache_dir)
         novelty.start()  # books tokenized in a thread: the badge appears once ready
         await generation.ready()  # tokenizers and kernel warmed in a thread before polling starts
         db = Database.from_url(settings.database_url)

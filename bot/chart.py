@@ -2,6 +2,8 @@
 
 Rendered by a bare matplotlib `Figure` (its default canvas is Agg: no display, no pyplot
 state) into PNG bytes, so the bot can send it as a photo and the CLI can write it to disk.
+matplotlib is imported on the first chart, not with the bot: it costs ~30 MB of memory that a
+bot nobody asks for /leaderboard never needs.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from matplotlib.figure import Figure
 
 from bot.ranking import ArmStrength
 
@@ -32,6 +32,8 @@ class TemperatureVotes:
 
 def leaderboard_png(board: Sequence[ArmStrength], votes: Sequence[TemperatureVotes], *, title: str) -> bytes:
     """Two panels: strength per arm (95% interval) and 👍 share per temperature; PNG bytes."""
+    from matplotlib.figure import Figure
+
     # Figure() rather than pyplot: no global state, so concurrent renders cannot mix.
     figure = Figure(figsize=(9, 4.8), dpi=110, layout="constrained")
     strengths, thumbs = figure.subplots(1, 2, width_ratios=(3, 2))

@@ -31,6 +31,7 @@ from threadpoolctl import threadpool_limits
 from core.batching import RunningBatch
 from core.bundle import Bundle, BundleError, load_bundle
 from core.generator import KERNEL_MAX_ROWS, Generator, Request, Sample
+from core.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -83,15 +84,18 @@ def warm(generator: Generator) -> None:
 
 
 def load_models(model_dir: Path, default: str) -> dict[str, Bundle]:
-    """Load every bundle under `model_dir`; the default must load, others are skipped on error."""
+    """Load every bundle under `model_dir`; the default must load, others are skipped on error.
+
+    Their float32 weights are checked and let go (`weights="disk"`): the generators pack them
+    to int8 and nothing in the bot reads them again, so they stay on disk (~30 MB saved)."""
     default_path = model_dir / default
-    bundles = {default: load_bundle(default_path)}  # a broken default stops start-up, loudly
+    bundles = {default: load_bundle(default_path, weights="disk")}  # a broken default stops start-up
     if model_dir.is_dir():
         for path in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if path.name == default or not (path / "config.json").exists():
                 continue
             try:
-                bundles[path.name] = load_bundle(path)
+                bundles[path.name] = load_bundle(path, weights="disk")
             except BundleError as exc:
                 log.warning("skipping model %s: %s", path.name, exc)
     return bundles
@@ -107,13 +111,18 @@ class GenerationService:
         default: str,
         queue_max: int = 256,
         batch_max: int = KERNEL_MAX_ROWS,
+        cache_dir: Path | None = None,
     ):
+        """`cache_dir`: where the generators may keep their big token tables (core/cache.py)."""
         if default not in bundles:
             raise UnknownModelError(default)
         # The champions, which users get, and the challengers (duels). Each dict is replaced
         # whole on a swap, never changed in place, so a reader may iterate one from a thread.
-        self.generators: dict[str, Generator] = {name: Generator(bundle) for name, bundle in bundles.items()}
+        self.generators: dict[str, Generator] = {
+            name: Generator(bundle, cache_dir=cache_dir) for name, bundle in bundles.items()
+        }
         self.challengers: dict[str, Generator] = {}
+        release_free_memory()  # packing's float64 temporaries (tens of MB) go back to the system
         self.default = default
         self.batch_max = batch_max
         # None is the stop signal; one extra slot keeps room for it when the queue is full.
@@ -144,8 +153,8 @@ class GenerationService:
             # with bench/generate.py). Process-wide, like every BLAS setting.
             threadpool_limits(limits=BLAS_THREADS, user_api="blas")
             self._worker = loop.create_task(self._run(), name="generation-worker")
-            # jieba builds its dictionary (~1 s) and numba loads the kernel (~2 s) on first use:
-            # do both now, off the event loop.
+            # jieba builds its dictionary (~1 s) on first use (and numba, where it stands in for
+            # the C kernel, loads its functions, ~2 s): do both now, off the event loop.
             self._warmup = loop.run_in_executor(None, self._warm)
 
     async def ready(self) -> None:
@@ -156,6 +165,7 @@ class GenerationService:
     def _warm(self) -> None:
         for generator in [*self.generators.values(), *self.challengers.values()]:
             warm(generator)
+        release_free_memory()  # jieba's dictionary build leaves freed blocks behind too
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop taking work, let the batch in progress finish (up to `grace_s`), fail the rest."""

@@ -34,6 +34,7 @@ from bot.novelty import NoveltyService
 from core.bundle import BundleError, load_bundle
 from core.bundle_archive import unpack
 from core.generator import Generator
+from core.memory import release_free_memory
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,13 @@ class Swap:
 
 def _build(folder: Path, version: str | None = None) -> Generator:
     """Worker thread: load, check and warm a bundle (a new version is ready before it serves)."""
-    bundle = load_bundle(folder)
+    # As at start (bot.generation.load_models): the float32 weights are checked and left on disk.
+    bundle = load_bundle(folder, weights="disk")
     if version is not None and bundle.version != version:
         raise BundleError(f"{folder}: the bundle says version {bundle.version}, the registry {version}")
     generator = Generator(bundle)
     warm(generator)
+    release_free_memory()  # packing's temporaries
     return generator
 
 

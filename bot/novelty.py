@@ -6,6 +6,8 @@ for it yet). Tokenizing the Chinese book with jieba takes seconds of pure Python
 GIL: in a thread of the bot it slowed every request served meanwhile (under a 1.45-core CPU
 quota the steady load's p95 rose to 1.3 s), so word-level books are tokenized in a child
 process (`python -m core.book`) at the lowest priority (nice 19). Character books take milliseconds.
+With a cache folder the child writes the ids there (core/book.py), and later starts map them:
+no child, no jieba run, and the ids cost resident memory only for the pages searched.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from core.book import Book, BookError
 from core.bundle import Bundle
+from core.memory import release_free_memory
 from core.novelty import Novelty, NoveltyIndex
 from core.tokenizers import UNKNOWN_ID
 
@@ -34,8 +37,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # where `python -m core.b
 class NoveltyService:
     """The books and novelty indexes of the loaded models, filled in as they are built."""
 
-    def __init__(self, bundles: Mapping[str, Bundle]) -> None:
+    def __init__(self, bundles: Mapping[str, Bundle], cache_dir: Path | None = None) -> None:
+        """`cache_dir`: where books' token ids are kept between starts (None: tokenized each time)."""
         self._bundles = dict(bundles)  # until built: then only their vocabularies are kept
+        self._cache_dir = cache_dir
         self.books: dict[str, Book] = {}
         self.indexes: dict[str, NoveltyIndex] = {}
         # The vocabulary each model's book must be tokenized with (its served version's).
@@ -82,10 +87,11 @@ class NoveltyService:
         bundles, self._bundles = self._bundles, {}  # not kept: a replaced model's memory is freed
         for name, bundle in bundles.items():
             await self._build(name, bundle)
+        await asyncio.to_thread(release_free_memory)  # the suffix sorts' temporaries
 
     async def _build(self, name: str, bundle: Bundle) -> None:
         try:
-            book = await book_of(bundle)
+            book = await book_of(bundle, self._cache_dir)
             index = await asyncio.to_thread(_index, book)
         except BookError as exc:
             log.info("no novelty index for %s: %s", name, exc)
@@ -119,16 +125,19 @@ class NoveltyService:
         return [int(i) for i in window]
 
 
-async def book_of(bundle: Bundle) -> Book:
-    """The bundle's book: a word-level one tokenized in a child process (see above)."""
-    if bundle.level != "word":
-        return await asyncio.to_thread(Book.of, bundle)
+async def book_of(bundle: Bundle, cache_dir: Path | None = None) -> Book:
+    """The bundle's book: a word-level one tokenized in a child process unless it is cached."""
+    if bundle.level != "word" or (
+        cache_dir is not None and await asyncio.to_thread(Book.is_cached, bundle, cache_dir)
+    ):
+        return await asyncio.to_thread(Book.of, bundle, cache_dir)
     paths = [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     with tempfile.TemporaryDirectory(prefix="lstmbot-book-") as tmp:
         out = Path(tmp) / "book.npz"
         child = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "core.book", str(bundle.path), str(out),
+            *([str(cache_dir)] if cache_dir is not None else []),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         try:
@@ -143,6 +152,10 @@ async def book_of(bundle: Bundle) -> Book:
             raise BookError(reason)
         if child.returncode != 0:
             raise RuntimeError(f"tokenizing the book of {bundle.name} failed: {reason[-500:]}")
+        # The child filled the cache where it could: map its file (else read the child's copy,
+        # never tokenize here).
+        if cache_dir is not None and await asyncio.to_thread(Book.is_cached, bundle, cache_dir):
+            return await asyncio.to_thread(Book.of, bundle, cache_dir)
         return await asyncio.to_thread(Book.load, out)
 
 

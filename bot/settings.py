@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/lstmbot.sqlite3"
+DEFAULT_CACHE_DIR = Path("data/cache")
 _TOKEN = re.compile(r"\d{5,}:[A-Za-z0-9_-]{30,}")
 
 
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     promotion_alpha: float = Field(default=0.05, gt=0, lt=1)
     promotion_min_votes: int = Field(default=30, ge=1)
     promotion_max_votes: int = Field(default=400, ge=1)
+    # Where arrays derived from the models and books are kept between starts (core/cache.py):
+    # the Chinese book's token ids (no jieba run at start) and the word model's input table
+    # (mapped, not held in memory). Empty: none kept, all computed at every start.
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
     admin_user_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     # Per-user rate limit: generations a user may ask for per minute.
     rate_limit_per_minute: int = Field(default=12, ge=1)
@@ -104,6 +109,12 @@ class Settings(BaseSettings):
         if self.webhook_url and not self.webhook_secret:
             raise ValueError("WEBHOOK_SECRET is required when WEBHOOK_URL is set (1-256 of A-Z a-z 0-9 _ -)")
         return self
+
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _no_cache_when_empty(cls, value: object) -> object:
+        """CACHE_DIR= (empty) turns the cache off rather than naming the current folder."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("duel_temperatures", mode="before")
     @classmethod

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from bot.app import ALLOWED_UPDATES, build_application
     from bot.logs import configure_logging
     from core.bundle import BundleError
+    from core.memory import limit_arenas
 
+    limit_arenas(2)  # before any thread starts: a 512 MB machine cannot spare a heap per thread
     settings = load_settings()
     if settings.telegram_token is None:
         raise CliError(

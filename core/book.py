@@ -8,12 +8,20 @@ another text has no book. A bundle trained on an earlier copy of a shipped corpu
 recorded, the name the same: the shipped hongloumeng-word predates the corpus clean-up) gets
 the current copy, marked inexact, with a margin after the cut so that held-out passages stay
 clear of text the model may have read.
+
+Tokenizing the Chinese book with jieba takes ~10 s and ~200 MB: with a cache folder, the ids are
+kept as an .npy file keyed by the corpus's sha256 and the tokenizer (its vocabulary and options,
+and jieba's version), so later starts map the file instead, and a changed corpus or vocabulary
+is tokenized afresh. The text is tokenized a stretch of lines at a time: neither tokenizer looks
+across a newline (jieba cuts Han runs, which newlines end), so the ids are those of the whole.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.metadata
+import json
 import os
 import sys
 from dataclasses import dataclass
@@ -23,6 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
+from core.cache import cache_key, cached_array, entry_path, load_entry
+from core.tokenizers import Tokenizer
 
 # The corpora shipped in the repository (see corpora/README.md for sources and licences). An
 # installed copy (the Docker image) has no repository around it: CORPORA_DIR names the folder.
@@ -40,6 +50,7 @@ SHIPPED = {
 }
 DEFAULT_HELDOUT_FRACTION = 0.1
 INEXACT_MARGIN = 0.02  # of the tokens: skipped after the cut when the text is not the same copy
+CHUNK_CHARS = 1 << 16  # tokenized at a time (whole lines): the token lists stay a few MB
 
 
 class BookError(LookupError):
@@ -75,8 +86,47 @@ class Book:
     exact: bool = True  # False: another copy of the same-named corpus than the one trained on
 
     @classmethod
-    def of(cls, bundle: Bundle) -> Book:
-        """Find, check and tokenize the bundle's corpus (seconds for jieba: call it in a thread)."""
+    def of(cls, bundle: Bundle, cache_dir: Path | None = None) -> Book:
+        """Find, check and tokenize the bundle's corpus (seconds for jieba: call it in a thread),
+        or map its ids from `cache_dir` where they were kept by an earlier call."""
+        corpus = _Corpus.of(bundle)
+        ids: npt.NDArray[np.int32] = cached_array(
+            cache_dir, "book", corpus.key, corpus.encode, dtype=np.int32, shape=(None,)
+        )
+        cut = int(len(ids) * (1 - corpus.fraction))  # the cut train/data.py split_corpus makes
+        margin = 0 if corpus.exact else int(len(ids) * INEXACT_MARGIN)
+        return cls(corpus.name, ids[:cut], ids[cut + margin :], corpus.exact)
+
+    @staticmethod
+    def is_cached(bundle: Bundle, cache_dir: Path) -> bool:
+        """Whether `of(bundle, cache_dir)` will map its ids from the cache (no tokenizing)."""
+        key = _Corpus.of(bundle).key
+        return load_entry(entry_path(cache_dir, "book", key), np.int32, (None,)) is not None
+
+    def save(self, path: Path) -> None:
+        """Write the book's ids to an .npz file (`load` reads it back)."""
+        np.savez(path, training=self.training, heldout=self.heldout, name=self.name, exact=self.exact)
+
+    @classmethod
+    def load(cls, path: Path) -> Book:
+        """A book written by `save`."""
+        with np.load(path) as data:
+            return cls(str(data["name"]), data["training"], data["heldout"], bool(data["exact"]))
+
+
+@dataclass(frozen=True)
+class _Corpus:
+    """A bundle's corpus, read and checked: what its ids are made from and keyed by."""
+
+    name: str
+    raw: bytes
+    tokenizer: Tokenizer
+    exact: bool
+    fraction: float  # held out
+    key: str  # the cache key of its ids
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> _Corpus:
         corpus = bundle.meta.get("corpus")
         sha = str(corpus.get("sha256", "")) if isinstance(corpus, dict) else ""
         name = shipped_name_of(sha)
@@ -90,39 +140,52 @@ class Book:
         if path is None:
             raise BookError(f"{bundle.name}: the shipped corpus {name!r} is missing from {CORPORA_DIR}")
         raw = read_bytes(path)
-        if exact and hashlib.sha256(raw).hexdigest() != sha:
+        digest = hashlib.sha256(raw).hexdigest()
+        if exact and digest != sha:
             raise BookError(f"{path}: not the text {bundle.name} was trained on (sha256 differs)")
-        text = raw.decode("utf-8-sig")
         training_meta = bundle.meta.get("training")
         fraction = DEFAULT_HELDOUT_FRACTION
         if isinstance(training_meta, dict) and isinstance(training_meta.get("heldout_fraction"), int | float):
             fraction = float(training_meta["heldout_fraction"])
-        ids = np.asarray(bundle.tokenizer.encode(text), dtype=np.int32)
-        cut = int(len(ids) * (1 - fraction))  # the cut train/data.py split_corpus makes
-        margin = 0 if exact else int(len(ids) * INEXACT_MARGIN)
-        return cls(name, ids[:cut], ids[cut + margin :], exact)
+        return cls(name, raw, bundle.tokenizer, exact, fraction, _ids_key(digest, bundle.tokenizer))
 
-    def save(self, path: Path) -> None:
-        """Write the book's ids to an .npz file (`load` reads it back)."""
-        np.savez(path, training=self.training, heldout=self.heldout, name=self.name, exact=self.exact)
+    def encode(self) -> npt.NDArray[np.int32]:
+        """The whole text's token ids, tokenized a stretch of whole lines at a time."""
+        text = self.raw.decode("utf-8-sig")
+        parts: list[npt.NDArray[np.int32]] = []
+        start = 0
+        while start < len(text):
+            end = text.find("\n", start + CHUNK_CHARS)
+            end = len(text) if end < 0 else end + 1
+            parts.append(np.asarray(self.tokenizer.encode(text[start:end]), dtype=np.int32))
+            start = end
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
 
-    @classmethod
-    def load(cls, path: Path) -> Book:
-        """A book written by `save`."""
-        with np.load(path) as data:
-            return cls(str(data["name"]), data["training"], data["heldout"], bool(data["exact"]))
+
+def _ids_key(corpus_sha256: str, tokenizer: Tokenizer) -> str:
+    """What a book's ids depend on: the text, the vocabulary and its options, the segmenter."""
+    described = json.dumps(tokenizer.to_dict(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    segmenter = importlib.metadata.version("jieba") if tokenizer.kind == "word" else None
+    return cache_key(
+        what="book ids",
+        corpus=corpus_sha256,
+        tokenizer=hashlib.sha256(described).hexdigest(),
+        segmenter=segmenter,
+    )
 
 
 def main(argv: list[str]) -> int:
-    """`python -m core.book BUNDLE OUT.npz`: tokenize a bundle's book into OUT.
+    """`python -m core.book BUNDLE OUT.npz [CACHE_DIR]`: tokenize a bundle's book into OUT (and
+    into CACHE_DIR's entry for it).
 
     bot/novelty.py runs this in a child process for word-level bundles: jieba holds the GIL
     for seconds, which in the bot's own process would slow every request served meanwhile.
     Exit status 2 means the bundle has no book (the reason on stderr).
     """
     os.nice(19)  # background preparation: it runs on what the serving processes leave idle
+    cache_dir = Path(argv[2]) if len(argv) > 2 else None
     try:
-        book = Book.of(load_bundle(argv[0]))
+        book = Book.of(load_bundle(argv[0], weights="disk"), cache_dir)
     except BookError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -9,7 +9,10 @@ Loading checks every part against the others and raises `BundleError` naming the
 problem, so a broken bundle never surfaces as a shape error deep inside numpy or Keras. The
 checksums are required (a bundle without them is refused, not loaded unchecked) and every
 weight must be finite.
-Loading needs numpy and h5py only.
+Loading needs numpy and h5py only. `load_bundle(path, weights="disk")` checks the weights as
+usual and then lets them go: the bundle reads each one from weights.h5 again when asked (a server
+packs them to int8 once and would otherwise keep the float32 copies, ~30 MB for the two shipped
+models, for nothing).
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import h5py
 import numpy as np
@@ -54,6 +57,7 @@ class Bundle:
     tokenizer: Tokenizer
     weights: Mapping[str, np.ndarray]
     meta: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""  # of weights.h5 as loaded ("" for a bundle built in memory)
 
     @property
     def level(self) -> str:
@@ -200,6 +204,50 @@ def _check_files(path: Path, files: object) -> None:
             )
 
 
+def _signature(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+class WeightsOnDisk(Mapping[str, np.ndarray]):
+    """A loaded bundle's weights, read from weights.h5 when asked instead of kept in memory.
+
+    The file was checked when the bundle loaded; a file replaced since (another inode, size or
+    mtime) is hashed again and refused with BundleError unless it still has the same sha256, so
+    a retrained bundle written over this one never passes for it.
+    """
+
+    def __init__(self, path: Path, sha256: str, names: list[str], signature: tuple[int, int, int]) -> None:
+        self.path = path
+        self.sha256 = sha256
+        self._names = names
+        self._signature = signature
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        self._check()
+        with h5py.File(self.path, "r") as h5:
+            return np.asarray(h5[name][()], dtype=np.float32)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def _check(self) -> None:
+        try:
+            signature = _signature(self.path)
+        except OSError as exc:
+            raise BundleError(f"{self.path}: gone since the bundle was loaded ({exc})") from None
+        if signature == self._signature:
+            return
+        if sha256_file(self.path) != self.sha256:
+            raise BundleError(f"{self.path}: replaced since the bundle was loaded (sha256 differs)")
+        self._signature = signature
+
+
 def _read_weights(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise BundleError(f"{path}: missing (the model weights)")
@@ -217,8 +265,10 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
     return weights
 
 
-def load_bundle(path: Path | str) -> Bundle:
-    """Load and cross-check a bundle folder; raise BundleError with the file and the mismatch."""
+def load_bundle(path: Path | str, *, weights: Literal["memory", "disk"] = "memory") -> Bundle:
+    """Load and cross-check a bundle folder; raise BundleError with the file and the mismatch.
+
+    `weights="disk"`: check them all, then keep none in memory (`WeightsOnDisk`)."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path}: no such model folder")
@@ -232,6 +282,8 @@ def load_bundle(path: Path | str) -> Bundle:
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{config_path}: bad 'model' section ({exc})") from None
 
+    weights_path = path / WEIGHTS_FILE
+    signature = _signature(weights_path) if weights_path.is_file() else (0, 0, 0)  # before hashing it
     _check_files(path, config.get("files"))
 
     vocab_path = path / VOCAB_FILE
@@ -250,9 +302,13 @@ def load_bundle(path: Path | str) -> Bundle:
             f"{vocab_path}: a {tokenizer.kind} tokenizer, but {CONFIG_FILE} says {declared_kind}"
         )
 
-    weights_path = path / WEIGHTS_FILE
-    weights = _read_weights(weights_path)
-    _check_weights(weights, model, str(weights_path))
+    arrays = _read_weights(weights_path)
+    _check_weights(arrays, model, str(weights_path))
+    weights_sha256 = str(dict(config["files"])[WEIGHTS_FILE])
+    kept: Mapping[str, np.ndarray] = arrays
+    if weights == "disk":
+        kept = WeightsOnDisk(weights_path, weights_sha256, list(arrays), signature)
+        del arrays
 
     meta = {k: v for k, v in config.items() if k not in ("model", "files", "format_version")}
     return Bundle(
@@ -261,6 +317,7 @@ def load_bundle(path: Path | str) -> Bundle:
         version=str(config.get("version", "0")),
         model=model,
         tokenizer=tokenizer,
-        weights=weights,
+        weights=kept,
         meta=meta,
+        weights_sha256=weights_sha256,
     )

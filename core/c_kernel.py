@@ -1,24 +1,33 @@
-"""The numba functions that call the C kernel by name (ImportError where it was not built).
+"""The C kernel (core/qkernel.c, qsample.c, qsearch.c; entry points in qpython.c), ImportError
+where it was not built.
 
-Importing this module loads the kernel's library into LLVM's symbol table first: compiling (or
-loading from the cache) the functions below resolves `lstmbot_qmatmul` there.
+Called directly, not through numba: numba and LLVM cost ~110 MB of resident memory, which a bot
+on a 512 MB machine cannot spare. The entry points check their arrays' types and shapes, release
+the GIL while they compute, and cost well under a microsecond a call. The rarely asked settings
+(instruction set, AMX state, threads) go through ctypes.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any
 
-import llvmlite.binding as llvm
-import numba
-from numba import types
+import numpy as np
+import numpy.typing as npt
 
 from core import _qkernel  # type: ignore[attr-defined]
-from core.numba_kernel import F32, I8, IDX, U8
+from core.quant import F32, IDX, U8
 
-llvm.load_library_permanently(_qkernel.__file__)
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
+_LIBRARY.lstmbot_qkernel_amx_calls.restype = ctypes.c_long
+
+# qmatmul_c(packed, scale, corr, cols, x, table, index, out): numba_kernel.qmatmul_numba's contract.
+qmatmul_c = _qkernel.qmatmul
+# cell_c(z, c, h_out, c_out): numba_kernel.cell_update's contract (AVX2 or AVX-512, FMA).
+cell_c = _qkernel.lstm_cell
+# quantize_into_c(x, out, offset): numba_kernel.quantize_into's contract.
+quantize_into_c = _qkernel.quantize_into
+
 ISA = {4: "AMX (AVX-512 VNNI under 8 rows)", 3: "AVX-512 VNNI", 2: "AVX2"}.get(
     _LIBRARY.lstmbot_qkernel_isa(), "plain loops"
 )
@@ -32,7 +41,6 @@ AMX_STATE = (
     if _AMX == 0
     else f"Linux refused the AMX tile state (arch_prctl: {os.strerror(-_AMX)})"
 )
-_LIBRARY.lstmbot_qkernel_amx_calls.restype = ctypes.c_long
 
 
 def amx_calls() -> int:
@@ -45,37 +53,44 @@ def kernel_threads(wanted: int = 0) -> int:
     return int(_LIBRARY.lstmbot_qkernel_threads(ctypes.c_int(wanted)))
 
 
-_ROWS = "float32[:, ::1]"
-_MATRIX = "int8[::1], float32[::1], float32[::1], int64"
-# Pointers pass as int64: the same register on x86-64 and arm64, and numba gives `.ctypes.data`
-# as an integer.
-_P = types.int64
-# Typed as Any: numba's stubs do not know that an ExternalFunction is callable in compiled code.
-_qmatmul_c: Any = types.ExternalFunction("lstmbot_qmatmul", types.void(*[_P] * 11))
-_cell_c: Any = types.ExternalFunction("lstmbot_lstm_cell", types.void(*[_P] * 6))
+def layer_inputs_c(below: F32, h: F32, kpad: int) -> U8:
+    """[below, h] on the 7-bit grid, zero-padded to kpad columns: one layer's product input."""
+    x = np.zeros((h.shape[0], kpad), dtype=np.uint8)
+    quantize_into_c(below, x, 0)
+    quantize_into_c(h, x, below.shape[1])
+    return x
 
 
-@numba.njit(f"void({_MATRIX}, uint8[:, ::1], {_ROWS}, int64[::1], {_ROWS})", cache=True, nogil=True)
-def qmatmul_c(  # pragma: no cover - compiled
-    packed: I8, scale: F32, corr: F32, cols: int, x: U8, table: F32, index: IDX, out: F32
-) -> None:
-    """`qmatmul_numba`'s contract, computed by the C kernel."""
-    _qmatmul_c(
-        packed.ctypes.data,
-        scale.ctypes.data,
-        corr.ctypes.data,
-        scale.shape[0],
-        cols,
-        x.shape[1],
-        x.ctypes.data,
-        x.shape[0],
-        table.ctypes.data,
-        index.ctypes.data,
-        out.ctypes.data,
-    )
+def padded_inputs_c(kpad: int, x: F32) -> U8:
+    """x (batch, inputs) on the 7-bit grid, zero-padded to kpad columns."""
+    out = np.zeros((x.shape[0], kpad), dtype=np.uint8)
+    quantize_into_c(np.ascontiguousarray(x, dtype=np.float32), out, 0)
+    return out
 
 
-@numba.njit(f"void({_ROWS}, {_ROWS}, {_ROWS}, {_ROWS})", cache=True, nogil=True)
-def cell_c(z: F32, c: F32, h_out: F32, c_out: F32) -> None:  # pragma: no cover - compiled
-    """`cell_update`'s contract, computed by the C kernel (AVX2, eight units at a time)."""
-    _cell_c(z.ctypes.data, c.ctypes.data, h_out.ctypes.data, c_out.ctypes.data, c.shape[0], c.shape[1])
+def draw_plain_c(
+    logits: F32,
+    temps: npt.NDArray[np.float64],
+    uniforms: npt.NDArray[np.float64],
+    masked: int,
+    greedy_below: float,
+) -> IDX:
+    """core/numba_draw.py's `draw_plain` in C: one token id per row, `masked` never drawn."""
+    picks = np.empty(len(logits), dtype=np.int64)
+    _qkernel.draw_plain(logits, temps, uniforms, masked, greedy_below, np.empty(logits.shape[1]), picks)
+    return picks
+
+
+def matching_statistics_c(
+    text: npt.NDArray[np.int32],
+    suffixes: npt.NDArray[np.int64],
+    query: npt.NDArray[np.int32],
+    buckets: npt.NDArray[np.int64],
+    vocab: int,
+    depth: int,
+) -> npt.NDArray[np.int64]:
+    """For each i, the length of the longest prefix of query[i:] that occurs in text (see
+    core/novelty.py); `suffixes` is text's suffix array, `buckets` where each prefix's begin."""
+    out = np.empty(len(query), dtype=np.int64)
+    _qkernel.matching_statistics(text, suffixes, query, buckets, vocab, depth, out)
+    return out

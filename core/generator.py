@@ -11,19 +11,21 @@ kernel of core/qkernel.c (core/numba_kernel.py explains the grid). No TensorFlow
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle, load_bundle
+from core.cache import cache_key, cached_array
 from core.constraints import Row, Schedule, constrain, force
 from core.limits import MAX_LENGTH
-from core.lstm_step import KERNEL, lstm_layer, qmatmul
-from core.numba_draw import draw_plain
-from core.numba_kernel import QuantMatrix, on_grid
+from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul
+from core.quant import QuantMatrix, on_grid
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 
@@ -144,24 +146,61 @@ class _Layer:
 
     units: int
     matrix: QuantMatrix  # layer 0: recurrent kernel only; above: [input kernel; recurrent kernel]
-    dense: F32  # matrix.dequantized(), (inputs, 4 * units)
     table: F32  # added after the product: layer 0's per-token table, else the bias as one row
+    kernel: F32 | None = None  # the trained float32 weights, kept for precision="float32" only
+
+    @cached_property
+    def dense(self) -> F32:
+        """The float32 (inputs, 4 * units) weights BLAS multiplies: `matrix.dequantized()` (or the
+        trained ones), made on first use. Only batches above KERNEL_MAX_ROWS (held-out evaluation)
+        use them; a server never does, and saves the memory (~20 MB for the shipped models)."""
+        return self.kernel if self.kernel is not None else self.matrix.dequantized()
 
 
 def _layer(
     units: int, kernel: npt.NDArray[np.floating], table: npt.NDArray[np.floating], quantized: bool
 ) -> _Layer:
-    matrix = QuantMatrix.from_kernel(kernel)
-    dense = matrix.dequantized() if quantized else np.ascontiguousarray(kernel, dtype=np.float32)
-    return _Layer(units, matrix, dense, np.ascontiguousarray(table, dtype=np.float32))
+    trained = None if quantized else np.ascontiguousarray(kernel, dtype=np.float32)
+    rows = np.ascontiguousarray(table, dtype=np.float32)  # a mapped table stays mapped (no copy)
+    return _Layer(units, QuantMatrix.from_kernel(kernel), rows, trained)
+
+
+# Layer 0's token table is cached on disk (and mapped) from this size up: the word model's is
+# 8000 x 1024 float32, 31 MB, of which a server touches only the rows of tokens it generates.
+TABLE_CACHE_BYTES = 1 << 20
+
+
+def first_table(bundle: Bundle, w: Mapping[str, np.ndarray], cache_dir: Path | None) -> F32:
+    """Layer 0's input product for every token: the embedding (or the one-hot identity) times
+    the input kernel, plus the bias, in float32, shape (vocab, 4 * units).
+
+    Mapped from `cache_dir` where it is big and the bundle's weights have a sha256 to key it by
+    (the same bytes as computed here: it was computed here once)."""
+
+    def build() -> F32:
+        kernel0 = w["lstm_0/kernel"]
+        if bundle.model.input == "embedding":
+            kernel0 = w["embedding/embeddings"] @ kernel0
+        table: F32 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
+        return table
+
+    shape = (bundle.model.vocab_size, 4 * bundle.model.lstm_units[0])
+    if cache_dir is None or not bundle.weights_sha256 or shape[0] * shape[1] * 4 < TABLE_CACHE_BYTES:
+        return build()
+    key = cache_key(weights=bundle.weights_sha256, input=bundle.model.input, what="layer 0 table")
+    table: F32 = cached_array(cache_dir, "table0", key, build, dtype=np.float32, shape=shape)
+    return table
 
 
 class Generator:
     """Holds a bundle's weights as arrays and generates text for batches of requests."""
 
-    def __init__(self, bundle: Bundle, *, precision: Precision = "int8") -> None:
+    def __init__(
+        self, bundle: Bundle, *, precision: Precision = "int8", cache_dir: Path | None = None
+    ) -> None:
         """`precision`: "int8" (served: int8 weights, kernel) or "float32" (the trained weights,
-        BLAS only: the reference that held-out parity is measured against)."""
+        BLAS only: the reference that held-out parity is measured against). `cache_dir`: where
+        layer 0's token table may be kept as a file and mapped (see `first_table`)."""
         if precision not in ("int8", "float32"):
             raise ValueError(f"precision must be 'int8' or 'float32', got {precision!r}")
         self.precision: Precision = precision
@@ -173,20 +212,20 @@ class Generator:
         units = bundle.model.lstm_units
         # Layer 0's input product is a row lookup: fold the embedding (or the one-hot identity)
         # and the bias into one table of shape (vocab, 4 * units), kept in float32 (exact).
-        kernel0 = w["lstm_0/kernel"]
-        if bundle.model.input == "embedding":
-            kernel0 = w["embedding/embeddings"] @ kernel0
-        table0 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
+        table0 = first_table(bundle, w, cache_dir)
         self._layers = [_layer(units[0], w["lstm_0/recurrent_kernel"], table0, self._quantized)]
         for i in range(1, len(units)):
             stacked = np.vstack([w[f"lstm_{i}/kernel"], w[f"lstm_{i}/recurrent_kernel"]])
             self._layers.append(_layer(units[i], stacked, w[f"lstm_{i}/bias"][None, :], self._quantized))
         self._gates = [_gate_constants(layer.units) for layer in self._layers]
         self._dense = QuantMatrix.from_kernel(w["dense/kernel"])
-        self._dense_f32 = (
-            self._dense.dequantized() if self._quantized else w["dense/kernel"].astype(np.float32)
-        )
+        self._dense_kernel = None if self._quantized else w["dense/kernel"].astype(np.float32)
         self._dense_bias: F32 = w["dense/bias"].astype(np.float32)[None, :]
+
+    @cached_property
+    def _dense_f32(self) -> F32:
+        """The output layer's float32 weights for BLAS, made on first use (see `_Layer.dense`)."""
+        return self._dense_kernel if self._dense_kernel is not None else self._dense.dequantized()
 
     @classmethod
     def from_path(cls, path: str) -> Generator:
@@ -275,8 +314,8 @@ class Generator:
     # -- public API --------------------------------------------------------------------------
 
     def warm(self) -> None:
-        """Load (or compile) the kernel now: its first call costs ~2 s, which should not land
-        on the first user's request."""
+        """Run one step now: where numba stands in for the C kernel, its first call loads (or
+        compiles) it, ~2 s that should not land on the first user's request."""
         if self._quantized:
             self._logits(self._kernel_step(np.zeros(1, dtype=np.int64), self._zero_state(1)))
 

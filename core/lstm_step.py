@@ -1,22 +1,46 @@
 """The LSTM step through the C kernel (core/qkernel.c) where it was built, else through numba.
 
-`pip install` builds core/qkernel.c as the extension module `core._qkernel` (optional: without
-a C compiler the install still succeeds). Its library is loaded into LLVM's symbol table, so the
-numba functions below call `lstmbot_qmatmul` by name; that keeps them cacheable on disk, which a
-ctypes function pointer would not. Without the extension the same calls go to the numba product
-in core/numba_kernel.py, which computes the same integers more slowly.
+`pip install` builds core/qkernel.c (with qsample.c, qsearch.c and the Python entry points of
+qpython.c) as the extension module `core._qkernel` (optional: without a C compiler the install
+still succeeds). core/c_kernel.py calls those entry points directly, so a server with the C
+kernel never imports numba (~110 MB of LLVM and numba in the resident set). Without the
+extension the same calls go to the numba functions of core/numba_kernel.py and
+core/numba_draw.py, imported only then: the same integers, more slowly.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
+from typing import Any
 
-from core.numba_kernel import F32, IDX, QuantMatrix, cell_update, layer_inputs, padded_inputs, qmatmul_numba
+import numpy as np
+import numpy.typing as npt
+
+from core.quant import F32, IDX, U8, QuantMatrix
+from core.sampling import GREEDY_BELOW
+
+_qmatmul: Callable[..., None]
+_cell: Callable[[F32, F32, F32, F32], None]
+_layer_inputs: Callable[[F32, F32, int], U8]
+_padded_inputs: Callable[[int, F32], U8]
+_draw: Callable[..., IDX]
 
 try:
-    from core.c_kernel import ISA, amx_calls, cell_c, kernel_threads, qmatmul_c
+    from core import c_kernel
 except ImportError:  # not built (no C compiler at install): the same integers from numba
-    _qmatmul, _cell = qmatmul_numba, cell_update
+    from core import numba_draw, numba_kernel
+
+    _qmatmul, _cell = numba_kernel.qmatmul_numba, numba_kernel.cell_update
+    _layer_inputs = numba_kernel.layer_inputs
+
+    def _padded_inputs(kpad: int, x: F32) -> U8:
+        out = np.zeros((x.shape[0], kpad), dtype=np.uint8)
+        numba_kernel.quantize_into(np.ascontiguousarray(x, dtype=np.float32), out, 0)
+        return out
+
+    def _draw(logits: F32, temps: Any, uniforms: Any, masked: int) -> IDX:
+        return numba_draw.draw_plain(logits, temps, uniforms, masked)  # type: ignore[no-any-return]
+
     KERNEL = "numba (the C kernel was not built)"
 
     def threads(wanted: int = 0) -> int:
@@ -27,16 +51,21 @@ except ImportError:  # not built (no C compiler at install): the same integers f
         """The numba product never uses AMX tiles."""
         return 0
 else:
-    _qmatmul, _cell = qmatmul_c, cell_c
-    KERNEL = f"C, {ISA}"
+    _qmatmul, _cell = c_kernel.qmatmul_c, c_kernel.cell_c
+    _layer_inputs, _padded_inputs = c_kernel.layer_inputs_c, c_kernel.padded_inputs_c
+
+    def _draw(logits: F32, temps: Any, uniforms: Any, masked: int) -> IDX:
+        return c_kernel.draw_plain_c(logits, temps, uniforms, masked, GREEDY_BELOW)
+
+    KERNEL = f"C, {c_kernel.ISA}"
 
     def threads(wanted: int = 0) -> int:
         """Set how many threads share a big product (1 or 2; 0 only asks); return the setting."""
-        return kernel_threads(wanted)
+        return c_kernel.kernel_threads(wanted)
 
     def tile_calls() -> int:
         """Product calls (or chunks of one) that have used AMX tiles in this process so far."""
-        return amx_calls()
+        return c_kernel.amx_calls()
 
 
 def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:
@@ -49,7 +78,7 @@ def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: ID
         m.scale,
         m.corr,
         m.outputs,
-        layer_inputs(c_(below), c_(h), m.kpad),
+        _layer_inputs(c_(below), c_(h), m.kpad),
         c_(table),
         c_(index, dtype=np.int64),
         z,
@@ -63,7 +92,20 @@ def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:
     """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, 7-bit inputs)."""
     out = np.empty((x.shape[0], m.outputs), dtype=np.float32)
     c_ = np.ascontiguousarray
-    _qmatmul(  # type: ignore[operator]
+    _qmatmul(
         m.packed, m.scale, m.corr, m.outputs, padded_inputs(m, x), c_(table), c_(index, dtype=np.int64), out
     )
     return out
+
+
+def padded_inputs(m: QuantMatrix, x: F32) -> U8:
+    """x (batch, inputs) on the 7-bit grid, zero-padded to the matrix's kpad columns."""
+    return _padded_inputs(m.kpad, x)
+
+
+def draw_plain(
+    logits: F32, temps: npt.NDArray[np.float64], uniforms: npt.NDArray[np.float64], masked: int
+) -> IDX:
+    """One token per row, softmax(z / T) with temperature only; `masked` is never drawn (see
+    core/numba_draw.py, whose contract the C draw keeps)."""
+    return _draw(logits, temps, uniforms, masked)

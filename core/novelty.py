@@ -4,19 +4,26 @@ The index is the suffix array of the training text's token ids (characters for c
 words for word models), built once per bundle by libdivsufsort (`pydivsufsort`). Checking a
 sample finds, for every position, the longest prefix of the rest of the sample that occurs in
 the book (its "matching statistic") by binary search over the suffix array: the suffix that
-shares most with a query sits next to where the query would be inserted. The search runs in
-numba, so a 400-token sample takes well under a millisecond.
+shares most with a query sits next to where the query would be inserted. The search runs in C
+(core/qsearch.c, or numba where the C kernel was not built), so a 400-token sample takes well
+under a millisecond.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import numba
 import numpy as np
 import numpy.typing as npt
 from pydivsufsort import divsufsort
+
+_search: Any
+try:
+    from core.c_kernel import matching_statistics_c as _search
+except ImportError:  # the C kernel was not built: the same search in numba
+    from core.numba_novelty import _matching_statistics as _search
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -30,63 +37,6 @@ class Novelty:
 
     longest_copied: int  # tokens
     new_ngram_share: float  # of the sample's 8-grams, the share absent from the book (1.0 if none)
-
-
-@numba.njit(cache=True, nogil=True)
-def _common_prefix(text: I32, start: int, query: I32, q_start: int) -> tuple[int, int]:
-    """Length of the common prefix of text[start:] and query[q_start:], and the order (-1, 0, 1)."""
-    n, m = len(text), len(query)
-    k = 0
-    while start + k < n and q_start + k < m:
-        a, b = text[start + k], query[q_start + k]
-        if a != b:
-            return k, (1 if a < b else -1)  # 1: the text suffix sorts before the query
-        k += 1
-    if q_start + k == m:
-        return k, 0  # the whole query matched
-    return k, 1  # the text ran out first: a proper prefix sorts first
-
-
-@numba.njit(cache=True, nogil=True)
-def _matching_statistics(text: I32, suffixes: I64, query: I32, buckets: I64, vocab: int, depth: int) -> I64:
-    """For each i, the length of the longest prefix of query[i:] that occurs in text.
-
-    `buckets` holds where the suffixes starting with each one-token (depth 1) or two-token
-    (depth 2) prefix begin, so each binary search runs among the few suffixes that share the
-    query's first tokens instead of over the whole array (~2x quicker on the char book).
-    """
-    out = np.zeros(len(query), dtype=np.int64)
-    width = vocab + 1  # depth 2: key t0 * width + t1 + 1, with t1 = -1 where the text ends
-    for i in range(len(query)):
-        t0 = query[i]
-        if t0 < 0 or t0 >= vocab:
-            continue  # a token the book never has: no match at all
-        if depth == 1:
-            lo, hi, best = buckets[t0], buckets[t0 + 1], 1
-        else:
-            if buckets[t0 * width] == buckets[(t0 + 1) * width]:
-                continue
-            t1 = query[i + 1] if i + 1 < len(query) else -1
-            if t1 < 0 or t1 >= vocab:
-                out[i] = 1
-                continue
-            key = t0 * width + t1 + 1
-            lo, hi, best = buckets[key], buckets[key + 1], 2
-        if lo == hi:
-            out[i] = best - 1  # the prefix but its last token occurs
-            continue
-        while lo < hi:  # the first suffix in the bucket that does not sort before query[i:]
-            mid = (lo + hi) // 2
-            k, order = _common_prefix(text, suffixes[mid], query, i)
-            best = max(best, k)
-            if order == 0:
-                break  # full match: nothing longer is possible
-            if order > 0:
-                lo = mid + 1
-            else:
-                hi = mid
-        out[i] = best
-    return out
 
 
 class NoveltyIndex:
@@ -114,7 +64,7 @@ class NoveltyIndex:
         query = np.ascontiguousarray(sample_ids, dtype=np.int32)
         if len(query) == 0:
             return Novelty(0, 1.0)
-        matched = _matching_statistics(self.text, self.suffixes, query, self.buckets, self.vocab, self.depth)
+        matched = _search(self.text, self.suffixes, query, self.buckets, self.vocab, self.depth)
         windows = len(query) - NGRAM + 1
         new_share = float((matched[:windows] < NGRAM).mean()) if windows > 0 else 1.0
         return Novelty(int(matched.max()), new_share)

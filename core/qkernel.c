@@ -13,10 +13,10 @@
  * one 4-byte broadcast of x meets 16 rows in two vpmaddubsw. rows is a multiple of 16 and kpad
  * of 8, the padding zero; x is (batch, kpad).
  *
- * Built by `pip install` as the extension module core._qkernel. It has no Python methods: the
- * generator's numba-compiled code calls lstmbot_qmatmul and lstmbot_lstm_cell by name (see
- * core/lstm_step.py). Where the CPU has no AVX2, plain loops compute the same integers, and the
- * same floats: every path writes the same bytes (tests/core/test_kernels.py runs all four).
+ * Built by `pip install` into the extension module core._qkernel, whose Python entry points are in
+ * core/qpython.c (called from core/c_kernel.py). Where the CPU has no AVX2, plain loops compute
+ * the same integers, and the same floats: every path writes the same bytes
+ * (tests/core/test_kernels.py runs all four).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -793,10 +793,3 @@ void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_ou
     run_all(cell_chunk, &j, (batch + chunk_rows - 1) / chunk_rows, batch * units >= MIN_SPLIT_CELLS);
 }
 
-static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_qkernel",
-    "The generator's int8 product and LSTM cell (C, AVX2); called from numba, see core/lstm_step.py.", -1,
-    NULL,
-};
-
-PyMODINIT_FUNC PyInit__qkernel(void) { return PyModule_Create(&module); }

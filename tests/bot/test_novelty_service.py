@@ -53,3 +53,26 @@ async def test_closing_while_a_book_is_built_stops_its_child() -> None:
     await service.close()
     assert not _book_children()
     assert service.check("zh", [1, 2, 3]) is None
+
+
+async def test_with_a_cache_only_the_first_start_tokenizes_the_chinese_book(tmp_path: Path) -> None:
+    """The child writes the book's ids into the cache folder; the next start maps them: no child,
+    no jieba run, the same book."""
+    bundle = load_bundle(ROOT / "models" / "hongloumeng-word", weights="disk")
+    first = NoveltyService({"zh": bundle}, tmp_path)
+    first.start()
+    await asyncio.sleep(0.3)
+    assert _book_children()
+    await first.wait_ready()
+    assert len(list(tmp_path.glob("book-*.npy"))) == 1  # noqa: ASYNC240 - a test, nothing else waits
+    again = NoveltyService({"zh": bundle}, tmp_path)
+    again.start()
+    await asyncio.sleep(0)
+    assert not _book_children()
+    await again.wait_ready()
+    assert not _book_children()
+    for part in ("training", "heldout"):
+        assert (getattr(again.books["zh"], part) == getattr(first.books["zh"], part)).all()
+    assert len(again.books["zh"].training) == bundle.meta["corpus"]["train_tokens"]
+    sample = [int(i) for i in again.books["zh"].training[500:540]]
+    assert again.check("zh", sample) == first.check("zh", sample)

@@ -178,3 +178,29 @@ def test_resaving_keeps_other_files(bundle_copy: Path) -> None:
     save_bundle(bundle_copy, model=bundle.model, tokenizer=bundle.tokenizer, weights=bundle.weights)
     assert (bundle_copy / "training_log.jsonl").read_text() == "{}\n"
     assert load_bundle(bundle_copy).model == bundle.model
+
+
+def test_weights_left_on_disk_read_back_the_same_and_refuse_a_replaced_file(bundle_copy: Path) -> None:
+    """A server lets the float32 weights go once packed (load_bundle(weights="disk")); whoever
+    asks later (lstmbot eval, the Keras path) reads the file again, and only the file it checked."""
+    from core.bundle import WeightsOnDisk
+
+    kept = load_bundle(bundle_copy)
+    lean = load_bundle(bundle_copy, weights="disk")
+    assert isinstance(lean.weights, WeightsOnDisk) and lean.weights_sha256 == kept.weights_sha256
+    assert set(lean.weights) == set(kept.weights)
+    for name, value in kept.weights.items():
+        np.testing.assert_array_equal(lean.weights[name], value)
+    with pytest.raises(KeyError):
+        lean.weights["no/such"]
+    # The same bytes written anew (another inode, another mtime): still the same weights.
+    weights_file = bundle_copy / "weights.h5"
+    copy = bundle_copy / "copy.h5"
+    shutil.copyfile(weights_file, copy)
+    copy.replace(weights_file)
+    np.testing.assert_array_equal(lean.weights["dense/bias"], kept.weights["dense/bias"])
+    # Other weights written over it (a retrained bundle): refused, never mixed in.
+    with h5py.File(weights_file, "r+") as h5:
+        h5["dense/bias"][...] = h5["dense/bias"][()] + 1
+    with pytest.raises(BundleError, match="replaced since the bundle was loaded"):
+        lean.weights["dense/bias"]

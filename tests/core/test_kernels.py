@@ -65,6 +65,54 @@ def test_c_and_numba_products_are_the_same_exact_integers(
     assert np.abs(ours - exact).max() < 1e-4
 
 
+def test_the_c_grid_is_numbas_grid() -> None:
+    from core.numba_kernel import layer_inputs
+
+    rng = np.random.default_rng(4)
+    below = rng.uniform(-1.2, 1.2, size=(7, 37)).astype(np.float32)
+    # exact ties of the grid (round half to even), the ends, beyond them, and NaN
+    ties = ((np.arange(128, dtype=np.float32) + 0.5) / np.float32(63.5) - 1).astype(np.float32)
+    h = np.resize(np.concatenate([ties, [-1, 1, -3, 3, np.nan, 0]]).astype(np.float32), (7, 40))
+    np.testing.assert_array_equal(lstm_step._layer_inputs(below, h, 80), layer_inputs(below, h, 80))
+    m = _matrix(rng, 40, 16)
+    np.testing.assert_array_equal(lstm_step.padded_inputs(m, h), padded_inputs(m, h))
+
+
+def test_the_c_entry_points_refuse_arrays_that_do_not_fit() -> None:
+    """The C functions trust their pointers: what reaches them is checked first, as numba's
+    compiled signatures did (wrong type or layout: TypeError; shapes that disagree: ValueError)."""
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"the C kernel was not built: {KERNEL}")
+    from core import _qkernel  # type: ignore[attr-defined]
+
+    rng = np.random.default_rng(9)
+    m = _matrix(rng, 24, 20)
+    x = padded_inputs(m, rng.uniform(-1, 1, size=(3, 24)).astype(np.float32))
+    table = np.zeros((2, 20), dtype=np.float32)
+    index = np.zeros(3, dtype=np.int64)
+    out = np.empty((3, 20), dtype=np.float32)
+    _qkernel.qmatmul(m.packed, m.scale, m.corr, 20, x, table, index, out)  # fits
+    with pytest.raises(TypeError, match="index"):
+        _qkernel.qmatmul(m.packed, m.scale, m.corr, 20, x, table, index.astype(np.int32), out)
+    with pytest.raises(TypeError, match="x"):
+        _qkernel.qmatmul(m.packed, m.scale, m.corr, 20, np.asfortranarray(x[:, :8]), table, index, out)
+    with pytest.raises(TypeError, match="out"):
+        _qkernel.qmatmul(m.packed, m.scale, m.corr, 20, x, table, index, out[:, ::2])
+    with pytest.raises(ValueError, match="shapes"):
+        _qkernel.qmatmul(m.packed, m.scale, m.corr, 20, x[:, :8].copy(), table, index, out)
+    with pytest.raises(ValueError, match="out of range"):
+        _qkernel.qmatmul(m.packed, m.scale, m.corr, 20, x, table, np.array([0, 2, 1]), out)
+    c = np.zeros((3, 5), dtype=np.float32)
+    with pytest.raises(ValueError, match="shapes"):
+        _qkernel.lstm_cell(np.zeros((3, 19), dtype=np.float32), c, c.copy(), c.copy())
+    with pytest.raises(ValueError, match="offset"):
+        _qkernel.quantize_into(np.zeros((3, 30), dtype=np.float32), np.zeros((3, 32), dtype=np.uint8), 4)
+    readonly = np.zeros((3, 32), dtype=np.uint8)
+    readonly.flags.writeable = False
+    with pytest.raises(TypeError, match="writable"):
+        _qkernel.quantize_into(np.zeros((3, 8), dtype=np.float32), readonly, 0)
+
+
 def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
     rng = np.random.default_rng(7)
     m = _matrix(rng, 1024, 2048)

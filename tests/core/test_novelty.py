@@ -75,3 +75,26 @@ def test_shipped_corpus_quotes_are_found(nietzsche_path: object) -> None:
     quote = "supposing that truth is a woman--what then?"
     found = index.check(np.frombuffer((quote + "\u263a").encode("utf-32-le"), dtype=np.int32))
     assert found.longest_copied == len(quote)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    book=st.lists(st.integers(0, 6), min_size=1, max_size=300),
+    sample=st.lists(st.integers(-1, 8), min_size=0, max_size=60),
+    depth=st.sampled_from([1, 2]),
+)
+def test_the_c_search_equals_the_numba_one(book: list[int], sample: list[int], depth: int) -> None:
+    from core.lstm_step import KERNEL
+    from core.numba_novelty import _matching_statistics
+
+    if not KERNEL.startswith("C"):
+        return  # the numba search is the one served: nothing to compare
+    saved = novelty.MAX_BUCKETS
+    novelty.MAX_BUCKETS = 1 << 20 if depth == 2 else 0
+    try:
+        index = NoveltyIndex(book)
+    finally:
+        novelty.MAX_BUCKETS = saved
+    query = np.array(sample, dtype=np.int32)
+    args = (index.text, index.suffixes, query, index.buckets, index.vocab, index.depth)
+    np.testing.assert_array_equal(novelty._search(*args), _matching_statistics(*args))

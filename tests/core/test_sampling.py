@@ -177,3 +177,23 @@ def test_the_compiled_draw_refuses_rows_with_no_usable_token(row: list[float]) -
 
     with pytest.raises(ValueError, match="finite"):
         draw_plain(np.array([row], dtype=np.float32), np.array([1.0]), np.array([0.5]), 0)
+
+
+def test_the_c_draw_picks_what_the_numba_draw_picks() -> None:
+    from core.lstm_step import KERNEL
+    from core.lstm_step import draw_plain as served
+    from core.numba_draw import draw_plain
+
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"the C kernel was not built: {KERNEL}")
+    rng = np.random.default_rng(12)
+    for rows, vocab in ((4000, 61), (200, 8000)):  # the shipped models' vocabularies
+        z = (rng.normal(size=(rows, vocab)) * 3).astype(np.float32)
+        z[::5, 7] = -np.inf
+        temps = rng.choice([0.0, 1e-7, 0.2, 0.5, 1.0, 1.2, 50.0], size=rows)
+        uniforms = rng.random(rows)
+        uniforms[:3] = [0.0, np.nextafter(1.0, 0.0), 0.5]
+        np.testing.assert_array_equal(served(z, temps, uniforms, 0), draw_plain(z, temps, uniforms, 0))
+    for row in ([np.nan, 1.0], [np.inf, 1.0], [3.0, -np.inf]):
+        with pytest.raises(ValueError, match="finite"):
+            served(np.array([row], dtype=np.float32), np.array([1.0]), np.array([0.5]), 0)

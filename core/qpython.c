@@ -1,0 +1,250 @@
+/* The extension module core._qkernel: Python entry points for the C kernel (qkernel.c, qsample.c,
+ * qsearch.c), called from core/c_kernel.py.
+ *
+ * Each takes numpy arrays through the buffer protocol, checks their element type, dimensions and
+ * C-contiguity (as a compiled signature would: the kernels trust their pointers), and releases the
+ * GIL while it computes. A call costs well under a microsecond of overhead, which matters: a
+ * step of the shipped model makes about ten of them, and ctypes (~5 us a call with its argument
+ * checks) made a one-row step ~50% slower than numba's dispatch. Neither numba nor numpy's C API
+ * is needed (numba and LLVM cost ~110 MB of resident memory; see core/lstm_step.py).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows, int64_t cols,
+                     int64_t kpad, const uint8_t *x, int64_t batch, const float *table, const int64_t *index,
+                     float *out);
+void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch, int64_t units);
+void lstmbot_quantize(const float *x, int64_t batch, int64_t k, uint8_t *out, int64_t kpad, int64_t offset);
+int64_t lstmbot_draw_plain(const float *logits, int64_t rows, int64_t vocab, const double *temps,
+                           const double *uniforms, int64_t masked, double greedy_below, double *cdf,
+                           int64_t *picks);
+void lstmbot_matching_statistics(const int32_t *text, int64_t n, const int64_t *suffixes, const int32_t *query,
+                                 int64_t m, const int64_t *buckets, int64_t vocab, int64_t depth, int64_t *out);
+
+/* Element kinds: numpy's buffer format characters for each (int64 is "l" on LP64, "q" elsewhere). */
+enum kind { I8, U8, I32, I64, F32, F64 };
+static const char *const KIND_NAME[] = {"int8", "uint8", "int32", "int64", "float32", "float64"};
+static const Py_ssize_t KIND_SIZE[] = {1, 1, 4, 8, 4, 8};
+
+static int format_is(const char *format, enum kind kind) {
+    if (format == NULL) format = "B";
+    if (*format == '@' || *format == '=' || *format == '<') format++;
+    if (format[0] == '\0' || format[1] != '\0') return 0;
+    switch (kind) {
+        case I8: return format[0] == 'b';
+        case U8: return format[0] == 'B';
+        case I32: return format[0] == 'i' || (format[0] == 'l' && sizeof(long) == 4);
+        case I64: return format[0] == 'q' || (format[0] == 'l' && sizeof(long) == 8);
+        case F32: return format[0] == 'f';
+        case F64: return format[0] == 'd';
+    }
+    return 0;
+}
+
+/* Up to 12 arrays per call, released together. */
+typedef struct {
+    Py_buffer views[12];
+    int count;
+} held_t;
+
+static void release(held_t *held) {
+    for (int i = 0; i < held->count; i++) PyBuffer_Release(&held->views[i]);
+    held->count = 0;
+}
+
+/* The data of a C-contiguous array of `kind` with `ndim` dimensions (writable if asked), kept in
+ * `held`; NULL with TypeError otherwise. shape receives its dimensions. */
+static void *take(held_t *held, PyObject *obj, enum kind kind, int ndim, int writable, const char *name,
+                  Py_ssize_t *shape) {
+    Py_buffer *view = &held->views[held->count];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) != 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s %d-d %s array", name,
+                     writable ? " writable" : "", ndim, KIND_NAME[kind]);
+        return NULL;
+    }
+    held->count++;
+    if (view->ndim != ndim || view->itemsize != KIND_SIZE[kind] || !format_is(view->format, kind)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a %d-d %s array, got %d-d format '%s'", name, ndim,
+                     KIND_NAME[kind], view->ndim, view->format ? view->format : "B");
+        return NULL;
+    }
+    for (int d = 0; d < ndim; d++) shape[d] = view->shape[d];
+    return view->buf;
+}
+
+static int want_args(Py_ssize_t nargs, Py_ssize_t wanted, const char *name) {
+    if (nargs == wanted) return 1;
+    PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, wanted, nargs);
+    return 0;
+}
+
+static PyObject *shape_error(held_t *held, const char *message) {
+    release(held);
+    PyErr_SetString(PyExc_ValueError, message);
+    return NULL;
+}
+
+PyDoc_STRVAR(qmatmul_doc, "qmatmul(packed, scale, corr, cols, x, table, index, out)\n--\n\n"
+                          "out[b, j] = (sum_k q[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j].");
+
+static PyObject *py_qmatmul(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 8, "qmatmul")) return NULL;
+    held_t held = {.count = 0};
+    Py_ssize_t packed_n[1], rows[1], corr_n[1], xs[2], ts[2], idx_n[1], os[2];
+    long long cols = PyLong_AsLongLong(args[3]);
+    if (cols == -1 && PyErr_Occurred()) return NULL;
+    const int8_t *packed = take(&held, args[0], I8, 1, 0, "packed", packed_n);
+    const float *scale = packed ? take(&held, args[1], F32, 1, 0, "scale", rows) : NULL;
+    const float *corr = scale ? take(&held, args[2], F32, 1, 0, "corr", corr_n) : NULL;
+    const uint8_t *x = corr ? take(&held, args[4], U8, 2, 0, "x", xs) : NULL;
+    const float *table = x ? take(&held, args[5], F32, 2, 0, "table", ts) : NULL;
+    const int64_t *index = table ? take(&held, args[6], I64, 1, 0, "index", idx_n) : NULL;
+    float *out = index ? take(&held, args[7], F32, 2, 1, "out", os) : NULL;
+    if (out == NULL) {
+        release(&held);
+        return NULL;
+    }
+    if (rows[0] % 16 || xs[1] % 8 || packed_n[0] != rows[0] * xs[1] || corr_n[0] != rows[0] || cols > rows[0] ||
+        cols < 0 || os[0] != xs[0] || os[1] != cols || idx_n[0] != xs[0] || ts[1] != cols)
+        return shape_error(&held, "qmatmul: the arrays' shapes do not fit together");
+    for (Py_ssize_t b = 0; b < xs[0]; b++) /* a row index out of the table would read past it */
+        if (index[b] < 0 || index[b] >= ts[0]) return shape_error(&held, "qmatmul: a table index is out of range");
+    Py_BEGIN_ALLOW_THREADS
+    lstmbot_qmatmul(packed, scale, corr, rows[0], cols, xs[1], x, xs[0], table, index, out);
+    Py_END_ALLOW_THREADS
+    release(&held);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(cell_doc, "lstm_cell(z, c, h_out, c_out)\n--\n\n"
+                       "The LSTM cell from its gate sums z (batch, 4 * units) and c (batch, units).");
+
+static PyObject *py_lstm_cell(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 4, "lstm_cell")) return NULL;
+    held_t held = {.count = 0};
+    Py_ssize_t zs[2], cs[2], hs[2], c2[2];
+    const float *z = take(&held, args[0], F32, 2, 0, "z", zs);
+    const float *c = z ? take(&held, args[1], F32, 2, 0, "c", cs) : NULL;
+    float *h_out = c ? take(&held, args[2], F32, 2, 1, "h_out", hs) : NULL;
+    float *c_out = h_out ? take(&held, args[3], F32, 2, 1, "c_out", c2) : NULL;
+    if (c_out == NULL) {
+        release(&held);
+        return NULL;
+    }
+    if (zs[0] != cs[0] || zs[1] != 4 * cs[1] || hs[0] != cs[0] || hs[1] != cs[1] || c2[0] != cs[0] ||
+        c2[1] != cs[1])
+        return shape_error(&held, "lstm_cell: the arrays' shapes do not fit together");
+    Py_BEGIN_ALLOW_THREADS
+    lstmbot_lstm_cell(z, c, h_out, c_out, cs[0], cs[1]);
+    Py_END_ALLOW_THREADS
+    release(&held);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(quantize_doc, "quantize_into(x, out, offset)\n--\n\n"
+                           "out[:, offset:offset + k] = x (batch, k) on the 7-bit grid, ties to even.");
+
+static PyObject *py_quantize_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 3, "quantize_into")) return NULL;
+    held_t held = {.count = 0};
+    Py_ssize_t xs[2], os[2];
+    long long offset = PyLong_AsLongLong(args[2]);
+    if (offset == -1 && PyErr_Occurred()) return NULL;
+    const float *x = take(&held, args[0], F32, 2, 0, "x", xs);
+    uint8_t *out = x ? take(&held, args[1], U8, 2, 1, "out", os) : NULL;
+    if (out == NULL) {
+        release(&held);
+        return NULL;
+    }
+    if (os[0] != xs[0] || offset < 0 || offset + xs[1] > os[1])
+        return shape_error(&held, "quantize_into: x does not fit in out at that offset");
+    /* Small (a few thousand values): the GIL is kept, releasing it would cost more. */
+    lstmbot_quantize(x, xs[0], xs[1], out, os[1], offset);
+    release(&held);
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(draw_doc, "draw_plain(logits, temps, uniforms, masked, greedy_below, cdf, picks)\n--\n\n"
+                       "One token per row into picks; ValueError for a row with no usable token.");
+
+static PyObject *py_draw_plain(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 7, "draw_plain")) return NULL;
+    held_t held = {.count = 0};
+    Py_ssize_t ls[2], tn[1], un[1], cn[1], pn[1];
+    long long masked = PyLong_AsLongLong(args[3]);
+    if (masked == -1 && PyErr_Occurred()) return NULL;
+    double greedy_below = PyFloat_AsDouble(args[4]);
+    if (greedy_below == -1.0 && PyErr_Occurred()) return NULL;
+    const float *logits = take(&held, args[0], F32, 2, 0, "logits", ls);
+    const double *temps = logits ? take(&held, args[1], F64, 1, 0, "temps", tn) : NULL;
+    const double *uniforms = temps ? take(&held, args[2], F64, 1, 0, "uniforms", un) : NULL;
+    double *cdf = uniforms ? take(&held, args[5], F64, 1, 1, "cdf", cn) : NULL;
+    int64_t *picks = cdf ? take(&held, args[6], I64, 1, 1, "picks", pn) : NULL;
+    if (picks == NULL) {
+        release(&held);
+        return NULL;
+    }
+    if (tn[0] != ls[0] || un[0] != ls[0] || pn[0] != ls[0] || cn[0] < ls[1])
+        return shape_error(&held, "draw_plain: one temperature, uniform and pick per row, a cdf per token");
+    int64_t status = lstmbot_draw_plain(logits, ls[0], ls[1], temps, uniforms, masked, greedy_below, cdf, picks);
+    release(&held);
+    if (status != 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "logits must be finite or -inf (masked), with at least one finite per row");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(matching_doc, "matching_statistics(text, suffixes, query, buckets, vocab, depth, out)\n--\n\n"
+                           "out[i]: the longest prefix of query[i:] found in text (core/novelty.py).");
+
+static PyObject *py_matching_statistics(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 7, "matching_statistics")) return NULL;
+    held_t held = {.count = 0};
+    Py_ssize_t tn[1], sn[1], qn[1], bn[1], on[1];
+    long long vocab = PyLong_AsLongLong(args[4]);
+    if (vocab == -1 && PyErr_Occurred()) return NULL;
+    long long depth = PyLong_AsLongLong(args[5]);
+    if (depth == -1 && PyErr_Occurred()) return NULL;
+    const int32_t *text = take(&held, args[0], I32, 1, 0, "text", tn);
+    const int64_t *suffixes = text ? take(&held, args[1], I64, 1, 0, "suffixes", sn) : NULL;
+    const int32_t *query = suffixes ? take(&held, args[2], I32, 1, 0, "query", qn) : NULL;
+    const int64_t *buckets = query ? take(&held, args[3], I64, 1, 0, "buckets", bn) : NULL;
+    int64_t *out = buckets ? take(&held, args[6], I64, 1, 1, "out", on) : NULL;
+    if (out == NULL) {
+        release(&held);
+        return NULL;
+    }
+    long long keys = depth == 2 ? vocab * (vocab + 1) : vocab;
+    if (sn[0] != tn[0] || on[0] != qn[0] || vocab < 1 || (depth != 1 && depth != 2) || bn[0] != keys + 1)
+        return shape_error(&held, "matching_statistics: the index's arrays do not fit together");
+    Py_BEGIN_ALLOW_THREADS
+    lstmbot_matching_statistics(text, tn[0], suffixes, query, qn[0], buckets, vocab, depth, out);
+    Py_END_ALLOW_THREADS
+    release(&held);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"qmatmul", (PyCFunction)(void (*)(void))py_qmatmul, METH_FASTCALL, qmatmul_doc},
+    {"lstm_cell", (PyCFunction)(void (*)(void))py_lstm_cell, METH_FASTCALL, cell_doc},
+    {"quantize_into", (PyCFunction)(void (*)(void))py_quantize_into, METH_FASTCALL, quantize_doc},
+    {"draw_plain", (PyCFunction)(void (*)(void))py_draw_plain, METH_FASTCALL, draw_doc},
+    {"matching_statistics", (PyCFunction)(void (*)(void))py_matching_statistics, METH_FASTCALL, matching_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_qkernel",
+    "The generator's int8 product and LSTM cell, the 7-bit grid, the draw and the novelty search in C "
+    "(see core/c_kernel.py).",
+    -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__qkernel(void) { return PyModule_Create(&module); }

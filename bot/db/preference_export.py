@@ -21,7 +21,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TextIO, TypeVar, Unpack
+from typing import Any, Literal, TextIO, TypeVar
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,7 +32,7 @@ from bot.logs import user_hash
 PreferenceFormat = Literal["kto", "dpo"]
 PREFERENCE_FORMATS: tuple[PreferenceFormat, ...] = ("kto", "dpo")
 BATCH = 500
-_Stmt = TypeVar("_Stmt", bound=Select[Unpack[tuple[Any, ...]]])
+_Stmt = TypeVar("_Stmt", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)

@@ -25,15 +25,14 @@ from cli import CliError
 
 if TYPE_CHECKING:
     from cli.learn_round import Round
-    from train.gates import Gate, Measures
+    from cli.learn_steps import Plan
 
 MIN_ROWS = 50  # fewer preferences than this teach noise (bench/preferences.py used 900)
 LEARN_DIR = Path("data") / "learn"
-PREFERENCES_FILE, REPORT_FILE = "preferences.jsonl", "learn.json"
 # bench/preferences.py's recipe: KTO at lr 6e-4, 16 rows a step, each row seen about once,
 # at most 60 steps (900 ratings, 60 steps passed every run; docs/preferences-runs.md).
 ROWS_PER_STEP, MAX_STEPS, LEARNING_RATE = 16, 60, 6e-4
-EXIT_PUBLISHED, EXIT_REFUSED, EXIT_REJECTED = 0, 2, 3
+EXIT_PUBLISHED, EXIT_REJECTED = 0, 3  # a refusal is a CliError: exit status 2
 
 
 def register(subparsers: Any) -> None:
@@ -144,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from bot.settings import get_settings
     from cli.export import preference_salt
     from cli.learn_round import gather
+    from cli.learn_steps import PREFERENCES_FILE
     from core.bundle import BundleError
 
     _check(args)
@@ -174,16 +174,19 @@ def run(args: argparse.Namespace) -> int:
         except sa_exc.DBAPIError as exc:
             hint = "; run `lstmbot db upgrade` first" if "model_versions" in str(exc) else ""
             raise CliError(f"cannot read the database at {shown}: {exc.orig}{hint}") from None
-        steps = _refusal_or_steps(args, round_, preferences)
+        plan = _plan_or_refusal(args, round_, preferences)
         if args.dry_run:
-            return _dry_run(args, round_, out, steps)
+            return _dry_run(args, round_, out, plan)
         out.mkdir(parents=True, exist_ok=True)
         shutil.move(preferences, out / PREFERENCES_FILE)  # kept with the bundle: what it learned from
-    return _learn(args, url, round_, out, steps)
+    return _learn(args, url, round_, out, plan)
 
 
-def _refusal_or_steps(args: argparse.Namespace, round_: Round, preferences: Path) -> int:
-    """The training steps this round takes, or CliError (exit 2) saying why it cannot run."""
+def _plan_or_refusal(args: argparse.Namespace, round_: Round, preferences: Path) -> Plan:
+    """The round's corpus and steps, or CliError (exit 2) saying why it cannot run."""
+    from cli.bundles import bundle_corpus
+    from cli.learn_steps import Plan
+    from train.corpus import CorpusError, load_corpus
     from train.kto import load_kto_rows
     from train.preferences import PreferencesError
 
@@ -204,18 +207,23 @@ def _refusal_or_steps(args: argparse.Namespace, round_: Round, preferences: Path
         rows = load_kto_rows(preferences)
     except PreferencesError as exc:
         raise CliError(f"cannot learn from these rows: {exc}") from None
-    return int(args.steps or min(MAX_STEPS, math.ceil(len(rows.rows) / ROWS_PER_STEP)))
+    corpus = args.corpus or bundle_corpus(champion.folder)
+    try:
+        load_corpus(corpus)  # a missing or unreadable book is refused before anything is written
+    except CorpusError as exc:
+        raise CliError(str(exc)) from None
+    return Plan(corpus, int(args.steps or min(MAX_STEPS, math.ceil(len(rows.rows) / ROWS_PER_STEP))))
 
 
-def _dry_run(args: argparse.Namespace, round_: Round, out: Path, steps: int) -> int:
+def _dry_run(args: argparse.Namespace, round_: Round, out: Path, plan: Plan) -> int:
     print(
-        f"dry run: would fine-tune {steps} steps (KTO, lr {args.lr:g}) from {round_.champion.folder} "
-        f"into {out}, check the gates and publish or reject it; nothing written"
+        f"dry run: would fine-tune {plan.steps} steps (KTO, lr {args.lr:g}) from {round_.champion.folder} "
+        f"on {plan.corpus} into {out}, check the gates and publish or reject it; nothing written"
     )
     return EXIT_PUBLISHED
 
 
-def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, steps: int) -> int:
+def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, plan: Plan) -> int:
     """Fine-tune, measure, judge, record, report."""
     import asyncio
     import json
@@ -223,25 +231,26 @@ def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, steps: 
 
     from bot.db.repository import RegistryError
     from cli.learn_round import record
+    from cli.learn_steps import REPORT_FILE, fine_tune, lineage, measure_both, print_gates
     from train.gates import Limits, judge
 
     started = time.monotonic()
-    corpus = _fine_tune(args, round_, out, steps)
-    if corpus is None:
+    if not fine_tune(args, round_, out, plan):
         print(f"interrupted: the partial bundle is in {out}; nothing was published")
         return 130
     trained_s = time.monotonic() - started
-    champion, challenger, measured = _measure(args, round_, out, corpus)
+    champion, challenger, measured = measure_both(args, round_, out, plan)
     level = str(measured["level"])
     limits = Limits(args.max_loss_increase, args.copy_margin, args.min_distinct_ratio)
     gates = judge(champion, challenger, limits, unit=level)
-    failed = [gate for gate in gates if not gate.passed]
-    reason = "; ".join(gate.reason for gate in failed) or None
-    lineage = _lineage(args, round_, out, steps, trained_s, corpus, measured, champion, challenger, gates)
-    (out / REPORT_FILE).write_text(json.dumps(lineage, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _print_gates(gates, level)
+    reason = "; ".join(gate.reason for gate in gates if not gate.passed) or None
+    recorded = lineage(args, round_, out, plan, trained_s, measured, champion, challenger, gates)
+    (out / REPORT_FILE).write_text(
+        json.dumps(recorded, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    print_gates(gates, level)
     try:
-        done = asyncio.run(record(url, args.model, out, lineage=lineage, reason=reason))
+        done = asyncio.run(record(url, args.model, out, lineage=recorded, reason=reason))
     except RegistryError as exc:
         raise CliError(f"{exc} (the bundle is kept in {out})") from None
     if reason:
@@ -251,147 +260,3 @@ def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, steps: 
     print(f"published {done.name} {done.version} as the challenger (bundle: {out})")
     print("  replicas load it within MODEL_POLL_S seconds; blind duels against the champion decide")
     return EXIT_PUBLISHED
-
-
-def _fine_tune(args: argparse.Namespace, round_: Round, out: Path, steps: int) -> str | None:
-    """`lstmbot train --init-from CHAMPION --preferences FILE --preference-loss kto`, one epoch of
-    `steps` steps; the corpus trained on (None: interrupted)."""
-    from train.loop import configure_environment
-
-    configure_environment()
-    from cli.bundles import bundle_corpus
-    from core.bundle import BundleError, load_bundle
-    from train.corpus import CorpusError
-    from train.loop import set_threads, train
-    from train.preferences import PreferencesError
-    from train.recipes import Level, preset
-    from train.run import TrainRun
-
-    champion = round_.champion
-    level: Level = "word" if load_bundle(champion.folder).level == "word" else "char"
-    corpus = args.corpus or bundle_corpus(champion.folder)
-    config = preset("fast", level).with_overrides(
-        epochs=1, steps_per_epoch=steps, learning_rate=args.lr, val_stride=args.eval_stride
-    )
-    set_threads(args.threads)
-    print(f"  fine-tuning {steps} steps (KTO, lr {args.lr:g}) on {corpus} into {out}")
-    try:
-        result = train(
-            TrainRun(
-                corpus,
-                out,
-                config,
-                epochs=1,
-                init_from=champion.folder,
-                preferences=out / PREFERENCES_FILE,
-                preference_loss="kto",
-                name=args.model,
-            )
-        )
-    except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
-        raise CliError(str(exc)) from None
-    return None if result.interrupted else str(corpus)
-
-
-def _measure(
-    args: argparse.Namespace, round_: Round, out: Path, corpus_name: str
-) -> tuple[Measures, Measures, dict[str, Any]]:
-    """Both models measured alike: the same held-out split, book, prompts, seeds and temperature."""
-    from core.bundle import load_bundle
-    from core.limits import default_length
-    from core.novelty import NoveltyIndex
-    from train.corpus import load_corpus
-    from train.data import seed_snippets, split_corpus
-    from train.gates import DISTINCT_N, Probe, measure
-    from train.recipes import Level, TrainConfig
-
-    champion, challenger = load_bundle(round_.champion.folder), load_bundle(out)
-    if champion.tokenizer.tokens != challenger.tokenizer.tokens:
-        raise CliError(f"{out}: the challenger's vocabulary is not the champion's; its gates cannot compare")
-    level: Level = "word" if champion.level == "word" else "char"
-    corpus = load_corpus(corpus_name)
-    # The split the fine-tuning made: its held-out part was never trained on by either.
-    split = split_corpus(corpus, TrainConfig(level=level, window=champion.model.window), champion.tokenizer)
-    seeds = champion.meta.get("seeds")
-    prompts = (
-        list(seeds) if isinstance(seeds, list) and seeds else seed_snippets(corpus.text, champion.tokenizer)
-    )
-    probe = Probe(samples=args.samples, temperature=args.temperature, stride=args.eval_stride)
-    index = NoveltyIndex(split.train)
-    print(
-        f"  measuring both: held-out loss on every {probe.stride}th token, "
-        f"{probe.samples} samples at T={probe.temperature:g}"
-    )
-    measured = {
-        "samples": probe.samples,
-        "temperature": probe.temperature,
-        "length": default_length(level),
-        "level": level,
-        "seed": probe.seed,
-        "prompts": len(prompts),
-        "heldout_stride": probe.stride,
-        "heldout_tokens": len(split.heldout),
-        "distinct_n": DISTINCT_N[level],
-        "corpus": corpus.name,
-    }
-    ours = measure(champion, split, index, prompts, probe)
-    theirs = measure(challenger, split, index, prompts, probe)
-    return ours, theirs, measured
-
-
-def _lineage(
-    args: argparse.Namespace,
-    round_: Round,
-    out: Path,
-    steps: int,
-    seconds: float,
-    corpus: str,
-    measured: dict[str, Any],
-    champion: Measures,
-    challenger: Measures,
-    gates: list[Gate],
-) -> dict[str, Any]:
-    """What the registry keeps with the version (and learn.json beside the bundle)."""
-    import hashlib
-
-    prefs = (out / PREFERENCES_FILE).read_bytes()
-    made = round_.champion.made
-    return {
-        "parent": round_.champion.version,
-        "parent_source": round_.champion.source,
-        "data": {
-            "since": made.isoformat() if made else None,
-            "until": round_.until.isoformat(),
-            **round_.gathered.as_dict(),
-            "include_private": args.include_private,
-            "sha256": hashlib.sha256(prefs).hexdigest(),
-        },
-        "training": {
-            "loss": "kto",
-            "steps": steps,
-            "learning_rate": args.lr,
-            "corpus": corpus,
-            "seconds": round(seconds, 1),
-        },
-        "measured": measured,
-        "champion": champion.as_dict(),
-        "challenger": challenger.as_dict(),
-        "gates": {gate.name: gate.as_dict() for gate in gates},
-        "passed": all(gate.passed for gate in gates),
-    }
-
-
-def _print_gates(gates: list[Gate], level: str) -> None:
-    formats = {
-        "heldout_loss": (f"held-out loss (nats/{level})", "{:.4f}", "≤"),
-        "copy_rate": ("copy rate (8-grams from the book)", "{:.2%}", "≤"),
-        "repetition": (f"distinct {'8-grams' if level == 'char' else '4-grams'}", "{:.2%}", "≥"),
-    }
-    print("  gates, challenger against champion:")
-    for gate in gates:
-        label, number, bound = formats[gate.name]
-        verdict = "pass" if gate.passed else "FAIL"
-        print(
-            f"    {label:<36} {number.format(gate.challenger):>8} vs {number.format(gate.champion):>8}"
-            f"  (limit {bound} {number.format(gate.limit)})  {verdict}"
-        )

@@ -242,6 +242,7 @@ def test_too_little_data_is_refused(
 def test_dry_run_says_what_it_would_do(
     url: str,
     tiny_bundle: Path,
+    corpus: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -249,8 +250,14 @@ def test_dry_run_says_what_it_would_do(
     monkeypatch.setenv("MODEL_DIR", str(tiny_bundle.parent))
     _seed(url, liked=20, disliked=20)
     out = tmp_path / "dry"
-    code, text, _ = _learn(capsys, "--database-url", url, "--out", str(out), "--min-rows", "40", "--dry-run")
+    argv = ("--database-url", url, "--out", str(out), "--min-rows", "40", "--dry-run")
+    # The tiny bundle was not trained on a shipped corpus: the round needs to be told its book.
+    code, _, err = _learn(capsys, *argv)
+    assert code == 2 and "which is not shipped: give --corpus" in err
+    code, text, _ = _learn(capsys, *argv, "--corpus", str(corpus))
     assert code == 0
     assert "40 preference rows since" in text
-    assert f"dry run: would fine-tune 3 steps (KTO, lr 0.0006) from {tiny_bundle} into {out}" in text
+    assert (
+        f"dry run: would fine-tune 3 steps (KTO, lr 0.0006) from {tiny_bundle} on {corpus} into {out}" in text
+    )
     assert not out.exists() and _versions(url) == {}

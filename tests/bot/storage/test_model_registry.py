@@ -26,11 +26,16 @@ Versions = Callable[..., Path]
 def versions(tiny_bundle: Path, tmp_path: Path) -> Versions:
     """Bundles of tiny-char under versions of our choosing (each its own folder)."""
     base = load_bundle(tiny_bundle)
+    made: dict[str, Path] = {}
 
     def make(version: str, **meta: Any) -> Path:
         folder = tmp_path / f"tiny-char-{version}-{len(meta)}"
+        key = f"{folder.name} {sorted(meta.items())!r}"
+        if key in made:
+            # Saved again, its `created` time could fall in the next second: another archive.
+            return made[key]
         keep = {k: v for k, v in base.meta.items() if k not in ("name", "version", "created", "tokenizer")}
-        return save_bundle(
+        made[key] = save_bundle(
             folder,
             model=base.model,
             tokenizer=base.tokenizer,
@@ -39,6 +44,7 @@ def versions(tiny_bundle: Path, tmp_path: Path) -> Versions:
             version=version,
             meta={**keep, **meta},
         )
+        return made[key]
 
     return make
 

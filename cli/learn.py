@@ -52,7 +52,9 @@ def register(subparsers: Any) -> None:
         "--out", type=Path, help=f"the challenger's bundle folder (default: {LEARN_DIR}/MODEL-TIME)"
     )
     p.add_argument(
-        "--dry-run", action="store_true", help="gather and count the data, say what would be done, and stop"
+        "--dry-run",
+        action="store_true",
+        help="gather and count the data, say what would be done, and stop (nothing trained or published)",
     )
     p.add_argument(
         "--corpus", help="the book to keep and measure on (default: the champion's shipped corpus)"
@@ -218,7 +220,7 @@ def _plan_or_refusal(args: argparse.Namespace, round_: Round, preferences: Path)
 def _dry_run(args: argparse.Namespace, round_: Round, out: Path, plan: Plan) -> int:
     print(
         f"dry run: would fine-tune {plan.steps} steps (KTO, lr {args.lr:g}) from {round_.champion.folder} "
-        f"on {plan.corpus} into {out}, check the gates and publish or reject it; nothing written"
+        f"on {plan.corpus} into {out}, check the gates and publish or reject it; nothing trained or published"
     )
     return EXIT_PUBLISHED
 

@@ -9,29 +9,21 @@ from dataclasses import dataclass
 from bot.novelty import NoveltyService
 from bot.texts import text
 from core.generator import Sample
-from core.novelty import Novelty
+from core.novelty import BADGE_AT, Novelty, copies_the_book
 
-# A copied run shorter than this is ordinary phrasing, not worth a warning on its own: a hot
-# (T=1.2) sample of the shipped char model shares runs of ~20 characters with its book.
-BADGE_AT = {"char": 30, "word": 8}
-# Below this share of new 8-grams a sample is pieced together from the book's phrases even
-# without one long run (greedy samples of the shipped char model: ~9 %; T=1.2: ~50 %).
-STITCHED_BELOW = 0.25
 REDRAWS = 3  # MAX_COPIED: draw again at most this many times
 
 
 def badge(novelty: Novelty | None, level: str, lang: str) -> str | None:
     """ "⚠ 43 characters copied from the book" when the longest copied run matters, a warning
     when almost none of its 8-grams are new, else None (nothing worth saying)."""
-    if novelty is None:
+    if novelty is None or not copies_the_book(novelty, level):
         return None
     unit = text(lang, "unit_char" if level == "char" else "unit_word")
     if novelty.longest_copied >= BADGE_AT.get(level, BADGE_AT["char"]):
         return text(lang, "copied_badge", count=novelty.longest_copied, unit=unit)
-    if novelty.new_ngram_share < STITCHED_BELOW:
-        share = round(novelty.new_ngram_share * 100)
-        return text(lang, "stitched_badge", share=share, count=novelty.longest_copied, unit=unit)
-    return None
+    share = round(novelty.new_ngram_share * 100)  # stitched from the book's phrases
+    return text(lang, "stitched_badge", share=share, count=novelty.longest_copied, unit=unit)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "eval",
     "db",
     "models",
+    "learn",
     "export",
     "leaderboard",
     "run",

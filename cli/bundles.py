@@ -31,3 +31,17 @@ def resolve_model(spec: str | None) -> Path:
         f"`lstmbot train --corpus nietzsche --out models/{DEFAULT_MODEL}`, "
         "or pass --model PATH to a bundle folder."
     )
+
+
+def bundle_corpus(bundle: Path | None) -> str:
+    """The shipped corpus a bundle was trained on, for fine-tuning without --corpus."""
+    from core.bundle import load_bundle
+    from train.corpus import SHIPPED
+
+    if bundle is None:
+        raise CliError("--corpus is required (or --init-from a bundle trained on a shipped corpus)")
+    corpus = load_bundle(bundle).meta.get("corpus", {})
+    name = corpus.get("name") if isinstance(corpus, dict) else None
+    if name not in SHIPPED:
+        raise CliError(f"{bundle} was trained on {name!r}, which is not shipped: give --corpus")
+    return str(name)

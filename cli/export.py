@@ -37,9 +37,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--strict", action="store_true", help="kto: only samples whose votes were unanimous")
     p.add_argument(
+        "--inline-picks",
+        action="store_true",
+        help="dpo: also the inline picks (the continuation sent over each one offered with it)",
+    )
+    p.add_argument(
         "--include-private",
         action="store_true",
-        help="kto/dpo: also samples never shared and duels made in private chats",
+        help="kto/dpo: also samples never shared, duels made in private chats and inline picks never shared",
     )
     p.add_argument(
         "--since",
@@ -53,7 +58,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="only samples whose up-votes minus down-votes is at least N",
     )
-    p.add_argument("--model", metavar="NAME", help="only samples from this model bundle")
+    p.add_argument(
+        "--model",
+        metavar="NAME",
+        help="only samples from this model bundle (dpo: duels with it on both sides)",
+    )
     p.add_argument(
         "--include-users",
         action="store_true",
@@ -88,13 +97,18 @@ async def _export(args: argparse.Namespace, url: str, out: TextIO) -> int:
         await db.dispose()
 
 
-async def _preferences(session: Any, args: argparse.Namespace, out: TextIO) -> int:
-    from bot.db.preference_export import write_preferences
+def preference_salt() -> str:
+    """What user ids are hashed with in preference rows: the bot's token (secret, so a hash
+    cannot be reversed by trying every id), or nothing when no token is configured."""
     from bot.settings import get_settings
 
-    # User ids are hashed with the bot's token as salt (secret, so the hash cannot be reversed
-    # by trying every id), or with nothing when no token is configured.
     token = get_settings().telegram_token
+    return token.get_secret_value() if token else ""
+
+
+async def _preferences(session: Any, args: argparse.Namespace, out: TextIO) -> int:
+    from bot.db.preference_export import Scope, write_preferences
+
     return await write_preferences(
         session,
         out,
@@ -102,7 +116,9 @@ async def _preferences(session: Any, args: argparse.Namespace, out: TextIO) -> i
         strict=args.strict,
         include_users=args.include_users,
         include_private=args.include_private,
-        salt=token.get_secret_value() if token else "",
+        inline=args.inline_picks,
+        salt=preference_salt(),
+        scope=Scope(since=args.since, model_name=args.model),
     )
 
 
@@ -116,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
     from bot.db.engine import is_sqlite, sqlite_file
     from bot.settings import get_settings
 
+    if args.inline_picks and args.format != "dpo":
+        raise CliError("--inline-picks adds rows to --format dpo")
     url: str = args.database_url or get_settings().database_url
     shown = make_url(url).render_as_string(hide_password=True)
     path = sqlite_file(url) if is_sqlite(url) else None

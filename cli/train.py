@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from train.loop import configure_environment
 
     configure_environment()
+    from cli.bundles import bundle_corpus
     from core.bundle import BundleError
     from train.corpus import CorpusError
     from train.loop import set_threads, train
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     config = preset(args.recipe, args.level).with_overrides(**overrides)
     set_threads(args.threads)
     try:
-        corpus = args.corpus or _bundle_corpus(args.init_from)
+        corpus = args.corpus or bundle_corpus(args.init_from)
         result = train(
             TrainRun(
                 corpus,
@@ -190,17 +191,3 @@ def run(args: argparse.Namespace) -> int:
         f"best held-out loss {result.best_loss:.4f} nats/token; bundle: {result.out}"
     )
     return 130 if result.interrupted else 0
-
-
-def _bundle_corpus(init_from: Path | None) -> str:
-    """The shipped corpus a bundle was trained on, for fine-tuning without --corpus."""
-    from core.bundle import load_bundle
-    from train.corpus import SHIPPED
-
-    if init_from is None:
-        raise CliError("--corpus is required (or --init-from a bundle trained on a shipped corpus)")
-    corpus = load_bundle(init_from).meta.get("corpus", {})
-    name = corpus.get("name") if isinstance(corpus, dict) else None
-    if name not in SHIPPED:
-        raise CliError(f"{init_from} was trained on {name!r}, which is not shipped: give --corpus")
-    return str(name)

@@ -29,6 +29,12 @@ I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 NGRAM = 8  # a sample's 8-grams that never occur in the book count as new
 MAX_BUCKETS = 1 << 20  # two-token buckets up to this many (8 MB); one-token buckets above
+# A copied run shorter than this is ordinary phrasing, not worth a warning on its own: a hot
+# (T=1.2) sample of the shipped char model shares runs of ~20 characters with its book.
+BADGE_AT = {"char": 30, "word": 8}
+# Below this share of new 8-grams a sample is pieced together from the book's phrases even
+# without one long run (greedy samples of the shipped char model: ~9 %; T=1.2: ~50 %).
+STITCHED_BELOW = 0.25
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,14 @@ class Novelty:
 
     longest_copied: int  # tokens
     new_ngram_share: float  # of the sample's 8-grams, the share absent from the book (1.0 if none)
+
+
+def copies_the_book(novelty: Novelty, level: str) -> bool:
+    """Whether a sample copied enough to be flagged (the bot's novelty badge; `lstmbot learn`'s
+    copy gate): one run of BADGE_AT tokens found verbatim, or under STITCHED_BELOW new 8-grams."""
+    if novelty.longest_copied >= BADGE_AT.get(level, BADGE_AT["char"]):
+        return True
+    return novelty.new_ngram_share < STITCHED_BELOW
 
 
 class NoveltyIndex:

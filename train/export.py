@@ -48,6 +48,7 @@ def save_run_bundle(
             model=built.config,
             tokenizer=inputs.split.tokenizer,
             weights=get_named_weights(built.model, built.config),
+            name=run.name,
             meta=meta,
         )
 

@@ -42,6 +42,7 @@ class TrainRun:
     kto_beta: float = DEFAULT_BETA
     kto_corpus_weight: float = DEFAULT_CORPUS_WEIGHT
     verbose: int | None = None  # Keras' fit verbosity; None: a progress bar on a terminal only
+    name: str | None = None  # the bundle's name (None: its folder's, `out.name`)
 
     def __post_init__(self) -> None:
         if self.preference_loss not in PREFERENCE_LOSSES:

@@ -55,6 +55,17 @@ def test_compose_runs_the_bot_against_a_healthy_postgres() -> None:
         assert setting in example
 
 
+def test_compose_learner_runs_one_learning_round_only_when_asked() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    learner = compose["services"]["learner"]
+    assert learner["profiles"] == ["learn"]  # `docker compose up` leaves it alone
+    assert learner["build"]["target"] == "train" and learner["command"][0] == "learn"
+    assert learner["depends_on"]["db"]["condition"] == "service_healthy"
+    assert learner["environment"]["DATABASE_URL"] == compose["services"]["bot"]["environment"]["DATABASE_URL"]
+    assert "restart" not in learner  # one round, then it exits with its verdict
+    assert "learned:/app/data" in learner["volumes"] and "learned" in compose["volumes"]
+
+
 def _require_package_index(folder: Path, env: dict[str, str] | None = None) -> None:
     """Fail once, clearly, when the package index cannot be reached (this test installs from it)."""
     probe = subprocess.run(

@@ -1,9 +1,11 @@
 """The model registry: versions of each model, their roles, and the moves between roles.
 
 A version is published as the `challenger` (a candidate, loaded by every replica for duels)
-or straight as the `champion` (what users get). `promote` makes a version the champion and
-retires the one it replaces; `rollback` brings that one back; `retire` and `reject` take a
-version out of service with a reason. A name with no champion row is served from MODEL_DIR.
+or straight as the `champion` (what users get), or, when it failed its tests before ever being
+served (`lstmbot learn`'s gates), straight as `rejected`, kept with its reason. `promote` makes
+a version the champion and retires the one it replaces; `rollback` brings that one back;
+`retire` and `reject` take a version out of service with a reason. A name with no champion
+row is served from MODEL_DIR.
 
 Every change first takes the name's lock (PostgreSQL: a transaction-scoped advisory lock per
 name, which also covers a name's very first publish; SQLite: the write lock that
@@ -148,16 +150,20 @@ async def publish(
     lineage: Mapping[str, Any] | None = None,
     name: str | None = None,
     parent: str | None = None,
+    reason: str | None = None,
     now: datetime | None = None,
 ) -> Version:
-    """Store a bundle folder (packed off the event loop) as `name`'s challenger or champion.
+    """Store a bundle folder (packed off the event loop) as `name`'s challenger or champion,
+    or as rejected with its `reason` (never served: the one-challenger rule does not apply).
 
     `name` defaults to the bundle's own; the version is always the bundle's (what samples
     store). Publishing the same bundle again is a no-op; a different bundle under a version
     already stored, or a second challenger, is refused. As champion it replaces the current
     one (retired, "replaced by ..."), exactly as `promote`."""
-    if role not in LIVE_ROLES:
-        raise RegistryError(f"a version is published as {' or '.join(LIVE_ROLES)}, not {role!r}")
+    if role not in (*LIVE_ROLES, REJECTED):
+        raise RegistryError(f"a version is published as {', '.join(LIVE_ROLES)} or {REJECTED}, not {role!r}")
+    if (role == REJECTED) != bool(reason):
+        raise RegistryError("a version published as rejected needs a reason, and only then has one")
     packed = bundle if isinstance(bundle, Packed) else await asyncio.to_thread(pack, bundle)
     name = check_model_name(name or packed.name)
     now = now or utcnow()
@@ -196,6 +202,9 @@ async def publish(
     await session.flush()
     if role == CHAMPION:
         await _crown(session, row, now)
+    elif role == REJECTED:
+        row.role, row.reason, row.decided_at = REJECTED, reason, now
+        await session.flush()
     else:
         row.role, row.decided_at = CHALLENGER, None
         await session.flush()

@@ -26,11 +26,16 @@ Versions = Callable[..., Path]
 def versions(tiny_bundle: Path, tmp_path: Path) -> Versions:
     """Bundles of tiny-char under versions of our choosing (each its own folder)."""
     base = load_bundle(tiny_bundle)
+    made: dict[str, Path] = {}
 
     def make(version: str, **meta: Any) -> Path:
         folder = tmp_path / f"tiny-char-{version}-{len(meta)}"
+        key = f"{folder.name} {sorted(meta.items())!r}"
+        if key in made:
+            # Saved again, its `created` time could fall in the next second: another archive.
+            return made[key]
         keep = {k: v for k, v in base.meta.items() if k not in ("name", "version", "created", "tokenizer")}
-        return save_bundle(
+        made[key] = save_bundle(
             folder,
             model=base.model,
             tokenizer=base.tokenizer,
@@ -39,6 +44,7 @@ def versions(tiny_bundle: Path, tmp_path: Path) -> Versions:
             version=version,
             meta={**keep, **meta},
         )
+        return made[key]
 
     return make
 
@@ -142,6 +148,31 @@ async def test_reject_and_retire(db: Database, versions: Versions) -> None:
     assert (retired.role, retired.reason) == ("retired", "stale")
     again = await db.run(lambda s: registry.retire(s, name="tiny-char", version="v3", reason="other"))
     assert again.reason == "stale"  # retiring twice changes nothing
+
+
+async def test_a_version_that_failed_its_gates_is_published_rejected(
+    db: Database, versions: Versions
+) -> None:
+    await _publish(db, versions("v1"), "champion")
+    await _publish(db, versions("v2"))
+    # Even with a challenger in place: a rejected version is never served.
+    failed = await _publish(
+        db, versions("v3"), "rejected", reason="held-out loss +0.05", lineage={"passed": False}
+    )
+    assert (failed.role, failed.reason, failed.lineage["passed"]) == (
+        "rejected",
+        "held-out loss +0.05",
+        False,
+    )
+    assert failed.decided_at is not None
+    live = await db.run(registry.live_versions, write=False)
+    assert sorted((v.version, v.role) for v in live) == [("v1", "champion"), ("v2", "challenger")]
+    with pytest.raises(repo.RegistryError, match="needs a reason"):
+        await _publish(db, versions("v4"), "rejected")
+    with pytest.raises(repo.RegistryError, match="needs a reason"):
+        await _publish(db, versions("v4"), "challenger", reason="why?")
+    with pytest.raises(repo.RegistryError, match="was rejected"):
+        await db.run(lambda s: registry.promote(s, name="tiny-char", version="v3"))
 
 
 async def test_parent_and_lineage_come_from_the_bundle(db: Database, versions: Versions) -> None:

@@ -180,3 +180,99 @@ async def test_csv_and_jsonl_carry_the_shared_flag(db: Database) -> None:
     await db.run(work, write=False)
     shared = {json.loads(line)["seed"]: json.loads(line)["shared"] for line in out.getvalue().splitlines()}
     assert shared == {"seed liked": True, "seed disliked": True, "seed tied": True, "seed secret": False}
+
+
+async def _inline_pick(
+    session: AsyncSession, author: User, name: str, chosen: int, *, shared: bool, model: str = "m"
+) -> None:
+    candidates = [
+        {"temperature": t, "text": f"{name} at {t}", "rng_seed": i, "length": 9}
+        for i, t in enumerate((0.3, 0.5, 0.8))
+    ]
+    offer_id = await repo.create_inline_offer(
+        session,
+        user_id=author.id,
+        seed=f"inline {name}",
+        model_name=model,
+        model_version="v7",
+        candidates=candidates,
+    )
+    offer = await repo.take_inline_offer(session, offer_id=offer_id, user_id=author.id)
+    assert offer is not None
+    chat = await make_chat(session, telegram_id=author.telegram_id, type="private", title=None)
+    picked = candidates[chosen]
+    sample = await make_sample(
+        session, user=author, chat=chat, seed=offer.seed, model_name=model, text=str(picked["text"])
+    )
+    await repo.set_shared(session, sample_id=sample.id, shared=shared)
+    offer.chosen, offer.sample_id = chosen, sample.id
+
+
+async def test_inline_picks_are_dpo_rows(db: Database) -> None:
+    async def work(session: AsyncSession) -> None:
+        author = await make_user(session)
+        await _inline_pick(session, author, "sent", 1, shared=True)
+        await _inline_pick(session, author, "kept private", 0, shared=False)
+        await repo.create_inline_offer(  # nothing chosen from it: no preference
+            session, user_id=author.id, seed="unpicked", model_name="m", model_version="v7", candidates=[]
+        )
+
+    await db.run(work)
+    assert await _export(db, format="dpo") == []  # duels only unless asked
+    rows = await _export(db, format="dpo", inline=True, salt="s")
+    assert [(r["prompt"], r["chosen"], r["rejected"]) for r in rows] == [
+        ("inline sent", "sent at 0.5", "sent at 0.3"),
+        ("inline sent", "sent at 0.5", "sent at 0.8"),
+    ]
+    assert [rows[0][f"chosen_{k}"] for k in SIDE] == ["m", "v7", 0.5, 1]
+    assert [rows[0][f"rejected_{k}"] for k in SIDE] == ["m", "v7", 0.3, 0]
+    assert "inline_offer_id" in rows[0] and "user" in rows[0]
+    everything = await _export(db, format="dpo", inline=True, include_private=True)
+    assert [r["prompt"] for r in everything] == ["inline sent"] * 2 + ["inline kept private"] * 2
+
+
+async def test_the_scope_keeps_one_model_and_a_time_window(db: Database) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.db.models import StoredSample, utcnow
+    from bot.db.preference_export import Scope, write_learning_rows
+
+    await _seed(db)
+
+    async def more(session: AsyncSession) -> None:
+        author = await make_user(session)
+        raters = [await make_user(session) for _ in range(2)]
+        group = await make_chat(session)
+        await _rated(session, author, group, raters, "other model", 2, 0, shared=True)
+        await _inline_pick(session, author, "picked", 2, shared=True, model="nietzsche-char")
+        rename = update(StoredSample).where(StoredSample.seed == "seed other model")
+        await session.execute(rename.values(model_name="other"))
+
+    await db.run(more)
+    now = utcnow()
+    mine = Scope(model_name="nietzsche-char")
+    assert [r["prompt"] for r in await _export(db, format="kto", scope=mine)] == [
+        "seed liked",
+        "seed disliked",
+    ]
+    # Duels count for a model only with it on both sides (_duel's are "m" against "n").
+    assert await _export(db, format="dpo", scope=mine) == []
+    later = Scope(since=now + timedelta(seconds=1))
+    assert await _export(db, format="kto", scope=later) == []
+    earlier = Scope(until=now - timedelta(hours=1))
+    assert await _export(db, format="dpo", inline=True, scope=earlier) == []
+    window = Scope(since=now - timedelta(hours=1), until=now + timedelta(seconds=1))
+    assert len(await _export(db, format="kto", scope=window)) == 3
+
+    out = io.StringIO()
+
+    async def learn(session: AsyncSession) -> Any:
+        return await write_learning_rows(session, out, scope=mine, salt="s")
+
+    gathered = await db.run(learn, write=False)
+    assert gathered.as_dict() == {
+        "rows": 4, "ratings": 2, "liked": 1, "disliked": 1, "duels": 0, "inline_picks": 2,
+    }  # fmt: skip
+    assert len(out.getvalue().splitlines()) == 4

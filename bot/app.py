@@ -29,6 +29,7 @@ from bot.db.database import Database
 from bot.delivery import Outbox
 from bot.generation import GenerationService, load_models
 from bot.handlers import (
+    acrostic,
     duels,
     game,
     generate,
@@ -255,6 +256,7 @@ def add_handlers(app: Application) -> None:  # type: ignore[type-arg]
         (["fooled"], game.on_fooled),
         (["duel"], duels.on_duel),
         (["leaderboard"], leaderboard.on_leaderboard),
+        (["acrostic"], acrostic.on_acrostic),
     ]
     for names, callback in commands:
         app.add_handler(CommandHandler(names, callback, filters=message_only))

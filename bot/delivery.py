@@ -71,6 +71,7 @@ class ToStore:
     sample: Sample
     rng_seed: int
     novelty: Novelty | None
+    acrostic: str | None = None  # an acrostic poem's heads and line length ("新年快乐|7")
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ async def store_samples(
                 update_id=update_id,
                 novelty=part.novelty,
                 seed_user_id=owner.seed_user_id,
+                acrostic=part.acrostic,
             )
             await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
             services.sending.add(stored.id)

@@ -16,6 +16,7 @@ from bot.generation import GenerationService
 from bot.novelty_badge import badge
 from bot.parsing import effective_length, format_temperature
 from bot.texts import text
+from core.acrostic import Acrostic, lines
 from core.novelty import Novelty
 
 MESSAGE_LIMIT = 4096  # Telegram's limit, counted in UTF-16 code units after entity parsing
@@ -86,6 +87,23 @@ def sample_html(
     return "\n\n".join(parts)
 
 
+def acrostic_html(poem: str, acrostic: Acrostic, *, model: str, temperature: float, lang: str) -> str:
+    """An acrostic poem, a line per row with its head character in bold, then the footer."""
+    rows = [
+        f"<b>{html.escape(line[:1], quote=False)}</b>{html.escape(clean(line[1:]), quote=False)}"
+        for line in lines(poem, acrostic)
+    ]
+    footer = text(
+        lang,
+        "acrostic_footer",
+        model=model,
+        temperature=format_temperature(temperature),
+        heads=acrostic.heads,
+        chars=acrostic.line_length,
+    )
+    return "\n".join(rows) + f"\n\n<i>{html.escape(footer, quote=False)}</i>"
+
+
 def excerpt(value: str, limit: int) -> str:
     """A one-line excerpt of at most `limit` characters."""
     flat = " ".join(clean(value).split())
@@ -117,6 +135,11 @@ def stored_sample_html(
 ) -> str:
     """A stored sample as a message body (its length as shown: characters of a char sample,
     words of a word sample), with the novelty badge from the numbers stored with it."""
+    if sample.acrostic:
+        poem = Acrostic.from_spec(sample.acrostic)
+        return acrostic_html(
+            sample.text, poem, model=sample.model_name, temperature=sample.temperature, lang=lang
+        )
     level, unit = unit_of(generation, sample.model_name, lang)
     stored = (
         Novelty(sample.longest_copied, sample.new_ngram_share)

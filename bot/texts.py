@@ -41,6 +41,14 @@ EN: dict[str, str] = {
     "lang_en": "English",
     "lang_zh": "Chinese",
     "footer": "{model} · T={temperature} · {length} {unit}s",
+    "acrostic_footer": "{model} · T={temperature} · an acrostic of {heads}, {chars} characters a line",
+    "acrostic_usage": (
+        "Give the first character of each line, and 5 or 7 characters a line: "
+        "<code>/acrostic 新年快乐 7</code> (1 to 16 Chinese characters)."
+    ),
+    "acrostic_no_model": "No poem model is loaded here, so I cannot write acrostics.",
+    "acrostic_no_duel": "Acrostics are not dueled: their fixed form would decide.",
+    "acrostic_missing": "The poem model does not know {missing}: try other characters (simplified ones).",
     "random_seed": "No seed given, so I picked one from the model's own book:",
     "mostly_unknown": "Most of your seed is unknown to this model ({unknown} of {total}); it is read as blanks.",
     "seed_too_long": "Your seed is long; I continued from its last part.",
@@ -171,6 +179,11 @@ ZH: dict[str, str] = {
     "lang_en": "英文",
     "lang_zh": "中文",
     "footer": "{model} · T={temperature} · {length} 个{unit}",
+    "acrostic_footer": "{model} · T={temperature} · 藏头诗「{heads}」· {chars} 言",
+    "acrostic_usage": "给出每行的第一个字，以及每行 5 或 7 字：<code>/acrostic 新年快乐 7</code>（1 到 16 个汉字）。",
+    "acrostic_no_model": "这里没有载入诗歌模型，写不了藏头诗。",
+    "acrostic_no_duel": "藏头诗不参加对决：固定的格式会左右结果。",
+    "acrostic_missing": "诗歌模型不认识「{missing}」，换几个字试试（用简体字）。",
     "random_seed": "你没有给开头，我从模型自己的书里挑了一句：",
     "mostly_unknown": "这个模型不认识你开头的大部分内容（{total} 个中有 {unknown} 个），它们被当作空白。",
     "seed_too_long": "开头太长了，我从最后一部分接着写。",
@@ -278,6 +291,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("game", "Real or dream? guess the real ending"),
         ("scores", "this chat's game leaderboard"),
         ("fooled", "how often the model fooled players"),
+        ("acrostic", "an acrostic poem: /acrostic 新年快乐 7"),
         ("help", "what I can do"),
     ],
     "zh": [
@@ -297,6 +311,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("game", "真还是梦？猜出原文的结尾"),
         ("scores", "本群游戏排行榜"),
         ("fooled", "模型骗到玩家的比例"),
+        ("acrostic", "藏头诗：/acrostic 新年快乐 7"),
         ("help", "我能做什么"),
     ],
 }

@@ -63,6 +63,19 @@ class Acrostic:
             raise AcrosticError(f"head characters must be Chinese characters, not {strays!r}")
 
     @property
+    def spec(self) -> str:
+        """How a stored sample keeps it: "新年快乐|7"."""
+        return f"{self.heads}|{self.line_length}"
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Acrostic:
+        """The acrostic a stored sample's `spec` names (AcrosticError when it is not one)."""
+        heads, _, line_length = spec.partition("|")
+        if not line_length.isdigit():
+            raise AcrosticError(f"not an acrostic: {spec!r}")
+        return cls(heads, int(line_length))
+
+    @property
     def length(self) -> int:
         """Tokens drawn: every line's characters and its closing mark."""
         return len(self.heads) * (self.line_length + 1)

@@ -231,6 +231,9 @@ class StoredSample(Base):
     seed_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), sort_order=1
     )
+    # An acrostic poem's head characters and line length ("新年快乐|7"; migration 0014): its
+    # seed is only a newline, so 🔁 and a resend rebuild the poem's form from this.
+    acrostic: Mapped[str | None] = mapped_column(String(40), sort_order=2)
 
     user: Mapped[User] = relationship(back_populates="samples", lazy="raise", foreign_keys=[user_id])
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")

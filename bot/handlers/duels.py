@@ -193,6 +193,9 @@ async def on_start_duel_press(press: Press) -> None:
         await press.refuse()
         return
     sample = found.sample
+    if sample.acrostic:  # an acrostic's forced form would decide the duel by itself
+        await press.answer(text(press.lang, "acrostic_no_duel"))
+        return
     owner = sample.seed_user_id if sample.seed_user_id is not None else sample.user_id
     await start_duel(
         press.update, press.context, sample.seed, reply_to=press.message, seed_user_id=owner, press=press

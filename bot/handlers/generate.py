@@ -20,6 +20,7 @@ from bot.calls import reply_html
 from bot.db import repository as repo
 from bot.delivery import Owner, ToStore, outgoing, send, store_samples
 from bot.finishing import asked, finish
+from bot.handlers.acrostic import write_acrostic
 from bot.handlers.presses import Press
 from bot.message_text import command_argument, storable, without_entity
 from bot.novelty_badge import badge, draw_novel
@@ -28,6 +29,7 @@ from bot.render import escape, excerpt, sample_html, shown_seed, unit_of
 from bot.services import Services, services_of
 from bot.texts import text
 from bot.who import Who, lang_of, who
+from core.acrostic import Acrostic
 from core.generator import Request, Sample
 from core.limits import TEMPERATURE_PRESETS
 
@@ -230,6 +232,17 @@ async def on_again_press(press: Press) -> None:
         await press.refuse()  # no chat to send a new sample to (an inline message)
         return
     stored = found.sample
+    if stored.acrostic:  # its seed is a newline: the acrostic itself is drawn again
+        poem = Acrostic.from_spec(stored.acrostic)
+        await write_acrostic(
+            press.update,
+            press.context,
+            poem,
+            reply_to=press.message,
+            temperature=stored.temperature,
+            press=press,
+        )
+        return
     source = Source(
         stored.seed,
         stored.model_name,

@@ -199,6 +199,37 @@ def test_every_generating_feature_is_in_the_table() -> None:
     assert {names[f.__name__] for f in generating} == set(FEATURES)
 
 
+# Every function that admits generating work, and where its shared rules are checked: the
+# table above, or (for a form that no finishing rule applies to) its own end-to-end test.
+ADMITTING = {
+    "continue_seed": "seed, gen, again",
+    "on_compare": "compare",
+    "start_duel": "duel",
+    "on_game": "game",
+    "on_inline_query": "inline",
+    "write_acrostic": "tests/e2e/test_acrostic.py (an exact form: nothing to finish)",
+}
+
+
+def test_every_function_that_admits_work_is_checked_somewhere() -> None:
+    """A new generating feature goes through `admit`: it fails here until it is in a table."""
+    import ast
+    import pkgutil
+
+    import bot.handlers
+
+    admitting = set()
+    for module in pkgutil.iter_modules(bot.handlers.__path__):
+        path = Path(bot.handlers.__path__[0]) / f"{module.name}.py"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                isinstance(call, ast.Call) and getattr(call.func, "id", None) == "admit"
+                for call in ast.walk(node)
+            ):
+                admitting.add(node.name)
+    assert admitting == set(ADMITTING)
+
+
 async def _check_finished(services: Services, item: Shown, length: int) -> None:
     info = services.generation.info(item.model)
     request = Request(item.seed, length=asked(length, info.level), temperature=item.temperature, rng=item.rng)

@@ -216,3 +216,9 @@ async def test_an_anonymous_group_admin_sets_the_groups_defaults(harness: Harnes
     (refused,) = await harness.sb.wait_for_bot_messages(group, after=1, timeout=20)
     assert "Only this group's admins" in refused["text"]
     assert "temperature: 1.2" in (await harness.say(ann, "/groupdefault", chat=group))["text"]
+
+
+async def test_acrostic_without_a_poem_model_says_so(harness: Harness) -> None:
+    """No model trained on the poems is loaded here (the shipped bot has none yet)."""
+    ann = harness.sb.user("Ann")
+    assert "No poem model is loaded" in (await harness.say(ann, "/acrostic 新年快乐"))["text"]

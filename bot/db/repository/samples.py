@@ -40,12 +40,14 @@ async def record_sample(
     inline_message_id: str | None = None,
     novelty: Novelty | None = None,
     seed_user_id: int | None = None,
+    acrostic: str | None = None,
 ) -> StoredSample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
     ``seed`` is the user's text as sent and ``text`` what the model generated after it;
     ``novelty``, how much of it was copied from the model's book (None: not checked);
-    ``seed_user_id``, whose text the seed is when copied from another user's sample.
+    ``seed_user_id``, whose text the seed is when copied from another user's sample;
+    ``acrostic``, an acrostic poem's heads and line length ("新年快乐|7").
     The usual flow stores the sample first (delivered=False), sends the message with a
     keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
     """
@@ -71,6 +73,7 @@ async def record_sample(
         longest_copied=novelty.longest_copied if novelty else None,
         new_ngram_share=round(novelty.new_ngram_share, 4) if novelty else None,
         seed_user_id=seed_user_id,
+        acrostic=acrostic,
     )
     session.add(sample)
     await session.flush()

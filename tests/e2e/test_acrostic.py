@@ -1,0 +1,92 @@
+"""/acrostic end to end (issue 27): a poem model writes the form exactly, through the same
+spine as every feature (settings, admission, one outcome per update, storing before sending,
+the press door), and 🔁 draws the acrostic again."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import StoredSample
+from tests.e2e.conftest import Harness
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
+NOT_VALID = "This button is not valid any more."
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path, make_bundle: object, word_bundle: Path, poem_bundle: Path) -> Path:
+    """The usual char model (the default) beside a poem model."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copytree(make_bundle(window=20), folder / "tiny-char")  # type: ignore[operator]
+    shutil.copytree(poem_bundle, folder / "tiny-tang")
+    return folder
+
+
+def poem_lines(message: dict[str, object]) -> list[str]:
+    return str(message["text"]).split("\n\n")[0].split("\n")
+
+
+async def samples(harness: Harness) -> list[StoredSample]:
+    async def work(session: AsyncSession) -> list[StoredSample]:
+        return list((await session.scalars(select(StoredSample).order_by(StoredSample.id))).all())
+
+    found: list[StoredSample] = await harness.query(work)
+    return found
+
+
+async def test_an_acrostic_keeps_its_form_and_is_drawn_again_with_the_repeat_button(harness: Harness) -> None:
+    h = harness
+    ann, bo = h.sb.user("Ann", language_code="zh"), h.sb.user("Bo")
+    group = h.sb.group("诗社", [ann, bo])
+    update_id = h.sb.sandbox.state.next_update_id
+    message = h.sb.send(ann, group, "/acrostic 新年快乐 7")
+    (poem,) = await h.sb.wait_for_bot_messages(group, timeout=30)
+    lines = poem_lines(poem)
+    assert [line[0] for line in lines] == list("新年快乐")
+    assert [len(line) for line in lines] == [8] * 4 and "".join(line[-1] for line in lines) == "，。，。"
+    assert "tiny-tang" in str(poem["text"]) and "藏头诗「新年快乐」· 7 言" in str(poem["text"])
+    (stored,) = await samples(h)
+    assert stored.acrostic == "新年快乐|7" and stored.model_name == "tiny-tang" and stored.seed == "\n"
+    assert "".join(lines) == stored.text
+
+    # Delivered twice, answered once.
+    before = len(h.sb.bot_messages(group))
+    h.sb.redeliver({"update_id": update_id, "message": copy.deepcopy(message)})
+    assert await h.quiet(group, 1.5) == 0 and len(await samples(h)) == 1
+
+    # 🔁 draws the acrostic again (same heads, same form), as a new message.
+    await h.press(bo, poem, button="🔁")
+    (again,) = await h.sb.wait_for_bot_messages(group, after=before, timeout=30)
+    assert [line[0] for line in poem_lines(again)] == list("新年快乐")
+    assert [s.acrostic for s in await samples(h)] == ["新年快乐|7", "新年快乐|7"]
+    # 🆚 does not duel an acrostic; its buttons pressed from another chat do nothing.
+    assert (await h.press(bo, poem, button="🆚"))[
+        "text"
+    ] == "Acrostics are not dueled: their fixed form would decide."
+    elsewhere = await h.say(bo, "/help")
+    data = next(
+        b["callback_data"]
+        for row in poem["reply_markup"]["inline_keyboard"]
+        for b in row
+        if "🔁" in b["text"]
+    )
+    assert (await h.press(bo, elsewhere, data))["text"] == NOT_VALID
+
+
+async def test_bad_heads_get_a_clear_answer_and_store_nothing(harness: Harness) -> None:
+    ann = harness.sb.user("Ann", language_code="zh")
+    assert "/acrostic 新年快乐 7" in (await harness.say(ann, "/acrostic hello"))["text"]
+    assert "/acrostic 新年快乐 7" in (await harness.say(ann, "/acrostic 新年 6"))["text"]
+    assert "龘" in (await harness.say(ann, "/acrostic 龘龘"))["text"]  # not in the model's vocabulary
+
+    async def count(session: AsyncSession) -> int:
+        return int(await session.scalar(select(func.count()).select_from(StoredSample)) or 0)
+
+    assert await harness.query(count) == 0

@@ -156,4 +156,5 @@ async def test_exactly_one_replica_drives_each_game(harness: Harness) -> None:
     assert Counter(g for g, _ in _reveals(h, groups)) == Counter({g: 1 for g in groups})  # one reveal each
     for times in _countdowns(h, groups).values():  # one countdown per game, not one per replica
         gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert all(gap >= COUNTDOWN_EVERY_S - 0.6 for gap in gaps), gaps
+        # Two drivers would interleave their edits (gaps near 0); one keeps ~5 s, less its jitter.
+        assert all(gap >= COUNTDOWN_EVERY_S / 2 for gap in gaps), gaps

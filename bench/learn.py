@@ -1,6 +1,6 @@
 """Proof of the learning loop: simulated users teach the running bot, round after round.
 
-    python -m bench.learn [--taste vocabulary|theme] [--rounds 3] [--ratings 400]
+    python -m bench.learn [--taste vocabulary|theme] [--rounds 3] [--ratings 300]
         [--duel-votes 200] [--sabotage-round K] [--steps N] [--final-duels 200]
 
 One `lstmbot run` (bench.harness.running_bot, SQLite in a temp folder) serves nietzsche-char
@@ -187,6 +187,14 @@ def learn(url: str, out: Path, steps: int | None) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
+def learner_lines(output: str) -> list[str]:
+    """The learner's report, less its sample texts and TensorFlow's chatter."""
+    keep = ("learn ", "  ", "published", "rejected", "interrupted", "epoch", "error", "lstmbot")
+    return [
+        line for line in output.splitlines() if line.strip() and line.startswith(keep) and "self." not in line
+    ]
+
+
 def outcome_for(judge: Judge, text_a: str, text_b: str) -> Outcome:
     """The side the taste prefers; equal scores tie."""
     a, b = judge(text_a), judge(text_b)
@@ -261,7 +269,7 @@ async def one_round(
     started = time.monotonic()
     result.learn_exit, output = await asyncio.to_thread(learn, url, work / f"round-{number}", args.steps)
     print(f"[round {number}] learner took {time.monotonic() - started:.0f} s:", flush=True)
-    print("\n".join(f"    | {line}" for line in output.strip().splitlines()), flush=True)
+    print("\n".join(f"    | {line}" for line in learner_lines(output)), flush=True)
     if result.learn_exit == 2:
         result.decision = "no challenger (learner refused)"
         return result
@@ -467,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.learn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--taste", choices=sorted(bp.TASTES), default="vocabulary")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--ratings", type=int, default=400, help="ratings per round")
+    parser.add_argument("--ratings", type=int, default=300, help="ratings per round")
     parser.add_argument("--duel-votes", type=int, default=200, help="vote budget per challenger")
     parser.add_argument("--sabotage-round", type=int, help="invert the raters' labels in this round")
     parser.add_argument("--steps", type=int, help="learner steps (default: lstmbot learn's)")

@@ -133,11 +133,11 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return done
 
 
-async def version_row(db: Database, version: str) -> registry.Version | None:
-    """The registry's row for one version of the model."""
+async def version_row(db: Database, version: str, name: str = MODEL) -> registry.Version | None:
+    """The registry's row for one version of a model."""
 
     async def work(session: AsyncSession) -> registry.Version | None:
-        return await registry.get_version(session, name=MODEL, version=version)
+        return await registry.get_version(session, name=name, version=version)
 
     return await db.run(work, write=False)
 
@@ -166,7 +166,14 @@ async def challenger_version(db: Database) -> str | None:
 
 
 async def rate(
-    sb: SandboxServer, db: Database, judge: Judge, like_at: float, *, samples: int, inverted: bool
+    sb: SandboxServer,
+    db: Database,
+    judge: Judge,
+    like_at: float,
+    *,
+    samples: int,
+    inverted: bool,
+    length: int = default_length("char"),
 ) -> tuple[int, int]:
     """The rater rates `samples` samples; with `inverted`, every label flipped."""
 
@@ -174,7 +181,7 @@ async def rate(
         return float((judge(text) >= like_at) != inverted)
 
     return await bp.rate_samples(
-        sb, db, label, samples=samples, temperatures=(1.0,), like_at=1.0, length=default_length("char")
+        sb, db, label, samples=samples, temperatures=(1.0,), like_at=1.0, length=length
     )
 
 
@@ -202,13 +209,21 @@ def outcome_for(judge: Judge, text_a: str, text_b: str) -> Outcome:
 
 
 async def duel_until_decided(
-    sb: SandboxServer, db: Database, judge: Judge, result: RoundResult, *, budget: int, voters: int
+    sb: SandboxServer,
+    db: Database,
+    judge: Judge,
+    result: RoundResult,
+    *,
+    budget: int,
+    voters: int,
+    name: str = MODEL,
+    length: int = default_length("char"),
 ) -> None:
     """Voters duel and vote by taste until the challenger leaves its role or `budget` votes."""
     version = result.version
     assert version is not None
     users = [sb.user(f"Voter {result.number}.{i}") for i in range(voters)]
-    await asyncio.gather(*(bp.set_length(sb, user, default_length("char")) for user in users))
+    await asyncio.gather(*(bp.set_length(sb, user, length) for user in users))
     decided = False
 
     async def one(user: bp.Json) -> None:
@@ -227,20 +242,20 @@ async def duel_until_decided(
                 else:
                     result.losses += 1
             await bp.vote(sb, user, message, outcome)
-            row = await version_row(db, version)
+            row = await version_row(db, version, name)
             decided = decided or (row is not None and row.role != "challenger")
 
     await asyncio.gather(*(one(user) for user in users))
 
 
-async def decide(db: Database, url: str, result: RoundResult) -> None:
+async def decide(db: Database, url: str, result: RoundResult, name: str = MODEL) -> None:
     """Read the verdict from the registry; an undecided challenger is retired by hand."""
     assert result.version is not None
-    row = await version_row(db, result.version)
+    row = await version_row(db, result.version, name)
     if row is not None and row.role == "challenger":
         reason = f"vote budget spent ({result.votes} votes) undecided"
-        cli("models", "retire", MODEL, result.version, "--reason", reason, "--database-url", url)
-        row = await version_row(db, result.version)
+        cli("models", "retire", name, result.version, "--reason", reason, "--database-url", url)
+        row = await version_row(db, result.version, name)
     assert row is not None
     result.decision = {"champion": "PROMOTED", "retired": "retired", "rejected": "rejected"}.get(
         row.role, row.role

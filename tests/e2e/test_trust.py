@@ -157,7 +157,7 @@ async def test_a_refused_request_costs_no_slot(harness: Harness) -> None:
     original = generator.make_sample
 
     def slow(*args: Any) -> Any:  # the worker thread builds each finished sample with this
-        time_module.sleep(0.6)
+        time_module.sleep(2.0)  # a wide window for the next seed to queue behind it, even under load
         return original(*args)
 
     generator.make_sample = slow

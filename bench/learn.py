@@ -474,6 +474,8 @@ def verdict(
         f"(target >= 65%)"
     )
     print(f"  held-out loss: original {base}, final {loss} nats/char ({delta:+.4f}; target <= +0.05)")
+    if champion is None:
+        print("  (no round was promoted: the final champion is the original, duelling a copy of itself)")
     if sabotage is not None:
         print(
             f"  sabotaged round {sabotage.number}: {sabotage.decision} "

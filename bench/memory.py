@@ -70,7 +70,8 @@ WORD_MODEL = "hongloumeng-word"
 
 
 def _status_kb(pid: int | str, name: str) -> int:
-    """A figure in kB from /proc/<pid>/status; 0 if absent."""
+    """A figure in kB from /proc/<pid>/status; 0 if absent. (bench.harness has the same reader,
+    but importing it loads the sandbox and aiohttp, which the stages here must not include.)"""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(f"{name}:"):

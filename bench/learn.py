@@ -30,7 +30,129 @@ through the sandbox is checked to have been answered exactly once.
 Targets: the final champion wins >= 65% of the final duels (ties as half) with held-out loss at
 most 0.05 nats/char above the original's; a sabotaged round's challenger is never promoted.
 
-The recorded run is at the end of this docstring.
+Recorded runs follow (full output).
+Run of 2026-12-06 (Intel Xeon, 2 cores shared with a CI run and, from round 1 on, a niced
+theme run): `python -m bench.learn --taste vocabulary --sabotage-round 3`, 24 minutes:
+
+    taste vocabulary; 3 rounds of 300 ratings; work in /tmp/lstmbot-learnbench-ifff8hd1
+    published nietzsche-char 20261124024534 as champion (13.3 MB, sha256 a219f817ba7a…)
+    running replicas pick this up within MODEL_POLL_S seconds (default 10)
+    [round 1] rated in 41 s; learning...
+    [round 1] learner took 172 s:
+        | learn nietzsche-char: champion 20261124024534 (registry), made 2026-12-06 14:48 UTC
+        |   300 preference rows since 2026-12-06 14:48 UTC: 300 rated samples (43 liked, 257 disliked),
+              0 duels, 0 inline picks
+        |   fine-tuning 19 steps (KTO, lr 0.0006) on nietzsche into /tmp/lstmbot-learnbench-
+              ifff8hd1/round-1
+        | epoch 1: held-out loss improved to 1.2987 nats; bundle saved
+        |   measuring both: held-out loss on every 20th token, 256 samples at T=0.5
+        |   gates, challenger against champion:
+        |     held-out loss (nats/char)              1.2987 vs   1.2837  (limit ≤ 1.3137)  pass
+        |     copy rate (8-grams from the book)      86.06% vs   87.24%  (limit ≤ 88.24%)  pass
+        |     distinct 8-grams                       94.46% vs   92.90%  (limit ≥ 83.61%)  pass
+        | published nietzsche-char 20261206145203 as the challenger (bundle: /tmp/lstmbot-learnbench-
+              ifff8hd1/round-1)
+        |   replicas load it within MODEL_POLL_S seconds; blind duels against the champion decide
+    [round 1] duels took 14 s
+    round 1: 300 ratings (43 👍, 257 👎)
+      learner used 300 rows: 300 ratings (43 liked, 257 disliked), 0 duels; 19 steps
+      learner exit 0: published as challenger
+        gate heldout_loss: challenger 1.2987 vs champion 1.2837 (limit 1.3137) pass
+        gate copy_rate: challenger 0.8606 vs champion 0.8724 (limit 0.8824) pass
+        gate repetition: challenger 0.9446 vs champion 0.9290 (limit 0.8361) pass
+      held-out loss: champion 1.2837, challenger 1.2987 nats/char (+0.0149)
+      duel votes on challenger duels: 200 (challenger won 49, lost 41, ties 110: 52.0%)
+      decision: retired 20261206145203 (undecided after 200 votes: not shown to be better)
+    [round 2] rated in 35 s; learning...
+    [round 2] learner took 471 s:
+        | learn nietzsche-char: champion 20261124024534 (registry), made 2026-12-06 14:48 UTC
+        |   691 preference rows since 2026-12-06 14:48 UTC: 600 rated samples (86 liked, 514 disliked),
+              91 duels, 0 inline picks
+        |   fine-tuning 49 steps (KTO, lr 0.0006) on nietzsche into /tmp/lstmbot-learnbench-
+              ifff8hd1/round-2
+        | epoch 1: held-out loss improved to 1.3253 nats; bundle saved
+        |   measuring both: held-out loss on every 20th token, 256 samples at T=0.5
+        |   gates, challenger against champion:
+        |     held-out loss (nats/char)              1.3253 vs   1.2837  (limit ≤ 1.3137)  FAIL
+        |     copy rate (8-grams from the book)      91.42% vs   87.24%  (limit ≤ 88.24%)  FAIL
+        |     distinct 8-grams                       81.42% vs   92.90%  (limit ≥ 83.61%)  FAIL
+        | rejected nietzsche-char 20261206150017: held-out loss +0.0415 nats/char over the champion's
+              (at most +0.0300); copies the book more: 91.4% of its 8-grams are the book's, the
+              champion's 87.2% (at most 1.0% more); repeats itself: 81.4% distinct n-grams in a sample,
+              the champion's 92.9% (at least 90% of that)
+        |   stored in the registry as rejected; bundle kept in /tmp/lstmbot-learnbench-ifff8hd1/round-2
+    round 2: 300 ratings (43 👍, 257 👎)
+      learner used 691 rows: 600 ratings (86 liked, 514 disliked), 91 duels; 49 steps
+      learner exit 3: rejected by its gates
+        gate heldout_loss: challenger 1.3253 vs champion 1.2837 (limit 1.3137) FAIL
+        gate copy_rate: challenger 0.9142 vs champion 0.8724 (limit 0.8824) FAIL
+        gate repetition: challenger 0.8142 vs champion 0.9290 (limit 0.8361) FAIL
+      held-out loss: champion 1.2837, challenger 1.3253 nats/char (+0.0415)
+      decision: rejected 20261206150017 (held-out loss +0.0415 nats/char over the champion's (at most
+            +0.0300); copies the book more: 91.4% of its 8-grams are the book's, the champion's 87.2%
+            (at most 1.0% more); repeats itself: 81.4% distinct n-grams in a sample, the champion's
+            92.9% (at least 90% of that))
+    [round 3] rated in 51 s; learning...
+    [round 3] learner took 562 s:
+        | learn nietzsche-char: champion 20261124024534 (registry), made 2026-12-06 14:48 UTC
+        |   991 preference rows since 2026-12-06 14:48 UTC: 900 rated samples (343 liked, 557 disliked),
+              91 duels, 0 inline picks
+        |   fine-tuning 60 steps (KTO, lr 0.0006) on nietzsche into /tmp/lstmbot-learnbench-
+              ifff8hd1/round-3
+        | epoch 1: held-out loss improved to 1.3028 nats; bundle saved
+        |   measuring both: held-out loss on every 20th token, 256 samples at T=0.5
+        |   gates, challenger against champion:
+        |     held-out loss (nats/char)              1.3028 vs   1.2837  (limit ≤ 1.3137)  pass
+        |     copy rate (8-grams from the book)      87.74% vs   87.24%  (limit ≤ 88.24%)  pass
+        |     distinct 8-grams                       93.09% vs   92.90%  (limit ≥ 83.61%)  pass
+        | published nietzsche-char 20261206151010 as the challenger (bundle: /tmp/lstmbot-learnbench-
+              ifff8hd1/round-3)
+        |   replicas load it within MODEL_POLL_S seconds; blind duels against the champion decide
+    [round 3] duels took 16 s
+    round 3 (SABOTAGED: labels inverted): 300 ratings (257 👍, 43 👎)
+      learner used 991 rows: 900 ratings (343 liked, 557 disliked), 91 duels; 60 steps
+      learner exit 0: published as challenger
+        gate heldout_loss: challenger 1.3028 vs champion 1.2837 (limit 1.3137) pass
+        gate copy_rate: challenger 0.8774 vs champion 0.8724 (limit 0.8824) pass
+        gate repetition: challenger 0.9309 vs champion 0.9290 (limit 0.8361) pass
+      held-out loss: champion 1.2837, challenger 1.3028 nats/char (+0.0190)
+      duel votes on challenger duels: 200 (challenger won 48, lost 51, ties 101: 49.2%)
+      decision: retired 20261206151010 (undecided after 200 votes: not shown to be better)
+    NAME            VERSION         ROLE      CREATED           DECIDED           SIZE     PARENT
+          REASON
+    nietzsche-char  20261206151010  retired   2026-12-06 15:11  2026-12-06 15:11  13.3 MB
+          20261124024534  undecided after 200 votes: not shown to be better
+    nietzsche-char  20261206150017  rejected  2026-12-06 15:00  2026-12-06 15:00  13.3 MB
+          20261124024534  held-out loss +0.0415 nats/char over the champion's (at most +0.0300); copies
+          the book more: 91.4% of its 8-grams are the book's, the champion's 87.2% (at most 1.0% more);
+          repeats itself: 81.4% distinct n-grams in a sample, the champion's 92.9% (at least 90% of
+          that)
+    nietzsche-char  20261206145203  retired   2026-12-06 14:52  2026-12-06 14:52  13.3 MB
+          20261124024534  undecided after 200 votes: not shown to be better
+    nietzsche-char  20261124024534  champion  2026-12-06 14:48  2026-12-06 14:48  13.3 MB  -
+    final champion: 20261124024534 (/work/wt-benchlearn/models/nietzsche-char)
+
+    summary (24 min), taste vocabulary:
+      final champion 20261124024534 vs the original in 200 blind duels (fresh bot, both as duel arms at
+            T=1.0, judged by the taste): won 90, lost 106, ties 4: 46.0% (target >= 65%)
+      held-out loss: original 1.283726, final 1.283726 nats/char (+0.0000; target <= +0.05)
+      sabotaged round 3: retired (OK: never promoted)
+      updates sent 3027 (1521 messages, 1506 button presses); replies 1521, callback answers 1506;
+            answered twice 0, unanswered 0, pending 0: OK
+    FAIL
+    rc=1
+
+What it shows: the vocabulary taste was not learned in three rounds of 300 ratings. Round 1's
+challenger passed the gates but drew 52% of 200 duels (55% ties: this taste gives two fluent
+samples the same score) and was retired at the vote budget. Nothing having been promoted, the
+learner's next rounds took everything since the original champion was made (600 ratings and
+round 1's 91 decisive duels, 49 steps; then 900 and 60 steps): round 2's challenger failed all
+three gates (+0.042 nats/char, more copying, more repetition) and was stored rejected; round 3,
+sabotaged (its 300 labels inverted, mixed with the 600 honest ones), was retired at the budget
+at 49%, never promoted. The final champion is therefore the original itself, so the final
+duels pit it against a copy of itself (46%, noise). Targets: 65% not met; loss +0.00 met
+trivially; sabotage never promoted: met; updates: every one answered exactly once.
+
 """
 
 from __future__ import annotations
@@ -198,7 +320,12 @@ def learner_lines(output: str) -> list[str]:
     """The learner's report, less its sample texts and TensorFlow's chatter."""
     keep = ("learn ", "  ", "published", "rejected", "interrupted", "epoch", "error", "lstmbot")
     return [
-        line for line in output.splitlines() if line.strip() and line.startswith(keep) and "self." not in line
+        line
+        for line in output.splitlines()
+        if line.strip()
+        and line.startswith(keep)
+        and len(line) - len(line.lstrip()) in (0, 2, 4)
+        and "self." not in line
     ]
 
 

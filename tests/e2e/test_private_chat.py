@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -36,6 +37,11 @@ async def test_a_seed_is_continued_stored_and_rated(harness: Harness) -> None:
         return (await session.scalars(select(StoredSample))).one()
 
     sample = await harness.query(stored)
+    for _ in range(100):  # the delivery is recorded just after the send returns: a moment later
+        if sample.delivered:
+            break
+        await asyncio.sleep(0.05)
+        sample = await harness.query(stored)
     assert sample.seed == "the will to truth" and sample.temperature == 0.5 and sample.length == 400
     assert sample.delivered and sample.telegram_message_id == reply["message_id"]
     assert (

@@ -30,7 +30,8 @@ through the sandbox is checked to have been answered exactly once.
 Targets: the final champion wins >= 65% of the final duels (ties as half) with held-out loss at
 most 0.05 nats/char above the original's; a sabotaged round's challenger is never promoted.
 
-Recorded runs follow (full output).
+Recorded runs follow (full output, long lines wrapped).
+
 Run of 2026-12-06 (Intel Xeon, 2 cores shared with a CI run and, from round 1 on, a niced
 theme run): `python -m bench.learn --taste vocabulary --sabotage-round 3`, 24 minutes:
 

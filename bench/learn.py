@@ -30,7 +30,8 @@ through the sandbox is checked to have been answered exactly once.
 Targets: the final champion wins >= 65% of the final duels (ties as half) with held-out loss at
 most 0.05 nats/char above the original's; a sabotaged round's challenger is never promoted.
 
-Recorded runs follow (full output).
+Recorded runs follow (full output, long lines wrapped).
+
 Run of 2026-12-06 (Intel Xeon, 2 cores shared with a CI run and, from round 1 on, a niced
 theme run): `python -m bench.learn --taste vocabulary --sabotage-round 3`, 24 minutes:
 
@@ -152,6 +153,122 @@ sabotaged (its 300 labels inverted, mixed with the 600 honest ones), was retired
 at 49%, never promoted. The final champion is therefore the original itself, so the final
 duels pit it against a copy of itself (46%, noise). Targets: 65% not met; loss +0.00 met
 trivially; sabotage never promoted: met; updates: every one answered exactly once.
+
+Run of 2026-12-06, at the same time as the one above under nice -n 10 (Intel Xeon, 2 cores
+shared with a CI run): `python -m bench.learn --taste theme --sabotage-round 3`, 34 minutes:
+
+    taste theme; 3 rounds of 300 ratings; work in /tmp/lstmbot-learnbench-awul4jbk
+    published nietzsche-char 20261124024534 as champion (13.3 MB, sha256 a219f817ba7a…)
+    running replicas pick this up within MODEL_POLL_S seconds (default 10)
+    [round 1] rated in 99 s; learning...
+    [round 1] learner took 706 s:
+        | learn nietzsche-char: champion 20261124024534 (registry), made 2026-12-06 14:49 UTC
+        |   300 preference rows since 2026-12-06 14:49 UTC: 300 rated samples (102 liked, 198 disliked),
+              0 duels, 0 inline picks
+        |   fine-tuning 19 steps (KTO, lr 0.0006) on nietzsche into /tmp/lstmbot-learnbench-
+              awul4jbk/round-1
+        | epoch 1: held-out loss improved to 1.2911 nats; bundle saved
+        |   measuring both: held-out loss on every 20th token, 256 samples at T=0.5
+        |   gates, challenger against champion:
+        |     held-out loss (nats/char)              1.2911 vs   1.2837  (limit ≤ 1.3137)  pass
+        |     copy rate (8-grams from the book)      86.43% vs   87.24%  (limit ≤ 88.24%)  pass
+        |     distinct 8-grams                       95.09% vs   92.90%  (limit ≥ 83.61%)  pass
+        | published nietzsche-char 20261206145921 as the challenger (bundle: /tmp/lstmbot-learnbench-
+              awul4jbk/round-1)
+        |   replicas load it within MODEL_POLL_S seconds; blind duels against the champion decide
+    [round 1] duels took 7 s
+    round 1: 300 ratings (102 👍, 198 👎)
+      learner used 300 rows: 300 ratings (102 liked, 198 disliked), 0 duels; 19 steps
+      learner exit 0: published as challenger
+        gate heldout_loss: challenger 1.2911 vs champion 1.2837 (limit 1.3137) pass
+        gate copy_rate: challenger 0.8643 vs champion 0.8724 (limit 0.8824) pass
+        gate repetition: challenger 0.9509 vs champion 0.9290 (limit 0.8361) pass
+      held-out loss: champion 1.2837, challenger 1.2911 nats/char (+0.0073)
+      duel votes on challenger duels: 33 (challenger won 19, lost 4, ties 10: 72.7%)
+      decision: PROMOTED 20261206145921
+    [round 2] rated in 132 s; learning...
+    [round 2] learner took 527 s:
+        | learn nietzsche-char: champion 20261206145921 (registry), made 2026-12-06 15:03 UTC
+        |   323 preference rows since 2026-12-06 15:03 UTC: 300 rated samples (102 liked, 198 disliked),
+              23 duels, 0 inline picks
+        |   fine-tuning 22 steps (KTO, lr 0.0006) on nietzsche into /tmp/lstmbot-learnbench-
+              awul4jbk/round-2
+        | epoch 1: held-out loss improved to 1.3018 nats; bundle saved
+        |    still bear the
+        |   measuring both: held-out loss on every 20th token, 256 samples at T=0.5
+        |   gates, challenger against champion:
+        |     held-out loss (nats/char)              1.3018 vs   1.2911  (limit ≤ 1.3211)  pass
+        |     copy rate (8-grams from the book)      86.43% vs   86.43%  (limit ≤ 87.43%)  pass
+        |     distinct 8-grams                       93.64% vs   95.09%  (limit ≥ 85.58%)  pass
+        | published nietzsche-char 20261206151330 as the challenger (bundle: /tmp/lstmbot-learnbench-
+              awul4jbk/round-2)
+        |   replicas load it within MODEL_POLL_S seconds; blind duels against the champion decide
+    [round 2] duels took 13 s
+    round 2: 300 ratings (102 👍, 198 👎)
+      learner used 323 rows: 300 ratings (102 liked, 198 disliked), 23 duels; 22 steps
+      learner exit 0: published as challenger
+        gate heldout_loss: challenger 1.3018 vs champion 1.2911 (limit 1.3211) pass
+        gate copy_rate: challenger 0.8643 vs champion 0.8643 (limit 0.8743) pass
+        gate repetition: challenger 0.9364 vs champion 0.9509 (limit 0.8558) pass
+      held-out loss: champion 1.2911, challenger 1.3018 nats/char (+0.0107)
+      duel votes on challenger duels: 200 (challenger won 59, lost 84, ties 57: 43.8%)
+      decision: retired 20261206151330 (undecided after 200 votes: not shown to be better)
+    [round 3] rated in 34 s; learning...
+    [round 3] learner took 463 s:
+        | learn nietzsche-char: champion 20261206145921 (registry), made 2026-12-06 15:03 UTC
+        |   768 preference rows since 2026-12-06 15:03 UTC: 600 rated samples (300 liked, 300 disliked),
+              168 duels, 0 inline picks
+        |   fine-tuning 59 steps (KTO, lr 0.0006) on nietzsche into /tmp/lstmbot-learnbench-
+              awul4jbk/round-3
+        | epoch 1: held-out loss improved to 1.2974 nats; bundle saved
+        |   measuring both: held-out loss on every 20th token, 256 samples at T=0.5
+        |   gates, challenger against champion:
+        |     held-out loss (nats/char)              1.2974 vs   1.2911  (limit ≤ 1.3211)  pass
+        |     copy rate (8-grams from the book)      87.07% vs   86.43%  (limit ≤ 87.43%)  pass
+        |     distinct 8-grams                       94.13% vs   95.09%  (limit ≥ 85.58%)  pass
+        | published nietzsche-char 20261206152232 as the challenger (bundle: /tmp/lstmbot-learnbench-
+              awul4jbk/round-3)
+        |   replicas load it within MODEL_POLL_S seconds; blind duels against the champion decide
+    [round 3] duels took 13 s
+    round 3 (SABOTAGED: labels inverted): 300 ratings (198 👍, 102 👎)
+      learner used 768 rows: 600 ratings (300 liked, 300 disliked), 168 duels; 59 steps
+      learner exit 0: published as challenger
+        gate heldout_loss: challenger 1.2974 vs champion 1.2911 (limit 1.3211) pass
+        gate copy_rate: challenger 0.8707 vs champion 0.8643 (limit 0.8743) pass
+        gate repetition: challenger 0.9413 vs champion 0.9509 (limit 0.8558) pass
+      held-out loss: champion 1.2911, challenger 1.2974 nats/char (+0.0064)
+      duel votes on challenger duels: 200 (challenger won 69, lost 73, ties 58: 49.0%)
+      decision: retired 20261206152232 (undecided after 200 votes: not shown to be better)
+    NAME            VERSION         ROLE      CREATED           DECIDED           SIZE     PARENT
+          REASON
+    nietzsche-char  20261206152232  retired   2026-12-06 15:22  2026-12-06 15:23  13.3 MB
+          20261206145921  undecided after 200 votes: not shown to be better
+    nietzsche-char  20261206151330  retired   2026-12-06 15:14  2026-12-06 15:14  13.3 MB
+          20261206145921  undecided after 200 votes: not shown to be better
+    nietzsche-char  20261206145921  champion  2026-12-06 15:03  2026-12-06 15:03  13.3 MB
+          20261124024534
+    nietzsche-char  20261124024534  retired   2026-12-06 14:49  2026-12-06 15:03  13.3 MB  -
+          replaced by 20261206145921
+    final champion: 20261206145921 (/tmp/lstmbot-learnbench-awul4jbk/round-1)
+
+    summary (34 min), taste theme:
+      final champion 20261206145921 vs the original in 200 blind duels (fresh bot, both as duel arms at
+            T=1.0, judged by the taste): won 77, lost 47, ties 76: 57.5% (target >= 65%)
+      held-out loss: original 1.283726, final 1.29105 nats/char (+0.0073; target <= +0.05)
+      sabotaged round 3: retired (OK: never promoted)
+      updates sent 3097 (1558 messages, 1539 button presses); replies 1558, callback answers 1539;
+            answered twice 0, unanswered 0, pending 0: OK
+    FAIL
+    rc=1
+
+What it shows: round 1's challenger (300 ratings, 19 steps, +0.007 nats/char) was promoted by
+the bot's sequential test after 33 votes at 72.7%, but the final 200 duels put it at 57.5%
+against the original (77-47-76): the early streak overstated it. Round 2, learning from the
+new champion (300 ratings and 23 decisive duels since it was made), drew 43.8% and was retired
+at the budget; round 3, sabotaged (300 inverted labels with round 2's 300 honest ones, as round
+2's challenger was not promoted), drew 49.0% and was retired, never promoted. Targets: 65% not
+met (57.5%); loss +0.0073 <= +0.05 met; sabotage never promoted: met; every update answered
+exactly once.
 
 """
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Duel
 from bot.db.repository import models as registry
+from bot.generation import GenerationService
 from bot.services import SERVICES_KEY
 from tests.e2e.conftest import ADMIN_ID, Harness
 from tests.e2e.test_hot_reload import _tuned
@@ -36,6 +37,21 @@ def bot_settings(tmp_path: Path) -> dict[str, Any]:
     }
 
 
+async def _challenge(
+    harness: Harness, shipped: Path, folder: Path, version: str, scale: float
+) -> tuple[GenerationService, str]:
+    """Publish a "tuned" tiny-char as the challenger and wait until the bot serves it; returns
+    the generation service and the champion's version."""
+    generation: GenerationService = harness.app.bot_data[SERVICES_KEY].generation
+    champion = generation.info("tiny-char").version
+    tuned = _tuned(shipped, folder, version, scale)
+    await harness.db.run(lambda s: registry.publish(s, bundle=tuned, role="challenger", name="tiny-char"))
+    await harness.sb.wait_until(
+        lambda: "tiny-char" in generation.challengers, timeout=20, what="the challenger"
+    )
+    return generation, champion
+
+
 async def _last_duel(harness: Harness) -> Duel:
     async def work(session: AsyncSession) -> Duel:
         return (await session.scalars(select(Duel).order_by(Duel.id.desc()))).first()  # type: ignore[return-value]
@@ -47,12 +63,8 @@ async def _last_duel(harness: Harness) -> Duel:
 async def test_a_challenger_that_wins_its_blind_duels_is_promoted(
     harness: Harness, model_dir: Path, tmp_path: Path
 ) -> None:
-    generation = harness.app.bot_data[SERVICES_KEY].generation
-    champion = generation.info("tiny-char").version
-    tuned = _tuned(model_dir / "tiny-char", tmp_path / "tuned", "tuned-1", 0.5)
-    await harness.db.run(lambda s: registry.publish(s, bundle=tuned, role="challenger", name="tiny-char"))
-    await harness.sb.wait_until(
-        lambda: "tiny-char" in generation.challengers, timeout=20, what="the challenger"
+    generation, champion = await _challenge(
+        harness, model_dir / "tiny-char", tmp_path / "tuned", "tuned-1", 0.5
     )
 
     admin = harness.sb.user("Admin")
@@ -97,12 +109,8 @@ async def test_a_challenger_that_wins_its_blind_duels_is_promoted(
 async def test_a_challenger_that_loses_is_retired_never_promoted(
     harness: Harness, model_dir: Path, tmp_path: Path
 ) -> None:
-    generation = harness.app.bot_data[SERVICES_KEY].generation
-    champion = generation.info("tiny-char").version
-    sabotaged = _tuned(model_dir / "tiny-char", tmp_path / "sabotaged", "sabotaged-1", 3.0)
-    await harness.db.run(lambda s: registry.publish(s, bundle=sabotaged, role="challenger", name="tiny-char"))
-    await harness.sb.wait_until(
-        lambda: "tiny-char" in generation.challengers, timeout=20, what="the challenger"
+    generation, champion = await _challenge(
+        harness, model_dir / "tiny-char", tmp_path / "sabotaged", "sabotaged-1", 3.0
     )
     harness.sb.user("Admin")
     voters = [harness.sb.user(f"Voter{i}") for i in range(5)]

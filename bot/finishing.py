@@ -37,3 +37,12 @@ def finish(sample: Sample, length: int, level: str) -> Sample:
         token_ids=sample.token_ids[:n],
         pieces=sample.pieces[:n],
     )
+
+
+def is_whole(pieces: Sequence[str], length: int, level: str) -> bool:
+    """Whether finished pieces make a full-length text rather than one that a run of blanks cut
+    short: after an indented verse line a model may write nothing but spaces (1 in ~600 game
+    endings at T=0.5), which would show an empty ending."""
+    if level == "char":
+        return len("".join(pieces).rstrip()) >= length - margin(level)
+    return sum(1 for piece in pieces if piece.strip()) >= length // 2

@@ -57,6 +57,12 @@ def register(subparsers: Any) -> None:
         "--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy"
     )
     p.add_argument("--threads", type=int, help="CPU threads for TensorFlow")
+    p.add_argument(
+        "--precision",
+        choices=("float32", "mixed_bfloat16"),
+        help="mixed_bfloat16: compute in bfloat16 with float32 weights (faster on CPUs with "
+        "AVX512-BF16 or AMX; default float32)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument(
         "--init-from", type=Path, help="fine-tune: start from this bundle's weights and vocabulary"
@@ -130,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             "steps_per_epoch",
             "val_stride",
             "strategy",
+            "precision",
         )
     }
     for key in (

@@ -37,7 +37,8 @@ def build_model(config: ModelConfig) -> keras.Model:
         x = keras.layers.LSTM(units, return_sequences=sequences, name=f"lstm_{i}")(x)
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="dropout_out")(x)
-    outputs = keras.layers.Dense(config.vocab_size, activation="softmax", name="dense")(x)
+    # float32 even under a mixed-precision policy: a bfloat16 softmax would round the loss.
+    outputs = keras.layers.Dense(config.vocab_size, activation="softmax", name="dense", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="lstm_lm")
 
 

@@ -56,6 +56,8 @@ def build(run: TrainRun, start: Start, inputs: Inputs) -> Built:
     import keras
 
     config, tokenizer = start.config, inputs.split.tokenizer
+    # Before building or loading: the layers take the global policy (a checkpoint keeps its own).
+    keras.mixed_precision.set_global_policy(config.precision)
     model_config = model_config_for(config, tokenizer.vocab_size)
     with _strategy(config.strategy).scope():
         if run.resume:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 Recipe = Literal["book", "fast"]
 Level = Literal["char", "word"]
 StrategyName = Literal["default", "mirrored", "multiworker"]
+Precision = Literal["float32", "mixed_bfloat16"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     sample_length: int = 400
     strategy: StrategyName = "default"
+    # mixed_bfloat16 computes in bfloat16 and keeps float32 weights: about 1.7x the characters a
+    # second on a CPU with AVX512-BF16 or AMX (bench: /work/probe numbers in the issue 27 note).
+    precision: Precision = "float32"
     seed: int = 1337
 
     def to_dict(self) -> dict[str, Any]:

@@ -25,12 +25,12 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
-from bot.admission import admit
+from bot.admission import Ticket, admit
 from bot.calls import PARSE_MODE, reply_html, telegram_call
 from bot.db import repository as repo
 from bot.db.models import Chat, Game, utcnow
 from bot.db.repository import games
-from bot.finishing import asked, finish, finished_text
+from bot.finishing import asked, finish, is_whole
 from bot.handlers.presses import Press
 from bot.keyboards import game_keyboard
 from bot.message_text import command_argument
@@ -38,8 +38,9 @@ from bot.parsing import format_temperature
 from bot.render import escape, fit_lines
 from bot.services import Services, services_of
 from bot.texts import text
-from bot.who import lang_of, store_user_and_chat, who
-from core.generator import Request
+from bot.who import Who, lang_of, store_user_and_chat, who
+from core.generator import Request, Sample
+from core.word_end import kept
 
 if TYPE_CHECKING:
     from bot.handlers.game_timer import GameTimer
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 GAME_MIN_S, GAME_MAX_S = 10, 300
 # Tokens of held-out text: the seed shown, and the real rest the model's ending must match.
 PASSAGE = {"char": (200, 120), "word": (60, 30)}
+PASSAGE_TRIES = 8  # held-out passages drawn until one has a whole ending
+FAKE_TRIES = 3  # the model's endings drawn until one is whole (the last one is kept regardless)
 WEEK = timedelta(days=7)
 TIMER_KEY = "game_timer"
 
@@ -253,14 +256,11 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await reply_html(message, text(lang, "game_no_book"))
             return
         seed, real, rest_len = passage
-        request = Request(
-            seed, length=asked(rest_len, asker.level), temperature=asker.temperature, rng=secrets.randbits(63)
-        )
-        made = await ticket.generate([(request, asker.model)])
+        made = await _fake(ticket, seed, rest_len, asker)
         if made is None:
             return
-        fake = finish(made[0], rest_len, asker.level).text
-        version = made[0].model_version or asker.model_version  # the version that drew it
+        fake = made.text
+        version = made.model_version or asker.model_version  # the version that drew it
 
         async def create(session: AsyncSession) -> Game | None:
             await repo.lock_chat(session, chat_id=chat_id)  # one /game at a time per chat
@@ -301,16 +301,40 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             timer.shown(game.id)
 
 
+async def _fake(ticket: Ticket, seed: str, rest_len: int, asker: Who) -> Sample | None:
+    """The model's ending of the seed, finished like the real one; drawn again (up to
+    FAKE_TRIES) while it is mostly blank, which would give the game away. None when refused."""
+    ending: Sample | None = None
+    for _ in range(FAKE_TRIES):
+        length = asked(rest_len, asker.level)
+        request = Request(seed, length=length, temperature=asker.temperature, rng=secrets.randbits(63))
+        made = await ticket.generate([(request, asker.model)])
+        if made is None:
+            return None
+        ending = finish(made[0], rest_len, asker.level)
+        if is_whole(ending.pieces, rest_len, asker.level):
+            break
+    return ending
+
+
 def _passage(services: Services, model: str, level: str) -> tuple[str, str, int] | None:
     """A held-out passage: its beginning (the seed), its real ending (cut by the same rule as
     the model's, so the cut tells nothing) and the ending's length; None without a book."""
     seed_len, rest_len = PASSAGE.get(level, PASSAGE["char"])
-    ids = services.novelty.passage(model, seed_len + asked(rest_len, level), np.random.default_rng())
-    if ids is None:
-        return None
     tokenizer = services.generation.generators[model].bundle.tokenizer
-    seed = tokenizer.decode(ids[:seed_len])
-    real = finished_text([tokenizer.tokens[i] for i in ids[seed_len:]], rest_len, level)
+    rng = np.random.default_rng()
+    ids: list[int] = []
+    pieces: list[str] = []
+    for _ in range(PASSAGE_TRIES):  # a passage whose ending is mostly blank (verse) is skipped
+        drawn = services.novelty.passage(model, seed_len + asked(rest_len, level), rng)
+        if drawn is None:
+            return None
+        ids = drawn
+        pieces = [tokenizer.tokens[i] for i in ids[seed_len:]]
+        pieces = pieces[: kept(pieces, rest_len, level)]
+        if is_whole(pieces, rest_len, level):
+            break
+    seed, real = tokenizer.decode(ids[:seed_len]), "".join(pieces).rstrip()
     if level == "char" and " " in seed[:40]:
         seed = seed.split(" ", 1)[1]  # start at a word, not inside one
     return seed, real, rest_len

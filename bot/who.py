@@ -23,6 +23,7 @@ from bot.parsing import effective_length
 from bot.render import clean
 from bot.services import Services
 from bot.texts import language_of
+from core.acrostic import writes_poems
 
 CHAT_TYPES = ("private", "group", "supergroup", "channel")
 
@@ -58,10 +59,14 @@ def lang_of(update: Update) -> str:
 
 def model_for_language(generation: GenerationService, language_code: str | None) -> str:
     """The model a user who never chose one starts on: the bot's default when it speaks the
-    user's Telegram language, else a loaded model that does (a Chinese client gets Chinese)."""
+    user's Telegram language, else a loaded model that does (a Chinese client gets Chinese),
+    prose before poems (the poem model is one tap away in /model, and /acrostic finds it)."""
     wanted = "zh" if language_of(language_code) == "zh" else "en"
     speaks = [info.name for info in generation.models() if (info.language == "zh") == (wanted == "zh")]
-    return generation.default if not speaks or generation.default in speaks else speaks[0]
+    if not speaks or generation.default in speaks:
+        return generation.default
+    prose = [name for name in speaks if not writes_poems(generation.generator(name).bundle)]
+    return (prose or speaks)[0]
 
 
 async def store_user_and_chat(

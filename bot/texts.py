@@ -40,6 +40,10 @@ EN: dict[str, str] = {
     "unit_word": "word",
     "lang_en": "English",
     "lang_zh": "Chinese",
+    "corpus_nietzsche": "Nietzsche's aphorisms, lower case (the book's own corpus)",
+    "corpus_shakespeare": "Shakespeare's plays, speaker names and verse lines kept",
+    "corpus_hongloumeng": "Dream of the Red Chamber, the classic novel, word by word",
+    "corpus_tang": "Tang poems: 5- and 7-character verse; try /acrostic",
     "footer": "{model} · T={temperature} · {length} {unit}s",
     "acrostic_footer": "{model} · T={temperature} · an acrostic of {heads}, {chars} characters a line",
     "acrostic_usage": (
@@ -178,6 +182,10 @@ ZH: dict[str, str] = {
     "unit_word": "词",
     "lang_en": "英文",
     "lang_zh": "中文",
+    "corpus_nietzsche": "尼采的格言（英文小写，书中的语料）",
+    "corpus_shakespeare": "莎士比亚戏剧（英文），保留角色名和诗行",
+    "corpus_hongloumeng": "《红楼梦》，按词续写",
+    "corpus_tang": "唐诗：五言、七言；试试 /acrostic 藏头诗",
     "footer": "{model} · T={temperature} · {length} 个{unit}",
     "acrostic_footer": "{model} · T={temperature} · 藏头诗「{heads}」· {chars} 言",
     "acrostic_usage": "给出每行的第一个字，以及每行 5 或 7 字：<code>/acrostic 新年快乐 7</code>（1 到 16 个汉字）。",
@@ -414,6 +422,12 @@ class _Count(int):
             one, many = spec.split("|", 1)
             return f"{int(self)} {one if self == 1 else many}"
         return format(int(self), spec)
+
+
+def corpus_line(lang: str, corpus: str) -> str:
+    """What a model writes, in a few words: a shipped corpus's description, else its name."""
+    catalog = ZH if lang == "zh" else EN
+    return catalog.get(f"corpus_{corpus}", corpus)
 
 
 def text(lang: str, key: str, **values: object) -> str:

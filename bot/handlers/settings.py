@@ -17,7 +17,7 @@ from bot.message_text import command_argument
 from bot.parsing import format_temperature, parse_length, parse_temperature, too_precise
 from bot.render import escape, settings_html, unit_of
 from bot.services import Services, services_of
-from bot.texts import text
+from bot.texts import corpus_line, text
 from bot.who import Who, who
 from core.limits import TEMPERATURE_DECIMALS, default_length, length_bounds
 
@@ -130,7 +130,7 @@ def model_view(services: Services, current: str, lang: str) -> tuple[str, Inline
                 name=info.name,
                 language=text(lang, f"lang_{'zh' if info.language == 'zh' else 'en'}"),
                 unit=unit,
-                corpus=f" ({escape(info.corpus)})" if info.corpus else "",
+                corpus=f" · {escape(corpus_line(lang, info.corpus))}" if info.corpus else "",
             )
         )
     names = [info.name for info in services.generation.models()]

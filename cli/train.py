@@ -39,7 +39,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--embedding", type=int, dest="embedding_dim", help="embedding width (fast recipe)")
     p.add_argument("--dropout", type=float, help="dropout between layers")
     p.add_argument("--lr", type=float, dest="learning_rate", help="learning rate")
-    p.add_argument("--window", type=int, help="context length in tokens")
+    p.add_argument(
+        "--window", type=int, help="context length in tokens (with --init-from: the base's unless given)"
+    )
     p.add_argument(
         "--keep-case",
         action="store_true",
@@ -188,6 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 preference_loss=args.preference_loss,
                 kto_beta=args.kto_beta,
                 kto_corpus_weight=args.kto_corpus_weight,
+                window=args.window,
             )
         )
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:

@@ -43,6 +43,9 @@ class TrainRun:
     kto_corpus_weight: float = DEFAULT_CORPUS_WEIGHT
     verbose: int | None = None  # Keras' fit verbosity; None: a progress bar on a terminal only
     name: str | None = None  # the bundle's name (None: its folder's, `out.name`)
+    # With init_from: train (and then serve) with this context instead of the base's. An LSTM's
+    # weights do not depend on the window, so a model can go on learning from longer windows.
+    window: int | None = None
 
     def __post_init__(self) -> None:
         if self.preference_loss not in PREFERENCE_LOSSES:

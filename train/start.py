@@ -63,7 +63,7 @@ def resolve_start(run: TrainRun) -> Start:
     base = load_bundle(run.init_from)
     config = config.with_overrides(
         level=base.level,
-        window=base.model.window,
+        window=run.window or base.model.window,
         input=base.model.input,
         embedding_dim=base.model.embedding_dim,
         hidden=base.model.lstm_units[0],

@@ -75,7 +75,11 @@ def seed_snippets(text: str, tokenizer: Tokenizer, *, count: int = 48, seed: int
         while chunk and not chunk[0].isalnum():  # drop quotes and dashes left over from the cut
             chunk = chunk[1:]
         # Cut at a word boundary (or after 12 tokens for Chinese) so the seed reads naturally.
-        if tokenizer.kind == "char":
+        if tokenizer.kind == "char" and chunk[:1] >= "\u2e80":
+            # Chinese verse or prose by the character: one sentence (a couplet of a poem).
+            stop = next((i for i, ch in enumerate(chunk[:40]) if ch in "。！？" and i >= 4), 39)
+            chunk = chunk[: stop + 1]
+        elif tokenizer.kind == "char":
             chunk = chunk[:60].rsplit(" ", 1)[0]
         else:
             chunk = "".join(tokenizer.split(chunk)[:12])

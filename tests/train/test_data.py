@@ -55,3 +55,20 @@ def test_fast_windows_label_every_next_token(tiny_text: str) -> None:
 def test_book_recipe_is_the_books() -> None:
     assert (BOOK.window, BOOK.step, BOOK.hidden, BOOK.batch) == (60, 3, 128, 128)
     assert (BOOK.optimizer, BOOK.learning_rate, BOOK.input) == ("rmsprop", 0.01, "onehot")
+
+
+def test_seeds_from_chinese_verse_are_one_couplet_of_one_poem() -> None:
+    from core.tokenizers import CharTokenizer
+    from train.data import seed_snippets
+
+    poems = (
+        "秦川雄帝宅，函谷壮皇居。绮殿千寻起，离宫百雉余。\n岩廊罢机务，崇文聊驻辇。玉匣启龙图，金绳披凤篆。\n"
+        * 30
+    )
+    seeds = seed_snippets(poems, CharTokenizer.fit(poems), count=8)
+    assert seeds and set(seeds) <= {
+        "岩廊罢机务，崇文聊驻辇。",
+        "玉匣启龙图，金绳披凤篆。",
+        "秦川雄帝宅，函谷壮皇居。",
+        "绮殿千寻起，离宫百雉余。",
+    }

@@ -39,6 +39,7 @@ class BotProcess:
     started_kb: int = 0  # the bot's VmRSS when it first polled (start-up done)
     peak_kb: int = 0  # the bot's VmHWM (peak resident set), last read just before it was stopped
     tree_peak_kb: int = 0  # the bot and its child processes together, sampled every 0.1 s
+    spawned_at: float = 0.0  # time.monotonic() just before the process was started
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -142,11 +143,12 @@ async def running_bot(
         joins = os.environ[CGROUP_PROCS_ENV].split(os.pathsep)
         script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
         command = ["sh", "-c", script, "sh", *joins, "--", *command]
+    spawned_at = time.monotonic()
     with log.open("wb") as out:
         proc = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; we never wait on it here
             command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
         )
-    bot = BotProcess(proc, log, url)
+    bot = BotProcess(proc, log, url, spawned_at=spawned_at)
     watcher = asyncio.create_task(watch_memory(bot), name="bot-memory")
     try:
         await sb.wait_until(lambda: sb.calls("getUpdates"), timeout=start_timeout, what="the bot to start")

@@ -32,6 +32,7 @@ IDX = npt.NDArray[np.int64]
 ROW_BLOCK = 16  # output rows per block of the kernel's layout
 INPUT_QUAD = 4  # inputs per broadcast; kpad is a multiple of 2 quads
 INPUT_PAD = 8
+QUANT_SLICE = 256  # kernel rows quantised at a time (bounds the float64 temporaries)
 HALF_LEVELS = 63.5  # u = round((h + 1) * 63.5) in 0..127
 
 
@@ -56,15 +57,21 @@ class QuantMatrix:
     @classmethod
     def from_kernel(cls, kernel: npt.NDArray[np.floating]) -> QuantMatrix:
         """Quantise a Keras-style (inputs, outputs) kernel symmetrically, per output row."""
-        w = np.asarray(kernel, dtype=np.float64).T
+        w = np.asarray(kernel).T  # a view: rows are quantised a slice at a time, below
         outputs, inputs = w.shape
-        peak = np.abs(w).max(axis=1)
-        row_scale = np.where(peak > 0, peak / 127.0, 1.0)
-        q = np.clip(np.rint(w / row_scale[:, None]), -127, 127).astype(np.int8)
         rows = -(-outputs // ROW_BLOCK) * ROW_BLOCK
         kpad = -(-inputs // INPUT_PAD) * INPUT_PAD
         q_pad = np.zeros((rows, kpad), dtype=np.int8)
-        q_pad[:outputs, :inputs] = q
+        row_scale = np.empty(outputs, dtype=np.float64)
+        # In float64 (exact rounding), but QUANT_SLICE rows at a time: the whole matrix at once
+        # made four float64 temporaries, ~50 MB of peak memory for a 1024 x 2048 kernel.
+        for start in range(0, outputs, QUANT_SLICE):
+            part = w[start : start + QUANT_SLICE].astype(np.float64)
+            peak = np.abs(part).max(axis=1)
+            scale_part = np.where(peak > 0, peak / 127.0, 1.0)
+            row_scale[start : start + QUANT_SLICE] = scale_part
+            part /= scale_part[:, None]
+            q_pad[start : start + len(part), :inputs] = np.clip(np.rint(part, out=part), -127, 127)
         blocks = q_pad.reshape(rows // ROW_BLOCK, ROW_BLOCK, kpad // INPUT_QUAD, INPUT_QUAD)
         scale = np.ones(rows, dtype=np.float64)
         scale[:outputs] = row_scale

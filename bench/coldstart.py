@@ -1,0 +1,95 @@
+"""Cold start: `lstmbot generate` from a fresh process, and the bot's first answer after start.
+
+    python -m bench.coldstart [--runs 5]
+
+1. `lstmbot generate "the meaning of" --length 50` in a fresh process, `--runs` times: wall
+   time (median) and peak resident set (the child's ru_maxrss). Targets: <= 0.5 s, <= 120 MB.
+   Beside it, in the same run, `python -c "import numpy"` as the machine's own yardstick.
+2. The bot (`lstmbot run`, every model under models/, the cache folder filled as at any start
+   after the first): a seed is waiting in the sandbox before the process starts; the seconds
+   from starting the process to its reply. Target: <= 3 s.
+
+Measured (2026-12-06, AMD EPYC 2 cores (Zen 4, AVX-512 VNNI/BF16, no AMX), three trainings
+running at nice 19 beside it): see the issue 26 note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.harness import running_bot
+from sandbox.testing import SandboxServer
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATE_S, GENERATE_MB, FIRST_ANSWER_S = 0.5, 120, 3.0
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident set (MB) of one fresh process running `command`."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    took = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
+    return took, usage.ru_maxrss / 1024
+
+
+def generate(runs: int) -> bool:
+    """`lstmbot generate` cold, against the targets."""
+    yardstick = [timed([sys.executable, "-c", "import numpy"]) for _ in range(runs)]
+    made = [
+        timed([sys.executable, "-m", "cli", "generate", "the meaning of", "--length", "50"])
+        for _ in range(runs)
+    ]
+    seconds = statistics.median(t for t, _ in made)
+    peak = max(mb for _, mb in made)
+    base = statistics.median(t for t, _ in yardstick)
+    ok = seconds <= GENERATE_S and peak <= GENERATE_MB
+    print(
+        f"lstmbot generate, fresh process x{runs}: median {seconds:.2f} s (target <= {GENERATE_S}), "
+        f"peak RSS {peak:.0f} MB (target <= {GENERATE_MB}): {'PASS' if ok else 'FAIL'}"
+    )
+    print(
+        f"  yardstick: python -c 'import numpy' median {base:.3f} s (generate = {seconds / base:.1f}x that)"
+    )
+    return ok
+
+
+async def first_answer() -> bool:
+    """Seconds from starting the bot's process to its reply to a seed that was already waiting."""
+    async with SandboxServer() as sb:
+        ann = sb.user("Ann")
+        sb.send(ann, int(ann["id"]), "the meaning of")  # waiting before the bot starts
+        async with running_bot(sb) as bot:
+            await sb.wait_for_bot_messages(int(ann["id"]), after=0, timeout=60)
+            took = time.monotonic() - bot.spawned_at
+    ok = took <= FIRST_ANSWER_S
+    print(
+        f"bot: process start to its first answer {took:.2f} s (target <= {FIRST_ANSWER_S}): "
+        f"{'PASS' if ok else 'FAIL'}"
+    )
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5, help="fresh `lstmbot generate` processes")
+    args = parser.parse_args(argv)
+    print(f"cores {os.cpu_count()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    ok = generate(args.runs)
+    ok = asyncio.run(first_answer()) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

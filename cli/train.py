@@ -65,6 +65,12 @@ def register(subparsers: Any) -> None:
         help="mixed_bfloat16: compute in bfloat16 with float32 weights (faster on CPUs with "
         "AVX512-BF16 or AMX; default float32)",
     )
+    p.add_argument(
+        "--ema",
+        type=float,
+        help="weight averaging: score and keep an exponential moving average of the weights with "
+        "this momentum, e.g. 0.995 (default: the raw weights)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
     p.add_argument(
         "--init-from", type=Path, help="fine-tune: start from this bundle's weights and vocabulary"
@@ -139,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
             "val_stride",
             "strategy",
             "precision",
+            "ema",
         )
     }
     for key in (
@@ -153,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     ):
         if overrides[key] is not None and overrides[key] < 1:
             raise CliError(f"--{key.replace('_', '-')} must be at least 1")
+    if args.ema is not None and not 0 < args.ema < 1:
+        raise CliError("--ema must be between 0 and 1, e.g. 0.995")
     if args.dropout is not None and not 0 <= args.dropout < 1:
         raise CliError("--dropout must be in [0, 1)")
     if args.preferences is not None and args.init_from is None:

@@ -45,7 +45,9 @@ def optimizer_for(config: TrainConfig) -> Any:
     """The Keras optimizer a training config names."""
     import keras
 
-    extra = {"clipnorm": config.clipnorm} if config.clipnorm else {}
+    extra: dict[str, Any] = {"clipnorm": config.clipnorm} if config.clipnorm else {}
+    if config.ema is not None:
+        extra |= {"use_ema": True, "ema_momentum": config.ema}
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=config.learning_rate, **extra)
     return keras.optimizers.Adam(learning_rate=config.learning_rate, **extra)

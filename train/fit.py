@@ -92,7 +92,11 @@ def watchers(
 
     checkpoint = Checkpoint(checkpoint_dir(run), checkpoint_state)
     stopper = StopOnSignal()
+    # First, so that every callback after it sees the averaged weights at an epoch's end; they
+    # are swapped back when the next epoch begins.
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema is not None else []
     callbacks = [
+        *averaging,
         _EpochCounter(progress),
         scorer,  # must precede everything that reads val_loss
         best,

@@ -40,17 +40,20 @@ def train(run: TrainRun) -> TrainResult:
     inputs = load_inputs(run, start)
     checkpoint_dir(run).mkdir(parents=True, exist_ok=True)
     inputs.split.tokenizer.save(checkpoint_dir(run) / "vocab.json")
-    built = build(run, start, inputs)
-    data = training_data(start, inputs, built)
-    progress = Progress(start.epoch, start.seconds)
+    try:
+        built = build(run, start, inputs)
+        data = training_data(start, inputs, built)
+        progress = Progress(start.epoch, start.seconds)
 
-    def export(loss: float) -> None:
-        save_run_bundle(run, start, inputs, built, watch.scorer.last, progress.epochs, progress.seconds())
+        def export(loss: float) -> None:
+            save_run_bundle(run, start, inputs, built, watch.scorer.last, progress.epochs, progress.seconds())
 
-    watch = watchers(run, start, inputs, built, progress, export)
-    interrupted = fit(run, start, built, data, watch)
-    if interrupted:
-        keep_what_we_have(watch, progress, export)
+        watch = watchers(run, start, inputs, built, progress, export)
+        interrupted = fit(run, start, built, data, watch)
+        if interrupted:
+            keep_what_we_have(watch, progress, export)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # build() may have set mixed_bfloat16
     return TrainResult(Path(run.out), progress.epochs, watch.best.best, progress.seconds(), interrupted)
 
 

@@ -44,6 +44,9 @@ class TrainConfig:
     # mixed_bfloat16 computes in bfloat16 and keeps float32 weights: about 1.7x the characters a
     # second on a CPU with AVX512-BF16 or AMX (bench: /work/probe numbers in the issue 27 note).
     precision: Precision = "float32"
+    # Weight averaging (Polyak): held-out scoring, the best bundle and the checkpoint use an
+    # exponential moving average of the weights with this momentum (None: the raw weights).
+    ema: float | None = None
     seed: int = 1337
 
     def to_dict(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from core.acrostic import writes_poems
 from core.batching import RunningBatch
 from core.bundle import Bundle, BundleError, load_bundle
 from core.generator import KERNEL_MAX_ROWS, Generator, Request, Sample
@@ -75,6 +76,7 @@ class ModelInfo:
     window: int
     corpus: str
     role: str = CHAMPION
+    verse: bool = False  # writes poems (core/acrostic.py): shown a couplet a line
 
 
 def warm(generator: Generator) -> None:
@@ -206,6 +208,7 @@ class GenerationService:
             window=bundle.model.window,
             corpus=str(corpus.get("name", "")) if isinstance(corpus, dict) else "",
             role=role,
+            verse=writes_poems(bundle),
         )
 
     def generator(self, name: str, role: str = CHAMPION) -> Generator:

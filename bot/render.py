@@ -45,6 +45,15 @@ def shown_seed(seed: str) -> str:
     return seed if len(seed) <= SEED_SHOWN else "…" + seed[-SEED_SHOWN:]
 
 
+_COUPLET_END = re.compile(r"([。！？])(?=[^\n])")
+
+
+def verse_layout(text: str) -> str:
+    """A poem model's text as poems are printed: a couplet a line (after 。！？), a blank line
+    between poems (the corpus has one poem per line)."""
+    return "\n\n".join(_COUPLET_END.sub("\\1\n", poem) for poem in text.split("\n"))
+
+
 def _fit(plain_parts: list[str], budget: int) -> list[str]:
     """Shorten the last (longest-growing) part until all parts fit in `budget` UTF-16 units."""
     total = sum(utf16_len(p) for p in plain_parts)
@@ -69,18 +78,23 @@ def sample_html(
     lang: str,
     notes: list[str] | None = None,
     badge: str | None = None,
+    verse: bool = False,
 ) -> str:
     """Seed in bold, then the continuation, then a footer with model and temperature (and the
-    novelty badge when the sample copied a long run from its book)."""
+    novelty badge when the sample copied a long run from its book); with `verse` (a poem
+    model's sample), a couplet a line."""
     footer = text(
         lang, "footer", model=model, temperature=format_temperature(temperature), length=length, unit=unit
     )
     if badge:
         footer = f"{footer}\n{badge}"
     head = "\n".join(notes or [])
-    seed_part, body = _fit(
-        [shown_seed(seed), clean(continuation)], MESSAGE_LIMIT - utf16_len(footer + head) - 8
-    )
+    seed_text, body_text = shown_seed(seed), clean(continuation)
+    if verse:
+        seed_text, body_text = verse_layout(seed_text), verse_layout(body_text)
+        if seed_text[-1:] in "。！？" and body_text[:1] not in ("\n", ""):
+            body_text = "\n" + body_text  # the seed ended a couplet: the next one on its own line
+    seed_part, body = _fit([seed_text, body_text], MESSAGE_LIMIT - utf16_len(footer + head) - 8)
     parts = [html.escape(n, quote=False) for n in notes or []]
     parts.append(f"<b>{html.escape(seed_part, quote=False)}</b>{html.escape(body, quote=False)}")
     parts.append(f"<i>{html.escape(footer, quote=False)}</i>")
@@ -147,6 +161,7 @@ def stored_sample_html(
         else None
     )
     return sample_html(
+        verse=generation.info(generation.resolve(sample.model_name)).verse,
         seed=sample.seed,
         continuation=sample.text,
         model=sample.model_name,

@@ -40,6 +40,7 @@ class Who:
     model_version: str
     level: str  # "char" or "word"
     language: str  # the model's language ("en", "zh")
+    verse: bool  # the model writes poems: its samples are shown a couplet a line
     temperature: float
     length: int  # for the model's level
     chosen_model: str | None  # what the user picked with /model (None: never chose)
@@ -105,6 +106,7 @@ def resolve(generation: GenerationService, user: User, chat: Chat | None, lang: 
         model_version=info.version,
         level=info.level,
         language=info.language,
+        verse=info.verse,
         temperature=settings.temperature,
         length=effective_length(settings.length_for(info.level), info.level),
         chosen_model=user.model_name,

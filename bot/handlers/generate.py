@@ -131,6 +131,7 @@ async def continue_seed(
     try:
         _, unit = unit_of(services.generation, asker.model, asker.lang)
         body = sample_html(
+            verse=asker.verse,
             seed=seed,
             continuation=sample.sample.text,
             model=asker.model,

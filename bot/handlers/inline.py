@@ -142,6 +142,7 @@ async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) 
             description=excerpt(s.text, 120),
             input_message_content=InputTextMessageContent(
                 sample_html(
+                    verse=asker.verse,
                     seed=seed,
                     continuation=s.text,
                     model=asker.model,

@@ -90,3 +90,16 @@ async def test_bad_heads_get_a_clear_answer_and_store_nothing(harness: Harness) 
         return int(await session.scalar(select(func.count()).select_from(StoredSample)) or 0)
 
     assert await harness.query(count) == 0
+
+
+async def test_a_poem_models_sample_is_shown_a_couplet_a_line(harness: Harness) -> None:
+    h = harness
+    ann = h.sb.user("Ann", language_code="zh")
+    await h.say(ann, "/model tiny-tang")
+    reply = await h.say(ann, "秦川雄帝宅，函谷壮皇居。", timeout=30)
+    body = str(reply["text"]).rsplit("\n\n", 1)[0]  # the footer follows the last blank line
+    (stored,) = await samples(h)
+    assert body.split("\n")[0] == "秦川雄帝宅，函谷壮皇居。"  # the seed, then the next couplet below it
+    # Every couplet that the sample ends ends a line; the characters are the sample's own.
+    assert all(body[i + 1] == "\n" for i, ch in enumerate(body[:-1]) if ch in "。！？")
+    assert body.replace("\n", "") == "秦川雄帝宅，函谷壮皇居。" + stored.text.replace("\n", "")

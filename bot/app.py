@@ -112,7 +112,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
     """The bot: models loaded now (a broken default model stops start-up here), services in post_init."""
     if settings.telegram_token is None:
         raise ValueError("TELEGRAM_TOKEN is not set")
-    loaded = bundles if bundles is not None else load_models(settings.model_dir, settings.default_model)
+    if bundles is None:
+        bundles = load_models(settings.model_dir, settings.default_model, settings.models)
+    loaded = bundles
     # Handed over once: a closure keeping them would keep a replaced model's weights forever.
     handover = [loaded]
     del loaded, bundles

@@ -85,8 +85,9 @@ def warm(generator: Generator) -> None:
     generator.warm()
 
 
-def load_models(model_dir: Path, default: str) -> dict[str, Bundle]:
-    """Load every bundle under `model_dir`; the default must load, others are skipped on error.
+def load_models(model_dir: Path, default: str, only: frozenset[str] = frozenset()) -> dict[str, Bundle]:
+    """Load every bundle under `model_dir` (or those named in `only`, the default always); the
+    default must load, others are skipped on error.
 
     Their float32 weights are checked and let go (`weights="disk"`): the generators pack them
     to int8 and nothing in the bot reads them again, so they stay on disk (~30 MB saved)."""
@@ -95,6 +96,8 @@ def load_models(model_dir: Path, default: str) -> dict[str, Bundle]:
     if model_dir.is_dir():
         for path in sorted(p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if path.name == default or not (path / "config.json").exists():
+                continue
+            if only and path.name not in only:
                 continue
             try:
                 bundles[path.name] = load_bundle(path, weights="disk")

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     model_dir: Path = Path("models")
     default_model: str = "nietzsche-char"
+    # The models to load from MODEL_DIR, comma-separated (empty: all of them; DEFAULT_MODEL
+    # always): a small machine serves the ones its users want (docs/deploy.md).
+    models: Annotated[frozenset[str], NoDecode] = frozenset()
     # Hot reload: how often (seconds) the bot looks at the model registry for new champions and
     # challengers (0: never; MODEL_DIR only), and where it unpacks the bundles it fetches.
     model_poll_s: float = Field(default=10, ge=0)
@@ -124,6 +127,14 @@ class Settings(BaseSettings):
             value = tuple(float(part) for part in value.replace(";", ",").split(",") if part.strip())
         if isinstance(value, list | tuple) and not all(0 <= float(v) <= 2 for v in value):
             raise ValueError("DUEL_TEMPERATURES must be numbers from 0 to 2")
+        return value
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _parse_names(cls, value: object) -> object:
+        """Accept "nietzsche-char, tang-char" as well as a list."""
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.replace(";", ",").split(",") if part.strip())
         return value
 
     @field_validator("admin_user_ids", mode="before")

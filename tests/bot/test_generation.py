@@ -66,6 +66,17 @@ def test_load_models_skips_a_broken_extra_bundle(model_dir: Path, caplog: pytest
     assert "skipping model broken" in caplog.text and "weights.h5" in caplog.text
 
 
+def test_models_setting_loads_only_the_named_ones_and_always_the_default(model_dir: Path) -> None:
+    from bot.settings import Settings
+
+    for name in ("two", "three"):
+        shutil.copytree(model_dir / "tiny", model_dir / name)
+    assert list(load_models(model_dir, "tiny")) == ["tiny", "three", "two"]
+    only = Settings(models="two; ", telegram_token=None).models  # type: ignore[arg-type]
+    assert only == frozenset({"two"})
+    assert list(load_models(model_dir, "tiny", only)) == ["tiny", "two"]
+
+
 def test_load_models_fails_loudly_for_a_broken_default(model_dir: Path) -> None:
     (model_dir / "tiny" / "vocab.json").unlink()
     with pytest.raises(BundleError, match=r"vocab\.json"):

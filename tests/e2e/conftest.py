@@ -86,7 +86,7 @@ async def start_app(settings: Settings, model_dir: Path, *, webhook_secret: str 
     Polling by default; with `webhook_secret`, a webhook server on a free port instead (its
     port is left in bot_data["webhook_port"]).
     """
-    app = build_application(settings, load_models(model_dir, settings.default_model))
+    app = build_application(settings, load_models(model_dir, settings.default_model, settings.models))
     await app.initialize()
     if app.post_init:
         await app.post_init(app)

@@ -19,6 +19,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter is not ours
 
 
+SOFTMAX = "softmax"  # the output layer after "dense": it has no weights
+
+
 def build_model(config: ModelConfig) -> keras.Model:
     """Build the network described by `config` (logits are computed, then softmax)."""
     import keras
@@ -37,8 +40,10 @@ def build_model(config: ModelConfig) -> keras.Model:
         x = keras.layers.LSTM(units, return_sequences=sequences, name=f"lstm_{i}")(x)
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="dropout_out")(x)
-    # float32 even under a mixed-precision policy: a bfloat16 softmax would round the loss.
-    outputs = keras.layers.Dense(config.vocab_size, activation="softmax", name="dense", dtype="float32")(x)
+    logits = keras.layers.Dense(config.vocab_size, name="dense")(x)
+    # float32 even under a mixed-precision policy (the product may run in bfloat16: with 6,000
+    # characters it is half of a step): a bfloat16 softmax would round the loss.
+    outputs = keras.layers.Activation("softmax", dtype="float32", name=SOFTMAX)(logits)
     return keras.Model(inputs, outputs, name="lstm_lm")
 
 

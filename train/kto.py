@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from core.keras_model import SOFTMAX
 from core.tokenizers import Tokenizer
 from train.preferences import PreferencesError, read_json_lines
 
@@ -187,7 +188,7 @@ def sequence_log_probs(model: keras.Model, ids: Any, mask: Any) -> Any:
     if model.inputs[0].dtype != "int32":  # one-hot input (the book's model)
         x = ops.one_hot(x, vocab)
     for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer) or layer.name == "dense":
+        if isinstance(layer, keras.layers.InputLayer) or layer.name in ("dense", SOFTMAX):
             continue
         x = layer(x, training=False)
     dense = model.get_layer("dense")

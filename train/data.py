@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,9 +65,17 @@ def split_corpus(corpus: Corpus, config: TrainConfig, tokenizer: Tokenizer | Non
     return Split(tokenizer, ids[:cut], heldout, len(tokenizer.decode(heldout.tolist())))
 
 
+_SPEECH = re.compile(r"\n\n([A-Z][A-Za-z .']{1,40}:\n[^\n]{8,80})\n")
+
+
 def seed_snippets(text: str, tokenizer: Tokenizer, *, count: int = 48, seed: int = 0) -> list[str]:
-    """Short openings cut from the corpus at sentence starts, for "/gen" with no seed."""
+    """Short openings cut from the corpus at sentence starts, for "/gen" with no seed; from a
+    play (speeches under speaker names), a speaker's name and first line, layout kept."""
     rng = np.random.default_rng(seed)
+    speeches = _SPEECH.findall(text)
+    if len(speeches) >= count * 4:  # a play: "ROMEO:\nIs the day so young?"
+        picked = rng.choice(len(speeches), size=count, replace=False)
+        return [tokenizer.normalize(speeches[int(i)]) for i in sorted(picked)]
     ends = [i + 1 for i, ch in enumerate(text) if ch in ".!?。！？" and i + 80 < len(text)]
     if not ends:
         return []

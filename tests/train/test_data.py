@@ -72,3 +72,18 @@ def test_seeds_from_chinese_verse_are_one_couplet_of_one_poem() -> None:
         "秦川雄帝宅，函谷壮皇居。",
         "绮殿千寻起，离宫百雉余。",
     }
+
+
+def test_seeds_from_a_play_are_a_speaker_and_the_first_line_of_the_speech() -> None:
+    from core.tokenizers import CharTokenizer
+    from train.data import seed_snippets
+
+    play = "".join(
+        f"\n\n{name}:\nThou speak'st of {i} things, my lord, and more.\nAnd yet no more.\n"
+        for i, name in enumerate(["ROMEO", "JULIET", "First Citizen"] * 80)
+    )
+    seeds = seed_snippets(play, CharTokenizer.fit(play), count=10)
+    assert len(seeds) == 10 and all(
+        s.split("\n")[0] in ("ROMEO:", "JULIET:", "First Citizen:") for s in seeds
+    )
+    assert all(s.count("\n") == 1 and s.endswith("and more.") for s in seeds)

@@ -56,6 +56,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.novelty
 	$(BIN)/python -m bench.leaderboard
 	$(BIN)/python -m bench.train
+	$(BIN)/python -m bench.coldstart
+	$(BIN)/python -m bench.voices --float-stride 10
 
 # Ten minutes of simulated users with injected faults (issue 7's soak).
 soak: $(STAMP)

@@ -48,7 +48,7 @@ EN: dict[str, str] = {
     "acrostic_footer": "{model} · T={temperature} · an acrostic of {heads}, {chars} characters a line",
     "acrostic_usage": (
         "Give the first character of each line, and 5 or 7 characters a line: "
-        "<code>/acrostic 新年快乐 7</code> (1 to 16 Chinese characters)."
+        "<code>/acrostic 新年快乐 7</code> (1 to 8 Chinese characters, one a line)."
     ),
     "acrostic_no_model": "No poem model is loaded here, so I cannot write acrostics.",
     "acrostic_no_duel": "Acrostics are not dueled: their fixed form would decide.",
@@ -188,7 +188,7 @@ ZH: dict[str, str] = {
     "corpus_tang": "唐诗：五言、七言；试试 /acrostic 藏头诗",
     "footer": "{model} · T={temperature} · {length} 个{unit}",
     "acrostic_footer": "{model} · T={temperature} · 藏头诗「{heads}」· {chars} 言",
-    "acrostic_usage": "给出每行的第一个字，以及每行 5 或 7 字：<code>/acrostic 新年快乐 7</code>（1 到 16 个汉字）。",
+    "acrostic_usage": "给出每行的第一个字，以及每行 5 或 7 字：<code>/acrostic 新年快乐 7</code>（1 到 8 个汉字，每行一个）。",
     "acrostic_no_model": "这里没有载入诗歌模型，写不了藏头诗。",
     "acrostic_no_duel": "藏头诗不参加对决：固定的格式会左右结果。",
     "acrostic_missing": "诗歌模型不认识「{missing}」，换几个字试试（用简体字）。",

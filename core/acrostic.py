@@ -26,7 +26,7 @@ from core.generator import Request
 from core.tokenizers import UNKNOWN_ID, Tokenizer
 
 LINE_LENGTHS = (5, 7)
-MAX_HEADS = 16  # a 律诗 has 8 lines; twice that is still one message
+MAX_HEADS = 8  # a 律诗 (regulated verse) has 8 lines: the longest regular form
 COMMA, STOP = "，", "。"
 SEED = "\n"
 POEM_CORPORA = ("tang",)  # shipped corpora whose models write in this form

@@ -289,7 +289,8 @@ def test_too_precise_names_only_in_range_numbers_with_too_many_decimals() -> Non
         ("7", None),
         ("happy 5", None),
         ("新年，快乐", None),
-        ("春" * 17, None),
+        ("春" * 9, None),  # more than 8 lines (a 律诗 has 8)
+        ("春" * 8, ("春" * 8, 5)),
     ],
 )
 def test_acrostic_arguments(raw: str, expected: tuple[str, int] | None) -> None:

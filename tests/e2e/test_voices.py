@@ -1,5 +1,5 @@
 """Every shipped model, every feature: /model with its description, /gen without a seed,
-/compare, a "Real or dream?" game from its held-out part, inline mode, and a Chinese client
+/compare, /duel, a "Real or dream?" game from its held-out part, inline mode, and a Chinese client
 starting on the prose model (issue 27: "Each model, every feature")."""
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ async def test_every_shipped_model_works_in_every_feature(voices: Harness) -> No
         assert len(body) > 20, (info.name, body)
         compared = await h.say(ann, "/compare", timeout=60)
         assert compared["text"].count("T=") >= 2, (info.name, compared["text"][:200])
+        duel = await h.say(ann, "/duel", timeout=60)
+        assert duel["text"].startswith("Which continuation is better?"), (info.name, duel["text"][:200])
         await h.say(ann, f"/model {info.name}", chat=group)
         game = await h.say(ann, "/game 10", chat=group, timeout=60)
         assert game["text"].startswith("Real or dream?"), (info.name, game["text"][:200])

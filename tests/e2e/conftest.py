@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,18 +213,17 @@ def shipped_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture
-async def shipped_harness(
-    database_url: str, shipped_model_dir: Path, bot_settings: dict[str, Any]
+@asynccontextmanager
+async def books_ready(
+    database_url: str, model_dir: Path, bot_settings: dict[str, Any]
 ) -> AsyncIterator[Harness]:
-    """The running bot with the shipped char model, its book indexed before the test starts."""
+    """The running bot with real models (nietzsche-char the default), their books indexed
+    before the test starts (novelty badges, games)."""
     from bot.services import SERVICES_KEY
 
     async with SandboxServer() as sb:
-        settings = make_settings(
-            sb, database_url, shipped_model_dir, default_model="nietzsche-char", **bot_settings
-        )
-        app = await start_app(settings, shipped_model_dir)
+        settings = make_settings(sb, database_url, model_dir, default_model="nietzsche-char", **bot_settings)
+        app = await start_app(settings, model_dir)
         await app.bot_data[SERVICES_KEY].novelty.wait_ready()
         db = Database.from_url(database_url)
         h = Harness(sb=sb, settings=settings, app=app, db=db)
@@ -232,3 +232,12 @@ async def shipped_harness(
         finally:
             await stop_app(h.app)
             await db.dispose()
+
+
+@pytest.fixture
+async def shipped_harness(
+    database_url: str, shipped_model_dir: Path, bot_settings: dict[str, Any]
+) -> AsyncIterator[Harness]:
+    """The running bot with the shipped char model, its book indexed before the test starts."""
+    async with books_ready(database_url, shipped_model_dir, bot_settings) as h:
+        yield h

@@ -12,8 +12,7 @@ import pytest
 
 from bot.services import SERVICES_KEY
 from bot.texts import corpus_line
-from sandbox.testing import SandboxServer
-from tests.e2e.conftest import Harness, make_settings, start_app, stop_app
+from tests.e2e.conftest import Harness, books_ready
 
 pytestmark = pytest.mark.slow
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -22,19 +21,8 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 @pytest.fixture
 async def voices(database_url: str, bot_settings: dict[str, Any]) -> AsyncIterator[Harness]:
     """The running bot with every model the repository ships, their books indexed."""
-    from bot.db.database import Database
-
-    async with SandboxServer() as sb:
-        settings = make_settings(sb, database_url, MODELS, default_model="nietzsche-char", **bot_settings)
-        app = await start_app(settings, MODELS)
-        await app.bot_data[SERVICES_KEY].novelty.wait_ready()
-        db = Database.from_url(database_url)
-        h = Harness(sb=sb, settings=settings, app=app, db=db)
-        try:
-            yield h
-        finally:
-            await stop_app(h.app)
-            await db.dispose()
+    async with books_ready(database_url, MODELS, bot_settings) as h:
+        yield h
 
 
 async def test_every_shipped_model_works_in_every_feature(voices: Harness) -> None:

@@ -3,7 +3,6 @@ start with the heads, a line each; bad heads get the usage message and no poem."
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,8 @@ from telegram.ext import Application
 
 from sandbox.testing import SandboxServer
 from tests.browser.conftest import PageAt, ShotFn
+from tests.conftest import BundleFactory
+from tests.e2e.conftest import with_poems
 
 pytestmark = pytest.mark.slow
 ANN = 1001  # the demo world's first person; her private chat has the same id
@@ -19,13 +20,9 @@ USAGE = "1 to 8 Chinese characters"
 
 
 @pytest.fixture
-def model_dir(tmp_path: Path, make_bundle: object, poem_bundle: Path) -> Path:
+def model_dir(tmp_path: Path, make_bundle: BundleFactory, poem_bundle: Path) -> Path:
     """The usual char model (the default) beside a poem model."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    shutil.copytree(make_bundle(window=20), folder / "tiny-char")  # type: ignore[operator]
-    shutil.copytree(poem_bundle, folder / "tiny-tang")
-    return folder
+    return with_poems(tmp_path, make_bundle, poem_bundle)
 
 
 async def test_an_acrostic_typed_on_the_page_comes_back_a_line_a_head(

@@ -205,6 +205,15 @@ async def harness(database_url: str, model_dir: Path, bot_settings: dict[str, An
             await db.dispose()
 
 
+def with_poems(tmp_path: Path, make_bundle: BundleFactory, poem_bundle: Path) -> Path:
+    """A models folder: the usual tiny char model (the default) beside a tiny poem model."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copytree(make_bundle(window=20), folder / "tiny-char")
+    shutil.copytree(poem_bundle, folder / "tiny-tang")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shipped_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped nietzsche-char model alone (its book is a shipped corpus: novelty, games)."""

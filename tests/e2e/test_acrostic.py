@@ -5,7 +5,6 @@ the press door), and 🔁 draws the acrostic again."""
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample
-from tests.e2e.conftest import Harness
+from tests.conftest import BundleFactory
+from tests.e2e.conftest import Harness, with_poems
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 NOT_VALID = "This button is not valid any more."
 
 
 @pytest.fixture
-def model_dir(tmp_path: Path, make_bundle: object, word_bundle: Path, poem_bundle: Path) -> Path:
+def model_dir(tmp_path: Path, make_bundle: BundleFactory, poem_bundle: Path) -> Path:
     """The usual char model (the default) beside a poem model."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    shutil.copytree(make_bundle(window=20), folder / "tiny-char")  # type: ignore[operator]
-    shutil.copytree(poem_bundle, folder / "tiny-tang")
-    return folder
+    return with_poems(tmp_path, make_bundle, poem_bundle)
 
 
 def poem_lines(message: dict[str, object]) -> list[str]:

@@ -65,8 +65,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CACHE_DIR = Path("data/cache")  # bot/settings.py's default, relative to where the bot runs
-CHAR_MODEL = "nietzsche-char"
-WORD_MODEL = "hongloumeng-word"
+DEFAULT_MODEL = "nietzsche-char"
+# Every bundle the bot loads from models/ by default, in its order (the default first).
+MODELS = [
+    DEFAULT_MODEL,
+    *sorted(
+        p.name
+        for p in (ROOT / "models").iterdir()
+        if (p / "config.json").is_file() and p.name != DEFAULT_MODEL
+    ),
+]
 
 
 def _status_kb(pid: int | str, name: str) -> int:
@@ -158,7 +166,8 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
             g.warm()
 
     def jieba_init(ns: dict[str, Any]) -> None:
-        ns["generators"][WORD_MODEL].tokenizer.encode_counted("warm up 预热")
+        for g in ns["generators"].values():  # a word model's tokenizer loads jieba's dictionary
+            g.tokenizer.encode_counted("warm up 预热")
         trim(ns)  # as GenerationService's warm-up does
 
     def novelty(name: str) -> Callable[[dict[str, Any]], None]:
@@ -178,11 +187,13 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
 
         return run
 
-    def first_generation(name: str, seed: str) -> Callable[[dict[str, Any]], None]:
+    def first_generation(name: str) -> Callable[[dict[str, Any]], None]:
         def run(ns: dict[str, Any]) -> None:
             from core.generator import Request
 
-            ns["generators"][name].generate_one(Request(seed, length=400, rng=1))
+            generator = ns["generators"][name]
+            seed = str((generator.bundle.meta.get("seeds") or ["the"])[0])
+            generator.generate_one(Request(seed, length=400, rng=1))
 
         return run
 
@@ -216,17 +227,13 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
         ("import pydantic_settings", imp("pydantic", "pydantic_settings")),
         ("import aiohttp, prometheus_client", imp("aiohttp", "prometheus_client")),
         ("import bot.app, cli (the rest)", imp("bot.app", "cli", "cli.run")),
-        (f"load bundle {CHAR_MODEL}", load(CHAR_MODEL)),
-        (f"load bundle {WORD_MODEL}", load(WORD_MODEL)),
-        (f"Generator({CHAR_MODEL})", generator(CHAR_MODEL)),
-        (f"Generator({WORD_MODEL})", generator(WORD_MODEL)),
+        *((f"load bundle {name}", load(name)) for name in MODELS),
+        *((f"Generator({name})", generator(name)) for name in MODELS),
         ("malloc_trim (as GenerationService)", trim),
-        ("kernel warm-up (both)", warm),
+        ("kernel warm-up (all)", warm),
         ("jieba dictionary + malloc_trim", jieba_init),
-        (f"novelty index {CHAR_MODEL}", novelty(CHAR_MODEL)),
-        (f"novelty index {WORD_MODEL}", novelty(WORD_MODEL)),
-        (f"first generation {CHAR_MODEL}", first_generation(CHAR_MODEL, "the will to truth")),
-        (f"first generation {WORD_MODEL}", first_generation(WORD_MODEL, "宝玉")),
+        *((f"novelty index {name}", novelty(name)) for name in MODELS),
+        *((f"first generation {name}", first_generation(name)) for name in MODELS),
         ("leaderboard chart", chart),
         ("gc.collect()", collect),
     ]

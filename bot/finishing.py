@@ -21,9 +21,14 @@ def asked(length: int, level: str) -> int:
     return min(length + margin(level), MAX_LENGTH)
 
 
-def finished_text(pieces: Sequence[str], length: int, level: str) -> str:
+def finished_pieces(pieces: Sequence[str], length: int, level: str) -> list[str]:
     """Generated (or book) tokens, ended by the level's rule near `length`."""
-    return "".join(pieces[: kept(pieces, length, level)]).rstrip()
+    return list(pieces[: kept(pieces, length, level)])
+
+
+def finished_text(pieces: Sequence[str], length: int, level: str) -> str:
+    """The text of `finished_pieces`."""
+    return "".join(finished_pieces(pieces, length, level)).rstrip()
 
 
 def finish(sample: Sample, length: int, level: str) -> Sample:

@@ -30,7 +30,7 @@ from bot.calls import PARSE_MODE, reply_html, telegram_call
 from bot.db import repository as repo
 from bot.db.models import Chat, Game, utcnow
 from bot.db.repository import games
-from bot.finishing import asked, finish, is_whole
+from bot.finishing import asked, finish, finished_pieces, is_whole
 from bot.handlers.presses import Press
 from bot.keyboards import game_keyboard
 from bot.message_text import command_argument
@@ -40,7 +40,6 @@ from bot.services import Services, services_of
 from bot.texts import text
 from bot.who import Who, lang_of, store_user_and_chat, who
 from core.generator import Request, Sample
-from core.word_end import kept
 
 if TYPE_CHECKING:
     from bot.handlers.game_timer import GameTimer
@@ -330,8 +329,7 @@ def _passage(services: Services, model: str, level: str) -> tuple[str, str, int]
         if drawn is None:
             return None
         ids = drawn
-        pieces = [tokenizer.tokens[i] for i in ids[seed_len:]]
-        pieces = pieces[: kept(pieces, rest_len, level)]
+        pieces = finished_pieces([tokenizer.tokens[i] for i in ids[seed_len:]], rest_len, level)
         if is_whole(pieces, rest_len, level):
             break
     seed, real = tokenizer.decode(ids[:seed_len]), "".join(pieces).rstrip()

@@ -170,16 +170,80 @@ __attribute__((target(VNNI_TARGET))) static inline void finish_vnni(__m512i sums
                 table_row, out_row);
 }
 
+/* The last batch % 4 rows (1 to 3; a lone request is the common case): R rows against FEW_BLOCKS
+ * blocks at once, each (row, block) on two chains (inputs k and k + 4 of every 8), so vpdpbusd
+ * has 8 to 24 independent chains instead of 2 and issues every cycle instead of waiting on its
+ * latency. The sum of each (row, block) is the same integers added in another order: exact, so
+ * the same bytes. DEMOTE: after use, the weights' lines are pushed back to L3 (cldemote). */
+#define FEW_BLOCKS 4
+#define DEMOTE_TARGET ""
+#define DEMOTE_WHEN 0
+#define DEMOTE_LINES
+__attribute__((target(VNNI_TARGET DEMOTE_TARGET), always_inline)) static inline void few_rows_blocks(
+    const int8_t *block, int64_t kpad, const uint8_t *x, const int R, const int Q,
+    __m512i sums[3][FEW_BLOCKS], const int DEMOTE) {
+    __m512i acc[3][FEW_BLOCKS][2];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < Q; q++) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_si512();
+    const int8_t *p = block;
+    for (int64_t k = 0; k < kpad; k += 8, p += 8 * BLOCK) { /* kpad is a multiple of 8 */
+        for (int r = 0; r < R; r++) {
+            __m512i even = QUADZ(x + r * kpad, k), odd = QUADZ(x + r * kpad, k + 4);
+            for (int q = 0; q < Q; q++) {
+                DOT4Z(acc[r][q][0], even, LOADZ(p + q * BLOCK * kpad));
+                DOT4Z(acc[r][q][1], odd, LOADZ(p + q * BLOCK * kpad + 64));
+            }
+        }
+        DEMOTE_LINES
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < Q; q++) sums[r][q] = _mm512_add_epi32(acc[r][q][0], acc[r][q][1]);
+}
+
+__attribute__((target(VNNI_TARGET DEMOTE_TARGET))) static void few_rows_vnni(const int8_t *packed, const float *scale,
+                                                               const float *corr, int64_t j0, int64_t j1,
+                                                               int64_t cols, int64_t kpad, const uint8_t *x,
+                                                               int rows, const float *table,
+                                                               const int64_t *index, float *out) {
+    __m512i sums[3][FEW_BLOCKS];
+    for (int64_t j = j0; j < j1; j += FEW_BLOCKS * BLOCK) {
+        const int8_t *block = packed + j * kpad;
+        int q_count = j + FEW_BLOCKS * BLOCK <= j1 ? FEW_BLOCKS : (int)((j1 - j) / BLOCK);
+        int demote = DEMOTE_WHEN;
+        /* constant R and Q: the compiler keeps every chain in a register */
+        if (q_count == FEW_BLOCKS) {
+            if (rows == 1) {
+                if (demote) few_rows_blocks(block, kpad, x, 1, FEW_BLOCKS, sums, 1);
+                else few_rows_blocks(block, kpad, x, 1, FEW_BLOCKS, sums, 0);
+            } else if (rows == 2) few_rows_blocks(block, kpad, x, 2, FEW_BLOCKS, sums, 0);
+            else few_rows_blocks(block, kpad, x, 3, FEW_BLOCKS, sums, 0);
+        } else {
+            for (int q = 0; q < q_count; q++) {
+                __m512i one[3][FEW_BLOCKS];
+                if (rows == 1) few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 1, 1, one, 0);
+                else if (rows == 2) few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 2, 1, one, 0);
+                else few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 3, 1, one, 0);
+                for (int r = 0; r < rows; r++) sums[r][q] = one[r][0];
+            }
+        }
+        for (int r = 0; r < rows; r++)
+            for (int q = 0; q < q_count; q++)
+                finish_vnni(sums[r][q], scale, corr, j + q * BLOCK, cols, table + index[r] * cols,
+                            out + r * cols);
+    }
+}
+
 __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *packed, const float *scale,
                                                               const float *corr, int64_t j0,
                                                               int64_t j1, int64_t cols, int64_t kpad,
                                                               const uint8_t *x, int64_t batch,
                                                               const float *table,
                                                               const int64_t *index, float *out) {
-    for (int64_t j = j0; j < j1; j += BLOCK) {
+    int64_t fours = batch & ~(int64_t)3;
+    for (int64_t j = j0; j < j1 && fours; j += BLOCK) {
         const int8_t *block = packed + j * kpad;
         int64_t b = 0;
-        for (; b + 8 <= batch; b += 8) {
+        for (; b + 8 <= fours; b += 8) {
             /* Eight batch rows: eight independent accumulator chains (vpdpbusd's latency needs
              * more than four to issue one per cycle), each weight vector loaded once for eight. */
             const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad,
@@ -204,7 +268,7 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
                             out + (b + r) * cols);
             }
         }
-        for (; b + 4 <= batch; b += 4) {
+        for (; b + 4 <= fours; b += 4) {
             const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad;
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
             const int8_t *p = block;
@@ -220,17 +284,10 @@ __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *pack
             finish_vnni(a2, scale, corr, j, cols, table + index[b + 2] * cols, out + (b + 2) * cols);
             finish_vnni(a3, scale, corr, j, cols, table + index[b + 3] * cols, out + (b + 3) * cols);
         }
-        for (; b < batch; b++) {
-            const uint8_t *x0 = x + b * kpad;
-            __m512i a0 = _mm512_setzero_si512(), b0 = a0;
-            const int8_t *p = block;
-            for (int64_t k = 0; k < kpad; k += 8, p += 8 * BLOCK) {  /* kpad is a multiple of 8 */
-                DOT4Z(a0, QUADZ(x0, k), LOADZ(p));
-                DOT4Z(b0, QUADZ(x0, k + 4), LOADZ(p + 64));
-            }
-            finish_vnni(_mm512_add_epi32(a0, b0), scale, corr, j, cols, table + index[b] * cols,
-                        out + b * cols);
-        }
+    }
+    if (batch > fours) {
+        few_rows_vnni(packed, scale, corr, j0, j1, cols, kpad, x + fours * kpad, (int)(batch - fours),
+                      table, index + fours, out + fours * cols);
     }
 }
 

@@ -70,23 +70,48 @@ def model_for_language(generation: GenerationService, language_code: str | None)
     return (prose or speaks)[0]
 
 
-async def store_user_and_chat(
-    session: AsyncSession, tg_user: TgUser, tg_chat: TgChat | None
-) -> tuple[User, Chat | None]:
+@dataclass(frozen=True)
+class Seen:
+    """What an update says about its user and chat, as the rows store it."""
+
+    user: TgUser
+    name: str
+    chat: TgChat | None
+    chat_type: str
+    chat_title: str | None
+
+    @classmethod
+    def of(cls, tg_user: TgUser, tg_chat: TgChat | None) -> Seen:
+        """The stored form of an update's user and chat."""
+        chat_type = tg_chat.type if tg_chat is not None and tg_chat.type in CHAT_TYPES else "group"
+        title = (clean(tg_chat.title or "")[:256] or None) if tg_chat is not None else None
+        return cls(tg_user, display_name(tg_user), tg_chat, chat_type, title)
+
+
+async def stored_user_and_chat(session: AsyncSession, seen: Seen) -> tuple[User, Chat | None] | None:
+    """The user row and the chat row (when the update has a chat) if both exist and need no
+    write; None otherwise (a newcomer, a new chat, a changed name, language or title)."""
+    user = await repo.get_user(session, telegram_id=seen.user.id)
+    if not repo.user_is_current(user, display_name=seen.name, language_code=seen.user.language_code):
+        return None
+    assert user is not None
+    if seen.chat is None:
+        return user, None
+    chat = await repo.get_chat(session, telegram_id=seen.chat.id)
+    if not repo.chat_is_current(chat, type=seen.chat_type, title=seen.chat_title):
+        return None
+    return user, chat
+
+
+async def store_user_and_chat(session: AsyncSession, seen: Seen) -> tuple[User, Chat | None]:
     """Get or create the user row and, when the update has one, the chat row."""
     user = await repo.get_or_create_user(
-        session,
-        telegram_id=tg_user.id,
-        display_name=display_name(tg_user),
-        language_code=tg_user.language_code,
+        session, telegram_id=seen.user.id, display_name=seen.name, language_code=seen.user.language_code
     )
-    if tg_chat is None:
+    if seen.chat is None:
         return user, None
     chat = await repo.get_or_create_chat(
-        session,
-        telegram_id=tg_chat.id,
-        type=tg_chat.type if tg_chat.type in CHAT_TYPES else "group",
-        title=clean(tg_chat.title or "")[:256] or None,
+        session, telegram_id=seen.chat.id, type=seen.chat_type, title=seen.chat_title
     )
     return user, chat
 
@@ -120,12 +145,17 @@ async def who(services: Services, update: Update) -> Who:
     tg_user = update.effective_user
     if tg_user is None:
         raise ValueError("an update without a user has no settings")
-    tg_chat = update.effective_chat
-    lang = lang_of(update)
+    seen, lang = Seen.of(tg_user, update.effective_chat), lang_of(update)
 
-    async def work(session: AsyncSession) -> Who:
-        user, chat = await store_user_and_chat(session, tg_user, tg_chat)
-        return resolve(services.generation, user, chat, lang)
+    async def look(session: AsyncSession) -> Who | None:
+        rows = await stored_user_and_chat(session, seen)
+        return None if rows is None else resolve(services.generation, *rows, lang)
 
-    # The first call of every update: on SQLite it lets writes of work under way go first.
-    return await services.db.run(work, admitting=True)
+    async def store(session: AsyncSession) -> Who:
+        return resolve(services.generation, *await store_user_and_chat(session, seen), lang)
+
+    # Most updates come from someone known, in a known chat, unchanged: a read answers them,
+    # without SQLite's write lock. Otherwise the write, which on SQLite lets writes of work
+    # under way go first (a newcomer's rows wait behind replies already being made).
+    known = await services.db.run(look, write=False)
+    return known if known is not None else await services.db.run(store, admitting=True)

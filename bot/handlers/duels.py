@@ -34,7 +34,7 @@ from bot.parsing import format_temperature
 from bot.render import escape, excerpt, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text
-from bot.who import Who, store_user_and_chat, who
+from bot.who import Seen, Who, store_user_and_chat, who
 from core.generator import Request
 
 DUEL_COST = 2  # two generations, charged like two /gen
@@ -217,7 +217,7 @@ async def on_vote_press(press: Press) -> None:
         duel = found.duel
         if not press.carried_by(found.chat_telegram_id, duel.telegram_message_id):
             return "button_invalid", None, None
-        user, _ = await store_user_and_chat(session, tg_user, None)
+        user, _ = await store_user_and_chat(session, Seen.of(tg_user, None))
         result = await dr.cast_vote(
             session,
             duel=duel,

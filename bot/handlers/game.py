@@ -38,7 +38,7 @@ from bot.parsing import format_temperature
 from bot.render import escape, fit_lines
 from bot.services import Services, services_of
 from bot.texts import text
-from bot.who import Who, lang_of, store_user_and_chat, who
+from bot.who import Seen, Who, lang_of, store_user_and_chat, who
 from core.generator import Request, Sample
 
 if TYPE_CHECKING:
@@ -386,7 +386,7 @@ async def on_vote_press(press: Press) -> None:
         found = await games.get_game_origin(session, game_id=action.game_id)
         if found is None or not press.carried_by(found.chat_telegram_id, found.game.telegram_message_id):
             return "button_invalid"
-        user, _ = await store_user_and_chat(session, tg_user, None)
+        user, _ = await store_user_and_chat(session, Seen.of(tg_user, None))
         counted = await games.guess(session, game_id=action.game_id, user_id=user.id, choice=action.choice)
         return "game_voted" if counted else "game_over"
 

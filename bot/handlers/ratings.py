@@ -21,7 +21,7 @@ from bot.message_text import command_argument
 from bot.render import escape, excerpt, stored_sample_html
 from bot.services import Services, services_of
 from bot.texts import language_of, text
-from bot.who import lang_of, store_user_and_chat, who
+from bot.who import Seen, lang_of, store_user_and_chat, who
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def on_rate_press(press: Press) -> None:
             return "button_invalid"
         if not await repo.claim_update(session, update_id=press.update.update_id):
             return "rating_same"  # answered all the same: the first handling may not have managed to
-        user, _ = await store_user_and_chat(session, tg_user, None)
+        user, _ = await store_user_and_chat(session, Seen.of(tg_user, None))
         found_origin.append(found)
         return await repo.toggle_rating(
             session, sample_id=action.sample_id, user_id=user.id, score=action.score

@@ -22,7 +22,7 @@ from bot.handlers.generate import owner_rates_own_chat
 from bot.handlers.ratings import refresh_sample_message
 from bot.reactions import change_of, tally
 from bot.services import services_of
-from bot.who import store_user_and_chat
+from bot.who import Seen, store_user_and_chat
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ async def on_reaction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         # A redelivered update must not apply twice (a removal after a later button press would).
         if not await repo.claim_update(session, update_id=update.update_id):
             return None
-        user, _ = await store_user_and_chat(session, tg_user, None)
+        user, _ = await store_user_and_chat(session, Seen.of(tg_user, None))
         return await repo.rate_by_reaction(
             session, sample_id=found.sample.id, user_id=user.id, score=change.score, added=change.added
         )

@@ -250,3 +250,35 @@ async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:
     assert second["text"].startswith("Rate this sample:") and second["text"] != session["text"]
     await harness.press(admin, second, button="👎")
     assert "Nothing left to rate" in (await harness.say(admin, "/rate"))["text"]
+
+
+async def test_a_known_user_is_read_without_a_write_and_a_new_name_or_language_is_stored(
+    harness: Harness,
+) -> None:
+    from sqlalchemy import event
+
+    from bot.services import SERVICES_KEY
+
+    ann = harness.sb.user("Ann")
+    await harness.say(ann, "/temp")
+    engine = harness.app.bot_data[SERVICES_KEY].db.engine.sync_engine
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await harness.say(ann, "/temp")  # known, unchanged: the settings are read, nothing written
+        unchanged = list(statements)
+        ann["first_name"], ann["language_code"] = "Annie", "de"
+        await harness.say(ann, "/temp")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in unchanged if s.startswith(("INSERT", "UPDATE", "BEGIN IMMEDIATE"))]
+
+    async def stored(session: AsyncSession) -> tuple[str | None, str | None]:
+        user = (await session.scalars(select(User).where(User.telegram_id == ann["id"]))).one()
+        return user.display_name, user.language_code
+
+    assert await harness.query(stored) == ("Annie", "de")

@@ -121,6 +121,7 @@ from bot.db.repository.updates import claim_update, prune_processed_updates, upd
 from bot.db.repository.users import (
     ForgetResult,
     GenerationSettings,
+    chat_is_current,
     forget_user,
     get_chat,
     get_or_create_chat,
@@ -132,6 +133,7 @@ from bot.db.repository.users import (
     set_user_length,
     set_user_model,
     set_user_temperature,
+    user_is_current,
 )
 
 __all__ = [
@@ -167,6 +169,7 @@ __all__ = [
     "challenger_of",
     "challenger_scores",
     "champion_of",
+    "chat_is_current",
     "check_length",
     "check_model_name",
     "check_score",
@@ -233,5 +236,6 @@ __all__ = [
     "toggle_rating",
     "top_samples",
     "update_handled",
+    "user_is_current",
     "user_stats",
 ]

@@ -66,6 +66,20 @@ async def get_user(session: AsyncSession, *, telegram_id: int) -> User | None:
     return await session.scalar(select(User).where(User.telegram_id == telegram_id))
 
 
+def user_is_current(user: User | None, *, display_name: str | None, language_code: str | None) -> bool:
+    """Whether the stored user needs no write for an update with this name and language."""
+    return (
+        user is not None
+        and (display_name is None or user.display_name == display_name)
+        and (language_code is None or user.language_code == language_code)
+    )
+
+
+def chat_is_current(chat: Chat | None, *, type: str, title: str | None) -> bool:
+    """Whether the stored chat needs no write for an update with this type and title."""
+    return chat is not None and chat.type == type and (title is None or chat.title == title)
+
+
 async def get_or_create_user(
     session: AsyncSession,
     *,
@@ -93,11 +107,11 @@ async def get_or_create_user(
         assert user is not None, "a user row must exist after the upsert"
         return user
     # Only write when something changed, so that a busy user does not cost a write per message.
-    if display_name is not None and user.display_name != display_name:
-        user.display_name = display_name
-    if language_code is not None and user.language_code != language_code:
-        user.language_code = language_code
-    if session.is_modified(user):
+    if not user_is_current(user, display_name=display_name, language_code=language_code):
+        if display_name is not None:
+            user.display_name = display_name
+        if language_code is not None:
+            user.language_code = language_code
         await session.flush()
     return user
 
@@ -167,11 +181,10 @@ async def get_or_create_chat(
         chat = await get_chat(session, telegram_id=telegram_id)
         assert chat is not None, "a chat row must exist after the upsert"
         return chat
-    if chat.type != type:
+    if not chat_is_current(chat, type=type, title=title):
         chat.type = type
-    if title is not None and chat.title != title:
-        chat.title = title
-    if session.is_modified(chat):
+        if title is not None:
+            chat.title = title
         await session.flush()
     return chat
 

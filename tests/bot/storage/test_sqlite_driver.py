@@ -9,10 +9,10 @@ from typing import Any
 import aiosqlite
 import pytest
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.db.engine import create_engine
+from bot.db.engine import SQLITE_WRITE_OPTION, create_engine
 from bot.db.sqlite_driver import PREFETCH, OneHopConnection
 
 
@@ -53,10 +53,9 @@ async def test_a_select_is_one_trip(engine: AsyncEngine, trips: list[str]) -> No
         trips.clear()
         rows = (await conn.execute(text("SELECT id, name FROM t ORDER BY id"))).all()
     assert rows == [(1, "a"), (2, "b")]
-    # aiosqlite's own cursor makes four: cursor, execute, fetchall, close.
-    assert trips[0] == "_execute_here"
-    assert trips.count("_execute_here") == 1
-    assert not {"cursor", "fetchall", "close", "fetchmany"} & set(trips)
+    # aiosqlite's own cursor makes four: cursor, execute, fetchall, close. Then the connection
+    # closes its open transaction: one trip for the rollback.
+    assert trips == ["_begin_then", "_end"]
 
 
 async def test_orm_insert_returns_its_key_and_errors_stay_sqlalchemy_errors(engine: AsyncEngine) -> None:
@@ -100,3 +99,57 @@ async def test_orm_round_trip_through_sqlalchemy_core(engine: AsyncEngine) -> No
         await conn.execute(insert(table), [{"name": "p"}, {"name": "q"}])
         names = (await conn.execute(select(table.c.name).order_by(table.c.id))).scalars().all()
     assert names == ["p", "q"]
+
+
+async def test_a_transaction_begins_in_its_first_statements_trip(engine: AsyncEngine, trips: list[str]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        await conn.execute(text("INSERT INTO t (name) VALUES ('b')"))
+    # BEGIN travels with the first INSERT; the pool's reset after the commit costs no trip.
+    assert trips == ["_begin_then", "_begin_then", "_end"]
+    async with engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM t")) == 2
+
+
+async def test_a_transaction_without_statements_makes_no_trip(engine: AsyncEngine, trips: list[str]) -> None:
+    async with engine.begin():
+        pass
+    async with AsyncSession(engine) as session:
+        await session.connection()
+        await session.commit()
+    assert trips == []
+
+
+async def test_a_rollback_still_undoes_the_transaction(engine: AsyncEngine, trips: list[str]) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("INSERT INTO t (name) VALUES ('gone')"))
+        await conn.rollback()
+        assert trips[-1] == "_end"  # an open transaction: the rollback does travel
+        assert await conn.scalar(text("SELECT count(*) FROM t")) == 0
+
+
+async def test_a_held_begin_that_fails_raises_at_the_statement_and_leaves_the_connection_usable(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'busy.sqlite3'}"
+    holder, waiter = create_engine(url), create_engine(url)
+    try:
+        async with holder.begin() as conn:
+            await conn.execute(text("CREATE TABLE u (id INTEGER PRIMARY KEY)"))
+        async with holder.connect() as locked, waiter.connect() as conn:
+            await conn.exec_driver_sql("PRAGMA busy_timeout=0")  # fail at once rather than wait
+            await conn.commit()
+            for c in (locked, conn):
+                await c.execution_options(**{SQLITE_WRITE_OPTION: True})
+            await locked.execute(text("INSERT INTO u VALUES (1)"))  # holds the write lock
+            with pytest.raises(OperationalError, match="locked"):
+                await conn.execute(text("INSERT INTO u VALUES (2)"))  # its BEGIN IMMEDIATE fails
+            await conn.rollback()
+            await locked.commit()
+            await conn.execute(text("INSERT INTO u VALUES (2)"))
+            await conn.commit()
+        async with waiter.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM u")) == 2
+    finally:
+        await holder.dispose()
+        await waiter.dispose()

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # The sandbox's port: `make run PORT=8081`, or SANDBOX_PORT in the environment.
 PORT ?= $(or $(SANDBOX_PORT),8080)
 
-.PHONY: install install-dev test lint typecheck unit run bench soak clean
+.PHONY: install install-dev test test-tools lint typecheck unit run bench soak clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy core train bot sandbox cli bench migrations
 
-unit: $(STAMP)
+unit: $(STAMP) test-tools
 	$(BIN)/pytest -q -n 2 --dist loadfile
+
+# Two Debian programs the tests drive: Chromium (tests/browser, through Playwright, no browser
+# download) and HAProxy (tests/e2e/test_replicas.py, in front of the replicas). Installed here
+# when missing, so that `make test` alone sets up a fresh machine (sudo unless root).
+test-tools:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  echo "make: installing$$missing for the tests"; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 test: lint typecheck unit
 

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Message, Update
@@ -37,6 +38,7 @@ from bot.delivery import deliver_pending
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.services import Services
 from bot.texts import language_of, text
+from bot.who import Who, known_who, who
 from core.generator import Request, Sample
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,16 @@ class Ticket:
     told: bool = False  # the refusal was said already (a press's toast)
     queue_refused: bool = False  # the queue said no after admission: always said (not throttled)
     charged: int = field(default=0)
+    update: Update | None = None  # the update admitted (its asker is read once, with admission)
+    asker: Who | None = None  # read with admission's redelivery check (None: not yet, or newcomer)
+
+    async def who(self) -> Who:
+        """Who is asking and with which settings: as read at admission, else stored now (a
+        newcomer, or a changed name, language or title)."""
+        if self.asker is None:
+            assert self.update is not None
+            self.asker = await who(self.services, self.update)
+        return self.asker
 
     async def generate(
         self,
@@ -123,20 +135,38 @@ async def refusal_of(
     return None
 
 
+@dataclass(frozen=True)
+class FirstLook:
+    """What admission reads in one transaction: whether the update was answered before (and
+    its samples not yet delivered), else who is asking when they are known and unchanged."""
+
+    seen: bool
+    pending: list[repo.Pending]
+    asker: Who | None
+
+
+async def first_look(session: AsyncSession, *, services: Services, update: Update) -> FirstLook:
+    """Read the update's outcome, if it has one, else its asker (see FirstLook)."""
+    if await repo.update_handled(session, update_id=update.update_id):
+        pending = await repo.pending_samples_of_update(session, update_id=update.update_id)
+        return FirstLook(True, pending, None)
+    return FirstLook(False, [], await known_who(session, services.generation, update))
+
+
 async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:
     """Whether this update's outcome was stored already (a redelivery); if so, its samples
     that never reached the chat are sent now (as old as the outbox takes), nothing else."""
+    look = await services.db.run(partial(first_look, services=services, update=update), write=False)
+    return await _resend_if_seen(services, bot, update, reply_to, look)
 
-    async def work(session: AsyncSession) -> tuple[bool, list[repo.Pending]]:
-        if not await repo.update_handled(session, update_id=update.update_id):
-            return False, []
-        return True, await repo.pending_samples_of_update(session, update_id=update.update_id)
 
-    seen, pending = await services.db.run(work, write=False)
-    if not seen:
+async def _resend_if_seen(
+    services: Services, bot: Bot, update: Update, reply_to: Message | None, look: FirstLook
+) -> bool:
+    if not look.seen:
         return False
     oldest = utcnow() - timedelta(seconds=services.settings.outbox_max_age_s)
-    fresh = [item for item in pending if item.sample.created_at > oldest]
+    fresh = [item for item in look.pending if item.sample.created_at > oldest]
     quote = reply_to.message_id if reply_to is not None and reply_to.chat.type != "private" else None
     sent = await deliver_pending(bot, services, fresh, reply_to=quote)
     log.info(
@@ -164,12 +194,14 @@ async def admit(
         raise ValueError("an update without a user cannot be admitted")
     user_id, lang = tg_user.id, language_of(tg_user.language_code)
     chat = update.effective_chat
-    ticket = Ticket(services, bot, user_id, lang, chat.id if chat else None, granted=False)
+    ticket = Ticket(services, bot, user_id, lang, chat.id if chat else None, granted=False, update=update)
     reply_to = reply_to or update.effective_message
     async with services.admission.turn(user_id):
         # Recognised before the limits are consulted, so a redelivery never holds the slot: the
         # user's next message could otherwise be refused "one at a time" and lost (issue 17).
-        if await answered_before(services, bot, update, reply_to):
+        look = await services.db.run(partial(first_look, services=services, update=update), write=False)
+        ticket.asker = look.asker
+        if await _resend_if_seen(services, bot, update, reply_to, look):
             await services.limits.release(user_id, update.update_id)  # its first handler may have died
             ticket.duplicate = True
         else:

@@ -10,6 +10,7 @@ switching models never reinterprets a number).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
@@ -139,17 +140,24 @@ def resolve(generation: GenerationService, user: User, chat: Chat | None, lang: 
     )
 
 
-async def who(services: Services, update: Update) -> Who:
-    """The stored user and chat behind an update (created on first sight) and the settings that
-    apply: the first database call of every handler."""
+def _seen(update: Update) -> Seen:
     tg_user = update.effective_user
     if tg_user is None:
         raise ValueError("an update without a user has no settings")
-    seen, lang = Seen.of(tg_user, update.effective_chat), lang_of(update)
+    return Seen.of(tg_user, update.effective_chat)
 
-    async def look(session: AsyncSession) -> Who | None:
-        rows = await stored_user_and_chat(session, seen)
-        return None if rows is None else resolve(services.generation, *rows, lang)
+
+async def known_who(session: AsyncSession, generation: GenerationService, update: Update) -> Who | None:
+    """The update's Who when its user and chat are stored and unchanged (a read, in the caller's
+    transaction: admission reads it with its redelivery check); None when they need a write."""
+    rows = await stored_user_and_chat(session, _seen(update))
+    return None if rows is None else resolve(generation, *rows, lang_of(update))
+
+
+async def who(services: Services, update: Update) -> Who:
+    """The stored user and chat behind an update (created on first sight) and the settings that
+    apply: the first database call of every handler that did not read it at admission."""
+    seen, lang = _seen(update), lang_of(update)
 
     async def store(session: AsyncSession) -> Who:
         return resolve(services.generation, *await store_user_and_chat(session, seen), lang)
@@ -157,5 +165,6 @@ async def who(services: Services, update: Update) -> Who:
     # Most updates come from someone known, in a known chat, unchanged: a read answers them,
     # without SQLite's write lock. Otherwise the write, which on SQLite lets writes of work
     # under way go first (a newcomer's rows wait behind replies already being made).
+    look = partial(known_who, generation=services.generation, update=update)
     known = await services.db.run(look, write=False)
     return known if known is not None else await services.db.run(store, admitting=True)

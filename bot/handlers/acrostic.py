@@ -66,7 +66,7 @@ async def write_acrostic(
     async with admit(services, context.bot, update, reply_to=reply_to, answer=answer) as ticket:
         if not ticket.granted:
             return
-        asker = await who(services, update)
+        asker = await ticket.who()
         model = poem_model(services, asker)
         if model is None:
             await reply_html(reply_to, text(asker.lang, "acrostic_no_model"))

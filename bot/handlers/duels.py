@@ -34,7 +34,7 @@ from bot.parsing import format_temperature
 from bot.render import escape, excerpt, shown_seed
 from bot.services import Services, services_of
 from bot.texts import text
-from bot.who import Seen, Who, store_user_and_chat, who
+from bot.who import Seen, Who, store_user_and_chat
 from core.generator import Request
 
 DUEL_COST = 2  # two generations, charged like two /gen
@@ -114,7 +114,7 @@ async def start_duel(
     ) as ticket:
         if not ticket.granted:
             return
-        asker = await who(services, update)
+        asker = await ticket.who()
         plan = await _plan(services, asker, storable(seed))
         if plan is None or asker.chat_id is None:
             await reply_html(reply_to, text(asker.lang, "duel_one_arm"))

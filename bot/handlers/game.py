@@ -240,7 +240,7 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     async with admit(services, context.bot, update, reply_to=message) as ticket:
         if not ticket.granted:
             return
-        asker = await who(services, update)
+        asker = await ticket.who()
         chat_id = asker.chat_id
         assert chat_id is not None
 

@@ -28,7 +28,7 @@ from bot.parsing import effective_length, format_temperature
 from bot.render import escape, excerpt, sample_html, shown_seed, unit_of
 from bot.services import Services, services_of
 from bot.texts import text
-from bot.who import Who, lang_of, who
+from bot.who import Who, lang_of
 from core.acrostic import Acrostic
 from core.generator import Request, Sample
 from core.limits import TEMPERATURE_PRESETS
@@ -94,7 +94,7 @@ async def continue_seed(
     async with admit(services, context.bot, update, reply_to=reply_to, answer=answer) as ticket:
         if not ticket.granted:
             return
-        asker = await who(services, update)
+        asker = await ticket.who()
         if source is not None:
             model = services.generation.resolve(source.model)
             info = services.generation.info(model)
@@ -290,7 +290,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     ) as ticket:
         if not ticket.granted:
             return
-        asker = await who(services, update)
+        asker = await ticket.who()
         if not seed:
             seed = await services.generation.random_seed_text(asker.model)
         length = min(asker.length, COMPARE_LENGTH.get(asker.level, 200))

@@ -31,7 +31,6 @@ from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html, unit_of
 from bot.services import Services, services_of
 from bot.texts import text
-from bot.who import who
 from core.generator import Request
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ async def _answer(answer: object, results: list[InlineQueryResultArticle]) -> No
 
 async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) -> _Offer | None:
     """Generate the three candidates in one batch, finish them, and store them as an offer."""
-    asker = await who(services, update)
+    asker = await ticket.who()
     length = min(asker.length, INLINE_LENGTH.get(asker.level, 300))
     temps = temperatures(asker.temperature)
     rngs = [secrets.randbits(63) for _ in temps]

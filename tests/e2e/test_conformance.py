@@ -2,14 +2,24 @@
 
 Each feature (a seed, /gen, 🔁, /compare, /duel, /game, inline) runs for an English and a
 Chinese user, in a private chat and in a group, with the shipped English and Chinese models.
-On each the same rules are checked:
+The English user chose a length (/length 150, characters); the Chinese one never did (the word
+level's default). On each the same rules are checked:
 
 - the model resolved for the user (a Chinese client who never chose gets the Chinese model);
-- every shown text is finished by its level's rule (regenerated from the stored rng seed and
-  cut by bot.finishing, it is exactly what was shown; a game's real ending ends on a word);
+- the length resolved for the user, as the feature caps it (FEATURES' `length`): the stored
+  `length` column says it, and every shown text is exactly what that length gives (regenerated
+  from the stored rng seed, a game's real ending from the book, and cut by bot.finishing), so it
+  ends by its level's rule, within the rule's margin of the length;
+- what a message says of a text's length ("· 148 characters", "· 98 个词") counts the text in
+  its level's unit, and the stored sample, shown again (/rate, the outbox, a redelivery), says
+  the same;
 - every message is under Telegram's 4,096 characters;
-- the update delivered twice is answered once (nothing more stored, nothing more sent);
-- a press of the feature's button from another chat is refused (the carrier check).
+- every update delivered twice is answered once (nothing more stored, nothing more sent);
+- every button of the feature pressed from a chat where it is not (a private chat of someone
+  who was never in the group) is refused and changes nothing (the carrier check).
+
+Where a rule cannot apply to a feature as written, its row in FEATURES says why. Failures are
+collected, so one run reports every broken rule of a feature, not only the first.
 
 A new generating feature joins FEATURES, or `test_every_generating_feature_is_in_the_table`
 fails.
@@ -18,27 +28,40 @@ fails.
 from __future__ import annotations
 
 import copy
+import html
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import PRESS_HANDLERS
-from bot.db.models import Duel, Game, InlineOffer, StoredSample
-from bot.finishing import asked, finished_text
-from bot.render import MESSAGE_LIMIT, utf16_len
+from bot.db.models import Duel, Game, Guess, InlineOffer, Rating, StoredSample
+from bot.db.models import DuelVote as DuelVoteRow
+from bot.finishing import asked, finished_pieces
+from bot.parsing import format_temperature
+from bot.render import MESSAGE_LIMIT, stored_sample_html, utf16_len
 from bot.services import SERVICES_KEY, Services
+from bot.texts import language_of, text
 from core.generator import Request
+from core.limits import default_length
+from core.word_end import margin
 from tests.e2e.conftest import Harness, make_settings, start_app, stop_app
 
 pytestmark = pytest.mark.slow
 Json = dict[str, Any]
 MODELS = {"en": "nietzsche-char", "zh": "hongloumeng-word"}
 SEEDS = {"en": "the will to truth", "zh": "宝玉笑道"}
+CHOSEN_LENGTH = {"en": 150, "zh": None}  # /length the user sent (None: never chose one)
+INLINE_LENGTH = {"char": 300, "word": 80}
+COMPARE_LENGTH = {"char": 200, "word": 50}  # /compare's parts and a duel's arms
+GAME_PASSAGE = {"char": (200, 120), "word": (60, 30)}  # a game's seed and ending, in tokens
+ROWS = (StoredSample, Duel, Game, InlineOffer, Rating, Guess, DuelVoteRow)  # what an update may store
 
 
 @dataclass
@@ -48,21 +71,26 @@ class Shown:
     model: str
     seed: str
     temperature: float
-    length: int
-    rng: int
+    rng: int | None  # None: not generated (a game's real ending: `book` holds the book's tokens)
     text: str
+    stored: int | None = None  # its stored `length` column (None: the feature stores none)
+    row: StoredSample | None = None  # its stored sample (shown again by /rate and the outbox)
+    footers: list[str] = field(default_factory=list)  # texts of messages that show its length
+    book: list[str] | None = None  # the book's tokens after the seed (a game's real ending)
 
 
 @dataclass
 class Made:
     """What one feature's update produced."""
 
-    update: Json | None  # the update to deliver again (None: inline, delivered by the sandbox)
     chat: int
-    messages: list[Json]
+    messages: list[Json]  # every message it made, for the size limit (inline results included)
     models: list[str]
-    shown: list[Shown] = field(default_factory=list)
-    button: str | None = None  # callback data of one of its buttons
+    shown: list[Shown]
+    updates: list[Json]  # updates to deliver again: each must store and send nothing
+    buttons: list[str]  # callback data to press from another chat: each must be refused
+    inline_buttons: list[str] = field(default_factory=list)  # ... and from another inline message
+    cleanup: Callable[[], Awaitable[None]] | None = None  # run after the checks (a game is stopped)
 
 
 Feature = Callable[[Harness, Json, int], Awaitable[Made]]
@@ -70,7 +98,7 @@ Feature = Callable[[Harness, Json, int], Awaitable[Made]]
 
 async def _rows(h: Harness, model: type) -> list[Any]:
     async def work(session: AsyncSession) -> list[Any]:
-        return list((await session.scalars(select(model).order_by(model.id))).all())  # type: ignore[attr-defined]
+        return list((await session.scalars(select(model))).all())
 
     return await h.query(work)
 
@@ -78,6 +106,13 @@ async def _rows(h: Harness, model: type) -> list[Any]:
 async def _count(h: Harness, model: type) -> int:
     async def work(session: AsyncSession) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+    return await h.query(work)
+
+
+async def _counts(h: Harness) -> dict[str, int]:
+    async def work(session: AsyncSession) -> dict[str, int]:
+        return {m.__name__: int(await session.scalar(select(func.count()).select_from(m)) or 0) for m in ROWS}
 
     return await h.query(work)
 
@@ -91,95 +126,184 @@ async def _say(h: Harness, user: Json, chat: int, text: str, timeout: float = 60
     return {"update_id": update_id, "message": copy.deepcopy(message)}, reply
 
 
-def _first_button(message: Json) -> str | None:
+def _buttons(message: Json) -> list[str]:
     rows = message.get("reply_markup", {}).get("inline_keyboard", [])
-    return rows[0][0]["callback_data"] if rows else None
+    return [button["callback_data"] for row in rows for button in row if "callback_data" in button]
 
 
-async def _samples_made(h: Harness, reply: Json, update: Json, chat: int, before: int) -> Made:
-    samples = (await _rows(h, StoredSample))[before:]
-    shown = [Shown(s.model_name, s.seed, s.temperature, s.length, s.rng_seed, s.text) for s in samples]
-    return Made(update, chat, [reply], [s.model_name for s in samples], shown, _first_button(reply))
+def _lang(user: Json) -> str:
+    return language_of(user["language_code"])
 
 
-def _sample_command(write: Callable[[Json, int, str], str]) -> Feature:
-    """A feature that answers one message with stored samples: `write` says what to send."""
+def _stored(samples: list[StoredSample], footers: list[str]) -> list[Shown]:
+    return [
+        Shown(s.model_name, s.seed, s.temperature, s.rng_seed, s.text, s.length, s, list(footers))
+        for s in samples
+    ]
+
+
+def _sample_command(write: Callable[[Json, int, str], str], *, footer: bool = True) -> Feature:
+    """A feature that answers one message with stored samples: `write` says what to send;
+    `footer`: its message shows the sample's length (a /compare shows four parts, no length)."""
 
     async def run(h: Harness, user: Json, chat: int) -> Made:
         before = await _count(h, StoredSample)
-        sent, reply = await _say(h, user, chat, write(user, chat, SEEDS[user["language_code"][:2]]))
-        return await _samples_made(h, reply, sent, chat, before)
+        sent, reply = await _say(h, user, chat, write(user, chat, SEEDS[_lang(user)]))
+        samples = (await _rows(h, StoredSample))[before:]
+        shown = _stored(samples, [reply["text"]] if footer else [])
+        return Made(chat, [reply], [s.model_name for s in samples], shown, [sent], _buttons(reply))
 
     return run
 
 
 seed = _sample_command(lambda user, chat, text: text if chat == user["id"] else f"@lstm_test_bot {text}")
 gen = _sample_command(lambda user, chat, text: f"/gen {text}")
-compare = _sample_command(lambda user, chat, text: f"/compare {text}")
+compare = _sample_command(lambda user, chat, text: f"/compare {text}", footer=False)
 
 
 async def again(h: Harness, user: Json, chat: int) -> Made:
-    _, first = await _say(h, user, chat, f"/gen {SEEDS[user['language_code'][:2]]}")
+    _, first = await _say(h, user, chat, f"/gen {SEEDS[_lang(user)]}")
     before = await _count(h, StoredSample)
     count = len(h.sb.bot_messages(chat))
     press = h.sb.press_update(user, first, button="🔁")
     (reply,) = await h.sb.wait_for_bot_messages(chat, after=count, timeout=60)
     await h.sb.wait_for_answer(press["callback_query"]["id"])
-    return await _samples_made(h, reply, press, chat, before)
+    samples = (await _rows(h, StoredSample))[before:]
+    shown = _stored(samples, [reply["text"]])
+    return Made(chat, [reply], [s.model_name for s in samples], shown, [press], _buttons(reply))
 
 
 async def duel(h: Harness, user: Json, chat: int) -> Made:
-    sent, reply = await _say(h, user, chat, f"/duel {SEEDS[user['language_code'][:2]]}")
+    sent, reply = await _say(h, user, chat, f"/duel {SEEDS[_lang(user)]}")
     (made,) = (await _rows(h, Duel))[-1:]
     shown = [
-        Shown(made.model_a, made.seed, made.temperature_a, made.length, made.rng_seed_a, made.text_a),
-        Shown(made.model_b, made.seed, made.temperature_b, made.length, made.rng_seed_b, made.text_b),
+        Shown(made.model_a, made.seed, made.temperature_a, made.rng_seed_a, made.text_a, made.length),
+        Shown(made.model_b, made.seed, made.temperature_b, made.rng_seed_b, made.text_b, made.length),
     ]
-    update = sent
-    return Made(update, chat, [reply], [made.model_a, made.model_b], shown, _first_button(reply))
+    return Made(chat, [reply], [made.model_a, made.model_b], shown, [sent], _buttons(reply))
 
 
 async def game(h: Harness, user: Json, chat: int) -> Made:
-    sent, reply = await _say(h, user, chat, "/game 10")
+    rngs: list[int] = h.extra["game_rngs"]
+    passages: list[list[int] | None] = h.extra["passages"]
+    drawn, taken = len(rngs), len(passages)
+    # Long enough that the timer's reveal does not come while the checks run; stopped after.
+    sent, reply = await _say(h, user, chat, "/game 120")
     (made,) = (await _rows(h, Game))[-1:]
     services: Services = h.app.bot_data[SERVICES_KEY]
-    book = services.novelty.books[made.model_name]
+    level = services.generation.info(made.model_name).level
     tokenizer = services.generation.generators[made.model_name].bundle.tokenizer
-    held_out = tokenizer.decode(book.heldout)
-    if made.model_name == MODELS["en"]:  # the real ending stops where the book has a word end
-        at = held_out.index(made.real_text) + len(made.real_text)
-        assert held_out[at].isspace() or held_out[at - 1] in ".,;:!?)'\"", made.real_text[-30:]
-    # Stopped so that the next run in this chat may start its own game.
-    await _say(h, user, chat, "/game stop")
-    update = sent
-    return Made(update, chat, [reply], [made.model_name], [], _first_button(reply))
+    # The passage kept is the last one drawn (drawn again only while its ending was mostly
+    # blank); so is the model's ending.
+    assert len(passages) > taken and len(rngs) > drawn, "the game drew no passage or no ending"
+    ids = passages[-1]
+    assert ids is not None
+    seed_len, _ = GAME_PASSAGE[level]
+    assert tokenizer.decode(ids[:seed_len]).endswith(made.seed), made.seed[-30:]
+    book = [tokenizer.tokens[i] for i in ids[seed_len:]]
+    shown = [
+        Shown(made.model_name, made.seed, made.temperature, None, made.real_text, book=book),
+        Shown(made.model_name, made.seed, made.temperature, rngs[-1], made.fake_text),
+    ]
+
+    async def stop() -> None:  # so that the next run in this chat may start its own game
+        await _say(h, user, chat, "/game stop")
+
+    return Made(chat, [reply], [made.model_name], shown, [sent], _buttons(reply), cleanup=stop)
 
 
 async def inline(h: Harness, user: Json, chat: int) -> Made:
-    query_id = h.sb.inline_query(
-        user, SEEDS[user["language_code"][:2]], chat_type="private" if chat == user["id"] else "supergroup"
-    )
+    state = h.sb.sandbox.state
+    chat_type = "private" if chat == user["id"] else "supergroup"
+    query = copy.deepcopy(state.inline_query(user["id"], SEEDS[_lang(user)], chat_type=chat_type))
+    query_id = query["inline_query"]["id"]
     results = await h.sb.wait_for_inline_results(query_id, timeout=60)
     (offer,) = (await _rows(h, InlineOffer))[-1:]
+    texts = [r["input_message_content"]["text"] for r in results]
+    before = await _count(h, StoredSample)
+    update_id = state.next_update_id
+    posted = h.sb.choose_inline_result(user, chat, query_id, results[1]["id"])
+    (chosen,) = [copy.deepcopy(u) for u in state.updates if u["update_id"] == update_id]
+    sample = await _wait_for_sample(h, before)
     shown = [
-        Shown(offer.model_name, offer.seed, c["temperature"], 0, c["rng_seed"], c["text"])
-        for c in offer.candidates
+        Shown(offer.model_name, offer.seed, c["temperature"], c["rng_seed"], c["text"], footers=[t])
+        for c, t in zip(offer.candidates, texts, strict=True)
     ]
-    messages = [{"text": r["input_message_content"]["text"]} for r in results]
-    return Made(None, chat, messages, [offer.model_name], shown)
+    # The chosen result (the user's own temperature) is the stored sample: the same text, and
+    # the posted message shows it like its result did.
+    assert (sample.text, sample.rng_seed) == (shown[1].text, shown[1].rng), sample.text[-40:]
+    shown[1].stored, shown[1].row = sample.length, sample
+    shown[1].footers.append(posted["text"])
+    messages = [{"text": t} for t in texts] + [posted]
+    sample_data = _buttons({"reply_markup": _sample_keyboard(sample.id, _lang(user))})
+    return Made(
+        chat,
+        messages,
+        [offer.model_name, sample.model_name],
+        shown,
+        [query, chosen],
+        sample_data,
+        inline_buttons=sample_data,
+    )
 
 
-FEATURES: dict[str, Feature] = {
-    "seed": seed,
-    "gen": gen,
-    "again": again,
-    "compare": compare,
-    "duel": duel,
-    "game": game,
-    "inline": inline,
+def _sample_keyboard(sample_id: int, lang: str) -> Json:
+    """The buttons a sample's message carries (inline results carry none, but a press naming the
+    sample may come from its inline message, so these are what could be pressed elsewhere)."""
+    from bot import keyboards as kb
+
+    markup = kb.rating_keyboard(sample_id, 0, 0, lang, shared=False)
+    return {
+        "inline_keyboard": [
+            [{"callback_data": b.callback_data} for b in row] for row in markup.inline_keyboard
+        ]
+    }
+
+
+async def _wait_for_sample(h: Harness, before: int) -> StoredSample:
+    """The sample a chosen inline result stored (its update is handled asynchronously)."""
+    import asyncio
+
+    for _ in range(400):
+        samples = (await _rows(h, StoredSample))[before:]
+        if samples:
+            (sample,) = samples
+            return sample  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise TimeoutError("the chosen inline result stored no sample")
+
+
+@dataclass(frozen=True)
+class Row:
+    """A generating feature, and the length its texts are cut at."""
+
+    run: Feature
+    # The length its texts are cut at, from the user's resolved length (Who.length) and level.
+    length: Callable[[int, str], int]
+
+
+FEATURES: dict[str, Row] = {
+    "seed": Row(seed, lambda resolved, level: resolved),
+    "gen": Row(gen, lambda resolved, level: resolved),
+    "again": Row(again, lambda resolved, level: resolved),  # redelivered: the press's update
+    # /compare's message shows four parts and no length: the length footer is checked on the
+    # stored parts alone (as /rate shows them).
+    "compare": Row(compare, lambda resolved, level: min(resolved, COMPARE_LENGTH[level])),
+    # A duel's arms are no samples: no length is shown and no sample row is rendered again; the
+    # duel row's `length` column is checked.
+    "duel": Row(duel, lambda resolved, level: min(resolved, COMPARE_LENGTH[level])),
+    # A game's endings are as long as the book's held-out ending (not the user's length), and
+    # neither shows its length nor is stored as a sample: both endings are checked against
+    # the one rule at that length (the real one from the book's tokens, the model's one
+    # regenerated from the rng seed it was drawn with). Its buttons (g:<id>:A, g:<id>:B) are
+    # pressed from another chat while the game is open.
+    "game": Row(game, lambda resolved, level: GAME_PASSAGE[level][1]),
+    # Inline results belong to no chat until one is chosen: "one sample per update" is the
+    # inline query delivered twice (no second offer) and the chosen_inline_result delivered
+    # twice (no second sample). Its results carry no buttons; a press naming the chosen sample
+    # (its rating, 🔁, 🌐, 🆚 data) is pressed from another chat and from another inline message.
+    "inline": Row(inline, lambda resolved, level: min(resolved, INLINE_LENGTH[level])),
 }
-INLINE_LENGTH = {"char": 300, "word": 80}
-COMPARE_LENGTH = {"char": 200, "word": 50}
 
 
 def test_every_generating_feature_is_in_the_table() -> None:
@@ -230,11 +354,28 @@ def test_every_function_that_admits_work_is_checked_somewhere() -> None:
     assert admitting == set(ADMITTING)
 
 
-async def _check_finished(services: Services, item: Shown, length: int) -> None:
-    info = services.generation.info(item.model)
-    request = Request(item.seed, length=asked(length, info.level), temperature=item.temperature, rng=item.rng)
+async def _finished(services: Services, item: Shown, length: int) -> list[str]:
+    """The tokens of `item` as the one finishing rule ends them at `length`: its generation
+    redone from its rng seed (or the book's tokens), cut by bot.finishing."""
+    level = services.generation.info(item.model).level
+    if item.book is not None:
+        return finished_pieces(item.book, length, level)
+    assert item.rng is not None
+    request = Request(item.seed, length=asked(length, level), temperature=item.temperature, rng=item.rng)
     full = await services.generation.generate(request, model=item.model)
-    assert item.text == finished_text(full.pieces, length, info.level), (item.model, item.text[-40:])
+    return finished_pieces(full.pieces, length, level)
+
+
+def _footer(lang: str, item: Shown, count: int, level: str) -> str:
+    unit = text(lang, "unit_char" if level == "char" else "unit_word")
+    return text(
+        lang,
+        "footer",
+        model=item.model,
+        temperature=format_temperature(item.temperature),
+        length=count,
+        unit=unit,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -260,12 +401,50 @@ async def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
+def _record_game_draws(monkeypatch: pytest.MonkeyPatch, h: Harness, services: Services) -> None:
+    """Record what a game draws (its passage's token ids, its endings' rng seeds), which the
+    bot stores nowhere, so that both endings can be made again and checked."""
+    from bot.handlers import game as game_module
+
+    rngs: list[int] = []
+    passages: list[list[int] | None] = []
+
+    class Recording:
+        """`secrets` as bot.handlers.game sees it, keeping every rng seed it hands out."""
+
+        choice = staticmethod(secrets.choice)
+
+        @staticmethod
+        def randbits(k: int) -> int:
+            value = secrets.randbits(k)
+            rngs.append(value)
+            return value
+
+    passage = services.novelty.passage
+
+    def recorded(model: str, tokens: int, rng: np.random.Generator) -> list[int] | None:
+        ids = passage(model, tokens, rng)
+        passages.append(ids)
+        return ids
+
+    monkeypatch.setattr(game_module, "secrets", Recording)
+    monkeypatch.setattr(services.novelty, "passage", recorded)
+    h.extra["game_rngs"], h.extra["passages"] = rngs, passages
+
+
 @pytest.mark.parametrize("feature", list(FEATURES))
 async def test_every_feature_keeps_the_shared_rules(
-    feature: str, sqlite_url: str, two_language_models: Path
+    feature: str, sqlite_url: str, two_language_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database_url = sqlite_url
     from sandbox.testing import SandboxServer
+
+    row = FEATURES[feature]
+    failures: list[str] = []
+
+    def expect(ok: bool, where: str, what: str) -> None:
+        if not ok:
+            failures.append(f"{where}: {what}")
 
     async with SandboxServer() as sb:
         settings = make_settings(sb, database_url, two_language_models, default_model=MODELS["en"])
@@ -276,38 +455,94 @@ async def test_every_feature_keeps_the_shared_rules(
 
         db = Database.from_url(database_url)
         h = Harness(sb=sb, settings=settings, app=app, db=db)
+        _record_game_draws(monkeypatch, h, services)
         try:
             for lang in ("en", "zh"):
                 user = sb.user(f"U{lang}", language_code="zh-hans" if lang == "zh" else "en")
                 other = sb.user(f"O{lang}")
+                stranger = sb.user(f"S{lang}")  # never in the group
                 group = sb.group(f"G{lang}", [user, other])
+                level = services.generation.info(MODELS[lang]).level
+                chosen = CHOSEN_LENGTH[lang]
+                if chosen is not None:
+                    await _say(h, user, user["id"], f"/length {chosen}")
+                resolved = chosen if chosen is not None else default_length(level)
+                length = row.length(resolved, level)
+                elsewhere = (await _say(h, stranger, stranger["id"], "/help"))[1]
                 for chat in (user["id"], group):
-                    made = await FEATURES[feature](h, user, chat)
                     where = f"{feature} / {lang} / {'private' if chat > 0 else 'group'}"
+                    made = await row.run(h, user, chat)
                     # The model of the user's language (a Chinese client who never chose one).
-                    assert set(made.models) == {MODELS[lang]}, where
-                    # Every text finished by its level's rule, every message within the limit.
-                    level = services.generation.info(MODELS[lang]).level
+                    expect(set(made.models) == {MODELS[lang]}, where, f"models {made.models}")
+                    # The resolved length: stored, and every text cut at it by its level's rule.
                     for item in made.shown:
-                        length = item.length or INLINE_LENGTH[level]
-                        if feature == "compare":
-                            length = min(length, COMPARE_LENGTH[level])
-                        await _check_finished(services, item, length)
+                        kind = f"{item.text[:20]!r}…{item.text[-20:]!r}"
+                        if item.stored is not None:
+                            expect(item.stored == length, where, f"stored length {item.stored} != {length}")
+                        pieces = await _finished(services, item, length)
+                        expect(
+                            "".join(pieces).rstrip() == item.text,
+                            where,
+                            f"{kind} is not the text generated for length {length}, finished by its rule",
+                        )
+                        count = len(item.text) if level == "char" else len(pieces)
+                        low = length - margin(level) if level == "char" else length // 2
+                        expect(
+                            low <= count <= length + margin(level),
+                            where,
+                            f"{kind}: {count} {level}s for length {length}",
+                        )
+                        # What a message says of its length counts the text in its level's unit,
+                        # and the stored sample shown again says the same.
+                        footer = _footer(lang, item, count, level)
+                        for shown in item.footers:
+                            expect(footer in shown, where, f"shows {shown[-60:]!r}, not {footer!r}")
+                        if item.row is not None:
+                            again_html = stored_sample_html(services.generation, item.row, lang)
+                            expect(
+                                html.escape(footer, quote=False) in again_html,
+                                where,
+                                f"shown again (/rate, outbox) as {again_html[-60:]!r}, not {footer!r}",
+                            )
                     for message in made.messages:
-                        assert utf16_len(message.get("text", "")) <= MESSAGE_LIMIT, where
+                        size = utf16_len(message.get("text", ""))
+                        expect(size <= MESSAGE_LIMIT, where, f"a message of {size} characters")
+                    counts = await _counts(h)
+                    sent = {c: len(sb.bot_messages(c)) for c in (chat, stranger["id"])}
                     # Delivered twice, answered once.
-                    if made.update is not None:
-                        counts = [await _count(h, m) for m in (StoredSample, Duel, Game)]
-                        sent = len(sb.bot_messages(chat))
-                        sb.redeliver(made.update)
-                        assert await h.quiet(chat, 1.5) == 0, where
-                        assert [await _count(h, m) for m in (StoredSample, Duel, Game)] == counts, where
-                    # Its button pressed from another chat (data copied onto another message).
-                    if made.button is not None and feature != "game":
-                        elsewhere = (await _say(h, other, other["id"], "/help"))[1]
-                        answer = await h.press(other, elsewhere, made.button)
-                        assert answer["text"] == "This button is not valid any more.", where
-                        assert len(sb.bot_messages(chat)) == sent, where
+                    for update in made.updates:
+                        sb.redeliver(update)
+                    if made.updates:
+                        expect(
+                            await h.quiet(chat, 1.5) == 0, where, "a redelivered update was answered again"
+                        )
+                        expect(
+                            await _counts(h) == counts, where, f"redelivered: {counts} -> {await _counts(h)}"
+                        )
+                    # Each of its buttons pressed from another chat: refused, nothing changes.
+                    for data in made.buttons:
+                        answer = await h.press(stranger, elsewhere, data)
+                        refused = text(_lang(stranger), "button_invalid")
+                        expect(
+                            answer["text"] == refused, where, f"{data} from another chat: {answer['text']!r}"
+                        )
+                    for data in made.inline_buttons:
+                        query = sb.press_without_message(user, data, inline_message_id="AgAAAElsewhere1")
+                        answer = await sb.wait_for_answer(query)
+                        refused = text(lang, "button_invalid")
+                        expect(
+                            answer["text"] == refused, where, f"{data} from another inline message: {answer}"
+                        )
+                    if made.buttons or made.inline_buttons:
+                        await h.quiet(chat, 0.5)
+                        now = {c: len(sb.bot_messages(c)) for c in sent}
+                        expect(now == sent, where, f"messages after refused presses: {sent} -> {now}")
+                        expect(
+                            await _counts(h) == counts, where, f"after refused presses: {await _counts(h)}"
+                        )
+                    if made.cleanup is not None:
+                        await made.cleanup()
         finally:
             await stop_app(app)
             await db.dispose()
+    assert not failures, "\n".join(failures)

@@ -24,7 +24,7 @@ from telegram.ext import (
 )
 
 from bot import keyboards as kb
-from bot.calls import reply_html
+from bot.calls import answer_press, reply_html
 from bot.db.database import Database
 from bot.delivery import Outbox
 from bot.generation import GenerationService, load_models
@@ -313,7 +313,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         services_of(context).counters.errors += 1
     if isinstance(update, Update):
         if update.callback_query is not None:
-            with contextlib.suppress(TelegramError):
-                await update.callback_query.answer(text(lang_of(update), "unavailable"))
+            # The press dispatcher answered it already (a repeated answer is dropped quietly).
+            await answer_press(update.callback_query, text(lang_of(update), "unavailable"))
         elif update.effective_message is not None:
             await reply_html(update.effective_message, text(lang_of(update), "unavailable"))

@@ -100,21 +100,24 @@ async def _rows(h: Harness, model: type) -> list[Any]:
     async def work(session: AsyncSession) -> list[Any]:
         return list((await session.scalars(select(model))).all())
 
-    return await h.query(work)
+    rows: list[Any] = await h.query(work)
+    return rows
 
 
 async def _count(h: Harness, model: type) -> int:
     async def work(session: AsyncSession) -> int:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
-    return await h.query(work)
+    count: int = await h.query(work)
+    return count
 
 
 async def _counts(h: Harness) -> dict[str, int]:
     async def work(session: AsyncSession) -> dict[str, int]:
         return {m.__name__: int(await session.scalar(select(func.count()).select_from(m)) or 0) for m in ROWS}
 
-    return await h.query(work)
+    counts: dict[str, int] = await h.query(work)
+    return counts
 
 
 async def _say(h: Harness, user: Json, chat: int, text: str, timeout: float = 60) -> tuple[Json, Json]:
@@ -235,7 +238,7 @@ async def inline(h: Harness, user: Json, chat: int) -> Made:
     shown[1].stored, shown[1].row = sample.length, sample
     shown[1].footers.append(posted["text"])
     messages = [{"text": t} for t in texts] + [posted]
-    sample_data = _buttons({"reply_markup": _sample_keyboard(sample.id, _lang(user))})
+    sample_data = _sample_buttons(sample.id, _lang(user))
     return Made(
         chat,
         messages,
@@ -247,17 +250,13 @@ async def inline(h: Harness, user: Json, chat: int) -> Made:
     )
 
 
-def _sample_keyboard(sample_id: int, lang: str) -> Json:
+def _sample_buttons(sample_id: int, lang: str) -> list[str]:
     """The buttons a sample's message carries (inline results carry none, but a press naming the
     sample may come from its inline message, so these are what could be pressed elsewhere)."""
     from bot import keyboards as kb
 
     markup = kb.rating_keyboard(sample_id, 0, 0, lang, shared=False)
-    return {
-        "inline_keyboard": [
-            [{"callback_data": b.callback_data} for b in row] for row in markup.inline_keyboard
-        ]
-    }
+    return [str(button.callback_data) for row in markup.inline_keyboard for button in row]
 
 
 async def _wait_for_sample(h: Harness, before: int) -> StoredSample:
@@ -311,7 +310,7 @@ def test_every_generating_feature_is_in_the_table() -> None:
     from bot import keyboards as kb
     from bot.handlers import duels, game, generate, inline
 
-    generating = {generate.on_gen, generate.on_private_text, generate.on_compare, duels.on_duel, game.on_game}
+    generating: set[Callable[..., Any]] = {generate.on_gen, generate.on_private_text, generate.on_compare, duels.on_duel, game.on_game}
     generating |= {inline.on_inline_query, PRESS_HANDLERS[kb.Again], PRESS_HANDLERS[kb.StartDuel]}
     names = {"on_gen": "gen", "on_private_text": "seed", "on_compare": "compare", "on_duel": "duel"}
     names |= {

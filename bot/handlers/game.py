@@ -28,7 +28,7 @@ from bot import keyboards as kb
 from bot.admission import Ticket, admit
 from bot.calls import PARSE_MODE, reply_html, telegram_call
 from bot.db import repository as repo
-from bot.db.models import Chat, Game, utcnow
+from bot.db.models import Game, utcnow
 from bot.db.repository import games
 from bot.finishing import asked, finish, finished_pieces, is_whole
 from bot.handlers.presses import Press
@@ -111,8 +111,7 @@ async def _compose(session: AsyncSession, game_id: int, *, stopped: bool) -> Rev
     game = await games.finish(session, game_id=game_id, stopped=stopped)
     if game is None:
         return None
-    chat = await session.get(Chat, game.chat_id)
-    assert chat is not None
+    chat = await repo.chat_by_id(session, chat_id=game.chat_id)
     votes = await games.guesses_of(session, game_id=game.id)
     if stopped:
         stopped_html = text(game.lang, "game_stopped_text", real=game.real_is)

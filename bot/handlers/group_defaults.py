@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
@@ -61,12 +60,7 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     chat_id = asker.chat_id
     assert chat_id is not None
 
-    async def load(session: AsyncSession) -> Chat:
-        chat = await session.get(Chat, chat_id)
-        assert chat is not None
-        return chat
-
-    chat = await services.db.run(load, write=False)
+    chat = await services.db.run(partial(repo.chat_by_id, chat_id=chat_id), write=False)
     default = asker.model
     change: dict[str, Any] = {}
     if what == "":

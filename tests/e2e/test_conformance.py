@@ -310,7 +310,13 @@ def test_every_generating_feature_is_in_the_table() -> None:
     from bot import keyboards as kb
     from bot.handlers import duels, game, generate, inline
 
-    generating: set[Callable[..., Any]] = {generate.on_gen, generate.on_private_text, generate.on_compare, duels.on_duel, game.on_game}
+    generating: set[Callable[..., Any]] = {
+        generate.on_gen,
+        generate.on_private_text,
+        generate.on_compare,
+        duels.on_duel,
+        game.on_game,
+    }
     generating |= {inline.on_inline_query, PRESS_HANDLERS[kb.Again], PRESS_HANDLERS[kb.StartDuel]}
     names = {"on_gen": "gen", "on_private_text": "seed", "on_compare": "compare", "on_duel": "duel"}
     names |= {
@@ -431,6 +437,73 @@ def _record_game_draws(monkeypatch: pytest.MonkeyPatch, h: Harness, services: Se
     h.extra["game_rngs"], h.extra["passages"] = rngs, passages
 
 
+Expect = Callable[[bool, str], None]  # a rule checked: (kept, what broke it)
+
+
+async def _check_texts(services: Services, made: Made, lang: str, length: int, expect: Expect) -> None:
+    """The resolved model and length, finished texts, the length shown, the size limit."""
+    # The model of the user's language (a Chinese client who never chose one).
+    expect(set(made.models) == {MODELS[lang]}, f"models {made.models}")
+    level = services.generation.info(MODELS[lang]).level
+    for item in made.shown:
+        what = f"{item.text[:20]!r}…{item.text[-20:]!r}"
+        # The resolved length, as stored and as every text is cut: exactly the text generated
+        # for it (or the book's), ended by its level's rule within the rule's margin.
+        if item.stored is not None:
+            expect(item.stored == length, f"{what}: stored length {item.stored}, resolved {length}")
+        pieces = await _finished(services, item, length)
+        finished = "".join(pieces).rstrip() == item.text
+        expect(finished, f"{what} is not the text of length {length} finished by its level's rule")
+        count = len(item.text) if level == "char" else len(pieces)
+        low = length - margin(level) if level == "char" else length // 2
+        expect(low <= count <= length + margin(level), f"{what}: {count} {level}s for length {length}")
+        # What a message says of its length counts the text in its level's unit, and the
+        # stored sample shown again (/rate, the outbox, a redelivery) says the same.
+        footer = _footer(lang, item, count, level)
+        for shown in item.footers:
+            expect(footer in shown, f"{what}: shown with {shown[-50:]!r}, not {footer!r}")
+        if item.row is not None:
+            again = stored_sample_html(services.generation, item.row, lang)
+            says = html.escape(footer, quote=False) in again
+            expect(says, f"{what}: shown again (/rate, outbox) with {again[-50:]!r}, not {footer!r}")
+    for message in made.messages:
+        size = utf16_len(message.get("text", ""))
+        expect(size <= MESSAGE_LIMIT, f"a message of {size} characters")
+
+
+async def _check_once_and_carried(
+    h: Harness, made: Made, user: Json, stranger: Json, elsewhere: Json, expect: Expect
+) -> None:
+    """Each update delivered twice is answered once; each button pressed from another chat (a
+    private chat of someone never in the group), or from another inline message, is refused,
+    and nothing is stored or sent."""
+    sb = h.sb
+    counts = await _counts(h)
+    watched = (made.chat, elsewhere["chat"]["id"])
+    sent = {chat: len(sb.bot_messages(chat)) for chat in watched}
+    for update in made.updates:
+        sb.redeliver(update)
+    if made.updates:
+        expect(await h.quiet(made.chat, 1.5) == 0, "a redelivered update was answered again")
+        now = await _counts(h)
+        expect(now == counts, f"stored after a redelivery: {counts} -> {now}")
+    for data in made.buttons:
+        answer = await h.press(stranger, elsewhere, data)
+        refused = text(_lang(stranger), "button_invalid")
+        expect(answer["text"] == refused, f"{data} pressed from another chat: {answer['text']!r}")
+    for data in made.inline_buttons:
+        query = sb.press_without_message(user, data, inline_message_id="AgAAAElsewhere1")
+        answer = await sb.wait_for_answer(query)
+        refused = text(_lang(user), "button_invalid")
+        expect(answer["text"] == refused, f"{data} pressed from another inline message: {answer['text']!r}")
+    if made.buttons or made.inline_buttons:
+        await h.quiet(made.chat, 0.5)
+        now_sent = {chat: len(sb.bot_messages(chat)) for chat in watched}
+        expect(now_sent == sent, f"messages after refused presses: {sent} -> {now_sent}")
+        now = await _counts(h)
+        expect(now == counts, f"stored after refused presses: {counts} -> {now}")
+
+
 @pytest.mark.parametrize("feature", list(FEATURES))
 async def test_every_feature_keeps_the_shared_rules(
     feature: str, sqlite_url: str, two_language_models: Path, monkeypatch: pytest.MonkeyPatch
@@ -440,11 +513,6 @@ async def test_every_feature_keeps_the_shared_rules(
 
     row = FEATURES[feature]
     failures: list[str] = []
-
-    def expect(ok: bool, where: str, what: str) -> None:
-        if not ok:
-            failures.append(f"{where}: {what}")
-
     async with SandboxServer() as sb:
         settings = make_settings(sb, database_url, two_language_models, default_model=MODELS["en"])
         app = await start_app(settings, two_language_models)
@@ -458,87 +526,24 @@ async def test_every_feature_keeps_the_shared_rules(
         try:
             for lang in ("en", "zh"):
                 user = sb.user(f"U{lang}", language_code="zh-hans" if lang == "zh" else "en")
-                other = sb.user(f"O{lang}")
-                stranger = sb.user(f"S{lang}")  # never in the group
+                other, stranger = sb.user(f"O{lang}"), sb.user(f"S{lang}")  # the stranger: never in the group
                 group = sb.group(f"G{lang}", [user, other])
                 level = services.generation.info(MODELS[lang]).level
                 chosen = CHOSEN_LENGTH[lang]
                 if chosen is not None:
                     await _say(h, user, user["id"], f"/length {chosen}")
-                resolved = chosen if chosen is not None else default_length(level)
-                length = row.length(resolved, level)
+                length = row.length(chosen if chosen is not None else default_length(level), level)
                 elsewhere = (await _say(h, stranger, stranger["id"], "/help"))[1]
                 for chat in (user["id"], group):
                     where = f"{feature} / {lang} / {'private' if chat > 0 else 'group'}"
+
+                    def expect(ok: bool, what: str, where: str = where) -> None:
+                        if not ok:
+                            failures.append(f"{where}: {what}")
+
                     made = await row.run(h, user, chat)
-                    # The model of the user's language (a Chinese client who never chose one).
-                    expect(set(made.models) == {MODELS[lang]}, where, f"models {made.models}")
-                    # The resolved length: stored, and every text cut at it by its level's rule.
-                    for item in made.shown:
-                        kind = f"{item.text[:20]!r}…{item.text[-20:]!r}"
-                        if item.stored is not None:
-                            expect(item.stored == length, where, f"stored length {item.stored} != {length}")
-                        pieces = await _finished(services, item, length)
-                        expect(
-                            "".join(pieces).rstrip() == item.text,
-                            where,
-                            f"{kind} is not the text generated for length {length}, finished by its rule",
-                        )
-                        count = len(item.text) if level == "char" else len(pieces)
-                        low = length - margin(level) if level == "char" else length // 2
-                        expect(
-                            low <= count <= length + margin(level),
-                            where,
-                            f"{kind}: {count} {level}s for length {length}",
-                        )
-                        # What a message says of its length counts the text in its level's unit,
-                        # and the stored sample shown again says the same.
-                        footer = _footer(lang, item, count, level)
-                        for shown in item.footers:
-                            expect(footer in shown, where, f"shows {shown[-60:]!r}, not {footer!r}")
-                        if item.row is not None:
-                            again_html = stored_sample_html(services.generation, item.row, lang)
-                            expect(
-                                html.escape(footer, quote=False) in again_html,
-                                where,
-                                f"shown again (/rate, outbox) as {again_html[-60:]!r}, not {footer!r}",
-                            )
-                    for message in made.messages:
-                        size = utf16_len(message.get("text", ""))
-                        expect(size <= MESSAGE_LIMIT, where, f"a message of {size} characters")
-                    counts = await _counts(h)
-                    sent = {c: len(sb.bot_messages(c)) for c in (chat, stranger["id"])}
-                    # Delivered twice, answered once.
-                    for update in made.updates:
-                        sb.redeliver(update)
-                    if made.updates:
-                        expect(
-                            await h.quiet(chat, 1.5) == 0, where, "a redelivered update was answered again"
-                        )
-                        expect(
-                            await _counts(h) == counts, where, f"redelivered: {counts} -> {await _counts(h)}"
-                        )
-                    # Each of its buttons pressed from another chat: refused, nothing changes.
-                    for data in made.buttons:
-                        answer = await h.press(stranger, elsewhere, data)
-                        refused = text(_lang(stranger), "button_invalid")
-                        expect(
-                            answer["text"] == refused, where, f"{data} from another chat: {answer['text']!r}"
-                        )
-                    for data in made.inline_buttons:
-                        query = sb.press_without_message(user, data, inline_message_id="AgAAAElsewhere1")
-                        answer = await sb.wait_for_answer(query)
-                        refused = text(lang, "button_invalid")
-                        expect(
-                            answer["text"] == refused, where, f"{data} from another inline message: {answer}"
-                        )
-                    if made.buttons or made.inline_buttons:
-                        await h.quiet(chat, 0.5)
-                        now = {c: len(sb.bot_messages(c)) for c in sent}
-                        expect(now == sent, where, f"messages after refused presses: {sent} -> {now}")
-                        expect(
-                            await _counts(h) == counts, where, f"after refused presses: {await _counts(h)}"
-                        )
+                    await _check_texts(services, made, lang, length, expect)
+                    await _check_once_and_carried(h, made, user, stranger, elsewhere, expect)
                     if made.cleanup is not None:
                         await made.cleanup()
         finally:

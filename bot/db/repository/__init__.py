@@ -121,6 +121,7 @@ from bot.db.repository.updates import claim_update, prune_processed_updates, upd
 from bot.db.repository.users import (
     ForgetResult,
     GenerationSettings,
+    chat_by_id,
     chat_is_current,
     forget_user,
     get_chat,
@@ -169,6 +170,7 @@ __all__ = [
     "challenger_of",
     "challenger_scores",
     "champion_of",
+    "chat_by_id",
     "chat_is_current",
     "check_length",
     "check_model_name",

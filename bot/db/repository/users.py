@@ -157,6 +157,14 @@ async def set_user_model(session: AsyncSession, *, user_id: int, model_name: str
     return user
 
 
+async def chat_by_id(session: AsyncSession, *, chat_id: int) -> Chat:
+    """The stored chat with this id (ours, not Telegram's); NotFound when there is none."""
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        raise NotFound(f"no chat with id {chat_id}")
+    return chat
+
+
 async def get_chat(session: AsyncSession, *, telegram_id: int) -> Chat | None:
     """The chat with this Telegram id, if known."""
     return await session.scalar(select(Chat).where(Chat.telegram_id == telegram_id))

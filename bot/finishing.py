@@ -15,6 +15,10 @@ from core.generator import Sample
 from core.limits import MAX_LENGTH
 from core.word_end import kept, margin
 
+# The length of each text shown side by side in one message (/compare's four parts, a duel's
+# two arms), per model level: they must fit in one message together.
+COMPARE_LENGTH = {"char": 200, "word": 50}
+
 
 def asked(length: int, level: str) -> int:
     """Tokens to generate for a shown text of `length`: the length plus the level's margin."""

@@ -26,9 +26,8 @@ from bot.db import repository as repo
 from bot.db.models import Duel
 from bot.db.outcomes import Outcome
 from bot.db.repository import duels as dr
-from bot.finishing import asked, finish
-from bot.handlers.generate import COMPARE_LENGTH, sample_press_allowed
-from bot.handlers.presses import Press
+from bot.finishing import COMPARE_LENGTH, asked, finish
+from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable
 from bot.parsing import format_temperature
 from bot.render import escape, excerpt, shown_seed

@@ -19,9 +19,9 @@ from bot.admission import Ticket, admit, answered_before
 from bot.calls import reply_html
 from bot.db import repository as repo
 from bot.delivery import Owner, ToStore, outgoing, send, store_samples
-from bot.finishing import asked, finish
+from bot.finishing import COMPARE_LENGTH, asked, finish
 from bot.handlers.acrostic import write_acrostic
-from bot.handlers.presses import Press
+from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable, without_entity
 from bot.novelty_badge import badge, draw_novel
 from bot.parsing import effective_length, format_temperature
@@ -32,8 +32,6 @@ from bot.who import Who, lang_of
 from core.acrostic import Acrostic
 from core.generator import Request, Sample
 from core.limits import TEMPERATURE_PRESETS
-
-COMPARE_LENGTH = {"char": 200, "word": 50}  # four parts must fit in one message
 
 
 @dataclass(frozen=True)
@@ -254,28 +252,6 @@ async def on_again_press(press: Press) -> None:
     await continue_seed(
         press.update, press.context, stored.seed, reply_to=press.message, source=source, press=press
     )
-
-
-def owner_rates_own_chat(found: repo.SampleOrigin, *, chat_id: int | None, private: bool, rater: int) -> bool:
-    """In the private chat a sample was made in, only its author may act on it (a button or a
-    reaction). Telegram lets nobody else in there; a forged update is refused all the same."""
-    return not (private and chat_id == found.chat_telegram_id and rater != found.author_telegram_id)
-
-
-def sample_press_allowed(press: Press, found: repo.SampleOrigin) -> bool:
-    """Whether a press naming this sample may act on it: from the sample's own message (in its
-    chat, or its inline message); or from a bot message carrying exactly this button in the
-    sample's chat (a /rate session in a group), or in a private chat while the sample is shared
-    (a /rate session there). Never from someone else in its author's private chat."""
-    sample, origin = found.sample, press.origin
-    presser = press.query.from_user.id
-    if not owner_rates_own_chat(found, chat_id=origin.chat_id, private=origin.private, rater=presser):
-        return False
-    if press.carried_by(found.chat_telegram_id, sample.telegram_message_id or -1, sample.inline_message_id):
-        return True
-    if origin.inline_message_id is not None or not origin.carries_button:
-        return False
-    return origin.chat_id == found.chat_telegram_id or (sample.shared and origin.private)
 
 
 async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

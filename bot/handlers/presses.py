@@ -21,6 +21,7 @@ from telegram.ext import ContextTypes
 
 from bot import keyboards as kb
 from bot.calls import answer_press
+from bot.db import repository as repo
 from bot.services import Services, services_of
 from bot.texts import text
 from bot.who import lang_of
@@ -143,3 +144,25 @@ def dispatcher(
             await press.answer()  # a press its handler left unanswered stops spinning
 
     return on_press
+
+
+def owner_rates_own_chat(found: repo.SampleOrigin, *, chat_id: int | None, private: bool, rater: int) -> bool:
+    """In the private chat a sample was made in, only its author may act on it (a button or a
+    reaction). Telegram lets nobody else in there; a forged update is refused all the same."""
+    return not (private and chat_id == found.chat_telegram_id and rater != found.author_telegram_id)
+
+
+def sample_press_allowed(press: Press, found: repo.SampleOrigin) -> bool:
+    """Whether a press naming this sample may act on it: from the sample's own message (in its
+    chat, or its inline message); or from a bot message carrying exactly this button in the
+    sample's chat (a /rate session in a group), or in a private chat while the sample is shared
+    (a /rate session there). Never from someone else in its author's private chat."""
+    sample, origin = found.sample, press.origin
+    presser = press.query.from_user.id
+    if not owner_rates_own_chat(found, chat_id=origin.chat_id, private=origin.private, rater=presser):
+        return False
+    if press.carried_by(found.chat_telegram_id, sample.telegram_message_id or -1, sample.inline_message_id):
+        return True
+    if origin.inline_message_id is not None or not origin.carries_button:
+        return False
+    return origin.chat_id == found.chat_telegram_id or (sample.shared and origin.private)

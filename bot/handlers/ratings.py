@@ -15,8 +15,7 @@ from bot import keyboards as kb
 from bot.calls import edit_html, edit_markup, reply_html, telegram_call
 from bot.db import repository as repo
 from bot.db.models import StoredSample
-from bot.handlers.generate import sample_press_allowed
-from bot.handlers.presses import Press
+from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument
 from bot.render import escape, excerpt, stored_sample_html
 from bot.services import Services, services_of

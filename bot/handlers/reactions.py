@@ -18,7 +18,7 @@ from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
-from bot.handlers.generate import owner_rates_own_chat
+from bot.handlers.presses import owner_rates_own_chat
 from bot.handlers.ratings import refresh_sample_message
 from bot.reactions import change_of, tally
 from bot.services import services_of

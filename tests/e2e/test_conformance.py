@@ -57,6 +57,7 @@ pytestmark = pytest.mark.slow
 Json = dict[str, Any]
 MODELS = {"en": "nietzsche-char", "zh": "hongloumeng-word"}
 SEEDS = {"en": "the will to truth", "zh": "宝玉笑道"}
+GROUP_INLINE_SEEDS = {"en": "the will to power", "zh": "黛玉笑道"}
 CHOSEN_LENGTH = {"en": 150, "zh": None}  # /length the user sent (None: never chose one)
 INLINE_LENGTH = {"char": 300, "word": 80}
 COMPARE_LENGTH = {"char": 200, "word": 50}  # /compare's parts and a duel's arms
@@ -218,7 +219,10 @@ async def game(h: Harness, user: Json, chat: int) -> Made:
 async def inline(h: Harness, user: Json, chat: int) -> Made:
     state = h.sb.sandbox.state
     chat_type = "private" if chat == user["id"] else "supergroup"
-    query = copy.deepcopy(state.inline_query(user["id"], SEEDS[_lang(user)], chat_type=chat_type))
+    # Another seed in the group: the same one within a minute would get the cached offer, whose
+    # results were chosen already (a second choice of a taken offer stores nothing).
+    seed = SEEDS[_lang(user)] if chat == user["id"] else GROUP_INLINE_SEEDS[_lang(user)]
+    query = copy.deepcopy(state.inline_query(user["id"], seed, chat_type=chat_type))
     query_id = query["inline_query"]["id"]
     results = await h.sb.wait_for_inline_results(query_id, timeout=60)
     (offer,) = (await _rows(h, InlineOffer))[-1:]

@@ -47,6 +47,11 @@ def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
     raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
 
 
+# For UPDATE and DELETE statements on rows this session has not loaded (the delivery steps that
+# run on every reply): SQLAlchemy then skips matching the statement against the loaded objects.
+UNLOADED_ROWS: Final = {"synchronize_session": False}
+
+
 def check_temperature_setting(value: float) -> float:
     """Validate a temperature a user may choose (and the schema stores); returns it as a float."""
     value = float(value)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import SampleClaim, StoredSample, utcnow
-from bot.db.repository.base import dialect_insert, rowcount
+from bot.db.repository.base import UNLOADED_ROWS, dialect_insert, rowcount
 from bot.db.repository.samples import is_pending
 
 
@@ -36,6 +36,7 @@ async def attempt(session: AsyncSession, *, sample_ids: list[int], replica: str)
         update(SampleClaim)
         .where(SampleClaim.sample_id.in_(sample_ids), SampleClaim.replica == replica)
         .values(attempted_at=now, claimed_at=now)
+        .execution_options(**UNLOADED_ROWS)
     )
     return rowcount(result) == len(set(sample_ids))
 
@@ -49,7 +50,8 @@ async def release(session: AsyncSession, *, sample_ids: list[int], replica: str)
 
 async def done(session: AsyncSession, *, sample_ids: list[int]) -> None:
     """The send's outcome is recorded on the samples: their claims are no longer needed."""
-    await session.execute(delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids)))
+    stmt = delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids))
+    await session.execute(stmt.execution_options(**UNLOADED_ROWS))
 
 
 async def take_over(

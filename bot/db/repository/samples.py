@@ -16,7 +16,7 @@ from bot.db.models import (
     StoredSample,
     User,
 )
-from bot.db.repository.base import check_length, check_temperature_setting, rowcount
+from bot.db.repository.base import UNLOADED_ROWS, check_length, check_temperature_setting, rowcount
 from core.novelty import Novelty
 
 
@@ -155,6 +155,7 @@ async def set_sample_message_id(session: AsyncSession, *, sample_id: int, messag
         update(StoredSample)
         .where(StoredSample.id == sample_id)
         .values(telegram_message_id=message_id, delivered=True)
+        .execution_options(**UNLOADED_ROWS)
     )
     return rowcount(result) > 0
 

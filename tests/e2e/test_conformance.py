@@ -27,6 +27,7 @@ fails.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import html
 import secrets
@@ -40,6 +41,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import keyboards as kb
 from bot.app import PRESS_HANDLERS
 from bot.db.models import Duel, Game, Guess, InlineOffer, Rating, StoredSample
 from bot.db.models import DuelVote as DuelVoteRow
@@ -257,21 +259,17 @@ async def inline(h: Harness, user: Json, chat: int) -> Made:
 def _sample_buttons(sample_id: int, lang: str) -> list[str]:
     """The buttons a sample's message carries (inline results carry none, but a press naming the
     sample may come from its inline message, so these are what could be pressed elsewhere)."""
-    from bot import keyboards as kb
-
     markup = kb.rating_keyboard(sample_id, 0, 0, lang, shared=False)
     return [str(button.callback_data) for row in markup.inline_keyboard for button in row]
 
 
 async def _wait_for_sample(h: Harness, before: int) -> StoredSample:
     """The sample a chosen inline result stored (its update is handled asynchronously)."""
-    import asyncio
-
     for _ in range(400):
-        samples = (await _rows(h, StoredSample))[before:]
+        samples: list[StoredSample] = (await _rows(h, StoredSample))[before:]
         if samples:
             (sample,) = samples
-            return sample  # type: ignore[no-any-return]
+            return sample
         await asyncio.sleep(0.05)
     raise TimeoutError("the chosen inline result stored no sample")
 
@@ -311,7 +309,6 @@ FEATURES: dict[str, Row] = {
 
 def test_every_generating_feature_is_in_the_table() -> None:
     """Every command that generates, and 🔁, is run by the conformance test."""
-    from bot import keyboards as kb
     from bot.handlers import duels, game, generate, inline
 
     generating: set[Callable[..., Any]] = {
@@ -401,8 +398,6 @@ def two_language_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def sqlite_url(tmp_path: Path) -> str:
     """A fresh migrated SQLite database. The shared rules do not depend on the backend (the
     storage and end-to-end suites run on both), and CI's time is better spent elsewhere."""
-    import asyncio
-
     from migrations import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"

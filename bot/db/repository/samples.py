@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -54,7 +54,7 @@ async def record_sample(
     if rng_seed is not None and not -(2**63) <= rng_seed < 2**63:
         # BIGINT on both backends; draw seeds with e.g. secrets.randbits(63).
         raise ValueError("rng_seed must fit in a signed 64-bit integer")
-    sample = StoredSample(
+    values = dict(
         user_id=user_id,
         chat_id=chat_id,
         seed=seed,
@@ -75,8 +75,11 @@ async def record_sample(
         seed_user_id=seed_user_id,
         acrostic=acrostic,
     )
-    session.add(sample)
-    await session.flush()
+    # One INSERT .. RETURNING rather than the unit of work's add + flush (once per reply).
+    sample: StoredSample | None = await session.scalar(
+        insert(StoredSample).values(**values).returning(StoredSample)
+    )
+    assert sample is not None, "an INSERT .. RETURNING returns its row"
     return sample
 
 

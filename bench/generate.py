@@ -146,6 +146,51 @@ def bench_ours(bundle: object, table: Table, runs: int) -> None:
         lstm_step.threads(before)
 
 
+def l2_bytes() -> int | None:
+    """This core's L2 cache size (Linux sysfs), or None where it cannot be read."""
+    try:
+        size = Path("/sys/devices/system/cpu/cpu0/cache/index2/size").read_text().strip()
+    except OSError:
+        return None
+    scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+    return int(size.rstrip("KM")) * scale
+
+
+def product_floor(bundle: object, runs: int) -> str:
+    """Where a lone 1 x 400 ends on this CPU: the int8 products of one step at batch 1, every
+    layer and the output layer in turn as generation runs them (so the weights stream through
+    the caches as they do there), times the steps of a 1 x 400 (its seed's and its own)."""
+    from core import lstm_step
+    from core.generator import Generator
+
+    generator = Generator(bundle)  # type: ignore[arg-type]
+    products = [(layer.matrix, layer.table) for layer in generator._layers]
+    products.append((generator._dense, generator._dense_bias))
+    inputs = [np.zeros((1, m.inputs), np.float32) for m, _ in products]
+    zero = np.zeros(1, dtype=np.int64)
+    lstm_step.threads(1)
+
+    def step() -> None:
+        for (matrix, table), x in zip(products, inputs, strict=True):
+            lstm_step.qmatmul(matrix, x, table, zero)
+
+    def steps() -> None:
+        for _ in range(200):
+            step()
+
+    best, _ = best_and_median(steps, runs)
+    per_step = best / 200
+    weights = sum(m.packed.nbytes for m, _ in products)
+    total = (len(SEED) + LENGTH) * per_step
+    l2 = l2_bytes()
+    cache = f"this core's L2: {l2 / 2**20:.1f} MB" if l2 else "L2 size unknown"
+    return (
+        f"1 x 400 floor on this CPU: the products alone, {per_step * 1e6:.0f} us a step x "
+        f"{len(SEED) + LENGTH} steps = {total * 1000:.1f} ms ({weights / 2**20:.1f} MB of int8 weights a "
+        f"step at {weights / per_step / 1e9:.0f} GB/s; {cache})"
+    )
+
+
 def bench_window(bundle: object, table: Table) -> None:
     """Same maths without carried state: every token re-runs the whole window (float32 numpy)."""
     from core.generator import Generator
@@ -476,6 +521,7 @@ def main() -> None:
     shape = f"LSTM {bundle.model.lstm_units}, vocab {bundle.model.vocab_size}"
     print(f"\nGeneration on {bundle.name} ({shape}), T=0.5")
     table.print("numpy float32 (baseline)")
+    print(product_floor(bundle, args.runs))
     print(f"\nlstmbot generate, process start to first sample: {wall:.2f} s ({first_line[:50]!r})")
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -31,6 +31,7 @@ from bot.calls import certainly_not_sent, telegram_call
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.db.repository import claims
+from bot.finishing import shown_length
 from bot.keyboards import rating_keyboard
 from bot.render import stored_sample_html
 from bot.replicas import dead_among
@@ -84,6 +85,7 @@ class Owner:
     model: str
     model_version: str
     seed_user_id: int | None = None
+    level: str = field(kw_only=True)  # the model's: what the shown length counts (bot/finishing.py)
 
 
 async def store_samples(
@@ -119,6 +121,7 @@ async def store_samples(
                 novelty=part.novelty,
                 seed_user_id=owner.seed_user_id,
                 acrostic=part.acrostic,
+                shown_length=shown_length(part.sample, owner.level),
             )
             await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
             services.sending.add(stored.id)

@@ -35,6 +35,12 @@ def finished_text(pieces: Sequence[str], length: int, level: str) -> str:
     return "".join(finished_pieces(pieces, length, level)).rstrip()
 
 
+def shown_length(sample: Sample, level: str) -> int:
+    """The count shown under a finished sample: its characters (char models) or its words (word
+    models, counted by its token ids: segmenting the text again may find another count)."""
+    return len(sample.text) if level == "char" else len(sample.token_ids)
+
+
 def finish(sample: Sample, length: int, level: str) -> Sample:
     """The sample ended by its level's rule; its request keeps the length the user asked for,
     its token ids and pieces are those of the text that is shown."""

@@ -166,12 +166,18 @@ def stored_sample_html(
         continuation=sample.text,
         model=sample.model_name,
         temperature=sample.temperature,
-        length=len(sample.text) if level == "char" else sample.length,
+        length=sample.shown_length if sample.shown_length is not None else _old_shown(sample, level),
         unit=unit,
         lang=lang,
         notes=notes,
         badge=badge(stored, level, lang),
     )
+
+
+def _old_shown(sample: StoredSample, level: str) -> int:
+    # Stored before migration 0015: the characters of a char sample; a word sample's count was
+    # not kept, so the length asked for.
+    return len(sample.text) if level == "char" else sample.length
 
 
 def settings_html(

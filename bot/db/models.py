@@ -234,6 +234,9 @@ class StoredSample(Base):
     # An acrostic poem's head characters and line length ("新年快乐|7"; migration 0014): its
     # seed is only a newline, so 🔁 and a resend rebuild the poem's form from this.
     acrostic: Mapped[str | None] = mapped_column(String(40), sort_order=2)
+    # The count shown under the sample (migration 0015): the finished text's characters or words,
+    # where `length` is what was asked for; NULL for samples stored before (shown as `length`).
+    shown_length: Mapped[int | None] = mapped_column(Integer, sort_order=3)
 
     user: Mapped[User] = relationship(back_populates="samples", lazy="raise", foreign_keys=[user_id])
     chat: Mapped[Chat] = relationship(back_populates="samples", lazy="raise")

@@ -85,7 +85,8 @@ async def write_acrostic(
             return
         poem = made[0]
         novelty = services.novelty.check(model, poem.token_ids)
-        owner = Owner(asker.user_id, asker.chat_id, model, services.generation.info(model).version)
+        info = services.generation.info(model)
+        owner = Owner(asker.user_id, asker.chat_id, model, info.version, level=info.level)
         part = ToStore(poem, rng_seed, novelty, acrostic=acrostic.spec)
         ids = await store_samples(services, owner, [part], update.update_id)
     if not ids:  # another replica answered this update meanwhile

@@ -19,7 +19,7 @@ from bot.admission import Ticket, admit, answered_before
 from bot.calls import reply_html
 from bot.db import repository as repo
 from bot.delivery import Owner, ToStore, outgoing, send, store_samples
-from bot.finishing import COMPARE_LENGTH, asked, finish
+from bot.finishing import COMPARE_LENGTH, asked, finish, shown_length
 from bot.handlers.acrostic import write_acrostic
 from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable, without_entity
@@ -120,6 +120,7 @@ async def continue_seed(
             asker.model,
             asker.model_version,
             source.seed_user_id if source and source.seed_user_id != asker.user_id else None,
+            level=asker.level,
         )
         ids = await store_samples(services, owner, [sample], update.update_id)
     if not ids:  # another replica answered this update meanwhile
@@ -134,7 +135,7 @@ async def continue_seed(
             continuation=sample.sample.text,
             model=asker.model,
             temperature=asker.temperature,
-            length=len(sample.sample.text) if asker.level == "char" else len(sample.sample.token_ids),
+            length=shown_length(sample.sample, asker.level),
             unit=unit,
             lang=asker.lang,
             notes=_notes(sample.sample, asker.lang, picked=picked, language=asker.language) + drawn_again,
@@ -282,7 +283,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         novelties = [services.novelty.check(asker.model, s.token_ids) for s in samples]
         parts = [ToStore(s, r, n) for s, r, n in zip(samples, seeds, novelties, strict=True)]
         # Every part carries the update id: a redelivered update finds all four.
-        owner = Owner(asker.user_id, asker.chat_id, asker.model, asker.model_version)
+        owner = Owner(asker.user_id, asker.chat_id, asker.model, asker.model_version, level=asker.level)
         ids = await store_samples(services, owner, parts, update.update_id)
     if not ids:  # another replica answered this update meanwhile
         await answered_before(services, context.bot, update, message)

@@ -25,7 +25,7 @@ from telegram.ext import ContextTypes
 from bot.admission import Ticket, admit
 from bot.calls import PARSE_MODE, telegram_call
 from bot.db import repository as repo
-from bot.finishing import asked, finish
+from bot.finishing import asked, finish, shown_length
 from bot.message_text import storable
 from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html, unit_of
@@ -118,7 +118,13 @@ async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) 
         return None
     samples = [finish(sample, length, asker.level) for sample in made]
     candidates = [
-        {"temperature": t, "text": s.text, "rng_seed": r, "length": len(s.token_ids)}
+        {
+            "temperature": t,
+            "text": s.text,
+            "rng_seed": r,
+            "length": length,
+            "shown": shown_length(s, asker.level),
+        }
         for t, s, r in zip(temps, samples, rngs, strict=True)
     ]
 
@@ -146,7 +152,7 @@ async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) 
                     continuation=s.text,
                     model=asker.model,
                     temperature=t,
-                    length=len(s.text) if asker.level == "char" else len(s.token_ids),
+                    length=shown_length(s, asker.level),
                     unit=unit,
                     lang=asker.lang,
                 ),
@@ -196,6 +202,8 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             model_version=offer.model_version,
             temperature=float(picked["temperature"]),
             length=int(picked["length"]),
+            # offers made before "shown" was kept stored the shown count as their length
+            shown_length=int(picked.get("shown", picked["length"])),
             text=str(picked["text"]),
             generation_ms=0,
             rng_seed=int(picked["rng_seed"]),

@@ -41,13 +41,15 @@ async def record_sample(
     novelty: Novelty | None = None,
     seed_user_id: int | None = None,
     acrostic: str | None = None,
+    shown_length: int | None = None,
 ) -> StoredSample:
     """Store a generated sample and return it with its id (for the rating keyboard).
 
     ``seed`` is the user's text as sent and ``text`` what the model generated after it;
     ``novelty``, how much of it was copied from the model's book (None: not checked);
     ``seed_user_id``, whose text the seed is when copied from another user's sample;
-    ``acrostic``, an acrostic poem's heads and line length ("新年快乐|7").
+    ``acrostic``, an acrostic poem's heads and line length ("新年快乐|7");
+    ``shown_length``, the count shown under it (``length`` is the length asked for).
     The usual flow stores the sample first (delivered=False), sends the message with a
     keyboard built from ``sample.id``, then calls ``set_sample_message_id``.
     """
@@ -74,6 +76,7 @@ async def record_sample(
         new_ngram_share=round(novelty.new_ngram_share, 4) if novelty else None,
         seed_user_id=seed_user_id,
         acrostic=acrostic,
+        shown_length=shown_length,
     )
     # One INSERT .. RETURNING rather than the unit of work's add + flush (once per reply).
     sample: StoredSample | None = await session.scalar(

@@ -444,3 +444,34 @@ def test_cli_db_from_another_directory(
         assert "lstmbot db: error:" in capsys.readouterr().err
     finally:
         get_settings.cache_clear()
+
+
+async def test_0015_adds_shown_lengths_null_for_older_samples_and_downgrades(fresh_url: str) -> None:
+    """0014 -> 0015 on a database with a sample: it stays, its shown length unknown (NULL); and
+    back, the sample kept."""
+    from sqlalchemy import text
+
+    await asyncio.to_thread(migrations.upgrade, fresh_url, "0014")
+    engine = create_engine(fresh_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+            await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
+            await conn.execute(
+                text(
+                    "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
+                    " temperature, length, text, generation_ms, delivered)"
+                    " VALUES (7, 1, 1, 's', 'm', '1', 0.5, 100, 't', 1, false)"
+                )
+            )
+        await asyncio.to_thread(migrations.upgrade, fresh_url, "0015")
+        async with engine.connect() as conn:
+            row = (await conn.execute(text("SELECT id, length, shown_length FROM samples"))).one()
+        assert tuple(row) == (7, 100, None)
+        await asyncio.to_thread(migrations.downgrade, fresh_url, "0014")
+        columns = await _inspect(engine, lambda insp: {c["name"] for c in insp.get_columns("samples")})
+        assert "shown_length" not in columns
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT id FROM samples"))).scalars().all() == [7]
+    finally:
+        await engine.dispose()

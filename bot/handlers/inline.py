@@ -177,12 +177,14 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     tg_user = chosen.from_user
 
     async def work(session: AsyncSession) -> int | None:
+        if not await repo.claim_update(session, update_id=update.update_id):
+            return None  # a redelivered update: its sample was stored the first time
         user = await repo.get_user(session, telegram_id=tg_user.id)
         if user is None:
             return None
         offer = await repo.take_inline_offer(session, offer_id=offer_id, user_id=user.id)
         if offer is None:
-            return None  # not this user's offer, or a redelivered update
+            return None  # not this user's offer
         if not 0 <= index < len(offer.candidates):
             return None
         picked = offer.candidates[index]
@@ -211,7 +213,8 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             inline_message_id=chosen.inline_message_id,
             novelty=novelty,
         )
-        offer.chosen, offer.sample_id = index, sample.id
+        if offer.chosen is None:  # the preference is the first pick; a second send is a sample only
+            offer.chosen, offer.sample_id = index, sample.id
         return sample.id
 
     sample_id = await services.db.run(work)

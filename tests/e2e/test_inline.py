@@ -64,3 +64,31 @@ async def test_an_empty_inline_query_gets_no_results_and_stores_nothing(harness:
         return len(list(await session.scalars(select(InlineOffer))))
 
     assert await harness.query(offers) == 0
+
+
+async def test_one_offer_sent_twice_stores_two_samples_and_its_first_pick(harness: Harness) -> None:
+    """Telegram and the bot reuse an answer for a few seconds, so one offer's results can be sent
+    again (another chat, the same query typed twice): each message sent is a sample; the offer's
+    preference stays the first pick."""
+    h = harness
+    ann, bob = h.sb.user("Ann"), h.sb.user("Bob")
+    group = h.sb.group("Friends", [ann, bob])
+    query_id = h.sb.inline_query(ann, "the will to truth", chat_type="supergroup")
+    results = await h.sb.wait_for_inline_results(query_id)
+    again = h.sb.inline_query(ann, "the will to truth")  # answered from the bot's cache
+    assert [r["id"] for r in await h.sb.wait_for_inline_results(again)] == [r["id"] for r in results]
+    h.sb.choose_inline_result(ann, group, query_id, results[0]["id"])
+    h.sb.choose_inline_result(ann, ann["id"], again, results[1]["id"])
+
+    async def stored(session: AsyncSession) -> tuple[list[StoredSample], list[InlineOffer]]:
+        samples = list(await session.scalars(select(StoredSample).order_by(StoredSample.id)))
+        return samples, list(await session.scalars(select(InlineOffer)))
+
+    for _ in range(200):  # chosen_inline_result updates are handled asynchronously
+        samples, offers = await h.query(stored)
+        if len(samples) == 2:
+            break
+        await asyncio.sleep(0.05)
+    (offer,) = offers
+    assert [s.temperature for s in samples] == [c["temperature"] for c in offer.candidates[:2]]
+    assert offer.chosen == 0 and offer.sample_id == samples[0].id

@@ -252,10 +252,11 @@ async def create_inline_offer(
 
 
 async def take_inline_offer(session: AsyncSession, *, offer_id: int, user_id: int) -> InlineOffer | None:
-    """This user's offer, locked, if nothing was chosen from it yet (None: not theirs, gone,
-    or chosen already: a redelivered update)."""
+    """This user's offer, locked (None: not theirs, or gone). It may have been chosen from
+    before: Telegram and the bot both reuse an answer for a few seconds, so one offer can be
+    sent twice; its `chosen` is the first pick."""
     offer = await session.get(InlineOffer, offer_id, with_for_update=True)
-    if offer is None or offer.user_id != user_id or offer.chosen is not None:
+    if offer is None or offer.user_id != user_id:
         return None
     return offer
 

@@ -64,13 +64,14 @@ class Ticket:
     charged: int = field(default=0)
     update: Update | None = None  # the update admitted (its asker is read once, with admission)
     asker: Who | None = None  # read with admission's redelivery check (None: not yet, or newcomer)
+    looked: bool = False  # that read found no asker: the next step is the write
 
     async def who(self) -> Who:
         """Who is asking and with which settings: as read at admission, else stored now (a
         newcomer, or a changed name, language or title)."""
         if self.asker is None:
             assert self.update is not None
-            self.asker = await who(self.services, self.update)
+            self.asker = await who(self.services, self.update, looked=self.looked)
         return self.asker
 
     async def generate(
@@ -200,7 +201,7 @@ async def admit(
         # Recognised before the limits are consulted, so a redelivery never holds the slot: the
         # user's next message could otherwise be refused "one at a time" and lost (issue 17).
         look = await services.db.run(partial(first_look, services=services, update=update), write=False)
-        ticket.asker = look.asker
+        ticket.asker, ticket.looked = look.asker, not look.seen
         if await _resend_if_seen(services, bot, update, reply_to, look):
             await services.limits.release(user_id, update.update_id)  # its first handler may have died
             ticket.duplicate = True

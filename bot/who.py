@@ -154,9 +154,10 @@ async def known_who(session: AsyncSession, generation: GenerationService, update
     return None if rows is None else resolve(generation, *rows, lang_of(update))
 
 
-async def who(services: Services, update: Update) -> Who:
+async def who(services: Services, update: Update, *, looked: bool = False) -> Who:
     """The stored user and chat behind an update (created on first sight) and the settings that
-    apply: the first database call of every handler that did not read it at admission."""
+    apply: the first database call of every handler that did not read it at admission.
+    `looked`: `known_who` found nothing already (admission's read): go straight to the write."""
     seen, lang = _seen(update), lang_of(update)
 
     async def store(session: AsyncSession) -> Who:
@@ -165,6 +166,9 @@ async def who(services: Services, update: Update) -> Who:
     # Most updates come from someone known, in a known chat, unchanged: a read answers them,
     # without SQLite's write lock. Otherwise the write, which on SQLite lets writes of work
     # under way go first (a newcomer's rows wait behind replies already being made).
-    look = partial(known_who, generation=services.generation, update=update)
-    known = await services.db.run(look, write=False)
-    return known if known is not None else await services.db.run(store, admitting=True)
+    if not looked:
+        look = partial(known_who, generation=services.generation, update=update)
+        known = await services.db.run(look, write=False)
+        if known is not None:
+            return known
+    return await services.db.run(store, admitting=True)

@@ -90,7 +90,7 @@ async def get_or_create_user(
     """The user with this Telegram id, created on first sight; name and language refreshed.
 
     Safe under concurrency: two updates from a new user racing both end up with the same row
-    (INSERT .. ON CONFLICT DO NOTHING, then read it back).
+    (INSERT .. ON CONFLICT DO NOTHING RETURNING; the one that lost the race reads it back).
     """
     user = await get_user(session, telegram_id=telegram_id)
     if user is None:
@@ -102,8 +102,8 @@ async def get_or_create_user(
             created_at=now,
             updated_at=now,
         )
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=[User.telegram_id]))
-        user = await get_user(session, telegram_id=telegram_id)
+        inserted = stmt.on_conflict_do_nothing(index_elements=[User.telegram_id]).returning(User)
+        user = await session.scalar(inserted) or await get_user(session, telegram_id=telegram_id)
         assert user is not None, "a user row must exist after the upsert"
         return user
     # Only write when something changed, so that a busy user does not cost a write per message.
@@ -185,8 +185,8 @@ async def get_or_create_chat(
         stmt = dialect_insert(session, Chat).values(
             telegram_id=telegram_id, type=type, title=title, created_at=now, updated_at=now
         )
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=[Chat.telegram_id]))
-        chat = await get_chat(session, telegram_id=telegram_id)
+        inserted = stmt.on_conflict_do_nothing(index_elements=[Chat.telegram_id]).returning(Chat)
+        chat = await session.scalar(inserted) or await get_chat(session, telegram_id=telegram_id)
         assert chat is not None, "a chat row must exist after the upsert"
         return chat
     if not chat_is_current(chat, type=type, title=title):

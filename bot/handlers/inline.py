@@ -75,10 +75,10 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     cache = _cache(context)
     cached = cache.get(key)
     if cached is not None and time.monotonic() - cached.at < CACHE_S:
-        await _answer(query.answer, cached.results)
+        await _answer_query(query.answer, cached.results)
         return
     if not seed:
-        await _answer(query.answer, [])
+        await _answer_query(query.answer, [])
         return
     offer = None
     async with admit(services, context.bot, update, cost=3) as ticket:
@@ -87,15 +87,15 @@ async def on_inline_query(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             with contextlib.suppress(TimeoutError):
                 offer = await asyncio.wait_for(_offer(services, update, ticket, seed), ANSWER_WITHIN_S)
     if offer is None:
-        await _answer(query.answer, [])
+        await _answer_query(query.answer, [])
         return
     if len(cache) >= CACHE_MAX:
         cache.clear()
     cache[key] = offer
-    await _answer(query.answer, offer.results)
+    await _answer_query(query.answer, offer.results)
 
 
-async def _answer(answer: object, results: list[InlineQueryResultArticle]) -> None:
+async def _answer_query(answer: object, results: list[InlineQueryResultArticle]) -> None:
     try:
         # Personal: the results follow this user's settings. Short cache: the bot caches too.
         await telegram_call(lambda: answer(results, cache_time=10, is_personal=True), idempotent=True)  # type: ignore[operator]

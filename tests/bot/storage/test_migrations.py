@@ -74,6 +74,22 @@ async def test_upgrade_downgrade_upgrade(fresh_url: str) -> None:
     await asyncio.to_thread(migrations.check, fresh_url)
 
 
+async def _one_sample(engine: AsyncEngine, *, length: int) -> None:
+    """A user, their private chat and one sample (id 7) in it, in the columns of 0001."""
+    from sqlalchemy import text
+
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
+        await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
+        await conn.execute(
+            text(
+                "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
+                " temperature, length, text, generation_ms, delivered)"
+                f" VALUES (7, 1, 1, 's', 'm', '1', 0.5, {length}, 't', 1, false)"
+            )
+        )
+
+
 async def test_0002_keeps_existing_samples_private_and_downgrades(fresh_url: str) -> None:
     """0001 -> 0002 on a database with a sample: it stays, private and certain; and back."""
     from sqlalchemy import text
@@ -81,16 +97,7 @@ async def test_0002_keeps_existing_samples_private_and_downgrades(fresh_url: str
     await asyncio.to_thread(migrations.upgrade, fresh_url, "0001")
     engine = create_engine(fresh_url)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
-            await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
-            await conn.execute(
-                text(
-                    "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
-                    " temperature, length, text, generation_ms, delivered)"
-                    " VALUES (7, 1, 1, 's', 'm', '1', 0.5, 10, 't', 1, false)"
-                )
-            )
+        await _one_sample(engine, length=10)
         await asyncio.to_thread(migrations.upgrade, fresh_url, "0002")
         async with engine.connect() as conn:
             row = (
@@ -454,16 +461,7 @@ async def test_0015_adds_shown_lengths_null_for_older_samples_and_downgrades(fre
     await asyncio.to_thread(migrations.upgrade, fresh_url, "0014")
     engine = create_engine(fresh_url)
     try:
-        async with engine.begin() as conn:
-            await conn.execute(text("INSERT INTO users (id, telegram_id) VALUES (1, 10)"))
-            await conn.execute(text("INSERT INTO chats (id, telegram_id, type) VALUES (1, 10, 'private')"))
-            await conn.execute(
-                text(
-                    "INSERT INTO samples (id, user_id, chat_id, seed, model_name, model_version,"
-                    " temperature, length, text, generation_ms, delivered)"
-                    " VALUES (7, 1, 1, 's', 'm', '1', 0.5, 100, 't', 1, false)"
-                )
-            )
+        await _one_sample(engine, length=100)
         await asyncio.to_thread(migrations.upgrade, fresh_url, "0015")
         async with engine.connect() as conn:
             row = (await conn.execute(text("SELECT id, length, shown_length FROM samples"))).one()

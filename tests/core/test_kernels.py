@@ -39,8 +39,16 @@ def test_panels_hold_the_rounded_weights_in_row_order(inputs: int, outputs: int)
     ("inputs", "outputs", "batch"),
     # 2, 3 and 6 rows: the few-rows path with two and three rows, four blocks at a time and a
     # tail of one (80 outputs: 5 blocks) or more (200: 13 blocks)
-    [(37, 18, 1), (37, 18, 5), (1024, 2048, 1), (512, 2048, 64), (520, 2048, 33), (100, 80, 2)]
-    + [(64, 200, 3), (64, 200, 6)],
+    [
+        (37, 18, 1),
+        (37, 18, 5),
+        (1024, 2048, 1),
+        (512, 2048, 64),
+        (520, 2048, 33),
+        (100, 80, 2),
+        (64, 200, 3),
+        (64, 200, 6),
+    ],
 )
 def test_c_and_numba_products_are_the_same_exact_integers(
     inputs: int, outputs: int, batch: int, threads: int

@@ -101,7 +101,9 @@ async def test_orm_round_trip_through_sqlalchemy_core(engine: AsyncEngine) -> No
     assert names == ["p", "q"]
 
 
-async def test_a_transaction_begins_in_its_first_statements_trip(engine: AsyncEngine, trips: list[str]) -> None:
+async def test_a_transaction_begins_in_its_first_statements_trip(
+    engine: AsyncEngine, trips: list[str]
+) -> None:
     async with engine.begin() as conn:
         await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
         await conn.execute(text("INSERT INTO t (name) VALUES ('b')"))

@@ -77,18 +77,23 @@ async def test_one_offer_sent_twice_stores_two_samples_and_its_first_pick(harnes
     results = await h.sb.wait_for_inline_results(query_id)
     again = h.sb.inline_query(ann, "the will to truth")  # answered from the bot's cache
     assert [r["id"] for r in await h.sb.wait_for_inline_results(again)] == [r["id"] for r in results]
-    h.sb.choose_inline_result(ann, group, query_id, results[0]["id"])
-    h.sb.choose_inline_result(ann, ann["id"], again, results[1]["id"])
 
     async def stored(session: AsyncSession) -> tuple[list[StoredSample], list[InlineOffer]]:
         samples = list(await session.scalars(select(StoredSample).order_by(StoredSample.id)))
         return samples, list(await session.scalars(select(InlineOffer)))
 
-    for _ in range(200):  # chosen_inline_result updates are handled asynchronously
-        samples, offers = await h.query(stored)
-        if len(samples) == 2:
-            break
-        await asyncio.sleep(0.05)
+    async def samples_stored(count: int) -> tuple[list[StoredSample], list[InlineOffer]]:
+        for _ in range(200):  # chosen_inline_result updates are handled asynchronously
+            samples, offers = await h.query(stored)
+            if len(samples) == count:
+                break
+            await asyncio.sleep(0.05)
+        return samples, offers
+
+    h.sb.choose_inline_result(ann, group, query_id, results[0]["id"])
+    await samples_stored(1)  # then, a moment later, the same offer's second result elsewhere
+    h.sb.choose_inline_result(ann, ann["id"], again, results[1]["id"])
+    samples, offers = await samples_stored(2)
     (offer,) = offers
     assert [s.temperature for s in samples] == [c["temperature"] for c in offer.candidates[:2]]
     assert offer.chosen == 0 and offer.sample_id == samples[0].id

@@ -56,7 +56,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.database import Database
-from bot.db.models import Duel, StoredSample
+from bot.db.models import Chat, Duel, StoredSample
 from bot.db.outcomes import Outcome
 from bot.db.preference_export import write_preferences
 from bot.ranking import ArmStrength, leaderboard
@@ -292,7 +292,13 @@ async def rate_samples(
         message_id = int(reply["message_id"])
 
         async def work(session: AsyncSession, message_id: int = message_id) -> str | None:
-            stmt = select(StoredSample.text).where(StoredSample.telegram_message_id == message_id)
+            # Message ids count per chat: the sample is the one sent as this message in this chat
+            # (by message id alone, a later round's rater got an earlier round's texts).
+            stmt = (
+                select(StoredSample.text)
+                .join(Chat, Chat.id == StoredSample.chat_id)
+                .where(StoredSample.telegram_message_id == message_id, Chat.telegram_id == chat_id)
+            )
             found = await session.scalar(stmt)
             return None if found is None else str(found)
 

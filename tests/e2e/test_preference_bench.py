@@ -92,3 +92,21 @@ async def test_rater_ratings_become_kto_and_judge_duels(harness: Harness, tmp_pa
         harness.sb, harness.db, judge, duels=6, tuned="tiny-two", length=30
     )
     assert wins + losses + ties == 6
+
+
+async def test_a_later_rater_judges_its_own_samples(harness: Harness, tmp_path: Path) -> None:
+    """Message ids count per chat: a second rater's samples share message ids with the first's,
+    and each rating must still follow the text of the sample it was given on (bench.learn's later
+    rounds once labelled their samples by round 1's texts)."""
+
+    def judge(text: str) -> float:
+        return float(sum(text.count(v) for v in "aeiou"))  # likes about half of tiny-char's
+
+    for _ in range(2):  # two rounds, two raters, each in their own private chat
+        await bp.rate_samples(
+            harness.sb, harness.db, judge, samples=12, temperatures=(1.2,), like_at=6, length=30
+        )
+    await bp.export_kto(harness.db, tmp_path / "kto.jsonl")
+    lines = [json.loads(line) for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
+    assert len(lines) == 24
+    assert [r["label"] for r in lines] == [judge(r["completion"]) >= 6 for r in lines]

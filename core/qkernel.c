@@ -174,14 +174,15 @@ __attribute__((target(VNNI_TARGET))) static inline void finish_vnni(__m512i sums
  * blocks at once, each (row, block) on two chains (inputs k and k + 4 of every 8), so vpdpbusd
  * has 8 to 24 independent chains instead of 2 and issues every cycle instead of waiting on its
  * latency. The sum of each (row, block) is the same integers added in another order: exact, so
- * the same bytes. DEMOTE: after use, the weights' lines are pushed back to L3 (cldemote). */
+ * the same bytes. Measured on one core here (Xeon with AMX, 2 MB L2), the shipped model's
+ * 1024 x 2048 product alone: 1 / 2 / 3 rows 40 / 59 / 78 us before, 31 / 35 / 47 us now (four
+ * blocks read side by side; one block on eight chains was no quicker than before at 2 rows).
+ * Where a step's weights stream from L3 (a lone row of the whole shipped model: 3 MB), the
+ * stream bounds the step either way (bench/generate.py prints that floor). */
 #define FEW_BLOCKS 4
-#define DEMOTE_TARGET ""
-#define DEMOTE_WHEN 0
-#define DEMOTE_LINES
-__attribute__((target(VNNI_TARGET DEMOTE_TARGET), always_inline)) static inline void few_rows_blocks(
+__attribute__((target(VNNI_TARGET), always_inline)) static inline void few_rows_blocks(
     const int8_t *block, int64_t kpad, const uint8_t *x, const int R, const int Q,
-    __m512i sums[3][FEW_BLOCKS], const int DEMOTE) {
+    __m512i sums[3][FEW_BLOCKS]) {
     __m512i acc[3][FEW_BLOCKS][2];
     for (int r = 0; r < R; r++)
         for (int q = 0; q < Q; q++) acc[r][q][0] = acc[r][q][1] = _mm512_setzero_si512();
@@ -194,13 +195,12 @@ __attribute__((target(VNNI_TARGET DEMOTE_TARGET), always_inline)) static inline 
                 DOT4Z(acc[r][q][1], odd, LOADZ(p + q * BLOCK * kpad + 64));
             }
         }
-        DEMOTE_LINES
     }
     for (int r = 0; r < R; r++)
         for (int q = 0; q < Q; q++) sums[r][q] = _mm512_add_epi32(acc[r][q][0], acc[r][q][1]);
 }
 
-__attribute__((target(VNNI_TARGET DEMOTE_TARGET))) static void few_rows_vnni(const int8_t *packed, const float *scale,
+__attribute__((target(VNNI_TARGET))) static void few_rows_vnni(const int8_t *packed, const float *scale,
                                                                const float *corr, int64_t j0, int64_t j1,
                                                                int64_t cols, int64_t kpad, const uint8_t *x,
                                                                int rows, const float *table,
@@ -209,20 +209,17 @@ __attribute__((target(VNNI_TARGET DEMOTE_TARGET))) static void few_rows_vnni(con
     for (int64_t j = j0; j < j1; j += FEW_BLOCKS * BLOCK) {
         const int8_t *block = packed + j * kpad;
         int q_count = j + FEW_BLOCKS * BLOCK <= j1 ? FEW_BLOCKS : (int)((j1 - j) / BLOCK);
-        int demote = DEMOTE_WHEN;
         /* constant R and Q: the compiler keeps every chain in a register */
         if (q_count == FEW_BLOCKS) {
-            if (rows == 1) {
-                if (demote) few_rows_blocks(block, kpad, x, 1, FEW_BLOCKS, sums, 1);
-                else few_rows_blocks(block, kpad, x, 1, FEW_BLOCKS, sums, 0);
-            } else if (rows == 2) few_rows_blocks(block, kpad, x, 2, FEW_BLOCKS, sums, 0);
-            else few_rows_blocks(block, kpad, x, 3, FEW_BLOCKS, sums, 0);
+            if (rows == 1) few_rows_blocks(block, kpad, x, 1, FEW_BLOCKS, sums);
+            else if (rows == 2) few_rows_blocks(block, kpad, x, 2, FEW_BLOCKS, sums);
+            else few_rows_blocks(block, kpad, x, 3, FEW_BLOCKS, sums);
         } else {
             for (int q = 0; q < q_count; q++) {
                 __m512i one[3][FEW_BLOCKS];
-                if (rows == 1) few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 1, 1, one, 0);
-                else if (rows == 2) few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 2, 1, one, 0);
-                else few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 3, 1, one, 0);
+                if (rows == 1) few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 1, 1, one);
+                else if (rows == 2) few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 2, 1, one);
+                else few_rows_blocks(block + q * BLOCK * kpad, kpad, x, 3, 1, one);
                 for (int r = 0; r < rows; r++) sums[r][q] = one[r][0];
             }
         }

@@ -30,7 +30,12 @@ through the sandbox is checked to have been answered exactly once.
 Targets: the final champion wins >= 65% of the final duels (ties as half) with held-out loss at
 most 0.05 nats/char above the original's; a sabotaged round's challenger is never promoted.
 
-Recorded runs follow (full output, long lines wrapped).
+Recorded runs follow (full output, long lines wrapped). The two below were made with a rater
+that read each sample's text by its message id alone (bench/preferences.py); message ids count
+per chat, so from round 2 on every rating was decided by the text of round 1's sample with the
+same message id: the same likes each round (43/257, 102/198), labels unrelated to the samples
+rated. Their round 1 stands; their rounds 2 and 3 learned noise. Fixed 2026-12-06 (third
+session); the runs after the fix are in docs/learning-runs.md.
 
 Run of 2026-12-06 (Intel Xeon, 2 cores shared with a CI run and, from round 1 on, a niced
 theme run): `python -m bench.learn --taste vocabulary --sabotage-round 3`, 24 minutes:

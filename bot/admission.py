@@ -146,19 +146,21 @@ class FirstLook:
     asker: Who | None
 
 
-async def first_look(session: AsyncSession, *, services: Services, update: Update) -> FirstLook:
-    """Read the update's outcome, if it has one, else its asker (see FirstLook)."""
+async def first_look(
+    session: AsyncSession, *, services: Services, update: Update, asker: bool = True
+) -> FirstLook:
+    """Read the update's outcome, if it has one, else (with `asker`) its asker (see FirstLook)."""
     if await repo.update_handled(session, update_id=update.update_id):
         pending = await repo.pending_samples_of_update(session, update_id=update.update_id)
         return FirstLook(True, pending, None)
-    return FirstLook(False, [], await known_who(session, services.generation, update))
+    return FirstLook(False, [], await known_who(session, services.generation, update) if asker else None)
 
 
 async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:
     """Whether this update's outcome was stored already (a redelivery); if so, its samples
     that never reached the chat are sent now (as old as the outbox takes), nothing else."""
-    look = await services.db.run(partial(first_look, services=services, update=update), write=False)
-    return await _resend_if_seen(services, bot, update, reply_to, look)
+    look = partial(first_look, services=services, update=update, asker=False)
+    return await _resend_if_seen(services, bot, update, reply_to, await services.db.run(look, write=False))
 
 
 async def _resend_if_seen(

@@ -101,7 +101,7 @@ async def _setup(db: Database, writers: int) -> tuple[list[int], int, list[int]]
             for _ in range(HOT_SAMPLES)
         ]
         await session.commit()
-        return [user.id for user in users], chat.id, [sample.id for sample in hot]
+        return [user.id for user in users], chat.id, hot
 
 
 async def _timed(samples_ms: list[float], job: Awaitable[object]) -> object:
@@ -130,7 +130,7 @@ async def _writer(
         seed = f"round {round_} of {user_id}: "
 
         async def record(session: AsyncSession, seed: str = seed) -> int:
-            sample = await repo.record_sample(
+            sample_id = await repo.record_sample(
                 session,
                 user_id=user_id,
                 chat_id=chat_id,
@@ -142,8 +142,8 @@ async def _writer(
                 text="y" * 400,
                 generation_ms=25,
             )
-            await repo.set_sample_message_id(session, sample_id=sample.id, message_id=sample.id)
-            return sample.id
+            await repo.set_sample_message_id(session, sample_id=sample_id, message_id=sample_id)
+            return sample_id
 
         await _timed(result.record_ms, db.run(record, on_retry=on_retry))
         sample_id, score = rng.choice(hot), rng.choice((UP, DOWN))

@@ -38,7 +38,7 @@ from bot.delivery import deliver_pending
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.services import Services
 from bot.texts import language_of, text
-from bot.who import Who, known_who, who
+from bot.who import Who, known_who, seen_in, who
 from core.generator import Request, Sample
 
 log = logging.getLogger(__name__)
@@ -138,8 +138,9 @@ async def refusal_of(
 
 @dataclass(frozen=True)
 class FirstLook:
-    """What admission reads in one transaction: whether the update was answered before (and
-    its samples not yet delivered), else who is asking when they are known and unchanged."""
+    """What admission reads first (one statement for a known user): whether the update was
+    answered before (and its samples not yet delivered), else who is asking when they are
+    known and unchanged."""
 
     seen: bool
     pending: list[repo.Pending]
@@ -150,17 +151,20 @@ async def first_look(
     session: AsyncSession, *, services: Services, update: Update, asker: bool = True
 ) -> FirstLook:
     """Read the update's outcome, if it has one, else (with `asker`) its asker (see FirstLook)."""
-    if await repo.update_handled(session, update_id=update.update_id):
+    # With the asker: one statement (the update's claim, the user and chat rows) for a known user.
+    rows = await seen_in(update).read(session, update_id=update.update_id) if asker else None
+    if rows.handled if rows is not None else await repo.update_handled(session, update_id=update.update_id):
         pending = await repo.pending_samples_of_update(session, update_id=update.update_id)
         return FirstLook(True, pending, None)
-    return FirstLook(False, [], await known_who(session, services.generation, update) if asker else None)
+    return FirstLook(False, [], known_who(services.generation, update, rows) if rows is not None else None)
 
 
 async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:
     """Whether this update's outcome was stored already (a redelivery); if so, its samples
     that never reached the chat are sent now (as old as the outbox takes), nothing else."""
     look = partial(first_look, services=services, update=update, asker=False)
-    return await _resend_if_seen(services, bot, update, reply_to, await services.db.run(look, write=False))
+    seen = await services.db.run(look, write=False, snapshot=False)
+    return await _resend_if_seen(services, bot, update, reply_to, seen)
 
 
 async def _resend_if_seen(
@@ -202,7 +206,9 @@ async def admit(
     async with services.admission.turn(user_id):
         # Recognised before the limits are consulted, so a redelivery never holds the slot: the
         # user's next message could otherwise be refused "one at a time" and lost (issue 17).
-        look = await services.db.run(partial(first_look, services=services, update=update), write=False)
+        look = await services.db.run(
+            partial(first_look, services=services, update=update), write=False, snapshot=False
+        )
         ticket.asker, ticket.looked = look.asker, not look.seen
         if await _resend_if_seen(services, bot, update, reply_to, look):
             await services.limits.release(user_id, update.update_id)  # its first handler may have died

@@ -104,7 +104,7 @@ async def store_samples(
         if update_id is not None and not await repo.claim_update(session, update_id=update_id):
             return []
         for part in parts:
-            stored = await repo.record_sample(
+            sample_id = await repo.record_sample(
                 session,
                 user_id=owner.user_id,
                 chat_id=owner.chat_id,
@@ -123,9 +123,9 @@ async def store_samples(
                 acrostic=part.acrostic,
                 shown_length=shown_length(part.sample, owner.level),
             )
-            await claims.claim_new(session, sample_id=stored.id, replica=services.settings.replica_id)
-            services.sending.add(stored.id)
-            attempt.append(stored.id)
+            await claims.claim_new(session, sample_id=sample_id, replica=services.settings.replica_id)
+            services.sending.add(sample_id)
+            attempt.append(sample_id)
         return list(attempt)
 
     try:

@@ -10,7 +10,6 @@ switching models never reinterprets a number).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
@@ -88,20 +87,26 @@ class Seen:
         title = (clean(tg_chat.title or "")[:256] or None) if tg_chat is not None else None
         return cls(tg_user, display_name(tg_user), tg_chat, chat_type, title)
 
+    def current(self, rows: repo.AskerRows) -> tuple[User, Chat | None] | None:
+        """The stored user and chat (when the update has a chat) if both exist and need no
+        write; None otherwise (a newcomer, a new chat, a changed name, language or title)."""
+        user, chat = rows.user, rows.chat
+        if not repo.user_is_current(user, display_name=self.name, language_code=self.user.language_code):
+            return None
+        assert user is not None
+        if self.chat is None:
+            return user, None
+        if not repo.chat_is_current(chat, type=self.chat_type, title=self.chat_title):
+            return None
+        return user, chat
 
-async def stored_user_and_chat(session: AsyncSession, seen: Seen) -> tuple[User, Chat | None] | None:
-    """The user row and the chat row (when the update has a chat) if both exist and need no
-    write; None otherwise (a newcomer, a new chat, a changed name, language or title)."""
-    user = await repo.get_user(session, telegram_id=seen.user.id)
-    if not repo.user_is_current(user, display_name=seen.name, language_code=seen.user.language_code):
-        return None
-    assert user is not None
-    if seen.chat is None:
-        return user, None
-    chat = await repo.get_chat(session, telegram_id=seen.chat.id)
-    if not repo.chat_is_current(chat, type=seen.chat_type, title=seen.chat_title):
-        return None
-    return user, chat
+    async def read(self, session: AsyncSession, *, update_id: int | None = None) -> repo.AskerRows:
+        """The stored rows of this user and chat, and whether `update_id` was handled: one
+        statement for a stored user."""
+        chat_id = self.chat.id if self.chat is not None else None
+        return await repo.asker_rows(
+            session, user_telegram_id=self.user.id, chat_telegram_id=chat_id, update_id=update_id
+        )
 
 
 async def store_user_and_chat(session: AsyncSession, seen: Seen) -> tuple[User, Chat | None]:
@@ -140,25 +145,26 @@ def resolve(generation: GenerationService, user: User, chat: Chat | None, lang: 
     )
 
 
-def _seen(update: Update) -> Seen:
+def seen_in(update: Update) -> Seen:
+    """What the update says about its user and chat."""
     tg_user = update.effective_user
     if tg_user is None:
         raise ValueError("an update without a user has no settings")
     return Seen.of(tg_user, update.effective_chat)
 
 
-async def known_who(session: AsyncSession, generation: GenerationService, update: Update) -> Who | None:
-    """The update's Who when its user and chat are stored and unchanged (a read, in the caller's
-    transaction: admission reads it with its redelivery check); None when they need a write."""
-    rows = await stored_user_and_chat(session, _seen(update))
-    return None if rows is None else resolve(generation, *rows, lang_of(update))
+def known_who(generation: GenerationService, update: Update, rows: repo.AskerRows) -> Who | None:
+    """The update's Who from its stored rows when they exist and are unchanged; None when
+    they need a write."""
+    current = seen_in(update).current(rows)
+    return None if current is None else resolve(generation, *current, lang_of(update))
 
 
 async def who(services: Services, update: Update, *, looked: bool = False) -> Who:
     """The stored user and chat behind an update (created on first sight) and the settings that
     apply: the first database call of every handler that did not read it at admission.
     `looked`: `known_who` found nothing already (admission's read): go straight to the write."""
-    seen, lang = _seen(update), lang_of(update)
+    seen, lang = seen_in(update), lang_of(update)
 
     async def store(session: AsyncSession) -> Who:
         return resolve(services.generation, *await store_user_and_chat(session, seen), lang)
@@ -167,8 +173,8 @@ async def who(services: Services, update: Update, *, looked: bool = False) -> Wh
     # without SQLite's write lock. Otherwise the write, which on SQLite lets writes of work
     # under way go first (a newcomer's rows wait behind replies already being made).
     if not looked:
-        look = partial(known_who, generation=services.generation, update=update)
-        known = await services.db.run(look, write=False)
+        rows = await services.db.run(seen.read, write=False, snapshot=False)
+        known = known_who(services.generation, update, rows)
         if known is not None:
             return known
     return await services.db.run(store, admitting=True)

@@ -16,7 +16,7 @@ from sqlalchemy import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db.engine import SQLITE_WRITE_OPTION, create_engine, create_sessionmaker
+from bot.db.engine import SQLITE_NO_SNAPSHOT_OPTION, SQLITE_WRITE_OPTION, create_engine, create_sessionmaker
 from bot.db.transaction import DEFAULT_ATTEMPTS, RetryHook, Work, backoff_s, is_retryable
 from bot.db.write_turns import WriteTurns
 
@@ -48,6 +48,7 @@ class Database:
         work: Work[T],
         *,
         write: bool = True,
+        snapshot: bool = True,
         admitting: bool = False,
         attempts: int = DEFAULT_ATTEMPTS,
         on_retry: RetryHook | None = None,
@@ -61,10 +62,16 @@ class Database:
         (``write_turns``), far faster than SQLite's busy handler, which sleeps up to 100 ms
         between tries. ``admitting=True`` marks a write that admits new work (a newcomer's first
         rows): on SQLite it waits behind the writes of work already under way (write_turns.py).
+        ``snapshot=False`` (reads only) runs each statement on its own: for a unit of one
+        statement, or whose statements need not agree; on SQLite it then costs no BEGIN and no
+        COMMIT (the first look at every update is such a read).
         ``on_retry(attempt, exc)`` is called before each retry (for metrics).
         """
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if write and not snapshot:
+            raise ValueError("a write needs its transaction")
+        options = {SQLITE_WRITE_OPTION: write, SQLITE_NO_SNAPSHOT_OPTION: not snapshot}
         for attempt in range(1, attempts + 1):
             turn = (
                 self.write_turns.turn(admitting=admitting)
@@ -73,7 +80,7 @@ class Database:
             )
             try:
                 async with turn, self.sessions() as session:
-                    await session.connection(execution_options={SQLITE_WRITE_OPTION: write})
+                    await session.connection(execution_options=options)
                     result = await work(session)
                     await session.commit()
                     return result

@@ -27,6 +27,9 @@ from bot.db import sqlite_driver
 # Execution option a unit of work sets to ask SQLite for BEGIN IMMEDIATE (take the write lock
 # up front, so the busy timeout applies and no deferred read->write upgrade can fail).
 SQLITE_WRITE_OPTION = "lstmbot_sqlite_write"
+# Execution option of a read whose statements need not share one snapshot: no BEGIN (each
+# statement is its own transaction in SQLite's autocommit mode), so no COMMIT trip either.
+SQLITE_NO_SNAPSHOT_OPTION = "lstmbot_sqlite_no_snapshot"
 # How long a SQLite connection waits for the write lock before giving up (ms).
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # How long a PostgreSQL statement waits for a lock before giving up (ms): a table locked by
@@ -109,8 +112,10 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        write = bool(conn.get_execution_options().get(SQLITE_WRITE_OPTION))
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(SQLITE_NO_SNAPSHOT_OPTION):
+            return
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(SQLITE_WRITE_OPTION) else "BEGIN")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

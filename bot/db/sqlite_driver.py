@@ -165,11 +165,11 @@ class OneHopConnection(aiosqlite.Connection):
             self._in_transaction = self._conn.in_transaction
 
     async def commit(self) -> None:
-        """Commit (no trip when the transaction never began)."""
-        if self._held_begin is not None:
-            self._held_begin = None
-            return
-        await self.call(self._end, self._conn.commit)
+        """Commit (no trip when no transaction is open: it never began, or its statements ran
+        on their own in autocommit mode)."""
+        self._held_begin = None
+        if self._in_transaction:
+            await self.call(self._end, self._conn.commit)
 
     async def rollback(self) -> None:
         """Roll back (no trip when no transaction is open: the pool's reset after a commit)."""

@@ -195,7 +195,7 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if offer.model_name in services.generation.generators:
             tokenizer = services.generation.generators[offer.model_name].bundle.tokenizer
             novelty = services.novelty.check(offer.model_name, tokenizer.encode(str(picked["text"])))
-        sample = await repo.record_sample(
+        sample_id = await repo.record_sample(
             session,
             user_id=user.id,
             chat_id=chat.id,
@@ -214,8 +214,8 @@ async def on_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             novelty=novelty,
         )
         if offer.chosen is None:  # the preference is the first pick; a second send is a sample only
-            offer.chosen, offer.sample_id = index, sample.id
-        return sample.id
+            offer.chosen, offer.sample_id = index, sample_id
+        return sample_id
 
     sample_id = await services.db.run(work)
     if sample_id is not None:

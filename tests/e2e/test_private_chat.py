@@ -252,6 +252,49 @@ async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:
     assert "Nothing left to rate" in (await harness.say(admin, "/rate"))["text"]
 
 
+async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness: Harness) -> None:
+    """Issue 26: the per-reply path. One SELECT (the update's claim, the user and the chat, with
+    no BEGIN or COMMIT around it), then the sample stored with its claims, the send marked, the
+    delivery recorded. A new statement on this path must be a decision, not an accident."""
+    from sqlalchemy import event
+
+    from bot.services import SERVICES_KEY
+
+    ann = harness.sb.user("Ann")
+    await harness.say(ann, "hello there")
+    engine = harness.app.bot_data[SERVICES_KEY].db.engine.sync_engine
+    by_task: dict[object, list[str]] = {}
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        # Per task: the outbox and other background work run their own statements meanwhile.
+        by_task.setdefault(asyncio.current_task(), []).append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await harness.say(ann, "the will to power")
+
+        async def recorded(session: AsyncSession) -> bool:
+            stmt = select(StoredSample.delivered).order_by(StoredSample.id.desc()).limit(1)
+            return bool(await session.scalar(stmt))
+
+        # The delivery is recorded after the message went out: wait for it too.
+        for _ in range(100):
+            if await harness.query(recorded):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    (handler,) = [run for run in by_task.values() if any("INTO samples" in s for s in run)]
+    # The verbs, less PostgreSQL's limits shared by the replicas (tests/bot/storage/test_shared_limits.py).
+    statements = [s.split(None, 1)[0] for s in handler if not ("request_slots" in s or "limit_charges" in s)]
+    work = ["INSERT", "INSERT", "INSERT", "UPDATE", "DELETE", "UPDATE"]  # store, mark, record
+    if harness.db.dialect == "sqlite":
+        begin = "BEGIN"  # (IMMEDIATE): a write unit's
+        assert statements == ["SELECT", begin, *work[:3], begin, work[3], begin, *work[4:]]
+    else:  # PostgreSQL's BEGINs and COMMITs do not pass through this event
+        assert statements == ["SELECT", *work]
+
+
 async def test_a_known_user_is_read_without_a_write_and_a_new_name_or_language_is_stored(
     harness: Harness,
 ) -> None:

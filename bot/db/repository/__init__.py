@@ -117,7 +117,13 @@ from bot.db.repository.stats import (
     top_samples,
     user_stats,
 )
-from bot.db.repository.updates import claim_update, prune_processed_updates, update_handled
+from bot.db.repository.updates import (
+    AskerRows,
+    asker_rows,
+    claim_update,
+    prune_processed_updates,
+    update_handled,
+)
 from bot.db.repository.users import (
     ForgetResult,
     GenerationSettings,
@@ -142,6 +148,7 @@ __all__ = [
     "UNSET",
     "AdminStats",
     "Arm",
+    "AskerRows",
     "DrivenGame",
     "DuelOrigin",
     "Fooled",
@@ -166,6 +173,7 @@ __all__ = [
     "arm_a",
     "arm_b",
     "arms_for",
+    "asker_rows",
     "cast_vote",
     "challenger_of",
     "challenger_scores",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -18,6 +19,7 @@ from bot.db.models import (
 from core.limits import LENGTH_BOUNDS, MAX_LENGTH, MAX_TEMPERATURE, MIN_LENGTH, MIN_TEMPERATURE
 
 MAX_MODEL_NAME = 128
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -45,6 +47,22 @@ def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
     if name == "sqlite":
         return sqlite_insert(model)
     raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
+
+
+def per_dialect(build: Callable[[Callable[[type[Any]], Any]], T]) -> dict[str, T]:
+    """A statement built once for each backend: `build` gets that backend's INSERT construct.
+
+    The statements every reply runs are built once, with bound parameters: building one per
+    call (coercing its arguments, generating its cache key) cost the event loop ~0.2 ms each."""
+    return {"postgresql": build(pg_insert), "sqlite": build(sqlite_insert)}
+
+
+def of_dialect(session: AsyncSession, statements: dict[str, T]) -> T:
+    """The session's backend's statement from `per_dialect`."""
+    name = session.get_bind().dialect.name
+    if name not in statements:
+        raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
+    return statements[name]
 
 
 # For UPDATE and DELETE statements on rows this session has not loaded (the delivery steps that

@@ -15,29 +15,41 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import SampleClaim, StoredSample, utcnow
 from bot.db.repository.base import UNLOADED_ROWS, dialect_insert, rowcount
 from bot.db.repository.samples import is_pending
 
+# The steps of every reply's send, built once (see base.per_dialect: per call, ~0.2 ms each).
+# (A bound parameter of an INSERT or UPDATE may not be named as a column.)
+_CLAIM_NEW = insert(SampleClaim).values(sample_id=bindparam("claimed"), replica=bindparam("holder"))
+_ATTEMPT = (
+    update(SampleClaim)
+    .where(
+        SampleClaim.sample_id.in_(bindparam("ids", expanding=True)),
+        SampleClaim.replica == bindparam("holder"),
+    )
+    .values(attempted_at=bindparam("now"), claimed_at=bindparam("now"))
+    .execution_options(**UNLOADED_ROWS)
+)
+_DONE = (
+    delete(SampleClaim)
+    .where(SampleClaim.sample_id.in_(bindparam("ids", expanding=True)))
+    .execution_options(**UNLOADED_ROWS)
+)
+
 
 async def claim_new(session: AsyncSession, *, sample_id: int, replica: str) -> None:
     """Claim a sample just stored in this transaction."""
-    await session.execute(dialect_insert(session, SampleClaim).values(sample_id=sample_id, replica=replica))
+    await session.execute(_CLAIM_NEW, {"claimed": sample_id, "holder": replica})
 
 
 async def attempt(session: AsyncSession, *, sample_ids: list[int], replica: str) -> bool:
     """The send of these samples starts now; False when a claim is no longer ours (it expired
     and another replica took it over): then we must not send."""
-    now = utcnow()
-    result = await session.execute(
-        update(SampleClaim)
-        .where(SampleClaim.sample_id.in_(sample_ids), SampleClaim.replica == replica)
-        .values(attempted_at=now, claimed_at=now)
-        .execution_options(**UNLOADED_ROWS)
-    )
+    result = await session.execute(_ATTEMPT, {"ids": sample_ids, "holder": replica, "now": utcnow()})
     return rowcount(result) == len(set(sample_ids))
 
 
@@ -50,8 +62,7 @@ async def release(session: AsyncSession, *, sample_ids: list[int], replica: str)
 
 async def done(session: AsyncSession, *, sample_ids: list[int]) -> None:
     """The send's outcome is recorded on the samples: their claims are no longer needed."""
-    stmt = delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids))
-    await session.execute(stmt.execution_options(**UNLOADED_ROWS))
+    await session.execute(_DONE, {"ids": sample_ids})
 
 
 async def take_over(

@@ -50,7 +50,10 @@ async def make_sample(session: AsyncSession, *, user: User, chat: Chat, **overri
         "delivered": True,
     }
     fields.update(overrides)
-    return await repo.record_sample(session, user_id=user.id, chat_id=chat.id, **fields)
+    sample_id = await repo.record_sample(session, user_id=user.id, chat_id=chat.id, **fields)
+    sample = await session.get(StoredSample, sample_id)
+    assert sample is not None
+    return sample
 
 
 async def make_game(session: AsyncSession, *, chat: Chat, **overrides: Any) -> Game:

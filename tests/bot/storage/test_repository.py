@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
@@ -126,7 +126,7 @@ async def test_sample_lifecycle(db: Database) -> None:
     async with db.sessions() as session:
         user = await make_user(session)
         chat = await make_chat(session, telegram_id=-100)
-        sample = await repo.record_sample(
+        sample_id = await repo.record_sample(
             session,
             user_id=user.id,
             chat_id=chat.id,
@@ -139,7 +139,8 @@ async def test_sample_lifecycle(db: Database) -> None:
             generation_ms=15,
             rng_seed=2**62,
         )
-        assert sample.id is not None and not sample.delivered and sample.telegram_message_id is None
+        sample = await session.get(StoredSample, sample_id)
+        assert sample is not None and not sample.delivered and sample.telegram_message_id is None
         assert (sample.up_votes, sample.down_votes) == (0, 0)
         assert await repo.set_sample_message_id(session, sample_id=sample.id, message_id=777)
         await session.commit()
@@ -582,6 +583,44 @@ async def test_claim_update_once(db: Database) -> None:
         await db.run(failing)
     async with db.sessions() as session:
         assert await repo.claim_update(session, update_id=9)
+
+
+async def test_asker_rows_reads_an_update_its_user_and_chat_in_one_statement(db: Database) -> None:
+    """Every update's first read: one SELECT for a stored user; a newcomer's adds the claim's."""
+    async with db.sessions() as session:
+        user = await make_user(session, telegram_id=31)
+        group = await make_chat(session, telegram_id=-31, type="group")
+        assert await repo.claim_update(session, update_id=500)
+        assert await repo.claim_update(session, update_id=501)
+        await session.commit()
+    statements: list[str] = []
+
+    def ids(row: User | Chat | None) -> int | None:
+        return None if row is None else row.id
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.sessions() as session:
+            rows = await repo.asker_rows(session, user_telegram_id=31, chat_telegram_id=-31, update_id=499)
+            assert (rows.handled, ids(rows.user), ids(rows.chat)) == (False, user.id, group.id)
+            assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+            rows = await repo.asker_rows(session, user_telegram_id=31, chat_telegram_id=-31, update_id=500)
+            assert rows.handled and ids(rows.user) == user.id
+            rows = await repo.asker_rows(session, user_telegram_id=31, chat_telegram_id=-99, update_id=None)
+            assert (rows.handled, ids(rows.user), rows.chat) == (False, user.id, None)  # an unknown chat
+            rows = await repo.asker_rows(session, user_telegram_id=31, chat_telegram_id=None, update_id=None)
+            assert (ids(rows.user), rows.chat) == (user.id, None)  # no chat (inline)
+            statements.clear()
+            rows = await repo.asker_rows(session, user_telegram_id=77, chat_telegram_id=77, update_id=501)
+            assert (rows.handled, rows.user, rows.chat) == (True, None, None)  # handled, user forgotten
+            assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+            rows = await repo.asker_rows(session, user_telegram_id=77, chat_telegram_id=77, update_id=502)
+            assert (rows.handled, rows.user) == (False, None)
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
 
 
 async def test_concurrent_duplicate_updates_apply_once(db: Database) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bot.db.database import Database
 from bot.db.engine import SQLITE_WRITE_OPTION, create_engine
 from bot.db.sqlite_driver import PREFETCH, OneHopConnection
 
@@ -120,6 +121,33 @@ async def test_a_transaction_without_statements_makes_no_trip(engine: AsyncEngin
         await session.connection()
         await session.commit()
     assert trips == []
+
+
+async def test_a_read_without_a_snapshot_is_one_trip_and_a_write_still_commits(
+    tmp_path: Path, trips: list[str]
+) -> None:
+    db = Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}")
+    try:
+        await db.run(lambda session: session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)")))
+        await db.run(lambda session: session.execute(text("INSERT INTO t (id) VALUES (7)")))
+        trips.clear()
+
+        async def read(session: AsyncSession) -> list[int]:
+            return list((await session.scalars(text("SELECT id FROM t"))).all())
+
+        assert await db.run(read, write=False, snapshot=False) == [7]
+        assert trips == ["_begin_then"]  # no BEGIN before it, no COMMIT after it
+        trips.clear()
+        assert await db.run(read, write=False) == [7]
+        assert trips == ["_begin_then", "_end"]  # a snapshot: BEGIN with the SELECT, then COMMIT
+        trips.clear()
+        await db.run(lambda session: session.execute(text("INSERT INTO t (id) VALUES (8)")))
+        assert trips == ["_begin_then", "_end"]  # a write still commits
+        assert await db.run(read, write=False, snapshot=False) == [7, 8]
+        with pytest.raises(ValueError, match="transaction"):
+            await db.run(read, write=True, snapshot=False)
+    finally:
+        await db.dispose()
 
 
 async def test_a_rollback_still_undoes_the_transaction(engine: AsyncEngine, trips: list[str]) -> None:

@@ -115,7 +115,11 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
         options = conn.get_execution_options()
         if options.get(SQLITE_NO_SNAPSHOT_OPTION):
             return
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get(SQLITE_WRITE_OPTION) else "BEGIN")
+        # Handed straight to the driver, which holds it for the first statement's trip: through
+        # exec_driver_sql, a statement's whole machinery ran for a BEGIN that goes nowhere yet.
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, sqlite_driver.OneHopConnection)
+        driver.hold_begin("BEGIN IMMEDIATE" if options.get(SQLITE_WRITE_OPTION) else "BEGIN")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Rating, StoredSample, User
@@ -253,23 +254,33 @@ async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:
 
 
 async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness: Harness) -> None:
-    """Issue 26: the per-reply path. One SELECT (the update's claim, the user and the chat, with
-    no BEGIN or COMMIT around it), then the sample stored with its claims, the send marked, the
-    delivery recorded. A new statement on this path must be a decision, not an accident."""
+    """Issue 26: the per-reply path. One SELECT (the update's claim, the user and the chat; on
+    SQLite with no BEGIN or COMMIT around it), then three write transactions: the sample stored
+    with its claims, the send marked, the delivery recorded. A new statement or transaction on
+    this path must be a decision, not an accident."""
     from sqlalchemy import event
 
+    from bot.db.engine import SQLITE_NO_SNAPSHOT_OPTION, SQLITE_WRITE_OPTION
     from bot.services import SERVICES_KEY
 
     ann = harness.sb.user("Ann")
     await harness.say(ann, "hello there")
     engine = harness.app.bot_data[SERVICES_KEY].db.engine.sync_engine
-    by_task: dict[object, list[str]] = {}
+    by_task: dict[object, list[str]] = {}  # the outbox and other background work run meanwhile
 
     def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
-        # Per task: the outbox and other background work run their own statements meanwhile.
         by_task.setdefault(asyncio.current_task(), []).append(statement)
 
+    def began(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        if options.get(SQLITE_NO_SNAPSHOT_OPTION):
+            began_as = "(no BEGIN)"
+        else:
+            began_as = "BEGIN IMMEDIATE" if options.get(SQLITE_WRITE_OPTION) else "BEGIN"
+        by_task.setdefault(asyncio.current_task(), []).append(began_as)
+
     event.listen(engine, "before_cursor_execute", seen)
+    event.listen(engine, "begin", began)
     try:
         await harness.say(ann, "the will to power")
 
@@ -284,15 +295,17 @@ async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness:
             await asyncio.sleep(0.05)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine, "begin", began)
     (handler,) = [run for run in by_task.values() if any("INTO samples" in s for s in run)]
-    # The verbs, less PostgreSQL's limits shared by the replicas (tests/bot/storage/test_shared_limits.py).
-    statements = [s.split(None, 1)[0] for s in handler if not ("request_slots" in s or "limit_charges" in s)]
-    work = ["INSERT", "INSERT", "INSERT", "UPDATE", "DELETE", "UPDATE"]  # store, mark, record
+    store, mark, record = ["INSERT", "INSERT", "INSERT"], ["UPDATE"], ["DELETE", "UPDATE"]
     if harness.db.dialect == "sqlite":
-        begin = "BEGIN"  # (IMMEDIATE): a write unit's
-        assert statements == ["SELECT", begin, *work[:3], begin, work[3], begin, *work[4:]]
-    else:  # PostgreSQL's BEGINs and COMMITs do not pass through this event
-        assert statements == ["SELECT", *work]
+        write = "BEGIN IMMEDIATE"
+        verbs = [s if s.startswith(("BEGIN", "(")) else s.split(None, 1)[0] for s in handler]
+        assert verbs == ["(no BEGIN)", "SELECT", write, *store, write, *mark, write, *record]
+    else:  # less the limits the replicas share, in transactions of their own (test_shared_limits.py)
+        shared = ("request_slots", "limit_charges")
+        verbs = [s.split(None, 1)[0] for s in handler if s[0] != "(" and not any(t in s for t in shared)]
+        assert [v for v in verbs if v != "BEGIN"] == ["SELECT", *store, *mark, *record]
 
 
 async def test_a_known_user_is_read_without_a_write_and_a_new_name_or_language_is_stored(

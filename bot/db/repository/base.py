@@ -7,6 +7,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any, Final, TypeVar
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,12 +50,21 @@ def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
     raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
 
 
-def per_dialect(build: Callable[[Callable[[type[Any]], Any]], T]) -> dict[str, T]:
+def per_dialect(build: Callable[[Callable[[Any], Any]], T]) -> dict[str, T]:
     """A statement built once for each backend: `build` gets that backend's INSERT construct.
 
     The statements every reply runs are built once, with bound parameters: building one per
     call (coercing its arguments, generating its cache key) cost the event loop ~0.2 ms each."""
     return {"postgresql": build(pg_insert), "sqlite": build(sqlite_insert)}
+
+
+def table_of(model: type[Any]) -> Table:
+    """A mapped class's table. The reply path's INSERT, UPDATE and DELETE statements name the
+    table, not the class: they touch rows no session has loaded, and the ORM's bulk machinery
+    around a class's statement cost about as much as the statement itself."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def of_dialect(session: AsyncSession, statements: dict[str, T]) -> T:
@@ -63,11 +73,6 @@ def of_dialect(session: AsyncSession, statements: dict[str, T]) -> T:
     if name not in statements:
         raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
     return statements[name]
-
-
-# For UPDATE and DELETE statements on rows this session has not loaded (the delivery steps that
-# run on every reply): SQLAlchemy then skips matching the statement against the loaded objects.
-UNLOADED_ROWS: Final = {"synchronize_session": False}
 
 
 def check_temperature_setting(value: float) -> float:

@@ -19,26 +19,21 @@ from sqlalchemy import ColumnElement, and_, bindparam, delete, exists, insert, s
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import SampleClaim, StoredSample, utcnow
-from bot.db.repository.base import UNLOADED_ROWS, dialect_insert, rowcount
+from bot.db.repository.base import dialect_insert, rowcount, table_of
 from bot.db.repository.samples import is_pending
 
 # The steps of every reply's send, built once (see base.per_dialect: per call, ~0.2 ms each).
 # (A bound parameter of an INSERT or UPDATE may not be named as a column.)
-_CLAIM_NEW = insert(SampleClaim).values(sample_id=bindparam("claimed"), replica=bindparam("holder"))
+_CLAIMS = table_of(SampleClaim)
+_CLAIM_NEW = insert(_CLAIMS).values(sample_id=bindparam("claimed"), replica=bindparam("holder"))
 _ATTEMPT = (
-    update(SampleClaim)
+    update(_CLAIMS)
     .where(
-        SampleClaim.sample_id.in_(bindparam("ids", expanding=True)),
-        SampleClaim.replica == bindparam("holder"),
+        _CLAIMS.c.sample_id.in_(bindparam("ids", expanding=True)), _CLAIMS.c.replica == bindparam("holder")
     )
     .values(attempted_at=bindparam("now"), claimed_at=bindparam("now"))
-    .execution_options(**UNLOADED_ROWS)
 )
-_DONE = (
-    delete(SampleClaim)
-    .where(SampleClaim.sample_id.in_(bindparam("ids", expanding=True)))
-    .execution_options(**UNLOADED_ROWS)
-)
+_DONE = delete(_CLAIMS).where(_CLAIMS.c.sample_id.in_(bindparam("ids", expanding=True)))
 
 
 async def claim_new(session: AsyncSession, *, sample_id: int, replica: str) -> None:

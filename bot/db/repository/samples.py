@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import (
@@ -16,17 +16,16 @@ from bot.db.models import (
     StoredSample,
     User,
 )
-from bot.db.repository.base import UNLOADED_ROWS, check_length, check_temperature_setting, rowcount
+from bot.db.repository.base import check_length, check_temperature_setting, rowcount, table_of
 from core.novelty import Novelty
 
-# On the table, not the class: the ORM's bulk INSERT machinery doubled this statement's cost.
-_SAMPLES: Table = StoredSample.__table__  # type: ignore[assignment]  # a declarative class's table
+# Every reply's statements, built once, on the table (see base.per_dialect and base.table_of).
+_SAMPLES = table_of(StoredSample)
 _RECORD = insert(_SAMPLES).returning(_SAMPLES.c.id)
 _DELIVERED = (
-    update(StoredSample)
-    .where(StoredSample.id == bindparam("sample_id"))
+    update(_SAMPLES)
+    .where(_SAMPLES.c.id == bindparam("sample_id"))
     .values(telegram_message_id=bindparam("message_id"), delivered=True)
-    .execution_options(**UNLOADED_ROWS)
 )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, ProcessedUpdate, User, utcnow
-from bot.db.repository.base import of_dialect, per_dialect, rowcount
+from bot.db.repository.base import of_dialect, per_dialect, rowcount, table_of
 
 # How long claimed update ids are kept (Telegram keeps unacknowledged updates up to 24 hours).
 UPDATE_CLAIM_TTL = timedelta(days=2)
@@ -19,12 +19,13 @@ UPDATE_CLAIM_TTL = timedelta(days=2)
 _PRUNE_EVERY = 500
 
 
+_UPDATES = table_of(ProcessedUpdate)
 _CLAIM = per_dialect(
     lambda insert: (
-        insert(ProcessedUpdate)
+        insert(_UPDATES)
         .values(update_id=bindparam("claimed"), handled_at=bindparam("at"))
-        .on_conflict_do_nothing(index_elements=[ProcessedUpdate.update_id])
-        .returning(ProcessedUpdate.update_id)
+        .on_conflict_do_nothing(index_elements=[_UPDATES.c.update_id])
+        .returning(_UPDATES.c.update_id)
     )
 )
 _HANDLED = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == bindparam("asked"))

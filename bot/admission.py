@@ -64,7 +64,7 @@ class Ticket:
     charged: int = field(default=0)
     update: Update | None = None  # the update admitted (its asker is read once, with admission)
     asker: Who | None = None  # read with admission's redelivery check (None: not yet, or newcomer)
-    looked: bool = False  # that read found no asker: the next step is the write
+    looked: repo.AskerRows | None = None  # that read's rows, when they need a write (next step)
 
     async def who(self) -> Who:
         """Who is asking and with which settings: as read at admission, else stored now (a
@@ -145,6 +145,7 @@ class FirstLook:
     seen: bool
     pending: list[repo.Pending]
     asker: Who | None
+    rows: repo.AskerRows | None = None  # what the asker's read found (None: not read)
 
 
 async def first_look(
@@ -156,7 +157,9 @@ async def first_look(
     if rows.handled if rows is not None else await repo.update_handled(session, update_id=update.update_id):
         pending = await repo.pending_samples_of_update(session, update_id=update.update_id)
         return FirstLook(True, pending, None)
-    return FirstLook(False, [], known_who(services.generation, update, rows) if rows is not None else None)
+    return FirstLook(
+        False, [], known_who(services.generation, update, rows) if rows is not None else None, rows
+    )
 
 
 async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:
@@ -209,7 +212,8 @@ async def admit(
         look = await services.db.run(
             partial(first_look, services=services, update=update), write=False, snapshot=False
         )
-        ticket.asker, ticket.looked = look.asker, not look.seen
+        ticket.asker = look.asker
+        ticket.looked = look.rows if not look.seen and look.asker is None else None
         if await _resend_if_seen(services, bot, update, reply_to, look):
             await services.limits.release(user_id, update.update_id)  # its first handler may have died
             ticket.duplicate = True

@@ -109,15 +109,26 @@ class Seen:
         )
 
 
-async def store_user_and_chat(session: AsyncSession, seen: Seen) -> tuple[User, Chat | None]:
-    """Get or create the user row and, when the update has one, the chat row."""
+async def store_user_and_chat(
+    session: AsyncSession, seen: Seen, looked: repo.AskerRows | None = None
+) -> tuple[User, Chat | None]:
+    """Get or create the user row and, when the update has one, the chat row. `looked`: what a
+    read just found (a row it did not find is inserted first, without reading it again)."""
     user = await repo.get_or_create_user(
-        session, telegram_id=seen.user.id, display_name=seen.name, language_code=seen.user.language_code
+        session,
+        telegram_id=seen.user.id,
+        display_name=seen.name,
+        language_code=seen.user.language_code,
+        insert_first=looked is not None and looked.user is None,
     )
     if seen.chat is None:
         return user, None
     chat = await repo.get_or_create_chat(
-        session, telegram_id=seen.chat.id, type=seen.chat_type, title=seen.chat_title
+        session,
+        telegram_id=seen.chat.id,
+        type=seen.chat_type,
+        title=seen.chat_title,
+        insert_first=looked is not None and looked.chat is None,
     )
     return user, chat
 
@@ -160,21 +171,21 @@ def known_who(generation: GenerationService, update: Update, rows: repo.AskerRow
     return None if current is None else resolve(generation, *current, lang_of(update))
 
 
-async def who(services: Services, update: Update, *, looked: bool = False) -> Who:
+async def who(services: Services, update: Update, *, looked: repo.AskerRows | None = None) -> Who:
     """The stored user and chat behind an update (created on first sight) and the settings that
     apply: the first database call of every handler that did not read it at admission.
-    `looked`: `known_who` found nothing already (admission's read): go straight to the write."""
+    `looked`: admission's read found rows that need a write (or none): go straight to it."""
     seen, lang = seen_in(update), lang_of(update)
-
-    async def store(session: AsyncSession) -> Who:
-        return resolve(services.generation, *await store_user_and_chat(session, seen), lang)
-
     # Most updates come from someone known, in a known chat, unchanged: a read answers them,
     # without SQLite's write lock. Otherwise the write, which on SQLite lets writes of work
     # under way go first (a newcomer's rows wait behind replies already being made).
-    if not looked:
-        rows = await services.db.run(seen.read, write=False, snapshot=False)
-        known = known_who(services.generation, update, rows)
+    if looked is None:
+        looked = await services.db.run(seen.read, write=False, snapshot=False)
+        known = known_who(services.generation, update, looked)
         if known is not None:
             return known
+
+    async def store(session: AsyncSession) -> Who:
+        return resolve(services.generation, *await store_user_and_chat(session, seen, looked), lang)
+
     return await services.db.run(store, admitting=True)

@@ -86,13 +86,15 @@ async def get_or_create_user(
     telegram_id: int,
     display_name: str | None = None,
     language_code: str | None = None,
+    insert_first: bool = False,
 ) -> User:
     """The user with this Telegram id, created on first sight; name and language refreshed.
 
     Safe under concurrency: two updates from a new user racing both end up with the same row
     (INSERT .. ON CONFLICT DO NOTHING RETURNING; the one that lost the race reads it back).
+    `insert_first`: a read just found no such user (a newcomer: one statement instead of two).
     """
-    user = await get_user(session, telegram_id=telegram_id)
+    user = None if insert_first else await get_user(session, telegram_id=telegram_id)
     if user is None:
         now = utcnow()
         stmt = dialect_insert(session, User).values(
@@ -103,9 +105,11 @@ async def get_or_create_user(
             updated_at=now,
         )
         inserted = stmt.on_conflict_do_nothing(index_elements=[User.telegram_id]).returning(User)
-        user = await session.scalar(inserted) or await get_user(session, telegram_id=telegram_id)
+        user = await session.scalar(inserted)
+        if isinstance(user, User):
+            return user
+        user = await get_user(session, telegram_id=telegram_id)  # stored meanwhile (or by a race)
         assert user is not None, "a user row must exist after the upsert"
-        return user
     # Only write when something changed, so that a busy user does not cost a write per message.
     if not user_is_current(user, display_name=display_name, language_code=language_code):
         if display_name is not None:
@@ -171,24 +175,32 @@ async def get_chat(session: AsyncSession, *, telegram_id: int) -> Chat | None:
 
 
 async def get_or_create_chat(
-    session: AsyncSession, *, telegram_id: int, type: str, title: str | None = None
+    session: AsyncSession,
+    *,
+    telegram_id: int,
+    type: str,
+    title: str | None = None,
+    insert_first: bool = False,
 ) -> Chat:
     """The chat with this Telegram id, created on first sight; type and title refreshed.
 
     ``type`` is Telegram's chat type: private, group, supergroup or channel (a group becomes
-    a supergroup under a new id, so it simply appears as a new chat).
+    a supergroup under a new id, so it simply appears as a new chat). `insert_first`: a read
+    just found no such chat (one statement instead of two).
     """
     check_chat_type(type)
-    chat = await get_chat(session, telegram_id=telegram_id)
+    chat = None if insert_first else await get_chat(session, telegram_id=telegram_id)
     if chat is None:
         now = utcnow()
         stmt = dialect_insert(session, Chat).values(
             telegram_id=telegram_id, type=type, title=title, created_at=now, updated_at=now
         )
         inserted = stmt.on_conflict_do_nothing(index_elements=[Chat.telegram_id]).returning(Chat)
-        chat = await session.scalar(inserted) or await get_chat(session, telegram_id=telegram_id)
+        chat = await session.scalar(inserted)
+        if isinstance(chat, Chat):
+            return chat
+        chat = await get_chat(session, telegram_id=telegram_id)  # stored meanwhile (or by a race)
         assert chat is not None, "a chat row must exist after the upsert"
-        return chat
     if not chat_is_current(chat, type=type, title=title):
         chat.type = type
         if title is not None:

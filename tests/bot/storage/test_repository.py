@@ -623,6 +623,39 @@ async def test_asker_rows_reads_an_update_its_user_and_chat_in_one_statement(db:
         event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
 
 
+async def test_insert_first_creates_a_newcomer_in_one_statement_and_still_refreshes_a_known_row(
+    db: Database,
+) -> None:
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(statement.lstrip().split(None, 1)[0])
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        async with db.sessions() as session:
+            user = await repo.get_or_create_user(
+                session, telegram_id=41, display_name="New", insert_first=True
+            )
+            chat = await repo.get_or_create_chat(session, telegram_id=-41, type="group", insert_first=True)
+            assert [s for s in statements if s in ("SELECT", "INSERT")] == ["INSERT", "INSERT"]
+            await session.commit()
+        # A read that found nothing can be stale (another update stored the row meanwhile): the
+        # row found is then refreshed as usual.
+        async with db.sessions() as session:
+            again = await repo.get_or_create_user(
+                session, telegram_id=41, display_name="Renamed", language_code="de", insert_first=True
+            )
+            same_chat = await repo.get_or_create_chat(
+                session, telegram_id=-41, type="supergroup", title="T", insert_first=True
+            )
+            await session.commit()
+        assert (again.id, again.display_name, again.language_code) == (user.id, "Renamed", "de")
+        assert (same_chat.id, same_chat.type, same_chat.title) == (chat.id, "supergroup", "T")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
+
+
 async def test_concurrent_duplicate_updates_apply_once(db: Database) -> None:
     """The same toggle delivered 10 times at once flips the rating exactly once."""
     async with db.sessions() as session:

@@ -47,6 +47,10 @@ What moved them (same machine, alternating runs):
     start), 168 / 273 ms after.
   - Ordered SQLite writers (bot/db/write_turns.py): the burst's first reply had left at 3.8-6.6 s,
     queued behind all 200 newcomers' registrations; now at ~0.5 s.
+  - The per-reply path (issue 26, 2026-12-06): one SELECT before the writes, no BEGIN/COMMIT
+    for it, statements built once on tables, BEGIN handed to the driver, a newcomer's rows
+    inserted first: event-loop CPU 0.55x (returning users) and 0.59x (newcomers) of 92f7305's
+    in alternating runs (`python -m bench.per_reply`; figures in docs/deploy.md).
 """
 
 from __future__ import annotations

@@ -152,9 +152,13 @@ async def first_look(
     session: AsyncSession, *, services: Services, update: Update, asker: bool = True
 ) -> FirstLook:
     """Read the update's outcome, if it has one, else (with `asker`) its asker (see FirstLook)."""
-    # With the asker: one statement (the update's claim, the user and chat rows) for a known user.
-    rows = await seen_in(update).read(session, update_id=update.update_id) if asker else None
-    if rows.handled if rows is not None else await repo.update_handled(session, update_id=update.update_id):
+    rows = None
+    if asker:  # one statement for a known user: the update's claim, the user and chat rows
+        rows = await seen_in(update).read(session, update_id=update.update_id)
+        handled = rows.handled
+    else:
+        handled = await repo.update_handled(session, update_id=update.update_id)
+    if handled:
         pending = await repo.pending_samples_of_update(session, update_id=update.update_id)
         return FirstLook(True, pending, None)
     return FirstLook(

@@ -40,14 +40,13 @@ class Unset(Enum):
 UNSET: Final = Unset.UNSET
 
 
+# Each backend's INSERT construct (the one that offers ON CONFLICT).
+_INSERTS: Final = {"postgresql": pg_insert, "sqlite": sqlite_insert}
+
+
 def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
     """The dialect's INSERT construct, which offers ON CONFLICT on SQLite and PostgreSQL."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return pg_insert(model)
-    if name == "sqlite":
-        return sqlite_insert(model)
-    raise StorageError(f"unsupported database backend {name!r}")  # pragma: no cover
+    return of_dialect(session, _INSERTS)(model)
 
 
 def per_dialect(build: Callable[[Callable[[Any], Any]], T]) -> dict[str, T]:
@@ -55,7 +54,7 @@ def per_dialect(build: Callable[[Callable[[Any], Any]], T]) -> dict[str, T]:
 
     The statements every reply runs are built once, with bound parameters: building one per
     call (coercing its arguments, generating its cache key) cost the event loop ~0.2 ms each."""
-    return {"postgresql": build(pg_insert), "sqlite": build(sqlite_insert)}
+    return {name: build(insert) for name, insert in _INSERTS.items()}
 
 
 def table_of(model: type[Any]) -> Table:

@@ -1,7 +1,12 @@
 """Proof of the learning loop: simulated users teach the running bot, round after round.
 
-    python -m bench.learn [--taste vocabulary|theme] [--rounds 3] [--ratings 600]
-        [--duel-votes 200] [--sabotage-round K] [--steps 60] [--final-duels 200]
+    python -m bench.learn [--taste vocabulary|theme] [--rounds 4] [--ratings 600]
+        [--duel-votes 200] [--sabotage-round 4] [--steps 60] [--final-duels 200]
+
+By default three honest rounds, then a fourth whose labels are inverted (sabotaged): the
+issue's proof asks for the champion after three rounds and for a sabotaged round's challenger
+never to be promoted. Until 2026-12-06 the runs sabotaged round 3 of three, so only two rounds
+taught the champion that was judged (docs/learning-runs.md).
 
 One `lstmbot run` (bench.harness.running_bot, SQLite in a temp folder) serves nietzsche-char
 through the sandbox with CHALLENGER_SHARE=1.0, DUEL_MIN_VOTE_S=0, MODEL_POLL_S=1 and no rate
@@ -740,12 +745,14 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the bench."""
     parser = argparse.ArgumentParser(prog="python -m bench.learn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--taste", choices=sorted(bp.TASTES), default="vocabulary")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4, help="rounds, the sabotaged one included")
     # 600 ratings and 60 steps a round: the recipe of docs/learning-runs.md's runs after the
     # rater fix (300 ratings and the learner's default steps moved the model too little)
     parser.add_argument("--ratings", type=int, default=600, help="ratings per round")
     parser.add_argument("--duel-votes", type=int, default=200, help="vote budget per challenger")
-    parser.add_argument("--sabotage-round", type=int, help="invert the raters' labels in this round")
+    parser.add_argument(
+        "--sabotage-round", type=int, default=4, help="invert the raters' labels in this round (0: none)"
+    )
     parser.add_argument("--steps", type=int, default=60, help="learner steps a round")
     parser.add_argument("--voters", type=int, default=4, help="simulated voters duelling at once")
     parser.add_argument("--final-duels", type=int, default=200)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -73,6 +74,15 @@ def worktree(commit: str) -> Path:
     return where
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux), for the record beside the figures."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "(unknown)"
+
+
 def run_side(where: Path, burst: int, rounds: int) -> tuple[float, list[float]]:
     """One run of the bot in `where`: (newcomers' ms, returning users' ms per round)."""
     command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--burst", str(burst)]
@@ -97,6 +107,9 @@ def main() -> None:
     sides = {"baseline": base, "this checkout": ROOT}
     newcomers: dict[str, list[float]] = {name: [] for name in sides}
     returning: dict[str, list[float]] = {name: [] for name in sides}
+    from bench.leaderboard import blas_settings
+
+    print("\n".join([f"cpu model: {cpu_model()}", *blas_settings()]))
     print(f"event-loop CPU ms a reply, bursts of {args.burst} seeds; baseline {args.against}")
     try:
         for run in range(1, args.runs + 1):

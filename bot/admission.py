@@ -38,7 +38,7 @@ from bot.delivery import deliver_pending
 from bot.generation import QueueFullError, ServiceClosedError
 from bot.services import Services
 from bot.texts import language_of, text
-from bot.who import Who, known_who, seen_in, who
+from bot.who import Who, known_who, lang_of, seen_in, who
 from core.generator import Request, Sample
 
 log = logging.getLogger(__name__)
@@ -152,18 +152,20 @@ async def first_look(
     session: AsyncSession, *, services: Services, update: Update, asker: bool = True
 ) -> FirstLook:
     """Read the update's outcome, if it has one, else (with `asker`) its asker (see FirstLook)."""
-    rows = None
-    if asker:  # one statement for a known user: the update's claim, the user and chat rows
-        rows = await seen_in(update).read(session, update_id=update.update_id)
-        handled = rows.handled
-    else:
+    if not asker:
         handled = await repo.update_handled(session, update_id=update.update_id)
-    if handled:
-        pending = await repo.pending_samples_of_update(session, update_id=update.update_id)
-        return FirstLook(True, pending, None)
-    return FirstLook(
-        False, [], known_who(services.generation, update, rows) if rows is not None else None, rows
-    )
+        return await _answered(session, update) if handled else FirstLook(False, [], None)
+    # One statement for a known user: the update's claim, the user and chat rows.
+    seen = seen_in(update)
+    rows = await seen.read(session, update_id=update.update_id)
+    if rows.handled:
+        return await _answered(session, update)
+    return FirstLook(False, [], known_who(services.generation, seen, rows, lang_of(update)), rows)
+
+
+async def _answered(session: AsyncSession, update: Update) -> FirstLook:
+    """The look at an update answered before: its samples not yet delivered."""
+    return FirstLook(True, await repo.pending_samples_of_update(session, update_id=update.update_id), None)
 
 
 async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:

@@ -164,11 +164,11 @@ def seen_in(update: Update) -> Seen:
     return Seen.of(tg_user, update.effective_chat)
 
 
-def known_who(generation: GenerationService, update: Update, rows: repo.AskerRows) -> Who | None:
-    """The update's Who from its stored rows when they exist and are unchanged; None when
-    they need a write."""
-    current = seen_in(update).current(rows)
-    return None if current is None else resolve(generation, *current, lang_of(update))
+def known_who(generation: GenerationService, seen: Seen, rows: repo.AskerRows, lang: str) -> Who | None:
+    """The Who of what an update `seen` says, from its stored rows when they exist and are
+    unchanged; None when they need a write."""
+    current = seen.current(rows)
+    return None if current is None else resolve(generation, *current, lang)
 
 
 async def who(services: Services, update: Update, *, looked: repo.AskerRows | None = None) -> Who:
@@ -181,7 +181,7 @@ async def who(services: Services, update: Update, *, looked: repo.AskerRows | No
     # under way go first (a newcomer's rows wait behind replies already being made).
     if looked is None:
         looked = await services.db.run(seen.read, write=False, snapshot=False)
-        known = known_who(services.generation, update, looked)
+        known = known_who(services.generation, seen, looked, lang)
         if known is not None:
             return known
 

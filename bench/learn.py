@@ -1,7 +1,7 @@
 """Proof of the learning loop: simulated users teach the running bot, round after round.
 
     python -m bench.learn [--taste vocabulary|theme] [--rounds 4] [--ratings 600]
-        [--duel-votes 200] [--sabotage-round 4] [--steps 60] [--final-duels 200]
+        [--duel-votes 200] [--sabotage-round 4] [--steps 60] [--final-duels 200] [--like-at N]
 
 By default three honest rounds, then a fourth whose labels are inverted (sabotaged): the
 issue's proof asks for the champion after three rounds and for a sabotaged round's challenger
@@ -691,13 +691,14 @@ async def main_async(args: argparse.Namespace) -> int:
     from train.corpus import load_corpus
 
     score, like_at = bp.TASTES[args.taste]
+    like_at = like_at if args.like_at is None else args.like_at
     vocab = bp.vocabulary(load_corpus("nietzsche").text)
 
     def judge(text: str) -> float:
         return score(text, vocab)
 
     work = Path(tempfile.mkdtemp(prefix="lstmbot-learnbench-"))
-    print(f"taste {args.taste}; {args.rounds} rounds of {args.ratings} ratings; work in {work}", flush=True)
+    print(f"taste {args.taste} (likes from a score of {like_at:g}); {args.rounds} rounds of {args.ratings} ratings; work in {work}", flush=True)
     traffic = Traffic()
     started = time.monotonic()
     results, final = await run_rounds(args, judge, like_at, work, traffic)
@@ -756,6 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="learner steps a round")
     parser.add_argument("--voters", type=int, default=4, help="simulated voters duelling at once")
     parser.add_argument("--final-duels", type=int, default=200)
+    parser.add_argument("--like-at", type=float, help="score from which the rater likes (default: the taste's)")
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Bot, Message, Update
 from telegram.constants import ChatAction
 from telegram.error import TelegramError
@@ -148,31 +147,30 @@ class FirstLook:
     rows: repo.AskerRows | None = None  # what the asker's read found (None: not read)
 
 
-async def first_look(
-    session: AsyncSession, *, services: Services, update: Update, asker: bool = True
-) -> FirstLook:
+async def first_look(services: Services, update: Update, *, asker: bool = True) -> FirstLook:
     """Read the update's outcome, if it has one, else (with `asker`) its asker (see FirstLook)."""
+    db = services.db
     if not asker:
-        handled = await repo.update_handled(session, update_id=update.update_id)
-        return await _answered(session, update) if handled else FirstLook(False, [], None)
+        handled = await db.run_trip(partial(repo.handled, update_id=update.update_id), write=False)
+        return await _answered(services, update) if handled else FirstLook(False, [], None)
     # One statement for a known user: the update's claim, the user and chat rows.
     seen = seen_in(update)
-    rows = await seen.read(session, update_id=update.update_id)
+    rows = await db.run_trip(partial(seen.read, update_id=update.update_id), write=False)
     if rows.handled:
-        return await _answered(session, update)
+        return await _answered(services, update)
     return FirstLook(False, [], known_who(services.generation, seen, rows, lang_of(update)), rows)
 
 
-async def _answered(session: AsyncSession, update: Update) -> FirstLook:
+async def _answered(services: Services, update: Update) -> FirstLook:
     """The look at an update answered before: its samples not yet delivered."""
-    return FirstLook(True, await repo.pending_samples_of_update(session, update_id=update.update_id), None)
+    pending = partial(repo.pending_samples_of_update, update_id=update.update_id)
+    return FirstLook(True, await services.db.run(pending, write=False, snapshot=False), None)
 
 
 async def answered_before(services: Services, bot: Bot, update: Update, reply_to: Message | None) -> bool:
     """Whether this update's outcome was stored already (a redelivery); if so, its samples
     that never reached the chat are sent now (as old as the outbox takes), nothing else."""
-    look = partial(first_look, services=services, update=update, asker=False)
-    seen = await services.db.run(look, write=False, snapshot=False)
+    seen = await first_look(services, update, asker=False)
     return await _resend_if_seen(services, bot, update, reply_to, seen)
 
 
@@ -215,9 +213,7 @@ async def admit(
     async with services.admission.turn(user_id):
         # Recognised before the limits are consulted, so a redelivery never holds the slot: the
         # user's next message could otherwise be refused "one at a time" and lost (issue 17).
-        look = await services.db.run(
-            partial(first_look, services=services, update=update), write=False, snapshot=False
-        )
+        look = await first_look(services, update)
         ticket.asker = look.asker
         ticket.looked = look.rows if not look.seen and look.asker is None else None
         if await _resend_if_seen(services, bot, update, reply_to, look):

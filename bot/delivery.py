@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -31,6 +31,7 @@ from bot.calls import certainly_not_sent, telegram_call
 from bot.db import repository as repo
 from bot.db.models import utcnow
 from bot.db.repository import claims
+from bot.db.trip import Trip
 from bot.finishing import shown_length
 from bot.keyboards import rating_keyboard
 from bot.render import stored_sample_html
@@ -41,7 +42,7 @@ from core.generator import Sample
 from core.novelty import Novelty
 
 log = logging.getLogger(__name__)
-ClaimStep = Callable[..., Awaitable[bool | None]]
+ClaimStep = Callable[..., bool | None]  # a send claim's step (a trip unit)
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,19 @@ async def store_samples(
     """Record the samples (with their rng seeds) in one transaction before sending them: the
     outbox rows, so an undelivered sample is kept and sent later. The update is claimed in the
     same transaction (one outcome per update: [] when another handler of the same update stored
-    first). Their ids join `services.sending` before the commit, so the outbox never sees them
-    between the commit and this send; `send` takes them out again."""
-    attempt: list[int] = []
+    first), and so is each sample's send claim: live, it keeps every outbox (this process's and
+    other replicas') off the sample until this send is recorded. Their ids join
+    `services.sending` as the transaction returns; `send` takes them out again. One trip to
+    the database (bot/db/trip.py): every reply stores this way."""
+    replica = services.settings.replica_id
 
-    async def work(session: AsyncSession) -> list[int]:
-        services.sending.difference_update(attempt)  # a retried transaction: those ids are void
-        attempt.clear()
-        if update_id is not None and not await repo.claim_update(session, update_id=update_id):
+    def work(trip: Trip) -> list[int]:
+        if update_id is not None and not repo.claim(trip, update_id=update_id):
             return []
+        stored: list[int] = []
         for part in parts:
-            sample_id = await repo.record_sample(
-                session,
+            sample_id = repo.insert_sample(
+                trip,
                 user_id=owner.user_id,
                 chat_id=owner.chat_id,
                 seed=part.sample.request.seed,
@@ -123,16 +125,12 @@ async def store_samples(
                 acrostic=part.acrostic,
                 shown_length=shown_length(part.sample, owner.level),
             )
-            await claims.claim_new(session, sample_id=sample_id, replica=services.settings.replica_id)
-            services.sending.add(sample_id)
-            attempt.append(sample_id)
-        return list(attempt)
+            claims.claim_new(trip, sample_id=sample_id, replica=replica)
+            stored.append(sample_id)
+        return stored
 
-    try:
-        ids = await services.db.run(work)
-    except BaseException:
-        services.sending.difference_update(attempt)
-        raise
+    ids = await services.db.run_trip(work)
+    services.sending.update(ids)
     services.counters.samples += len(ids)
     return ids
 
@@ -187,7 +185,7 @@ async def _claim_step(services: Services, step: ClaimStep, sample_ids: list[int]
     only risks a duplicate)."""
     replica = services.settings.replica_id
     try:
-        result = await services.db.run(lambda session: step(session, sample_ids=sample_ids, replica=replica))
+        result = await services.db.run_trip(partial(step, sample_ids=sample_ids, replica=replica))
     except (DBAPIError, OSError) as exc:
         log.warning("could not update the send claims of samples %s (%s)", sample_ids, exc)
         return True
@@ -200,7 +198,7 @@ async def _release(services: Services, sample_ids: list[int]) -> None:
     lease (the user would otherwise wait minutes for an answer)."""
     replica = services.settings.replica_id
     try:
-        await services.db.run(lambda session: claims.release(session, sample_ids=sample_ids, replica=replica))
+        await services.db.run_trip(partial(claims.release, sample_ids=sample_ids, replica=replica))
     except (DBAPIError, OSError) as exc:
         log.warning("could not release the send claims of samples %s (%s); will retry", sample_ids, exc)
         services.unreleased.update(sample_ids)
@@ -212,16 +210,16 @@ async def _record(services: Services, sample_ids: list[int], message_id: int | N
     """Store the message id (or the uncertainty); if the database is down, keep it in memory
     for the outbox to store, so a sent sample is never taken for an unsent one."""
 
-    async def work(session: AsyncSession) -> None:
-        await claims.done(session, sample_ids=sample_ids)
+    def work(trip: Trip) -> None:
+        claims.done(trip, sample_ids=sample_ids)
         if message_id is None:
-            await repo.mark_send_uncertain(session, sample_ids=sample_ids)
+            repo.mark_uncertain(trip, sample_ids=sample_ids)
             return
         for sample_id in sample_ids:
-            await repo.set_sample_message_id(session, sample_id=sample_id, message_id=message_id)
+            repo.mark_delivered(trip, sample_id=sample_id, message_id=message_id)
 
     try:
-        await services.db.run(work)
+        await services.db.run_trip(work)
     except Exception as exc:  # whatever it was, the outcome must not be forgotten
         if isinstance(exc, DBAPIError | OSError):  # the database is unavailable: expected
             log.warning("could not record the delivery of samples %s (%s); will retry", sample_ids, exc)

@@ -18,6 +18,7 @@ from telegram import User as TgUser
 
 from bot.db import repository as repo
 from bot.db.models import Chat, User
+from bot.db.trip import Trip
 from bot.generation import GenerationService
 from bot.parsing import effective_length
 from bot.render import clean
@@ -100,13 +101,11 @@ class Seen:
             return None
         return user, chat
 
-    async def read(self, session: AsyncSession, *, update_id: int | None = None) -> repo.AskerRows:
+    def read(self, trip: Trip, *, update_id: int | None = None) -> repo.AskerRows:
         """The stored rows of this user and chat, and whether `update_id` was handled: one
-        statement for a stored user."""
+        statement for a stored user (a trip unit: `Database.run_trip(..., write=False)`)."""
         chat_id = self.chat.id if self.chat is not None else None
-        return await repo.asker_rows(
-            session, user_telegram_id=self.user.id, chat_telegram_id=chat_id, update_id=update_id
-        )
+        return repo.asker(trip, user_telegram_id=self.user.id, chat_telegram_id=chat_id, update_id=update_id)
 
 
 async def store_user_and_chat(
@@ -180,7 +179,7 @@ async def who(services: Services, update: Update, *, looked: repo.AskerRows | No
     # without SQLite's write lock. Otherwise the write, which on SQLite lets writes of work
     # under way go first (a newcomer's rows wait behind replies already being made).
     if looked is None:
-        looked = await services.db.run(seen.read, write=False, snapshot=False)
+        looked = await services.db.run_trip(seen.read, write=False)
         known = known_who(services.generation, seen, looked, lang)
         if known is not None:
             return known

@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import URL
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.engine import SQLITE_NO_SNAPSHOT_OPTION, SQLITE_WRITE_OPTION, create_engine, create_sessionmaker
+from bot.db.sqlite_driver import OneHopConnection
 from bot.db.transaction import DEFAULT_ATTEMPTS, RetryHook, Work, backoff_s, is_retryable
+from bot.db.trip import SqliteStatements, TripUnit, as_dbapi_error, on_connection, run_here
 from bot.db.write_turns import WriteTurns
 
 T = TypeVar("T")
@@ -31,7 +35,11 @@ class Database:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = create_sessionmaker(engine)
         # SQLite has one writer at a time anyway; queue this process's writers in memory.
-        self.write_turns: WriteTurns | None = WriteTurns() if engine.dialect.name == "sqlite" else None
+        sqlite = engine.dialect.name == "sqlite"
+        self.write_turns: WriteTurns | None = WriteTurns() if sqlite else None
+        # The reply path's statements compiled for SQLite, run in one trip (bot/db/trip.py).
+        self.sqlite_statements = SqliteStatements(engine.dialect) if sqlite else None
+        self._trips: AsyncConnection | None = None  # SQLite's connection for trips, once used
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
@@ -67,11 +75,62 @@ class Database:
         COMMIT (the first look at every update is such a read).
         ``on_retry(attempt, exc)`` is called before each retry (for metrics).
         """
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
         if write and not snapshot:
             raise ValueError("a write needs its transaction")
         options = {SQLITE_WRITE_OPTION: write, SQLITE_NO_SNAPSHOT_OPTION: not snapshot}
+
+        async def once() -> T:
+            async with self.sessions() as session:
+                await session.connection(execution_options=options)
+                result = await work(session)
+                await session.commit()
+                return result
+
+        return await self._retried(
+            once, write=write, admitting=admitting, attempts=attempts, on_retry=on_retry
+        )
+
+    async def run_trip(
+        self,
+        unit: TripUnit[T],
+        *,
+        write: bool = True,
+        admitting: bool = False,
+        attempts: int = DEFAULT_ATTEMPTS,
+        on_retry: RetryHook | None = None,
+    ) -> T:
+        """Run ``unit(trip)`` in one trip to SQLite's thread (bot/db/trip.py): a write in one
+        transaction, a read (``write=False``) statement by statement, as ``run(snapshot=False)``.
+        Retried like ``run``; ``admitting`` as there."""
+
+        async def once() -> T:
+            if self.sqlite_statements is None:
+                async with self.engine.begin() as connection:
+                    return await connection.run_sync(on_connection, unit)
+            driver = await self._trip_connection()
+            statements = self.sqlite_statements
+            try:
+                return await driver.call(run_here, driver.sqlite, statements, unit, write=write)  # type: ignore[no-any-return]
+            except sqlite3.Error as exc:
+                if not is_retryable(error := as_dbapi_error(exc)):
+                    await self._drop_trip_connection()  # whatever broke, the next trip starts afresh
+                raise error from exc
+
+        retried = self._retried
+        return await retried(once, write=write, admitting=admitting, attempts=attempts, on_retry=on_retry)
+
+    async def _retried(
+        self,
+        once: Callable[[], Awaitable[T]],
+        *,
+        write: bool,
+        admitting: bool,
+        attempts: int,
+        on_retry: RetryHook | None,
+    ) -> T:
+        """`once()` in this process's write turn (SQLite writes), retried on transient errors."""
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
         for attempt in range(1, attempts + 1):
             turn = (
                 self.write_turns.turn(admitting=admitting)
@@ -79,11 +138,8 @@ class Database:
                 else contextlib.nullcontext()
             )
             try:
-                async with turn, self.sessions() as session:
-                    await session.connection(execution_options=options)
-                    result = await work(session)
-                    await session.commit()
-                    return result
+                async with turn:
+                    return await once()
             except DBAPIError as exc:
                 if attempt == attempts or not is_retryable(exc):
                     raise
@@ -93,6 +149,33 @@ class Database:
             await asyncio.sleep(backoff_s(attempt))
         raise AssertionError("unreachable")  # the loop either returns or raises
 
+    async def _trip_connection(self) -> OneHopConnection:
+        """SQLite's connection for trips: one, taken from the pool and kept (checking one out per
+        trip cost more than the trip's statements). Trips are writes, so they take turns."""
+        if self._trips is None:
+            self._trips = await self.engine.connect()
+        driver = (await self._trips.get_raw_connection()).driver_connection
+        assert isinstance(driver, OneHopConnection)
+        return driver
+
+    async def trace_sqlite_trips(self, trace: Callable[[str], object] | None) -> None:
+        """Pass every statement SQLite's trips run to `trace` (None: stop), on the connection's
+        thread; for tests and debugging (trips bypass SQLAlchemy's events)."""
+        if self.sqlite_statements is not None:
+            driver = await self._trip_connection()
+            await driver.call(driver.sqlite.set_trace_callback, trace)
+
+    async def _drop_trip_connection(self) -> None:
+        trips, self._trips = self._trips, None
+        if trips is not None:
+            with contextlib.suppress(Exception):
+                await trips.invalidate()
+            with contextlib.suppress(Exception):
+                await trips.close()
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        trips, self._trips = self._trips, None
+        if trips is not None:
+            await trips.close()
         await self.engine.dispose()

@@ -256,8 +256,9 @@ async def test_admin_stats_and_rate_sessions(harness: Harness) -> None:
 async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness: Harness) -> None:
     """Issue 26: the per-reply path. One SELECT (the update's claim, the user and the chat; on
     SQLite with no BEGIN or COMMIT around it), then three write transactions: the sample stored
-    with its claims, the send marked, the delivery recorded. A new statement or transaction on
-    this path must be a decision, not an accident."""
+    with its claims, the send marked, the delivery recorded (on SQLite each of the four in one
+    trip to the connection's thread, bot/db/trip.py). A new statement or transaction on this
+    path must be a decision, not an accident."""
     from sqlalchemy import event
 
     from bot.db.engine import SQLITE_NO_SNAPSHOT_OPTION, SQLITE_WRITE_OPTION
@@ -265,8 +266,10 @@ async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness:
 
     ann = harness.sb.user("Ann")
     await harness.say(ann, "hello there")
-    engine = harness.app.bot_data[SERVICES_KEY].db.engine.sync_engine
+    db = harness.app.bot_data[SERVICES_KEY].db
+    engine = db.engine.sync_engine
     by_task: dict[object, list[str]] = {}  # the outbox and other background work run meanwhile
+    tripped: list[str] = []  # what SQLite's trips ran (no other work writes here meanwhile)
 
     def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         by_task.setdefault(asyncio.current_task(), []).append(statement)
@@ -281,6 +284,7 @@ async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness:
 
     event.listen(engine, "before_cursor_execute", seen)
     event.listen(engine, "begin", began)
+    await db.trace_sqlite_trips(tripped.append)
     try:
         await harness.say(ann, "the will to power")
 
@@ -296,13 +300,15 @@ async def test_a_returning_users_seed_reads_once_and_writes_three_times(harness:
     finally:
         event.remove(engine, "before_cursor_execute", seen)
         event.remove(engine, "begin", began)
-    (handler,) = [run for run in by_task.values() if any("INTO samples" in s for s in run)]
+        await db.trace_sqlite_trips(None)
     store, mark, record = ["INSERT", "INSERT", "INSERT"], ["UPDATE"], ["DELETE", "UPDATE"]
-    if harness.db.dialect == "sqlite":
-        write = "BEGIN IMMEDIATE"
-        verbs = [s if s.startswith(("BEGIN", "(")) else s.split(None, 1)[0] for s in handler]
-        assert verbs == ["(no BEGIN)", "SELECT", write, *store, write, *mark, write, *record]
+    if harness.db.dialect == "sqlite":  # all in trips: the read without BEGIN, then the writes
+        write, end = "BEGIN IMMEDIATE", "COMMIT"
+        trips = [s if s.startswith("BEGIN") else s.split(None, 1)[0] for s in tripped]
+        assert trips == ["SELECT", write, *store, end, write, *mark, end, write, *record, end]
+        assert not [run for run in by_task.values() if any("users" in s or "INTO" in s for s in run)]
     else:  # less the limits the replicas share, in transactions of their own (test_shared_limits.py)
+        (handler,) = [run for run in by_task.values() if any("INTO samples" in s for s in run)]
         shared = ("request_slots", "limit_charges")
         verbs = [s.split(None, 1)[0] for s in handler if s[0] != "(" and not any(t in s for t in shared)]
         assert [v for v in verbs if v != "BEGIN"] == ["SELECT", *store, *mark, *record]

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from bot.db import repository as repo
 from bot.db.database import Database
 from bot.db.models import StoredSample
 from bot.db.repository import claims
+from bot.db.trip import in_session
 from core.bundle import sha256_file
 from migrations import upgrade
 from sandbox.testing import SandboxServer
@@ -180,7 +182,7 @@ async def test_a_sample_claimed_by_a_crashed_process_reaches_its_chat_after_rest
                 telegram_message_id=None,
                 delivered=False,
             )
-            await claims.claim_new(session, sample_id=sample.id, replica=dead_replica)
+            await in_session(session, partial(claims.claim_new, sample_id=sample.id, replica=dead_replica))
             return sample.id
 
         try:

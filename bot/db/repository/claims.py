@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.models import SampleClaim, StoredSample, utcnow
 from bot.db.repository.base import dialect_insert, rowcount, table_of
 from bot.db.repository.samples import is_pending
+from bot.db.trip import Trip
 
 # The steps of every reply's send, built once (see base.per_dialect: per call, ~0.2 ms each).
 # (A bound parameter of an INSERT or UPDATE may not be named as a column.)
@@ -34,30 +35,32 @@ _ATTEMPT = (
     .values(attempted_at=bindparam("now"), claimed_at=bindparam("now"))
 )
 _DONE = delete(_CLAIMS).where(_CLAIMS.c.sample_id.in_(bindparam("ids", expanding=True)))
+_RELEASE = _DONE.where(_CLAIMS.c.replica == bindparam("holder"))
+
+# The send's steps are trip units (bot/db/trip.py): `Database.run_trip(partial(claims.attempt,
+# ...))` alone, `trip.in_session(session, partial(...))` inside a session's unit of work.
 
 
-async def claim_new(session: AsyncSession, *, sample_id: int, replica: str) -> None:
+def claim_new(trip: Trip, *, sample_id: int, replica: str) -> None:
     """Claim a sample just stored in this transaction."""
-    await session.execute(_CLAIM_NEW, {"claimed": sample_id, "holder": replica})
+    trip.count(_CLAIM_NEW, {"claimed": sample_id, "holder": replica})
 
 
-async def attempt(session: AsyncSession, *, sample_ids: list[int], replica: str) -> bool:
+def attempt(trip: Trip, *, sample_ids: list[int], replica: str) -> bool:
     """The send of these samples starts now; False when a claim is no longer ours (it expired
     and another replica took it over): then we must not send."""
-    result = await session.execute(_ATTEMPT, {"ids": sample_ids, "holder": replica, "now": utcnow()})
-    return rowcount(result) == len(set(sample_ids))
+    matched = trip.count(_ATTEMPT, {"ids": sample_ids, "holder": replica, "now": utcnow()})
+    return matched == len(set(sample_ids))
 
 
-async def release(session: AsyncSession, *, sample_ids: list[int], replica: str) -> None:
+def release(trip: Trip, *, sample_ids: list[int], replica: str) -> None:
     """The send certainly failed: any replica's outbox may send these samples now."""
-    await session.execute(
-        delete(SampleClaim).where(SampleClaim.sample_id.in_(sample_ids), SampleClaim.replica == replica)
-    )
+    trip.count(_RELEASE, {"ids": sample_ids, "holder": replica})
 
 
-async def done(session: AsyncSession, *, sample_ids: list[int]) -> None:
+def done(trip: Trip, *, sample_ids: list[int]) -> None:
     """The send's outcome is recorded on the samples: their claims are no longer needed."""
-    await session.execute(_DONE, {"ids": sample_ids})
+    trip.count(_DONE, {"ids": sample_ids})
 
 
 async def take_over(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -17,6 +18,7 @@ from bot.db.models import (
     User,
 )
 from bot.db.repository.base import check_length, check_temperature_setting, rowcount, table_of
+from bot.db.trip import Trip, in_session
 from core.novelty import Novelty
 
 # Every reply's statements, built once, on the table (see base.per_dialect and base.table_of).
@@ -27,10 +29,13 @@ _DELIVERED = (
     .where(_SAMPLES.c.id == bindparam("sample_id"))
     .values(telegram_message_id=bindparam("message_id"), delivered=True)
 )
+_UNCERTAIN = (
+    update(_SAMPLES).where(_SAMPLES.c.id.in_(bindparam("ids", expanding=True))).values(send_uncertain=True)
+)
 
 
-async def record_sample(
-    session: AsyncSession,
+def insert_sample(
+    trip: Trip,
     *,
     user_id: int,
     chat_id: int,
@@ -89,7 +94,13 @@ async def record_sample(
     )
     # One INSERT .. RETURNING rather than the unit of work's add + flush (once per reply),
     # built once: the values are its parameters.
-    return int((await session.execute(_RECORD, values)).scalar_one())
+    ((sample_id,),) = trip.rows(_RECORD, values)
+    return int(sample_id)
+
+
+async def record_sample(session: AsyncSession, **fields: Any) -> int:
+    """`insert_sample` inside a session's unit of work (the same keyword arguments)."""
+    return await in_session(session, partial(insert_sample, **fields))
 
 
 async def get_sample(session: AsyncSession, *, sample_id: int) -> StoredSample | None:
@@ -158,13 +169,17 @@ async def get_sample_by_update(session: AsyncSession, *, update_id: int) -> Stor
     return await session.scalar(stmt)
 
 
-async def set_sample_message_id(session: AsyncSession, *, sample_id: int, message_id: int) -> bool:
+def mark_delivered(trip: Trip, *, sample_id: int, message_id: int) -> bool:
     """Record the Telegram message a sample was sent as and mark it delivered.
 
     Returns False when the sample no longer exists (deleted in the meantime).
     """
-    result = await session.execute(_DELIVERED, {"sample_id": sample_id, "message_id": message_id})
-    return rowcount(result) > 0
+    return trip.count(_DELIVERED, {"sample_id": sample_id, "message_id": message_id}) > 0
+
+
+async def set_sample_message_id(session: AsyncSession, *, sample_id: int, message_id: int) -> bool:
+    """`mark_delivered` inside a session's unit of work."""
+    return await in_session(session, partial(mark_delivered, sample_id=sample_id, message_id=message_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,13 +240,16 @@ async def count_pending_between(session: AsyncSession, *, after: datetime | None
     return int(await session.scalar(select(func.count()).select_from(pending.subquery())) or 0)
 
 
-async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
+def mark_uncertain(trip: Trip, *, sample_ids: Iterable[int]) -> None:
     """A send of these samples may have reached Telegram: never send them again."""
     ids = list(sample_ids)
     if ids:
-        await session.execute(
-            update(StoredSample).where(StoredSample.id.in_(ids)).values(send_uncertain=True)
-        )
+        trip.count(_UNCERTAIN, {"ids": ids})
+
+
+async def mark_send_uncertain(session: AsyncSession, *, sample_ids: Iterable[int]) -> None:
+    """`mark_uncertain` inside a session's unit of work."""
+    await in_session(session, partial(mark_uncertain, sample_ids=list(sample_ids)))
 
 
 async def create_inline_offer(

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, exists, select
+from sqlalchemy import bindparam, delete, exists, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, ProcessedUpdate, User, utcnow
-from bot.db.repository.base import of_dialect, per_dialect, rowcount, table_of
+from bot.db.repository.base import per_dialect, table_of
+from bot.db.trip import Trip, in_session
+
+T = TypeVar("T")
 
 # How long claimed update ids are kept (Telegram keeps unacknowledged updates up to 24 hours).
 UPDATE_CLAIM_TTL = timedelta(days=2)
@@ -28,41 +33,56 @@ _CLAIM = per_dialect(
         .returning(_UPDATES.c.update_id)
     )
 )
-_HANDLED = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == bindparam("asked"))
-# The update's claim (as a flag), its user and its chat: one row when the user is stored.
+_HANDLED = select(_UPDATES.c.update_id).where(_UPDATES.c.update_id == bindparam("asked"))
+# The update's claim (as a flag), its user's columns and its chat's: one row when the user is
+# stored. Columns, not entities: the statement runs in a trip (bot/db/trip.py), the rows are
+# built here (`_entity`).
+_USERS, _CHATS = table_of(User), table_of(Chat)
 _ASKER = (
-    select(User, Chat, exists().where(ProcessedUpdate.update_id == bindparam("asked")))
-    .outerjoin(Chat, Chat.telegram_id == bindparam("chat_telegram_id"))
-    .where(User.telegram_id == bindparam("user_telegram_id"))
+    select(*_USERS.c, *_CHATS.c, exists().where(_UPDATES.c.update_id == bindparam("asked")))
+    .select_from(_USERS.outerjoin(_CHATS, _CHATS.c.telegram_id == bindparam("chat_telegram_id")))
+    .where(_USERS.c.telegram_id == bindparam("user_telegram_id"))
 )
+_USER_KEYS = tuple(inspect(User).get_property_by_column(column).key for column in _USERS.c)
+_CHAT_KEYS = tuple(inspect(Chat).get_property_by_column(column).key for column in _CHATS.c)
 
 
-async def claim_update(session: AsyncSession, *, update_id: int) -> bool:
+_PRUNE = delete(_UPDATES).where(_UPDATES.c.handled_at < bindparam("cutoff"))
+
+
+def claim(trip: Trip, *, update_id: int) -> bool:
     """Mark Telegram update ``update_id`` as handled; False when it already was.
 
     Call it first in the same unit of work as the update's effect: if the transaction rolls
     back, the claim goes with it, and a concurrent duplicate waits for (PostgreSQL) or is
     serialised behind (SQLite) the first and then sees the claim.
     """
-    result = await session.execute(of_dialect(session, _CLAIM), {"claimed": update_id, "at": utcnow()})
-    claimed = result.scalar_one_or_none() is not None
+    claimed = bool(trip.rows(_CLAIM[trip.dialect], {"claimed": update_id, "at": utcnow()}))
     if claimed and update_id % _PRUNE_EVERY == 0:
-        await prune_processed_updates(session)
+        prune(trip)
     return claimed
+
+
+def prune(trip: Trip, *, older_than: timedelta = UPDATE_CLAIM_TTL, now: datetime | None = None) -> int:
+    """Delete update claims older than ``older_than``; returns how many went."""
+    return trip.count(_PRUNE, {"cutoff": (now or utcnow()) - older_than})
+
+
+async def claim_update(session: AsyncSession, *, update_id: int) -> bool:
+    """`claim` inside a session's unit of work."""
+    return await in_session(session, partial(claim, update_id=update_id))
 
 
 async def prune_processed_updates(
     session: AsyncSession, *, older_than: timedelta = UPDATE_CLAIM_TTL, now: datetime | None = None
 ) -> int:
-    """Delete update claims older than ``older_than``; returns how many went."""
-    cutoff = (now or utcnow()) - older_than
-    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.handled_at < cutoff))
-    return rowcount(result)
+    """`prune` inside a session's unit of work."""
+    return await in_session(session, partial(prune, older_than=older_than, now=now))
 
 
 async def update_handled(session: AsyncSession, *, update_id: int) -> bool:
-    """Whether Telegram update ``update_id`` was claimed (its outcome stored) already."""
-    return (await session.execute(_HANDLED, {"asked": update_id})).first() is not None
+    """`handled` inside a session's unit of work."""
+    return await in_session(session, partial(handled, update_id=update_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +94,39 @@ class AskerRows:
     chat: Chat | None  # None also when the update has no chat
 
 
-async def asker_rows(
-    session: AsyncSession, *, user_telegram_id: int, chat_telegram_id: int | None, update_id: int | None
+def asker(
+    trip: Trip, *, user_telegram_id: int, chat_telegram_id: int | None, update_id: int | None
 ) -> AskerRows:
     """Whether update `update_id` was handled (False for None), with the user and chat rows of
     these Telegram ids: one statement for a stored user (every reply reads this), two for a
-    newcomer."""
+    newcomer. The rows are read-only copies (built, not loaded by a session)."""
     params = {"asked": update_id, "chat_telegram_id": chat_telegram_id, "user_telegram_id": user_telegram_id}
-    row = (await session.execute(_ASKER, params)).one_or_none()
-    if row is not None:
-        user, chat, handled = row
-        return AskerRows(bool(handled), user, chat)
-    handled = update_id is not None and await update_handled(session, update_id=update_id)
-    return AskerRows(handled, None, None)
+    found = trip.rows(_ASKER, params)
+    if found:
+        ((*values, was_handled),) = found
+        users = len(_USER_KEYS)
+        user = _entity(User, _USER_KEYS, values[:users])
+        chat = _entity(Chat, _CHAT_KEYS, values[users:]) if values[users] is not None else None
+        return AskerRows(bool(was_handled), user, chat)
+    return AskerRows(update_id is not None and handled(trip, update_id=update_id), None, None)
+
+
+def handled(trip: Trip, *, update_id: int) -> bool:
+    """Whether Telegram update ``update_id`` was claimed (its outcome stored) already."""
+    return bool(trip.rows(_HANDLED, {"asked": update_id}))
+
+
+def _entity(model: type[T], keys: tuple[str, ...], values: list[Any]) -> T:
+    return model(**dict(zip(keys, values, strict=True)))
+
+
+async def asker_rows(
+    session: AsyncSession, *, user_telegram_id: int, chat_telegram_id: int | None, update_id: int | None
+) -> AskerRows:
+    """`asker` inside a session's unit of work."""
+    return await in_session(
+        session,
+        partial(
+            asker, user_telegram_id=user_telegram_id, chat_telegram_id=chat_telegram_id, update_id=update_id
+        ),
+    )

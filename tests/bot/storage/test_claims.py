@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,6 +14,7 @@ from bot.db.database import Database
 from bot.db.models import StoredSample as Sample
 from bot.db.models import utcnow
 from bot.db.repository import claims
+from bot.db.trip import Trip, in_session
 from tests.bot.storage.factories import make_chat, make_sample, make_user
 
 LEASE = timedelta(seconds=60)
@@ -25,7 +27,7 @@ async def _pending_claimed_by(db: Database, replica: str | None) -> int:
         user, chat = await make_user(session), await make_chat(session)
         sample = await make_sample(session, user=user, chat=chat, telegram_message_id=None, delivered=False)
         if replica is not None:
-            await claims.claim_new(session, sample_id=sample.id, replica=replica)
+            await in_session(session, partial(claims.claim_new, sample_id=sample.id, replica=replica))
         return sample.id
 
     return int(await db.run(work))
@@ -56,10 +58,7 @@ async def test_a_live_claim_is_not_taken_over_an_expired_unstarted_one_is(db: Da
 async def test_a_sender_that_died_mid_send_leaves_the_sample_uncertain_never_resent(db: Database) -> None:
     sample_id = await _pending_claimed_by(db, "r1")
 
-    async def attempt(session: AsyncSession) -> None:
-        await claims.attempt(session, sample_ids=[sample_id], replica="r1")
-
-    await db.run(attempt)
+    assert await db.run_trip(partial(claims.attempt, sample_ids=[sample_id], replica="r1"))
     assert not await _take_over(db, sample_id, "r2", later=LEASE * 2)
 
     async def stored(session: AsyncSession) -> Sample | None:
@@ -73,19 +72,16 @@ async def test_a_sender_that_died_mid_send_leaves_the_sample_uncertain_never_res
 async def test_a_released_or_recorded_sample_is_free_again_or_no_longer_pending(db: Database) -> None:
     released = await _pending_claimed_by(db, "r1")
 
-    async def release(session: AsyncSession) -> None:
-        await claims.release(session, sample_ids=[released], replica="r1")
-
-    await db.run(release)
+    await db.run_trip(partial(claims.release, sample_ids=[released], replica="r1"))
     assert await _take_over(db, released, "r2")  # the send certainly failed: anyone may retry now
 
     recorded = await _pending_claimed_by(db, "r1")
 
-    async def record(session: AsyncSession) -> None:
-        await claims.done(session, sample_ids=[recorded])
-        await repo.set_sample_message_id(session, sample_id=recorded, message_id=77)
+    def record(trip: Trip) -> None:
+        claims.done(trip, sample_ids=[recorded])
+        assert repo.mark_delivered(trip, sample_id=recorded, message_id=77)
 
-    await db.run(record)
+    await db.run_trip(record)
     assert not await _take_over(db, recorded, "r2", later=LEASE * 2)  # sent: nothing to take over
 
 
@@ -93,11 +89,8 @@ async def test_a_sender_whose_claim_was_taken_over_may_not_start_its_send(db: Da
     sample_id = await _pending_claimed_by(db, "r1")
     assert await _take_over(db, sample_id, "r2", later=LEASE * 2)  # r1 was too slow to start
 
-    async def attempt(session: AsyncSession, replica: str) -> bool:
-        return await claims.attempt(session, sample_ids=[sample_id], replica=replica)
-
-    assert not await db.run(lambda s: attempt(s, "r1"))
-    assert await db.run(lambda s: attempt(s, "r2"))
+    assert not await db.run_trip(partial(claims.attempt, sample_ids=[sample_id], replica="r1"))
+    assert await db.run_trip(partial(claims.attempt, sample_ids=[sample_id], replica="r2"))
 
 
 async def test_a_restarted_replica_settles_its_previous_runs_claims_at_once(db: Database) -> None:
@@ -107,10 +100,7 @@ async def test_a_restarted_replica_settles_its_previous_runs_claims_at_once(db: 
     unstarted = await _pending_claimed_by(db, "r1")  # stored, not yet sent
     others = await _pending_claimed_by(db, "r2")  # another replica's live claim: untouched
 
-    async def attempt(session: AsyncSession) -> None:
-        await claims.attempt(session, sample_ids=[started], replica="r1")
-
-    await db.run(attempt)
+    assert await db.run_trip(partial(claims.attempt, sample_ids=[started], replica="r1"))
     restart = utcnow() + timedelta(seconds=1)
 
     async def recover(session: AsyncSession) -> int:

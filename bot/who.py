@@ -10,6 +10,7 @@ switching models never reinterprets a number).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Chat as TgChat
@@ -18,7 +19,7 @@ from telegram import User as TgUser
 
 from bot.db import repository as repo
 from bot.db.models import Chat, User
-from bot.db.trip import Trip
+from bot.db.trip import Trip, in_session
 from bot.generation import GenerationService
 from bot.parsing import effective_length
 from bot.render import clean
@@ -108,13 +109,12 @@ class Seen:
         return repo.asker(trip, user_telegram_id=self.user.id, chat_telegram_id=chat_id, update_id=update_id)
 
 
-async def store_user_and_chat(
-    session: AsyncSession, seen: Seen, looked: repo.AskerRows | None = None
-) -> tuple[User, Chat | None]:
-    """Get or create the user row and, when the update has one, the chat row. `looked`: what a
-    read just found (a row it did not find is inserted first, without reading it again)."""
-    user = await repo.get_or_create_user(
-        session,
+def register(trip: Trip, seen: Seen, looked: repo.AskerRows | None = None) -> tuple[User, Chat | None]:
+    """Get or create the user row and, when the update has one, the chat row (a trip unit).
+    `looked`: what a read just found (a row it did not find is inserted first, without reading
+    it again)."""
+    user = repo.user_row(
+        trip,
         telegram_id=seen.user.id,
         display_name=seen.name,
         language_code=seen.user.language_code,
@@ -122,14 +122,21 @@ async def store_user_and_chat(
     )
     if seen.chat is None:
         return user, None
-    chat = await repo.get_or_create_chat(
-        session,
+    chat = repo.chat_row(
+        trip,
         telegram_id=seen.chat.id,
         type=seen.chat_type,
         title=seen.chat_title,
         insert_first=looked is not None and looked.chat is None,
     )
     return user, chat
+
+
+async def store_user_and_chat(
+    session: AsyncSession, seen: Seen, looked: repo.AskerRows | None = None
+) -> tuple[User, Chat | None]:
+    """`register` inside a session's unit of work (the rows come back detached: read them)."""
+    return await in_session(session, partial(register, seen=seen, looked=looked))
 
 
 def resolve(generation: GenerationService, user: User, chat: Chat | None, lang: str) -> Who:
@@ -184,7 +191,5 @@ async def who(services: Services, update: Update, *, looked: repo.AskerRows | No
         if known is not None:
             return known
 
-    async def store(session: AsyncSession) -> Who:
-        return resolve(services.generation, *await store_user_and_chat(session, seen, looked), lang)
-
-    return await services.db.run(store, admitting=True)
+    user, chat = await services.db.run_trip(partial(register, seen=seen, looked=looked), admitting=True)
+    return resolve(services.generation, user, chat, lang)

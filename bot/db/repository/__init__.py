@@ -136,6 +136,8 @@ from bot.db.repository.users import (
     GenerationSettings,
     chat_by_id,
     chat_is_current,
+    chat_of,
+    chat_row,
     forget_user,
     get_chat,
     get_or_create_chat,
@@ -148,6 +150,8 @@ from bot.db.repository.users import (
     set_user_model,
     set_user_temperature,
     user_is_current,
+    user_of,
+    user_row,
 )
 
 __all__ = [
@@ -188,6 +192,8 @@ __all__ = [
     "champion_of",
     "chat_by_id",
     "chat_is_current",
+    "chat_of",
+    "chat_row",
     "check_length",
     "check_model_name",
     "check_score",
@@ -261,5 +267,7 @@ __all__ = [
     "top_samples",
     "update_handled",
     "user_is_current",
+    "user_of",
+    "user_row",
     "user_stats",
 ]

@@ -5,16 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, exists, inspect, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, ProcessedUpdate, User, utcnow
 from bot.db.repository.base import per_dialect, table_of
+from bot.db.repository.users import chat_of, user_of
 from bot.db.trip import Trip, in_session
-
-T = TypeVar("T")
 
 # How long claimed update ids are kept (Telegram keeps unacknowledged updates up to 24 hours).
 UPDATE_CLAIM_TTL = timedelta(days=2)
@@ -36,15 +34,14 @@ _CLAIM = per_dialect(
 _HANDLED = select(_UPDATES.c.update_id).where(_UPDATES.c.update_id == bindparam("asked"))
 # The update's claim (as a flag), its user's columns and its chat's: one row when the user is
 # stored. Columns, not entities: the statement runs in a trip (bot/db/trip.py), the rows are
-# built here (`_entity`).
+# built by users.user_of and chat_of (detached, as a session leaves what it loaded).
 _USERS, _CHATS = table_of(User), table_of(Chat)
+_USER_COLUMNS = len(_USERS.c)
 _ASKER = (
     select(*_USERS.c, *_CHATS.c, exists().where(_UPDATES.c.update_id == bindparam("asked")))
     .select_from(_USERS.outerjoin(_CHATS, _CHATS.c.telegram_id == bindparam("chat_telegram_id")))
     .where(_USERS.c.telegram_id == bindparam("user_telegram_id"))
 )
-_USER_KEYS = tuple(inspect(User).get_property_by_column(column).key for column in _USERS.c)
-_CHAT_KEYS = tuple(inspect(Chat).get_property_by_column(column).key for column in _CHATS.c)
 
 
 _PRUNE = delete(_UPDATES).where(_UPDATES.c.handled_at < bindparam("cutoff"))
@@ -104,20 +101,14 @@ def asker(
     found = trip.rows(_ASKER, params)
     if found:
         ((*values, was_handled),) = found
-        users = len(_USER_KEYS)
-        user = _entity(User, _USER_KEYS, values[:users])
-        chat = _entity(Chat, _CHAT_KEYS, values[users:]) if values[users] is not None else None
-        return AskerRows(bool(was_handled), user, chat)
+        user, chat = values[:_USER_COLUMNS], values[_USER_COLUMNS:]
+        return AskerRows(bool(was_handled), user_of(user), None if chat[0] is None else chat_of(chat))
     return AskerRows(update_id is not None and handled(trip, update_id=update_id), None, None)
 
 
 def handled(trip: Trip, *, update_id: int) -> bool:
     """Whether Telegram update ``update_id`` was claimed (its outcome stored) already."""
     return bool(trip.rows(_HANDLED, {"asked": update_id}))
-
-
-def _entity(model: type[T], keys: tuple[str, ...], values: list[Any]) -> T:
-    return model(**dict(zip(keys, values, strict=True)))
 
 
 async def asker_rows(

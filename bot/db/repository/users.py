@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, inspect, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 
 from bot.db.models import (
     Chat,
@@ -26,11 +29,80 @@ from bot.db.repository.base import (
     check_level_length,
     check_model_name,
     check_temperature_setting,
-    dialect_insert,
+    per_dialect,
     rowcount,
+    table_of,
 )
 from bot.db.repository.ratings import recount_votes
+from bot.db.trip import Trip, in_session
 from core.limits import DEFAULT_TEMPERATURE, LENGTH_BOUNDS
+
+RowT = TypeVar("RowT", User, Chat)
+
+
+# Users' and chats' rows as trip units read and write them (bot/db/trip.py): columns, built into
+# detached entities here (every update reads its asker's two rows this way).
+_USERS, _CHATS = table_of(User), table_of(Chat)
+_USER_KEYS = tuple(inspect(User).get_property_by_column(column).key for column in _USERS.c)
+_CHAT_KEYS = tuple(inspect(Chat).get_property_by_column(column).key for column in _CHATS.c)
+_USER_BY_TELEGRAM_ID = select(*_USERS.c).where(_USERS.c.telegram_id == bindparam("telegram_id"))
+_CHAT_BY_TELEGRAM_ID = select(*_CHATS.c).where(_CHATS.c.telegram_id == bindparam("telegram_id"))
+# (A bound parameter of an INSERT or UPDATE may not be named as a column.)
+_INSERT_USER = per_dialect(
+    lambda insert: (
+        insert(_USERS)
+        .values(
+            telegram_id=bindparam("tg"),
+            display_name=bindparam("name"),
+            language_code=bindparam("language"),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=[_USERS.c.telegram_id])
+        .returning(*_USERS.c)
+    )
+)
+_INSERT_CHAT = per_dialect(
+    lambda insert: (
+        insert(_CHATS)
+        .values(
+            telegram_id=bindparam("tg"),
+            type=bindparam("kind"),
+            title=bindparam("name"),
+            created_at=bindparam("now"),
+            updated_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=[_CHATS.c.telegram_id])
+        .returning(*_CHATS.c)
+    )
+)
+_REFRESH_USER = (
+    sa_update(_USERS)
+    .where(_USERS.c.id == bindparam("row"))
+    .values(display_name=bindparam("name"), language_code=bindparam("language"), updated_at=bindparam("now"))
+)
+_REFRESH_CHAT = (
+    sa_update(_CHATS)
+    .where(_CHATS.c.id == bindparam("row"))
+    .values(type=bindparam("kind"), title=bindparam("name"), updated_at=bindparam("now"))
+)
+
+
+def user_of(values: Sequence[Any], **changed: Any) -> User:
+    """A user row's columns (in table order) as a detached User, with `changed` applied."""
+    return _detached(User(**{**dict(zip(_USER_KEYS, values, strict=True)), **changed}))
+
+
+def chat_of(values: Sequence[Any], **changed: Any) -> Chat:
+    """A chat row's columns (in table order) as a detached Chat, with `changed` applied."""
+    return _detached(Chat(**{**dict(zip(_CHAT_KEYS, values, strict=True)), **changed}))
+
+
+def _detached(row: RowT) -> RowT:
+    # As a session would leave it after loading: persistent values, no pending changes, so
+    # `Session.merge(row, load=False)` attaches it without a query.
+    make_transient_to_detached(row)
+    return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +152,41 @@ def chat_is_current(chat: Chat | None, *, type: str, title: str | None) -> bool:
     return chat is not None and chat.type == type and (title is None or chat.title == title)
 
 
+def user_row(
+    trip: Trip,
+    *,
+    telegram_id: int,
+    display_name: str | None = None,
+    language_code: str | None = None,
+    insert_first: bool = False,
+) -> User:
+    """The user with this Telegram id, created on first sight; name and language refreshed. A
+    trip unit (bot/db/trip.py); the user comes back detached (`get_or_create_user` attaches it).
+
+    Safe under concurrency: two updates from a new user racing both end up with the same row
+    (INSERT .. ON CONFLICT DO NOTHING RETURNING; the one that lost the race reads it back).
+    `insert_first`: a read just found no such user (a newcomer: one statement instead of two).
+    """
+    found = None if insert_first else trip.rows(_USER_BY_TELEGRAM_ID, {"telegram_id": telegram_id})
+    if not found:
+        now = utcnow()
+        new = {"tg": telegram_id, "name": display_name, "language": language_code, "now": now}
+        found = trip.rows(_INSERT_USER[trip.dialect], new)
+        if found:
+            return user_of(found[0])
+        found = trip.rows(_USER_BY_TELEGRAM_ID, {"telegram_id": telegram_id})  # stored meanwhile
+        assert found, "a user row must exist after the upsert"
+    user = user_of(found[0])
+    # Only write when something changed, so that a busy user does not cost a write per message.
+    if not user_is_current(user, display_name=display_name, language_code=language_code):
+        name = user.display_name if display_name is None else display_name
+        language = user.language_code if language_code is None else language_code
+        now = utcnow()
+        trip.count(_REFRESH_USER, {"row": user.id, "name": name, "language": language, "now": now})
+        user = user_of(found[0], display_name=name, language_code=language, updated_at=now)
+    return user
+
+
 async def get_or_create_user(
     session: AsyncSession,
     *,
@@ -88,36 +195,15 @@ async def get_or_create_user(
     language_code: str | None = None,
     insert_first: bool = False,
 ) -> User:
-    """The user with this Telegram id, created on first sight; name and language refreshed.
-
-    Safe under concurrency: two updates from a new user racing both end up with the same row
-    (INSERT .. ON CONFLICT DO NOTHING RETURNING; the one that lost the race reads it back).
-    `insert_first`: a read just found no such user (a newcomer: one statement instead of two).
-    """
-    user = None if insert_first else await get_user(session, telegram_id=telegram_id)
-    if user is None:
-        now = utcnow()
-        stmt = dialect_insert(session, User).values(
-            telegram_id=telegram_id,
-            display_name=display_name,
-            language_code=language_code,
-            created_at=now,
-            updated_at=now,
-        )
-        inserted = stmt.on_conflict_do_nothing(index_elements=[User.telegram_id]).returning(User)
-        user = await session.scalar(inserted)
-        if isinstance(user, User):
-            return user
-        user = await get_user(session, telegram_id=telegram_id)  # stored meanwhile (or by a race)
-        assert user is not None, "a user row must exist after the upsert"
-    # Only write when something changed, so that a busy user does not cost a write per message.
-    if not user_is_current(user, display_name=display_name, language_code=language_code):
-        if display_name is not None:
-            user.display_name = display_name
-        if language_code is not None:
-            user.language_code = language_code
-        await session.flush()
-    return user
+    """`user_row` inside a session's unit of work, the user attached to the session."""
+    unit = partial(
+        user_row,
+        telegram_id=telegram_id,
+        display_name=display_name,
+        language_code=language_code,
+        insert_first=insert_first,
+    )
+    return await session.merge(await in_session(session, unit), load=False)
 
 
 async def _load_user(session: AsyncSession, user_id: int) -> User:
@@ -174,6 +260,34 @@ async def get_chat(session: AsyncSession, *, telegram_id: int) -> Chat | None:
     return await session.scalar(select(Chat).where(Chat.telegram_id == telegram_id))
 
 
+def chat_row(
+    trip: Trip, *, telegram_id: int, type: str, title: str | None = None, insert_first: bool = False
+) -> Chat:
+    """The chat with this Telegram id, created on first sight; type and title refreshed. A trip
+    unit (bot/db/trip.py); the chat comes back detached (`get_or_create_chat` attaches it).
+
+    ``type`` is Telegram's chat type: private, group, supergroup or channel (a group becomes
+    a supergroup under a new id, so it simply appears as a new chat). `insert_first`: a read
+    just found no such chat (one statement instead of two).
+    """
+    check_chat_type(type)
+    found = None if insert_first else trip.rows(_CHAT_BY_TELEGRAM_ID, {"telegram_id": telegram_id})
+    if not found:
+        new = {"tg": telegram_id, "kind": type, "name": title, "now": utcnow()}
+        found = trip.rows(_INSERT_CHAT[trip.dialect], new)
+        if found:
+            return chat_of(found[0])
+        found = trip.rows(_CHAT_BY_TELEGRAM_ID, {"telegram_id": telegram_id})  # stored meanwhile
+        assert found, "a chat row must exist after the upsert"
+    chat = chat_of(found[0])
+    if not chat_is_current(chat, type=type, title=title):
+        name = chat.title if title is None else title
+        now = utcnow()
+        trip.count(_REFRESH_CHAT, {"row": chat.id, "kind": type, "name": name, "now": now})
+        chat = chat_of(found[0], type=type, title=name, updated_at=now)
+    return chat
+
+
 async def get_or_create_chat(
     session: AsyncSession,
     *,
@@ -182,31 +296,9 @@ async def get_or_create_chat(
     title: str | None = None,
     insert_first: bool = False,
 ) -> Chat:
-    """The chat with this Telegram id, created on first sight; type and title refreshed.
-
-    ``type`` is Telegram's chat type: private, group, supergroup or channel (a group becomes
-    a supergroup under a new id, so it simply appears as a new chat). `insert_first`: a read
-    just found no such chat (one statement instead of two).
-    """
-    check_chat_type(type)
-    chat = None if insert_first else await get_chat(session, telegram_id=telegram_id)
-    if chat is None:
-        now = utcnow()
-        stmt = dialect_insert(session, Chat).values(
-            telegram_id=telegram_id, type=type, title=title, created_at=now, updated_at=now
-        )
-        inserted = stmt.on_conflict_do_nothing(index_elements=[Chat.telegram_id]).returning(Chat)
-        chat = await session.scalar(inserted)
-        if isinstance(chat, Chat):
-            return chat
-        chat = await get_chat(session, telegram_id=telegram_id)  # stored meanwhile (or by a race)
-        assert chat is not None, "a chat row must exist after the upsert"
-    if not chat_is_current(chat, type=type, title=title):
-        chat.type = type
-        if title is not None:
-            chat.title = title
-        await session.flush()
-    return chat
+    """`chat_row` inside a session's unit of work, the chat attached to the session."""
+    unit = partial(chat_row, telegram_id=telegram_id, type=type, title=title, insert_first=insert_first)
+    return await session.merge(await in_session(session, unit), load=False)
 
 
 async def lock_chat(session: AsyncSession, *, chat_id: int) -> None:

@@ -40,6 +40,7 @@ class Database:
         # The reply path's statements compiled for SQLite, run in one trip (bot/db/trip.py).
         self.sqlite_statements = SqliteStatements(engine.dialect) if sqlite else None
         self._trips: AsyncConnection | None = None  # SQLite's connection for trips, once used
+        self._trip_driver: OneHopConnection | None = None  # its driver connection
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
@@ -153,10 +154,12 @@ class Database:
         """SQLite's connection for trips: one, taken from the pool and kept (checking one out per
         trip cost more than the trip's statements). Trips are writes, so they take turns."""
         if self._trips is None:
-            self._trips = await self.engine.connect()
-        driver = (await self._trips.get_raw_connection()).driver_connection
-        assert isinstance(driver, OneHopConnection)
-        return driver
+            trips = await self.engine.connect()
+            driver = (await trips.get_raw_connection()).driver_connection
+            assert isinstance(driver, OneHopConnection)
+            self._trips, self._trip_driver = trips, driver
+        assert self._trip_driver is not None
+        return self._trip_driver
 
     async def trace_sqlite_trips(self, trace: Callable[[str], object] | None) -> None:
         """Pass every statement SQLite's trips run to `trace` (None: stop), on the connection's
@@ -166,7 +169,7 @@ class Database:
             await driver.call(driver.sqlite.set_trace_callback, trace)
 
     async def _drop_trip_connection(self) -> None:
-        trips, self._trips = self._trips, None
+        trips, self._trips, self._trip_driver = self._trips, None, None
         if trips is not None:
             with contextlib.suppress(Exception):
                 await trips.invalidate()
@@ -175,7 +178,7 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        trips, self._trips = self._trips, None
+        trips, self._trips, self._trip_driver = self._trips, None, None
         if trips is not None:
             await trips.close()
         await self.engine.dispose()

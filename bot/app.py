@@ -44,7 +44,6 @@ from bot.handlers import (
 from bot.handlers import settings as settings_handlers
 from bot.handlers.game_timer import GameTimer
 from bot.logs import update_context, user_hash
-from bot.metrics import start_metrics_server
 from bot.model_watch import ModelWatcher
 from bot.novelty import NoveltyService
 from bot.pruning import Pruner
@@ -173,6 +172,10 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         pruner.start()
         app.bot_data[PRUNER_KEY] = pruner
         if settings.metrics_port:
+            # Imported only here: aiohttp and prometheus_client were ~10% of every start, and
+            # most deployments serve no metrics (METRICS_PORT=0, the default).
+            from bot.metrics import start_metrics_server
+
             app.bot_data[METRICS_KEY] = await start_metrics_server(
                 services, settings.webhook_listen, settings.metrics_port
             )

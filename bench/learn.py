@@ -698,7 +698,11 @@ async def main_async(args: argparse.Namespace) -> int:
         return score(text, vocab)
 
     work = Path(tempfile.mkdtemp(prefix="lstmbot-learnbench-"))
-    print(f"taste {args.taste} (likes from a score of {like_at:g}); {args.rounds} rounds of {args.ratings} ratings; work in {work}", flush=True)
+    print(
+        f"taste {args.taste} (likes from a score of {like_at:g}); {args.rounds} rounds of "
+        f"{args.ratings} ratings; work in {work}",
+        flush=True,
+    )
     traffic = Traffic()
     started = time.monotonic()
     results, final = await run_rounds(args, judge, like_at, work, traffic)
@@ -757,7 +761,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="learner steps a round")
     parser.add_argument("--voters", type=int, default=4, help="simulated voters duelling at once")
     parser.add_argument("--final-duels", type=int, default=200)
-    parser.add_argument("--like-at", type=float, help="score from which the rater likes (default: the taste's)")
+    parser.add_argument(
+        "--like-at", type=float, help="score from which the rater likes (default: the taste's)"
+    )
     return asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -165,8 +165,8 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
         for g in ns["generators"].values():
             g.warm()
 
-    def jieba_init(ns: dict[str, Any]) -> None:
-        for g in ns["generators"].values():  # a word model's tokenizer loads jieba's dictionary
+    def segmenter_init(ns: dict[str, Any]) -> None:
+        for g in ns["generators"].values():  # a word model's tokenizer loads the segmenter's dictionary
             g.tokenizer.encode_counted("warm up 预热")
         trim(ns)  # as GenerationService's warm-up does
 
@@ -231,7 +231,7 @@ def stages(cache_dir: Path | None) -> list[tuple[str, Callable[[dict[str, Any]],
         *((f"Generator({name})", generator(name)) for name in MODELS),
         ("malloc_trim (as GenerationService)", trim),
         ("kernel warm-up (all)", warm),
-        ("jieba dictionary + malloc_trim", jieba_init),
+        ("segmenter dictionary (rjieba) + malloc_trim", segmenter_init),
         *((f"novelty index {name}", novelty(name)) for name in MODELS),
         *((f"first generation {name}", first_generation(name)) for name in MODELS),
         ("leaderboard chart", chart),

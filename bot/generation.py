@@ -80,7 +80,7 @@ class ModelInfo:
 
 
 def warm(generator: Generator) -> None:
-    """Load what a generator needs on first use (jieba's dictionary, the kernel), in a thread."""
+    """Load what a generator needs on first use (the segmenter's dictionary, the kernel), in a thread."""
     generator.tokenizer.encode_counted("warm up 预热")
     generator.warm()
 
@@ -158,7 +158,7 @@ class GenerationService:
             # with bench/generate.py). Process-wide, like every BLAS setting.
             threadpool_limits(limits=BLAS_THREADS, user_api="blas")
             self._worker = loop.create_task(self._run(), name="generation-worker")
-            # jieba builds its dictionary (~1 s) on first use (and numba, where it stands in for
+            # the segmenter builds its dictionary (~0.3 s) on first use (and numba, where it stands in for
             # the C kernel, loads its functions, ~2 s): do both now, off the event loop.
             self._warmup = loop.run_in_executor(None, self._warm)
 
@@ -170,7 +170,7 @@ class GenerationService:
     def _warm(self) -> None:
         for generator in [*self.generators.values(), *self.challengers.values()]:
             warm(generator)
-        release_free_memory()  # jieba's dictionary build leaves freed blocks behind too
+        release_free_memory()  # the segmenter's dictionary build leaves freed blocks behind too
 
     async def close(self, grace_s: float = 5.0) -> None:
         """Stop taking work, let the batch in progress finish (up to `grace_s`), fail the rest."""
@@ -310,7 +310,7 @@ class GenerationService:
         if self._queue.qsize() >= self._queue_max:
             raise QueueFullError("too many requests are waiting")
         # Raise ValueError now for an empty seed; encoding runs in a thread because a word
-        # tokenizer (jieba) may still be loading its dictionary.
+        # tokenizer (jieba's words) may still be loading its dictionary.
         await asyncio.to_thread(generator.encode, request.seed)
         if self._closed:
             raise ServiceClosedError("the bot is restarting")

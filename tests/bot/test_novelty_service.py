@@ -33,7 +33,7 @@ async def test_the_chinese_book_is_built_in_a_child_and_split_like_training() ->
     service = NoveltyService({"zh": bundle})
     service.start()
     await asyncio.sleep(0.3)
-    assert _book_children(), "jieba runs in a child process, not in a thread of ours"
+    assert _book_children(), "the book is tokenized in a child process, not in a thread of ours"
     await service.wait_ready()
     book = service.books["zh"]
     assert book.name == "hongloumeng" and book.exact

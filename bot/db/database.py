@@ -41,6 +41,7 @@ class Database:
         self.sqlite_statements = SqliteStatements(engine.dialect) if sqlite else None
         self._trips: AsyncConnection | None = None  # SQLite's connection for trips, once used
         self._trip_driver: OneHopConnection | None = None  # its driver connection
+        self._trip_pool: object = None  # the pool it came from (a disposed engine has a new one)
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
@@ -153,11 +154,14 @@ class Database:
     async def _trip_connection(self) -> OneHopConnection:
         """SQLite's connection for trips: one, taken from the pool and kept (checking one out per
         trip cost more than the trip's statements). Trips are writes, so they take turns."""
+        pool = self.engine.sync_engine.pool
+        if self._trips is not None and self._trip_pool is not pool:
+            await self._drop_trip_connection()  # the engine was disposed: fresh connections only
         if self._trips is None:
             trips = await self.engine.connect()
             driver = (await trips.get_raw_connection()).driver_connection
             assert isinstance(driver, OneHopConnection)
-            self._trips, self._trip_driver = trips, driver
+            self._trips, self._trip_driver, self._trip_pool = trips, driver, pool
         assert self._trip_driver is not None
         return self._trip_driver
 

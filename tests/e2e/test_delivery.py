@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample, utcnow
+from bot.db.trip import Trip
 from bot.services import SERVICES_KEY
 from tests.e2e.conftest import Harness, start_app, stop_app
 
@@ -155,16 +156,16 @@ async def test_a_sent_sample_whose_message_id_could_not_be_stored_is_not_sent_ag
 
     from bot.db import repository as repo
 
-    original = repo.set_sample_message_id
+    original = repo.mark_delivered
     failures = {"left": 8}  # more than one transaction's retries: the first record is lost
 
-    async def flaky(session: AsyncSession, **kwargs: Any) -> bool:
+    def flaky(trip: Trip, **kwargs: Any) -> bool:  # a trip unit's step (bot/db/trip.py)
         if failures["left"]:
             failures["left"] -= 1
             raise OperationalError("UPDATE samples", {}, ConnectionRefusedError("database down"))
-        return await original(session, **kwargs)
+        return original(trip, **kwargs)
 
-    monkeypatch.setattr(repo, "set_sample_message_id", flaky)
+    monkeypatch.setattr(repo, "mark_delivered", flaky)
     ann = harness.sb.user("Ann")
     reply = await harness.say(ann, "truth")
     await harness.sb.wait_until(lambda: failures["left"] == 0, timeout=30)
@@ -190,11 +191,11 @@ async def test_a_failed_send_whose_claim_could_not_be_released_is_still_delivere
     original = claims.release
     failures = {"left": 8}  # more than one transaction's retries: the release is lost
 
-    async def flaky(session: AsyncSession, **kwargs: Any) -> None:
+    def flaky(trip: Trip, **kwargs: Any) -> None:  # a trip unit's step (bot/db/trip.py)
         if failures["left"]:
             failures["left"] -= 1
             raise OperationalError("DELETE sample_claims", {}, ConnectionRefusedError("database down"))
-        await original(session, **kwargs)
+        original(trip, **kwargs)
 
     monkeypatch.setattr(claims, "release", flaky)
     ann = harness.sb.user("Ann")

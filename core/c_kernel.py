@@ -25,6 +25,9 @@ _LIBRARY.lstmbot_qkernel_amx_calls.restype = ctypes.c_long
 qmatmul_c = _qkernel.qmatmul
 # cell_c(z, c, h_out, c_out): numba_kernel.cell_update's contract (AVX2 or AVX-512, FMA).
 cell_c = _qkernel.lstm_cell
+# lstm_layer_c(packed, scale, corr, below, h, c, table, index, h_out, c_out): layer_inputs_c, then
+# qmatmul_c, then cell_c, in one call (core/lstm_step.py's lstm_layer).
+lstm_layer_c = _qkernel.lstm_layer
 # quantize_into_c(x, out, offset): numba_kernel.quantize_into's contract.
 quantize_into_c = _qkernel.quantize_into
 

@@ -124,6 +124,39 @@ def test_the_c_entry_points_refuse_arrays_that_do_not_fit() -> None:
         _qkernel.quantize_into(np.zeros((3, 8), dtype=np.float32), readonly, 0)
 
 
+def test_the_fused_c_layer_is_the_composed_layer_byte_for_byte() -> None:
+    """core/lstm_step.py's lstm_layer runs as one C call (quantize, product, cell): the same bytes
+    as those three calls one after another, for the first layer (no columns below) and later
+    ones, at batch 1 and batches the kernel splits; arrays that do not fit are refused."""
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"the C kernel was not built: {KERNEL}")
+    from core import _qkernel  # type: ignore[attr-defined]
+    from core.c_kernel import cell_c, layer_inputs_c, qmatmul_c
+
+    rng = np.random.default_rng(11)
+    units = 64
+    for below_columns, batch in ((0, 1), (0, 64), (units, 1), (units, 3), (units, 64)):
+        m = _matrix(rng, below_columns + units, 4 * units)
+        table = rng.normal(size=(7, 4 * units)).astype(np.float32)
+        index = rng.integers(0, 7, batch).astype(np.int64)
+        below = rng.uniform(-1, 1, size=(batch, below_columns)).astype(np.float32)
+        h = rng.uniform(-1, 1, size=(batch, units)).astype(np.float32)
+        c = rng.normal(scale=2, size=(batch, units)).astype(np.float32)
+        z = np.empty((batch, 4 * units), dtype=np.float32)
+        qmatmul_c(m.packed, m.scale, m.corr, m.outputs, layer_inputs_c(below, h, m.kpad), table, index, z)
+        composed = (np.empty_like(c), np.empty_like(c))
+        cell_c(z, c, *composed)
+        fused = lstm_layer(m, below, h, c, table, index)
+        assert np.array_equal(fused[0], composed[0]) and np.array_equal(fused[1], composed[1])
+    out = (np.empty_like(c), np.empty_like(c))
+    with pytest.raises(ValueError, match="shapes"):  # h wider than the matrix takes
+        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, np.hstack([h, h]), c, table, index, *out)
+    with pytest.raises(ValueError, match="out of range"):
+        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, h, c, table, index + 7, *out)
+    with pytest.raises(TypeError, match="c_out"):
+        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, h, c, table, index, out[0], out[1][:, ::2])
+
+
 def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
     rng = np.random.default_rng(7)
     m = _matrix(rng, 1024, 2048)

@@ -264,12 +264,12 @@ class Generator:
     def _kernel_step(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
         """`_step` through the compiled kernel: one call per layer does the product and the gates."""
         below = np.empty((len(tokens), 0), dtype=np.float32)
-        index = tokens
+        index, above_first = tokens, np.zeros(len(tokens), dtype=np.int64)
         for i, layer in enumerate(self._layers):
             h, c = state[i]
             state[i] = lstm_layer(layer.matrix, below, h, c, layer.table, index)
             below = state[i][0]
-            index = np.zeros(len(tokens), dtype=np.int64)
+            index = above_first  # layers above the first add their one bias row
         return below
 
     def _grid(self, x: F32, matrix: QuantMatrix) -> F32:
@@ -375,7 +375,8 @@ class Generator:
         constrained = any(req.schedule is not None for req in requests)
 
         state, logits = self._prime(contexts)
-        for step in range(int(lengths.max())):
+        longest = int(lengths.max())
+        for step in range(longest):
             live = lengths > step
             # Each live row spends exactly one uniform per token, so batching never changes
             # which numbers a request's rng produces.
@@ -385,7 +386,7 @@ class Generator:
                 rows = [(req.schedule if live[r] else None, step) for r, req in enumerate(requests)]
             tokens = draw_tokens(logits, temps, uniforms, group_rows, rows)
             yield [int(tokens[r]) if live[r] else None for r in range(len(requests))]
-            if step + 1 < lengths.max():
+            if step + 1 < longest:
                 logits = self._logits(self._step(tokens, state))
 
     def generate(self, requests: Sequence[Request]) -> list[Sample]:

@@ -39,9 +39,10 @@ class Database:
         self.write_turns: WriteTurns | None = WriteTurns() if sqlite else None
         # The reply path's statements compiled for SQLite, run in one trip (bot/db/trip.py).
         self.sqlite_statements = SqliteStatements(engine.dialect) if sqlite else None
-        self._trips: AsyncConnection | None = None  # SQLite's connection for trips, once used
-        self._trip_driver: OneHopConnection | None = None  # its driver connection
-        self._trip_pool: object = None  # the pool it came from (a disposed engine has a new one)
+        # SQLite's connections for trips (write: True or False), once used, with their drivers
+        self._trips: dict[bool, tuple[AsyncConnection, OneHopConnection]] = {}
+        self._trips_lock = asyncio.Lock()
+        self._trip_pool: object = None  # the pool they came from (a disposed engine has a new one)
 
     @classmethod
     def from_url(cls, url: str | URL, **engine_kwargs: Any) -> Database:
@@ -109,13 +110,13 @@ class Database:
             if self.sqlite_statements is None:
                 async with self.engine.begin() as connection:
                     return await connection.run_sync(on_connection, unit)
-            driver = await self._trip_connection()
+            driver = await self._trip_connection(write=write)
             statements = self.sqlite_statements
             try:
                 return await driver.call(run_here, driver.sqlite, statements, unit, write=write)  # type: ignore[no-any-return]
             except sqlite3.Error as exc:
                 if not is_retryable(error := as_dbapi_error(exc)):
-                    await self._drop_trip_connection()  # whatever broke, the next trip starts afresh
+                    await self._drop_trip_connections(write=write)  # the next trip starts afresh
                 raise error from exc
 
         retried = self._retried
@@ -151,38 +152,45 @@ class Database:
             await asyncio.sleep(backoff_s(attempt))
         raise AssertionError("unreachable")  # the loop either returns or raises
 
-    async def _trip_connection(self) -> OneHopConnection:
-        """SQLite's connection for trips: one, taken from the pool and kept (checking one out per
-        trip cost more than the trip's statements). Trips are writes, so they take turns."""
-        pool = self.engine.sync_engine.pool
-        if self._trips is not None and self._trip_pool is not pool:
-            await self._drop_trip_connection()  # the engine was disposed: fresh connections only
-        if self._trips is None:
-            trips = await self.engine.connect()
-            driver = (await trips.get_raw_connection()).driver_connection
-            assert isinstance(driver, OneHopConnection)
-            self._trips, self._trip_driver, self._trip_pool = trips, driver, pool
-        assert self._trip_driver is not None
-        return self._trip_driver
+    async def _trip_connection(self, *, write: bool = True) -> OneHopConnection:
+        """SQLite's connection for write trips, or for reads: two, taken from the pool and kept
+        (checking one out per trip cost more than the trip's statements). Writes take turns;
+        reads have their own, so that a write waiting out another process's lock holds no read
+        up (WAL readers never wait)."""
+        async with self._trips_lock:
+            pool = self.engine.sync_engine.pool
+            if self._trip_pool is not pool:
+                await self._drop_trip_connections()  # the engine was disposed: fresh connections only
+                self._trip_pool = pool
+            slot = self._trips.get(write)
+            if slot is None:
+                connection = await self.engine.connect()
+                driver = (await connection.get_raw_connection()).driver_connection
+                assert isinstance(driver, OneHopConnection)
+                slot = self._trips[write] = (connection, driver)
+            return slot[1]
 
     async def trace_sqlite_trips(self, trace: Callable[[str], object] | None) -> None:
-        """Pass every statement SQLite's trips run to `trace` (None: stop), on the connection's
-        thread; for tests and debugging (trips bypass SQLAlchemy's events)."""
+        """Pass every statement SQLite's trips run to `trace` (None: stop), on the connections'
+        threads; for tests and debugging (trips bypass SQLAlchemy's events)."""
         if self.sqlite_statements is not None:
-            driver = await self._trip_connection()
-            await driver.call(driver.sqlite.set_trace_callback, trace)
+            for write in (False, True):
+                driver = await self._trip_connection(write=write)
+                await driver.call(driver.sqlite.set_trace_callback, trace)
 
-    async def _drop_trip_connection(self) -> None:
-        trips, self._trips, self._trip_driver = self._trips, None, None
-        if trips is not None:
-            with contextlib.suppress(Exception):
-                await trips.invalidate()
-            with contextlib.suppress(Exception):
-                await trips.close()
+    async def _drop_trip_connections(self, *, write: bool | None = None) -> None:
+        """Let the trip connections go (one kind, or both), discarded rather than pooled."""
+        for kind in (False, True) if write is None else (write,):
+            slot = self._trips.pop(kind, None)
+            if slot is not None:
+                with contextlib.suppress(Exception):
+                    await slot[0].invalidate()
+                with contextlib.suppress(Exception):
+                    await slot[0].close()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
-        trips, self._trips, self._trip_driver = self._trips, None, None
-        if trips is not None:
-            await trips.close()
+        trips, self._trips = self._trips, {}
+        for connection, _driver in trips.values():
+            await connection.close()
         await self.engine.dispose()

@@ -158,13 +158,17 @@ async def test_a_trip_takes_lists_and_counts_what_it_matched(db: Database) -> No
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's one write lock
-async def test_a_trip_waits_for_another_processs_write_lock(db: Database) -> None:
+async def test_a_write_trip_waits_for_another_processs_lock_and_reads_go_on(db: Database) -> None:
     path = sqlite_file(db.engine.url)
     assert path is not None
     other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another process writing
     claimed = asyncio.ensure_future(db.run_trip(partial(repo.claim, update_id=5)))
     await asyncio.sleep(0.3)
+    assert not claimed.done()
+    # Reads have a connection of their own: the waiting write holds none of them up.
+    read = partial(repo.asker, user_telegram_id=1, chat_telegram_id=None, update_id=5)
+    assert await asyncio.wait_for(db.run_trip(read, write=False), 2) == repo.AskerRows(False, None, None)
     assert not claimed.done()
     other.execute("COMMIT")
     assert await asyncio.wait_for(claimed, 10)

@@ -108,7 +108,7 @@ class RunningBatch:
             self._select(keep)
             tokens = tokens[keep]
         if self._rows:
-            self._logits = self.generator._logits(self.generator._step(tokens, self._state))
+            self._logits = self.generator._step_logits(tokens, self._state)
         return done
 
     def _select(self, keep: list[int]) -> None:

@@ -28,6 +28,9 @@ cell_c = _qkernel.lstm_cell
 # lstm_layer_c(packed, scale, corr, below, h, c, table, index, h_out, c_out): layer_inputs_c, then
 # qmatmul_c, then cell_c, in one call (core/lstm_step.py's lstm_layer).
 lstm_layer_c = _qkernel.lstm_layer
+# lstm_step_c(tokens, layers, dense, logits): every layer's lstm_layer_c from the bottom, then the
+# dense product into logits, in one call (core/generator.py's step at up to KERNEL_MAX_ROWS rows).
+lstm_step_c = _qkernel.lstm_step
 # quantize_into_c(x, out, offset): numba_kernel.quantize_into's contract.
 quantize_into_c = _qkernel.quantize_into
 

@@ -24,7 +24,7 @@ from core.bundle import Bundle, load_bundle
 from core.cache import cache_key, cached_array
 from core.constraints import Row, Schedule, constrain, force
 from core.limits import MAX_LENGTH
-from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul
+from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul, whole_step
 from core.quant import QuantMatrix, on_grid
 from core.sampling import check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
@@ -272,6 +272,24 @@ class Generator:
             index = above_first  # layers above the first add their one bias row
         return below
 
+    def _step_logits(self, tokens: npt.NDArray[np.int64], state: list[tuple[F32, F32]]) -> F32:
+        """`_logits(_step(tokens, state))`: with the C kernel, in one call (at batch 1 the Python
+        between the products was ~20% of a step); the same bytes either way."""
+        if whole_step is None or not self._quantized or len(tokens) > KERNEL_MAX_ROWS:
+            return self._logits(self._step(tokens, state))
+        c_ = np.ascontiguousarray
+        fresh = [(np.empty_like(c), np.empty_like(c)) for _, c in state]
+        layers = [
+            (layer.matrix.packed, layer.matrix.scale, layer.matrix.corr, layer.table, c_(h), c_(c), *fresh[i])
+            for i, (layer, (h, c)) in enumerate(zip(self._layers, state, strict=True))
+        ]
+        dense = self._dense
+        logits = np.empty((len(tokens), dense.outputs), dtype=np.float32)
+        bias = self._dense_bias
+        whole_step(c_(tokens, dtype=np.int64), layers, (dense.packed, dense.scale, dense.corr, bias), logits)
+        state[:] = fresh
+        return logits
+
     def _grid(self, x: F32, matrix: QuantMatrix) -> F32:
         return on_grid(x) if self._quantized else x
 
@@ -387,7 +405,7 @@ class Generator:
             tokens = draw_tokens(logits, temps, uniforms, group_rows, rows)
             yield [int(tokens[r]) if live[r] else None for r in range(len(requests))]
             if step + 1 < longest:
-                logits = self._logits(self._step(tokens, state))
+                logits = self._step_logits(tokens, state)
 
     def generate(self, requests: Sequence[Request]) -> list[Sample]:
         """Generate every request of a batch together; results come back in request order."""

@@ -203,6 +203,151 @@ static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* [below, h] on the 7-bit grid, the product (gates' table rows added), the cell: one layer's
+ * step, the GIL released. 0, or -1 with MemoryError set. */
+static int layer_step(const int8_t *packed, const float *scale, const float *corr, Py_ssize_t rows,
+                      Py_ssize_t kpad, const float *below, Py_ssize_t below_cols, const float *h, const float *c,
+                      const float *table, const int64_t *index, float *h_out, float *c_out, Py_ssize_t batch,
+                      Py_ssize_t units) {
+    uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
+    float *z = malloc(sizeof(float) * (size_t)(batch * 4 * units) + 1);
+    if (x == NULL || z == NULL) {
+        free(x);
+        free(z);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lstmbot_quantize(below, batch, below_cols, x, kpad, 0);
+    lstmbot_quantize(h, batch, units, x, kpad, below_cols);
+    lstmbot_qmatmul(packed, scale, corr, rows, 4 * units, kpad, x, batch, table, index, z);
+    lstmbot_lstm_cell(z, c, h_out, c_out, batch, units);
+    Py_END_ALLOW_THREADS
+    free(x);
+    free(z);
+    return 0;
+}
+
+PyDoc_STRVAR(step_doc, "lstm_step(tokens, layers, dense, logits)\n--\n\n"
+                       "A whole step: each layer of `layers`, a sequence of (packed, scale, corr, table,\n"
+                       "h, c, h_out, c_out), from the bottom (the first takes `tokens` as its table rows,\n"
+                       "the others row 0), then `dense`, (packed, scale, corr, bias), into logits.");
+
+/* A whole step of the model in one call: at batch 1 the Python between the products (a layer's
+ * arrays, the dense product's padding, the loop) was ~20% of a step. The same functions in the
+ * same order as lstm_layer and qmatmul called one by one, so the same bytes. */
+static PyObject *py_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 4, "lstm_step")) return NULL;
+    held_t held = {.count = 0}, below_held = {.count = 0};
+    Py_ssize_t tn[1], ls[2];
+    PyObject *layers = NULL;
+    int64_t *zeros = NULL;
+    const int64_t *tokens = take(&held, args[0], I64, 1, 0, "tokens", tn);
+    float *logits = tokens ? take(&held, args[3], F32, 2, 1, "logits", ls) : NULL;
+    if (logits == NULL) goto fail;
+    Py_ssize_t batch = tn[0];
+    layers = PySequence_Fast(args[1], "lstm_step: layers must be a sequence");
+    zeros = layers ? calloc((size_t)batch + 1, sizeof(int64_t)) : NULL;
+    if (zeros == NULL) {
+        if (layers) PyErr_NoMemory();
+        goto fail;
+    }
+    const float *below = NULL;
+    Py_ssize_t below_cols = 0, n_layers = PySequence_Fast_GET_SIZE(layers);
+    if (n_layers < 1) {
+        PyErr_SetString(PyExc_ValueError, "lstm_step: no layers");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n_layers; i++) {
+        PyObject *layer = PySequence_Fast_GET_ITEM(layers, i);
+        if (!PyTuple_Check(layer) || PyTuple_GET_SIZE(layer) != 8) {
+            PyErr_SetString(PyExc_TypeError, "lstm_step: each layer is a tuple of 8 arrays");
+            goto fail;
+        }
+        held_t lh = {.count = 0};
+        Py_ssize_t pn[1], rows[1], cn[1], ts[2], hs[2], cs[2], ho[2], co[2];
+        const int8_t *packed = take(&lh, PyTuple_GET_ITEM(layer, 0), I8, 1, 0, "packed", pn);
+        const float *scale = packed ? take(&lh, PyTuple_GET_ITEM(layer, 1), F32, 1, 0, "scale", rows) : NULL;
+        const float *corr = scale ? take(&lh, PyTuple_GET_ITEM(layer, 2), F32, 1, 0, "corr", cn) : NULL;
+        const float *table = corr ? take(&lh, PyTuple_GET_ITEM(layer, 3), F32, 2, 0, "table", ts) : NULL;
+        const float *h = table ? take(&lh, PyTuple_GET_ITEM(layer, 4), F32, 2, 0, "h", hs) : NULL;
+        const float *c = h ? take(&lh, PyTuple_GET_ITEM(layer, 5), F32, 2, 0, "c", cs) : NULL;
+        float *h_out = c ? take(&lh, PyTuple_GET_ITEM(layer, 6), F32, 2, 1, "h_out", ho) : NULL;
+        float *c_out = h_out ? take(&lh, PyTuple_GET_ITEM(layer, 7), F32, 2, 1, "c_out", co) : NULL;
+        if (c_out == NULL) {
+            release(&lh);
+            goto fail;
+        }
+        Py_ssize_t units = hs[1], kpad = rows[0] > 0 ? pn[0] / rows[0] : 0;
+        const int64_t *index = i == 0 ? tokens : zeros;
+        int bad = rows[0] % 16 || kpad % 8 || pn[0] != rows[0] * kpad || cn[0] != rows[0] || 4 * units > rows[0] ||
+                  below_cols + units > kpad || hs[0] != batch || cs[0] != batch || cs[1] != units ||
+                  ts[1] != 4 * units || ho[0] != batch || ho[1] != units || co[0] != batch || co[1] != units;
+        for (Py_ssize_t b = 0; !bad && b < batch; b++) bad = index[b] < 0 || index[b] >= ts[0];
+        if (bad) {
+            release(&lh);
+            PyErr_SetString(PyExc_ValueError, "lstm_step: a layer's arrays do not fit together");
+            goto fail;
+        }
+        if (layer_step(packed, scale, corr, rows[0], kpad, below, below_cols, h, c, table, index, h_out, c_out,
+                       batch, units) != 0) {
+            release(&lh);
+            goto fail;
+        }
+        release(&below_held);
+        below_held = lh; /* this layer's h_out is the next one's input: keep its view */
+        below = h_out;
+        below_cols = units;
+    }
+    {
+        PyObject *dense = args[2];
+        if (!PyTuple_Check(dense) || PyTuple_GET_SIZE(dense) != 4) {
+            PyErr_SetString(PyExc_TypeError, "lstm_step: dense is a tuple of 4 arrays");
+            goto fail;
+        }
+        held_t dh = {.count = 0};
+        Py_ssize_t pn[1], rows[1], cn[1], ts[2];
+        const int8_t *packed = take(&dh, PyTuple_GET_ITEM(dense, 0), I8, 1, 0, "packed", pn);
+        const float *scale = packed ? take(&dh, PyTuple_GET_ITEM(dense, 1), F32, 1, 0, "scale", rows) : NULL;
+        const float *corr = scale ? take(&dh, PyTuple_GET_ITEM(dense, 2), F32, 1, 0, "corr", cn) : NULL;
+        const float *bias = corr ? take(&dh, PyTuple_GET_ITEM(dense, 3), F32, 2, 0, "bias", ts) : NULL;
+        if (bias == NULL) {
+            release(&dh);
+            goto fail;
+        }
+        Py_ssize_t kpad = rows[0] > 0 ? pn[0] / rows[0] : 0, outputs = ls[1];
+        if (rows[0] % 16 || kpad % 8 || pn[0] != rows[0] * kpad || cn[0] != rows[0] || outputs > rows[0] ||
+            below_cols > kpad || ls[0] != batch || ts[0] < 1 || ts[1] != outputs) {
+            release(&dh);
+            PyErr_SetString(PyExc_ValueError, "lstm_step: the dense arrays do not fit together");
+            goto fail;
+        }
+        uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
+        if (x == NULL) {
+            release(&dh);
+            PyErr_NoMemory();
+            goto fail;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        lstmbot_quantize(below, batch, below_cols, x, kpad, 0);
+        lstmbot_qmatmul(packed, scale, corr, rows[0], outputs, kpad, x, batch, bias, zeros, logits);
+        Py_END_ALLOW_THREADS
+        free(x);
+        release(&dh);
+    }
+    free(zeros);
+    Py_DECREF(layers);
+    release(&below_held);
+    release(&held);
+    Py_RETURN_NONE;
+fail:
+    free(zeros);
+    Py_XDECREF(layers);
+    release(&below_held);
+    release(&held);
+    return NULL;
+}
+
 PyDoc_STRVAR(quantize_doc, "quantize_into(x, out, offset)\n--\n\n"
                            "out[:, offset:offset + k] = x (batch, k) on the 7-bit grid, ties to even.");
 
@@ -292,6 +437,7 @@ static PyMethodDef methods[] = {
     {"qmatmul", (PyCFunction)(void (*)(void))py_qmatmul, METH_FASTCALL, qmatmul_doc},
     {"lstm_cell", (PyCFunction)(void (*)(void))py_lstm_cell, METH_FASTCALL, cell_doc},
     {"lstm_layer", (PyCFunction)(void (*)(void))py_lstm_layer, METH_FASTCALL, layer_doc},
+    {"lstm_step", (PyCFunction)(void (*)(void))py_lstm_step, METH_FASTCALL, step_doc},
     {"quantize_into", (PyCFunction)(void (*)(void))py_quantize_into, METH_FASTCALL, quantize_doc},
     {"draw_plain", (PyCFunction)(void (*)(void))py_draw_plain, METH_FASTCALL, draw_doc},
     {"matching_statistics", (PyCFunction)(void (*)(void))py_matching_statistics, METH_FASTCALL, matching_doc},

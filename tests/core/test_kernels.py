@@ -157,6 +157,44 @@ def test_the_fused_c_layer_is_the_composed_layer_byte_for_byte() -> None:
         _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, h, c, table, index, out[0], out[1][:, ::2])
 
 
+def test_a_whole_step_in_one_call_is_the_step_then_the_logits_byte_for_byte() -> None:
+    """core/generator.py steps through the C kernel's lstm_step: every layer, then the dense
+    product, in one call; the same state and logits as `_step` then `_logits`, at batch 1 and
+    batches the kernel splits, on a shipped model of two layers and one of one."""
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"the C kernel was not built: {KERNEL}")
+    from core.bundle import load_bundle
+    from core.generator import Generator
+
+    rng = np.random.default_rng(12)
+    for name in ("nietzsche-char", "tang-char"):
+        generator = Generator(load_bundle(Path(__file__).resolve().parents[2] / "models" / name))
+        vocab = generator.tokenizer.vocab_size
+        for batch in (1, 5, 64):
+            contexts = rng.integers(1, vocab, size=(batch, 12))
+            state, _ = generator._prime(contexts)
+            tokens = rng.integers(1, vocab, size=batch).astype(np.int64)
+            one_by_one = [(h.copy(), c.copy()) for h, c in state]
+            expected = generator._logits(generator._step(tokens, one_by_one))
+            logits = generator._step_logits(tokens, state)
+            assert np.array_equal(logits, expected)
+            for (h, c), (h1, c1) in zip(state, one_by_one, strict=True):
+                assert np.array_equal(h, h1) and np.array_equal(c, c1)
+    from core import _qkernel  # type: ignore[attr-defined]
+
+    layer = generator._layers[0]
+    h, c = state[0]
+    arrays = (layer.matrix.packed, layer.matrix.scale, layer.matrix.corr, layer.table, h, c)
+    dense = (generator._dense.packed, generator._dense.scale, generator._dense.corr, generator._dense_bias)
+    logits = np.empty((64, vocab), dtype=np.float32)
+    with pytest.raises(TypeError, match="tuple of 8"):
+        _qkernel.lstm_step(tokens, [arrays], dense, logits)
+    with pytest.raises(ValueError, match="do not fit"):  # a token outside the table
+        _qkernel.lstm_step(tokens + vocab, [(*arrays, h.copy(), c.copy())], dense, logits)
+    with pytest.raises(ValueError, match="no layers"):
+        _qkernel.lstm_step(tokens, [], dense, logits)
+
+
 def test_a_row_does_not_depend_on_the_rest_of_the_batch() -> None:
     rng = np.random.default_rng(7)
     m = _matrix(rng, 1024, 2048)

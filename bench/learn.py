@@ -508,7 +508,11 @@ async def decide(db: Database, url: str, result: RoundResult, name: str = MODEL)
     row = await version_row(db, result.version, name)
     if row is not None and row.role == "challenger":
         reason = f"vote budget spent ({result.votes} votes) undecided"
-        cli("models", "retire", name, result.version, "--reason", reason, "--database-url", url)
+        # In a thread: the bot may be in this process (tests/e2e/test_learn_bench.py), and a
+        # blocked event loop would hold a transaction of its open while the command waits for
+        # SQLite's write lock (it timed out: "database is locked").
+        retire = ("models", "retire", name, result.version, "--reason", reason, "--database-url", url)
+        await asyncio.to_thread(cli, *retire)
         row = await version_row(db, result.version, name)
     assert row is not None
     result.decision = {"champion": "PROMOTED", "retired": "retired", "rejected": "rejected"}.get(

@@ -147,6 +147,31 @@ static PyObject *py_lstm_cell(PyObject *self, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
+/* [below, h] on the 7-bit grid, the product (gates' table rows added), the cell: one layer's
+ * step, the GIL released. 0, or -1 with MemoryError set. */
+static int layer_step(const int8_t *packed, const float *scale, const float *corr, Py_ssize_t rows,
+                      Py_ssize_t kpad, const float *below, Py_ssize_t below_cols, const float *h, const float *c,
+                      const float *table, const int64_t *index, float *h_out, float *c_out, Py_ssize_t batch,
+                      Py_ssize_t units) {
+    uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
+    float *z = malloc(sizeof(float) * (size_t)(batch * 4 * units) + 1);
+    if (x == NULL || z == NULL) {
+        free(x);
+        free(z);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    lstmbot_quantize(below, batch, below_cols, x, kpad, 0);
+    lstmbot_quantize(h, batch, units, x, kpad, below_cols);
+    lstmbot_qmatmul(packed, scale, corr, rows, 4 * units, kpad, x, batch, table, index, z);
+    lstmbot_lstm_cell(z, c, h_out, c_out, batch, units);
+    Py_END_ALLOW_THREADS
+    free(x);
+    free(z);
+    return 0;
+}
+
 PyDoc_STRVAR(layer_doc, "lstm_layer(packed, scale, corr, below, h, c, table, index, h_out, c_out)\n--\n\n"
                         "One LSTM layer's step: [below, h] onto the 7-bit grid, the product with the\n"
                         "gates' table rows added, the cell; the new h and c into h_out and c_out.");
@@ -183,49 +208,11 @@ static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t
         return shape_error(&held, "lstm_layer: the arrays' shapes do not fit together");
     for (Py_ssize_t b = 0; b < batch; b++) /* a row index out of the table would read past it */
         if (index[b] < 0 || index[b] >= ts[0]) return shape_error(&held, "lstm_layer: a table index is out of range");
-    uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
-    float *z = malloc(sizeof(float) * (size_t)(batch * cols) + 1);
-    if (x == NULL || z == NULL) {
-        free(x);
-        free(z);
-        release(&held);
-        return PyErr_NoMemory();
-    }
-    Py_BEGIN_ALLOW_THREADS
-    lstmbot_quantize(below, batch, bs[1], x, kpad, 0);
-    lstmbot_quantize(h, batch, units, x, kpad, bs[1]);
-    lstmbot_qmatmul(packed, scale, corr, rows[0], cols, kpad, x, batch, table, index, z);
-    lstmbot_lstm_cell(z, c, h_out, c_out, batch, units);
-    Py_END_ALLOW_THREADS
-    free(x);
-    free(z);
+    int failed = layer_step(packed, scale, corr, rows[0], kpad, below, bs[1], h, c, table, index, h_out, c_out,
+                            batch, units);
     release(&held);
+    if (failed) return NULL;
     Py_RETURN_NONE;
-}
-
-/* [below, h] on the 7-bit grid, the product (gates' table rows added), the cell: one layer's
- * step, the GIL released. 0, or -1 with MemoryError set. */
-static int layer_step(const int8_t *packed, const float *scale, const float *corr, Py_ssize_t rows,
-                      Py_ssize_t kpad, const float *below, Py_ssize_t below_cols, const float *h, const float *c,
-                      const float *table, const int64_t *index, float *h_out, float *c_out, Py_ssize_t batch,
-                      Py_ssize_t units) {
-    uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
-    float *z = malloc(sizeof(float) * (size_t)(batch * 4 * units) + 1);
-    if (x == NULL || z == NULL) {
-        free(x);
-        free(z);
-        PyErr_NoMemory();
-        return -1;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    lstmbot_quantize(below, batch, below_cols, x, kpad, 0);
-    lstmbot_quantize(h, batch, units, x, kpad, below_cols);
-    lstmbot_qmatmul(packed, scale, corr, rows, 4 * units, kpad, x, batch, table, index, z);
-    lstmbot_lstm_cell(z, c, h_out, c_out, batch, units);
-    Py_END_ALLOW_THREADS
-    free(x);
-    free(z);
-    return 0;
 }
 
 PyDoc_STRVAR(step_doc, "lstm_step(tokens, layers, dense, logits)\n--\n\n"

@@ -41,6 +41,9 @@ from sqlalchemy.sql.expression import ReturnsRows
 
 T = TypeVar("T")
 Params = Mapping[str, Any]
+# Statements compiled and kept; the reply path has ~15, all module-level constants. A unit that
+# builds its statements per call only recompiles (the cache is emptied when full).
+MAX_CACHED = 256
 Processor = Callable[[Any], Any] | None
 
 
@@ -95,6 +98,8 @@ class SqliteStatements:
         """The statement compiled for these parameter names (an INSERT's columns depend on them)."""
         entry = self._cache.get(id(statement))
         if entry is None or entry[0] is not statement:
+            if len(self._cache) >= MAX_CACHED:  # statements built per call: memory stays bounded
+                self._cache.clear()
             entry = self._cache[id(statement)] = (statement, {})
         found = entry[1].get(names)
         if found is None:

@@ -20,7 +20,7 @@ from bot.db.engine import sqlite_file
 from bot.db.models import Chat, SampleClaim, StoredSample, User
 from bot.db.repository import claims
 from bot.db.repository.base import table_of
-from bot.db.trip import SqliteStatements, Trip
+from bot.db.trip import MAX_CACHED, SqliteStatements, Trip
 from core.novelty import Novelty
 from tests.bot.storage.factories import make_chat, make_user
 
@@ -193,3 +193,7 @@ def test_sqlite_statements_fill_in_literals_and_defaults_as_sqlalchemy_does(db: 
     assert sql.endswith("IN (?, ?, ?)") and values == [1, 2, 3]
     with pytest.raises(ValueError, match="empty list"):
         statements.prepare(in_list, {"ids": []})
+    # Statements built per call do not pile up.
+    for n in range(600):
+        statements.prepare(select(claims_table.c.replica).where(claims_table.c.sample_id == n), {})
+    assert len(statements._cache) <= MAX_CACHED

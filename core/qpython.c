@@ -90,6 +90,22 @@ static PyObject *shape_error(held_t *held, const char *message) {
     return NULL;
 }
 
+/* The columns (kpad) of a packed matrix of `rows` rows (a multiple of 16) with `outputs` of them
+ * used, and `corr_n` corrections; -1 when the arrays do not describe one. */
+static Py_ssize_t packed_columns(Py_ssize_t packed_n, Py_ssize_t rows, Py_ssize_t corr_n, Py_ssize_t outputs) {
+    if (rows <= 0 || rows % 16 || packed_n % rows || corr_n != rows || outputs > rows || outputs < 0) return -1;
+    Py_ssize_t kpad = packed_n / rows;
+    return kpad % 8 ? -1 : kpad;
+}
+
+/* One layer's arrays fit together: h, c, h_out and c_out (batch, units); the gates' table rows
+ * 4 * units wide; [below, h] within the matrix's kpad columns. */
+static int layer_fits(Py_ssize_t kpad, Py_ssize_t below_cols, Py_ssize_t batch, Py_ssize_t units, const Py_ssize_t *cs,
+                      const Py_ssize_t *ts, const Py_ssize_t *ho, const Py_ssize_t *co) {
+    return kpad >= 0 && below_cols + units <= kpad && cs[0] == batch && cs[1] == units && ts[1] == 4 * units &&
+           ho[0] == batch && ho[1] == units && co[0] == batch && co[1] == units;
+}
+
 PyDoc_STRVAR(qmatmul_doc, "qmatmul(packed, scale, corr, cols, x, table, index, out)\n--\n\n"
                           "out[b, j] = (sum_k q[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j].");
 
@@ -110,8 +126,8 @@ static PyObject *py_qmatmul(PyObject *self, PyObject *const *args, Py_ssize_t na
         release(&held);
         return NULL;
     }
-    if (rows[0] % 16 || xs[1] % 8 || packed_n[0] != rows[0] * xs[1] || corr_n[0] != rows[0] || cols > rows[0] ||
-        cols < 0 || os[0] != xs[0] || os[1] != cols || idx_n[0] != xs[0] || ts[1] != cols)
+    if (packed_columns(packed_n[0], rows[0], corr_n[0], cols) != xs[1] || os[0] != xs[0] || os[1] != cols ||
+        idx_n[0] != xs[0] || ts[1] != cols)
         return shape_error(&held, "qmatmul: the arrays' shapes do not fit together");
     for (Py_ssize_t b = 0; b < xs[0]; b++) /* a row index out of the table would read past it */
         if (index[b] < 0 || index[b] >= ts[0]) return shape_error(&held, "qmatmul: a table index is out of range");
@@ -200,11 +216,9 @@ static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t
         release(&held);
         return NULL;
     }
-    Py_ssize_t batch = hs[0], units = hs[1], cols = 4 * units;
-    Py_ssize_t kpad = rows[0] > 0 ? packed_n[0] / rows[0] : 0;
-    if (rows[0] % 16 || kpad % 8 || packed_n[0] != rows[0] * kpad || corr_n[0] != rows[0] || cols > rows[0] ||
-        bs[0] != batch || bs[1] + units > kpad || cs[0] != batch || cs[1] != units || ts[1] != cols ||
-        idx_n[0] != batch || ho[0] != batch || ho[1] != units || co[0] != batch || co[1] != units)
+    Py_ssize_t batch = hs[0], units = hs[1];
+    Py_ssize_t kpad = packed_columns(packed_n[0], rows[0], corr_n[0], 4 * units);
+    if (!layer_fits(kpad, bs[1], batch, units, cs, ts, ho, co) || bs[0] != batch || idx_n[0] != batch)
         return shape_error(&held, "lstm_layer: the arrays' shapes do not fit together");
     for (Py_ssize_t b = 0; b < batch; b++) /* a row index out of the table would read past it */
         if (index[b] < 0 || index[b] >= ts[0]) return shape_error(&held, "lstm_layer: a table index is out of range");
@@ -265,11 +279,9 @@ static PyObject *py_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t 
             release(&lh);
             goto fail;
         }
-        Py_ssize_t units = hs[1], kpad = rows[0] > 0 ? pn[0] / rows[0] : 0;
+        Py_ssize_t units = hs[1], kpad = packed_columns(pn[0], rows[0], cn[0], 4 * units);
         const int64_t *index = i == 0 ? tokens : zeros;
-        int bad = rows[0] % 16 || kpad % 8 || pn[0] != rows[0] * kpad || cn[0] != rows[0] || 4 * units > rows[0] ||
-                  below_cols + units > kpad || hs[0] != batch || cs[0] != batch || cs[1] != units ||
-                  ts[1] != 4 * units || ho[0] != batch || ho[1] != units || co[0] != batch || co[1] != units;
+        int bad = !layer_fits(kpad, below_cols, batch, units, cs, ts, ho, co) || hs[0] != batch;
         for (Py_ssize_t b = 0; !bad && b < batch; b++) bad = index[b] < 0 || index[b] >= ts[0];
         if (bad) {
             release(&lh);
@@ -302,9 +314,8 @@ static PyObject *py_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t 
             release(&dh);
             goto fail;
         }
-        Py_ssize_t kpad = rows[0] > 0 ? pn[0] / rows[0] : 0, outputs = ls[1];
-        if (rows[0] % 16 || kpad % 8 || pn[0] != rows[0] * kpad || cn[0] != rows[0] || outputs > rows[0] ||
-            below_cols > kpad || ls[0] != batch || ts[0] < 1 || ts[1] != outputs) {
+        Py_ssize_t outputs = ls[1], kpad = packed_columns(pn[0], rows[0], cn[0], outputs);
+        if (kpad < 0 || below_cols > kpad || ls[0] != batch || ts[0] < 1 || ts[1] != outputs) {
             release(&dh);
             PyErr_SetString(PyExc_ValueError, "lstm_step: the dense arrays do not fit together");
             goto fail;

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Chat, ProcessedUpdate, User, utcnow
 from bot.db.repository.base import per_dialect, table_of
-from bot.db.repository.users import chat_of, user_of
+from bot.db.repository.users import CHATS, USERS, chat_of, user_of
 from bot.db.trip import Trip, in_session
 
 # How long claimed update ids are kept (Telegram keeps unacknowledged updates up to 24 hours).
@@ -35,12 +35,11 @@ _HANDLED = select(_UPDATES.c.update_id).where(_UPDATES.c.update_id == bindparam(
 # The update's claim (as a flag), its user's columns and its chat's: one row when the user is
 # stored. Columns, not entities: the statement runs in a trip (bot/db/trip.py), the rows are
 # built by users.user_of and chat_of (detached, as a session leaves what it loaded).
-_USERS, _CHATS = table_of(User), table_of(Chat)
-_USER_COLUMNS = len(_USERS.c)
+_USER_COLUMNS = len(USERS.c)
 _ASKER = (
-    select(*_USERS.c, *_CHATS.c, exists().where(_UPDATES.c.update_id == bindparam("asked")))
-    .select_from(_USERS.outerjoin(_CHATS, _CHATS.c.telegram_id == bindparam("chat_telegram_id")))
-    .where(_USERS.c.telegram_id == bindparam("user_telegram_id"))
+    select(*USERS.c, *CHATS.c, exists().where(_UPDATES.c.update_id == bindparam("asked")))
+    .select_from(USERS.outerjoin(CHATS, CHATS.c.telegram_id == bindparam("chat_telegram_id")))
+    .where(USERS.c.telegram_id == bindparam("user_telegram_id"))
 )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, delete, func, inspect, select
+from sqlalchemy import BindParameter, Select, Table, Update, bindparam, delete, func, select
 from sqlalchemy import update as sa_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -42,67 +42,84 @@ RowT = TypeVar("RowT", User, Chat)
 
 # Users' and chats' rows as trip units read and write them (bot/db/trip.py): columns, built into
 # detached entities here (every update reads its asker's two rows this way).
-_USERS, _CHATS = table_of(User), table_of(Chat)
-_USER_KEYS = tuple(inspect(User).get_property_by_column(column).key for column in _USERS.c)
-_CHAT_KEYS = tuple(inspect(Chat).get_property_by_column(column).key for column in _CHATS.c)
-_USER_BY_TELEGRAM_ID = select(*_USERS.c).where(_USERS.c.telegram_id == bindparam("telegram_id"))
-_CHAT_BY_TELEGRAM_ID = select(*_CHATS.c).where(_CHATS.c.telegram_id == bindparam("telegram_id"))
-# (A bound parameter of an INSERT or UPDATE may not be named as a column.)
-_INSERT_USER = per_dialect(
-    lambda insert: (
-        insert(_USERS)
-        .values(
-            telegram_id=bindparam("tg"),
-            display_name=bindparam("name"),
-            language_code=bindparam("language"),
-            created_at=bindparam("now"),
-            updated_at=bindparam("now"),
+USERS, CHATS = table_of(User), table_of(Chat)
+_KEYS = {
+    model: tuple(model.__mapper__.get_property_by_column(column).key for column in table.c)
+    for model, table in ((User, USERS), (Chat, CHATS))
+}
+
+
+def _by_telegram_id(table: Table) -> Select[Any]:
+    return select(*table.c).where(table.c.telegram_id == bindparam("telegram_id"))
+
+
+def _insert_new(table: Table, **values: BindParameter[Any]) -> dict[str, Any]:
+    """INSERT .. ON CONFLICT (telegram_id) DO NOTHING RETURNING every column, per dialect; both
+    timestamps from the parameter "now". (A bound parameter of an INSERT or UPDATE may not be
+    named as a column.)"""
+    now: BindParameter[Any] = bindparam("now")
+    return per_dialect(
+        lambda insert: (
+            insert(table)
+            .values(**values, created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=[table.c.telegram_id])
+            .returning(*table.c)
         )
-        .on_conflict_do_nothing(index_elements=[_USERS.c.telegram_id])
-        .returning(*_USERS.c)
     )
-)
-_INSERT_CHAT = per_dialect(
-    lambda insert: (
-        insert(_CHATS)
-        .values(
-            telegram_id=bindparam("tg"),
-            type=bindparam("kind"),
-            title=bindparam("name"),
-            created_at=bindparam("now"),
-            updated_at=bindparam("now"),
-        )
-        .on_conflict_do_nothing(index_elements=[_CHATS.c.telegram_id])
-        .returning(*_CHATS.c)
+
+
+def _refresh(table: Table, **values: BindParameter[Any]) -> Update:
+    return (
+        sa_update(table).where(table.c.id == bindparam("row")).values(**values, updated_at=bindparam("now"))
     )
+
+
+_USER_BY_TELEGRAM_ID, _CHAT_BY_TELEGRAM_ID = _by_telegram_id(USERS), _by_telegram_id(CHATS)
+_INSERT_USER = _insert_new(
+    USERS, telegram_id=bindparam("tg"), display_name=bindparam("name"), language_code=bindparam("language")
 )
-_REFRESH_USER = (
-    sa_update(_USERS)
-    .where(_USERS.c.id == bindparam("row"))
-    .values(display_name=bindparam("name"), language_code=bindparam("language"), updated_at=bindparam("now"))
+_INSERT_CHAT = _insert_new(
+    CHATS, telegram_id=bindparam("tg"), type=bindparam("kind"), title=bindparam("name")
 )
-_REFRESH_CHAT = (
-    sa_update(_CHATS)
-    .where(_CHATS.c.id == bindparam("row"))
-    .values(type=bindparam("kind"), title=bindparam("name"), updated_at=bindparam("now"))
-)
+_REFRESH_USER = _refresh(USERS, display_name=bindparam("name"), language_code=bindparam("language"))
+_REFRESH_CHAT = _refresh(CHATS, type=bindparam("kind"), title=bindparam("name"))
 
 
 def user_of(values: Sequence[Any], **changed: Any) -> User:
     """A user row's columns (in table order) as a detached User, with `changed` applied."""
-    return _detached(User(**{**dict(zip(_USER_KEYS, values, strict=True)), **changed}))
+    return _detached(User, values, changed)
 
 
 def chat_of(values: Sequence[Any], **changed: Any) -> Chat:
     """A chat row's columns (in table order) as a detached Chat, with `changed` applied."""
-    return _detached(Chat(**{**dict(zip(_CHAT_KEYS, values, strict=True)), **changed}))
+    return _detached(Chat, values, changed)
 
 
-def _detached(row: RowT) -> RowT:
+def _detached(model: type[RowT], values: Sequence[Any], changed: dict[str, Any]) -> RowT:
     # As a session would leave it after loading: persistent values, no pending changes, so
     # `Session.merge(row, load=False)` attaches it without a query.
+    row = model(**{**dict(zip(_KEYS[model], values, strict=True)), **changed})
     make_transient_to_detached(row)
     return row
+
+
+def _found_or_inserted(
+    trip: Trip, by_id: Select[Any], insert: dict[str, Any], new: dict[str, Any], *, insert_first: bool
+) -> tuple[Sequence[Any], bool]:
+    """The row with telegram id new["tg"], inserted from `new` if there is none; (its columns,
+    whether this call inserted it). Safe under concurrency: two updates from a newcomer racing
+    both end up with the same row (INSERT .. ON CONFLICT DO NOTHING RETURNING; the one that
+    lost the race reads it back). `insert_first`: a read just found none (one statement, not two)."""
+    telegram_id = {"telegram_id": new["tg"]}
+    found = None if insert_first else trip.rows(by_id, telegram_id)
+    if found:
+        return found[0], False
+    inserted = trip.rows(insert[trip.dialect], {**new, "now": utcnow()})
+    if inserted:
+        return inserted[0], True
+    found = trip.rows(by_id, telegram_id)  # stored meanwhile (or by a race)
+    assert found, "a row must exist after the upsert"
+    return found[0], False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,27 +180,21 @@ def user_row(
     """The user with this Telegram id, created on first sight; name and language refreshed. A
     trip unit (bot/db/trip.py); the user comes back detached (`get_or_create_user` attaches it).
 
-    Safe under concurrency: two updates from a new user racing both end up with the same row
-    (INSERT .. ON CONFLICT DO NOTHING RETURNING; the one that lost the race reads it back).
-    `insert_first`: a read just found no such user (a newcomer: one statement instead of two).
+    `insert_first`: a read just found no such user (a newcomer: one statement instead of two);
+    concurrent first sights end up with one row (`_found_or_inserted`).
     """
-    found = None if insert_first else trip.rows(_USER_BY_TELEGRAM_ID, {"telegram_id": telegram_id})
-    if not found:
-        now = utcnow()
-        new = {"tg": telegram_id, "name": display_name, "language": language_code, "now": now}
-        found = trip.rows(_INSERT_USER[trip.dialect], new)
-        if found:
-            return user_of(found[0])
-        found = trip.rows(_USER_BY_TELEGRAM_ID, {"telegram_id": telegram_id})  # stored meanwhile
-        assert found, "a user row must exist after the upsert"
-    user = user_of(found[0])
+    new = {"tg": telegram_id, "name": display_name, "language": language_code}
+    values, inserted = _found_or_inserted(
+        trip, _USER_BY_TELEGRAM_ID, _INSERT_USER, new, insert_first=insert_first
+    )
+    user = user_of(values)
     # Only write when something changed, so that a busy user does not cost a write per message.
-    if not user_is_current(user, display_name=display_name, language_code=language_code):
+    if not inserted and not user_is_current(user, display_name=display_name, language_code=language_code):
         name = user.display_name if display_name is None else display_name
         language = user.language_code if language_code is None else language_code
         now = utcnow()
         trip.count(_REFRESH_USER, {"row": user.id, "name": name, "language": language, "now": now})
-        user = user_of(found[0], display_name=name, language_code=language, updated_at=now)
+        user = user_of(values, display_name=name, language_code=language, updated_at=now)
     return user
 
 
@@ -271,20 +282,16 @@ def chat_row(
     just found no such chat (one statement instead of two).
     """
     check_chat_type(type)
-    found = None if insert_first else trip.rows(_CHAT_BY_TELEGRAM_ID, {"telegram_id": telegram_id})
-    if not found:
-        new = {"tg": telegram_id, "kind": type, "name": title, "now": utcnow()}
-        found = trip.rows(_INSERT_CHAT[trip.dialect], new)
-        if found:
-            return chat_of(found[0])
-        found = trip.rows(_CHAT_BY_TELEGRAM_ID, {"telegram_id": telegram_id})  # stored meanwhile
-        assert found, "a chat row must exist after the upsert"
-    chat = chat_of(found[0])
-    if not chat_is_current(chat, type=type, title=title):
+    new = {"tg": telegram_id, "kind": type, "name": title}
+    values, inserted = _found_or_inserted(
+        trip, _CHAT_BY_TELEGRAM_ID, _INSERT_CHAT, new, insert_first=insert_first
+    )
+    chat = chat_of(values)
+    if not inserted and not chat_is_current(chat, type=type, title=title):
         name = chat.title if title is None else title
         now = utcnow()
         trip.count(_REFRESH_CHAT, {"row": chat.id, "kind": type, "name": name, "now": now})
-        chat = chat_of(found[0], type=type, title=name, updated_at=now)
+        chat = chat_of(values, type=type, title=name, updated_at=now)
     return chat
 
 

@@ -46,6 +46,7 @@ from bot.handlers.game_timer import GameTimer
 from bot.logs import update_context, user_hash
 from bot.model_watch import ModelWatcher
 from bot.novelty import NoveltyService
+from bot.press_order import PressesInOrder
 from bot.pruning import Pruner
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
@@ -210,8 +211,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         .base_file_url(file_base_url(settings.telegram_api_base_url))
         # Paces sends to Telegram's limits; retries are telegram_call's alone (docs/reliability.md).
         .rate_limiter(AIORateLimiter(max_retries=0))
-        # Updates are handled concurrently, so a long generation never delays another user.
-        .concurrent_updates(True)
+        # Updates are handled concurrently, so a long generation never delays another user;
+        # one user's button presses take turns, in the order they arrived.
+        .concurrent_updates(PressesInOrder())
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .build()

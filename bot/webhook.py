@@ -53,7 +53,9 @@ def webhook_app(application: Application, secret: str) -> web.Application:  # ty
         # reported to the user inside process_update; anything escaping it is a 5xx.
         task = in_flight.get(update.update_id)
         if task is None:
-            task = asyncio.ensure_future(application.process_update(update))
+            # Through the update processor, as polled updates go (a user's presses in line).
+            handling = application.update_processor.process_update(update, application.process_update(update))
+            task = asyncio.ensure_future(handling)
             in_flight[update.update_id] = task
             task.add_done_callback(lambda _: in_flight.pop(update.update_id, None))
         await asyncio.shield(task)

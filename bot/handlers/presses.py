@@ -6,7 +6,8 @@ carries exactly that button; a press from an inline message (no chat) may only n
 sample, checked against that sample's own inline message. Each feature then checks that the
 thing the press names (a sample, a duel, a game) belongs to that message and chat
 (`Press.carried_by`). Every press is answered exactly once: by its handler's toast, or with
-an empty answer when the handler gave none.
+an empty answer when the handler gave none. One user's presses take turns (bot/press_order.py):
+the next waits until this one is answered, so handlers answer once their change is stored.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from telegram.ext import ContextTypes
 from bot import keyboards as kb
 from bot.calls import answer_press
 from bot.db import repository as repo
+from bot.press_order import end_turn
 from bot.services import Services, services_of
 from bot.texts import text
 from bot.who import lang_of
@@ -74,6 +76,7 @@ class Press:
         """Answer the press (once; later calls do nothing)."""
         if not self.answered:
             self.answered = True
+            end_turn()  # the press's change is stored: the same user's next press may go
             await answer_press(self.query, toast)
 
     async def refuse(self) -> None:

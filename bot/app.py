@@ -51,6 +51,7 @@ from bot.pruning import Pruner
 from bot.services import SERVICES_KEY, Services, services_of
 from bot.settings import Settings
 from bot.shared_limits import SharedLimits
+from bot.telegram_http import AiohttpRequest
 from bot.texts import COMMANDS, text
 from bot.user_limits import Limits, UserLimits
 from bot.who import lang_of
@@ -209,6 +210,9 @@ def build_application(settings: Settings, bundles: dict[str, Bundle] | None = No
         .token(settings.telegram_token.get_secret_value())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(file_base_url(settings.telegram_api_base_url))
+        # aiohttp, not PTB's default httpx: a send costs a fraction of the CPU (bot/telegram_http.py).
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         # Paces sends to Telegram's limits; retries are telegram_call's alone (docs/reliability.md).
         .rate_limiter(AIORateLimiter(max_retries=0))
         # Updates are handled concurrently, so a long generation never delays another user;

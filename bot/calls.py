@@ -8,10 +8,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
-import httpx
 from telegram import CallbackQuery, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.telegram_http import never_sent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,10 +27,8 @@ def certainly_not_sent(exc: TelegramError) -> bool:
     machine (connection refused, connect or pool time-out). False when it may have arrived:
     a read/write time-out or a connection broken after the request was written.
     """
-    if isinstance(exc, TimedOut):
-        return isinstance(exc.__cause__, httpx.ConnectTimeout | httpx.PoolTimeout)
-    if isinstance(exc, NetworkError) and exc.__cause__ is not None:
-        return isinstance(exc.__cause__, httpx.ConnectError)
+    if isinstance(exc, NetworkError) and exc.__cause__ is not None:  # TimedOut is one too
+        return never_sent(exc)
     return True  # an answer from Telegram (PTB raises these without an underlying cause)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
+from types import SimpleNamespace
+
+import aiohttp
 import pytest
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError, TimedOut
 
@@ -14,18 +16,20 @@ def caused(error: TelegramError, cause: BaseException) -> TelegramError:
     return error
 
 
-REQUEST = httpx.Request("POST", "http://127.0.0.1/bot/sendMessage")
+# What aiohttp raises (bot/telegram_http.py reports it as PTB's error with this cause).
+HOST = SimpleNamespace(host="127.0.0.1", port=9, ssl=True, is_ssl=False)
 NOT_SENT = [
     RetryAfter(0),
     NetworkError("Internal Server Error"),  # Telegram answered 500 (no underlying cause)
-    caused(NetworkError("httpx.ConnectError"), httpx.ConnectError("refused", request=REQUEST)),
-    caused(TimedOut(), httpx.ConnectTimeout("connect", request=REQUEST)),
-    caused(TimedOut(), httpx.PoolTimeout("pool", request=REQUEST)),
+    caused(
+        NetworkError("refused"), aiohttp.ClientConnectorError(HOST, ConnectionRefusedError(111, "refused"))
+    ),  # type: ignore[arg-type]
+    caused(TimedOut(), aiohttp.ConnectionTimeoutError("pool or connect")),
 ]
 MAYBE_SENT = [
-    caused(TimedOut(), httpx.ReadTimeout("read", request=REQUEST)),
-    caused(NetworkError("httpx.RemoteProtocolError"), httpx.RemoteProtocolError("disconnected")),
-    caused(NetworkError("httpx.ReadError"), httpx.ReadError("reset", request=REQUEST)),
+    caused(TimedOut(), aiohttp.SocketTimeoutError("read")),
+    caused(NetworkError("disconnected"), aiohttp.ServerDisconnectedError()),
+    caused(NetworkError("reset"), aiohttp.ClientOSError(104, "Connection reset by peer")),
 ]
 
 

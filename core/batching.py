@@ -81,6 +81,25 @@ class RunningBatch:
         if tags:
             self._select([i for i, row in enumerate(self._rows) if row.tag not in tags])
 
+    def advance(self, most: int) -> list[tuple[int, Sample]]:
+        """Draw up to `most` tokens for every row, stopping when a row finishes; return (tag,
+        sample) for each row that did. Rows of temperature alone run their steps in one C call
+        (`Generator._run_plain`: the same tokens as `step` after `step`)."""
+        rows = self._rows
+        if not rows:
+            return []
+        if most <= 1 or not self.generator.runs_plain([row.request for row in rows]):
+            return self.step()
+        steps = min(most, min(row.request.length - len(row.ids) for row in rows))
+        uniforms = np.empty((steps, len(rows)))
+        for i, row in enumerate(rows):
+            uniforms[:, i] = row.rng.random(steps)
+        temps = np.array([row.request.temperature for row in rows], dtype=np.float64)
+        tokens, self._logits = self.generator._run_plain(self._logits, self._state, temps, uniforms)
+        for i, row in enumerate(rows):
+            row.ids.extend(tokens[:, i].tolist())
+        return self._finish()
+
     def step(self) -> list[tuple[int, Sample]]:
         """Draw one token for every row; return (tag, sample) for each row that just finished."""
         rows = self._rows
@@ -94,11 +113,20 @@ class RunningBatch:
         if any(row.request.schedule is not None for row in rows):
             constraints = [(row.request.schedule, len(row.ids)) for row in rows]
         tokens = draw_tokens(self._logits, temps, uniforms, groups, constraints)
+        for i, row in enumerate(rows):
+            row.ids.append(int(tokens[i]))
+        keep = [i for i, row in enumerate(rows) if len(row.ids) < row.request.length]
+        done = self._finish()
+        if self._rows:
+            self._logits = self.generator._step_logits(tokens[keep], self._state)
+        return done
+
+    def _finish(self) -> list[tuple[int, Sample]]:
+        """Make the samples of the rows that have all their tokens and drop those rows."""
         done: list[tuple[int, Sample]] = []
         keep: list[int] = []
         now = time.perf_counter()
-        for i, row in enumerate(rows):
-            row.ids.append(int(tokens[i]))
+        for i, row in enumerate(self._rows):
             if len(row.ids) >= row.request.length:
                 sample = self.generator.make_sample(row.request, row.ids, row.seed, now - row.started)
                 done.append((row.tag, sample))
@@ -106,9 +134,6 @@ class RunningBatch:
                 keep.append(i)
         if done:
             self._select(keep)
-            tokens = tokens[keep]
-        if self._rows:
-            self._logits = self.generator._step_logits(tokens, self._state)
         return done
 
     def _select(self, keep: list[int]) -> None:

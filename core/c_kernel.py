@@ -31,6 +31,10 @@ lstm_layer_c = _qkernel.lstm_layer
 # lstm_step_c(tokens, layers, dense, logits): every layer's lstm_layer_c from the bottom, then the
 # dense product into logits, in one call (core/generator.py's step at up to KERNEL_MAX_ROWS rows).
 lstm_step_c = _qkernel.lstm_step
+# lstm_run_c(tokens, logits, layers, dense, temps, uniforms, masked, greedy_below, cdf): for each
+# row of uniforms, draw_plain_c's draw from logits into that row of tokens, then lstm_step_c on
+# those tokens; h, c and h_out, c_out swap after every step (core/generator.py's plain runs).
+lstm_run_c = _qkernel.lstm_run
 # quantize_into_c(x, out, offset): numba_kernel.quantize_into's contract.
 quantize_into_c = _qkernel.quantize_into
 

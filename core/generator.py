@@ -24,9 +24,9 @@ from core.bundle import Bundle, load_bundle
 from core.cache import cache_key, cached_array
 from core.constraints import Row, Schedule, constrain, force
 from core.limits import MAX_LENGTH
-from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul, whole_step
+from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul, run_steps, whole_step
 from core.quant import QuantMatrix, on_grid
-from core.sampling import check_temperature, check_top_k, check_top_p, draw
+from core.sampling import GREEDY_BELOW, check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
 
 F32 = npt.NDArray[np.float32]
@@ -290,6 +290,48 @@ class Generator:
         state[:] = fresh
         return logits
 
+    def runs_plain(self, requests: Sequence[Request]) -> bool:
+        """Whether these rows may go through `_run_plain`: temperature alone (no top-k, top-p or
+        schedule), the C kernel, a batch it steps."""
+        return (
+            run_steps is not None
+            and self._quantized
+            and len(requests) <= KERNEL_MAX_ROWS
+            and all(r.top_k is None and r.top_p is None and r.schedule is None for r in requests)
+        )
+
+    def _run_plain(
+        self,
+        logits: F32,
+        state: list[tuple[F32, F32]],
+        temps: npt.NDArray[np.float64],
+        uniforms: npt.NDArray[np.float64],
+    ) -> tuple[npt.NDArray[np.int64], F32]:
+        """`len(uniforms)` steps in one C call: each draws one token per row from the logits with
+        that step's uniforms (`draw_tokens` with temperature alone), then steps on it
+        (`_step_logits`); the same tokens, state and logits as those two step by step. `state`
+        is updated in place; returns the tokens (steps, rows) and the last step's logits."""
+        assert run_steps is not None
+        steps, rows = uniforms.shape
+        tokens = np.empty((steps, rows), dtype=np.int64)
+        logits = np.array(logits, dtype=np.float32, order="C")  # written in place
+        ins = [
+            (np.array(h, dtype=np.float32, order="C"), np.array(c, dtype=np.float32, order="C"))
+            for h, c in state
+        ]
+        outs = [(np.empty_like(h), np.empty_like(c)) for h, c in ins]
+        layers = [
+            (layer.matrix.packed, layer.matrix.scale, layer.matrix.corr, layer.table, h, c, h_out, c_out)
+            for layer, (h, c), (h_out, c_out) in zip(self._layers, ins, outs, strict=True)
+        ]
+        dense = (self._dense.packed, self._dense.scale, self._dense.corr, self._dense_bias)
+        cdf = np.empty(logits.shape[1], dtype=np.float64)
+        temps = np.ascontiguousarray(temps, dtype=np.float64)
+        uniforms = np.ascontiguousarray(uniforms, dtype=np.float64)
+        run_steps(tokens, logits, layers, dense, temps, uniforms, UNKNOWN_ID, GREEDY_BELOW, cdf)
+        state[:] = outs if steps % 2 else ins  # the C loop swaps the two after every step
+        return tokens, logits
+
     def _grid(self, x: F32, matrix: QuantMatrix) -> F32:
         return on_grid(x) if self._quantized else x
 
@@ -412,15 +454,43 @@ class Generator:
         started = time.perf_counter()
         encoded = [self.check(req) for req in requests]
         ids: list[list[int]] = [[] for _ in requests]
-        for step_tokens in self.iter_batch(requests, encoded):
-            for row, token in enumerate(step_tokens):
-                if token is not None:
-                    ids[row].append(token)
+        if requests and self.runs_plain(requests):
+            ids = self._generate_plain(requests, encoded)
+        else:
+            for step_tokens in self.iter_batch(requests, encoded):
+                for row, token in enumerate(step_tokens):
+                    if token is not None:
+                        ids[row].append(token)
         seconds = time.perf_counter() - started
         return [
             self.make_sample(req, row_ids, seed, seconds)
             for req, row_ids, seed in zip(requests, ids, encoded, strict=True)
         ]
+
+    def _generate_plain(self, requests: Sequence[Request], encoded: Sequence[Encoded]) -> list[list[int]]:
+        """`iter_batch` run to the end through `_run_plain`, from one row's end to the next: the
+        same tokens (each live row spends one uniform per token, drawn ahead: `rng.random(k)`
+        gives the numbers k calls of `rng.random()` would; a finished row draws on 0.0, unused)."""
+        rngs = [
+            req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng)
+            for req in requests
+        ]
+        temps = np.array([req.temperature for req in requests], dtype=np.float64)
+        lengths = np.array([req.length for req in requests])
+        state, logits = self._prime([e.ids[-self.window :] for e in encoded])
+        ids: list[list[int]] = [[] for _ in requests]
+        done, longest = 0, int(lengths.max())
+        while done < longest:
+            live = np.flatnonzero(lengths > done)
+            steps = int(lengths[live].min()) - done
+            uniforms = np.zeros((steps, len(requests)))
+            for row in live:
+                uniforms[:, row] = rngs[row].random(steps)
+            tokens, logits = self._run_plain(logits, state, temps, uniforms)
+            for row in live:
+                ids[row].extend(tokens[:, row].tolist())
+            done += steps
+        return ids
 
     def make_sample(self, request: Request, ids: list[int], seed: Encoded, seconds: float) -> Sample:
         """The Sample for a request's drawn ids."""

@@ -25,8 +25,10 @@ _layer_inputs: Callable[[F32, F32, int], U8]
 _padded_inputs: Callable[[int, F32], U8]
 _draw: Callable[..., IDX]
 _fused_layer: Callable[..., None] | None = None  # lstm_layer in one call (the C kernel only)
-# A whole step (every layer, then the dense product) in one call: the C kernel only.
+# A whole step (every layer, then the dense product) in one call, and many steps with their
+# draws in one call: the C kernel only.
 whole_step: Callable[..., None] | None = None
+run_steps: Callable[..., None] | None = None
 
 try:
     from core import c_kernel
@@ -58,6 +60,7 @@ else:
     _layer_inputs, _padded_inputs = c_kernel.layer_inputs_c, c_kernel.padded_inputs_c
     _fused_layer = c_kernel.lstm_layer_c
     whole_step = c_kernel.lstm_step_c
+    run_steps = c_kernel.lstm_run_c
 
     def _draw(logits: F32, temps: Any, uniforms: Any, masked: int) -> IDX:
         return c_kernel.draw_plain_c(logits, temps, uniforms, masked, GREEDY_BELOW)

@@ -229,121 +229,247 @@ static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* --- whole steps --------------------------------------------------------------------------
+ * A model's arrays for whole steps, checked once: each layer (packed, scale, corr, table, h, c,
+ * h_out, c_out), from the bottom (the first takes the tokens as its table rows, the others row
+ * 0), then the dense layer (packed, scale, corr, bias) into logits. The same functions in the
+ * same order as lstm_layer and qmatmul called one by one, so the same bytes. */
+#define MAX_LAYERS 8
+
+typedef struct {
+    const int8_t *packed;
+    const float *scale, *corr, *table;
+    float *h[2], *c[2]; /* [0] the state a step reads, [1] where it writes; a run swaps them */
+    Py_ssize_t rows, kpad, units, table_rows;
+    uint8_t *x; /* [below, h] on the grid, (batch, kpad); its padding columns stay zero */
+} layer_spec_t;
+
+typedef struct {
+    layer_spec_t layer[MAX_LAYERS];
+    Py_ssize_t n_layers, batch, outputs;
+    const int8_t *packed;
+    const float *scale, *corr, *bias;
+    Py_ssize_t rows, kpad;
+    uint8_t *x;      /* the top h on the grid, (batch, kpad) */
+    float *z;        /* one layer's gates, (batch, 4 * widest units) */
+    int64_t *zeros;  /* table row 0 for every batch row */
+    held_t held[MAX_LAYERS + 1];
+} model_t;
+
+static void model_free(model_t *m) {
+    for (Py_ssize_t i = 0; i < m->n_layers; i++) free(m->layer[i].x);
+    for (int i = 0; i <= MAX_LAYERS; i++) release(&m->held[i]);
+    free(m->x);
+    free(m->z);
+    free(m->zeros);
+}
+
+/* Check `layers` and `dense` for `batch` rows and `outputs` logits; `writable_state`: h and c are
+ * written too (a run of several steps swaps them with h_out and c_out). 0, or -1 with an error
+ * set (the caller frees m either way). */
+static int model_parse(model_t *m, PyObject *layers_obj, PyObject *dense, Py_ssize_t batch, Py_ssize_t outputs,
+                       int writable_state, const char *name) {
+    memset(m, 0, sizeof(*m));
+    m->batch = batch;
+    m->outputs = outputs;
+    PyObject *layers = PySequence_Fast(layers_obj, "layers must be a sequence");
+    if (layers == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(layers), below_cols = 0, widest = 0;
+    if (n < 1 || n > MAX_LAYERS) {
+        Py_DECREF(layers);
+        PyErr_Format(PyExc_ValueError, "%s: no layers (or more than %d)", name, MAX_LAYERS);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++, m->n_layers = i) {
+        PyObject *layer = PySequence_Fast_GET_ITEM(layers, i);
+        if (!PyTuple_Check(layer) || PyTuple_GET_SIZE(layer) != 8) {
+            Py_DECREF(layers);
+            PyErr_Format(PyExc_TypeError, "%s: each layer is a tuple of 8 arrays", name);
+            return -1;
+        }
+        held_t *lh = &m->held[i];
+        layer_spec_t *L = &m->layer[i];
+        Py_ssize_t pn[1], rows[1], cn[1], ts[2], hs[2], cs[2], ho[2], co[2];
+        L->packed = take(lh, PyTuple_GET_ITEM(layer, 0), I8, 1, 0, "packed", pn);
+        L->scale = L->packed ? take(lh, PyTuple_GET_ITEM(layer, 1), F32, 1, 0, "scale", rows) : NULL;
+        L->corr = L->scale ? take(lh, PyTuple_GET_ITEM(layer, 2), F32, 1, 0, "corr", cn) : NULL;
+        L->table = L->corr ? take(lh, PyTuple_GET_ITEM(layer, 3), F32, 2, 0, "table", ts) : NULL;
+        L->h[0] = L->table ? take(lh, PyTuple_GET_ITEM(layer, 4), F32, 2, writable_state, "h", hs) : NULL;
+        L->c[0] = L->h[0] ? take(lh, PyTuple_GET_ITEM(layer, 5), F32, 2, writable_state, "c", cs) : NULL;
+        L->h[1] = L->c[0] ? take(lh, PyTuple_GET_ITEM(layer, 6), F32, 2, 1, "h_out", ho) : NULL;
+        L->c[1] = L->h[1] ? take(lh, PyTuple_GET_ITEM(layer, 7), F32, 2, 1, "c_out", co) : NULL;
+        if (L->c[1] == NULL) {
+            Py_DECREF(layers);
+            return -1;
+        }
+        L->units = hs[1];
+        L->rows = rows[0];
+        L->table_rows = ts[0];
+        L->kpad = packed_columns(pn[0], rows[0], cn[0], 4 * L->units);
+        if (!layer_fits(L->kpad, below_cols, batch, L->units, cs, ts, ho, co) || hs[0] != batch ||
+            (i > 0 && ts[0] < 1)) {
+            Py_DECREF(layers);
+            PyErr_Format(PyExc_ValueError, "%s: a layer's arrays do not fit together", name);
+            return -1;
+        }
+        L->x = calloc((size_t)(batch * L->kpad) + 1, 1);
+        if (L->x == NULL) {
+            Py_DECREF(layers);
+            PyErr_NoMemory();
+            return -1;
+        }
+        below_cols = L->units;
+        if (L->units > widest) widest = L->units;
+    }
+    Py_DECREF(layers);
+    if (!PyTuple_Check(dense) || PyTuple_GET_SIZE(dense) != 4) {
+        PyErr_Format(PyExc_TypeError, "%s: dense is a tuple of 4 arrays", name);
+        return -1;
+    }
+    held_t *dh = &m->held[MAX_LAYERS];
+    Py_ssize_t pn[1], rows[1], cn[1], ts[2];
+    m->packed = take(dh, PyTuple_GET_ITEM(dense, 0), I8, 1, 0, "packed", pn);
+    m->scale = m->packed ? take(dh, PyTuple_GET_ITEM(dense, 1), F32, 1, 0, "scale", rows) : NULL;
+    m->corr = m->scale ? take(dh, PyTuple_GET_ITEM(dense, 2), F32, 1, 0, "corr", cn) : NULL;
+    m->bias = m->corr ? take(dh, PyTuple_GET_ITEM(dense, 3), F32, 2, 0, "bias", ts) : NULL;
+    if (m->bias == NULL) return -1;
+    m->rows = rows[0];
+    m->kpad = packed_columns(pn[0], rows[0], cn[0], outputs);
+    if (m->kpad < 0 || below_cols > m->kpad || ts[0] < 1 || ts[1] != outputs) {
+        PyErr_Format(PyExc_ValueError, "%s: the dense arrays do not fit together", name);
+        return -1;
+    }
+    m->x = calloc((size_t)(batch * m->kpad) + 1, 1);
+    m->z = malloc(sizeof(float) * (size_t)(batch * 4 * widest) + 1);
+    m->zeros = calloc((size_t)batch + 1, sizeof(int64_t));
+    if (m->x == NULL || m->z == NULL || m->zeros == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether every token indexes the first layer's table. */
+static int tokens_fit(const model_t *m, const int64_t *tokens) {
+    for (Py_ssize_t b = 0; b < m->batch; b++)
+        if (tokens[b] < 0 || tokens[b] >= m->layer[0].table_rows) return 0;
+    return 1;
+}
+
+/* One step from each layer's h[0], c[0] into h[1], c[1], then the logits (no GIL needed). */
+static void model_step(const model_t *m, const int64_t *tokens, float *logits) {
+    Py_ssize_t batch = m->batch, below_cols = 0;
+    const float *below = NULL;
+    for (Py_ssize_t i = 0; i < m->n_layers; i++) {
+        const layer_spec_t *L = &m->layer[i];
+        lstmbot_quantize(below, batch, below_cols, L->x, L->kpad, 0);
+        lstmbot_quantize(L->h[0], batch, L->units, L->x, L->kpad, below_cols);
+        lstmbot_qmatmul(L->packed, L->scale, L->corr, L->rows, 4 * L->units, L->kpad, L->x, batch, L->table,
+                        i == 0 ? tokens : m->zeros, m->z);
+        lstmbot_lstm_cell(m->z, L->c[0], L->h[1], L->c[1], batch, L->units);
+        below = L->h[1];
+        below_cols = L->units;
+    }
+    lstmbot_quantize(below, batch, below_cols, m->x, m->kpad, 0);
+    lstmbot_qmatmul(m->packed, m->scale, m->corr, m->rows, m->outputs, m->kpad, m->x, batch, m->bias, m->zeros,
+                    logits);
+}
+
 PyDoc_STRVAR(step_doc, "lstm_step(tokens, layers, dense, logits)\n--\n\n"
                        "A whole step: each layer of `layers`, a sequence of (packed, scale, corr, table,\n"
                        "h, c, h_out, c_out), from the bottom (the first takes `tokens` as its table rows,\n"
                        "the others row 0), then `dense`, (packed, scale, corr, bias), into logits.");
 
 /* A whole step of the model in one call: at batch 1 the Python between the products (a layer's
- * arrays, the dense product's padding, the loop) was ~20% of a step. The same functions in the
- * same order as lstm_layer and qmatmul called one by one, so the same bytes. */
+ * arrays, the dense product's padding, the loop) was ~20% of a step. */
 static PyObject *py_lstm_step(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (!want_args(nargs, 4, "lstm_step")) return NULL;
-    held_t held = {.count = 0}, below_held = {.count = 0};
+    held_t held = {.count = 0};
     Py_ssize_t tn[1], ls[2];
-    PyObject *layers = NULL;
-    int64_t *zeros = NULL;
     const int64_t *tokens = take(&held, args[0], I64, 1, 0, "tokens", tn);
     float *logits = tokens ? take(&held, args[3], F32, 2, 1, "logits", ls) : NULL;
-    if (logits == NULL) goto fail;
-    Py_ssize_t batch = tn[0];
-    layers = PySequence_Fast(args[1], "lstm_step: layers must be a sequence");
-    zeros = layers ? calloc((size_t)batch + 1, sizeof(int64_t)) : NULL;
-    if (zeros == NULL) {
-        if (layers) PyErr_NoMemory();
-        goto fail;
+    if (logits == NULL) {
+        release(&held);
+        return NULL;
     }
-    const float *below = NULL;
-    Py_ssize_t below_cols = 0, n_layers = PySequence_Fast_GET_SIZE(layers);
-    if (n_layers < 1) {
-        PyErr_SetString(PyExc_ValueError, "lstm_step: no layers");
-        goto fail;
+    model_t m;
+    int failed = model_parse(&m, args[1], args[2], tn[0], ls[1], 0, "lstm_step");
+    if (!failed && (ls[0] != tn[0] || !tokens_fit(&m, tokens))) {
+        PyErr_SetString(PyExc_ValueError, "lstm_step: the tokens or logits do not fit the layers");
+        failed = 1;
     }
-    for (Py_ssize_t i = 0; i < n_layers; i++) {
-        PyObject *layer = PySequence_Fast_GET_ITEM(layers, i);
-        if (!PyTuple_Check(layer) || PyTuple_GET_SIZE(layer) != 8) {
-            PyErr_SetString(PyExc_TypeError, "lstm_step: each layer is a tuple of 8 arrays");
-            goto fail;
-        }
-        held_t lh = {.count = 0};
-        Py_ssize_t pn[1], rows[1], cn[1], ts[2], hs[2], cs[2], ho[2], co[2];
-        const int8_t *packed = take(&lh, PyTuple_GET_ITEM(layer, 0), I8, 1, 0, "packed", pn);
-        const float *scale = packed ? take(&lh, PyTuple_GET_ITEM(layer, 1), F32, 1, 0, "scale", rows) : NULL;
-        const float *corr = scale ? take(&lh, PyTuple_GET_ITEM(layer, 2), F32, 1, 0, "corr", cn) : NULL;
-        const float *table = corr ? take(&lh, PyTuple_GET_ITEM(layer, 3), F32, 2, 0, "table", ts) : NULL;
-        const float *h = table ? take(&lh, PyTuple_GET_ITEM(layer, 4), F32, 2, 0, "h", hs) : NULL;
-        const float *c = h ? take(&lh, PyTuple_GET_ITEM(layer, 5), F32, 2, 0, "c", cs) : NULL;
-        float *h_out = c ? take(&lh, PyTuple_GET_ITEM(layer, 6), F32, 2, 1, "h_out", ho) : NULL;
-        float *c_out = h_out ? take(&lh, PyTuple_GET_ITEM(layer, 7), F32, 2, 1, "c_out", co) : NULL;
-        if (c_out == NULL) {
-            release(&lh);
-            goto fail;
-        }
-        Py_ssize_t units = hs[1], kpad = packed_columns(pn[0], rows[0], cn[0], 4 * units);
-        const int64_t *index = i == 0 ? tokens : zeros;
-        int bad = !layer_fits(kpad, below_cols, batch, units, cs, ts, ho, co) || hs[0] != batch;
-        for (Py_ssize_t b = 0; !bad && b < batch; b++) bad = index[b] < 0 || index[b] >= ts[0];
-        if (bad) {
-            release(&lh);
-            PyErr_SetString(PyExc_ValueError, "lstm_step: a layer's arrays do not fit together");
-            goto fail;
-        }
-        if (layer_step(packed, scale, corr, rows[0], kpad, below, below_cols, h, c, table, index, h_out, c_out,
-                       batch, units) != 0) {
-            release(&lh);
-            goto fail;
-        }
-        release(&below_held);
-        below_held = lh; /* this layer's h_out is the next one's input: keep its view */
-        below = h_out;
-        below_cols = units;
-    }
-    {
-        PyObject *dense = args[2];
-        if (!PyTuple_Check(dense) || PyTuple_GET_SIZE(dense) != 4) {
-            PyErr_SetString(PyExc_TypeError, "lstm_step: dense is a tuple of 4 arrays");
-            goto fail;
-        }
-        held_t dh = {.count = 0};
-        Py_ssize_t pn[1], rows[1], cn[1], ts[2];
-        const int8_t *packed = take(&dh, PyTuple_GET_ITEM(dense, 0), I8, 1, 0, "packed", pn);
-        const float *scale = packed ? take(&dh, PyTuple_GET_ITEM(dense, 1), F32, 1, 0, "scale", rows) : NULL;
-        const float *corr = scale ? take(&dh, PyTuple_GET_ITEM(dense, 2), F32, 1, 0, "corr", cn) : NULL;
-        const float *bias = corr ? take(&dh, PyTuple_GET_ITEM(dense, 3), F32, 2, 0, "bias", ts) : NULL;
-        if (bias == NULL) {
-            release(&dh);
-            goto fail;
-        }
-        Py_ssize_t outputs = ls[1], kpad = packed_columns(pn[0], rows[0], cn[0], outputs);
-        if (kpad < 0 || below_cols > kpad || ls[0] != batch || ts[0] < 1 || ts[1] != outputs) {
-            release(&dh);
-            PyErr_SetString(PyExc_ValueError, "lstm_step: the dense arrays do not fit together");
-            goto fail;
-        }
-        uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
-        if (x == NULL) {
-            release(&dh);
-            PyErr_NoMemory();
-            goto fail;
-        }
+    if (!failed) {
         Py_BEGIN_ALLOW_THREADS
-        lstmbot_quantize(below, batch, below_cols, x, kpad, 0);
-        lstmbot_qmatmul(packed, scale, corr, rows[0], outputs, kpad, x, batch, bias, zeros, logits);
+        model_step(&m, tokens, logits);
         Py_END_ALLOW_THREADS
-        free(x);
-        release(&dh);
     }
-    free(zeros);
-    Py_DECREF(layers);
-    release(&below_held);
+    model_free(&m);
     release(&held);
+    if (failed) return NULL;
     Py_RETURN_NONE;
-fail:
-    free(zeros);
-    Py_XDECREF(layers);
-    release(&below_held);
+}
+
+PyDoc_STRVAR(run_doc, "lstm_run(tokens, logits, layers, dense, temps, uniforms, masked, greedy_below, cdf)\n--\n\n"
+                      "len(uniforms) times: draw one token per row from `logits` (draw_plain with that\n"
+                      "step's uniforms) into that row of `tokens`, then step the model on them into\n"
+                      "`logits`. Each step reads h, c and writes h_out, c_out, then they swap: after an\n"
+                      "odd number of steps the state is in h_out, c_out.");
+
+/* Plain-temperature generation, several steps in one call: at batch 1 the Python around each
+ * step (the draw's arrays, the loop, the layers' tuples) was ~9 ms of a 1 x 400 of ~37 ms on the
+ * AVX2 machine here. The same draw and the same step, in the same order, so the same tokens. */
+static PyObject *py_lstm_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!want_args(nargs, 9, "lstm_run")) return NULL;
+    held_t held = {.count = 0};
+    Py_ssize_t ts[2], ls[2], tn[1], us[2], cn[1];
+    long long masked = PyLong_AsLongLong(args[6]);
+    if (masked == -1 && PyErr_Occurred()) return NULL;
+    double greedy_below = PyFloat_AsDouble(args[7]);
+    if (greedy_below == -1.0 && PyErr_Occurred()) return NULL;
+    int64_t *tokens = take(&held, args[0], I64, 2, 1, "tokens", ts);
+    float *logits = tokens ? take(&held, args[1], F32, 2, 1, "logits", ls) : NULL;
+    const double *temps = logits ? take(&held, args[4], F64, 1, 0, "temps", tn) : NULL;
+    const double *uniforms = temps ? take(&held, args[5], F64, 2, 0, "uniforms", us) : NULL;
+    double *cdf = uniforms ? take(&held, args[8], F64, 1, 1, "cdf", cn) : NULL;
+    if (cdf == NULL) {
+        release(&held);
+        return NULL;
+    }
+    Py_ssize_t steps = us[0], batch = us[1];
+    if (ts[0] != steps || ts[1] != batch || ls[0] != batch || tn[0] != batch || cn[0] < ls[1])
+        return shape_error(&held, "lstm_run: one token and uniform per step and row, a temperature per row");
+    model_t m;
+    int failed = model_parse(&m, args[2], args[3], batch, ls[1], 1, "lstm_run");
+    if (!failed && m.layer[0].table_rows < ls[1]) {
+        PyErr_SetString(PyExc_ValueError, "lstm_run: a drawn token would fall outside the first layer's table");
+        failed = 1;
+    }
+    int64_t status = 0;
+    if (!failed) {
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t s = 0; s < steps && status == 0; s++) {
+            int64_t *drawn = tokens + s * batch;
+            status = lstmbot_draw_plain(logits, batch, ls[1], temps, uniforms + s * batch, masked, greedy_below,
+                                        cdf, drawn);
+            if (status != 0) break;
+            model_step(&m, drawn, logits);
+            for (Py_ssize_t i = 0; i < m.n_layers; i++) { /* the new state is the next step's input */
+                layer_spec_t *L = &m.layer[i];
+                float *h = L->h[0], *c = L->c[0];
+                L->h[0] = L->h[1], L->c[0] = L->c[1];
+                L->h[1] = h, L->c[1] = c;
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (status != 0) {
+            PyErr_SetString(PyExc_ValueError, "logits must be finite or -inf (masked), with at least one finite per row");
+            failed = 1;
+        }
+    }
+    model_free(&m);
     release(&held);
-    return NULL;
+    if (failed) return NULL;
+    Py_RETURN_NONE;
 }
 
 PyDoc_STRVAR(quantize_doc, "quantize_into(x, out, offset)\n--\n\n"
@@ -436,6 +562,7 @@ static PyMethodDef methods[] = {
     {"lstm_cell", (PyCFunction)(void (*)(void))py_lstm_cell, METH_FASTCALL, cell_doc},
     {"lstm_layer", (PyCFunction)(void (*)(void))py_lstm_layer, METH_FASTCALL, layer_doc},
     {"lstm_step", (PyCFunction)(void (*)(void))py_lstm_step, METH_FASTCALL, step_doc},
+    {"lstm_run", (PyCFunction)(void (*)(void))py_lstm_run, METH_FASTCALL, run_doc},
     {"quantize_into", (PyCFunction)(void (*)(void))py_quantize_into, METH_FASTCALL, quantize_doc},
     {"draw_plain", (PyCFunction)(void (*)(void))py_draw_plain, METH_FASTCALL, draw_doc},
     {"matching_statistics", (PyCFunction)(void (*)(void))py_matching_statistics, METH_FASTCALL, matching_doc},

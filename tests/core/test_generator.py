@@ -11,6 +11,7 @@ import pytest
 
 from core.bundle import load_bundle
 from core.generator import KERNEL_MAX_ROWS, Generator, Request
+from core.lstm_step import KERNEL
 from tests.conftest import BundleFactory
 
 SHIPPED = Path(__file__).resolve().parents[2] / "models" / "nietzsche-char"
@@ -210,3 +211,98 @@ def test_kernel_tanh_matches_numpy() -> None:
     x = np.linspace(-12, 12, 20_001, dtype=np.float32)
     ours = np.array([_tanh(v) for v in x], dtype=np.float32)
     assert np.abs(ours - np.tanh(x)).max() < 1e-6
+
+
+def _step_by_step(generator: Generator, requests: list[Request]) -> list[list[int]]:
+    """The per-step path (`iter_batch`: draw_tokens, then _step_logits), token ids per row."""
+    ids: list[list[int]] = [[] for _ in requests]
+    for tokens in generator.iter_batch(requests):
+        for row, token in enumerate(tokens):
+            if token is not None:
+                ids[row].append(token)
+    return ids
+
+
+def test_plain_runs_draw_the_tokens_of_step_by_step() -> None:
+    """`generate` runs temperature-only rows many steps a C call (`_run_plain`): the same token
+    ids as the per-step path, for one row and for rows of different lengths and temperatures
+    (greedy included), with an rng passed as a Generator left where the per-step path leaves it."""
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"plain runs need the C kernel: {KERNEL}")
+    generator = Generator(load_bundle(SHIPPED))  # a tiny random model hardly feels its state
+    batches = [
+        [Request(SEED, length=97, temperature=1.0, rng=3)],
+        [
+            Request(f"{SEED[i:]} {i}", length=5 + 17 * i, temperature=t, rng=i)
+            for i, t in enumerate([0.0, 0.3, 0.7, 1.0, 1.5])
+        ],
+    ]
+    for requests in batches:
+        assert generator.runs_plain(requests)
+        plain = generator.generate(requests)
+        assert [s.token_ids for s in plain] == _step_by_step(generator, requests)
+        assert [len(s.token_ids) for s in plain] == [r.length for r in requests]
+    shared, again = np.random.default_rng(9), np.random.default_rng(9)
+    generator.generate([Request(SEED, length=40, temperature=0.9, rng=shared)])
+    _step_by_step(generator, [Request(SEED, length=40, temperature=0.9, rng=again)])
+    assert shared.random() == again.random()  # both spent exactly 40 numbers
+    assert not generator.runs_plain([Request(SEED, length=5, temperature=1.0, top_k=3)])
+
+
+def test_a_running_batch_advanced_many_steps_at_once_finishes_as_step_by_step(
+    make_bundle: BundleFactory,
+) -> None:
+    """RunningBatch.advance (the bot's worker) gives each row the tokens `step` gives it, stops
+    at the first row to finish, and takes rows that join between calls; a row with top-k goes
+    step by step."""
+    from core.batching import RunningBatch
+
+    generator = Generator(load_bundle(SHIPPED))  # a tiny random model hardly feels its state
+
+    def run(most: int) -> list[tuple[int, list[int], int]]:
+        batch, finished, calls = RunningBatch(generator), [], 0
+        batch.add_many(
+            [(i, Request(f"{SEED[i:]} {i}", length=10 + 9 * i, temperature=0.8, rng=i)) for i in range(3)]
+        )
+        while len(batch):
+            calls += 1
+            if calls == 2:
+                batch.add(7, Request("truth", length=12, temperature=1.1, rng=7))
+                batch.add(8, Request("truth", length=9, temperature=1.0, rng=8, top_k=4))
+            finished += [(tag, sample.token_ids, calls) for tag, sample in batch.advance(most)]
+        return finished
+
+    one_by_one, at_once = run(1), run(16)
+    assert sorted((tag, ids) for tag, ids, _ in at_once) == sorted((tag, ids) for tag, ids, _ in one_by_one)
+    assert max(call for *_, call in at_once) < max(call for *_, call in one_by_one)
+
+
+def test_the_run_entry_point_refuses_arrays_that_do_not_fit(tiny_bundle: Path) -> None:
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"plain runs need the C kernel: {KERNEL}")
+    from core import _qkernel  # type: ignore[attr-defined]
+
+    generator = Generator(load_bundle(tiny_bundle))
+    state, logits = generator._prime([[1, 2, 3]])
+    layers = [
+        (layer.matrix.packed, layer.matrix.scale, layer.matrix.corr, layer.table, h, c, h.copy(), c.copy())
+        for layer, (h, c) in zip(generator._layers, state, strict=True)
+    ]
+    dense = (generator._dense.packed, generator._dense.scale, generator._dense.corr, generator._dense_bias)
+    cdf, temps = np.empty(logits.shape[1]), np.ones(1)
+    with pytest.raises(ValueError, match="one token and uniform per step"):
+        _qkernel.lstm_run(
+            np.empty((3, 1), np.int64), logits, layers, dense, temps, np.zeros((4, 1)), 0, 0.01, cdf
+        )
+    with pytest.raises(ValueError, match="finite"):
+        bad = np.full_like(logits, np.nan)
+        _qkernel.lstm_run(
+            np.empty((2, 1), np.int64), bad, layers, dense, temps, np.zeros((2, 1)), 0, 0.01, cdf
+        )
+    read_only = state[0][0].copy()
+    read_only.flags.writeable = False
+    with pytest.raises(TypeError, match="writable"):
+        stale = [(*layers[0][:4], read_only, *layers[0][5:]), *layers[1:]]
+        _qkernel.lstm_run(
+            np.empty((2, 1), np.int64), logits, stale, dense, temps, np.zeros((2, 1)), 0, 0.01, cdf
+        )

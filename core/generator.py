@@ -19,6 +19,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from threadpoolctl import threadpool_limits
 
 from core.bundle import Bundle, load_bundle
 from core.cache import cache_key, cached_array
@@ -168,6 +169,7 @@ def _layer(
 # Layer 0's token table is cached on disk (and mapped) from this size up: the word model's is
 # 8000 x 1024 float32, 31 MB, of which a server touches only the rows of tokens it generates.
 TABLE_CACHE_BYTES = 1 << 20
+TABLE_SLICE = 512  # embedding rows multiplied at a time (float64: 512 x 4096 x 8 = 16 MB)
 
 
 def first_table(bundle: Bundle, w: Mapping[str, np.ndarray], cache_dir: Path | None) -> F32:
@@ -178,16 +180,27 @@ def first_table(bundle: Bundle, w: Mapping[str, np.ndarray], cache_dir: Path | N
     (the same bytes as computed here: it was computed here once)."""
 
     def build() -> F32:
-        kernel0 = w["lstm_0/kernel"]
-        if bundle.model.input == "embedding":
-            kernel0 = w["embedding/embeddings"] @ kernel0
-        table: F32 = (kernel0 + w["lstm_0/bias"]).astype(np.float32)
+        # In float64 on one BLAS thread, then rounded: a float32 product's last bits followed
+        # BLAS's thread count (OpenBLAS splits the sums by thread), so two generators of one
+        # process, built before and after the bot limited BLAS to one thread, wrote different
+        # text for the same seed and rng. Rows a slice at a time (the word model's whole table
+        # in float64 would be 262 MB).
+        kernel0 = w["lstm_0/kernel"].astype(np.float64)
+        bias = w["lstm_0/bias"].astype(np.float64)
+        if bundle.model.input != "embedding":  # one-hot inputs: the kernel's rows are the table
+            return (kernel0 + bias).astype(np.float32)
+        embeddings = w["embedding/embeddings"]
+        table = np.empty((len(embeddings), kernel0.shape[1]), dtype=np.float32)
+        with threadpool_limits(limits=1, user_api="blas"):
+            for start in range(0, len(embeddings), TABLE_SLICE):
+                rows = embeddings[start : start + TABLE_SLICE].astype(np.float64)
+                table[start : start + TABLE_SLICE] = rows @ kernel0 + bias
         return table
 
     shape = (bundle.model.vocab_size, 4 * bundle.model.lstm_units[0])
     if cache_dir is None or not bundle.weights_sha256 or shape[0] * shape[1] * 4 < TABLE_CACHE_BYTES:
         return build()
-    key = cache_key(weights=bundle.weights_sha256, input=bundle.model.input, what="layer 0 table")
+    key = cache_key(weights=bundle.weights_sha256, input=bundle.model.input, what="layer 0 table, float64")
     table: F32 = cached_array(cache_dir, "table0", key, build, dtype=np.float32, shape=shape)
     return table
 

@@ -5,7 +5,9 @@ Each open game is driven by one replica: its name and lease are stored on the ga
 and taken over by another replica only when the lease ran out or its driver is known dead
 (`bot/replicas.py`), so a group never gets two countdowns or two reveal attempts.
 
-A tick is one query for this replica's games, however many are open. Reveals run as tasks of
+A tick is one query for this replica's games, however many are open, and none while this
+replica drives no game (the drivers are read every RENEW_EVERY_S, and a game this replica
+starts wakes it at once: `shown`), so an idle bot reads nothing twice a second. Reveals run as tasks of
 their own (a slow send never delays the next deadline); countdown edits share one budget for
 the replica (the longest-waiting game first), and each game is edited at most every
 COUNTDOWN_EVERY_S: 12 edits a minute per group, under Telegram's ~20, and the replica's
@@ -65,6 +67,7 @@ class GameTimer:
         self._allowance = COUNTDOWN_EDITS_PER_S  # a token bucket for countdown edits
         self._ticked_at = clock()
         self._drove_at: float | None = None
+        self._idle = False  # the last look at the drivers found no open game of ours
         self._task: asyncio.Task[None] | None = None
 
     # -- life cycle ------------------------------------------------------------------------
@@ -101,6 +104,7 @@ class GameTimer:
     def shown(self, game_id: int) -> None:
         """The game's message was just sent: the next countdown edit is COUNTDOWN_EVERY_S away."""
         self._edited[game_id] = self._clock()
+        self._idle = False
 
     @property
     def tracked(self) -> int:
@@ -132,8 +136,10 @@ class GameTimer:
         """Reveal this replica's games past their deadline; edit the countdowns that are due."""
         now_s = self._clock()
         if self._drove_at is None or now_s - self._drove_at >= RENEW_EVERY_S:
-            await self._drive()
+            self._idle = await self._drive() == 0
             self._drove_at = now_s
+        if self._idle and not self._edited and not self._busy:
+            return  # no open game is ours: nothing to read until the next look or `shown`
         me = self.replica
         found = await self.services.db.run(
             lambda session: games.driven_games(session, replica=me), write=False
@@ -166,15 +172,16 @@ class GameTimer:
             self._edited[item.game.id] = now_s
             self._spawn([item.game.id], self._countdown(item))
 
-    async def _drive(self) -> None:
+    async def _drive(self) -> int:
         """Take the open games nobody drives (or whose driver died), renew our leases once half
-        gone; a read first, so an idle bot takes no write lock."""
+        gone; a read first, so an idle bot takes no write lock. Returns how many open games
+        this replica drives (more than 0 when unsure)."""
         me, now = self.replica, utcnow()
         drivers = await self.services.db.run(games.game_drivers, write=False)
         dead = [r for r, _ in drivers if r is not None and r != me and is_dead(r, me=me)]
         if not any(_needs_drive(r, until, me, now) for r, until in drivers) and not dead:
-            return
-        await self.services.db.run(
+            return int(any(r == me for r, _ in drivers))
+        return await self.services.db.run(
             lambda session: games.drive(session, replica=me, now=now, lease=games.TIMER_LEASE, dead=dead)
         )
 

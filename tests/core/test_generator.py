@@ -306,3 +306,22 @@ def test_the_run_entry_point_refuses_arrays_that_do_not_fit(tiny_bundle: Path) -
         _qkernel.lstm_run(
             np.empty((2, 1), np.int64), logits, stale, dense, temps, np.zeros((2, 1)), 0, 0.01, cdf
         )
+
+
+def test_the_first_layers_table_does_not_depend_on_blas_threads() -> None:
+    """Layer 0's token table is a BLAS product; in float32 its last bits followed OpenBLAS's
+    thread count (the bot limits BLAS to one thread when it starts, so a model loaded later
+    wrote other text for the same seed and rng). Built in float64 on one thread, it does not."""
+    from threadpoolctl import threadpool_limits
+
+    from core.generator import first_table
+
+    bundle = load_bundle(SHIPPED)
+    with threadpool_limits(limits=1, user_api="blas"):
+        one = first_table(bundle, bundle.weights, None)
+    with threadpool_limits(limits=2, user_api="blas"):
+        two = first_table(bundle, bundle.weights, None)
+        text = Generator(bundle).generate_one(Request(SEED, length=300, temperature=1.0, rng=4)).text
+    assert np.array_equal(one, two)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert Generator(bundle).generate_one(Request(SEED, length=300, temperature=1.0, rng=4)).text == text

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import repository as repo
 from bot.db.models import Game, utcnow
-from bot.handlers.game_timer import COUNTDOWN_EDITS_PER_S, COUNTDOWN_EVERY_S, GameTimer
+from bot.handlers.game_timer import COUNTDOWN_EDITS_PER_S, COUNTDOWN_EVERY_S, RENEW_EVERY_S, GameTimer
 from bot.services import SERVICES_KEY, Services
 from tests.bot.storage.factories import make_game
 from tests.e2e.conftest import Harness
@@ -158,3 +158,42 @@ async def test_exactly_one_replica_drives_each_game(harness: Harness) -> None:
         gaps = [b - a for a, b in itertools.pairwise(times)]
         # Two drivers would interleave their edits (gaps near 0); one keeps ~5 s, less its jitter.
         assert all(gap >= COUNTDOWN_EVERY_S / 2 for gap in gaps), gaps
+
+
+async def test_an_idle_timer_reads_the_drivers_only_every_few_seconds_and_wakes_for_a_new_game(
+    harness: Harness,
+) -> None:
+    """No open game of this replica's: a tick reads nothing but the drivers, once every
+    RENEW_EVERY_S (the old timer read its games twice a second); a game it starts is counted
+    down from the next tick, and one left undriven is taken at the next look."""
+    from sqlalchemy import event
+
+    h = harness
+    clock = [0.0]
+    services: Services = h.app.bot_data[SERVICES_KEY]
+    timer = GameTimer(h.app.bot, services, replica="idle-replica", clock=lambda: clock[0])
+    selects: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "games" in statement:
+            selects.append(statement)
+
+    engine = services.db.engine.sync_engine  # the bot's own
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        for _ in range(int(30 / 0.5)):  # 30 s of ticks with no game
+            await timer.tick()
+            clock[0] += 0.5
+        assert 0 < len(selects) <= 30 / RENEW_EVERY_S + 1, len(selects)
+        far = utcnow() + timedelta(hours=1)
+        mine = await _open_games(h, [far], "idle-replica", far)  # as /game makes one here
+        timer.shown(next(iter(mine.values())))
+        selects.clear()
+        await timer.tick()
+        assert any("timer_replica" in s for s in selects) and timer.tracked == 1, selects
+        theirs = await _open_games(h, [far], None, None)  # nobody drives it
+        clock[0] += RENEW_EVERY_S
+        await timer.tick()
+        assert timer.tracked == 2 and set(theirs.values()) <= set(timer._edited)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

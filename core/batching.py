@@ -41,6 +41,7 @@ class RunningBatch:
         self._rows: list[_Row] = []
         self._state = generator._zero_state(0)
         self._logits: F32 = np.zeros((0, generator.tokenizer.vocab_size), dtype=np.float32)
+        self.seconds_a_step = 0.0  # how long the last `advance` took a step (0: none yet)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -90,6 +91,7 @@ class RunningBatch:
             return []
         if most <= 1 or not self.generator.runs_plain([row.request for row in rows]):
             return self.step()
+        started = time.perf_counter()
         steps = min(most, min(row.request.length - len(row.ids) for row in rows))
         uniforms = np.empty((steps, len(rows)))
         for i, row in enumerate(rows):
@@ -98,6 +100,7 @@ class RunningBatch:
         tokens, self._logits = self.generator._run_plain(self._logits, self._state, temps, uniforms)
         for i, row in enumerate(rows):
             row.ids.extend(tokens[:, i].tolist())
+        self.seconds_a_step = (time.perf_counter() - started) / steps
         return self._finish()
 
     def step(self) -> list[tuple[int, Sample]]:

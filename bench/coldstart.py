@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -42,8 +43,8 @@ def timed(command: list[str]) -> tuple[float, float]:
     return took, usage.ru_maxrss / 1024
 
 
-def generate(runs: int) -> bool:
-    """`lstmbot generate` cold, against the targets."""
+def generate(runs: int, figures: dict[str, float]) -> bool:
+    """`lstmbot generate` cold, against the targets (its figures into `figures`)."""
     yardstick = [timed([sys.executable, "-c", "import numpy"]) for _ in range(runs)]
     made = [
         timed([sys.executable, "-m", "cli", "generate", "the meaning of", "--length", "50"])
@@ -53,6 +54,7 @@ def generate(runs: int) -> bool:
     peak = max(mb for _, mb in made)
     base = statistics.median(t for t, _ in yardstick)
     ok = seconds <= GENERATE_S and peak <= GENERATE_MB
+    figures.update(generate_s=seconds, generate_mb=peak)
     print(
         f"lstmbot generate, fresh process x{runs}: median {seconds:.2f} s (target <= {GENERATE_S}), "
         f"peak RSS {peak:.0f} MB (target <= {GENERATE_MB}): {'PASS' if ok else 'FAIL'}"
@@ -63,7 +65,7 @@ def generate(runs: int) -> bool:
     return ok
 
 
-async def first_answer() -> bool:
+async def first_answer(figures: dict[str, float]) -> bool:
     """Seconds from starting the bot's process to its reply to a seed that was already waiting."""
     async with SandboxServer() as sb:
         ann = sb.user("Ann")
@@ -72,6 +74,7 @@ async def first_answer() -> bool:
             await sb.wait_for_bot_messages(int(ann["id"]), after=0, timeout=60)
             took = time.monotonic() - bot.spawned_at
     ok = took <= FIRST_ANSWER_S
+    figures["first_answer_s"] = took
     print(
         f"bot: process start to its first answer {took:.2f} s (target <= {FIRST_ANSWER_S}): "
         f"{'PASS' if ok else 'FAIL'}"
@@ -96,11 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=5, help="fresh `lstmbot generate` processes")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures there (bench.smallbox)")
     args = parser.parse_args(argv)
     print(f"cores {os.cpu_count()}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
     print(bytecode_cached())
-    ok = generate(args.runs)
-    ok = asyncio.run(first_answer()) and ok
+    figures: dict[str, float] = {}
+    ok = generate(args.runs, figures)
+    ok = asyncio.run(first_answer(figures)) and ok
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     return 0 if ok else 1
 
 

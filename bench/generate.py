@@ -26,6 +26,7 @@ TensorFlow figures are timed on --book-chars characters and scaled to 400 (they 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -502,6 +503,7 @@ def main() -> None:
     parser.add_argument("--book-chars", type=int, default=40, help="characters the TensorFlow loops time")
     parser.add_argument("--model", default=str(ROOT / "models" / "nietzsche-char"))
     parser.add_argument("--no-book", action="store_true", help="skip the TensorFlow figures")
+    parser.add_argument("--json", metavar="PATH", help="also write the main figures there (bench.smallbox)")
     args = parser.parse_args()
     wall, first_line = time_startup(args.model)
 
@@ -523,6 +525,18 @@ def main() -> None:
     table.print("numpy float32 (baseline)")
     print(product_floor(bundle, args.runs))
     print(f"\nlstmbot generate, process start to first sample: {wall:.2f} s ({first_line[:50]!r})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(main_figures(table), indent=1) + "\n", encoding="utf-8")
+
+
+def main_figures(table: Table) -> dict[str, float | None]:
+    """Ours on one thread and ONNX Runtime int8 (None where it is not installed)."""
+    rows = {name: (one, rate) for name, one, rate, _ in table.rows}
+    one, rate = rows["ours int8, 1 thread"]
+    onnx = next(
+        (r for name, (_, r) in rows.items() if name.startswith("ONNX Runtime") and "int8" in name), None
+    )
+    return {"one_ms": None if one is None else one * 1000, "batch_cps": rate, "onnx_int8_cps": onnx}
 
 
 if __name__ == "__main__":

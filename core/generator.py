@@ -139,6 +139,7 @@ def _draw(
 # rounding (~1e-6). The C kernel beats BLAS at every batch size measured (bench/generate.py); the
 # numba fallback only up to ~16 rows.
 KERNEL_MAX_ROWS = 64 if KERNEL.startswith("C") else 16
+STREAM_CHUNK = 16  # tokens `Generator.stream` draws a C call
 
 
 @dataclass
@@ -525,7 +526,25 @@ class Generator:
         return self.generate([request])[0]
 
     def stream(self, request: Request) -> Iterator[str]:
-        """Yield the text of each new token as soon as it is drawn."""
-        for (token,) in self.iter_batch([request]):
-            if token is not None:
+        """Yield the text of each new token as soon as it is drawn: a temperature-only request
+        STREAM_CHUNK tokens at a time, one C call each (`_run_plain`, about a millisecond), so
+        a consumer that stops early may leave an rng it passed up to STREAM_CHUNK - 1 numbers
+        further on than the tokens it took."""
+        if not self.runs_plain([request]):
+            for (token,) in self.iter_batch([request]):
+                if token is not None:
+                    yield self.tokenizer.tokens[token]
+            return
+        encoded = self.check(request)
+        rng = (
+            request.rng
+            if isinstance(request.rng, np.random.Generator)
+            else np.random.default_rng(request.rng)
+        )
+        temps = np.array([request.temperature], dtype=np.float64)
+        state, logits = self._prime([encoded.ids[-self.window :]])
+        for done in range(0, request.length, STREAM_CHUNK):
+            steps = min(STREAM_CHUNK, request.length - done)
+            tokens, logits = self._run_plain(logits, state, temps, rng.random(steps)[:, None])
+            for token in tokens[:, 0].tolist():
                 yield self.tokenizer.tokens[token]

@@ -129,6 +129,19 @@ def test_stream_yields_the_same_text(tiny_bundle: Path) -> None:
     assert "".join(generator.stream(request)) == generator.generate_one(request).text
 
 
+def test_a_stream_in_chunks_yields_the_tokens_of_step_by_step() -> None:
+    """`stream` draws 16 tokens a C call: token for token what the per-step path draws, on the
+    shipped model (which feels a stale state), for a length that is not a multiple of 16."""
+    generator = Generator(load_bundle(SHIPPED))
+    for request in (
+        Request(SEED, length=50, temperature=0.9, rng=3),
+        Request(SEED, length=20, temperature=0.9, rng=3, top_k=5),  # step by step itself
+    ):
+        pieces = list(generator.stream(request))
+        (ids,) = _step_by_step(generator, [request])
+        assert pieces == [generator.tokenizer.tokens[i] for i in ids]
+
+
 def test_greedy_is_deterministic_without_a_seed(tiny_bundle: Path) -> None:
     generator = Generator(load_bundle(tiny_bundle))
     texts = {generator.generate_one(Request(SEED, length=30, temperature=0.0)).text for _ in range(3)}

@@ -40,6 +40,17 @@ cgroup v1, 1 CPU, 512 MB, all four models):
       event loop 18.4 / 15.4 ms a reply (newcomers / returning)
   after (trips, jieba-rs): bot peak RSS 243 MB, cgroup peak 222 MB, 0 OOM kills, steady p95
       230 ms, mixed 0.99x, burst 7.6 s, event loop 7.0 / 6.1 ms a reply: all PASS
+  later (aiohttp, C runs), every target in one run (this script as it is now): bot peak RSS
+      241 MB, steady p95 254 ms, burst 7.3 s, mixed 0.75x, event loop 4.2 / 5.0 ms, 1 x 400
+      26.4 ms, 64 x 400 18,473 chars/s against ONNX Runtime int8's 12,791: PASS; `lstmbot
+      generate` in the box 0.53 s: FAIL (`import numpy` alone took 0.254 s in the box that
+      minute: 2.1x it). Cold start alone in the box, twice, a few minutes later: 0.47 s and
+      0.39 s (2.1x and 2.0x `import numpy`), first answer 2.15 s and 2.29 s: PASS.
+
+Since 2026-12-07 it runs every target of issue 26 in one run: bench.bot with the bot in the
+box, then bench.coldstart inside the box (the sandbox too), then bench.generate beside it (one
+thread; PyTorch and ONNX Runtime, its peers, would not fit 512 MB beside the bot's benchmark).
+`--bot-only` runs bench.bot alone.
 """
 
 from __future__ import annotations

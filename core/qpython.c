@@ -229,6 +229,17 @@ static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* The draw's two settings (draw_plain, lstm_run): the token never drawn, and the temperature
+ * under which the draw is greedy. 0, or -1 with the error set. */
+static int draw_settings(PyObject *masked_obj, PyObject *greedy_obj, long long *masked, double *greedy_below) {
+    *masked = PyLong_AsLongLong(masked_obj);
+    if (*masked == -1 && PyErr_Occurred()) return -1;
+    *greedy_below = PyFloat_AsDouble(greedy_obj);
+    return *greedy_below == -1.0 && PyErr_Occurred() ? -1 : 0;
+}
+
+#define NOT_DRAWABLE "logits must be finite or -inf (masked), with at least one finite per row"
+
 /* --- whole steps --------------------------------------------------------------------------
  * A model's arrays for whole steps, checked once: each layer (packed, scale, corr, table, h, c,
  * h_out, c_out), from the bottom (the first takes the tokens as its table rows, the others row
@@ -422,10 +433,9 @@ static PyObject *py_lstm_run(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (!want_args(nargs, 9, "lstm_run")) return NULL;
     held_t held = {.count = 0};
     Py_ssize_t ts[2], ls[2], tn[1], us[2], cn[1];
-    long long masked = PyLong_AsLongLong(args[6]);
-    if (masked == -1 && PyErr_Occurred()) return NULL;
-    double greedy_below = PyFloat_AsDouble(args[7]);
-    if (greedy_below == -1.0 && PyErr_Occurred()) return NULL;
+    long long masked;
+    double greedy_below;
+    if (draw_settings(args[6], args[7], &masked, &greedy_below) != 0) return NULL;
     int64_t *tokens = take(&held, args[0], I64, 2, 1, "tokens", ts);
     float *logits = tokens ? take(&held, args[1], F32, 2, 1, "logits", ls) : NULL;
     const double *temps = logits ? take(&held, args[4], F64, 1, 0, "temps", tn) : NULL;
@@ -462,7 +472,7 @@ static PyObject *py_lstm_run(PyObject *self, PyObject *const *args, Py_ssize_t n
         }
         Py_END_ALLOW_THREADS
         if (status != 0) {
-            PyErr_SetString(PyExc_ValueError, "logits must be finite or -inf (masked), with at least one finite per row");
+            PyErr_SetString(PyExc_ValueError, NOT_DRAWABLE);
             failed = 1;
         }
     }
@@ -502,10 +512,9 @@ static PyObject *py_draw_plain(PyObject *self, PyObject *const *args, Py_ssize_t
     if (!want_args(nargs, 7, "draw_plain")) return NULL;
     held_t held = {.count = 0};
     Py_ssize_t ls[2], tn[1], un[1], cn[1], pn[1];
-    long long masked = PyLong_AsLongLong(args[3]);
-    if (masked == -1 && PyErr_Occurred()) return NULL;
-    double greedy_below = PyFloat_AsDouble(args[4]);
-    if (greedy_below == -1.0 && PyErr_Occurred()) return NULL;
+    long long masked;
+    double greedy_below;
+    if (draw_settings(args[3], args[4], &masked, &greedy_below) != 0) return NULL;
     const float *logits = take(&held, args[0], F32, 2, 0, "logits", ls);
     const double *temps = logits ? take(&held, args[1], F64, 1, 0, "temps", tn) : NULL;
     const double *uniforms = temps ? take(&held, args[2], F64, 1, 0, "uniforms", un) : NULL;
@@ -520,8 +529,7 @@ static PyObject *py_draw_plain(PyObject *self, PyObject *const *args, Py_ssize_t
     int64_t status = lstmbot_draw_plain(logits, ls[0], ls[1], temps, uniforms, masked, greedy_below, cdf, picks);
     release(&held);
     if (status != 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "logits must be finite or -inf (masked), with at least one finite per row");
+        PyErr_SetString(PyExc_ValueError, NOT_DRAWABLE);
         return NULL;
     }
     Py_RETURN_NONE;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -47,6 +48,16 @@ async def test_a_client_can_be_shut_down_and_started_again() -> None:
                 assert (await bot.get_me()).username == "lstm_test_bot"
 
 
+@contextlib.asynccontextmanager
+async def started(request: AiohttpRequest) -> AsyncIterator[AiohttpRequest]:
+    """The client, initialized, shut down afterwards."""
+    await request.initialize()
+    try:
+        yield request
+    finally:
+        await request.shutdown()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -70,13 +81,9 @@ async def serving(handler: Handler) -> AsyncIterator[str]:
 
 
 async def test_a_refused_connection_certainly_sent_nothing() -> None:
-    request = AiohttpRequest()
-    await request.initialize()
-    try:
+    async with started(AiohttpRequest()) as request:
         with pytest.raises(NetworkError) as failed:
             await request.post(f"http://127.0.0.1:{free_port()}/bot1:x/sendMessage")
-    finally:
-        await request.shutdown()
     assert not isinstance(failed.value, TimedOut)
     assert certainly_not_sent(failed.value)
 
@@ -90,17 +97,15 @@ async def test_a_slow_answer_may_have_been_sent_but_a_full_pool_certainly_not() 
         return web.json_response({"ok": True, "result": True})
 
     async for url in serving(slow):
-        request = AiohttpRequest(connection_pool_size=1, read_timeout=0.2, pool_timeout=0.1)
-        await request.initialize()
-        try:
+        async with started(
+            AiohttpRequest(connection_pool_size=1, read_timeout=0.2, pool_timeout=0.1)
+        ) as request:
             reading = asyncio.ensure_future(request.post(f"{url}1:x/sendMessage"))
             await asyncio.sleep(0.05)  # the only connection is busy now
             with pytest.raises(TimedOut) as pooled:
                 await request.post(f"{url}1:x/sendMessage")
             with pytest.raises(TimedOut) as read:
                 await reading
-        finally:
-            await request.shutdown()
     assert certainly_not_sent(pooled.value)  # never left: no connection was free
     assert not certainly_not_sent(read.value)  # written, then no answer in time
     assert got == ["/bot1:x/sendMessage"]
@@ -114,11 +119,7 @@ async def test_a_connection_dropped_after_the_request_may_have_been_sent() -> No
         return web.Response()
 
     async for url in serving(drops):
-        request = AiohttpRequest()
-        await request.initialize()
-        try:
+        async with started(AiohttpRequest()) as request:
             with pytest.raises(NetworkError) as failed:
                 await request.post(f"{url}1:x/sendMessage")
-        finally:
-            await request.shutdown()
     assert not certainly_not_sent(failed.value)

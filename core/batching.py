@@ -66,11 +66,8 @@ class RunningBatch:
         state, logits = g._prime([seed.ids[-g.window :] for seed in seeds])
         now = time.perf_counter()
         for (tag, request), seed in zip(jobs, seeds, strict=True):
-            rng = request.rng
-            if not isinstance(rng, np.random.Generator):
-                rng = np.random.default_rng(rng)
             group = (check_top_k(request.top_k), check_top_p(request.top_p))
-            self._rows.append(_Row(tag, request, seed, rng, group, now))
+            self._rows.append(_Row(tag, request, seed, request.generator(), group, now))
         self._state = [
             (np.concatenate([h, h1]), np.concatenate([c, c1]))
             for (h, c), (h1, c1) in zip(self._state, state, strict=True)

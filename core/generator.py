@@ -59,6 +59,10 @@ class Request:
         if self.schedule is not None and len(self.schedule) != self.length:
             raise ValueError(f"the schedule covers {len(self.schedule)} steps, the length is {self.length}")
 
+    def generator(self) -> np.random.Generator:
+        """The rng this request draws from: the one it carries, or a new one from its seed."""
+        return self.rng if isinstance(self.rng, np.random.Generator) else np.random.default_rng(self.rng)
+
 
 @dataclass
 class Sample:
@@ -439,10 +443,7 @@ class Generator:
             return
         encoded = encoded or [self.check(req) for req in requests]
         contexts = [e.ids[-self.window :] for e in encoded]
-        rngs = [
-            req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng)
-            for req in requests
-        ]
+        rngs = [req.generator() for req in requests]
         temps = np.array([req.temperature for req in requests], dtype=np.float64)
         lengths = np.array([req.length for req in requests])
         group_rows = filter_groups([(check_top_k(req.top_k), check_top_p(req.top_p)) for req in requests])
@@ -485,10 +486,7 @@ class Generator:
         """`iter_batch` run to the end through `_run_plain`, from one row's end to the next: the
         same tokens (each live row spends one uniform per token, drawn ahead: `rng.random(k)`
         gives the numbers k calls of `rng.random()` would; a finished row draws on 0.0, unused)."""
-        rngs = [
-            req.rng if isinstance(req.rng, np.random.Generator) else np.random.default_rng(req.rng)
-            for req in requests
-        ]
+        rngs = [req.generator() for req in requests]
         temps = np.array([req.temperature for req in requests], dtype=np.float64)
         lengths = np.array([req.length for req in requests])
         state, logits = self._prime([e.ids[-self.window :] for e in encoded])
@@ -536,11 +534,7 @@ class Generator:
                     yield self.tokenizer.tokens[token]
             return
         encoded = self.check(request)
-        rng = (
-            request.rng
-            if isinstance(request.rng, np.random.Generator)
-            else np.random.default_rng(request.rng)
-        )
+        rng = request.generator()
         temps = np.array([request.temperature], dtype=np.float64)
         state, logits = self._prime([encoded.ids[-self.window :]])
         for done in range(0, request.length, STREAM_CHUNK):

@@ -22,6 +22,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,10 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 GENERATE_S, GENERATE_MB, FIRST_ANSWER_S = 0.5, 120, 3.0
 
 
-def timed(command: list[str]) -> tuple[float, float]:
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and peak resident set (MB) of one fresh process running `command`."""
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -46,10 +47,13 @@ def timed(command: list[str]) -> tuple[float, float]:
 def generate(runs: int, figures: dict[str, float]) -> bool:
     """`lstmbot generate` cold, against the targets (its figures into `figures`)."""
     yardstick = [timed([sys.executable, "-c", "import numpy"]) for _ in range(runs)]
-    made = [
-        timed([sys.executable, "-m", "cli", "generate", "the meaning of", "--length", "50"])
-        for _ in range(runs)
-    ]
+    command = [sys.executable, "-m", "cli", "generate", "the meaning of", "--length", "50"]
+    with tempfile.TemporaryDirectory(prefix="coldstart-cache-") as cache:
+        # The very first run packs the int8 weights into the cache folder (core/packed.py);
+        # every run after it reads them back. Both are shown; the target is on the later ones.
+        env = {**os.environ, "CACHE_DIR": cache}
+        first_s, first_mb = timed(command, env)
+        made = [timed(command, env) for _ in range(runs)]
     seconds = statistics.median(t for t, _ in made)
     peak = max(mb for _, mb in made)
     base = statistics.median(t for t, _ in yardstick)
@@ -62,6 +66,7 @@ def generate(runs: int, figures: dict[str, float]) -> bool:
     print(
         f"  yardstick: python -c 'import numpy' median {base:.3f} s (generate = {seconds / base:.1f}x that)"
     )
+    print(f"  the first run ever (packs the int8 weights into the cache): {first_s:.2f} s, {first_mb:.0f} MB")
     return ok
 
 

@@ -17,6 +17,16 @@ def model_dirs() -> list[Path]:
     return [*dirs, Path("models"), PROJECT_MODELS]
 
 
+def cache_dir() -> Path | None:
+    """Where the command line keeps what it derives from bundles (core/cache.py, core/packed.py):
+    `$CACHE_DIR` as for the bot (empty: no cache), else `$XDG_CACHE_HOME/lstmbot`
+    (~/.cache/lstmbot). A folder that cannot be written costs only the time saved."""
+    if "CACHE_DIR" in os.environ:
+        return Path(os.environ["CACHE_DIR"]) if os.environ["CACHE_DIR"] else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lstmbot"
+
+
 def resolve_model(spec: str | None) -> Path:
     """A bundle folder from a path or a model name; a friendly error when there is none."""
     if spec and (Path(spec).is_dir() or os.sep in spec):

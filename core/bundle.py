@@ -12,7 +12,9 @@ weight must be finite.
 Loading needs numpy and h5py only. `load_bundle(path, weights="disk")` checks the weights as
 usual and then lets them go: the bundle reads each one from weights.h5 again when asked (a server
 packs them to int8 once and would otherwise keep the float32 copies, ~30 MB for the two shipped
-models, for nothing).
+models, for nothing). `weights="lazy"` checks every file's sha256 but reads and checks the weights
+only when one is first asked for: a generator whose int8 weights are cached under that sha256
+(core/packed.py) never parses the file, and h5py is imported only when one is read.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import h5py
 import numpy as np
 
 from core.config import ModelConfig
@@ -80,6 +81,8 @@ def sha256_file(path: Path) -> str:
 
 
 def _write_weights(path: Path, weights: Mapping[str, np.ndarray]) -> None:
+    import h5py  # here, not at the top: a cold `lstmbot generate` with cached weights never needs it
+
     with h5py.File(path, "w") as h5:
         for name, value in weights.items():
             h5.create_dataset(name, data=np.asarray(value, dtype=np.float32))
@@ -212,23 +215,45 @@ def _signature(path: Path) -> tuple[int, int, int]:
 class WeightsOnDisk(Mapping[str, np.ndarray]):
     """A loaded bundle's weights, read from weights.h5 when asked instead of kept in memory.
 
-    The file was checked when the bundle loaded; a file replaced since (another inode, size or
-    mtime) is hashed again and refused with BundleError unless it still has the same sha256, so
-    a retrained bundle written over this one never passes for it.
+    The file's sha256 was checked when the bundle loaded; a file replaced since (another inode,
+    size or mtime) is hashed again and refused with BundleError unless it still has the same
+    sha256, so a retrained bundle written over this one never passes for it. `model`: the
+    weights' names, shapes and finiteness are not checked yet (`weights="lazy"`): the first read
+    parses the whole file and checks it, raising BundleError as loading would have.
     """
 
-    def __init__(self, path: Path, sha256: str, names: list[str], signature: tuple[int, int, int]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        sha256: str,
+        names: list[str],
+        signature: tuple[int, int, int],
+        model: ModelConfig | None = None,
+    ) -> None:
         self.path = path
         self.sha256 = sha256
         self._names = names
         self._signature = signature
+        self._unchecked_model = model
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._names:
             raise KeyError(name)
         self._check()
+        if self._unchecked_model is not None:
+            arrays = _read_weights(self.path)
+            _check_weights(arrays, self._unchecked_model, str(self.path))
+            self._unchecked_model = None
+            return arrays[name]
+        import h5py
+
         with h5py.File(self.path, "r") as h5:
             return np.asarray(h5[name][()], dtype=np.float32)
+
+    @property
+    def checked(self) -> bool:
+        """Whether the contents were read and checked (at load, or by a first read since)."""
+        return self._unchecked_model is None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
@@ -251,6 +276,8 @@ class WeightsOnDisk(Mapping[str, np.ndarray]):
 def _read_weights(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise BundleError(f"{path}: missing (the model weights)")
+    import h5py
+
     weights: dict[str, np.ndarray] = {}
     try:
         with h5py.File(path, "r") as h5:
@@ -265,10 +292,11 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
     return weights
 
 
-def load_bundle(path: Path | str, *, weights: Literal["memory", "disk"] = "memory") -> Bundle:
+def load_bundle(path: Path | str, *, weights: Literal["memory", "disk", "lazy"] = "memory") -> Bundle:
     """Load and cross-check a bundle folder; raise BundleError with the file and the mismatch.
 
-    `weights="disk"`: check them all, then keep none in memory (`WeightsOnDisk`)."""
+    `weights="disk"`: check them all, then keep none in memory (`WeightsOnDisk`). `"lazy"`: check
+    the file's sha256 now, its contents on the first read (which may raise BundleError then)."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path}: no such model folder")
@@ -302,13 +330,15 @@ def load_bundle(path: Path | str, *, weights: Literal["memory", "disk"] = "memor
             f"{vocab_path}: a {tokenizer.kind} tokenizer, but {CONFIG_FILE} says {declared_kind}"
         )
 
-    arrays = _read_weights(weights_path)
-    _check_weights(arrays, model, str(weights_path))
     weights_sha256 = str(dict(config["files"])[WEIGHTS_FILE])
-    kept: Mapping[str, np.ndarray] = arrays
-    if weights == "disk":
-        kept = WeightsOnDisk(weights_path, weights_sha256, list(arrays), signature)
-        del arrays
+    kept: Mapping[str, np.ndarray]
+    if weights == "lazy":
+        kept = WeightsOnDisk(weights_path, weights_sha256, list(model.weight_shapes()), signature, model)
+    else:
+        arrays = _read_weights(weights_path)
+        _check_weights(arrays, model, str(weights_path))
+        let_go = weights == "disk"
+        kept = WeightsOnDisk(weights_path, weights_sha256, list(arrays), signature) if let_go else arrays
 
     meta = {k: v for k, v in config.items() if k not in ("model", "files", "format_version")}
     return Bundle(

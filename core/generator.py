@@ -11,7 +11,7 @@ kernel of core/qkernel.c (core/numba_kernel.py explains the grid). No TensorFlow
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,13 +19,12 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from threadpoolctl import threadpool_limits
 
 from core.bundle import Bundle, load_bundle
-from core.cache import cache_key, cached_array
 from core.constraints import Row, Schedule, constrain, force
 from core.limits import MAX_LENGTH
 from core.lstm_step import KERNEL, draw_plain, lstm_layer, qmatmul, run_steps, whole_step
+from core.packed import int8_weights, pack, stacked_kernel
 from core.quant import QuantMatrix, on_grid
 from core.sampling import GREEDY_BELOW, check_temperature, check_top_k, check_top_p, draw
 from core.tokenizers import UNKNOWN_ID, Encoded
@@ -163,53 +162,6 @@ class _Layer:
         return self.kernel if self.kernel is not None else self.matrix.dequantized()
 
 
-def _layer(
-    units: int, kernel: npt.NDArray[np.floating], table: npt.NDArray[np.floating], quantized: bool
-) -> _Layer:
-    trained = None if quantized else np.ascontiguousarray(kernel, dtype=np.float32)
-    rows = np.ascontiguousarray(table, dtype=np.float32)  # a mapped table stays mapped (no copy)
-    return _Layer(units, QuantMatrix.from_kernel(kernel), rows, trained)
-
-
-# Layer 0's token table is cached on disk (and mapped) from this size up: the word model's is
-# 8000 x 1024 float32, 31 MB, of which a server touches only the rows of tokens it generates.
-TABLE_CACHE_BYTES = 1 << 20
-TABLE_SLICE = 512  # embedding rows multiplied at a time (float64: 512 x 4096 x 8 = 16 MB)
-
-
-def first_table(bundle: Bundle, w: Mapping[str, np.ndarray], cache_dir: Path | None) -> F32:
-    """Layer 0's input product for every token: the embedding (or the one-hot identity) times
-    the input kernel, plus the bias, in float32, shape (vocab, 4 * units).
-
-    Mapped from `cache_dir` where it is big and the bundle's weights have a sha256 to key it by
-    (the same bytes as computed here: it was computed here once)."""
-
-    def build() -> F32:
-        # In float64 on one BLAS thread, then rounded: a float32 product's last bits followed
-        # BLAS's thread count (OpenBLAS splits the sums by thread), so two generators of one
-        # process, built before and after the bot limited BLAS to one thread, wrote different
-        # text for the same seed and rng. Rows a slice at a time (the word model's whole table
-        # in float64 would be 262 MB).
-        kernel0 = w["lstm_0/kernel"].astype(np.float64)
-        bias = w["lstm_0/bias"].astype(np.float64)
-        if bundle.model.input != "embedding":  # one-hot inputs: the kernel's rows are the table
-            return (kernel0 + bias).astype(np.float32)
-        embeddings = w["embedding/embeddings"]
-        table = np.empty((len(embeddings), kernel0.shape[1]), dtype=np.float32)
-        with threadpool_limits(limits=1, user_api="blas"):
-            for start in range(0, len(embeddings), TABLE_SLICE):
-                rows = embeddings[start : start + TABLE_SLICE].astype(np.float64)
-                table[start : start + TABLE_SLICE] = rows @ kernel0 + bias
-        return table
-
-    shape = (bundle.model.vocab_size, 4 * bundle.model.lstm_units[0])
-    if cache_dir is None or not bundle.weights_sha256 or shape[0] * shape[1] * 4 < TABLE_CACHE_BYTES:
-        return build()
-    key = cache_key(weights=bundle.weights_sha256, input=bundle.model.input, what="layer 0 table, float64")
-    table: F32 = cached_array(cache_dir, "table0", key, build, dtype=np.float32, shape=shape)
-    return table
-
-
 class Generator:
     """Holds a bundle's weights as arrays and generates text for batches of requests."""
 
@@ -218,7 +170,7 @@ class Generator:
     ) -> None:
         """`precision`: "int8" (served: int8 weights, kernel) or "float32" (the trained weights,
         BLAS only: the reference that held-out parity is measured against). `cache_dir`: where
-        layer 0's token table may be kept as a file and mapped (see `first_table`)."""
+        the int8 weights and layer 0's token table are kept between starts (core/packed.py)."""
         if precision not in ("int8", "float32"):
             raise ValueError(f"precision must be 'int8' or 'float32', got {precision!r}")
         self.precision: Precision = precision
@@ -228,17 +180,24 @@ class Generator:
         self.window = bundle.model.window
         w = bundle.weights
         units = bundle.model.lstm_units
-        # Layer 0's input product is a row lookup: fold the embedding (or the one-hot identity)
-        # and the bias into one table of shape (vocab, 4 * units), kept in float32 (exact).
-        table0 = first_table(bundle, w, cache_dir)
-        self._layers = [_layer(units[0], w["lstm_0/recurrent_kernel"], table0, self._quantized)]
-        for i in range(1, len(units)):
-            stacked = np.vstack([w[f"lstm_{i}/kernel"], w[f"lstm_{i}/recurrent_kernel"]])
-            self._layers.append(_layer(units[i], stacked, w[f"lstm_{i}/bias"][None, :], self._quantized))
+        # Layer 0's input product is a row lookup: the embedding (or the one-hot identity) and
+        # the bias folded into one table of shape (vocab, 4 * units), in float32 (exact). The
+        # int8 weights come from the cache when packed before (the float32 ones are then never
+        # read); the float32 reference packs afresh and keeps the trained kernels beside.
+        weights = int8_weights(bundle, cache_dir) if self._quantized else pack(bundle, cache_dir)
+        self._layers = [
+            _Layer(
+                units[i],
+                weights.matrices[i],
+                weights.tables[i],
+                None if self._quantized else np.ascontiguousarray(stacked_kernel(w, i), dtype=np.float32),
+            )
+            for i in range(len(units))
+        ]
         self._gates = [_gate_constants(layer.units) for layer in self._layers]
-        self._dense = QuantMatrix.from_kernel(w["dense/kernel"])
+        self._dense = weights.dense
         self._dense_kernel = None if self._quantized else w["dense/kernel"].astype(np.float32)
-        self._dense_bias: F32 = w["dense/bias"].astype(np.float32)[None, :]
+        self._dense_bias: F32 = weights.dense_bias
 
     @cached_property
     def _dense_f32(self) -> F32:

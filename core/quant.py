@@ -59,8 +59,7 @@ class QuantMatrix:
         """Quantise a Keras-style (inputs, outputs) kernel symmetrically, per output row."""
         w = np.asarray(kernel).T  # a view: rows are quantised a slice at a time, below
         outputs, inputs = w.shape
-        rows = -(-outputs // ROW_BLOCK) * ROW_BLOCK
-        kpad = -(-inputs // INPUT_PAD) * INPUT_PAD
+        rows, kpad = cls.padded(outputs, inputs)
         q_pad = np.zeros((rows, kpad), dtype=np.int8)
         row_scale = np.empty(outputs, dtype=np.float64)
         # In float64 (exact rounding), but QUANT_SLICE rows at a time: the whole matrix at once
@@ -84,6 +83,11 @@ class QuantMatrix:
             inputs,
             kpad,
         )
+
+    @staticmethod
+    def padded(outputs: int, inputs: int) -> tuple[int, int]:
+        """The layout's (rows, kpad) for an (outputs, inputs) matrix: both padded with zeros."""
+        return -(-outputs // ROW_BLOCK) * ROW_BLOCK, -(-inputs // INPUT_PAD) * INPUT_PAD
 
     @property
     def rows(self) -> int:

@@ -12,6 +12,9 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# `lstmbot generate` keeps packed weights under $XDG_CACHE_HOME/lstmbot (cli/bundles.py): the
+# tests' commands keep theirs out of the home folder.
+os.environ["XDG_CACHE_HOME"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lstmbot-tests-{os.getpid()}")
 
 
 TINY_TEXT = (

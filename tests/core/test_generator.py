@@ -327,7 +327,7 @@ def test_the_first_layers_table_does_not_depend_on_blas_threads() -> None:
     wrote other text for the same seed and rng). Built in float64 on one thread, it does not."""
     from threadpoolctl import threadpool_limits
 
-    from core.generator import first_table
+    from core.packed import first_table
 
     bundle = load_bundle(SHIPPED)
     with threadpool_limits(limits=1, user_api="blas"):

@@ -230,57 +230,103 @@ __attribute__((target(VNNI_TARGET))) static void few_rows_vnni(const int8_t *pac
     }
 }
 
+/* One block's 16 output rows for batch rows b0 .. fours - 1 (a multiple of 4 of them). */
+__attribute__((target(VNNI_TARGET))) static inline void one_block_vnni(
+    const int8_t *block, const float *scale, const float *corr, int64_t j, int64_t cols, int64_t kpad,
+    const uint8_t *x, int64_t b0, int64_t fours, const float *table, const int64_t *index, float *out) {
+    int64_t b = b0;
+    for (; b + 8 <= fours; b += 8) {
+        /* Eight batch rows: eight independent accumulator chains (vpdpbusd's latency needs
+         * more than four to issue one per cycle), each weight vector loaded once for eight. */
+        const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad,
+                      *x4 = x3 + kpad, *x5 = x4 + kpad, *x6 = x5 + kpad, *x7 = x6 + kpad;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
+                a6 = a0, a7 = a0;
+        const int8_t *p = block;
+        for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
+            __m512i w = LOADZ(p);
+            DOT4Z(a0, QUADZ(x0, k), w);
+            DOT4Z(a1, QUADZ(x1, k), w);
+            DOT4Z(a2, QUADZ(x2, k), w);
+            DOT4Z(a3, QUADZ(x3, k), w);
+            DOT4Z(a4, QUADZ(x4, k), w);
+            DOT4Z(a5, QUADZ(x5, k), w);
+            DOT4Z(a6, QUADZ(x6, k), w);
+            DOT4Z(a7, QUADZ(x7, k), w);
+        }
+        __m512i sums[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int r = 0; r < 8; r++) {
+            finish_vnni(sums[r], scale, corr, j, cols, table + index[b + r] * cols,
+                        out + (b + r) * cols);
+        }
+    }
+    for (; b + 4 <= fours; b += 4) {
+        const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        const int8_t *p = block;
+        for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
+            __m512i w = LOADZ(p);
+            DOT4Z(a0, QUADZ(x0, k), w);
+            DOT4Z(a1, QUADZ(x1, k), w);
+            DOT4Z(a2, QUADZ(x2, k), w);
+            DOT4Z(a3, QUADZ(x3, k), w);
+        }
+        finish_vnni(a0, scale, corr, j, cols, table + index[b] * cols, out + b * cols);
+        finish_vnni(a1, scale, corr, j, cols, table + index[b + 1] * cols, out + (b + 1) * cols);
+        finish_vnni(a2, scale, corr, j, cols, table + index[b + 2] * cols, out + (b + 2) * cols);
+        finish_vnni(a3, scale, corr, j, cols, table + index[b + 3] * cols, out + (b + 3) * cols);
+    }
+}
+
+#define TWO(r)                              \
+    {                                       \
+        __m512i u = QUADZ(x##r, k);         \
+        DOT4Z(a##r, u, w0);                 \
+        DOT4Z(c##r, u, w1);                 \
+    }
+
+/* Two blocks (32 output rows) for batch rows 0 .. eights - 1, eight at a time: each broadcast
+ * quad of inputs feeds both blocks' weight vectors, so a vpdpbusd costs 10/16 of a load where
+ * one block costs 9/8. */
+__attribute__((target(VNNI_TARGET))) static inline void two_blocks_vnni(
+    const int8_t *block, const float *scale, const float *corr, int64_t j, int64_t cols, int64_t kpad,
+    const uint8_t *x, int64_t eights, const float *table, const int64_t *index, float *out) {
+    for (int64_t b = 0; b < eights; b += 8) {
+        const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad,
+                      *x4 = x3 + kpad, *x5 = x4 + kpad, *x6 = x5 + kpad, *x7 = x6 + kpad;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
+                a7 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0, c6 = a0, c7 = a0;
+        const int8_t *p = block, *q = block + BLOCK * kpad;
+        for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK, q += 4 * BLOCK) {
+            __m512i w0 = LOADZ(p), w1 = LOADZ(q);
+            TWO(0) TWO(1) TWO(2) TWO(3) TWO(4) TWO(5) TWO(6) TWO(7)
+        }
+        __m512i sums[8] = {a0, a1, a2, a3, a4, a5, a6, a7}, more[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+        for (int r = 0; r < 8; r++) {
+            const float *row = table + index[b + r] * cols;
+            finish_vnni(sums[r], scale, corr, j, cols, row, out + (b + r) * cols);
+            finish_vnni(more[r], scale, corr, j + BLOCK, cols, row, out + (b + r) * cols);
+        }
+    }
+}
+
 __attribute__((target(VNNI_TARGET))) static void qmatmul_vnni(const int8_t *packed, const float *scale,
                                                               const float *corr, int64_t j0,
                                                               int64_t j1, int64_t cols, int64_t kpad,
                                                               const uint8_t *x, int64_t batch,
                                                               const float *table,
                                                               const int64_t *index, float *out) {
-    int64_t fours = batch & ~(int64_t)3;
-    for (int64_t j = j0; j < j1 && fours; j += BLOCK) {
+    int64_t fours = batch & ~(int64_t)3, eights = batch & ~(int64_t)7;
+    int64_t j = j0;
+    for (; eights && j + BLOCK < j1; j += 2 * BLOCK) {
         const int8_t *block = packed + j * kpad;
-        int64_t b = 0;
-        for (; b + 8 <= fours; b += 8) {
-            /* Eight batch rows: eight independent accumulator chains (vpdpbusd's latency needs
-             * more than four to issue one per cycle), each weight vector loaded once for eight. */
-            const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad,
-                          *x4 = x3 + kpad, *x5 = x4 + kpad, *x6 = x5 + kpad, *x7 = x6 + kpad;
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0,
-                    a6 = a0, a7 = a0;
-            const int8_t *p = block;
-            for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
-                __m512i w = LOADZ(p);
-                DOT4Z(a0, QUADZ(x0, k), w);
-                DOT4Z(a1, QUADZ(x1, k), w);
-                DOT4Z(a2, QUADZ(x2, k), w);
-                DOT4Z(a3, QUADZ(x3, k), w);
-                DOT4Z(a4, QUADZ(x4, k), w);
-                DOT4Z(a5, QUADZ(x5, k), w);
-                DOT4Z(a6, QUADZ(x6, k), w);
-                DOT4Z(a7, QUADZ(x7, k), w);
-            }
-            __m512i sums[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
-            for (int r = 0; r < 8; r++) {
-                finish_vnni(sums[r], scale, corr, j, cols, table + index[b + r] * cols,
-                            out + (b + r) * cols);
-            }
-        }
-        for (; b + 4 <= fours; b += 4) {
-            const uint8_t *x0 = x + b * kpad, *x1 = x0 + kpad, *x2 = x1 + kpad, *x3 = x2 + kpad;
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-            const int8_t *p = block;
-            for (int64_t k = 0; k < kpad; k += 4, p += 4 * BLOCK) {
-                __m512i w = LOADZ(p);
-                DOT4Z(a0, QUADZ(x0, k), w);
-                DOT4Z(a1, QUADZ(x1, k), w);
-                DOT4Z(a2, QUADZ(x2, k), w);
-                DOT4Z(a3, QUADZ(x3, k), w);
-            }
-            finish_vnni(a0, scale, corr, j, cols, table + index[b] * cols, out + b * cols);
-            finish_vnni(a1, scale, corr, j, cols, table + index[b + 1] * cols, out + (b + 1) * cols);
-            finish_vnni(a2, scale, corr, j, cols, table + index[b + 2] * cols, out + (b + 2) * cols);
-            finish_vnni(a3, scale, corr, j, cols, table + index[b + 3] * cols, out + (b + 3) * cols);
-        }
+        two_blocks_vnni(block, scale, corr, j, cols, kpad, x, eights, table, index, out);
+        one_block_vnni(block, scale, corr, j, cols, kpad, x, eights, fours, table, index, out);
+        one_block_vnni(block + BLOCK * kpad, scale, corr, j + BLOCK, cols, kpad, x, eights, fours, table,
+                       index, out);
+    }
+    for (; fours && j < j1; j += BLOCK) {
+        one_block_vnni(packed + j * kpad, scale, corr, j, cols, kpad, x, 0, fours, table, index, out);
     }
     if (batch > fours) {
         few_rows_vnni(packed, scale, corr, j0, j1, cols, kpad, x + fours * kpad, (int)(batch - fours),

@@ -38,8 +38,10 @@ def test_panels_hold_the_rounded_weights_in_row_order(inputs: int, outputs: int)
 @pytest.mark.parametrize(
     ("inputs", "outputs", "batch"),
     # 2, 3 and 6 rows: the few-rows path with two and three rows, four blocks at a time and a
-    # tail of one (80 outputs: 5 blocks) or more (200: 13 blocks)
+    # tail of one (80 outputs: 5 blocks) or more (200: 13 blocks); 13 rows of 7 blocks: VNNI's
+    # two blocks for eight rows, then its one block for the next four, its odd last block, one row
     [
+        (70, 112, 13),
         (37, 18, 1),
         (37, 18, 5),
         (1024, 2048, 1),
@@ -295,7 +297,7 @@ digest = hashlib.sha256()
 # (130, 80, 48), (520, 2048, 33) and (45, 40, 12): AMX's tails (inputs past a multiple of 64, an
 # odd block, batch rows past a multiple of 16 and of 32, a batch of one padded tile)
 shapes = [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7), (130, 80, 48), (520, 2048, 33)]
-shapes += [(45, 40, 12), (100, 80, 2), (64, 200, 3), (64, 200, 6)]  # the few-rows path's groups
+shapes += [(70, 112, 13), (45, 40, 12), (100, 80, 2), (64, 200, 3), (64, 200, 6)]  # the few-rows path's groups
 for inputs, outputs, batch in shapes:
     m = QuantMatrix.from_kernel(rng.normal(scale=0.3, size=(inputs, outputs)))
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)

@@ -47,6 +47,14 @@ cgroup v1, 1 CPU, 512 MB, all four models):
       minute: 2.1x it). Cold start alone in the box, twice, a few minutes later: 0.47 s and
       0.39 s (2.1x and 2.0x `import numpy`), first answer 2.15 s and 2.29 s: PASS.
 
+Measured (2026-12-07, third session: 2-core AMD EPYC Zen 5, family 26, AVX-512 VNNI, no AMX;
+cgroup v1, 1 CPU, 512 MB, all four models; the int8 weights read from the cache, core/packed.py,
+and the VNNI product two blocks at a time): every target in one run: bot peak RSS 250 MB, 0 OOM
+kills, steady p95 65 ms, mixed 0.97x, burst 6.2 s, event loop 3.1 / 3.2 ms a reply, `lstmbot
+generate` 0.25 s and 45 MB in the box (1.3x `import numpy` there), first answer 1.18 s, 1 x 400
+17.4 ms, 64 x 400 101,648 chars/s against ONNX Runtime int8's 81,743. Two runs before it that
+hour: mixed 1.31x (FAIL: p95 83 against 63 ms) and 1.01x.
+
 Since 2026-12-07 it runs every target of issue 26 in one run: bench.bot with the bot in the
 box, then bench.coldstart inside the box (the sandbox too), then bench.generate beside it (one
 thread; PyTorch and ONNX Runtime, its peers, would not fit 512 MB beside the bot's benchmark).

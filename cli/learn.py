@@ -3,8 +3,11 @@
 1. The preferences gathered since the champion was made (cli/learn_round.py): ratings (KTO
    rows), duel votes and inline picks (DPO rows). Too few (MIN_ROWS), or only one verdict:
    refused (exit 2), saying how many there are.
-2. A challenger fine-tuned from the champion's bundle by `lstmbot train --init-from
-   --preferences`'s own code path (train.loop.train, KTO), into --out.
+2. A challenger, into --out. First the ratings of the champion's own samples are asked whether
+   they want it sharper or softer (train/lesson.py): where that lesson promises half as many
+   likes again, confidently, it is distilled into a copy of the champion (train/distill.py);
+   otherwise the challenger is fine-tuned from the champion's bundle by `lstmbot train
+   --init-from --preferences`'s own code path (train.loop.train, KTO).
 3. The gates (train/gates.py): held-out loss, copy rate, repetition, measured on both.
    Passed: published as the challenger (exit 0), and the bot's duels decide. Failed: stored in
    the registry as rejected with the reason (exit 3); the bundle folder is kept either way,
@@ -32,6 +35,7 @@ LEARN_DIR = Path("data") / "learn"
 # bench/preferences.py's recipe: KTO at lr 6e-4, 16 rows a step, each row seen about once,
 # at most 60 steps (900 ratings, 60 steps passed every run; docs/preferences-runs.md).
 ROWS_PER_STEP, MAX_STEPS, LEARNING_RATE = 16, 60, 6e-4
+LESSON_STEPS = 200  # train/distill.py's STEPS (not imported: every command would load numpy)
 EXIT_PUBLISHED, EXIT_REJECTED = 0, 3  # a refusal is a CliError: exit status 2
 
 
@@ -80,6 +84,19 @@ def register(subparsers: Any) -> None:
         "--lr", type=float, default=LEARNING_RATE, help=f"learning rate (default {LEARNING_RATE})"
     )
     tune.add_argument("--threads", type=int, help="CPU threads for TensorFlow")
+    tune.add_argument(
+        "--lesson",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: teach the sharpness the ratings ask for when it is worth a round, else KTO "
+        "(default); off: always KTO",
+    )
+    tune.add_argument(
+        "--lesson-steps",
+        type=int,
+        default=LESSON_STEPS,
+        help=f"distillation steps when a lesson is taught (default {LESSON_STEPS})",
+    )
     gates = p.add_argument_group("gates")
     gates.add_argument("--samples", type=int, default=256, help="samples drawn from each model (default 256)")
     gates.add_argument("--temperature", type=float, default=0.5, help="their temperature (default 0.5)")
@@ -108,7 +125,7 @@ def register(subparsers: Any) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    for flag in ("min_rows", "steps", "threads", "samples", "eval_stride"):
+    for flag in ("min_rows", "steps", "threads", "samples", "eval_stride", "lesson_steps"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise CliError(f"--{flag.replace('_', '-')} must be at least 1")
@@ -218,9 +235,11 @@ def _plan_or_refusal(args: argparse.Namespace, round_: Round, preferences: Path)
 
 
 def _dry_run(args: argparse.Namespace, round_: Round, out: Path, plan: Plan) -> int:
+    first = "look for a lesson in the ratings, then teach it or " if args.lesson == "auto" else ""
     print(
-        f"dry run: would fine-tune {plan.steps} steps (KTO, lr {args.lr:g}) from {round_.champion.folder} "
-        f"on {plan.corpus} into {out}, check the gates and publish or reject it; nothing trained or published"
+        f"dry run: would {first}fine-tune {plan.steps} steps (KTO, lr {args.lr:g}) "
+        f"from {round_.champion.folder} on {plan.corpus} into {out}, check the gates and publish "
+        "or reject it; nothing trained or published"
     )
     return EXIT_PUBLISHED
 
@@ -233,11 +252,22 @@ def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, plan: P
 
     from bot.db.repository import RegistryError
     from cli.learn_round import record
-    from cli.learn_steps import REPORT_FILE, fine_tune, lineage, measure_both, print_gates
+    from cli.learn_steps import (
+        REPORT_FILE,
+        find_lesson,
+        fine_tune,
+        lineage,
+        measure_both,
+        print_gates,
+        teach,
+    )
     from train.gates import Limits, judge
 
     started = time.monotonic()
-    if not fine_tune(args, round_, out, plan):
+    lesson = find_lesson(round_, out) if args.lesson == "auto" else None
+    if lesson is not None and lesson.worth_a_round:
+        teach(args, round_, out, plan, lesson)
+    elif not fine_tune(args, round_, out, plan):
         print(f"interrupted: the partial bundle is in {out}; nothing was published")
         return 130
     trained_s = time.monotonic() - started
@@ -246,7 +276,7 @@ def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, plan: P
     limits = Limits(args.max_loss_increase, args.copy_margin, args.min_distinct_ratio)
     gates = judge(champion, challenger, limits, unit=level)
     reason = "; ".join(gate.reason for gate in gates if not gate.passed) or None
-    recorded = lineage(args, round_, out, plan, trained_s, measured, champion, challenger, gates)
+    recorded = lineage(args, round_, out, plan, trained_s, measured, champion, challenger, gates, lesson)
     (out / REPORT_FILE).write_text(
         json.dumps(recorded, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cli import CliError
 from cli.learn_round import Round
+from train.distill import LEARNING_RATE
 from train.gates import Gate, Measures
+from train.lesson import Lesson
 
 PREFERENCES_FILE, REPORT_FILE = "preferences.jsonl", "learn.json"
 
@@ -60,6 +64,50 @@ def fine_tune(args: argparse.Namespace, round_: Round, out: Path, plan: Plan) ->
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None
     return not result.interrupted
+
+
+def find_lesson(round_: Round, out: Path) -> Lesson:
+    """The sharpness the ratings of the champion's own samples ask for (train/lesson.py)."""
+    from core.bundle import load_bundle
+    from core.generator import Generator
+    from train.lesson import fit, read_rated
+
+    champion = load_bundle(round_.champion.folder, weights="lazy")
+    rated = read_rated(out / PREFERENCES_FILE, round_.champion.version)
+    if not rated:
+        print("  no ratings of the champion's own samples: no lesson to look for")
+    else:
+        print(f"  looking for a lesson in the {len(rated)} ratings of the champion's own samples")
+    lesson = fit(Generator(champion), rated)
+    if rated:
+        verdict = "worth a round" if lesson.worth_a_round else "not worth a round: KTO instead"
+        print(f"    {lesson.describe()}: {verdict}")
+    return lesson
+
+
+def teach(args: argparse.Namespace, round_: Round, out: Path, plan: Plan, lesson: Lesson) -> None:
+    """Distil the lesson into a copy of the champion's weights (train/distill.py), into `out`."""
+    from train.loop import configure_environment
+
+    configure_environment()
+    from core.bundle import load_bundle
+    from train.corpus import load_corpus
+    from train.data import split_corpus
+    from train.distill import distil
+    from train.loop import set_threads
+    from train.recipes import Level, TrainConfig
+
+    champion = load_bundle(round_.champion.folder)
+    level: Level = "word" if champion.level == "word" else "char"
+    split = split_corpus(
+        load_corpus(plan.corpus), TrainConfig(level=level, window=champion.model.window), champion.tokenizer
+    )
+    set_threads(args.threads)
+    print(
+        f"  teaching it: {args.lesson_steps} steps of distillation from the champion on "
+        f"{plan.corpus} into {out} (no KTO this round)"
+    )
+    distil(champion, lesson, np.asarray(split.train), out, name=args.model, steps=args.lesson_steps)
 
 
 def measure_both(
@@ -118,8 +166,10 @@ def lineage(
     champion: Measures,
     challenger: Measures,
     gates: list[Gate],
+    lesson: Lesson | None = None,
 ) -> dict[str, Any]:
-    """What the registry keeps with the version (and learn.json beside the bundle)."""
+    """What the registry keeps with the version (and learn.json beside the bundle). `lesson`:
+    the one looked for (None: --lesson off); taught instead of KTO where it was worth a round."""
     prefs = (out / PREFERENCES_FILE).read_bytes()
     made = round_.champion.made
     return {
@@ -133,11 +183,14 @@ def lineage(
             "sha256": hashlib.sha256(prefs).hexdigest(),
         },
         "training": {
-            "loss": "kto",
-            "steps": plan.steps,
-            "learning_rate": args.lr,
+            **(
+                {"loss": "lesson", "steps": args.lesson_steps, "learning_rate": LEARNING_RATE}
+                if lesson is not None and lesson.worth_a_round
+                else {"loss": "kto", "steps": plan.steps, "learning_rate": args.lr}
+            ),
             "corpus": plan.corpus,
             "seconds": round(seconds, 1),
+            "lesson": lesson.as_dict() if lesson is not None else None,
         },
         "measured": measured,
         "champion": champion.as_dict(),

@@ -423,6 +423,18 @@ class Generator:
             if step + 1 < longest:
                 logits = self._step_logits(tokens, state)
 
+    def forced_logits(
+        self, contexts: Sequence[Sequence[int]], tokens: npt.NDArray[np.int64]
+    ) -> Iterator[F32]:
+        """Teacher forcing: for each column t of `tokens` (rows, steps), the logits the model
+        gives before token t, every row primed with its context first (as a sample's seed is).
+        Scores texts already written (train/lesson.py), with the served weights."""
+        state, logits = self._prime(contexts)
+        for t in range(tokens.shape[1]):
+            yield logits
+            if t + 1 < tokens.shape[1]:
+                logits = self._step_logits(np.ascontiguousarray(tokens[:, t]), state)
+
     def generate(self, requests: Sequence[Request]) -> list[Sample]:
         """Generate every request of a batch together; results come back in request order."""
         started = time.perf_counter()

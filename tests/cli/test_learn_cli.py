@@ -188,6 +188,79 @@ def test_learn_publishes_a_challenger_with_lineage(
     assert code == 2 and f"already has a challenger ({challenger.version}) in duels" in err
 
 
+def _seed_own_samples(url: str, bundle: Path, version: str, count: int) -> None:
+    """`count` samples the champion itself wrote at T=1.0, rated: the sharpest fifth liked (by
+    their mean log-probability under the champion), the rest disliked."""
+    from core.bundle import load_bundle
+    from core.generator import Generator, Request
+    from train.lesson import Rated, log_probs
+
+    generator = Generator(load_bundle(bundle))
+    prompt = "supposing that truth "
+    texts = [
+        s.text
+        for s in generator.generate(
+            [Request(prompt, length=40, temperature=1.0, rng=i) for i in range(count)]
+        )
+    ]
+    sharpness = log_probs(generator, [Rated(prompt, t, True, 1.0) for t in texts], [(1.0, 1.0)])[:, 0]
+    cut = sorted(sharpness)[int(0.8 * count)]
+
+    async def work(session: AsyncSession) -> None:
+        author, rater = await make_user(session), await make_user(session)
+        chat = await make_chat(session)
+        for text, sharp in zip(texts, sharpness, strict=True):
+            sample = await make_sample(
+                session,
+                user=author,
+                chat=chat,
+                model_name=MODEL,
+                model_version=version,
+                seed=prompt,
+                text=text,
+                temperature=1.0,
+            )
+            await repo.rate(session, sample_id=sample.id, user_id=rater.id, score=1 if sharp >= cut else -1)
+            await repo.set_shared(session, sample_id=sample.id, shared=True)
+
+    _on(url, work)
+
+
+@pytest.mark.slow
+def test_a_lesson_the_ratings_ask_for_is_taught_instead_of_kto(
+    url: str,
+    tiny_bundle: Path,
+    corpus: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Raters who like the champion's sharper samples: the round distils a sharper champion
+    (train/lesson.py, train/distill.py) and records the lesson; `--lesson off` keeps to KTO."""
+    champion = _on(url, lambda s: registry.publish(s, bundle=tiny_bundle, role="champion", name=MODEL))
+    _seed_own_samples(url, tiny_bundle, champion.version, 80)
+    out = tmp_path / "taught"
+    argv = ("--database-url", url, "--corpus", str(corpus), "--min-rows", "8", *TINY_RUN)
+    code, text, err = _learn(capsys, *argv, "--out", str(out), "--lesson-steps", "3")
+    assert code in (0, 3), err  # published or rejected by a gate: either way, taught
+    assert "looking for a lesson in the 80 ratings of the champion's own samples" in text
+    assert ": worth a round" in text and "teaching it: 3 steps of distillation" in text
+    assert "fine-tuning" not in text
+    recorded = json.loads((out / "learn.json").read_text())
+    assert recorded["training"]["loss"] == "lesson" and recorded["training"]["steps"] == 3
+    lesson = recorded["training"]["lesson"]
+    assert lesson["inside"] > 1.0 or lesson["elsewhere"] > 1.0
+    assert json.loads((out / "config.json").read_text())["lesson"]["inside"] == lesson["inside"]
+
+    if code == 0:  # a challenger in duels would make the next round wait for its verdict
+        challenger = _versions(url)["challenger"].version
+        _on(url, lambda s: registry.retire(s, name=MODEL, version=challenger, reason="test"))
+    off = tmp_path / "kto"
+    code, text, err = _learn(capsys, *argv, "--out", str(off), "--lesson", "off")
+    assert code in (0, 3), err
+    assert "looking for a lesson" not in text and "fine-tuning 2 steps (KTO" in text
+    assert json.loads((off / "learn.json").read_text())["training"]["loss"] == "kto"
+
+
 @pytest.mark.slow
 def test_a_round_that_fails_a_gate_is_stored_rejected_with_its_reason(
     url: str,
@@ -258,6 +331,7 @@ def test_dry_run_says_what_it_would_do(
     assert code == 0
     assert "40 preference rows since" in text
     assert (
-        f"dry run: would fine-tune 3 steps (KTO, lr 0.0006) from {tiny_bundle} on {corpus} into {out}" in text
+        "dry run: would look for a lesson in the ratings, then teach it or "
+        f"fine-tune 3 steps (KTO, lr 0.0006) from {tiny_bundle} on {corpus} into {out}" in text
     )
     assert not out.exists() and _versions(url) == {}

@@ -297,7 +297,8 @@ digest = hashlib.sha256()
 # (130, 80, 48), (520, 2048, 33) and (45, 40, 12): AMX's tails (inputs past a multiple of 64, an
 # odd block, batch rows past a multiple of 16 and of 32, a batch of one padded tile)
 shapes = [(37, 18, 5), (512, 2048, 1), (512, 2048, 64), (70, 33, 7), (130, 80, 48), (520, 2048, 33)]
-shapes += [(70, 112, 13), (45, 40, 12), (100, 80, 2), (64, 200, 3), (64, 200, 6)]  # the few-rows path's groups
+# (70, 112, 13): VNNI's two blocks for eight rows, then one block for four, its odd last block
+shapes += [(70, 112, 13), (45, 40, 12), (100, 80, 2), (64, 200, 3), (64, 200, 6)]  # few-rows groups
 for inputs, outputs, batch in shapes:
     m = QuantMatrix.from_kernel(rng.normal(scale=0.3, size=(inputs, outputs)))
     x = rng.uniform(-1, 1, size=(batch, inputs)).astype(np.float32)

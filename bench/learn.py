@@ -2,6 +2,12 @@
 
     python -m bench.learn [--taste vocabulary|theme] [--rounds 4] [--ratings 600]
         [--duel-votes 200] [--sabotage-round 4] [--steps 60] [--final-duels 200] [--like-at N]
+        [--temperature 1.0]
+
+The simulated users rate and duel at one temperature, their /temp (`--temperature`, 1.0, the
+final duels' too). Until 2026-12-07 the raters used 1.0 and the voters the bot's default 0.5, so
+every challenger was taught by ratings at 1.0 and judged at 0.5, where the vocabulary taste
+ties most 200-character duels (57%) and a sharper model loses the rest (bench/lessons.py).
 
 By default three honest rounds, then a fourth whose labels are inverted (sabotaged): the
 issue's proof asks for the champion after three rounds and for a sabotaged round's challenger
@@ -422,15 +428,16 @@ async def rate(
     *,
     samples: int,
     inverted: bool,
+    temperature: float = 1.0,
     length: int = default_length("char"),
 ) -> tuple[int, int]:
-    """The rater rates `samples` samples; with `inverted`, every label flipped."""
+    """The rater rates `samples` samples at `temperature`; with `inverted`, every label flipped."""
 
     def label(text: str) -> float:
         return float((judge(text) >= like_at) != inverted)
 
     return await bp.rate_samples(
-        sb, db, label, samples=samples, temperatures=(1.0,), like_at=1.0, length=length
+        sb, db, label, samples=samples, temperatures=(temperature,), like_at=1.0, length=length
     )
 
 
@@ -472,12 +479,15 @@ async def duel_until_decided(
     voters: int,
     name: str = MODEL,
     length: int = default_length("char"),
+    temperature: float = 1.0,
 ) -> None:
-    """Voters duel and vote by taste until the challenger leaves its role or `budget` votes."""
+    """Voters duel and vote by taste until the challenger leaves its role or `budget` votes. A
+    challenger duel is at the voter's own temperature (bot/challengers.py): `temperature`."""
     version = result.version
     assert version is not None
     users = [sb.user(f"Voter {result.number}.{i}") for i in range(voters)]
     await asyncio.gather(*(bp.set_length(sb, user, length) for user in users))
+    await asyncio.gather(*(bp.set_temperature(sb, user, temperature) for user in users))
     decided = False
 
     async def one(user: bp.Json) -> None:
@@ -536,7 +546,7 @@ async def one_round(
     result = RoundResult(number, sabotaged=number == args.sabotage_round)
     started = time.monotonic()
     result.liked, result.disliked = await rate(
-        sb, db, judge, like_at, samples=args.ratings, inverted=result.sabotaged
+        sb, db, judge, like_at, samples=args.ratings, inverted=result.sabotaged, temperature=args.temperature
     )
     print(f"[round {number}] rated in {time.monotonic() - started:.0f} s; learning...", flush=True)
     started = time.monotonic()
@@ -551,7 +561,9 @@ async def one_round(
     result.version = await bundle_version(work / f"round-{number}")
     if result.learn_exit == 0:
         started = time.monotonic()
-        await duel_until_decided(sb, db, judge, result, budget=args.duel_votes, voters=args.voters)
+        await duel_until_decided(
+            sb, db, judge, result, budget=args.duel_votes, voters=args.voters, temperature=args.temperature
+        )
         print(f"[round {number}] duels took {time.monotonic() - started:.0f} s", flush=True)
     await decide(db, url, result)
     return result
@@ -765,6 +777,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=60, help="learner steps a round")
     parser.add_argument("--voters", type=int, default=4, help="simulated voters duelling at once")
     parser.add_argument("--final-duels", type=int, default=200)
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="the simulated users' /temp: they rate and duel at it (default 1.0, the final duels')",
+    )
     parser.add_argument(
         "--like-at", type=float, help="score from which the rater likes (default: the taste's)"
     )

@@ -133,6 +133,13 @@ async def set_length(sb: SandboxServer, user: Json, length: int) -> None:
     await sb.wait_for_bot_messages(int(user["id"]), after=before, timeout=PATIENCE)
 
 
+async def set_temperature(sb: SandboxServer, user: Json, temperature: float) -> None:
+    """The user's own /temp: the temperature of their samples and of their challenger duels."""
+    before = len(sb.bot_messages(int(user["id"])))
+    sb.send(user, int(user["id"]), f"/temp {temperature:g}")
+    await sb.wait_for_bot_messages(int(user["id"]), after=before, timeout=PATIENCE)
+
+
 # -- (a) recovering known strengths ----------------------------------------------------------
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bench import learn as bl
 from bench import preferences as bp
+from bot.db.models import Duel
 from bot.db.outcomes import Outcome
 from bot.db.repository import models as registry
 from bot.services import SERVICES_KEY
@@ -72,6 +74,11 @@ async def test_duels_stop_at_the_budget_and_the_challenger_is_retired(
         harness.sb, harness.db, e_count, result, budget=6, voters=2, name="tiny-char", length=30
     )
     assert result.votes == 6 == result.wins + result.losses + result.ties
+    # The voters duel at their own /temp, the raters' temperature (1.0 unless told).
+    temperatures = await harness.db.run(
+        lambda s: s.scalars(select(Duel.temperature_a).distinct()), write=False
+    )
+    assert list(temperatures) == [1.0]
     await bl.decide(harness.db, database_url, result, name="tiny-char")
     assert result.decision == "retired" and "vote budget spent (6 votes)" in result.reason
     await harness.sb.wait_until(lambda: all(q["answered"] for q in harness.sb.answers().values()), timeout=10)

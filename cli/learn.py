@@ -264,7 +264,7 @@ def _learn(args: argparse.Namespace, url: str, round_: Round, out: Path, plan: P
     from train.gates import Limits, judge
 
     started = time.monotonic()
-    lesson = find_lesson(round_, out) if args.lesson == "auto" else None
+    lesson = find_lesson(args, round_, out, plan) if args.lesson == "auto" else None
     if lesson is not None and lesson.worth_a_round:
         teach(args, round_, out, plan, lesson)
     elif not fine_tune(args, round_, out, plan):

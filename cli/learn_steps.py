@@ -7,7 +7,7 @@ import argparse
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,10 @@ from cli.learn_round import Round
 from train.distill import LEARNING_RATE
 from train.gates import Gate, Measures
 from train.lesson import Lesson
+
+if TYPE_CHECKING:
+    from core.bundle import Bundle
+    from train.data import Split
 
 PREFERENCES_FILE, REPORT_FILE = "preferences.jsonl", "learn.json"
 
@@ -66,23 +70,53 @@ def fine_tune(args: argparse.Namespace, round_: Round, out: Path, plan: Plan) ->
     return not result.interrupted
 
 
-def find_lesson(round_: Round, out: Path) -> Lesson:
-    """The sharpness the ratings of the champion's own samples ask for (train/lesson.py)."""
+def find_lesson(args: argparse.Namespace, round_: Round, out: Path, plan: Plan) -> Lesson:
+    """The sharpness the ratings of the champion's own samples ask for (train/lesson.py), kept
+    within half the copy gate's margin as estimated on the gate's own samples of the champion."""
     from core.bundle import load_bundle
     from core.generator import Generator
-    from train.lesson import fit, read_rated
+    from core.novelty import NoveltyIndex
+    from train.gates import Probe, draw
+    from train.lesson import CopyProbe, fit, read_rated
 
     champion = load_bundle(round_.champion.folder, weights="lazy")
     rated = read_rated(out / PREFERENCES_FILE, round_.champion.version)
+    generator = Generator(champion)
     if not rated:
         print("  no ratings of the champion's own samples: no lesson to look for")
-    else:
-        print(f"  looking for a lesson in the {len(rated)} ratings of the champion's own samples")
-    lesson = fit(Generator(champion), rated)
-    if rated:
-        verdict = "worth a round" if lesson.worth_a_round else "not worth a round: KTO instead"
-        print(f"    {lesson.describe()}: {verdict}")
+        return fit(generator, rated)
+    print(f"  looking for a lesson in the {len(rated)} ratings of the champion's own samples")
+    split, prompts, _ = _book_and_prompts(plan, champion)
+    index = NoveltyIndex(split.train)
+    probe = Probe(samples=args.samples, temperature=args.temperature, stride=args.eval_stride)
+    texts = draw(generator, prompts, probe)
+    copied = np.array([1.0 - index.check(ids).new_ngram_share for ids in texts])
+    window = champion.model.window
+    contexts = [
+        champion.tokenizer.encode_counted(prompts[i % len(prompts)]).ids[-window:] for i in range(len(texts))
+    ]
+    limit = float(copied.mean()) + args.copy_margin / 2
+    lesson = fit(generator, rated, copying=CopyProbe(contexts, texts, probe.temperature, copied, limit))
+    verdict = "worth a round" if lesson.worth_a_round else "not worth a round: KTO instead"
+    print(f"    {lesson.describe()}: {verdict}")
     return lesson
+
+
+def _book_and_prompts(plan: Plan, champion: Bundle) -> tuple[Split, list[str], str]:
+    """The split the fine-tuning makes (its held-out part never trained on), the prompts the
+    gates draw their samples from (the champion's seeds, else snippets of the book) and the
+    book's name."""
+    from train.corpus import load_corpus
+    from train.data import seed_snippets, split_corpus
+    from train.recipes import Level, TrainConfig
+
+    level: Level = "word" if champion.level == "word" else "char"
+    corpus = load_corpus(plan.corpus)
+    split = split_corpus(corpus, TrainConfig(level=level, window=champion.model.window), champion.tokenizer)
+    seeds = champion.meta.get("seeds")
+    if isinstance(seeds, list) and seeds:
+        return split, [str(seed) for seed in seeds], corpus.name
+    return split, seed_snippets(corpus.text, champion.tokenizer), corpus.name
 
 
 def teach(args: argparse.Namespace, round_: Round, out: Path, plan: Plan, lesson: Lesson) -> None:
@@ -117,22 +151,14 @@ def measure_both(
     from core.bundle import load_bundle
     from core.limits import default_length
     from core.novelty import NoveltyIndex
-    from train.corpus import load_corpus
-    from train.data import seed_snippets, split_corpus
     from train.gates import DISTINCT_N, Probe, measure
-    from train.recipes import Level, TrainConfig
+    from train.recipes import Level
 
     champion, challenger = load_bundle(round_.champion.folder), load_bundle(out)
     if champion.tokenizer.tokens != challenger.tokenizer.tokens:
         raise CliError(f"{out}: the challenger's vocabulary is not the champion's; its gates cannot compare")
     level: Level = "word" if champion.level == "word" else "char"
-    corpus = load_corpus(plan.corpus)
-    # The split the fine-tuning made: its held-out part was never trained on by either.
-    split = split_corpus(corpus, TrainConfig(level=level, window=champion.model.window), champion.tokenizer)
-    seeds = champion.meta.get("seeds")
-    prompts = (
-        list(seeds) if isinstance(seeds, list) and seeds else seed_snippets(corpus.text, champion.tokenizer)
-    )
+    split, prompts, book = _book_and_prompts(plan, champion)
     probe = Probe(samples=args.samples, temperature=args.temperature, stride=args.eval_stride)
     index = NoveltyIndex(split.train)
     print(
@@ -149,7 +175,7 @@ def measure_both(
         "heldout_stride": probe.stride,
         "heldout_tokens": len(split.heldout),
         "distinct_n": DISTINCT_N[level],
-        "corpus": corpus.name,
+        "corpus": book,
     }
     ours = measure(champion, split, index, prompts, probe)
     theirs = measure(challenger, split, index, prompts, probe)

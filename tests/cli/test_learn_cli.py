@@ -189,7 +189,7 @@ def test_learn_publishes_a_challenger_with_lineage(
 
 
 def _seed_own_samples(url: str, bundle: Path, version: str, count: int) -> None:
-    """`count` samples the champion itself wrote at T=1.0, rated: the sharpest fifth liked (by
+    """`count` samples the champion itself wrote at T=1.0, rated: the sharpest tenth liked (by
     their mean log-probability under the champion), the rest disliked."""
     from core.bundle import load_bundle
     from core.generator import Generator, Request
@@ -200,11 +200,11 @@ def _seed_own_samples(url: str, bundle: Path, version: str, count: int) -> None:
     texts = [
         s.text
         for s in generator.generate(
-            [Request(prompt, length=40, temperature=1.0, rng=i) for i in range(count)]
+            [Request(prompt, length=80, temperature=1.0, rng=i) for i in range(count)]
         )
     ]
     sharpness = log_probs(generator, [Rated(prompt, t, True, 1.0) for t in texts], [(1.0, 1.0)])[:, 0]
-    cut = sorted(sharpness)[int(0.8 * count)]
+    cut = sorted(sharpness)[int(0.9 * count)]
 
     async def work(session: AsyncSession) -> None:
         author, rater = await make_user(session), await make_user(session)
@@ -240,7 +240,10 @@ def test_a_lesson_the_ratings_ask_for_is_taught_instead_of_kto(
     _seed_own_samples(url, tiny_bundle, champion.version, 80)
     out = tmp_path / "taught"
     argv = ("--database-url", url, "--corpus", str(corpus), "--min-rows", "8", *TINY_RUN)
-    code, text, err = _learn(capsys, *argv, "--out", str(out), "--lesson-steps", "3")
+    # The copy gate's probe at T=1.0 with 64 samples: this tiny model's weights at T=0.5 and
+    # 8 samples leave too few effective samples to estimate its copying under a lesson.
+    taught = ("--lesson-steps", "3", "--samples", "64", "--temperature", "1.0")
+    code, text, err = _learn(capsys, *argv, "--out", str(out), *taught)
     assert code in (0, 3), err  # published or rejected by a gate: either way, taught
     assert "looking for a lesson in the 80 ratings of the champion's own samples" in text
     assert ": worth a round" in text and "teaching it: 3 steps of distillation" in text

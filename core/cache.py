@@ -20,7 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -81,12 +81,18 @@ def cached_array(
 
 
 def store(path: Path, array: npt.NDArray[Any]) -> None:
-    """Write `array` to `path` atomically (a temporary file in the same folder, then a rename)."""
+    """Write `array` to `path` atomically (see `write_atomically`)."""
+    write_atomically(path, lambda fh: np.save(fh, array, allow_pickle=False))
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write a cache file through `write`: a temporary file in the same folder, then a rename,
+    so a crash or a second writer never leaves a torn file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
+            write(fh)
         os.chmod(tmp_name, 0o644)  # derived from shipped files, nothing secret: other users may map it
         os.replace(tmp_name, path)
     finally:

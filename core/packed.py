@@ -14,8 +14,6 @@ a big one (the word model's, 31 MB) keeps its own mapped entry, as before (`firs
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.bundle import Bundle
-from core.cache import cache_key, cached_array
+from core.cache import cache_key, cached_array, write_atomically
 from core.quant import QuantMatrix
 
 log = logging.getLogger(__name__)
@@ -150,16 +148,7 @@ def _arrays(packed: Int8Weights, keep_table0: bool) -> dict[str, npt.NDArray[np.
 
 
 def _write(path: Path, packed: Int8Weights, *, keep_table0: bool) -> None:
-    """Atomically (a temporary file in the same folder, then a rename), as core/cache.store."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, allow_pickle=False, **_arrays(packed, keep_table0))
-        os.chmod(tmp_name, 0o644)  # derived from shipped files, nothing secret
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    write_atomically(path, lambda fh: np.savez(fh, allow_pickle=False, **_arrays(packed, keep_table0)))
 
 
 class _Unfit(Exception):

@@ -3,21 +3,30 @@
 `asked` is how many tokens to generate for a text of `length`; `finish` cuts a generated sample
 at the end its model level calls for (core/word_end.py: a word for char models, a sentence for
 word models). Samples, /compare parts, duel arms, inline results and both game endings all go
-through here, so none is cut mid-word and a game's two endings end alike.
+through here, so none is cut mid-word and a game's two endings end alike; `keep_whole` draws
+again each of them that a run of blanks cut short, so none is shown much shorter than asked.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-from core.generator import Sample
+from core.generator import Request, Sample
 from core.limits import MAX_LENGTH
 from core.word_end import kept, margin
+
+if TYPE_CHECKING:  # bot.admission imports this module (through bot.delivery)
+    from bot.admission import Ticket
 
 # The length of each text shown side by side in one message (/compare's four parts, a duel's
 # two arms), per model level: they must fit in one message together.
 COMPARE_LENGTH = {"char": 200, "word": 50}
+# Draws of one text, the first included, until its ending is whole (`is_whole`); the last draw
+# is kept regardless (a seed that always ends blank must still get an answer).
+WHOLE_TRIES = 3
 
 
 def asked(length: int, level: str) -> int:
@@ -61,3 +70,49 @@ def is_whole(pieces: Sequence[str], length: int, level: str) -> bool:
     if level == "char":
         return len("".join(pieces).rstrip()) >= length - margin(level)
     return sum(1 for piece in pieces if piece.strip()) >= length // 2
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A finished sample and the rng seed that drew it (stored: the text can be drawn again)."""
+
+    sample: Sample
+    rng: int
+
+
+async def keep_whole(
+    ticket: Ticket,
+    requests: Sequence[tuple[Request, str]],
+    finished: Sequence[Sample],
+    length: int,
+    levels: Sequence[str],
+    *,
+    versions: Sequence[str | None] | None = None,
+) -> list[Kept] | None:
+    """Each finished sample with its rng seed, drawn again (a fresh rng seed, the same request
+    otherwise) while its text is not whole, up to WHOLE_TRIES draws in all; the last is kept.
+
+    `requests` are the (request, model) pairs that made `finished` (each carrying an int rng
+    seed), `levels` each one's model level, `versions` the versions they were drawn by (a
+    challenger duel). Redraws of one round go to the queue together. None when the queue
+    refused a redraw (the refusal is then in `ticket.refusal`, said as any other)."""
+    if not len(requests) == len(finished) == len(levels):
+        raise ValueError("one request and one level per finished sample")
+    chosen = list(versions) if versions is not None else [None] * len(requests)
+    kept_now: list[Kept] = []
+    for (request, _), sample in zip(requests, finished, strict=True):
+        if isinstance(request.rng, bool) or not isinstance(request.rng, int):
+            raise TypeError("a stored draw needs an int rng seed to be drawn again")
+        kept_now.append(Kept(sample, request.rng))
+    for _ in range(WHOLE_TRIES - 1):
+        cut = [i for i, k in enumerate(kept_now) if not is_whole(k.sample.pieces, length, levels[i])]
+        if not cut:
+            break
+        rngs = {i: secrets.randbits(63) for i in cut}
+        again = [(replace(requests[i][0], rng=rngs[i]), requests[i][1]) for i in cut]
+        made = await ticket.generate(again, versions=[chosen[i] for i in cut])
+        if made is None:
+            return None
+        for i, sample in zip(cut, made, strict=True):
+            kept_now[i] = Kept(finish(sample, length, levels[i]), rngs[i])
+    return kept_now

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.finishing import Kept
 from bot.novelty import NoveltyService
 from bot.texts import text
 from core.generator import Sample
@@ -43,11 +44,13 @@ async def draw_novel(
     max_copied: int,
     first: Sample,
     first_rng: int,
-    draw: Callable[[int], Awaitable[Sample | None]],
+    draw: Callable[[int], Awaitable[Kept | None]],
 ) -> Drawn:
     """Keep `first` unless it copies more than `max_copied` tokens (0: off); then draw again
     with fresh rng seeds, at most REDRAWS times, and keep the first draw that does not
-    (or the last one, flagged). `draw` returns None when the queue refused (it said why)."""
+    (or the last one, flagged). `draw` returns the sample with the rng seed that drew it (its
+    own redraw of a text that is not whole may have used another), or None when the queue
+    refused (it said why)."""
     found = novelty.check(model, first.token_ids)
     kept = Drawn(first, first_rng, found)
     if not max_copied:
@@ -61,5 +64,5 @@ async def draw_novel(
         if again is None:
             return kept
         draws += 1
-        kept = Drawn(again, rng, novelty.check(model, again.token_ids), draws=draws)
+        kept = Drawn(again.sample, again.rng, novelty.check(model, again.sample.token_ids), draws=draws)
     return kept

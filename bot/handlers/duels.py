@@ -26,7 +26,7 @@ from bot.db import repository as repo
 from bot.db.models import Duel
 from bot.db.outcomes import Outcome
 from bot.db.repository import duels as dr
-from bot.finishing import COMPARE_LENGTH, asked, finish
+from bot.finishing import COMPARE_LENGTH, asked, finish, keep_whole
 from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable
 from bot.parsing import format_temperature
@@ -131,7 +131,11 @@ async def start_duel(
         made = await ticket.generate(requests, versions=plan.versions)
         if made is None:
             return
-        a, b = (finish(sample, plan.length, level) for sample, level in zip(made, levels, strict=True))
+        finished = [finish(sample, plan.length, level) for sample, level in zip(made, levels, strict=True)]
+        whole = await keep_whole(ticket, requests, finished, plan.length, levels, versions=plan.versions)
+        if whole is None:
+            return
+        (a, rng_a), (b, rng_b) = ((kept.sample, kept.rng) for kept in whole)
         chat_id, private = asker.chat_id, asker.private
 
         async def store(session: AsyncSession) -> int | None:
@@ -144,8 +148,8 @@ async def start_duel(
                 private=private,
                 seed=plan.seed,
                 length=plan.length,
-                a=dr.Side(plan.a, a.model_version or generation.info(plan.a.model).version, rngs[0], a.text),
-                b=dr.Side(plan.b, b.model_version or generation.info(plan.b.model).version, rngs[1], b.text),
+                a=dr.Side(plan.a, a.model_version or generation.info(plan.a.model).version, rng_a, a.text),
+                b=dr.Side(plan.b, b.model_version or generation.info(plan.b.model).version, rng_b, b.text),
                 update_id=update.update_id,
                 seed_user_id=seed_user_id if seed_user_id != asker.user_id else None,
             )

@@ -30,7 +30,7 @@ from bot.calls import PARSE_MODE, reply_html, telegram_call
 from bot.db import repository as repo
 from bot.db.models import Game, utcnow
 from bot.db.repository import games
-from bot.finishing import asked, finish, finished_pieces, is_whole
+from bot.finishing import asked, finish, finished_pieces, is_whole, keep_whole
 from bot.handlers.presses import Press
 from bot.keyboards import game_keyboard
 from bot.message_text import command_argument
@@ -50,7 +50,6 @@ GAME_MIN_S, GAME_MAX_S = 10, 300
 # Tokens of held-out text: the seed shown, and the real rest the model's ending must match.
 PASSAGE = {"char": (200, 120), "word": (60, 30)}
 PASSAGE_TRIES = 8  # held-out passages drawn until one has a whole ending
-FAKE_TRIES = 3  # the model's endings drawn until one is whole (the last one is kept regardless)
 WEEK = timedelta(days=7)
 TIMER_KEY = "game_timer"
 
@@ -300,19 +299,17 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _fake(ticket: Ticket, seed: str, rest_len: int, asker: Who) -> Sample | None:
-    """The model's ending of the seed, finished like the real one; drawn again (up to
-    FAKE_TRIES) while it is mostly blank, which would give the game away. None when refused."""
-    ending: Sample | None = None
-    for _ in range(FAKE_TRIES):
-        length = asked(rest_len, asker.level)
-        request = Request(seed, length=length, temperature=asker.temperature, rng=secrets.randbits(63))
-        made = await ticket.generate([(request, asker.model)])
-        if made is None:
-            return None
-        ending = finish(made[0], rest_len, asker.level)
-        if is_whole(ending.pieces, rest_len, asker.level):
-            break
-    return ending
+    """The model's ending of the seed, finished like the real one; drawn again (keep_whole)
+    while it is mostly blank, which would give the game away. None when refused."""
+    request = Request(
+        seed, length=asked(rest_len, asker.level), temperature=asker.temperature, rng=secrets.randbits(63)
+    )
+    drawn = [(request, asker.model)]
+    made = await ticket.generate(drawn)
+    if made is None:
+        return None
+    whole = await keep_whole(ticket, drawn, [finish(made[0], rest_len, asker.level)], rest_len, [asker.level])
+    return whole[0].sample if whole is not None else None
 
 
 def _passage(services: Services, model: str, level: str) -> tuple[str, str, int] | None:

@@ -19,7 +19,7 @@ from bot.admission import Ticket, admit, answered_before
 from bot.calls import reply_html
 from bot.db import repository as repo
 from bot.delivery import Owner, ToStore, outgoing, send, store_samples
-from bot.finishing import COMPARE_LENGTH, asked, finish, shown_length
+from bot.finishing import COMPARE_LENGTH, Kept, asked, finish, keep_whole, shown_length
 from bot.handlers.acrostic import write_acrostic
 from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable, without_entity
@@ -157,22 +157,33 @@ async def continue_seed(
 async def _draw(
     services: Services, ticket: Ticket, asker: Who, seed: str
 ) -> tuple[ToStore, list[str]] | None:
-    """One finished sample (drawn again under MAX_COPIED), and a note when every draw copied."""
+    """One finished, whole sample (drawn again under MAX_COPIED), and a note when every draw
+    copied."""
     rng_seed = secrets.randbits(63)
     request = Request(
         seed, length=asked(asker.length, asker.level), temperature=asker.temperature, rng=rng_seed
     )
-    samples = await ticket.generate([(request, asker.model)])
-    if samples is None:
+
+    async def draw(rng: int, *, typing: bool) -> Kept | None:
+        """The request drawn with `rng`, finished, and drawn again while not whole (a novelty
+        redraw too): the rng kept is the one that drew the text."""
+        drawn = [(replace(request, rng=rng), asker.model)]
+        made = await ticket.generate(drawn, typing=typing)
+        if made is None:
+            return None
+        whole = await keep_whole(
+            ticket, drawn, [finish(made[0], asker.length, asker.level)], asker.length, [asker.level]
+        )
+        return whole[0] if whole is not None else None
+
+    async def draw_again(rng: int) -> Kept | None:
+        return await draw(rng, typing=False)
+
+    first = await draw(rng_seed, typing=True)
+    if first is None:
         return None
-
-    async def draw_again(rng: int) -> Sample | None:
-        more = await ticket.generate([(replace(request, rng=rng), asker.model)], typing=False)
-        return finish(more[0], asker.length, asker.level) if more else None
-
-    first = finish(samples[0], asker.length, asker.level)
     drawn = await draw_novel(
-        services.novelty, asker.model, services.settings.max_copied, first, rng_seed, draw_again
+        services.novelty, asker.model, services.settings.max_copied, first.sample, first.rng, draw_again
     )
     note = [text(asker.lang, "copied_every_draw", draws=drawn.draws)] if drawn.every_draw_copied else []
     return ToStore(drawn.sample, drawn.rng_seed, drawn.novelty), note
@@ -279,9 +290,13 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         generated = await ticket.generate(requests)
         if generated is None or asker.chat_id is None:
             return
-        samples = [finish(s, length, asker.level) for s in generated]
+        finished = [finish(s, length, asker.level) for s in generated]
+        whole = await keep_whole(ticket, requests, finished, length, [asker.level] * len(requests))
+        if whole is None:
+            return
+        samples = [kept.sample for kept in whole]
         novelties = [services.novelty.check(asker.model, s.token_ids) for s in samples]
-        parts = [ToStore(s, r, n) for s, r, n in zip(samples, seeds, novelties, strict=True)]
+        parts = [ToStore(k.sample, k.rng, n) for k, n in zip(whole, novelties, strict=True)]
         # Every part carries the update id: a redelivered update finds all four.
         owner = Owner(asker.user_id, asker.chat_id, asker.model, asker.model_version, level=asker.level)
         ids = await store_samples(services, owner, parts, update.update_id)

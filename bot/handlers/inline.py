@@ -25,7 +25,7 @@ from telegram.ext import ContextTypes
 from bot.admission import Ticket, admit
 from bot.calls import PARSE_MODE, telegram_call
 from bot.db import repository as repo
-from bot.finishing import asked, finish, shown_length
+from bot.finishing import asked, finish, keep_whole, shown_length
 from bot.message_text import storable
 from bot.parsing import format_temperature
 from bot.render import excerpt, sample_html, unit_of
@@ -116,16 +116,20 @@ async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) 
     made = await ticket.generate(requests, typing=False)
     if made is None:
         return None
-    samples = [finish(sample, length, asker.level) for sample in made]
+    finished = [finish(sample, length, asker.level) for sample in made]
+    whole = await keep_whole(ticket, requests, finished, length, [asker.level] * len(requests))
+    if whole is None:
+        return None
+    samples = [kept.sample for kept in whole]
     candidates = [
         {
             "temperature": t,
-            "text": s.text,
-            "rng_seed": r,
+            "text": k.sample.text,
+            "rng_seed": k.rng,
             "length": length,
-            "shown": shown_length(s, asker.level),
+            "shown": shown_length(k.sample, asker.level),
         }
-        for t, s, r in zip(temps, samples, rngs, strict=True)
+        for t, k in zip(temps, whole, strict=True)
     ]
 
     async def store(session: AsyncSession) -> int:

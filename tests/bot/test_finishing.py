@@ -1,8 +1,23 @@
-"""Finishing: a text cut short by a run of blanks is not whole (a game would show it empty)."""
+"""Finishing: a text cut short by a run of blanks is not whole (a game would show it empty),
+and keep_whole draws such a text again."""
 
 from __future__ import annotations
 
-from bot.finishing import asked, finish, is_whole
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import cast
+
+from telegram import Bot
+
+from bot.admission import Ticket
+from bot.db.database import Database
+from bot.finishing import WHOLE_TRIES, asked, finish, finished_text, is_whole, keep_whole
+from bot.generation import GenerationService, QueueFullError
+from bot.services import Services
+from bot.settings import Settings
+from bot.user_limits import UserLimits
 from core.generator import Request, Sample
 from core.word_end import kept
 
@@ -31,3 +46,115 @@ def test_word_endings_need_half_their_words() -> None:
     words = ["他", "笑", "道", "。"] * 10
     assert is_whole(words[:30], 30, "word")
     assert not is_whole(["他", "。"] + [" "] * 28, 30, "word")
+
+
+# -- keep_whole: every shown text is drawn again while a run of blanks cut it short ----------
+
+
+class _Generation:
+    """The generation service's `generate` as a Ticket calls it: a blank ending (what the char
+    model wrote after an indented verse line) for the rng seeds in `blank`, prose otherwise;
+    every request it is asked for is kept in `asked`."""
+
+    def __init__(self, blank: set[int] | None = None) -> None:
+        self.blank = blank  # None: every draw is blank
+        self.full = False  # the queue says it is full
+        self.asked: list[tuple[Request, str | None, str | None]] = []
+        self.outstanding = 0
+
+    async def generate(
+        self, request: Request, *, model: str | None = None, version: str | None = None
+    ) -> Sample:
+        if self.full:
+            raise QueueFullError("too many requests are waiting")
+        self.asked.append((request, model, version))
+        assert isinstance(request.rng, int)
+        blank = self.blank is None or request.rng in self.blank
+        text = "\n" + " " * (request.length - 1) if blank else (PROSE * 10)[: request.length]
+        return replace(_sample(text, request.length), request=request)
+
+
+PROSE = "the free spirit knows what he wills, and why he wills it; "
+
+
+@asynccontextmanager
+async def _ticket(generation: _Generation, tmp_path: Path) -> AsyncIterator[Ticket]:
+    services = Services(
+        settings=Settings(),
+        db=Database.from_url(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite3'}"),
+        generation=cast(GenerationService, generation),
+        limits=UserLimits(100),
+    )
+    try:
+        yield Ticket(services, Bot("1:test"), user_id=7, lang="en", chat_id=None, granted=True)
+    finally:
+        await services.db.dispose()
+
+
+async def _drawn(
+    generation: _Generation, rngs: list[int], versions: list[str | None] | None = None
+) -> tuple[list[tuple[Request, str]], list[Sample]]:
+    """What a feature has before keep_whole: its requests and their finished samples, made by
+    the same generation (outside the ticket: only the redraws are counted and charged)."""
+    requests = [(Request("seed", length=asked(120, "char"), rng=rng), "m") for rng in rngs]
+    chosen = versions or [None] * len(rngs)
+    made = [
+        await generation.generate(r, model=m, version=v) for (r, m), v in zip(requests, chosen, strict=True)
+    ]
+    generation.asked.clear()
+    return requests, [finish(sample, 120, "char") for sample in made]
+
+
+async def test_keep_whole_draws_a_blank_text_again_and_keeps_the_redraws_rng(tmp_path: Path) -> None:
+    generation = _Generation(blank={11})
+    async with _ticket(generation, tmp_path) as ticket:
+        requests, finished = await _drawn(generation, [11, 22], versions=["v1", "v2"])
+        assert not is_whole(finished[0].pieces, 120, "char") and is_whole(finished[1].pieces, 120, "char")
+        kept = await keep_whole(ticket, requests, finished, 120, ["char", "char"], versions=["v1", "v2"])
+        assert kept is not None
+        # The blank one was drawn again once, alone, by its own version, with a fresh rng seed
+        # (the same request otherwise); what is kept is that draw, finished, and its rng seed.
+        ((again, model, version),) = generation.asked
+        assert (model, version) == ("m", "v1") and again.rng not in (11, 22)
+        assert again == replace(requests[0][0], rng=again.rng)
+        assert kept[0].rng == again.rng and is_whole(kept[0].sample.pieces, 120, "char")
+        assert kept[0].sample.text == finished_text(list((PROSE * 10)[: asked(120, "char")]), 120, "char")
+        assert kept[0].sample.request.length == 120  # finished: the length the user asked for
+        # The whole one is kept untouched, with its own rng seed.
+        assert kept[1].sample is finished[1] and kept[1].rng == 22
+        assert ticket.charged == 1  # the redraw is work done: charged like any generation
+
+
+async def test_keep_whole_draws_nothing_when_every_text_is_whole(tmp_path: Path) -> None:
+    generation = _Generation(blank=set())
+    async with _ticket(generation, tmp_path) as ticket:
+        requests, finished = await _drawn(generation, [1, 2, 3])
+        kept = await keep_whole(ticket, requests, finished, 120, ["char"] * 3)
+        assert kept is not None
+        assert [k.sample for k in kept] == finished and all(
+            k.sample is f for k, f in zip(kept, finished, strict=True)
+        )
+        assert [k.rng for k in kept] == [1, 2, 3]
+        assert generation.asked == [] and ticket.charged == 0
+
+
+async def test_keep_whole_keeps_the_last_draw_when_every_try_is_blank(tmp_path: Path) -> None:
+    generation = _Generation()  # every draw blank
+    async with _ticket(generation, tmp_path) as ticket:
+        requests, finished = await _drawn(generation, [5])
+        kept = await keep_whole(ticket, requests, finished, 120, ["char"])
+        assert kept is not None
+        # WHOLE_TRIES draws in all, the first one included; the last is kept, not whole.
+        assert len(generation.asked) == WHOLE_TRIES - 1 and ticket.charged == WHOLE_TRIES - 1
+        last = generation.asked[-1][0]
+        assert kept[0].rng == last.rng and kept[0].rng != 5
+        assert kept[0].sample.request.rng == last.rng and kept[0].sample.text == ""
+
+
+async def test_keep_whole_says_a_refused_redraw_like_any_refusal(tmp_path: Path) -> None:
+    generation = _Generation(blank={5})
+    async with _ticket(generation, tmp_path) as ticket:
+        requests, finished = await _drawn(generation, [5])
+        generation.full = True
+        assert await keep_whole(ticket, requests, finished, 120, ["char"]) is None
+        assert ticket.refusal is not None and ticket.queue_refused and ticket.charged == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.finishing import Kept
 from bot.novelty import NoveltyService
 from bot.novelty_badge import badge, draw_novel
 from core.generator import Request, Sample
@@ -28,17 +29,17 @@ async def test_draw_novel_keeps_the_first_draw_that_copies_little() -> None:
     copying, fresh = _sample(list(range(40))), _sample([7, 3] * 20)
     draws: list[int] = []
 
-    async def draw(rng: int) -> Sample:
+    async def draw(rng: int) -> Kept:
         draws.append(rng)
-        return fresh
+        return Kept(fresh, rng)
 
     kept = await draw_novel(service, "m", 10, copying, 5, draw)
     assert kept.sample is fresh and kept.rng_seed == draws[0] and len(draws) == 1
     assert not kept.every_draw_copied
 
-    async def always_copies(rng: int) -> Sample:
+    async def always_copies(rng: int) -> Kept:
         draws.append(rng)
-        return copying
+        return Kept(copying, rng)
 
     draws.clear()
     kept = await draw_novel(service, "m", 10, copying, 5, always_copies)

@@ -200,7 +200,7 @@ async def game(h: Harness, user: Json, chat: int) -> Made:
     level = services.generation.info(made.model_name).level
     tokenizer = services.generation.generators[made.model_name].bundle.tokenizer
     # The passage kept is the last one drawn (drawn again only while its ending was mostly
-    # blank); so is the model's ending.
+    # blank); so is the model's ending (its redraws' rng seeds come after its first).
     assert len(passages) > taken and len(rngs) > drawn, "the game drew no passage or no ending"
     ids = passages[-1]
     assert ids is not None
@@ -406,15 +406,18 @@ async def sqlite_url(tmp_path: Path) -> str:
 
 
 def _record_game_draws(monkeypatch: pytest.MonkeyPatch, h: Harness, services: Services) -> None:
-    """Record what a game draws (its passage's token ids, its endings' rng seeds), which the
-    bot stores nowhere, so that both endings can be made again and checked."""
+    """Record what a game draws (its passage's token ids, its endings' rng seeds: the first
+    drawn by the game, any redraw of an ending not whole by bot.finishing), which the bot
+    stores nowhere, so that both endings can be made again and checked."""
+    from bot import finishing
     from bot.handlers import game as game_module
 
     rngs: list[int] = []
     passages: list[list[int] | None] = []
 
     class Recording:
-        """`secrets` as bot.handlers.game sees it, keeping every rng seed it hands out."""
+        """`secrets` as bot.handlers.game and bot.finishing see it, keeping every rng seed it
+        hands out."""
 
         choice = staticmethod(secrets.choice)
 
@@ -432,6 +435,7 @@ def _record_game_draws(monkeypatch: pytest.MonkeyPatch, h: Harness, services: Se
         return ids
 
     monkeypatch.setattr(game_module, "secrets", Recording)
+    monkeypatch.setattr(finishing, "secrets", Recording)
     monkeypatch.setattr(services.novelty, "passage", recorded)
     h.extra["game_rngs"], h.extra["passages"] = rngs, passages
 

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import cli
 from bot.db.models import Duel, DuelVote
 from bot.db.preference_export import write_preferences
+from bot.finishing import asked, finished_text
 from bot.handlers.leaderboard import leaderboard_state
+from bot.services import SERVICES_KEY, Services
+from core.generator import Request, Sample
+from core.word_end import margin
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -221,3 +226,45 @@ async def test_exports_and_cli_leaderboard_from_what_people_did(
     assert printed[0] == "Leaderboard (2 counted duel votes)"
     assert len(printed) in (2 + 3 + 1, 2 + 4 + 1)  # two duels: three or four arms
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_a_duel_arm_cut_short_by_blanks_is_drawn_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flaky conformance failure: after an indented verse line a char model may write nothing
+    but spaces (~1 ending in 600 at T=0.5); a duel showed that arm 42 characters long for a
+    length of 150. Here the first arm's first draw is all blanks: it is drawn again, and the
+    duel stores the rng seed that drew the text it shows."""
+    services: Services = harness.app.bot_data[SERVICES_KEY]
+    generation = services.generation
+    real = generation.generate
+    asked_for: list[Request] = []
+
+    async def first_blank(request: Request, **kwargs: Any) -> Sample:
+        asked_for.append(request)
+        first = len(asked_for) == 1
+        sample = await real(request, **kwargs)
+        if not first:
+            return sample
+        pieces = [" "] * len(sample.pieces)  # what the model wrote: blanks to the end
+        return replace(sample, text="".join(pieces), pieces=pieces)
+
+    monkeypatch.setattr(generation, "generate", first_blank)
+    ann = harness.sb.user("Ann")
+    duel = await harness.say(ann, "/duel the free spirit")
+    (stored,), _ = await duels_and_votes(harness)
+    blank_rng, draws = asked_for[0].rng, len(asked_for)
+    monkeypatch.undo()
+    for model, temperature, rng, shown in (
+        (stored.model_a, stored.temperature_a, stored.rng_seed_a, stored.text_a),
+        (stored.model_b, stored.temperature_b, stored.rng_seed_b, stored.text_b),
+    ):
+        level = generation.info(model).level
+        # Shown (nearly) as long as asked, and exactly what its stored rng seed draws.
+        assert len(shown) >= stored.length - margin(level), (len(shown), stored.length)
+        assert shown in duel["text"]
+        request = Request(stored.seed, length=asked(stored.length, level), temperature=temperature, rng=rng)
+        again = await generation.generate(request, model=model)
+        assert finished_text(again.pieces, stored.length, level) == shown
+    assert draws >= 3, "the blank arm was not drawn again"  # two arms, then the redraw
+    assert blank_rng not in (stored.rng_seed_a, stored.rng_seed_b)  # the redraw's seed is stored

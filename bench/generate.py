@@ -158,11 +158,15 @@ def l2_bytes() -> int | None:
 
 
 def product_floor(bundle: object, runs: int) -> str:
-    """Where a lone 1 x 400 ends on this CPU: the int8 products of one step at batch 1, every
-    layer and the output layer in turn as generation runs them (so the weights stream through
-    the caches as they do there), times the steps of a 1 x 400 (its seed's and its own)."""
+    """Where a lone 1 x 400 ends on this CPU: the int8 products of one step at batch 1, in the
+    order generation reads them (core/qpython.c, "steps in rounds": the first layer's weights
+    for the next step, then the upper layers', then backwards in the other order), times the
+    steps of a 1 x 400 (its seed's and its own); beside it the same products read in one order
+    at every step, as step-by-step generation did (where the weights outgrow L2, each step
+    then streams them all from L3)."""
     from core import lstm_step
     from core.generator import Generator
+    from core.quant import F32, QuantMatrix
 
     generator = Generator(bundle)  # type: ignore[arg-type]
     products = [(layer.matrix, layer.table) for layer in generator._layers]
@@ -170,25 +174,32 @@ def product_floor(bundle: object, runs: int) -> str:
     inputs = [np.zeros((1, m.inputs), np.float32) for m, _ in products]
     zero = np.zeros(1, dtype=np.int64)
     lstm_step.threads(1)
+    calls = [(matrix, x, table) for (matrix, table), x in zip(products, inputs, strict=True)]
+    first, rest = calls[:1], calls[1:]
 
-    def step() -> None:
-        for (matrix, table), x in zip(products, inputs, strict=True):
-            lstm_step.qmatmul(matrix, x, table, zero)
+    def read(order: list[tuple[QuantMatrix, F32, F32]], backwards: bool) -> None:
+        for matrix, x, table in order:
+            lstm_step.qmatmul(matrix, x, table, zero, backwards)
 
-    def steps() -> None:
+    def in_one_order() -> None:
         for _ in range(200):
-            step()
+            read(first + rest, False)
 
-    best, _ = best_and_median(steps, runs)
-    per_step = best / 200
+    def in_rounds() -> None:
+        for _ in range(100):
+            read(first + rest, False)
+            read(rest + first, True)
+
+    per_step = [best_and_median(steps, runs)[0] / 200 for steps in (in_rounds, in_one_order)]
     weights = sum(m.packed.nbytes for m, _ in products)
-    total = (len(SEED) + LENGTH) * per_step
     l2 = l2_bytes()
     cache = f"this core's L2: {l2 / 2**20:.1f} MB" if l2 else "L2 size unknown"
+    rounds, one_order = per_step
     return (
-        f"1 x 400 floor on this CPU: the products alone, {per_step * 1e6:.0f} us a step x "
-        f"{len(SEED) + LENGTH} steps = {total * 1000:.1f} ms ({weights / 2**20:.1f} MB of int8 weights a "
-        f"step at {weights / per_step / 1e9:.0f} GB/s; {cache})"
+        f"1 x 400 floor on this CPU: the products alone, {rounds * 1e6:.0f} us a step read in rounds x "
+        f"{LENGTH} = {LENGTH * rounds * 1000:.1f} ms (the seed's steps go a layer at a time); "
+        f"{one_order * 1e6:.0f} us read in one order at every step ({weights / 2**20:.1f} MB of int8 "
+        f"weights at {weights / one_order / 1e9:.0f} GB/s; {cache})"
     )
 
 

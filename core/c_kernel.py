@@ -21,19 +21,23 @@ from core.quant import F32, IDX, U8
 _LIBRARY = ctypes.CDLL(_qkernel.__file__)
 _LIBRARY.lstmbot_qkernel_amx_calls.restype = ctypes.c_long
 
-# qmatmul_c(packed, scale, corr, cols, x, table, index, out): numba_kernel.qmatmul_numba's contract.
+# qmatmul_c(packed, scale, corr, cols, x, table, index, out[, backwards]): numba_kernel.qmatmul_numba's
+# contract; `backwards` reads the weights from the last rows to the first, the same bytes (see
+# lstmbot_qmatmul in core/qkernel.c).
 qmatmul_c = _qkernel.qmatmul
 # cell_c(z, c, h_out, c_out): numba_kernel.cell_update's contract (AVX2 or AVX-512, FMA).
 cell_c = _qkernel.lstm_cell
-# lstm_layer_c(packed, scale, corr, below, h, c, table, index, h_out, c_out): layer_inputs_c, then
-# qmatmul_c, then cell_c, in one call (core/lstm_step.py's lstm_layer).
+# lstm_layer_c(packed, scale, corr, below, h, c, table, index, h_out, c_out, backwards): layer_inputs_c,
+# then qmatmul_c, then cell_c, in one call (core/lstm_step.py's lstm_layer).
 lstm_layer_c = _qkernel.lstm_layer
 # lstm_step_c(tokens, layers, dense, logits): every layer's lstm_layer_c from the bottom, then the
 # dense product into logits, in one call (core/generator.py's step at up to KERNEL_MAX_ROWS rows).
 lstm_step_c = _qkernel.lstm_step
 # lstm_run_c(tokens, logits, layers, dense, temps, uniforms, masked, greedy_below, cdf): for each
 # row of uniforms, draw_plain_c's draw from logits into that row of tokens, then lstm_step_c on
-# those tokens; h, c and h_out, c_out swap after every step (core/generator.py's plain runs).
+# those tokens; h, c and h_out, c_out swap after every step (core/generator.py's plain runs). Under
+# 8 rows it reads the first layer's weights for the next step beside the upper layers' and
+# alternates the direction (core/qpython.c, "steps in rounds"): the same bytes, from L2.
 lstm_run_c = _qkernel.lstm_run
 # quantize_into_c(x, out, offset): numba_kernel.quantize_into's contract.
 quantize_into_c = _qkernel.quantize_into

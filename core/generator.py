@@ -338,6 +338,8 @@ class Generator:
             for row, ctx in enumerate(contexts):
                 padded[row, starts[row] :] = ctx
         state = self._zero_state(batch)
+        if self._quantized and batch <= KERNEL_MAX_ROWS and longest:
+            return state, self._logits(self._prime_by_layer(padded, starts, state))
         top = state[-1][0]
         for t in range(longest):
             top = self._step(padded[:, t], state)
@@ -347,6 +349,33 @@ class Generator:
                     h[waiting] = 0.0
                     c[waiting] = 0.0
         return state, self._logits(top)
+
+    def _prime_by_layer(
+        self, padded: npt.NDArray[np.int64], starts: npt.NDArray[np.int64], state: list[tuple[F32, F32]]
+    ) -> F32:
+        """`_prime`'s steps through the C kernel a layer at a time: the first layer over the whole
+        context, then the next over the first's outputs, and so on, so a layer's weights stay in
+        the caches from one step to the next (a step of every layer reads more than a core's L2
+        holds). The rows are independent, so each gets the same state as step by step; the
+        steps alternate the direction in which the weights are read (lstm_layer's `backwards`).
+        Updates `state` in place; returns the top layer's h."""
+        longest = padded.shape[1]
+        waiting = [starts > t for t in range(longest)]
+        below: list[F32] = [np.empty((len(padded), 0), dtype=np.float32)] * longest
+        zeros = np.zeros(len(padded), dtype=np.int64)
+        for i, layer in enumerate(self._layers):
+            h, c = state[i]
+            outputs: list[F32] = []
+            for t in range(longest):
+                index = padded[:, t] if i == 0 else zeros
+                h, c = lstm_layer(layer.matrix, below[t], h, c, layer.table, index, backwards=t % 2 == 1)
+                if waiting[t].any():  # a shorter row holds the zero state until its first token
+                    h[waiting[t]] = 0.0
+                    c[waiting[t]] = 0.0
+                outputs.append(h)
+            state[i] = (h, c)
+            below = outputs
+        return below[-1]
 
     # -- public API --------------------------------------------------------------------------
 

@@ -76,14 +76,28 @@ else:
         return c_kernel.amx_calls()
 
 
-def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX) -> tuple[F32, F32]:
-    """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0)."""
+def lstm_layer(
+    m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: IDX, backwards: bool = False
+) -> tuple[F32, F32]:
+    """The new (h, c) of one layer; `below` is the layer underneath's h (no columns for layer 0).
+    `backwards`: the C kernel reads the weights from the last rows to the first, the same bytes
+    (steps that alternate keep part of a big matrix in L2; see core/qpython.c, lstm_run)."""
     c_ = np.ascontiguousarray
     c = c_(c)
     h_out, c_out = np.empty_like(c), np.empty_like(c)
     if _fused_layer is not None:  # the C kernel: one call (a one-row step was ~40% Python)
         _fused_layer(
-            m.packed, m.scale, m.corr, c_(below), c_(h), c, c_(table), c_(index, dtype=np.int64), h_out, c_out
+            m.packed,
+            m.scale,
+            m.corr,
+            c_(below),
+            c_(h),
+            c,
+            c_(table),
+            c_(index, dtype=np.int64),
+            h_out,
+            c_out,
+            backwards,
         )
         return h_out, c_out
     z = np.empty((len(c), m.outputs), dtype=np.float32)
@@ -101,13 +115,17 @@ def lstm_layer(m: QuantMatrix, below: F32, h: F32, c: F32, table: F32, index: ID
     return h_out, c_out
 
 
-def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX) -> F32:
-    """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, 7-bit inputs)."""
+def qmatmul(m: QuantMatrix, x: F32, table: F32, index: IDX, backwards: bool = False) -> F32:
+    """x @ W + table[index] for a batch of rows x in [-1, 1] (int8 weights, 7-bit inputs);
+    `backwards` as in `lstm_layer` (the C kernel only)."""
     out = np.empty((x.shape[0], m.outputs), dtype=np.float32)
     c_ = np.ascontiguousarray
-    _qmatmul(
-        m.packed, m.scale, m.corr, m.outputs, padded_inputs(m, x), c_(table), c_(index, dtype=np.int64), out
-    )
+    x_grid, index = padded_inputs(m, x), c_(index, dtype=np.int64)
+    args = (m.packed, m.scale, m.corr, m.outputs, x_grid, c_(table), index, out)
+    if backwards and _fused_layer is not None:
+        _qmatmul(*args, True)
+    else:
+        _qmatmul(*args)
     return out
 
 

@@ -16,7 +16,8 @@
 
 void lstmbot_qmatmul(const int8_t *packed, const float *scale, const float *corr, int64_t rows, int64_t cols,
                      int64_t kpad, const uint8_t *x, int64_t batch, const float *table, const int64_t *index,
-                     float *out);
+                     float *out, int backwards);
+extern const int lstmbot_backwards_below;
 void lstmbot_lstm_cell(const float *z, const float *c, float *h_out, float *c_out, int64_t batch, int64_t units);
 void lstmbot_quantize(const float *x, int64_t batch, int64_t k, uint8_t *out, int64_t kpad, int64_t offset);
 int64_t lstmbot_draw_plain(const float *logits, int64_t rows, int64_t vocab, const double *temps,
@@ -106,11 +107,14 @@ static int layer_fits(Py_ssize_t kpad, Py_ssize_t below_cols, Py_ssize_t batch, 
            ho[0] == batch && ho[1] == units && co[0] == batch && co[1] == units;
 }
 
-PyDoc_STRVAR(qmatmul_doc, "qmatmul(packed, scale, corr, cols, x, table, index, out)\n--\n\n"
-                          "out[b, j] = (sum_k q[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j].");
+PyDoc_STRVAR(qmatmul_doc, "qmatmul(packed, scale, corr, cols, x, table, index, out, backwards=False)\n--\n\n"
+                          "out[b, j] = (sum_k q[j, k] * x[b, k]) * scale[j] - corr[j] + table[index[b], j].\n"
+                          "`backwards`: the weights read from the last rows to the first (the same bytes).");
 
 static PyObject *py_qmatmul(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (!want_args(nargs, 8, "qmatmul")) return NULL;
+    if (nargs != 9 && !want_args(nargs, 8, "qmatmul")) return NULL;
+    int backwards = nargs == 9 ? PyObject_IsTrue(args[8]) : 0;
+    if (backwards < 0) return NULL;
     held_t held = {.count = 0};
     Py_ssize_t packed_n[1], rows[1], corr_n[1], xs[2], ts[2], idx_n[1], os[2];
     long long cols = PyLong_AsLongLong(args[3]);
@@ -132,7 +136,7 @@ static PyObject *py_qmatmul(PyObject *self, PyObject *const *args, Py_ssize_t na
     for (Py_ssize_t b = 0; b < xs[0]; b++) /* a row index out of the table would read past it */
         if (index[b] < 0 || index[b] >= ts[0]) return shape_error(&held, "qmatmul: a table index is out of range");
     Py_BEGIN_ALLOW_THREADS
-    lstmbot_qmatmul(packed, scale, corr, rows[0], cols, xs[1], x, xs[0], table, index, out);
+    lstmbot_qmatmul(packed, scale, corr, rows[0], cols, xs[1], x, xs[0], table, index, out, backwards);
     Py_END_ALLOW_THREADS
     release(&held);
     Py_RETURN_NONE;
@@ -168,7 +172,7 @@ static PyObject *py_lstm_cell(PyObject *self, PyObject *const *args, Py_ssize_t 
 static int layer_step(const int8_t *packed, const float *scale, const float *corr, Py_ssize_t rows,
                       Py_ssize_t kpad, const float *below, Py_ssize_t below_cols, const float *h, const float *c,
                       const float *table, const int64_t *index, float *h_out, float *c_out, Py_ssize_t batch,
-                      Py_ssize_t units) {
+                      Py_ssize_t units, int backwards) {
     uint8_t *x = calloc((size_t)(batch * kpad) + 1, 1);
     float *z = malloc(sizeof(float) * (size_t)(batch * 4 * units) + 1);
     if (x == NULL || z == NULL) {
@@ -180,7 +184,7 @@ static int layer_step(const int8_t *packed, const float *scale, const float *cor
     Py_BEGIN_ALLOW_THREADS
     lstmbot_quantize(below, batch, below_cols, x, kpad, 0);
     lstmbot_quantize(h, batch, units, x, kpad, below_cols);
-    lstmbot_qmatmul(packed, scale, corr, rows, 4 * units, kpad, x, batch, table, index, z);
+    lstmbot_qmatmul(packed, scale, corr, rows, 4 * units, kpad, x, batch, table, index, z, backwards);
     lstmbot_lstm_cell(z, c, h_out, c_out, batch, units);
     Py_END_ALLOW_THREADS
     free(x);
@@ -188,16 +192,20 @@ static int layer_step(const int8_t *packed, const float *scale, const float *cor
     return 0;
 }
 
-PyDoc_STRVAR(layer_doc, "lstm_layer(packed, scale, corr, below, h, c, table, index, h_out, c_out)\n--\n\n"
+PyDoc_STRVAR(layer_doc, "lstm_layer(packed, scale, corr, below, h, c, table, index, h_out, c_out, backwards)\n--\n\n"
                         "One LSTM layer's step: [below, h] onto the 7-bit grid, the product with the\n"
-                        "gates' table rows added, the cell; the new h and c into h_out and c_out.");
+                        "gates' table rows added, the cell; the new h and c into h_out and c_out.\n"
+                        "`backwards`: the product reads its weights from the last rows to the first\n"
+                        "(the same bytes; see lstm_run).");
 
 /* What lstm_layer (core/lstm_step.py) did in six calls and four temporary arrays, in one: at batch
  * 1 a step of the shipped model spent ~40 us in Python around ~60 us of products (1 x 400 chars:
  * 46 ms on an AVX2 CPU where the products alone take 29 ms). The same functions in the same
  * order, so the same bytes. */
 static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (!want_args(nargs, 10, "lstm_layer")) return NULL;
+    if (!want_args(nargs, 11, "lstm_layer")) return NULL;
+    int backwards = PyObject_IsTrue(args[10]);
+    if (backwards < 0) return NULL;
     held_t held = {.count = 0};
     Py_ssize_t packed_n[1], rows[1], corr_n[1], bs[2], hs[2], cs[2], ts[2], idx_n[1], ho[2], co[2];
     const int8_t *packed = take(&held, args[0], I8, 1, 0, "packed", packed_n);
@@ -223,7 +231,7 @@ static PyObject *py_lstm_layer(PyObject *self, PyObject *const *args, Py_ssize_t
     for (Py_ssize_t b = 0; b < batch; b++) /* a row index out of the table would read past it */
         if (index[b] < 0 || index[b] >= ts[0]) return shape_error(&held, "lstm_layer: a table index is out of range");
     int failed = layer_step(packed, scale, corr, rows[0], kpad, below, bs[1], h, c, table, index, h_out, c_out,
-                            batch, units);
+                            batch, units, backwards);
     release(&held);
     if (failed) return NULL;
     Py_RETURN_NONE;
@@ -376,14 +384,71 @@ static void model_step(const model_t *m, const int64_t *tokens, float *logits) {
         lstmbot_quantize(below, batch, below_cols, L->x, L->kpad, 0);
         lstmbot_quantize(L->h[0], batch, L->units, L->x, L->kpad, below_cols);
         lstmbot_qmatmul(L->packed, L->scale, L->corr, L->rows, 4 * L->units, L->kpad, L->x, batch, L->table,
-                        i == 0 ? tokens : m->zeros, m->z);
+                        i == 0 ? tokens : m->zeros, m->z, 0);
         lstmbot_lstm_cell(m->z, L->c[0], L->h[1], L->c[1], batch, L->units);
         below = L->h[1];
         below_cols = L->units;
     }
     lstmbot_quantize(below, batch, below_cols, m->x, m->kpad, 0);
     lstmbot_qmatmul(m->packed, m->scale, m->corr, m->rows, m->outputs, m->kpad, m->x, batch, m->bias, m->zeros,
-                    logits);
+                    logits, 0);
+}
+
+/* --- steps in rounds (lstm_run) -----------------------------------------------------------
+ * Layer 0's product needs only its own h: W0 . h0(t) (the gates of step t + 1 before the token's
+ * table row is added) can be read as soon as h0(t) is known, beside the upper layers' products of
+ * step t. So a run reads, each step, the upper layers (B) and layer 0 for the next step (A) in
+ * either order, and alternates: A B, then B' A' backwards (lstmbot_qmatmul's `backwards`), then
+ * A B, ... Each step first reads what the step before read last, while it is still in L2. Step
+ * by step the order is forced (A, B, then the next A: the token in between), and at batch 1
+ * with 3 MB of weights and a 2 MB L2, A and B each came from L3 at every step.
+ *
+ * A's product goes through a table row of -0.0, which adds nothing to any float (x + -0.0 is x,
+ * -0.0 included), so `pending` holds the finishing's sums * scale - corr exactly; the step then
+ * adds the token's table row as the finishing would have: the same bytes as model_step. */
+typedef struct {
+    float *pending;         /* A: layer 0's gates for the next step, without the token's row */
+    const float *neg_zero;  /* one table row of -0.0 */
+} rounds_t;
+
+static void layer0_ahead(const model_t *m, const rounds_t *r, const float *h0, int backwards) {
+    const layer_spec_t *L = &m->layer[0];
+    lstmbot_quantize(h0, m->batch, L->units, L->x, L->kpad, 0);
+    lstmbot_qmatmul(L->packed, L->scale, L->corr, L->rows, 4 * L->units, L->kpad, L->x, m->batch, r->neg_zero,
+                    m->zeros, r->pending, backwards);
+}
+
+/* model_step(tokens) in a round: layer 0 from `pending` and the tokens' rows, the upper layers,
+ * the logits, and unless `last`, the next step's A (first when forwards, last when backwards).
+ * Reads each layer's h[0], c[0] and writes h[1], c[1], as model_step. */
+static void model_round(const model_t *m, const rounds_t *r, const int64_t *tokens, float *logits,
+                        int backwards, int last) {
+    Py_ssize_t batch = m->batch;
+    const layer_spec_t *L0 = &m->layer[0];
+    Py_ssize_t gates = 4 * L0->units;
+    for (Py_ssize_t b = 0; b < batch; b++) {
+        const float *row = L0->table + tokens[b] * gates, *ahead = r->pending + b * gates;
+        float *z = m->z + b * gates;
+        for (Py_ssize_t u = 0; u < gates; u++) z[u] = ahead[u] + row[u];
+    }
+    lstmbot_lstm_cell(m->z, L0->c[0], L0->h[1], L0->c[1], batch, L0->units);
+    if (!backwards && !last) layer0_ahead(m, r, L0->h[1], 0);
+    const float *below = L0->h[1];
+    Py_ssize_t below_cols = L0->units;
+    for (Py_ssize_t i = 1; i < m->n_layers; i++) {
+        const layer_spec_t *L = &m->layer[i];
+        lstmbot_quantize(below, batch, below_cols, L->x, L->kpad, 0);
+        lstmbot_quantize(L->h[0], batch, L->units, L->x, L->kpad, below_cols);
+        lstmbot_qmatmul(L->packed, L->scale, L->corr, L->rows, 4 * L->units, L->kpad, L->x, batch, L->table,
+                        m->zeros, m->z, backwards);
+        lstmbot_lstm_cell(m->z, L->c[0], L->h[1], L->c[1], batch, L->units);
+        below = L->h[1];
+        below_cols = L->units;
+    }
+    lstmbot_quantize(below, batch, below_cols, m->x, m->kpad, 0);
+    lstmbot_qmatmul(m->packed, m->scale, m->corr, m->rows, m->outputs, m->kpad, m->x, batch, m->bias, m->zeros,
+                    logits, backwards);
+    if (backwards && !last) layer0_ahead(m, r, L0->h[1], 1);
 }
 
 PyDoc_STRVAR(step_doc, "lstm_step(tokens, layers, dense, logits)\n--\n\n"
@@ -455,14 +520,32 @@ static PyObject *py_lstm_run(PyObject *self, PyObject *const *args, Py_ssize_t n
         failed = 1;
     }
     int64_t status = 0;
+    rounds_t r = {NULL, NULL};
+    /* Rounds where the weights' stream bounds a step (at more rows, adding the token's rows
+     * apart from the product costs more than it saves: 64 x 400 was 3-5% slower) */
+    int rounds = batch < lstmbot_backwards_below;
+    if (!failed && rounds) {
+        Py_ssize_t gates = 4 * m.layer[0].units;
+        float *neg_zero = malloc(sizeof(float) * (size_t)gates);
+        r.pending = malloc(sizeof(float) * (size_t)(batch * gates) + 1);
+        r.neg_zero = neg_zero;
+        if (neg_zero == NULL || r.pending == NULL) {
+            PyErr_NoMemory();
+            failed = 1;
+        } else {
+            for (Py_ssize_t u = 0; u < gates; u++) neg_zero[u] = -0.0f;
+        }
+    }
     if (!failed) {
         Py_BEGIN_ALLOW_THREADS
+        if (rounds && steps > 0) layer0_ahead(&m, &r, m.layer[0].h[0], 1);
         for (Py_ssize_t s = 0; s < steps && status == 0; s++) {
             int64_t *drawn = tokens + s * batch;
             status = lstmbot_draw_plain(logits, batch, ls[1], temps, uniforms + s * batch, masked, greedy_below,
                                         cdf, drawn);
             if (status != 0) break;
-            model_step(&m, drawn, logits);
+            if (rounds) model_round(&m, &r, drawn, logits, (int)(s & 1), s == steps - 1);
+            else model_step(&m, drawn, logits);
             for (Py_ssize_t i = 0; i < m.n_layers; i++) { /* the new state is the next step's input */
                 layer_spec_t *L = &m.layer[i];
                 float *h = L->h[0], *c = L->c[0];
@@ -476,6 +559,8 @@ static PyObject *py_lstm_run(PyObject *self, PyObject *const *args, Py_ssize_t n
             failed = 1;
         }
     }
+    free(r.pending);
+    free((void *)r.neg_zero);
     model_free(&m);
     release(&held);
     if (failed) return NULL;

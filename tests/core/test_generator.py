@@ -262,6 +262,81 @@ def test_plain_runs_draw_the_tokens_of_step_by_step() -> None:
     assert not generator.runs_plain([Request(SEED, length=5, temperature=1.0, top_k=3)])
 
 
+def _prime_step_by_step(
+    generator: Generator, contexts: list[list[int]]
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """`_prime` as it ran before it went a layer at a time: every layer for each step in turn."""
+    longest = max(len(ctx) for ctx in contexts)
+    padded = np.zeros((len(contexts), longest), dtype=np.int64)
+    starts = np.array([longest - len(ctx) for ctx in contexts])
+    for row, ctx in enumerate(contexts):
+        padded[row, starts[row] :] = ctx
+    state = generator._zero_state(len(contexts))
+    top = state[-1][0]
+    for t in range(longest):
+        top = generator._step(padded[:, t], state)
+        for h, c in state:
+            h[starts > t] = 0.0
+            c[starts > t] = 0.0
+    return state, generator._logits(top)
+
+
+def _same_state(a: list[tuple[np.ndarray, np.ndarray]], b: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    return all(
+        np.array_equal(ha, hb) and np.array_equal(ca, cb) for (ha, ca), (hb, cb) in zip(a, b, strict=True)
+    )
+
+
+def test_priming_a_layer_at_a_time_is_priming_step_by_step_byte_for_byte() -> None:
+    """`_prime` runs the C kernel a layer at a time over the whole context (the weights stay in
+    the caches) with the weights read alternately backwards: the state and logits of every row,
+    byte for byte, as every layer step by step, for one row, rows of different lengths (shorter
+    ones held at the zero state) and a batch that takes the AMX tiles where the CPU has them."""
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"priming a layer at a time needs the C kernel: {KERNEL}")
+    generator = Generator(load_bundle(SHIPPED))
+    ids = generator.context_ids(SEED)[0]
+    for contexts in ([ids], [ids[i:] for i in range(0, 25, 5)], [ids[i % 30 :] for i in range(40)]):
+        state, logits = generator._prime(contexts)
+        expected_state, expected_logits = _prime_step_by_step(generator, contexts)
+        assert _same_state(state, expected_state) and np.array_equal(logits, expected_logits)
+
+
+@pytest.mark.parametrize("layers", [None, (24,), (24, 16, 8)])
+def test_runs_in_rounds_leave_the_step_by_step_state_and_logits_byte_for_byte(
+    make_bundle: BundleFactory, layers: tuple[int, ...] | None
+) -> None:
+    """`_run_plain` reads layer 0's weights for the next step beside the upper layers' and
+    alternates the direction (core/qpython.c, lstm_run): the tokens, the state and the logits,
+    byte for byte, of drawing and stepping one step at a time, after an odd and an even number
+    of steps and over two calls in a row, at 1, 3 and 40 rows (rounds under 8 rows), for the
+    shipped model and models of one and three layers."""
+    if not KERNEL.startswith("C"):
+        pytest.skip(f"plain runs need the C kernel: {KERNEL}")
+    from core.generator import draw_tokens, filter_groups
+
+    bundle = SHIPPED if layers is None else make_bundle(lstm_units=layers, scale=0.5)
+    generator = Generator(load_bundle(bundle))
+    rng = np.random.default_rng(5)
+    for rows in (1, 3, 40):
+        contexts = [generator.context_ids(SEED[i % 20 :])[0] for i in range(rows)]
+        temps = rng.uniform(0.2, 1.3, rows)
+        for calls in ([7], [8], [5, 6]):
+            state, logits = generator._prime(contexts)
+            ours, our_logits = [(h.copy(), c.copy()) for h, c in state], logits.copy()
+            ran, stepped = [], []
+            for steps in calls:
+                uniforms = rng.random((steps, rows))
+                drawn, our_logits = generator._run_plain(our_logits, ours, temps, uniforms)
+                ran.append(drawn)
+                for u in uniforms:  # the same draws and steps, one at a time
+                    picked = draw_tokens(logits, temps, u, filter_groups([(None, None)] * rows), [])
+                    stepped.append(picked)
+                    logits = generator._step_logits(picked, state)
+            assert np.array_equal(np.vstack(ran), np.vstack(stepped)), (rows, calls)
+            assert _same_state(ours, state) and np.array_equal(our_logits, logits), (rows, calls)
+
+
 def test_a_running_batch_advanced_many_steps_at_once_finishes_as_step_by_step(
     make_bundle: BundleFactory,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -129,15 +130,17 @@ def test_the_c_entry_points_refuse_arrays_that_do_not_fit() -> None:
 def test_the_fused_c_layer_is_the_composed_layer_byte_for_byte() -> None:
     """core/lstm_step.py's lstm_layer runs as one C call (quantize, product, cell): the same bytes
     as those three calls one after another, for the first layer (no columns below) and later
-    ones, at batch 1 and batches the kernel splits; arrays that do not fit are refused."""
+    ones, at batch 1 and batches the kernel splits, with the weights read forwards or backwards
+    (72 units: 288 rows, the last backwards span a partial one); arrays that do not fit are
+    refused."""
     if not KERNEL.startswith("C"):
         pytest.skip(f"the C kernel was not built: {KERNEL}")
     from core import _qkernel  # type: ignore[attr-defined]
     from core.c_kernel import cell_c, layer_inputs_c, qmatmul_c
 
     rng = np.random.default_rng(11)
-    units = 64
-    for below_columns, batch in ((0, 1), (0, 64), (units, 1), (units, 3), (units, 64)):
+    cases = [(64, 0, 1), (64, 0, 64), (64, 64, 1), (64, 64, 3), (64, 64, 64), (72, 72, 1), (72, 0, 40)]
+    for (units, below_columns, batch), backwards in itertools.product(cases, (False, True)):
         m = _matrix(rng, below_columns + units, 4 * units)
         table = rng.normal(size=(7, 4 * units)).astype(np.float32)
         index = rng.integers(0, 7, batch).astype(np.int64)
@@ -148,15 +151,17 @@ def test_the_fused_c_layer_is_the_composed_layer_byte_for_byte() -> None:
         qmatmul_c(m.packed, m.scale, m.corr, m.outputs, layer_inputs_c(below, h, m.kpad), table, index, z)
         composed = (np.empty_like(c), np.empty_like(c))
         cell_c(z, c, *composed)
-        fused = lstm_layer(m, below, h, c, table, index)
+        fused = lstm_layer(m, below, h, c, table, index, backwards=backwards)
         assert np.array_equal(fused[0], composed[0]) and np.array_equal(fused[1], composed[1])
     out = (np.empty_like(c), np.empty_like(c))
     with pytest.raises(ValueError, match="shapes"):  # h wider than the matrix takes
-        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, np.hstack([h, h]), c, table, index, *out)
+        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, np.hstack([h, h]), c, table, index, *out, False)
     with pytest.raises(ValueError, match="out of range"):
-        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, h, c, table, index + 7, *out)
+        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, h, c, table, index + 7, *out, False)
     with pytest.raises(TypeError, match="c_out"):
-        _qkernel.lstm_layer(m.packed, m.scale, m.corr, below, h, c, table, index, out[0], out[1][:, ::2])
+        _qkernel.lstm_layer(
+            m.packed, m.scale, m.corr, below, h, c, table, index, out[0], out[1][:, ::2], False
+        )
 
 
 def test_a_whole_step_in_one_call_is_the_step_then_the_logits_byte_for_byte() -> None:

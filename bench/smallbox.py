@@ -55,6 +55,14 @@ generate` 0.25 s and 45 MB in the box (1.3x `import numpy` there), first answer 
 17.4 ms, 64 x 400 101,648 chars/s against ONNX Runtime int8's 81,743. Two runs before it that
 hour: mixed 1.31x (FAIL: p95 83 against 63 ms) and 1.01x.
 
+Measured (2026-12-07, fourth session: 2-core Intel Xeon with AMX-INT8, 2 MB L2 a core; cgroup v1,
+1 CPU, 512 MB, all four models): at the session's start (df75055) every target but one: 1 x 400
+49.3 ms (FAIL; 64 x 400 141,489 chars/s against ONNX Runtime int8's 69,819). After the steps in
+rounds (core/qpython.c) and priming a layer at a time, every target in one run: bot peak RSS
+249 MB, 0 OOM kills, steady p95 104 ms, mixed 1.00x, burst 6.1 s, event loop 2.3 / 2.3 ms a
+reply, `lstmbot generate` 0.21 s and 42 MB (1.7x `import numpy` in the box), first answer 1.13 s,
+1 x 400 27.1 ms, 64 x 400 131,572 chars/s against ONNX Runtime int8's 72,383.
+
 Since 2026-12-07 it runs every target of issue 26 in one run: bench.bot with the bot in the
 box, then bench.coldstart inside the box (the sandbox too), then bench.generate beside it (one
 thread; PyTorch and ONNX Runtime, its peers, would not fit 512 MB beside the bot's benchmark).

@@ -106,9 +106,16 @@ def carried(
 PressHandler = Callable[[Press], Awaitable[None]]
 
 
-def acceptable(action: kb.Action | None, origin: Origin) -> bool:
-    """The carrier check every press passes before any handler sees it."""
-    if action is None:
+def in_anothers_private_chat(chat_id: int | None, private: bool, user_id: int) -> bool:
+    """Whether an update has a user act in someone else's private chat: Telegram gives a private
+    chat its user's id and lets nobody else in, so such a press or reaction is forged."""
+    return private and chat_id != user_id
+
+
+def acceptable(action: kb.Action | None, origin: Origin, presser: int) -> bool:
+    """The carrier check every press passes before any handler sees it: one of our buttons, on
+    the message it came from, pressed by someone who can see that message."""
+    if action is None or in_anothers_private_chat(origin.chat_id, origin.private, presser):
         return False
     if not origin.readable:
         # An inline message's or an inaccessible message's keyboard cannot be read: only a
@@ -134,7 +141,7 @@ def dispatcher(
         action = kb.parse(query.data)
         origin = origin_of(query)
         lang = lang_of(update)
-        if action is None or not acceptable(action, origin):
+        if action is None or not acceptable(action, origin, query.from_user.id):
             await answer_press(query, text(lang, "button_invalid"))
             return
         press = Press(update, context, query, action, origin, lang, services_of(context))

@@ -18,7 +18,7 @@ from telegram import Chat, Update
 from telegram.ext import ContextTypes
 
 from bot.db import repository as repo
-from bot.handlers.presses import owner_rates_own_chat
+from bot.handlers.presses import in_anothers_private_chat, owner_rates_own_chat
 from bot.handlers.ratings import refresh_sample_message
 from bot.reactions import change_of, tally
 from bot.services import services_of
@@ -49,6 +49,10 @@ async def on_reaction(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     services = services_of(context)
     chat, tg_user = reacted.chat, reacted.user
     private = chat.type == Chat.PRIVATE
+
+    if in_anothers_private_chat(chat.id, private, tg_user.id):
+        log.info("a reaction in a private chat by someone other than its user: ignored")
+        return
 
     async def work(session: AsyncSession) -> repo.RatingState | None:
         found = await _sample_of_message(session, chat.id, reacted.message_id)

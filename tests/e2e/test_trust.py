@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Rating, StoredSample
+from bot.db.models import DuelVote, Guess, Rating, StoredSample
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -173,3 +173,21 @@ async def test_a_refused_request_costs_no_slot(harness: Harness) -> None:
     assert (await harness.say(ann, "first"))["text"].startswith("first")
     assert (await harness.say(ann, "second"))["text"].startswith("second")  # the refusal cost nothing
     assert "up to 2 texts per minute" in (await harness.say(ann, "third"))["text"]
+
+
+async def test_nobody_votes_or_rates_in_someone_elses_private_chat(shipped_harness: Harness) -> None:
+    """Newcomer pass, 2026-12-07: Bo's forged presses on Ann's private duel and game counted
+    as votes (a rating there was refused). Telegram lets nobody else into a private chat, so
+    the press door refuses every press there from anyone but its user; Ann's own still count."""
+
+    harness = shipped_harness  # the game needs the shipped model's book
+    ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
+    sample = await harness.say(ann, "truth")
+    duel = await harness.say(ann, "/duel the free spirit")
+    game = await harness.say(ann, "/game", timeout=60)
+    for message, label in ((duel, "A is better"), (sample, "👍"), (game, "is real")):
+        assert (await harness.press(bo, message, button=label))["text"] == INVALID, label
+    assert await count(harness, DuelVote) == 0 and await count(harness, Guess) == 0
+    assert await count(harness, Rating) == 0
+    await harness.press(ann, game, button="is real")
+    assert await count(harness, Guess) == 1

@@ -236,7 +236,9 @@ def render(services: Services, pending: repo.Pending) -> Outgoing:
     """A stored sample as the message it would have been (without the one-off notes)."""
     sample, lang = pending.sample, language_of(pending.language_code)
     body = stored_sample_html(services.generation, sample, lang)
-    markup = rating_keyboard(sample.id, sample.up_votes, sample.down_votes, lang, shared=sample.shared)
+    markup = rating_keyboard(
+        sample.id, sample.up_votes, sample.down_votes, lang, shared=sample.shared, duel=not sample.acrostic
+    )
     return Outgoing([sample.id], pending.chat_telegram_id, body, markup)
 
 

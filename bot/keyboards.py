@@ -141,14 +141,17 @@ def rating_keyboard(
     *,
     with_next: bool = False,
     shared: bool | None = None,
+    duel: bool = True,
 ) -> InlineKeyboardMarkup:
     """👍 count and 👎 count; below them again, and share/unshare and 🆚 (a duel on the same
-    seed) under the sample itself (`shared` given); next, in a rating session. Two rows, so
-    the labels fit a phone's width."""
+    seed; not where `duel` is False: an acrostic's forced form would decide a duel by itself)
+    under the sample itself (`shared` given); next, in a rating session. Two rows, so the
+    labels fit a phone's width."""
     actions = [InlineKeyboardButton(text(lang, "again"), callback_data=f"a:{sample_id}")]
     if shared is not None:
         actions.append(share_button(sample_id, shared, lang))
-        actions.append(InlineKeyboardButton(text(lang, "vs"), callback_data=f"vs:{sample_id}"))
+        if duel:
+            actions.append(InlineKeyboardButton(text(lang, "vs"), callback_data=f"vs:{sample_id}"))
     rows = [
         [
             InlineKeyboardButton(f"👍 {up}", callback_data=f"r:{sample_id}:+"),

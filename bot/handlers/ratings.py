@@ -83,7 +83,12 @@ async def refresh_sample_message(bot: Bot, services: Services, chat_id: int, mes
     if len(samples) == 1:
         sample, code = samples[0]
         markup = kb.rating_keyboard(
-            sample.id, sample.up_votes, sample.down_votes, language_of(code), shared=sample.shared
+            sample.id,
+            sample.up_votes,
+            sample.down_votes,
+            language_of(code),
+            shared=sample.shared,
+            duel=not sample.acrostic,
         )
     else:  # a /compare message: one row of counts per part
         markup = kb.compare_keyboard([(s.temperature, s.id, s.up_votes, s.down_votes) for s, _ in samples])

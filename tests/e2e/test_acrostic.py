@@ -62,10 +62,16 @@ async def test_an_acrostic_keeps_its_form_and_is_drawn_again_with_the_repeat_but
     (again,) = await h.sb.wait_for_bot_messages(group, after=before, timeout=30)
     assert [line[0] for line in poem_lines(again)] == list("新年快乐")
     assert [s.acrostic for s in await samples(h)] == ["新年快乐|7", "新年快乐|7"]
-    # 🆚 does not duel an acrostic; its buttons pressed from another chat do nothing.
-    assert (await h.press(bo, poem, button="🆚"))[
-        "text"
-    ] == "Acrostics are not dueled: their fixed form would decide."
+    # An acrostic has no 🆚 (its fixed form would decide a duel; the newcomer pass found a 🆚
+    # that could only refuse); forged, it is refused; its buttons from another chat do nothing.
+    labels = [b["text"] for m in (poem, again) for row in m["reply_markup"]["inline_keyboard"] for b in row]
+    assert "🔁 再来" in labels and not any("🆚" in label for label in labels), labels
+    assert (await h.press(bo, poem, f"vs:{stored.id}"))["text"] == NOT_VALID
+    state = h.sb.sandbox.state
+    state.chats[group].admins.add(state.bot["id"])  # the bot sees reactions where it is an admin
+    h.sb.react(ann, poem, "👍")  # the keyboard drawn again from the stored sample: still no 🆚
+    await h.sb.wait_until(lambda: "👍 1" in str(h.sb.message(group, poem["message_id"])))
+    assert "🆚" not in str(h.sb.message(group, poem["message_id"])["reply_markup"])
     elsewhere = await h.say(bo, "/help")
     data = next(
         b["callback_data"]

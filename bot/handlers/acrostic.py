@@ -95,6 +95,7 @@ async def write_acrostic(
     out = None
     try:
         body = acrostic_html(poem.text, acrostic, model=model, temperature=temperature, lang=asker.lang)
-        out = outgoing(reply_to, ids, body, kb.rating_keyboard(ids[0], 0, 0, asker.lang, shared=False, duel=False))
+        markup = kb.rating_keyboard(ids[0], 0, 0, asker.lang, shared=False, duel=False)
+        out = outgoing(reply_to, ids, body, markup)
     finally:
         await send(context.bot, services, ids, out)

@@ -28,6 +28,7 @@ EN: dict[str, str] = {
         "<code>/groupdefault length 200</code> or <code>/groupdefault clear</code>."
     ),
     "group_default_none": "the bot's",
+    "group_default_length": "{value} {unit}s",
     "group_default_set": "Saved.",
     "group_default_usage": (
         "Use <code>/groupdefault temp 0.8</code>, <code>/groupdefault model NAME</code> (see /model), "
@@ -169,6 +170,7 @@ ZH: dict[str, str] = {
         "<code>/groupdefault length 200</code> 或 <code>/groupdefault clear</code> 设置。"
     ),
     "group_default_none": "机器人默认",
+    "group_default_length": "{value} 个{unit}",
     "group_default_set": "已保存。",
     "group_default_usage": (
         "用法：<code>/groupdefault temp 0.8</code>、<code>/groupdefault model 名称</code>（见 /model）、"

@@ -17,12 +17,12 @@ from bot.db import repository as repo
 from bot.db.models import Chat
 from bot.handlers.game import is_group_admin
 from bot.message_text import command_argument
-from bot.parsing import format_temperature, parse_length, parse_temperature
+from bot.parsing import format_temperature, parse_length, parse_temperature, too_precise
 from bot.render import escape, unit_of
 from bot.services import services_of
 from bot.texts import text
 from bot.who import lang_of, who
-from core.limits import length_bounds
+from core.limits import TEMPERATURE_DECIMALS, default_length, length_bounds
 
 
 def _shown(chat: Chat, lang: str) -> str:
@@ -33,7 +33,7 @@ def _shown(chat: Chat, lang: str) -> str:
         model=escape(chat.model_name) if chat.model_name else none,
         temperature=format_temperature(chat.temperature) if chat.temperature is not None else none,
         length=" / ".join(
-            f"{value} {text(lang, unit)}"
+            text(lang, "group_default_length", value=value, unit=text(lang, unit))
             for value, unit in ((chat.length_char, "unit_char"), (chat.length_word, "unit_word"))
             if value is not None
         )
@@ -61,23 +61,35 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     assert chat_id is not None
 
     chat = await services.db.run(partial(repo.chat_by_id, chat_id=chat_id), write=False)
-    default = asker.model
     change: dict[str, Any] = {}
     if what == "":
         await reply_html(message, _shown(chat, lang))
         return
     if what == "clear":
         change = {"temperature": None, "length": None, "model_name": None}
-    elif what in ("temp", "temperature") and (temperature := parse_temperature(value)) is not None:
+    elif what in ("temp", "temperature") and value:
+        temperature = parse_temperature(value)
+        if temperature is None:  # the same answers as /temp's
+            precise = too_precise(value)
+            key = "temp_too_precise" if precise else "temp_bad"
+            await reply_html(message, text(lang, key, decimals=TEMPERATURE_DECIMALS))
+            return
         change = {"temperature": temperature}
-    elif what == "model" and value in services.generation.generators:
+    elif what == "model" and value:
+        if value not in services.generation.generators:  # the same answer as /model's
+            await reply_html(message, text(lang, "model_bad", name=escape(value[:64])))
+            return
         change = {"model_name": value}
-    elif what == "length":
-        level, _ = unit_of(services.generation, chat.model_name or default, lang)
+    elif what == "length" and value:
+        # In the unit of the model members get by default: the group's, else the bot's (never
+        # the admin's own model: a length in words would not reach members writing characters).
+        level, _ = unit_of(services.generation, chat.model_name or services.settings.default_model, lang)
         length = parse_length(value, level)
         if length is None:
             low, high = length_bounds(level)
-            await reply_html(message, text(lang, "length_bad", low=low, high=high, example=high // 5))
+            await reply_html(
+                message, text(lang, "length_bad", low=low, high=high, example=default_length(level))
+            )
             return
         change = {"length": length, "level": level}
     else:

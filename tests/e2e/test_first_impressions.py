@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import StoredSample
 from bot.services import SERVICES_KEY
-from core.word_end import SENTENCE_END_MARGIN
+from core.word_end import SENTENCE_END_MARGIN, margin
 from tests.e2e.conftest import Harness
 
 pytestmark = pytest.mark.slow
@@ -186,7 +186,8 @@ async def test_a_group_admin_sets_the_groups_defaults(harness: Harness) -> None:
     group = harness.sb.group("club", [boss, ann, bo], admins=[boss])
     refused = await harness.say(ann, "/groupdefault temp 1.2", chat=group)
     assert "Only this group's admins" in refused["text"]
-    assert "temp 0.8" in (await harness.say(boss, "/groupdefault temp hot", chat=group))["text"]
+    hot = await harness.say(boss, "/groupdefault temp hot", chat=group)
+    assert "Temperature must be a number from 0 to 2" in hot["text"]  # /temp's own answer
     assert "Saved" in (await harness.say(boss, "/groupdefault temp 1.2", chat=group))["text"]
     assert "Saved" in (await harness.say(boss, "/groupdefault model tiny-two", chat=group))["text"]
     shown = await harness.say(ann, "/groupdefault", chat=group)
@@ -200,6 +201,28 @@ async def test_a_group_admin_sets_the_groups_defaults(harness: Harness) -> None:
     assert "in a group" in (await harness.say(ann, "/groupdefault temp 1"))["text"]
     assert "Saved" in (await harness.say(boss, "/groupdefault clear", chat=group))["text"]
     assert "tiny-char · T=0.5" in (await harness.say(ann, "/gen truth", chat=group))["text"]
+
+
+async def test_a_groups_default_length_counts_in_the_members_unit(harness: Harness) -> None:
+    """Newcomer pass, 2026-12-07: an admin on a word model set `/groupdefault length 200` as
+    200 *words* ("length: 200 word"), so members on the bot's character model still got 400
+    characters, and `length 5` passed (characters start at 20). The length counts in the unit
+    of the group's model, else the bot's default; a bad model or temperature says why."""
+    boss, ann = harness.sb.user("Boss"), harness.sb.user("Ann")
+    group = harness.sb.group("club", [boss, ann], admins=[boss])
+    await harness.say(boss, "/model tiny-zh")  # the admin's own model counts words
+    assert "from 20 to 2000" in (await harness.say(boss, "/groupdefault length 5", chat=group))["text"]
+    saved = await harness.say(boss, "/groupdefault length 200", chat=group)
+    assert "length: 200 characters" in saved["text"], saved["text"]
+    assert "length: 200 characters" in (await harness.say(ann, "/settings", chat=group))["text"]
+    sample = await harness.say(ann, "/gen truth", chat=group)
+    shown = int(sample["text"].rsplit(" characters", 1)[0].rsplit(" ", 1)[1])
+    assert abs(shown - 200) <= margin("char"), sample["text"][-60:]  # 200, ended at a word
+    bad = await harness.say(boss, "/groupdefault model nosuch", chat=group)
+    assert "There is no model called nosuch" in bad["text"]
+    await harness.say(boss, "/groupdefault model tiny-zh", chat=group)
+    words = await harness.say(boss, "/groupdefault length 50", chat=group)
+    assert "length: 200 characters / 50 words" in words["text"], words["text"]
 
 
 async def test_an_anonymous_group_admin_sets_the_groups_defaults(harness: Harness) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from core.generator import Request, Sample
 from core.limits import MAX_LENGTH
-from core.word_end import kept, margin
+from core.word_end import ends_by_rule, kept, margin
 
 if TYPE_CHECKING:  # bot.admission imports this module (through bot.delivery)
     from bot.admission import Ticket
@@ -72,6 +72,12 @@ def is_whole(pieces: Sequence[str], length: int, level: str) -> bool:
     return sum(1 for piece in pieces if piece.strip()) >= length // 2
 
 
+def fits(pieces: Sequence[str], length: int, level: str, *, ended: bool = False) -> bool:
+    """Whether finished pieces may be shown: whole, and with `ended` (a game's two endings, side
+    by side) ending by their level's rule, so that neither cut tells which one the model wrote."""
+    return is_whole(pieces, length, level) and (not ended or ends_by_rule(pieces, level))
+
+
 @dataclass(frozen=True)
 class Kept:
     """A finished sample and the rng seed that drew it (stored: the text can be drawn again)."""
@@ -88,9 +94,11 @@ async def keep_whole(
     levels: Sequence[str],
     *,
     versions: Sequence[str | None] | None = None,
+    ended: bool = False,
 ) -> list[Kept] | None:
     """Each finished sample with its rng seed, drawn again (a fresh rng seed, the same request
-    otherwise) while its text is not whole, up to WHOLE_TRIES draws in all; the last is kept.
+    otherwise) while its text is not whole (with `ended`, also while it does not end by its
+    level's rule: a game's ending), up to WHOLE_TRIES draws in all; the last is kept.
 
     `requests` are the (request, model) pairs that made `finished` (each carrying an int rng
     seed), `levels` each one's model level, `versions` the versions they were drawn by (a
@@ -105,7 +113,7 @@ async def keep_whole(
             raise TypeError("a stored draw needs an int rng seed to be drawn again")
         kept_now.append(Kept(sample, request.rng))
     for _ in range(WHOLE_TRIES - 1):
-        cut = [i for i, k in enumerate(kept_now) if not is_whole(k.sample.pieces, length, levels[i])]
+        cut = [i for i, k in enumerate(kept_now) if not fits(k.sample.pieces, length, levels[i], ended=ended)]
         if not cut:
             break
         rngs = {i: secrets.randbits(63) for i in cut}

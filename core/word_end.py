@@ -74,6 +74,16 @@ def end_on_sentence(pieces: Sequence[str], length: int, margin: int = SENTENCE_E
     return length
 
 
+def ends_by_rule(pieces: Sequence[str], level: str) -> bool:
+    """Whether a finished text ends where its level's rule looks for an end, rather than where
+    the rule gave up and cut at the length: a word model's text at a sentence end. (A char
+    model's rule finds a word end within its margin on either side of almost any length.) In
+    a game, an ending cut at the length beside one ending a sentence tells which is which."""
+    if level == "char":
+        return True
+    return bool(pieces) and _ends_sentence(pieces, len(pieces) - 1)
+
+
 def kept(pieces: Sequence[str], length: int, level: str) -> int:
     """How many generated pieces (tokens) a shown text of `length` keeps, for its model level."""
     if level == "char":

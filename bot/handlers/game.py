@@ -30,7 +30,7 @@ from bot.calls import PARSE_MODE, reply_html, telegram_call
 from bot.db import repository as repo
 from bot.db.models import Game, utcnow
 from bot.db.repository import games
-from bot.finishing import asked, finish, finished_pieces, is_whole, keep_whole
+from bot.finishing import asked, finish, finished_pieces, fits, keep_whole
 from bot.handlers.presses import Press
 from bot.keyboards import game_keyboard
 from bot.message_text import command_argument
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 GAME_MIN_S, GAME_MAX_S = 10, 300
 # Tokens of held-out text: the seed shown, and the real rest the model's ending must match.
 PASSAGE = {"char": (200, 120), "word": (60, 30)}
-PASSAGE_TRIES = 8  # held-out passages drawn until one has a whole ending
+PASSAGE_TRIES = 8  # held-out passages drawn until one has a whole ending, ended by the rule
 WEEK = timedelta(days=7)
 TIMER_KEY = "game_timer"
 
@@ -300,7 +300,8 @@ async def on_game(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _fake(ticket: Ticket, seed: str, rest_len: int, asker: Who) -> Sample | None:
     """The model's ending of the seed, finished like the real one; drawn again (keep_whole)
-    while it is mostly blank, which would give the game away. None when refused."""
+    while it is mostly blank or cut at the length (not at a sentence end), either of which
+    would give the game away. None when refused."""
     request = Request(
         seed, length=asked(rest_len, asker.level), temperature=asker.temperature, rng=secrets.randbits(63)
     )
@@ -308,7 +309,8 @@ async def _fake(ticket: Ticket, seed: str, rest_len: int, asker: Who) -> Sample 
     made = await ticket.generate(drawn)
     if made is None:
         return None
-    whole = await keep_whole(ticket, drawn, [finish(made[0], rest_len, asker.level)], rest_len, [asker.level])
+    finished = [finish(made[0], rest_len, asker.level)]
+    whole = await keep_whole(ticket, drawn, finished, rest_len, [asker.level], ended=True)
     return whole[0].sample if whole is not None else None
 
 
@@ -320,13 +322,13 @@ def _passage(services: Services, model: str, level: str) -> tuple[str, str, int]
     rng = np.random.default_rng()
     ids: list[int] = []
     pieces: list[str] = []
-    for _ in range(PASSAGE_TRIES):  # a passage whose ending is mostly blank (verse) is skipped
+    for _ in range(PASSAGE_TRIES):  # skipped: an ending mostly blank (verse), or cut at the length
         drawn = services.novelty.passage(model, seed_len + asked(rest_len, level), rng)
         if drawn is None:
             return None
         ids = drawn
         pieces = finished_pieces([tokenizer.tokens[i] for i in ids[seed_len:]], rest_len, level)
-        if is_whole(pieces, rest_len, level):
+        if fits(pieces, rest_len, level, ended=True):
             break
     seed, real = tokenizer.decode(ids[:seed_len]), "".join(pieces).rstrip()
     if level == "char" and " " in seed[:40]:

@@ -13,7 +13,7 @@ from telegram import Bot
 
 from bot.admission import Ticket
 from bot.db.database import Database
-from bot.finishing import WHOLE_TRIES, asked, finish, finished_text, is_whole, keep_whole
+from bot.finishing import WHOLE_TRIES, asked, finish, finished_text, fits, is_whole, keep_whole
 from bot.generation import GenerationService, QueueFullError
 from bot.services import Services
 from bot.settings import Settings
@@ -158,3 +158,29 @@ async def test_keep_whole_says_a_refused_redraw_like_any_refusal(tmp_path: Path)
         generation.full = True
         assert await keep_whole(ticket, requests, finished, 120, ["char"]) is None
         assert ticket.refusal is not None and ticket.queue_refused and ticket.charged == 0
+
+
+async def test_a_game_ending_cut_at_the_length_is_drawn_again(tmp_path: Path) -> None:
+    """A game's endings must also end by their level's rule (`ended`): a word model's ending cut
+    at the length, not at a sentence end, beside the book's that ends one, gave the game away."""
+    no_stop, stops = ["他", "又", "来", "了", "，", "我"] * 10, ["他", "笑", "道", "。"] * 15
+
+    class Words(_Generation):
+        async def generate(
+            self, request: Request, *, model: str | None = None, version: str | None = None
+        ) -> Sample:
+            self.asked.append((request, model, version))
+            pieces = (no_stop if request.rng == 1 else stops)[: request.length]
+            return Sample(request, "".join(pieces), list(range(len(pieces))), 0, 1, pieces=pieces)
+
+    generation = Words()
+    async with _ticket(generation, tmp_path) as ticket:
+        request = Request("seed", length=asked(30, "word"), rng=1)
+        first = finish(await generation.generate(request), 30, "word")
+        generation.asked.clear()
+        assert is_whole(first.pieces, 30, "word") and not fits(first.pieces, 30, "word", ended=True)
+        unchanged = await keep_whole(ticket, [(request, "m")], [first], 30, ["word"])
+        assert unchanged is not None and unchanged[0].sample is first and not generation.asked
+        kept = await keep_whole(ticket, [(request, "m")], [first], 30, ["word"], ended=True)
+        assert kept is not None and len(generation.asked) == 1 and kept[0].rng != 1
+        assert kept[0].sample.text.endswith("。") and fits(kept[0].sample.pieces, 30, "word", ended=True)

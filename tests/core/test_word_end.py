@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.word_end import WORD_END_MARGIN, end_on_word
+from core.word_end import WORD_END_MARGIN, end_on_sentence, end_on_word, ends_by_rule
 
 
 def test_a_word_cut_by_the_length_is_finished() -> None:
@@ -38,3 +38,14 @@ def test_never_longer_than_length_plus_margin_and_a_prefix(text: str, length: in
     if len(text) > length and cut and len(cut) < len(text.rstrip()):
         rest = text[len(cut) :]
         assert rest[:1].isspace() or cut[-1] in ".\n" or len(cut) == length
+
+
+def test_a_word_text_ends_by_the_rule_only_at_a_sentence_end() -> None:
+    """Newcomer pass, 2026-12-07: in a game the book's ending stopped on "。" and the model's
+    mid-sentence ("…他又来了，我"): the rule had found no sentence end and cut at the length."""
+    prose = ["宝玉", "听", "了", "，", "忙", "笑道", "：", "“", "好", "。", "”"] * 5
+    cut = prose[: end_on_sentence(prose, 30)]
+    assert ends_by_rule(cut, "word") and cut[-1] in ("。", "”")
+    no_stop = ["他", "又", "来", "了", "，", "我"] * 10  # commas only: the rule cuts at the length
+    assert end_on_sentence(no_stop, 30) == 30 and not ends_by_rule(no_stop[:30], "word")
+    assert not ends_by_rule([], "word") and ends_by_rule(list("any text"), "char")

@@ -59,9 +59,11 @@ def _other_model(asker: Who, models: list[tuple[str, str]]) -> str | None:
     return next((name for name, language in models if language != asker.language), None)
 
 
-def _notes(sample: Sample, lang: str, *, picked: bool, language: str) -> list[str]:
+def _notes(sample: Sample, lang: str, *, picked: bool, language: str, again: bool = False) -> list[str]:
+    """The notes under a sample: a seed picked from the book, a seed in the other script than
+    the model's (not under a 🔁 redraw: see continue_seed), a seed mostly unknown or cut."""
     notes = [text(lang, "random_seed")] if picked else []
-    if not picked and other_script(sample.request.seed, language):
+    if not picked and not again and other_script(sample.request.seed, language):
         notes.append(
             text(lang, "other_script", language=text(lang, f"lang_{'zh' if language == 'zh' else 'en'}"))
         )
@@ -138,12 +140,18 @@ async def continue_seed(
             length=shown_length(sample.sample, asker.level),
             unit=unit,
             lang=asker.lang,
-            notes=_notes(sample.sample, asker.lang, picked=picked, language=asker.language) + drawn_again,
+            notes=_notes(
+                sample.sample, asker.lang, picked=picked, language=asker.language, again=source is not None
+            )
+            + drawn_again,
             badge=badge(sample.novelty, asker.level, asker.lang),
         )
         markup = kb.rating_keyboard(ids[0], 0, 0, asker.lang, shared=False)
         models = [(info.name, info.language) for info in services.generation.models()]
-        switch = _other_model(asker, models) if not picked and other_script(seed, asker.language) else None
+        # Advice on the seed's script is for whoever chose seed and model, with the first draw:
+        # 🔁 repeats someone's sample with its own model, whatever the presser's model is.
+        advise = not picked and source is None and other_script(seed, asker.language)
+        switch = _other_model(asker, models) if advise else None
         if switch is not None and asker.chosen_model != switch:
             button = InlineKeyboardButton(
                 text(asker.lang, "switch_model", model=switch), callback_data=f"m:{switch}"

@@ -21,9 +21,6 @@ from core.word_end import ends_by_rule, kept, margin
 if TYPE_CHECKING:  # bot.admission imports this module (through bot.delivery)
     from bot.admission import Ticket
 
-# The length of each text shown side by side in one message (/compare's four parts, a duel's
-# two arms), per model level: they must fit in one message together.
-COMPARE_LENGTH = {"char": 200, "word": 50}
 # Draws of one text, the first included, until its ending is whole (`is_whole`); the last draw
 # is kept regardless (a seed that always ends blank must still get an answer).
 WHOLE_TRIES = 3

@@ -26,7 +26,7 @@ from bot.db import repository as repo
 from bot.db.models import Duel
 from bot.db.outcomes import Outcome
 from bot.db.repository import duels as dr
-from bot.finishing import COMPARE_LENGTH, asked, finish, keep_whole
+from bot.finishing import asked, finish, keep_whole
 from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable
 from bot.parsing import format_temperature
@@ -35,6 +35,7 @@ from bot.services import Services, services_of
 from bot.texts import text
 from bot.who import Seen, Who, store_user_and_chat
 from core.generator import Request
+from core.limits import COMPARE_LENGTH, capped_length
 
 DUEL_COST = 2  # two generations, charged like two /gen
 SEED_SHOWN = 200  # the seed is shown twice, so shorter than in a single sample
@@ -66,7 +67,7 @@ async def _plan(services: Services, asker: Who, seed: str) -> _Plan | None:
     """The two arms (models of the asker's model's language) and the seed; None without a pair.
     A share of the duels on a model with a challenger pits it against its champion instead."""
     generation = services.generation
-    length = min(asker.length, COMPARE_LENGTH.get(asker.level, 200))
+    length = capped_length(asker.length, asker.level, COMPARE_LENGTH)
     if not seed.strip():
         seed = await generation.random_seed_text(asker.model)
     contest = contest_for(services, asker.model)

@@ -19,7 +19,7 @@ from bot.admission import Ticket, admit, answered_before
 from bot.calls import reply_html
 from bot.db import repository as repo
 from bot.delivery import Owner, ToStore, outgoing, send, store_samples
-from bot.finishing import COMPARE_LENGTH, Kept, asked, finish, keep_whole, shown_length
+from bot.finishing import Kept, asked, finish, keep_whole, shown_length
 from bot.handlers.acrostic import write_acrostic
 from bot.handlers.presses import Press, sample_press_allowed
 from bot.message_text import command_argument, storable, without_entity
@@ -31,7 +31,7 @@ from bot.texts import text
 from bot.who import Who, lang_of
 from core.acrostic import Acrostic
 from core.generator import Request, Sample
-from core.limits import TEMPERATURE_PRESETS
+from core.limits import COMPARE_LENGTH, TEMPERATURE_PRESETS, capped_length
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,7 @@ async def on_compare(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         asker = await ticket.who()
         if not seed:
             seed = await services.generation.random_seed_text(asker.model)
-        length = min(asker.length, COMPARE_LENGTH.get(asker.level, 200))
+        length = capped_length(asker.length, asker.level, COMPARE_LENGTH)
         seeds = [secrets.randbits(63) for _ in TEMPERATURE_PRESETS]
         requests = [
             (Request(seed, length=asked(length, asker.level), temperature=t, rng=r), asker.model)

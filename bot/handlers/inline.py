@@ -32,10 +32,10 @@ from bot.render import excerpt, sample_html, unit_of
 from bot.services import Services, services_of
 from bot.texts import text
 from core.generator import Request
+from core.limits import INLINE_LENGTH, capped_length
 
 log = logging.getLogger(__name__)
 
-INLINE_LENGTH = {"char": 300, "word": 80}  # a preview-sized continuation
 ANSWER_WITHIN_S = 8.0  # Telegram drops answers after ~10 s
 CACHE_S = 60.0
 CACHE_MAX = 1000
@@ -106,7 +106,7 @@ async def _answer_query(answer: object, results: list[InlineQueryResultArticle])
 async def _offer(services: Services, update: Update, ticket: Ticket, seed: str) -> _Offer | None:
     """Generate the three candidates in one batch, finish them, and store them as an offer."""
     asker = await ticket.who()
-    length = min(asker.length, INLINE_LENGTH.get(asker.level, 300))
+    length = capped_length(asker.length, asker.level, INLINE_LENGTH)
     temps = temperatures(asker.temperature)
     rngs = [secrets.randbits(63) for _ in temps]
     requests = [

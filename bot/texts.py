@@ -91,6 +91,9 @@ EN: dict[str, str] = {
     "unshare": "🔒 Unshare",
     "shared_done": "Shared: anyone can now see it in /rate and /top.",
     "unshared_done": "Private again: only this chat sees it.",
+    "already_shared": "Already shared.",
+    "already_private": "Already private.",
+    "forget_not_yours": "Only whoever sent this /forget can answer it.",
     "share_not_author": "Only the author can share this sample.",
     "rate_none": (
         "Nothing left to rate here. In a private chat you rate what other people shared; your own "
@@ -229,6 +232,9 @@ ZH: dict[str, str] = {
     "unshare": "🔒 取消公开",
     "shared_done": "已公开：所有人都能在 /rate 和 /top 里看到它。",
     "unshared_done": "已设为私密：只有这个聊天能看到它。",
+    "already_shared": "已经公开了。",
+    "already_private": "已经是私密的了。",
+    "forget_not_yours": "只有发送这条 /forget 的人才能回答。",
     "share_not_author": "只有作者本人可以公开这段文字。",
     "rate_none": (
         "这里没有可评的了。私聊里评的是别人公开的文字；你自己的文字用 🌐 公开后，别人就能评。"

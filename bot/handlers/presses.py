@@ -124,6 +124,18 @@ def acceptable(action: kb.Action | None, origin: Origin, presser: int) -> bool:
     return origin.carries_button
 
 
+def done_before(action: kb.Action | None, query: CallbackQuery) -> str | None:
+    """The answer to a press its message no longer carries because the press itself was done
+    (a double tap on 🌐 Share, whose button became 🔒 Unshare): which text key says so."""
+    message = query.message
+    if not isinstance(action, kb.Share) or not isinstance(message, Message):
+        return None
+    toggled = f"s:{action.sample_id}:{0 if action.shared else 1}"
+    if kb.has_button(message.reply_markup, toggled):
+        return "already_shared" if action.shared else "already_private"
+    return None
+
+
 def dispatcher(
     handlers: dict[type, PressHandler],
 ) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]:
@@ -142,7 +154,7 @@ def dispatcher(
         origin = origin_of(query)
         lang = lang_of(update)
         if action is None or not acceptable(action, origin, query.from_user.id):
-            await answer_press(query, text(lang, "button_invalid"))
+            await answer_press(query, text(lang, done_before(action, query) or "button_invalid"))
             return
         press = Press(update, context, query, action, origin, lang, services_of(context))
         try:

@@ -144,7 +144,7 @@ async def on_forget_press(press: Press) -> None:
     assert isinstance(action, kb.Forget)
     presser = press.query.from_user.id
     if action.telegram_id != presser:
-        await press.refuse()
+        await press.answer(text(press.lang, "forget_not_yours"))
         return
     await press.answer()
     if not action.confirmed:

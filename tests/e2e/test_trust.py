@@ -191,3 +191,29 @@ async def test_nobody_votes_or_rates_in_someone_elses_private_chat(shipped_harne
     assert await count(harness, Rating) == 0
     await harness.press(ann, game, button="is real")
     assert await count(harness, Guess) == 1
+
+
+async def test_a_stale_share_or_someone_elses_forget_is_answered_for_what_it_is(harness: Harness) -> None:
+    """Newcomer pass, 2026-12-07: a double-tapped 🌐 Share (the second tap from the button that
+    had become 🔒 Unshare) and a press on someone else's /forget both said "This button is not
+    valid any more"; they now say what happened, and still change nothing."""
+    ann, bo = harness.sb.user("Ann"), harness.sb.user("Bo")
+    mine = await harness.say(ann, "truth")
+    stale = {**mine}  # the message as the first tap saw it: still carrying 🌐 Share
+    assert (await harness.press(ann, mine, button="Share"))["text"].startswith("Shared")
+    await harness.sb.wait_until(lambda: "Unshare" in str(harness.sb.message(ann["id"], mine["message_id"])))
+    share = next(
+        b["callback_data"]
+        for row in stale["reply_markup"]["inline_keyboard"]
+        for b in row
+        if "Share" in b["text"]
+    )
+    assert (await harness.press(ann, mine, share))["text"] == "Already shared."
+    assert "Unshare" in str(harness.sb.message(ann["id"], mine["message_id"]))  # still shared
+
+    group = harness.sb.group("club", [ann, bo])
+    ask = await harness.say(ann, "/forget", chat=group)
+    assert (await harness.press(bo, ask, button="Yes"))[
+        "text"
+    ] == "Only whoever sent this /forget can answer it."
+    assert await count(harness, StoredSample) == 1  # Ann's sample is still there

@@ -27,9 +27,14 @@ def margin(level: str) -> int:
     return WORD_END_MARGIN if level == "char" else SENTENCE_END_MARGIN
 
 
+_CJK_COMMAS = frozenset("，、")
+
+
 def _ends_here(text: str, i: int) -> bool:
-    """Whether position i (a cut before text[i]) falls between words or after punctuation."""
-    return text[i].isspace() or text[i - 1] in _SENTENCE_END
+    """Whether position i (a cut before text[i]) falls between words or after punctuation. Not
+    after a Chinese comma: Chinese has no spaces, so its punctuation is where a char model's
+    text may end, and a poem cut after "，" stops in the middle of a couplet."""
+    return text[i].isspace() or (text[i - 1] in _SENTENCE_END and text[i - 1] not in _CJK_COMMAS)
 
 
 def end_on_word(text: str, length: int, margin: int = WORD_END_MARGIN) -> str:

@@ -49,3 +49,12 @@ def test_a_word_text_ends_by_the_rule_only_at_a_sentence_end() -> None:
     no_stop = ["他", "又", "来", "了", "，", "我"] * 10  # commas only: the rule cuts at the length
     assert end_on_sentence(no_stop, 30) == 30 and not ends_by_rule(no_stop[:30], "word")
     assert not ends_by_rule([], "word") and ends_by_rule(list("any text"), "char")
+
+
+def test_a_poem_ends_at_the_end_of_a_line_not_after_its_comma() -> None:
+    """Newcomer pass, 2026-12-07: a tang-char sample ended "…应照碧峰前。\n不得多从此，", half a
+    couplet. A Chinese comma is no end for a char model's text; a full stop or a line end is."""
+    poem = "春眠不觉晓，处处闻啼鸟。\n夜来风雨声，花落知多少。\n" * 4
+    cut = end_on_word(poem, 18)  # 18 lands in the second line's first half
+    assert cut == "春眠不觉晓，处处闻啼鸟。\n夜来风雨声，花落知多少。", cut
+    assert end_on_word("the free spirit, who wills", 16) == "the free spirit,"  # English: as before

@@ -40,6 +40,8 @@ class Services:
     counters: Counters = field(default_factory=Counters)
     # Refusal notices ("one at a time", "slow down"): at most one per user every few seconds.
     notices: NoticeThrottle = field(default_factory=NoticeThrottle)
+    # ⏭ presses, by (chat, message): a double tap sends the next sample once (in this process).
+    next_presses: NoticeThrottle = field(default_factory=NoticeThrottle)
     # A user's requests are admitted (duplicate check, limits) one at a time, in order.
     admission: AdmissionOrder = field(default_factory=AdmissionOrder)
     # Sample ids being sent right now (the outbox leaves them alone).

@@ -134,6 +134,11 @@ async def on_next_press(press: Press) -> None:
     """⏭ in a /rate session: the next sample, never the one just shown while there is another."""
     action = press.action
     assert isinstance(action, kb.NextToRate)
+    # Both taps of a double tap see the message with its ⏭ and would find the same next
+    # sample: the first one sends it (newcomer pass: it came twice).
+    if not press.services.next_presses.allow((press.origin.chat_id, press.origin.message_id)):
+        await press.answer(text(press.lang, "next_already"))
+        return
     await press.answer()
     await show_unrated(press.update, press.context, after_id=action.after_id)
 

@@ -246,3 +246,21 @@ async def test_game_stop_leaves_the_game_message_in_its_final_state(shipped_harn
     await asyncio.sleep(1.5)  # three timer ticks: no countdown edit comes back after the stop
     assert final_state() and current(h, shown)["text"] == final
     assert (await _game(h)).revealed_at is not None
+
+
+async def test_a_double_tapped_next_sends_the_next_sample_once(harness: Harness) -> None:
+    """Newcomer pass, 2026-12-07: ⏭ pressed twice on one /rate message sent the same next
+    sample twice (both presses saw the message with its ⏭)."""
+    h = harness
+    ann, bob = h.sb.user("Ann"), h.sb.user("Bob")
+    group = h.sb.group("Readers", [ann, bob])
+    for seed in ("one truth", "two masks", "three dogs"):
+        await h.say(ann, f"/gen {seed}", chat=group)
+    await wait_delivered(h, 3)
+    shown = await h.say(bob, "/rate", chat=group)
+    before = len(h.sb.bot_messages(group))
+    taps = [h.sb.press(bob, shown, button="Next") for _ in range(2)]
+    answers = [(await h.sb.wait_for_answer(tap))["text"] for tap in taps]
+    assert sorted(answers) == ["", "The next one is on its way below."], answers
+    await h.sb.wait_for_bot_messages(group, after=before)
+    assert await h.quiet(group, 1.0) == 0 and len(h.sb.bot_messages(group)) == before + 1

@@ -65,7 +65,12 @@ def parse_seconds(argument: str, default: int) -> int | None:
 
 
 def _endings(game: Game) -> tuple[str, str]:
-    return (game.real_text, game.fake_text) if game.real_is == "A" else (game.fake_text, game.real_text)
+    """Endings A and B as shown: each one's line breaks and runs of spaces as one space. The
+    books are hard-wrapped (~70 columns) and the models rarely break a line once their window
+    has passed the last break: the book's ending had a line break in 13 of 13 games of a
+    newcomer pass, the model's in 2, so the layout alone told which was real."""
+    real, fake = " ".join(game.real_text.split()), " ".join(game.fake_text.split())
+    return (real, fake) if game.real_is == "A" else (fake, real)
 
 
 def _split_names(lines: list[str]) -> list[str]:

@@ -37,7 +37,13 @@ async def test_a_group_game_with_three_players(shipped_harness: Harness) -> None
     game = await _game(h)
     fake = "B" if game.real_is == "A" else "A"
     # The seed comes from the held-out part of the book: both endings follow it.
-    assert game.seed in shown["text"] and game.real_text in shown["text"] and game.fake_text in shown["text"]
+    assert game.seed in shown["text"]
+    # Each ending shown on one line (the book is hard-wrapped, the model seldom breaks a line:
+    # the layout told the book's ending in 11 of 13 games of a newcomer pass).
+    for stored in (game.real_text, game.fake_text):
+        assert " ".join(stored.split()) in shown["text"]
+    a, b = (line.split(" ", 1)[1] for line in shown["text"].splitlines() if line[:2] in ("A ", "B "))
+    assert "\n" not in a + b and "  " not in a + b
     # Both endings are cut by the same rule (at a word end within 20 of 120 characters), so
     # the cut tells nothing; neither stops mid-word ("wors…" beside "…worship" gave it away).
     for ending in (game.real_text, game.fake_text):

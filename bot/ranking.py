@@ -47,8 +47,8 @@ class ArmStrength:
     strength: float  # Bradley-Terry log-strength, mean 0 over the arms
     low: float  # 95% bootstrap interval
     high: float
-    duels: int  # votes that involved this arm, "both bad" included
-    both_bad_rate: float  # share of this arm's duels judged "both bad"
+    duels: int  # counted votes that involved this arm, "both bad" included (the "votes" column)
+    both_bad_rate: float  # share of those votes that judged both texts bad
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "leaderboard",
         help="strength of each (model, temperature) arm from counted duel votes",
-        description="Fit Bradley-Terry strengths (95%% bootstrap intervals) to the counted duel "
+        description="Fit Bradley-Terry strengths (95% bootstrap intervals) to the counted duel "
         "votes and print the table /leaderboard shows; --png also writes its chart.",
     )
     p.add_argument("--png", metavar="FILE", type=Path, help="also write the chart to FILE")

@@ -69,10 +69,12 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         change = {"temperature": None, "length": None, "model_name": None}
     elif what in ("temp", "temperature") and value:
         temperature = parse_temperature(value)
-        if temperature is None:  # the same answers as /temp's
+        if temperature is None:  # /temp's answers, with this command in the example
             precise = too_precise(value)
             key = "temp_too_precise" if precise else "temp_bad"
-            await reply_html(message, text(lang, key, decimals=TEMPERATURE_DECIMALS))
+            await reply_html(
+                message, text(lang, key, decimals=TEMPERATURE_DECIMALS, command="/groupdefault temp")
+            )
             return
         change = {"temperature": temperature}
     elif what == "model" and value:
@@ -88,7 +90,15 @@ async def on_group_default(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         if length is None:
             low, high = length_bounds(level)
             await reply_html(
-                message, text(lang, "length_bad", low=low, high=high, example=default_length(level))
+                message,
+                text(
+                    lang,
+                    "length_bad",
+                    low=low,
+                    high=high,
+                    example=default_length(level),
+                    command="/groupdefault length",
+                ),
             )
             return
         change = {"length": length, "level": level}

@@ -54,9 +54,9 @@ async def on_temp(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if value is None:
         precise = too_precise(argument)
         body = (
-            text(lang, "temp_too_precise", decimals=TEMPERATURE_DECIMALS)
+            text(lang, "temp_too_precise", decimals=TEMPERATURE_DECIMALS, command="/temp")
             if precise
-            else text(lang, "temp_bad")
+            else text(lang, "temp_bad", command="/temp")
         )
         await reply_html(message, body)
         return
@@ -93,7 +93,10 @@ async def on_length(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     value = parse_length(argument, level)
     if value is None:
-        await reply_html(message, text(lang, "length_bad", low=low, high=high, example=default_length(level)))
+        await reply_html(
+            message,
+            text(lang, "length_bad", low=low, high=high, example=default_length(level), command="/length"),
+        )
         return
     await services.db.run(partial(repo.set_user_length, user_id=asker.user_id, level=level, length=value))
     await reply_html(message, text(lang, "length_set", value=value, unit=unit))

@@ -148,7 +148,7 @@ async def test_leaderboard_sends_the_chart_and_the_table(harness: Harness) -> No
     assert photo["photo"][0]["file_size"] > 10_000 and photo["photo"][0]["width"] == 990
     lines = table["text"].splitlines()
     assert lines[0] == "Leaderboard (3 counted duel votes)"
-    assert lines[1] == "arm · strength [95%] · duels · both bad"
+    assert lines[1] == "arm · strength [95%] · votes · both bad"
     rows = [
         re.fullmatch(
             r"\d+\. (tiny-\w+@[\d.]+) · ([+-][\d.]+) \[([+-][\d.]+), ([+-][\d.]+)\] · (\d+) · (\d+)%", line

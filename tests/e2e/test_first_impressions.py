@@ -187,7 +187,8 @@ async def test_a_group_admin_sets_the_groups_defaults(harness: Harness) -> None:
     refused = await harness.say(ann, "/groupdefault temp 1.2", chat=group)
     assert "Only this group's admins" in refused["text"]
     hot = await harness.say(boss, "/groupdefault temp hot", chat=group)
-    assert "Temperature must be a number from 0 to 2" in hot["text"]  # /temp's own answer
+    # /temp's answer, its example this command's (the personal one would not set the group's)
+    assert "Temperature must be a number from 0 to 2, like /groupdefault temp 0.7" in hot["text"]
     assert "Saved" in (await harness.say(boss, "/groupdefault temp 1.2", chat=group))["text"]
     assert "Saved" in (await harness.say(boss, "/groupdefault model tiny-two", chat=group))["text"]
     shown = await harness.say(ann, "/groupdefault", chat=group)
@@ -211,7 +212,8 @@ async def test_a_groups_default_length_counts_in_the_members_unit(harness: Harne
     boss, ann = harness.sb.user("Boss"), harness.sb.user("Ann")
     group = harness.sb.group("club", [boss, ann], admins=[boss])
     await harness.say(boss, "/model tiny-zh")  # the admin's own model counts words
-    assert "from 20 to 2000" in (await harness.say(boss, "/groupdefault length 5", chat=group))["text"]
+    short = await harness.say(boss, "/groupdefault length 5", chat=group)
+    assert "from 20 to 2000, like /groupdefault length 400" in short["text"], short["text"]
     saved = await harness.say(boss, "/groupdefault length 200", chat=group)
     assert "length: 200 characters" in saved["text"], saved["text"]
     assert "length: 200 characters" in (await harness.say(ann, "/settings", chat=group))["text"]

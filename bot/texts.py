@@ -13,6 +13,11 @@ EN: dict[str, str] = {
         "<b>Your settings</b>\n{settings}\n\n"
         "<b>Commands</b>\n{commands}"
     ),
+    "welcome_group": (
+        "Hi {name}! In a group I continue the beginning of a sentence when you mention me, reply "
+        "to one of my messages or use /gen, with an LSTM language model, one {unit} at a time.\n\n"
+        "<b>Your settings</b>\n{settings}\n\n/help lists the commands."
+    ),
     "help": (
         "<b>Commands</b>\n{commands}\n\nIn groups, mention me, reply to one of my messages, or use /gen.\n"
         "<b>Real or dream?</b> /game shows a passage from the book the model never read with two "
@@ -160,6 +165,10 @@ ZH: dict[str, str] = {
     "welcome": (
         "你好，{name}！发给我一句话的开头，我会用 LSTM 语言模型一个{unit}一个{unit}地续写下去。\n\n"
         "<b>你的设置</b>\n{settings}\n\n<b>命令</b>\n{commands}"
+    ),
+    "welcome_group": (
+        "你好，{name}！在群里提到我、回复我的消息或使用 /gen，我会用 LSTM 语言模型"
+        "一个{unit}一个{unit}地续写你给的开头。\n\n<b>你的设置</b>\n{settings}\n\n/help 列出所有命令。"
     ),
     "help": (
         "<b>命令</b>\n{commands}\n\n在群里：提到我、回复我的消息，或使用 /gen。\n"

@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"cannot export: {exc}") from None
     where = "standard output" if args.out == "-" else args.out
-    what = {"kto": "rated samples", "dpo": "duel preferences"}.get(args.format, "samples")
+    dpo = "preferences (duels and inline picks)" if args.inline_picks else "duel preferences"
+    what = {"kto": "rated samples", "dpo": dpo}.get(args.format, "samples")
     print(f"exported {count} {what} to {where}", file=sys.stderr)
     return 0

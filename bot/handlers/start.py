@@ -19,11 +19,13 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     asker = await who(services, update)
     _, unit = unit_of(services.generation, asker.model, asker.lang)
+    # In a group plain text is not for the bot, and the command list is long: how to ask there.
+    group = update.effective_chat is not None and update.effective_chat.type != "private"
     await reply_html(
         update.effective_message,
         text(
             asker.lang,
-            "welcome",
+            "welcome_group" if group else "welcome",
             name=escape(display_name(update.effective_user)),
             unit=unit,
             settings=settings_html(

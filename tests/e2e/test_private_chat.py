@@ -101,6 +101,12 @@ async def test_start_and_help_in_english_and_chinese(harness: Harness) -> None:
     welcome_zh = await harness.say(mei, "/start")
     assert "你好" in welcome_zh["text"] and "温度" in welcome_zh["text"]
     assert "/gen" in (await harness.say(ann, "/help"))["text"]
+    # In a group plain text is not for the bot: /start says how to ask there, without the
+    # whole command list (second newcomer pass: it gave the private chat's advice).
+    group = harness.sb.group("club", [ann, mei])
+    in_group = await harness.say(ann, "/start", chat=group)
+    assert "In a group I continue" in in_group["text"] and "mention me" in in_group["text"]
+    assert "/help lists the commands" in in_group["text"] and "/forget" not in in_group["text"]
     menu = [c["command"] for c in harness.sb.commands()]
     assert {"gen", "temp", "rate", "top", "forget"} <= set(menu)
     assert harness.sb.commands("zh")[0]["description"].startswith("续写")

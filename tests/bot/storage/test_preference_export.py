@@ -165,6 +165,9 @@ async def test_cli_kto_and_dpo(
     assert await asyncio.to_thread(cli.main, argv) == 0
     captured = capsys.readouterr()
     assert len(captured.out.splitlines()) == 2 and "exported 2 duel preferences" in captured.err
+    # With inline picks the rows are not all duels, and the count says so (second newcomer pass).
+    assert await asyncio.to_thread(cli.main, [*argv, "--inline-picks"]) == 0
+    assert "preferences (duels and inline picks)" in capsys.readouterr().err
 
 
 async def test_csv_and_jsonl_carry_the_shared_flag(db: Database) -> None:

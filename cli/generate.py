@@ -40,7 +40,13 @@ def register(subparsers: Any) -> None:
         help="comma-separated temperatures; 0 = greedy (default: 0.2,0.5,1.0,1.2)",
     )
     p.add_argument("--length", "-n", type=int, default=400, help="tokens to generate (default: 400)")
-    p.add_argument("--seed", dest="rng_seed", type=int, help="random seed for reproducible output")
+    p.add_argument(
+        "--seed",
+        dest="rng_seed",
+        type=int,
+        help="random seed for reproducible output: every temperature draws with it, so a temperature's "
+        "text does not depend on the others listed (and the temperatures compare on the same draws)",
+    )
     p.add_argument("--top-k", type=int, help="sample only from the K most likely tokens")
     p.add_argument("--top-p", type=float, help="sample only from the most likely tokens holding mass P")
     p.set_defaults(func=run)
@@ -67,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
                 temperature=t,
                 top_k=args.top_k,
                 top_p=args.top_p,
-                rng=None if args.rng_seed is None else args.rng_seed + i,
+                rng=args.rng_seed,
             )
-            for i, t in enumerate(args.temperature)
+            for t in args.temperature
         ]
         _, unknown = generator.context_ids(args.seed)
     except ValueError as exc:

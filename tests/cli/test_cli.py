@@ -58,6 +58,21 @@ def test_generate_prints_one_sample_per_temperature(tiny_bundle: Path) -> None:
         "3",
     )
     assert again.stdout == out.stdout
+    # A temperature's text does not depend on the others listed (second newcomer pass: the
+    # seed was offset by the temperature's place in the list).
+    alone = lstmbot(
+        "generate",
+        "the will to truth",
+        "--model",
+        str(tiny_bundle),
+        "-t",
+        "0.5",
+        "--length",
+        "50",
+        "--seed",
+        "3",
+    )
+    assert alone.stdout.split("--- temperature ")[1] == parts[1]
 
 
 def test_generate_without_a_model_says_where_and_how(

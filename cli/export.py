@@ -162,4 +162,9 @@ def run(args: argparse.Namespace) -> int:
     dpo = "preferences (duels and inline picks)" if args.inline_picks else "duel preferences"
     what = {"kto": "rated samples", "dpo": dpo}.get(args.format, "samples")
     print(f"exported {count} {what} to {where}", file=sys.stderr)
+    if count == 0 and args.model:  # a misspelt name exports nothing: say which filter it was
+        print(
+            f"note: nothing matched --model {args.model!r} (a model name as stored, e.g. nietzsche-char)",
+            file=sys.stderr,
+        )
     return 0

@@ -168,6 +168,9 @@ async def test_cli_kto_and_dpo(
     # With inline picks the rows are not all duels, and the count says so (second newcomer pass).
     assert await asyncio.to_thread(cli.main, [*argv, "--inline-picks"]) == 0
     assert "preferences (duels and inline picks)" in capsys.readouterr().err
+    # A misspelt --model exports nothing, and says which filter matched nothing.
+    assert await asyncio.to_thread(cli.main, [*argv, "--model", "nosuch"]) == 0
+    assert "nothing matched --model 'nosuch'" in capsys.readouterr().err
 
 
 async def test_csv_and_jsonl_carry_the_shared_flag(db: Database) -> None:

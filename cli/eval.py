@@ -71,17 +71,27 @@ def run(args: argparse.Namespace) -> int:
         print("note: this is not the corpus the model was trained on; the held-out part may differ")
     unit = "char" if bundle.level == "char" else "word"
     print(
-        f"model {bundle.name} ({bundle.level}), corpus {corpus.name}: {metrics.targets:,} held-out {unit}s "
-        f"(last {args.heldout_fraction:.0%}, context {bundle.model.window}, stride {args.stride}, "
+        f"model {bundle.name} ({bundle.level}), corpus {corpus.name}: {metrics.targets:,} {unit}s scored "
+        f"(of the held-out last {args.heldout_fraction:.0%}, every {_nth(args.stride)}; context "
+        f"{bundle.model.window}, "
         f"{'int8 weights and 7-bit activations, as served' if args.precision == 'int8' else 'float32'})"
     )
     print(
         f"  cross-entropy: {metrics.nats_per_token:.4f} nats/{unit}, {metrics.bits_per_token:.4f} bits/{unit}"
     )
-    print(f"  bits per character: {metrics.bits_per_char:.4f}")
+    if bundle.level == "word":  # a char model's bits per character are the line above
+        print(f"  bits per character: {metrics.bits_per_char:.4f}")
     if bundle.level == "word":
         print(f"  perplexity: {metrics.perplexity:.2f}")
     if args.write:
         write_metrics(path, metrics, corpus=corpus)
         print(f"  written to {path / 'config.json'}")
     return 0
+
+
+def _nth(stride: int) -> str:
+    """ "one" for a stride of 1, else "200th" and the like."""
+    if stride == 1:
+        return "one"
+    suffix = "th" if 10 <= stride % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(stride % 10, "th")
+    return f"{stride}{suffix}"

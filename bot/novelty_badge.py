@@ -16,8 +16,9 @@ REDRAWS = 3  # MAX_COPIED: draw again at most this many times
 
 
 def badge(novelty: Novelty | None, level: str, lang: str) -> str | None:
-    """ "⚠ 43 characters copied from the book" when the longest copied run matters, a warning
-    when almost none of its 8-grams are new, else None (nothing worth saying)."""
+    """ "⚠ 43 characters copied from the book" when the longest copied run matters, "🧩 pieced
+    together" (a description: what a low temperature does) when few of its 8-grams are new,
+    else None (nothing worth saying)."""
     if novelty is None or not copies_the_book(novelty, level):
         return None
     unit = text(lang, "unit_char" if level == "char" else "unit_word")

@@ -347,7 +347,7 @@ COMMANDS: dict[str, list[tuple[str, str]]] = {
 EN.update(
     {
         "copied_badge": "⚠ {count} {unit}s copied from the book",
-        "stitched_badge": "⚠ pieced together from the book: only {share}% of its 8-grams are new",
+        "stitched_badge": "🧩 pieced together from the book's phrases: {share}% of its 8-grams are new",
         "copied_every_draw": "Every draw copied from the book ({draws} tries); here is the last one.",
         "game_text": (
             "<b>Real or dream?</b> One ending is the book's, one is {model}'s (T={temperature}).\n\n"
@@ -388,7 +388,7 @@ EN.update(
 ZH.update(
     {
         "copied_badge": "⚠ 有 {count} 个{unit}是从书里照抄的",
-        "stitched_badge": "⚠ 由书中的片段拼成：只有 {share}% 的 8 元组是新的",
+        "stitched_badge": "🧩 由书中的片段拼成：{share}% 的 8 元组是新的",
         "copied_every_draw": "每次都照抄了书（试了 {draws} 次）；这是最后一次。",
         "game_text": (
             "<b>真还是梦？</b>一个结尾是原书的，一个是 {model} 写的（T={temperature}）。\n\n"

@@ -13,7 +13,7 @@ def test_badge_counts_long_runs_warns_on_stitching_and_stays_quiet_otherwise() -
     assert badge(Novelty(43, 0.6), "char", "en") == "⚠ 43 characters copied from the book"
     assert badge(Novelty(9, 0.6), "word", "zh") == "⚠ 有 9 个词是从书里照抄的"
     assert badge(Novelty(18, 0.09), "char", "en") == (
-        "⚠ pieced together from the book: only 9% of its 8-grams are new"
+        "🧩 pieced together from the book's phrases: 9% of its 8-grams are new"
     )
     assert badge(Novelty(22, 0.5), "char", "en") is None
     assert badge(None, "char", "en") is None

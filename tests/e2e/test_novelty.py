@@ -30,21 +30,21 @@ async def test_greedy_copies_and_shows_the_badge_hot_does_not(shipped_harness: H
     await h.say(ann, "/temp 0")
     greedy = await h.say(ann, "the will to truth", timeout=60)
     # Greedy loops on the book's phrases: no single long run, but almost nothing new.
-    assert "⚠ pieced together from the book: only" in greedy["text"]
+    assert "🧩 pieced together from the book's phrases:" in greedy["text"]
     await h.say(ann, "/temp 1.2")
     hot = await h.say(ann, "the will to truth", timeout=60)
-    assert "⚠" not in hot["text"]
+    assert "⚠" not in hot["text"] and "🧩" not in hot["text"]
 
     first, second = await _samples(h)
     assert first.longest_copied is not None and first.longest_copied >= 10
     assert first.new_ngram_share is not None and first.new_ngram_share < 0.25
-    assert f"only {round(first.new_ngram_share * 100)}% of its 8-grams are new" in greedy["text"]
+    assert f"phrases: {round(first.new_ngram_share * 100)}% of its 8-grams are new" in greedy["text"]
     assert second.longest_copied is not None and second.longest_copied < 30
     assert second.new_ngram_share is not None and second.new_ngram_share > 0.25
     # Shown again from the numbers stored with the sample (the outbox's re-send, /top, /rate).
     generation = h.app.bot_data[SERVICES_KEY].generation
-    assert "⚠ pieced together from the book: only" in stored_sample_html(generation, first, "en")
-    assert "⚠" not in stored_sample_html(generation, second, "en")
+    assert "🧩 pieced together from the book's phrases:" in stored_sample_html(generation, first, "en")
+    assert not {"⚠", "🧩"} & set(stored_sample_html(generation, second, "en"))
 
 
 async def test_compare_shows_the_badge_per_part(shipped_harness: Harness) -> None:
@@ -53,8 +53,8 @@ async def test_compare_shows_the_badge_per_part(shipped_harness: Harness) -> Non
     await h.say(ann, "/temp 0")
     reply = await h.say(ann, "/compare the will to truth", timeout=60)
     # /compare shows the badge per part: the greedy-ish T=0.2 part is stitched, T=1.2 is not.
-    assert reply["text"].count("⚠") >= 1
-    assert reply["text"].split("T=1.2")[-1].count("⚠") == 0
+    assert reply["text"].count("🧩") >= 1
+    assert not {"⚠", "🧩"} & set(reply["text"].split("T=1.2")[-1])
 
 
 @pytest.mark.parametrize("bot_settings", [{"max_copied": 15}])

@@ -56,9 +56,12 @@ test-tools:
 
 test: lint typecheck unit
 
+# A token in the environment or in .env (which the bot's settings read too) runs the bot;
+# without one, the local sandbox.
 run: $(RUNTIME_STAMP)
 	$(BIN)/lstmbot db upgrade
-	@if [ -n "$$TELEGRAM_TOKEN" ]; then $(BIN)/lstmbot run; else $(BIN)/lstmbot sandbox --port $(PORT); fi
+	@if [ -n "$$TELEGRAM_TOKEN" ] || grep -Eqs '^[[:space:]]*TELEGRAM_TOKEN=[^[:space:]#]' .env; then \
+		$(BIN)/lstmbot run; else $(BIN)/lstmbot sandbox --port $(PORT); fi
 
 # Benchmarks print this project's numbers beside the book's recipe (or the target) from one run.
 # Run them on a quiet machine: anything else using the CPU shows up in every figure.

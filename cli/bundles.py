@@ -27,8 +27,9 @@ def cache_dir() -> Path | None:
     return Path(base) / "lstmbot"
 
 
-def resolve_model(spec: str | None) -> Path:
-    """A bundle folder from a path or a model name; a friendly error when there is none."""
+def resolve_model(spec: str | None, *, as_path: str = "pass --model PATH to a bundle folder") -> Path:
+    """A bundle folder from a path or a model name; a friendly error when there is none, saying
+    how this command takes a path (`as_path`)."""
     if spec and (Path(spec).is_dir() or os.sep in spec):
         return Path(spec)
     name = spec or DEFAULT_MODEL
@@ -39,7 +40,7 @@ def resolve_model(spec: str | None) -> Path:
     raise CliError(
         f"no model named {name!r} (looked in {looked}). Train one with "
         f"`lstmbot train --corpus nietzsche --out models/{DEFAULT_MODEL}`, "
-        "or pass --model PATH to a bundle folder."
+        f"or {as_path}."
     )
 
 

@@ -206,7 +206,7 @@ def _plan_or_refusal(args: argparse.Namespace, round_: Round, preferences: Path)
     from cli.bundles import bundle_corpus
     from cli.learn_steps import Plan
     from train.corpus import CorpusError, load_corpus
-    from train.kto import load_kto_rows
+    from train.kto import OneSidedRows, load_kto_rows
     from train.preferences import PreferencesError
 
     name, champion = args.model, round_.champion
@@ -224,6 +224,12 @@ def _plan_or_refusal(args: argparse.Namespace, round_: Round, preferences: Path)
         )
     try:
         rows = load_kto_rows(preferences)
+    except OneSidedRows as exc:  # said without the temporary file's name, which is gone
+        kind = "none" if exc.liked is None else f"all {exc.count} {'liked' if exc.liked else 'disliked'}"
+        raise CliError(
+            f"cannot learn from these rows ({kind}): a round needs both likes and dislikes; "
+            "wait for more ratings"
+        ) from None
     except PreferencesError as exc:
         raise CliError(f"cannot learn from these rows: {exc}") from None
     corpus = args.corpus or bundle_corpus(champion.folder)

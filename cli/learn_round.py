@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +70,7 @@ async def _champion(db: Database, name: str, cache: Path) -> tuple[Champion, str
     row, challenger = await db.run(roles, write=False)
     waiting = challenger.version if challenger is not None else None
     if row is None:
-        folder = resolve_model(name)
+        folder = resolve_model(name, as_path="give MODEL as the path of a bundle folder")
         bundle = await asyncio.to_thread(load_bundle, folder)  # checked now, not after the export
         return Champion(name, bundle.version, folder, _created(dict(bundle.meta)), MODEL_DIR), waiting
     fetched = await db.run(lambda s: registry.fetch_archive(s, name=name, version=row.version), write=False)
@@ -77,7 +78,11 @@ async def _champion(db: Database, name: str, cache: Path) -> tuple[Champion, str
         raise CliError(f"{name} {row.version} left the registry while being fetched: run again")
     data, sha256 = fetched
     folder = await asyncio.to_thread(unpack, data, sha256, cache / name / f"{row.version}-{sha256[:16]}")
-    return Champion(name, row.version, folder, row.created_at, REGISTRY), waiting
+    # Made when its bundle was, not when it was published: the shipped bundle, published by hand
+    # before its first successor, has been rated since it shipped (an operator pass found its
+    # backlog dropped by the publication).
+    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return Champion(name, row.version, folder, _created(meta) or row.created_at, REGISTRY), waiting
 
 
 async def gather(

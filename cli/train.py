@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from cli.bundles import bundle_corpus
     from core.bundle import BundleError
     from train.corpus import CorpusError
+    from train.kto import OneSidedRows
     from train.loop import set_threads, train
     from train.preferences import PreferencesError
     from train.recipes import preset
@@ -202,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
                 window=args.window,
             )
         )
+    except OneSidedRows as exc:
+        raise CliError(f"{exc} (for liked texts alone use --preference-loss sft)") from None
     except (CorpusError, FileNotFoundError, BundleError, PreferencesError) as exc:
         raise CliError(str(exc)) from None
     state = "interrupted" if result.interrupted else "finished"

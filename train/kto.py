@@ -101,11 +101,25 @@ def load_kto_rows(path: Path, *, min_temperature: float | None = None) -> KtoRow
     for line_no, row in read.rows:
         rows.extend(_rows_of(row, line_no, path, min_temperature))
     if not any(r.desirable for r in rows) or all(r.desirable for r in rows):
-        raise PreferencesError(
-            f"{path}: KTO needs both desirable and undesirable completions "
-            "(for liked texts alone use --preference-loss sft)"
-        )
+        raise OneSidedRows(rows[0].desirable if rows else None, len(rows), path)
     return KtoRows(tuple(rows), len(read.rows), read.sha256, read.source)
+
+
+class OneSidedRows(PreferencesError):
+    """KTO rows that are all liked, all disliked, or none: KTO needs both kinds. `liked` is None
+    for no rows; each command says what to do about it (`lstmbot train`: --preference-loss sft)."""
+
+    def __init__(self, liked: bool | None, count: int, path: Path) -> None:
+        verdict = "liked" if liked else "disliked"
+        kind = (
+            "no rows"
+            if liked is None
+            else f"its one row {verdict}"
+            if count == 1
+            else f"all {count} rows {verdict}"
+        )
+        super().__init__(f"{path}: KTO needs both liked and disliked completions, and has {kind}")
+        self.liked, self.count = liked, count
 
 
 def _rows_of(row: object, line: int, path: Path, min_temperature: float | None) -> list[KtoRow]:

@@ -151,8 +151,11 @@ def test_learn_publishes_a_challenger_with_lineage(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    champion = _on(url, lambda s: registry.publish(s, bundle=tiny_bundle, role="champion", name=MODEL))
+    # Rated before its publication (the shipped bundle is published by hand before its first
+    # successor): those rows count, since the champion was made when its bundle was (an
+    # operator pass found them all dropped when "since" was the registry row's creation).
     _seed(url, liked=4, disliked=4, duels=1, picks=1)
+    champion = _on(url, lambda s: registry.publish(s, bundle=tiny_bundle, role="champion", name=MODEL))
     out = tmp_path / "round" / "challenger"
     argv = ("--database-url", url, "--corpus", str(corpus), "--out", str(out), "--min-rows", "8")
     code, text, err = _learn(capsys, *argv, *TINY_RUN)
@@ -171,8 +174,9 @@ def test_learn_publishes_a_challenger_with_lineage(
     data = lineage["data"]
     assert (data["rows"], data["ratings"], data["liked"], data["disliked"]) == (11, 8, 4, 4)
     assert (data["duels"], data["inline_picks"]) == (1, 2)
-    assert datetime.fromisoformat(data["since"]) == champion.created_at
-    assert datetime.fromisoformat(data["until"]) > champion.created_at
+    made = datetime.fromisoformat(json.loads((tiny_bundle / "config.json").read_text())["created"])
+    assert datetime.fromisoformat(data["since"]) == made.replace(tzinfo=made.tzinfo or UTC)
+    assert datetime.fromisoformat(data["until"]) > champion.created_at > made.replace(tzinfo=UTC)
     assert set(lineage["gates"]) == {"heldout_loss", "copy_rate", "repetition"} and lineage["passed"] is True
     loss = lineage["gates"]["heldout_loss"]
     assert loss["champion"] == lineage["champion"]["heldout_loss"] and loss["passed"] is True
@@ -311,8 +315,16 @@ def test_too_little_data_is_refused(
     assert not out.exists()
     # Enough rows, all of one verdict: KTO has nothing to tell apart.
     code, _, err = _learn(capsys, "--database-url", url, "--min-rows", "2", "--out", str(out))
-    assert code == 2 and "both desirable and undesirable" in err and not out.exists()
+    # Said without `lstmbot train`'s --preference-loss or the temporary file's name (operator pass)
+    assert code == 2 and not out.exists(), err
+    assert "(all 3 liked): a round needs both likes and dislikes; wait for more ratings" in err
+    assert "--preference-loss" not in err and "preferences.jsonl" not in err
     assert _versions(url) == {}
+    # A name learn cannot find: how learn itself takes a path (it has no --model).
+    code = cli.main(["learn", "nosuch-model", "--database-url", url, "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no model named 'nosuch-model'" in err and "give MODEL as the path" in err
+    assert "--model" not in err
 
 
 def test_dry_run_says_what_it_would_do(

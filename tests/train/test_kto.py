@@ -108,7 +108,9 @@ def test_reading_rows(tmp_path: Path) -> None:
     hot_only = write_rows(
         tmp_path / "one-sided.jsonl", [json.loads(line) for line in kto.read_text().splitlines()[:2]]
     )
-    with pytest.raises(PreferencesError, match="both desirable and undesirable"):
+    with pytest.raises(
+        PreferencesError, match="both liked and disliked completions, and has its one row liked"
+    ):
         load_kto_rows(hot_only, min_temperature=0.5)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -156,6 +157,11 @@ def run(args: argparse.Namespace) -> int:
     except sa_exc.DBAPIError as exc:
         hint = "; run `lstmbot db upgrade` first" if "table" in str(exc).lower() else ""
         raise CliError(f"cannot read the database at {shown}: {exc.orig}{hint}") from None
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): it has what it wanted, which is no failure. Point
+        # stdout at /dev/null so that the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         raise CliError(f"cannot export: {exc}") from None
     where = "standard output" if args.out == "-" else args.out

@@ -173,6 +173,26 @@ async def test_cli_kto_and_dpo(
     assert "nothing matched --model 'nosuch'" in capsys.readouterr().err
 
 
+async def test_an_export_into_a_closed_pipe_is_no_failure(db: Database, database_url: str) -> None:
+    """`lstmbot export | head -c 10` exited 2 with "Broken pipe" (operator pass): the reader
+    stopping early is not a failed export."""
+    import subprocess
+    import sys
+
+    await _seed(db)
+
+    def run() -> tuple[int, str]:
+        argv = [sys.executable, "-m", "cli", "export", "--format", "jsonl", "--database-url", database_url]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before the first row is written
+        err = process.stderr.read()
+        return process.wait(timeout=60), err
+
+    code, err = await asyncio.to_thread(run)
+    assert code == 0 and "Broken pipe" not in err and "Traceback" not in err, err
+
+
 async def test_csv_and_jsonl_carry_the_shared_flag(db: Database) -> None:
     from bot.db.export import export_fields, write_export
 

@@ -100,6 +100,31 @@ def _table(rows: list[Any]) -> str:
     )
 
 
+def _bundle_name(bundle: Path) -> str:
+    """The name a bundle folder's config.json gives it ("" when it cannot be read: publishing
+    then says what is wrong with the bundle)."""
+    try:
+        return str(json.loads((Path(bundle) / "config.json").read_text(encoding="utf-8")).get("name", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+async def _check_champion(db: Any, name: str) -> None:
+    """A challenger is dueled against its model's champion (the registry's, or a bundle of that
+    name the bot serves from MODEL_DIR): refuse one that has none, which would be served and
+    never dueled (an operator pass published `nietzsche-char-tuned`, its folder's name)."""
+    from bot.db.repository import models as registry
+    from cli.bundles import model_dirs
+
+    if not name or any((folder / name).is_dir() for folder in model_dirs()):
+        return
+    if await db.run(lambda s: registry.champion_of(s, name=name), write=False) is None:
+        raise CliError(
+            f"no champion of {name!r} (neither in the registry nor in a models folder): a challenger "
+            "is dueled against its champion; give --name MODEL to make this bundle a version of one"
+        )
+
+
 async def _act(args: argparse.Namespace, url: str) -> str:
     from bot.db import repository as repo
     from bot.db.database import Database
@@ -111,6 +136,8 @@ async def _act(args: argparse.Namespace, url: str) -> str:
             return _table(await db.run(lambda s: repo.list_versions(s, name=args.name), write=False))
         if args.action == "publish":
             lineage = _lineage(args.lineage)
+            if args.role == "challenger":
+                await _check_champion(db, args.name or _bundle_name(args.bundle))
             done = await db.run(
                 lambda s: registry.publish(
                     s, bundle=args.bundle, role=args.role, lineage=lineage, name=args.name, parent=args.parent

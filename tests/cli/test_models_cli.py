@@ -87,3 +87,25 @@ def test_friendly_errors(
     code, _, err = _run(capsys, "models", "list", "--database-url", f"sqlite+aiosqlite:///{unmigrated}")
     assert code == 2 and "run `lstmbot db upgrade` first" in err
     assert "Traceback" not in err
+
+
+def test_a_challenger_without_a_champion_anywhere_is_refused(
+    url: str,
+    tiny_bundle: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An operator pass published `nietzsche-char-tuned` (its folder's name, --name left off) as a
+    challenger: served on every replica, never dueled, as no model of that name had a champion."""
+    monkeypatch.setenv("MODEL_DIR", str(tmp_path / "served"))
+    monkeypatch.chdir(tmp_path)  # no ./models here
+    db = ("--database-url", url)
+    tuned = _version(tiny_bundle, tmp_path / "tiny-char-tuned", "v2")
+    code, _, err = _run(capsys, "models", "publish", str(tuned), *db)
+    assert code == 2 and "no champion of 'tiny-char-tuned'" in err and "--name MODEL" in err
+    assert "registry is empty" in _run(capsys, "models", "list", *db)[1]
+    # Served from MODEL_DIR by that name (the bot's champion until one is published): accepted.
+    _version(tiny_bundle, tmp_path / "served" / "tiny-char-tuned", "v1")
+    code, out, _ = _run(capsys, "models", "publish", str(tuned), *db)
+    assert code == 0 and "published tiny-char-tuned v2 as challenger" in out

@@ -79,10 +79,17 @@ async def standing(
     if challenger is None:
         return None
     champion_version = champion.version if champion is not None else services.generation.info(name).version
+    return challenger, await standing_against(session, challenger, champion_version, rules(services))
+
+
+async def standing_against(
+    session: AsyncSession, challenger: repo.Version, champion_version: str, test: Rules
+) -> Standing:
+    """Where a challenger stands against this champion version in their blind duels."""
     scores = await repo.challenger_scores(
-        session, name=name, champion=champion_version, challenger=challenger.version
+        session, name=challenger.name, champion=champion_version, challenger=challenger.version
     )
-    return challenger, judge(scores, rules(services))
+    return judge(scores, test)
 
 
 async def after_vote(bot: Bot, services: Services, duel: Duel) -> Standing | None:

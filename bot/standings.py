@@ -17,6 +17,7 @@ from bot.chart import TemperatureVotes, leaderboard_png
 from bot.db.models import DuelVote
 from bot.db.outcomes import Vote
 from bot.db.repository import duels as dr
+from bot.promotion import Standing
 from bot.ranking import ArmStrength, leaderboard
 from bot.texts import text
 
@@ -71,6 +72,25 @@ def table(standings: Standings, lang: str) -> str:
             )
         )
     return "\n".join(lines)
+
+
+def challenger_line(lang: str, name: str, version: str, where: Standing, alpha: float) -> str:
+    """Where a model's challenger stands in its blind duels against the champion, one line
+    (Telegram HTML): /leaderboard's and `lstmbot leaderboard`'s."""
+    state = (
+        text(lang, "challenger_deciding", needed=f"{1 / alpha:.0f}")
+        if where.verdict == "continue"
+        else where.reason
+    )
+    return text(
+        lang,
+        "leaderboard_challenger",
+        model=html.escape(name, quote=False),
+        version=html.escape(version, quote=False),
+        votes=where.votes,
+        rate=f"{where.win_rate:.0%}" if where.votes else "–",
+        state=state,
+    )
 
 
 def picture(standings: Standings, title: str) -> bytes:

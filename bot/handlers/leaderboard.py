@@ -19,9 +19,8 @@ from bot.calls import reply_html, telegram_call
 from bot.challengers import rules, standing
 from bot.notices import NoticeThrottle
 from bot.promotion import Standing
-from bot.render import escape
 from bot.services import SERVICES_KEY, Services
-from bot.standings import table
+from bot.standings import challenger_line, table
 from bot.standings_cache import StandingsCache
 from bot.texts import text
 from bot.who import lang_of
@@ -90,23 +89,8 @@ async def challenger_lines(services: Services, lang: str) -> list[str]:
                 found.append((name, challenger.version, where))
         return found
 
-    lines = []
-    for name, version, where in await services.db.run(work, write=False):
-        state = (
-            text(lang, "challenger_deciding", needed=f"{1 / rules(services).alpha:.0f}")
-            if where.verdict == "continue"
-            else where.reason
-        )
-        rate = f"{where.win_rate:.0%}" if where.votes else "–"
-        lines.append(
-            text(
-                lang,
-                "leaderboard_challenger",
-                model=escape(name),
-                version=escape(version),
-                votes=where.votes,
-                rate=rate,
-                state=state,
-            )
-        )
-    return lines
+    alpha = rules(services).alpha
+    return [
+        challenger_line(lang, name, version, where, alpha)
+        for name, version, where in await services.db.run(work, write=False)
+    ]

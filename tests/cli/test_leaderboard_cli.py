@@ -27,3 +27,28 @@ def test_fresh_database_prints_the_empty_board_and_a_chart(
     assert cli.main(["leaderboard", "--png", str(chart), "--database-url", url]) == 0
     out = capsys.readouterr().out
     assert out.startswith("No counted duel votes yet.") and chart.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_challenger_in_duels_is_shown_as_in_the_chat(
+    tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lstmbot leaderboard` is "the same from the command line" as /leaderboard, which ends with
+    each challenger's standing; the command line left it out (operator pass)."""
+    from core.bundle import load_bundle, save_bundle
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    migrations.upgrade(url)
+    base = load_bundle(tiny_bundle)
+    meta = {k: v for k, v in base.meta.items() if k not in ("name", "version", "created", "tokenizer")}
+    for folder, version, role in (("one", "v1", "champion"), ("two", "v2", "challenger")):
+        bundle = save_bundle(
+            tmp_path / folder, model=base.model, tokenizer=base.tokenizer, weights=base.weights,
+            version=version, meta=meta,
+        )  # fmt: skip
+        argv = ["models", "publish", str(bundle), "--role", role, "--name", "tiny", "--database-url", url]
+        assert cli.main(argv) == 0
+    capsys.readouterr()
+    assert cli.main(["leaderboard", "--database-url", url]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "tiny" in last and "v2" in last and "0 votes" in last, last
+    assert "deciding (promoted when the evidence reaches 20)" in last, last

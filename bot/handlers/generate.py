@@ -59,11 +59,11 @@ def _other_model(asker: Who, models: list[tuple[str, str]]) -> str | None:
     return next((name for name, language in models if language != asker.language), None)
 
 
-def _notes(sample: Sample, lang: str, *, picked: bool, language: str, again: bool = False) -> list[str]:
+def _notes(sample: Sample, lang: str, *, picked: bool, language: str, advise: bool) -> list[str]:
     """The notes under a sample: a seed picked from the book, a seed in the other script than
-    the model's (not under a 🔁 redraw: see continue_seed), a seed mostly unknown or cut."""
+    the model's (`advise`: see continue_seed), a seed mostly unknown or cut."""
     notes = [text(lang, "random_seed")] if picked else []
-    if not picked and not again and other_script(sample.request.seed, language):
+    if advise:
         notes.append(
             text(lang, "other_script", language=text(lang, f"lang_{'zh' if language == 'zh' else 'en'}"))
         )
@@ -128,6 +128,9 @@ async def continue_seed(
     if not ids:  # another replica answered this update meanwhile
         await answered_before(services, context.bot, update, reply_to)
         return
+    # Advice on the seed's script is for whoever chose seed and model, with the first draw: 🔁
+    # repeats someone's sample with its own model, whatever the presser's model is.
+    advise = not picked and source is None and other_script(seed, asker.language)
     out = None
     try:
         _, unit = unit_of(services.generation, asker.model, asker.lang)
@@ -140,17 +143,12 @@ async def continue_seed(
             length=shown_length(sample.sample, asker.level),
             unit=unit,
             lang=asker.lang,
-            notes=_notes(
-                sample.sample, asker.lang, picked=picked, language=asker.language, again=source is not None
-            )
+            notes=_notes(sample.sample, asker.lang, picked=picked, language=asker.language, advise=advise)
             + drawn_again,
             badge=badge(sample.novelty, asker.level, asker.lang),
         )
         markup = kb.rating_keyboard(ids[0], 0, 0, asker.lang, shared=False)
         models = [(info.name, info.language) for info in services.generation.models()]
-        # Advice on the seed's script is for whoever chose seed and model, with the first draw:
-        # 🔁 repeats someone's sample with its own model, whatever the presser's model is.
-        advise = not picked and source is None and other_script(seed, asker.language)
         switch = _other_model(asker, models) if advise else None
         if switch is not None and asker.chosen_model != switch:
             button = InlineKeyboardButton(

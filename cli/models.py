@@ -100,11 +100,11 @@ def _table(rows: list[Any]) -> str:
     )
 
 
-def _bundle_name(bundle: Path) -> str:
-    """The name a bundle folder's config.json gives it ("" when it cannot be read: publishing
-    then says what is wrong with the bundle)."""
+def _bundle_field(bundle: Path, key: str) -> str:
+    """A field of a bundle folder's config.json ("" when it cannot be read: publishing then
+    says what is wrong with the bundle)."""
     try:
-        return str(json.loads((Path(bundle) / "config.json").read_text(encoding="utf-8")).get("name", ""))
+        return str(json.loads((Path(bundle) / "config.json").read_text(encoding="utf-8")).get(key, ""))
     except (OSError, ValueError, AttributeError):
         return ""
 
@@ -136,13 +136,22 @@ async def _act(args: argparse.Namespace, url: str) -> str:
             return _table(await db.run(lambda s: repo.list_versions(s, name=args.name), write=False))
         if args.action == "publish":
             lineage = _lineage(args.lineage)
+            name, version = (
+                args.name or _bundle_field(args.bundle, "name"),
+                _bundle_field(args.bundle, "version"),
+            )
             if args.role == "challenger":
-                await _check_champion(db, args.name or _bundle_name(args.bundle))
+                await _check_champion(db, name)
+            there = await db.run(lambda s: registry.get_version(s, name=name, version=version), write=False)
             done = await db.run(
                 lambda s: registry.publish(
                     s, bundle=args.bundle, role=args.role, lineage=lineage, name=args.name, parent=args.parent
                 )
             )
+            if there is not None:  # the same contents (publish refuses others): nothing to do
+                return (
+                    f"{done.name} {done.version} is already in the registry as {done.role}: nothing changed"
+                )
             replaced = f", replacing {done.replaces}" if done.replaces else ""
             return (
                 f"published {done.name} {done.version} as {done.role}{replaced} "

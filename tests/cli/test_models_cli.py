@@ -43,6 +43,9 @@ def test_publish_promote_rollback_and_list(
     publish = ("models", "publish", str(first), "--role", "champion", "--name", "tiny-char")
     code, out, _ = _run(capsys, *publish, *db)
     assert code == 0 and "published tiny-char v1 as champion" in out and "MODEL_POLL_S" in out
+    # The same bundle again changes nothing, and says so (an operator pass read "published" twice).
+    code, out, _ = _run(capsys, *publish, *db)
+    assert code == 0 and "tiny-char v1 is already in the registry as champion: nothing changed" in out
     lineage = tmp_path / "lineage.json"
     lineage.write_text(json.dumps({"gates": {"copy_rate": "ok"}}))
     tuned = _version(tiny_bundle, tmp_path / "tiny-char-tuned", "v2")

@@ -375,23 +375,31 @@ static int tokens_fit(const model_t *m, const int64_t *tokens) {
     return 1;
 }
 
-/* One step from each layer's h[0], c[0] into h[1], c[1], then the logits (no GIL needed). */
-static void model_step(const model_t *m, const int64_t *tokens, float *logits) {
-    Py_ssize_t batch = m->batch, below_cols = 0;
-    const float *below = NULL;
-    for (Py_ssize_t i = 0; i < m->n_layers; i++) {
+/* Layers `first` .. the top from each one's h[0], c[0] into h[1], c[1] (layer 0 takes `tokens`
+ * as its table rows, the others row 0; a layer above `first` reads the new h of the one below),
+ * then the logits; every product read backwards where asked (lstmbot_qmatmul). */
+static void layers_from(const model_t *m, Py_ssize_t first, const int64_t *tokens, float *logits, int backwards) {
+    Py_ssize_t batch = m->batch;
+    const float *below = first > 0 ? m->layer[first - 1].h[1] : NULL;
+    Py_ssize_t below_cols = first > 0 ? m->layer[first - 1].units : 0;
+    for (Py_ssize_t i = first; i < m->n_layers; i++) {
         const layer_spec_t *L = &m->layer[i];
         lstmbot_quantize(below, batch, below_cols, L->x, L->kpad, 0);
         lstmbot_quantize(L->h[0], batch, L->units, L->x, L->kpad, below_cols);
         lstmbot_qmatmul(L->packed, L->scale, L->corr, L->rows, 4 * L->units, L->kpad, L->x, batch, L->table,
-                        i == 0 ? tokens : m->zeros, m->z, 0);
+                        i == 0 ? tokens : m->zeros, m->z, backwards);
         lstmbot_lstm_cell(m->z, L->c[0], L->h[1], L->c[1], batch, L->units);
         below = L->h[1];
         below_cols = L->units;
     }
     lstmbot_quantize(below, batch, below_cols, m->x, m->kpad, 0);
     lstmbot_qmatmul(m->packed, m->scale, m->corr, m->rows, m->outputs, m->kpad, m->x, batch, m->bias, m->zeros,
-                    logits, 0);
+                    logits, backwards);
+}
+
+/* One step from each layer's h[0], c[0] into h[1], c[1], then the logits (no GIL needed). */
+static void model_step(const model_t *m, const int64_t *tokens, float *logits) {
+    layers_from(m, 0, tokens, logits, 0);
 }
 
 /* --- steps in rounds (lstm_run) -----------------------------------------------------------
@@ -433,21 +441,7 @@ static void model_round(const model_t *m, const rounds_t *r, const int64_t *toke
     }
     lstmbot_lstm_cell(m->z, L0->c[0], L0->h[1], L0->c[1], batch, L0->units);
     if (!backwards && !last) layer0_ahead(m, r, L0->h[1], 0);
-    const float *below = L0->h[1];
-    Py_ssize_t below_cols = L0->units;
-    for (Py_ssize_t i = 1; i < m->n_layers; i++) {
-        const layer_spec_t *L = &m->layer[i];
-        lstmbot_quantize(below, batch, below_cols, L->x, L->kpad, 0);
-        lstmbot_quantize(L->h[0], batch, L->units, L->x, L->kpad, below_cols);
-        lstmbot_qmatmul(L->packed, L->scale, L->corr, L->rows, 4 * L->units, L->kpad, L->x, batch, L->table,
-                        m->zeros, m->z, backwards);
-        lstmbot_lstm_cell(m->z, L->c[0], L->h[1], L->c[1], batch, L->units);
-        below = L->h[1];
-        below_cols = L->units;
-    }
-    lstmbot_quantize(below, batch, below_cols, m->x, m->kpad, 0);
-    lstmbot_qmatmul(m->packed, m->scale, m->corr, m->rows, m->outputs, m->kpad, m->x, batch, m->bias, m->zeros,
-                    logits, backwards);
+    layers_from(m, 1, tokens, logits, backwards);
     if (backwards && !last) layer0_ahead(m, r, L0->h[1], 1);
 }
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cli import CliError
 
@@ -27,15 +29,29 @@ def cache_dir() -> Path | None:
     return Path(base) / "lstmbot"
 
 
+def find_model(name: str) -> Path | None:
+    """The bundle folder of that name in the first models folder (model_dirs) that has one."""
+    return next((folder / name for folder in model_dirs() if (folder / name).is_dir()), None)
+
+
+def bundle_config(folder: Path) -> dict[str, Any]:
+    """A bundle folder's config.json, or {} where it cannot be read (loading the bundle says why)."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
 def resolve_model(spec: str | None, *, as_path: str = "pass --model PATH to a bundle folder") -> Path:
     """A bundle folder from a path or a model name; a friendly error when there is none, saying
     how this command takes a path (`as_path`)."""
     if spec and (Path(spec).is_dir() or os.sep in spec):
         return Path(spec)
     name = spec or DEFAULT_MODEL
-    for folder in model_dirs():
-        if (folder / name).is_dir():
-            return folder / name
+    found = find_model(name)
+    if found is not None:
+        return found
     looked = ", ".join(dict.fromkeys(str(d) for d in model_dirs()))
     raise CliError(
         f"no model named {name!r} (looked in {looked}). Train one with "

@@ -85,7 +85,7 @@ async def _challengers(session: Any, test: Any) -> list[tuple[str, str, Any]]:
     the bundle of that name the bot serves from a models folder (skipped where there is none)."""
     from bot.challengers import standing_against
     from bot.db.repository import models as registry
-    from cli.bundles import model_dirs
+    from cli.bundles import bundle_config, find_model
 
     found = []
     for live in await registry.live_versions(session):
@@ -93,21 +93,12 @@ async def _challengers(session: Any, test: Any) -> list[tuple[str, str, Any]]:
             continue
         challenger = await registry.challenger_of(session, name=live.name)
         champion = await registry.champion_of(session, name=live.name)
-        version = champion.version if champion is not None else _served_version(live.name, model_dirs())
+        served = find_model(live.name)
+        version = champion.version if champion is not None else None
+        if version is None and served is not None:
+            version = bundle_config(served).get("version")
         if challenger is not None and version is not None:
             found.append(
                 (live.name, challenger.version, await standing_against(session, challenger, version, test))
             )
     return sorted(found, key=lambda row: row[0])
-
-
-def _served_version(name: str, folders: list[Path]) -> str | None:
-    """The version of the bundle `name` in the first models folder that has one."""
-    import json
-
-    for folder in folders:
-        try:
-            return str(json.loads((folder / name / "config.json").read_text(encoding="utf-8"))["version"])
-        except (OSError, ValueError, KeyError):
-            continue
-    return None

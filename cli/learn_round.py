@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from bot.db.models import CHALLENGER, REJECTED, utcnow
 from bot.db.preference_export import Gathered, Scope, write_learning_rows
 from bot.db.repository import models as registry
 from cli import CliError
-from cli.bundles import resolve_model
+from cli.bundles import bundle_config, resolve_model
 from core.bundle import load_bundle
 from core.bundle_archive import unpack
 
@@ -81,8 +80,8 @@ async def _champion(db: Database, name: str, cache: Path) -> tuple[Champion, str
     # Made when its bundle was, not when it was published: the shipped bundle, published by hand
     # before its first successor, has been rated since it shipped (an operator pass found its
     # backlog dropped by the publication).
-    meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    return Champion(name, row.version, folder, _created(meta) or row.created_at, REGISTRY), waiting
+    made = _created(bundle_config(folder)) or row.created_at
+    return Champion(name, row.version, folder, made, REGISTRY), waiting
 
 
 async def gather(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cli import CliError
+from cli.bundles import bundle_config
 
 
 def register(subparsers: Any) -> None:
@@ -100,23 +101,14 @@ def _table(rows: list[Any]) -> str:
     )
 
 
-def _bundle_field(bundle: Path, key: str) -> str:
-    """A field of a bundle folder's config.json ("" when it cannot be read: publishing then
-    says what is wrong with the bundle)."""
-    try:
-        return str(json.loads((Path(bundle) / "config.json").read_text(encoding="utf-8")).get(key, ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
-
-
 async def _check_champion(db: Any, name: str) -> None:
     """A challenger is dueled against its model's champion (the registry's, or a bundle of that
     name the bot serves from MODEL_DIR): refuse one that has none, which would be served and
     never dueled (an operator pass published `nietzsche-char-tuned`, its folder's name)."""
     from bot.db.repository import models as registry
-    from cli.bundles import model_dirs
+    from cli.bundles import find_model
 
-    if not name or any((folder / name).is_dir() for folder in model_dirs()):
+    if not name or find_model(name) is not None:
         return
     if await db.run(lambda s: registry.champion_of(s, name=name), write=False) is None:
         raise CliError(
@@ -136,10 +128,8 @@ async def _act(args: argparse.Namespace, url: str) -> str:
             return _table(await db.run(lambda s: repo.list_versions(s, name=args.name), write=False))
         if args.action == "publish":
             lineage = _lineage(args.lineage)
-            name, version = (
-                args.name or _bundle_field(args.bundle, "name"),
-                _bundle_field(args.bundle, "version"),
-            )
+            config = bundle_config(Path(args.bundle))  # {}: publishing then says what is wrong
+            name, version = args.name or str(config.get("name", "")), str(config.get("version", ""))
             if args.role == "challenger":
                 await _check_champion(db, name)
             there = await db.run(lambda s: registry.get_version(s, name=name, version=version), write=False)

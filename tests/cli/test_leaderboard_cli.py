@@ -34,17 +34,12 @@ def test_a_challenger_in_duels_is_shown_as_in_the_chat(
 ) -> None:
     """`lstmbot leaderboard` is "the same from the command line" as /leaderboard, which ends with
     each challenger's standing; the command line left it out (operator pass)."""
-    from core.bundle import load_bundle, save_bundle
+    from tests.cli.conftest import bundle_version
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
     migrations.upgrade(url)
-    base = load_bundle(tiny_bundle)
-    meta = {k: v for k, v in base.meta.items() if k not in ("name", "version", "created", "tokenizer")}
     for folder, version, role in (("one", "v1", "champion"), ("two", "v2", "challenger")):
-        bundle = save_bundle(
-            tmp_path / folder, model=base.model, tokenizer=base.tokenizer, weights=base.weights,
-            version=version, meta=meta,
-        )  # fmt: skip
+        bundle = bundle_version(tiny_bundle, tmp_path / folder, version)
         argv = ["models", "publish", str(bundle), "--role", role, "--name", "tiny", "--database-url", url]
         assert cli.main(argv) == 0
     capsys.readouterr()

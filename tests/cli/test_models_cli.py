@@ -9,15 +9,7 @@ import pytest
 
 import cli
 import migrations
-from core.bundle import load_bundle, save_bundle
-
-
-def _version(tiny_bundle: Path, folder: Path, version: str) -> Path:
-    base = load_bundle(tiny_bundle)
-    meta = {k: v for k, v in base.meta.items() if k not in ("name", "version", "created", "tokenizer")}
-    return save_bundle(
-        folder, model=base.model, tokenizer=base.tokenizer, weights=base.weights, version=version, meta=meta
-    )
+from tests.cli.conftest import bundle_version
 
 
 @pytest.fixture
@@ -39,7 +31,7 @@ def test_publish_promote_rollback_and_list(
     db = ("--database-url", url)
     code, out, _ = _run(capsys, "models", "list", *db)
     assert code == 0 and "the registry is empty" in out
-    first = _version(tiny_bundle, tmp_path / "shipped", "v1")
+    first = bundle_version(tiny_bundle, tmp_path / "shipped", "v1")
     publish = ("models", "publish", str(first), "--role", "champion", "--name", "tiny-char")
     code, out, _ = _run(capsys, *publish, *db)
     assert code == 0 and "published tiny-char v1 as champion" in out and "MODEL_POLL_S" in out
@@ -48,7 +40,7 @@ def test_publish_promote_rollback_and_list(
     assert code == 0 and "tiny-char v1 is already in the registry as champion: nothing changed" in out
     lineage = tmp_path / "lineage.json"
     lineage.write_text(json.dumps({"gates": {"copy_rate": "ok"}}))
-    tuned = _version(tiny_bundle, tmp_path / "tiny-char-tuned", "v2")
+    tuned = bundle_version(tiny_bundle, tmp_path / "tiny-char-tuned", "v2")
     code, out, _ = _run(
         capsys, "models", "publish", str(tuned), "--name", "tiny-char", "--lineage", str(lineage), *db
     )
@@ -104,11 +96,11 @@ def test_a_challenger_without_a_champion_anywhere_is_refused(
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "served"))
     monkeypatch.chdir(tmp_path)  # no ./models here
     db = ("--database-url", url)
-    tuned = _version(tiny_bundle, tmp_path / "tiny-char-tuned", "v2")
+    tuned = bundle_version(tiny_bundle, tmp_path / "tiny-char-tuned", "v2")
     code, _, err = _run(capsys, "models", "publish", str(tuned), *db)
     assert code == 2 and "no champion of 'tiny-char-tuned'" in err and "--name MODEL" in err
     assert "registry is empty" in _run(capsys, "models", "list", *db)[1]
     # Served from MODEL_DIR by that name (the bot's champion until one is published): accepted.
-    _version(tiny_bundle, tmp_path / "served" / "tiny-char-tuned", "v1")
+    bundle_version(tiny_bundle, tmp_path / "served" / "tiny-char-tuned", "v1")
     code, out, _ = _run(capsys, "models", "publish", str(tuned), *db)
     assert code == 0 and "published tiny-char-tuned v2 as challenger" in out
